@@ -1,0 +1,47 @@
+package backends
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// Node is one server of a backend as placement sees it.
+type Node struct {
+	Name string
+	// Plans lists the plan names the node serves; empty means every plan of its backend.
+	Plans []string
+	// Capacity is how many instances the node takes; 0 means no limit.
+	Capacity int
+}
+
+// ErrNoCapacity is returned by Place when no eligible node has room.
+var ErrNoCapacity = errors.New("no node has room")
+
+// Place picks, among the nodes that serve plan, the one with the most free capacity given
+// used (instances per node name). Ties go to the node listed first. It is a pure function:
+// the caller counts used and records the choice in one transaction.
+func Place(nodes []Node, used map[string]int, plan string) (string, error) {
+	best, bestFree := "", -1
+	eligible := 0
+	for _, n := range nodes {
+		if len(n.Plans) > 0 && !slices.Contains(n.Plans, plan) {
+			continue
+		}
+		eligible++
+		free := 1 << 30
+		if n.Capacity > 0 {
+			free = n.Capacity - used[n.Name]
+		}
+		if free > 0 && free > bestFree {
+			best, bestFree = n.Name, free
+		}
+	}
+	if eligible == 0 {
+		return "", fmt.Errorf("no node serves plan %q", plan)
+	}
+	if best == "" {
+		return "", fmt.Errorf("all %d nodes that serve plan %q are full: %w", eligible, plan, ErrNoCapacity)
+	}
+	return best, nil
+}
