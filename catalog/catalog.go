@@ -5,8 +5,29 @@ package catalog
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
 	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
 )
+
+const (
+	// DefaultWaitBudget is a plan's WaitBudget when the YAML leaves wait_budget out.
+	DefaultWaitBudget = 2 * time.Second
+	// MaxWaitBudget is the longest WaitBudget a plan may have: a request must be answered
+	// before the platforms' 60 s client timeout.
+	MaxWaitBudget = 55 * time.Second
+)
+
+// Kinds are the backend kinds this broker has an adapter for.
+var Kinds = []string{"postgres"}
+
+// ErrUnknownPlan is returned (wrapped) by ValidateParameters for a plan id that is not in
+// the catalog.
+var ErrUnknownPlan = errors.New("plan is not in the catalog")
 
 // Config is the whole YAML file.
 type Config struct {
@@ -99,26 +120,122 @@ type Node struct {
 // Duration is a time.Duration written in YAML/JSON as a string like "2s".
 type Duration time.Duration
 
-// Catalog is a validated Config with its schemas compiled.
+// Catalog is a validated Config with its schemas compiled. It is read-only once built, so
+// one Catalog may be shared by any number of goroutines; the values its methods return share
+// slices and maps with it and must not be modified.
 type Catalog struct {
+	// Config is the parsed file, with defaults filled in (a plan's WaitBudget).
 	Config Config
-	// unexported indexes by service id, plan id, backend name; compiled schemas
+
+	services map[string]int       // service id → index in Config.Services
+	plans    map[string]planIndex // plan id → where it is
+	backends map[string]int       // backend name → index in Config.Backends
+	schemas  map[string]map[Action]*jsonschema.Schema
 }
 
-// Load reads, parses (strictly: unknown fields are errors) and validates the YAML file at path.
-func Load(path string) (*Catalog, error) { panic("not implemented") }
+type planIndex struct{ service, plan int }
 
-// Parse parses and validates YAML bytes.
-func Parse(data []byte) (*Catalog, error) { panic("not implemented") }
+// Load reads, parses (strictly: unknown fields are errors) and validates the YAML file at path.
+// A *ValidationError lists every problem found, not only the first.
+func Load(path string) (*Catalog, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read catalog: %w", err)
+	}
+	c, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("catalog %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse parses and validates YAML bytes. An unknown key, a value of the wrong type and every
+// rule Cloud Controller would enforce on the catalog are reported together in one
+// *ValidationError, one problem a line, each naming the entry it is about.
+func Parse(data []byte) (*Catalog, error) {
+	cfg, err := decode(data)
+	if err != nil {
+		return nil, err
+	}
+	c := &Catalog{
+		Config:   cfg,
+		services: map[string]int{},
+		plans:    map[string]planIndex{},
+		backends: map[string]int{},
+		schemas:  map[string]map[Action]*jsonschema.Schema{},
+	}
+	if problems := c.validate(); len(problems) > 0 {
+		return nil, &ValidationError{Problems: problems}
+	}
+	return c, nil
+}
+
+// Services returns the services in the order of the file.
+func (c *Catalog) Services() []Service {
+	return slices.Clone(c.Config.Services)
+}
 
 // Service returns the service with that id.
-func (c *Catalog) Service(id string) (Service, bool) { panic("not implemented") }
+func (c *Catalog) Service(id string) (Service, bool) {
+	i, ok := c.services[id]
+	if !ok {
+		return Service{}, false
+	}
+	return c.Config.Services[i], true
+}
 
 // Plan returns the plan with that id and the service it belongs to.
-func (c *Catalog) Plan(id string) (Plan, Service, bool) { panic("not implemented") }
+func (c *Catalog) Plan(id string) (Plan, Service, bool) {
+	at, ok := c.plans[id]
+	if !ok {
+		return Plan{}, Service{}, false
+	}
+	s := c.Config.Services[at.service]
+	return s.Plans[at.plan], s, true
+}
 
 // Backend returns the backend with that name.
-func (c *Catalog) Backend(name string) (Backend, bool) { panic("not implemented") }
+func (c *Catalog) Backend(name string) (Backend, bool) {
+	i, ok := c.backends[name]
+	if !ok {
+		return Backend{}, false
+	}
+	return c.Config.Backends[i], true
+}
+
+// IsBindable tells whether instances of p can be bound: the plan's bindable when it sets
+// one, else its service's.
+func (p Plan) IsBindable(s Service) bool {
+	if p.Bindable != nil {
+		return *p.Bindable
+	}
+	return s.Bindable
+}
+
+// IsUpdateable tells whether an instance may move from p to another plan: the plan's
+// plan_updateable when it sets one, else its service's.
+func (p Plan) IsUpdateable(s Service) bool {
+	if p.PlanUpdateable != nil {
+		return *p.PlanUpdateable
+	}
+	return s.PlanUpdateable
+}
+
+// Budget is how long a request with accepts_incomplete=true waits for its own operation
+// before answering 202: WaitBudget (Parse fills in DefaultWaitBudget when the YAML has none),
+// and zero for an async-only plan, which never waits.
+func (p Plan) Budget() time.Duration {
+	if p.AsyncOnly {
+		return 0
+	}
+	return time.Duration(p.WaitBudget)
+}
+
+// Serves tells whether the node takes instances of the plan named planName: a node without
+// a plans list serves every plan of its backend.
+func (n Node) Serves(planName string) bool {
+	return len(n.Plans) == 0 || slices.Contains(n.Plans, planName)
+}
 
 // Action names which of a plan's schemas applies.
 type Action string
@@ -129,9 +246,28 @@ const (
 	BindingCreate  Action = "service_binding.create"
 )
 
-// ValidateParameters checks raw parameters (a JSON object, or empty for none) against the
-// plan's schema for action. A plan without that schema accepts any object. The error's text
-// says which field is wrong and why, fit for a 400 description.
+// ValidateParameters checks raw parameters (a JSON object, or empty or null for none) against
+// the plan's schema for action. A plan without that schema accepts any object. The error's
+// text says which field is wrong and why, fit for a 400 description; it may quote the value
+// that failed, so it is for the requester, not for a log line. An unknown plan id gives an
+// error wrapping ErrUnknownPlan.
 func (c *Catalog) ValidateParameters(planID string, action Action, raw json.RawMessage) error {
-	panic("not implemented")
+	if _, ok := c.plans[planID]; !ok {
+		return fmt.Errorf("%w: %q", ErrUnknownPlan, planID)
+	}
+	if !slices.Contains(actions, action) {
+		return fmt.Errorf("unknown schema action %q", action)
+	}
+	params, err := decodeParameters(raw)
+	if err != nil {
+		return err
+	}
+	sch := c.schemas[planID][action]
+	if sch == nil {
+		return nil
+	}
+	if err := sch.Validate(params); err != nil {
+		return fmt.Errorf("parameters do not match the plan's schema: %s", describe(err))
+	}
+	return nil
 }

@@ -1,0 +1,89 @@
+package acceptance_test
+
+import (
+	"net/http"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+)
+
+var _ = Describe("Idempotency", func() {
+	var (
+		cf     *osbClient
+		id     string
+		params map[string]any
+		body   map[string]any
+	)
+
+	BeforeEach(func() {
+		cf = shared.client()
+		id = newID()
+		params = map[string]any{"extensions": []any{"citext"}}
+		body = provisionBody(quickPlan, params)
+		r := cf.provision(id, body, true)
+		DeferCleanup(cf.deprovisionGone, id, quickPlan)
+		Expect(r.Status).To(Equal(http.StatusCreated), r.String())
+	})
+
+	When("the same provision arrives again after it finished", func() {
+		It("answers 200", func() {
+			r := cf.provision(id, body, true)
+			Expect(r.Status).To(Equal(http.StatusOK), r.String())
+			Expect(r.Body).NotTo(BeNil(), r.String())
+		})
+	})
+
+	When("a provision with the same id arrives with other attributes", func() {
+		It("answers 409 to another plan and to other parameters, and leaves the instance as it was", func() {
+			other := provisionBody(fixedPlan, nil)
+			other["organization_guid"], other["space_guid"] = body["organization_guid"], body["space_guid"]
+			expectJSONObject(cf.provision(id, other, true), http.StatusConflict)
+
+			other = provisionBody(quickPlan, map[string]any{"extensions": []any{"hstore"}})
+			other["organization_guid"], other["space_guid"] = body["organization_guid"], body["space_guid"]
+			expectJSONObject(cf.provision(id, other, true), http.StatusConflict)
+
+			r := cf.getInstance(id)
+			Expect(r.Status).To(Equal(http.StatusOK), r.String())
+			Expect(r.Body).To(HaveKeyWithValue("plan_id", quickPlanID))
+			Expect(asJSON(r.Body["parameters"])).To(MatchJSON(`{"extensions": ["citext"]}`))
+		})
+	})
+
+	Describe("binding", func() {
+		var (
+			bindingID string
+			appGUID   string
+			creds     credentials
+		)
+
+		BeforeEach(func() {
+			bindingID, appGUID = newID(), newID()
+			r := cf.bind(id, bindingID, bindBody(quickPlan, appGUID, nil), true)
+			DeferCleanup(cf.unbindGone, id, bindingID, quickPlan)
+			Expect(r.Status).To(Equal(http.StatusCreated), r.String())
+			creds = credentialsOf(r)
+		})
+
+		When("the same bind arrives again", func() {
+			It("answers 200 with the same credentials", func() {
+				r := cf.bind(id, bindingID, bindBody(quickPlan, appGUID, nil), true)
+				Expect(r.Status).To(Equal(http.StatusOK), r.String())
+				Expect(credentialsOf(r)).To(Equal(creds))
+				mustConnect(creds.str("uri"))
+			})
+		})
+
+		When("a bind with the same id arrives with other parameters or another app", func() {
+			It("answers 409 and keeps the first credentials", func() {
+				expectJSONObject(cf.bind(id, bindingID, bindBody(quickPlan, appGUID, map[string]any{"role": "reader"}), true), http.StatusConflict)
+				expectJSONObject(cf.bind(id, bindingID, bindBody(quickPlan, newID(), nil), true), http.StatusConflict)
+
+				r := cf.getBinding(id, bindingID)
+				Expect(r.Status).To(Equal(http.StatusOK), r.String())
+				Expect(credentialsOf(r)).To(Equal(creds))
+				mustConnect(creds.str("uri"))
+			})
+		})
+	})
+})

@@ -1,0 +1,147 @@
+package acceptance_test
+
+import (
+	"net/http"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+)
+
+var _ = Describe("Catalog", func() {
+	It("lists the configured services and plans", func() {
+		r := shared.client().catalog()
+		Expect(r.Status).To(Equal(http.StatusOK), r.String())
+		Expect(r.Header.Get("Content-Type")).To(HavePrefix("application/json"))
+
+		services, ok := r.Body["services"].([]any)
+		Expect(ok).To(BeTrue(), r.String())
+		plansByService := map[string]map[string]map[string]any{}
+		for _, s := range services {
+			service := s.(map[string]any)
+			plans := map[string]map[string]any{}
+			for _, p := range service["plans"].([]any) {
+				plan := p.(map[string]any)
+				plans[plan["id"].(string)] = plan
+			}
+			plansByService[service["id"].(string)] = plans
+			if service["id"] == pgServiceID {
+				Expect(service).To(HaveKeyWithValue("name", "pg-test"))
+				Expect(service).To(HaveKeyWithValue("bindable", true))
+				Expect(service).To(HaveKeyWithValue("instances_retrievable", true))
+				Expect(service).To(HaveKeyWithValue("bindings_retrievable", true))
+				Expect(service).To(HaveKeyWithValue("plan_updateable", true))
+			}
+		}
+		Expect(plansByService).To(HaveLen(2))
+		Expect(plansByService[pgServiceID]).To(HaveLen(3))
+		Expect(plansByService[pgServiceID][quickPlanID]).To(HaveKeyWithValue("name", "quick"))
+		Expect(plansByService[pgServiceID][quickPlanID]).To(HaveKey("schemas"))
+		Expect(plansByService[pgServiceID][asyncPlanID]).To(HaveKeyWithValue("name", "async"))
+		Expect(plansByService[pgServiceID][fixedPlanID]).To(HaveKeyWithValue("name", "fixed"))
+		Expect(plansByService[pgServiceID][fixedPlanID]).To(HaveKeyWithValue("plan_updateable", false))
+		Expect(plansByService[otherServiceID]).To(HaveKey(otherPlanID))
+	})
+})
+
+var _ = Describe("Lifecycle", func() {
+	When("Cloud Foundry drives an async-only instance from provision to deprovision", func() {
+		It("creates a database two apps can share, and removes every trace of it", func() {
+			cf := shared.client()
+			id, b1, b2 := newID(), newID(), newID()
+			params := map[string]any{"extensions": []any{"citext"}}
+			dbName := backendDatabase(id)
+
+			By("provisioning with accepts_incomplete=true")
+			r := cf.provision(id, provisionBody(asyncPlan, params), true)
+			Expect(r.Status).To(Equal(http.StatusAccepted), r.String())
+			provisionOp := operationOf(r)
+			DeferCleanup(cf.deprovisionGone, id, asyncPlan)
+
+			By("polling last_operation until it succeeds")
+			expectSucceeded(cf.awaitInstance(id, asyncPlan, provisionOp))
+			Expect(databaseExists(dbName)).To(BeTrue(), "database %s exists", dbName)
+
+			By("fetching the instance")
+			r = cf.getInstance(id)
+			Expect(r.Status).To(Equal(http.StatusOK), r.String())
+			Expect(r.Body).To(HaveKeyWithValue("service_id", pgServiceID))
+			Expect(r.Body).To(HaveKeyWithValue("plan_id", asyncPlanID))
+			Expect(asJSON(r.Body["parameters"])).To(MatchJSON(`{"extensions": ["citext"]}`))
+
+			By("binding a first app")
+			creds1 := cf.bindReady(id, b1, asyncPlan, newID())
+			DeferCleanup(cf.unbindGone, id, b1, asyncPlan)
+			Expect(creds1).To(HaveKey("hostname"))
+			Expect(creds1).To(HaveKey("port"))
+			Expect(creds1).To(HaveKeyWithValue("name", dbName))
+			Expect(creds1.str("username")).NotTo(BeEmpty())
+			Expect(creds1.str("password")).To(MatchRegexp(`^[0-9A-Za-z]{32}$`))
+			Expect(creds1.str("uri")).To(HavePrefix("postgres"))
+			Expect(creds1.str("uri")).To(ContainSubstring("sslmode=disable"))
+			Expect(creds1.str("jdbcUrl")).To(HavePrefix("jdbc:postgresql://"))
+
+			By("creating a table and a row as the first app")
+			app1 := mustConnect(creds1.str("uri"))
+			_, err := app1.Exec(`CREATE TABLE greetings (text text NOT NULL)`)
+			Expect(err).NotTo(HaveOccurred())
+			_, err = app1.Exec(`INSERT INTO greetings (text) VALUES ('hello')`)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(app1.Close()).To(Succeed())
+
+			By("binding a second app, which reads and writes the first app's table")
+			creds2 := cf.bindReady(id, b2, asyncPlan, newID())
+			DeferCleanup(cf.unbindGone, id, b2, asyncPlan)
+			Expect(creds2.str("username")).NotTo(Equal(creds1.str("username")))
+			Expect(creds2.str("password")).NotTo(Equal(creds1.str("password")))
+			app2 := mustConnect(creds2.str("uri"))
+			var text string
+			Expect(app2.QueryRow(`SELECT text FROM greetings`).Scan(&text)).To(Succeed())
+			Expect(text).To(Equal("hello"))
+			_, err = app2.Exec(`INSERT INTO greetings (text) VALUES ('again')`)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(app2.Close()).To(Succeed())
+
+			By("unbinding the first app")
+			r = cf.unbind(id, b1, asyncPlan, true)
+			Expect(r.Status).To(BeElementOf(http.StatusOK, http.StatusAccepted), r.String())
+			if r.Status == http.StatusAccepted {
+				expectSucceeded(cf.awaitBinding(id, b1, asyncPlan, operationOf(r)))
+			}
+			_, err = connect(creds1.str("uri"))
+			Expect(err).To(HaveOccurred(), "the first app's credentials no longer log in")
+			Expect(roleExists(creds1.str("username"))).To(BeFalse(), "the first app's role is dropped")
+			r = cf.getBinding(id, b1)
+			Expect(r.Status).To(Equal(http.StatusNotFound), r.String())
+
+			By("fetching the second binding")
+			r = cf.getBinding(id, b2)
+			Expect(r.Status).To(Equal(http.StatusOK), r.String())
+			Expect(credentialsOf(r)).To(Equal(creds2))
+
+			By("unbinding the second app, as Cloud Foundry does before deleting a service")
+			cf.unbindGone(id, b2, asyncPlan)
+			Expect(roleExists(creds2.str("username"))).To(BeFalse(), "the second app's role is dropped")
+
+			By("deprovisioning")
+			r = cf.deprovision(id, asyncPlan, true)
+			Expect(r.Status).To(BeElementOf(http.StatusOK, http.StatusAccepted), r.String())
+			deprovisionOp := ""
+			if r.Status == http.StatusAccepted {
+				deprovisionOp = operationOf(r)
+				expectSucceeded(cf.awaitInstance(id, asyncPlan, deprovisionOp))
+			}
+			Expect(databaseExists(dbName)).To(BeFalse(), "database %s is dropped", dbName)
+
+			By("polling after the instance is gone")
+			if deprovisionOp != "" {
+				r = cf.lastOperation(id, asyncPlan, deprovisionOp)
+				Expect(r.Status).To(Equal(http.StatusOK), r.String())
+				Expect(r.Body).To(HaveKeyWithValue("state", "succeeded"))
+			}
+			expectJSONObject(cf.lastOperation(id, asyncPlan, ""), http.StatusGone)
+			expectJSONObject(cf.deprovision(id, asyncPlan, true), http.StatusGone)
+			r = cf.getInstance(id)
+			Expect(r.Status).To(Equal(http.StatusNotFound), r.String())
+		})
+	})
+})

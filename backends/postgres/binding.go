@@ -1,0 +1,191 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+
+	"code.cloudfoundry.org/lager/v3"
+	"code.cloudfoundry.org/lager/v3/lagerctx"
+	"github.com/lib/pq"
+	"github.com/lib/pq/pqerror"
+
+	"github.com/omnibroker/omnibroker/backends"
+)
+
+func bindingName(inst backends.Instance, b backends.Binding) string {
+	return backends.Name("ob_b_", inst.ID, b.ID)
+}
+
+// Bind creates the binding's LOGIN role as a member of the instance's owner role, with
+// b.Password, and makes its sessions act as the owner role, so that what one application
+// creates is owned by the instance and usable by the next. A retry sets the same password
+// again. The password reaches the server only as a SCRAM-SHA-256 verifier.
+func (p *Postgres) Bind(ctx context.Context, inst backends.Instance, b backends.Binding) (_ backends.Credentials, err error) {
+	n, err := p.node(inst.Node)
+	if err != nil {
+		return nil, err
+	}
+	verifier, err := scramVerifier(b.Password)
+	if err != nil {
+		return nil, permanent("the binding's password cannot be used for PostgreSQL", err)
+	}
+	db, owner, role := databaseName(inst), ownerName(inst), bindingName(inst, b)
+	log := lagerctx.FromContext(ctx).Session("postgres-bind", lager.Data{
+		"instance-id": inst.ID, "binding-id": b.ID, "node": n.name, "database": db, "role": role,
+	})
+	defer logResult(ctx, log, &err)
+
+	err = n.locked(ctx, db, func(c *sql.Conn) error {
+		exists, err := n.databaseExists(ctx, c, db, owner)
+		if err != nil {
+			return err
+		}
+		if !exists {
+			return permanent(fmt.Sprintf("database %s of this instance does not exist on node %s", db, n.name),
+				errors.New("database missing"))
+		}
+		if err := n.createBindingRole(ctx, log, c, role, owner, verifier); err != nil {
+			return err
+		}
+		_, err = c.ExecContext(ctx, `ALTER ROLE `+pq.QuoteIdentifier(role)+` SET role = `+pq.QuoteLiteral(owner))
+		if err != nil {
+			return n.fail("make role "+role+" act as role "+owner, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return n.credentials(db, role, b.Password), nil
+}
+
+const selectBindingRole = `
+SELECT EXISTS (
+    SELECT 1
+    FROM pg_auth_members a
+    JOIN pg_roles o ON o.oid = a.roleid
+    WHERE a.member = r.oid
+      AND o.rolname = $2
+)
+FROM pg_roles r
+WHERE r.rolname = $1`
+
+// bindingRole reports whether role exists; one that exists but is not a member of owner is a
+// permanent error, since this broker did not create it for this instance.
+func (n *node) bindingRole(ctx context.Context, c *sql.Conn, role, owner string) (bool, error) {
+	var member bool
+	err := c.QueryRowContext(ctx, selectBindingRole, role, owner).Scan(&member)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil
+	case err != nil:
+		return false, n.fail("look up role "+role, err)
+	case !member:
+		return true, permanent(
+			fmt.Sprintf("role name %s on node %s is taken by a role this broker does not own", role, n.name),
+			fmt.Errorf("role %s is not a member of role %s", role, owner))
+	}
+	return true, nil
+}
+
+func (n *node) createBindingRole(ctx context.Context, log lager.Logger, c *sql.Conn, role, owner, verifier string) error {
+	exists, err := n.bindingRole(ctx, c, role, owner)
+	if err != nil {
+		return err
+	}
+	if !exists {
+		_, err := c.ExecContext(ctx, `CREATE ROLE `+pq.QuoteIdentifier(role)+
+			` WITH LOGIN INHERIT PASSWORD `+pq.QuoteLiteral(verifier)+
+			` IN ROLE `+pq.QuoteIdentifier(owner))
+		if err == nil {
+			log.Info("binding-role-created")
+			return nil
+		}
+		if pq.As(err, pqerror.DuplicateObject, pqerror.UniqueViolation) == nil {
+			return n.fail("create role "+role, err)
+		}
+		// Created concurrently by a caller outside our lock: it must be ours to reuse it.
+		if _, err := n.bindingRole(ctx, c, role, owner); err != nil {
+			return err
+		}
+	}
+	_, err = c.ExecContext(ctx, `ALTER ROLE `+pq.QuoteIdentifier(role)+
+		` WITH LOGIN INHERIT PASSWORD `+pq.QuoteLiteral(verifier))
+	if err != nil {
+		return n.fail("set the password of role "+role, err)
+	}
+	log.Info("binding-role-password-set")
+	return nil
+}
+
+// credentials are what the application gets: hostname, port, name, username, password, uri
+// and jdbcUrl. The uri asks for sslmode=disable only when the broker's own admin URL does.
+func (n *node) credentials(db, role, password string) backends.Credentials {
+	u := url.URL{
+		Scheme: "postgres",
+		User:   url.UserPassword(role, password),
+		Host:   n.hostPort(),
+		Path:   "/" + db,
+	}
+	if n.sslDisable {
+		u.RawQuery = "sslmode=disable"
+	}
+	jdbc := "jdbc:postgresql://" + n.hostPort() + "/" + db +
+		"?user=" + url.QueryEscape(role) + "&password=" + url.QueryEscape(password)
+	return backends.Credentials{
+		"hostname": n.host,
+		"port":     n.port,
+		"name":     db,
+		"username": role,
+		"password": password,
+		"uri":      u.String(),
+		"jdbcUrl":  jdbc,
+	}
+}
+
+// Unbind ends the binding role's sessions, hands what it owns to the instance's owner role and
+// drops it. It is not one transaction, so that a failure half-way still revokes what it can:
+// the role loses LOGIN first. A role that is already gone counts as unbound.
+func (p *Postgres) Unbind(ctx context.Context, inst backends.Instance, b backends.Binding) (err error) {
+	n, err := p.node(inst.Node)
+	if err != nil {
+		return err
+	}
+	db, owner, role := databaseName(inst), ownerName(inst), bindingName(inst, b)
+	log := lagerctx.FromContext(ctx).Session("postgres-unbind", lager.Data{
+		"instance-id": inst.ID, "binding-id": b.ID, "node": n.name, "database": db, "role": role,
+	})
+	defer logResult(ctx, log, &err)
+
+	return n.locked(ctx, db, func(c *sql.Conn) error {
+		exists, err := n.bindingRole(ctx, c, role, owner)
+		if err != nil || !exists {
+			return err
+		}
+		if _, err := c.ExecContext(ctx, `ALTER ROLE `+pq.QuoteIdentifier(role)+` NOLOGIN`); err != nil {
+			return n.fail("stop role "+role+" from logging in", err)
+		}
+		// Its sessions go before REASSIGN OWNED, which would otherwise wait on their locks.
+		var ended int
+		if err := c.QueryRowContext(ctx, terminateRoleSessions, role).Scan(&ended); err != nil {
+			return n.fail("end the sessions of role "+role, err)
+		}
+		dbExists, err := n.databaseExists(ctx, c, db, owner)
+		if err != nil && !backends.IsPermanent(err) {
+			return err
+		}
+		if dbExists && err == nil {
+			err := n.execInDatabase(ctx, log, db, []statement{
+				{`REASSIGN OWNED BY ` + pq.QuoteIdentifier(role) + ` TO ` + pq.QuoteIdentifier(owner), "hand what role " + role + " owns to role " + owner},
+				{`DROP OWNED BY ` + pq.QuoteIdentifier(role), "revoke the privileges of role " + role},
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return n.dropRole(ctx, log, c, role)
+	})
+}

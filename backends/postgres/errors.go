@@ -1,0 +1,77 @@
+package postgres
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"syscall"
+
+	"github.com/lib/pq"
+	"github.com/lib/pq/pqerror"
+
+	"github.com/omnibroker/omnibroker/backends"
+)
+
+// fail turns an error met while the node was doing action (a verb phrase such as "create the
+// database") into one that carries a sentence for last_operation: the node and the cause in
+// plain words, never driver text, which can quote a DSN. Errors that already carry a sentence
+// pass through unchanged. None of these are permanent: an operator can fix each of them, and
+// a retry then succeeds.
+func (n *node) fail(action string, err error) error {
+	var d backends.Describer
+	if errors.As(err, &d) {
+		return err
+	}
+	return backends.Describe(n.sentence(action, err), err)
+}
+
+func (n *node) sentence(action string, err error) string {
+	switch {
+	case errors.Is(err, context.Canceled):
+		return fmt.Sprintf("the call to node %s was cancelled", n.name)
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Sprintf("node %s did not answer in time", n.name)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Sprintf("node %s refused the connection", n.name)
+	}
+	if e := pq.As(err); e != nil {
+		switch {
+		case e.Code.Class() == pqerror.ClassInvalidAuthorizationSpecification,
+			e.Code == pqerror.InvalidPassword:
+			return fmt.Sprintf("node %s rejected the broker's login", n.name)
+		case e.Code == pqerror.TooManyConnections:
+			return fmt.Sprintf("node %s ran out of connections", n.name)
+		case e.Code.Class() == pqerror.ClassInsufficientResources:
+			return fmt.Sprintf("node %s ran out of resources (disk, memory or connections)", n.name)
+		case e.Code == pqerror.QueryCanceled:
+			return fmt.Sprintf("node %s cancelled the statement to %s", n.name, action)
+		case e.Code.Class() == pqerror.ClassOperatorIntervention:
+			return fmt.Sprintf("node %s is starting up or shutting down", n.name)
+		case e.Code.Class() == pqerror.ClassConnectionException:
+			return fmt.Sprintf("node %s dropped the connection", n.name)
+		case e.Code == pqerror.InsufficientPrivilege:
+			return fmt.Sprintf("the broker's admin role on node %s lacks a privilege it needs to %s", n.name, action)
+		case e.Code.Class() == pqerror.ClassInvalidCatalogName:
+			return fmt.Sprintf("node %s could not %s: a database is missing", n.name, action)
+		}
+		return fmt.Sprintf("node %s failed to %s", n.name, action)
+	}
+	if _, ok := errors.AsType[*net.DNSError](err); ok {
+		return fmt.Sprintf("node %s could not be found (its host name does not resolve)", n.name)
+	}
+	if _, ok := errors.AsType[net.Error](err); ok {
+		return fmt.Sprintf("node %s could not be reached", n.name)
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, driver.ErrBadConn) {
+		return fmt.Sprintf("node %s dropped the connection", n.name)
+	}
+	return fmt.Sprintf("node %s failed to %s", n.name, action)
+}
+
+// permanent marks a failure that retrying cannot fix, with a sentence for last_operation.
+func permanent(sentence string, err error) error {
+	return backends.Permanent(backends.Describe(sentence, err))
+}

@@ -1,0 +1,360 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"code.cloudfoundry.org/lager/v3"
+	"code.cloudfoundry.org/lager/v3/lagerctx"
+	"github.com/lib/pq"
+	"github.com/lib/pq/pqerror"
+
+	"github.com/omnibroker/omnibroker/backends"
+)
+
+// databaseName and ownerName derive the instance's object names from its id.
+func databaseName(inst backends.Instance) string { return backends.Name("ob_", inst.ID) }
+func ownerName(inst backends.Instance) string    { return backends.Name("ob_o_", inst.ID) }
+
+// Provision creates the instance's owner role and database, sets the plan's connection limit,
+// keeps PUBLIC out of the database and creates the requested extensions. It is idempotent; a
+// database of that name owned by another role is a permanent error and is left alone.
+func (p *Postgres) Provision(ctx context.Context, inst backends.Instance) (err error) {
+	n, err := p.node(inst.Node)
+	if err != nil {
+		return err
+	}
+	limit, err := connectionLimit(inst.Plan, inst.PlanConfig)
+	if err != nil {
+		return err
+	}
+	exts, err := requestedExtensions(inst.Parameters)
+	if err != nil {
+		return err
+	}
+	db, owner := databaseName(inst), ownerName(inst)
+	log := lagerctx.FromContext(ctx).Session("postgres-provision", lager.Data{
+		"instance-id": inst.ID, "node": n.name, "database": db, "owner-role": owner,
+	})
+	defer logResult(ctx, log, &err)
+
+	return n.locked(ctx, db, func(c *sql.Conn) error {
+		exists, err := n.databaseExists(ctx, c, db, owner)
+		if err != nil {
+			return err
+		}
+		if err := n.createOwnerRole(ctx, log, c, owner); err != nil {
+			return err
+		}
+		if !exists {
+			if err := n.createDatabase(ctx, log, c, db, owner); err != nil {
+				return err
+			}
+		}
+		if err := n.setConnectionLimit(ctx, log, c, db, limit); err != nil {
+			return err
+		}
+		if _, err := c.ExecContext(ctx, `REVOKE ALL ON DATABASE `+pq.QuoteIdentifier(db)+` FROM PUBLIC`); err != nil {
+			return n.fail("revoke PUBLIC's access to database "+db, err)
+		}
+		stmts := extensionStatements(exts)
+		stmts = append(stmts,
+			statement{`REVOKE ALL ON SCHEMA public FROM PUBLIC`, "revoke PUBLIC's access to schema public of database " + db},
+			statement{`ALTER SCHEMA public OWNER TO ` + pq.QuoteIdentifier(owner), "give schema public of database " + db + " to its owner role"},
+		)
+		return n.execInDatabase(ctx, log, db, stmts)
+	})
+}
+
+// Update applies the new plan's connection limit and creates extensions the user now asks
+// for. It never drops an extension: data may depend on it.
+func (p *Postgres) Update(ctx context.Context, inst backends.Instance, fromPlan string) (err error) {
+	n, err := p.node(inst.Node)
+	if err != nil {
+		return err
+	}
+	limit, err := connectionLimit(inst.Plan, inst.PlanConfig)
+	if err != nil {
+		return err
+	}
+	exts, err := requestedExtensions(inst.Parameters)
+	if err != nil {
+		return err
+	}
+	db, owner := databaseName(inst), ownerName(inst)
+	log := lagerctx.FromContext(ctx).Session("postgres-update", lager.Data{
+		"instance-id": inst.ID, "node": n.name, "database": db, "from-plan": fromPlan, "plan": inst.Plan,
+	})
+	defer logResult(ctx, log, &err)
+
+	return n.locked(ctx, db, func(c *sql.Conn) error {
+		exists, err := n.databaseExists(ctx, c, db, owner)
+		if err != nil {
+			return err
+		}
+		if !exists {
+			return permanent(fmt.Sprintf("database %s of this instance does not exist on node %s", db, n.name),
+				errors.New("database missing"))
+		}
+		if err := n.setConnectionLimit(ctx, log, c, db, limit); err != nil {
+			return err
+		}
+		return n.execInDatabase(ctx, log, db, extensionStatements(exts))
+	})
+}
+
+// Deprovision closes the instance's database to new sessions, ends the open ones, drops it,
+// then drops the binding roles left behind and the owner role. What is already gone counts as
+// done; a database of that name owned by another role is not this instance's and is left alone.
+func (p *Postgres) Deprovision(ctx context.Context, inst backends.Instance) (err error) {
+	n, err := p.node(inst.Node)
+	if err != nil {
+		return err
+	}
+	db, owner := databaseName(inst), ownerName(inst)
+	log := lagerctx.FromContext(ctx).Session("postgres-deprovision", lager.Data{
+		"instance-id": inst.ID, "node": n.name, "database": db, "owner-role": owner,
+	})
+	defer logResult(ctx, log, &err)
+
+	return n.locked(ctx, db, func(c *sql.Conn) error {
+		exists, err := n.databaseExists(ctx, c, db, owner)
+		switch {
+		case backends.IsPermanent(err):
+			log.Info("database-not-ours-left-alone")
+		case err != nil:
+			return err
+		case exists:
+			if err := n.dropDatabase(ctx, log, c, db); err != nil {
+				return err
+			}
+		}
+		bindings, err := n.bindingRoles(ctx, c, owner)
+		if err != nil {
+			return err
+		}
+		for _, role := range bindings {
+			if err := n.dropRole(ctx, log, c, role); err != nil {
+				return err
+			}
+		}
+		return n.dropRole(ctx, log, c, owner)
+	})
+}
+
+const selectDatabaseOwner = `
+SELECT pg_get_userbyid(datdba)
+FROM pg_database
+WHERE datname = $1`
+
+// databaseExists reports whether database db exists; one owned by another role than owner is a
+// permanent error, since the name is taken by something this broker did not create.
+func (n *node) databaseExists(ctx context.Context, c *sql.Conn, db, owner string) (bool, error) {
+	var got string
+	err := c.QueryRowContext(ctx, selectDatabaseOwner, db).Scan(&got)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil
+	case err != nil:
+		return false, n.fail("look up database "+db, err)
+	case got != owner:
+		return true, permanent(
+			fmt.Sprintf("database name %s on node %s is taken by an object this broker does not own", db, n.name),
+			fmt.Errorf("database %s is owned by role %s, not %s", db, got, owner))
+	}
+	return true, nil
+}
+
+const selectRoleExists = `
+SELECT EXISTS (
+    SELECT 1
+    FROM pg_roles
+    WHERE rolname = $1
+)`
+
+func (n *node) createOwnerRole(ctx context.Context, log lager.Logger, c *sql.Conn, owner string) error {
+	var exists bool
+	if err := c.QueryRowContext(ctx, selectRoleExists, owner).Scan(&exists); err != nil {
+		return n.fail("look up role "+owner, err)
+	}
+	if exists {
+		return nil
+	}
+	_, err := c.ExecContext(ctx, `CREATE ROLE `+pq.QuoteIdentifier(owner)+` NOLOGIN`)
+	// Another broker that does not share our lock (an older replica) may have created it
+	// just now; a concurrent insert into pg_authid can also surface as a unique violation.
+	if pq.As(err, pqerror.DuplicateObject, pqerror.UniqueViolation) != nil {
+		return nil
+	}
+	if err != nil {
+		return n.fail("create role "+owner, err)
+	}
+	log.Info("owner-role-created")
+	return nil
+}
+
+const selectTemplateLocale = `
+SELECT datcollate, datctype
+FROM pg_database
+WHERE datname = 'template0'`
+
+// createDatabase creates db from template0, because a session left open on template1 would
+// block a copy of it. CREATE DATABASE has no IF NOT EXISTS and cannot run in a transaction, so
+// a duplicate is settled by looking at who owns the database that won.
+func (n *node) createDatabase(ctx context.Context, log lager.Logger, c *sql.Conn, db, owner string) error {
+	var collate, ctype string
+	if err := c.QueryRowContext(ctx, selectTemplateLocale).Scan(&collate, &ctype); err != nil {
+		return n.fail("look up the locale of template0", err)
+	}
+	_, err := c.ExecContext(ctx, `CREATE DATABASE `+pq.QuoteIdentifier(db)+
+		` OWNER `+pq.QuoteIdentifier(owner)+
+		` TEMPLATE template0 ENCODING 'UTF8'`+
+		` LC_COLLATE `+pq.QuoteLiteral(collate)+
+		` LC_CTYPE `+pq.QuoteLiteral(ctype))
+	if pq.As(err, pqerror.DuplicateDatabase, pqerror.DuplicateObject, pqerror.UniqueViolation) != nil {
+		exists, err := n.databaseExists(ctx, c, db, owner)
+		if err == nil && !exists {
+			err = n.fail("create database "+db, errors.New("database reported as duplicate but not found"))
+		}
+		return err
+	}
+	if err != nil {
+		return n.fail("create database "+db, err)
+	}
+	log.Info("database-created")
+	return nil
+}
+
+func (n *node) setConnectionLimit(ctx context.Context, log lager.Logger, c *sql.Conn, db string, limit int) error {
+	_, err := c.ExecContext(ctx, `ALTER DATABASE `+pq.QuoteIdentifier(db)+
+		` WITH ALLOW_CONNECTIONS true CONNECTION LIMIT `+strconv.Itoa(limit))
+	if err != nil {
+		return n.fail("set the connection limit of database "+db, err)
+	}
+	log.Info("connection-limit-set", lager.Data{"connection-limit": limit})
+	return nil
+}
+
+const terminateDatabaseSessions = `
+SELECT count(pg_terminate_backend(pid))
+FROM pg_stat_activity
+WHERE datname = $1
+  AND pid <> pg_backend_pid()`
+
+func (n *node) dropDatabase(ctx context.Context, log lager.Logger, c *sql.Conn, db string) error {
+	q := pq.QuoteIdentifier(db)
+	_, err := c.ExecContext(ctx, `ALTER DATABASE `+q+` WITH ALLOW_CONNECTIONS false CONNECTION LIMIT 0`)
+	if err != nil && pq.As(err, pqerror.InvalidCatalogName) == nil {
+		return n.fail("close database "+db+" to new sessions", err)
+	}
+	var ended int
+	if err := c.QueryRowContext(ctx, terminateDatabaseSessions, db).Scan(&ended); err != nil {
+		return n.fail("end the sessions on database "+db, err)
+	}
+	if _, err := c.ExecContext(ctx, `DROP DATABASE IF EXISTS `+q+` WITH (FORCE)`); err != nil {
+		return n.fail("drop database "+db, err)
+	}
+	log.Info("database-dropped", lager.Data{"sessions-ended": ended})
+	return nil
+}
+
+const selectBindingRoles = `
+SELECT m.rolname
+FROM pg_auth_members a
+JOIN pg_roles m ON m.oid = a.member
+JOIN pg_roles o ON o.oid = a.roleid
+WHERE o.rolname = $1
+  AND starts_with(m.rolname, 'ob_b_')
+ORDER BY m.rolname`
+
+// bindingRoles lists the binding roles that are members of owner. Unbind makes a role NOLOGIN
+// before it drops it, so an interrupted unbind leaves a NOLOGIN member: it is listed too.
+func (n *node) bindingRoles(ctx context.Context, c *sql.Conn, owner string) ([]string, error) {
+	rows, err := c.QueryContext(ctx, selectBindingRoles, owner)
+	if err != nil {
+		return nil, n.fail("list the binding roles of role "+owner, err)
+	}
+	defer rows.Close()
+	var roles []string
+	for rows.Next() {
+		var r string
+		if err := rows.Scan(&r); err != nil {
+			return nil, n.fail("list the binding roles of role "+owner, err)
+		}
+		roles = append(roles, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, n.fail("list the binding roles of role "+owner, err)
+	}
+	return roles, nil
+}
+
+const terminateRoleSessions = `
+SELECT count(pg_terminate_backend(pid))
+FROM pg_stat_activity
+WHERE usename = $1
+  AND pid <> pg_backend_pid()`
+
+func (n *node) dropRole(ctx context.Context, log lager.Logger, c *sql.Conn, role string) error {
+	var ended int
+	if err := c.QueryRowContext(ctx, terminateRoleSessions, role).Scan(&ended); err != nil {
+		return n.fail("end the sessions of role "+role, err)
+	}
+	if _, err := c.ExecContext(ctx, `DROP ROLE IF EXISTS `+pq.QuoteIdentifier(role)); err != nil {
+		if pq.As(err, pqerror.DependentObjectsStillExist) != nil {
+			return n.fail("drop role "+role, backends.Describe(
+				fmt.Sprintf("role %s on node %s still owns objects or holds privileges outside its instance's database", role, n.name), err))
+		}
+		return n.fail("drop role "+role, err)
+	}
+	log.Info("role-dropped", lager.Data{"role": role, "sessions-ended": ended})
+	return nil
+}
+
+type statement struct {
+	sql    string
+	action string
+}
+
+func extensionStatements(exts []string) []statement {
+	stmts := make([]statement, 0, len(exts))
+	for _, e := range exts {
+		stmts = append(stmts, statement{`CREATE EXTENSION IF NOT EXISTS ` + pq.QuoteIdentifier(e), "create extension " + e})
+	}
+	return stmts
+}
+
+// execInDatabase runs stmts in database db as the admin, one after the other, on a connection
+// of its own that is closed afterwards, so no idle session stays on the instance's database.
+func (n *node) execInDatabase(ctx context.Context, log lager.Logger, db string, stmts []statement) error {
+	if len(stmts) == 0 {
+		return nil
+	}
+	pool, err := n.openDatabase(db)
+	if err != nil {
+		return n.fail("connect to database "+db, err)
+	}
+	defer pool.Close()
+	for _, s := range stmts {
+		if _, err := pool.ExecContext(ctx, s.sql); err != nil {
+			return n.fail(s.action, err)
+		}
+	}
+	log.Info("database-set-up", lager.Data{"statements": len(stmts)})
+	return nil
+}
+
+// logResult logs how a call ended. A context cancelled at shutdown is not an error.
+func logResult(ctx context.Context, log lager.Logger, err *error) {
+	switch {
+	case *err == nil:
+		log.Info("done")
+	case ctx.Err() != nil:
+		log.Info("cancelled")
+	default:
+		log.Error("failed", *err, lager.Data{"permanent": backends.IsPermanent(*err)})
+	}
+}

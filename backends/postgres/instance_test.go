@@ -1,0 +1,165 @@
+package postgres_test
+
+import (
+	"encoding/json"
+	"sync"
+
+	"github.com/lib/pq"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/omnibroker/omnibroker/backends"
+)
+
+func extensionsIn(ctx SpecContext, dbname string) []string {
+	rows, err := adminIn(ctx, dbname).QueryContext(ctx, `SELECT extname FROM pg_extension`)
+	Expect(err).NotTo(HaveOccurred())
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var n string
+		Expect(rows.Scan(&n)).To(Succeed())
+		names = append(names, n)
+	}
+	Expect(rows.Err()).NotTo(HaveOccurred())
+	return names
+}
+
+func connectionLimitOf(ctx SpecContext, dbname string) int {
+	var limit int
+	Expect(admin.QueryRowContext(ctx, `SELECT datconnlimit FROM pg_database WHERE datname = $1`, dbname).Scan(&limit)).To(Succeed())
+	return limit
+}
+
+var _ = Describe("Provision", func() {
+	It("creates one database owned by the instance's owner role, closed to PUBLIC, with the plan's limit and the extensions asked for", func(ctx SpecContext) {
+		inst := newInstance(map[string]any{"connection_limit": float64(7)}, "citext", "uuid-ossp")
+		db := databaseName(inst)
+
+		Expect(backend.Provision(logged(ctx), inst)).To(Succeed())
+		Expect(backend.Provision(logged(ctx), inst)).To(Succeed())
+
+		var owner string
+		var publicConnect bool
+		Expect(admin.QueryRowContext(ctx, `
+			SELECT pg_get_userbyid(datdba), has_database_privilege('public', datname, 'CONNECT')
+			FROM pg_database WHERE datname = $1`, db).Scan(&owner, &publicConnect)).To(Succeed())
+		Expect(databaseCount(ctx, db)).To(Equal(1))
+		Expect(owner).To(Equal(ownerName(inst)))
+		Expect(publicConnect).To(BeFalse())
+		Expect(connectionLimitOf(ctx, db)).To(Equal(7))
+		Expect(extensionsIn(ctx, db)).To(ContainElements("citext", "uuid-ossp"))
+
+		var canLogin bool
+		Expect(admin.QueryRowContext(ctx, `SELECT rolcanlogin FROM pg_roles WHERE rolname = $1`, owner).Scan(&canLogin)).To(Succeed())
+		Expect(canLogin).To(BeFalse())
+	})
+
+	When("the same instance is provisioned by several workers at once", func() {
+		It("succeeds for all of them and leaves one database", func(ctx SpecContext) {
+			inst := newInstance(map[string]any{"connection_limit": 3}, "pg_trgm")
+			var wg sync.WaitGroup
+			errs := make([]error, 4)
+			for i := range errs {
+				wg.Go(func() { errs[i] = backend.Provision(logged(ctx), inst) })
+			}
+			wg.Wait()
+			for _, err := range errs {
+				Expect(err).NotTo(HaveOccurred())
+			}
+			Expect(databaseCount(ctx, databaseName(inst))).To(Equal(1))
+			Expect(connectionLimitOf(ctx, databaseName(inst))).To(Equal(3))
+			Expect(extensionsIn(ctx, databaseName(inst))).To(ContainElement("pg_trgm"))
+		})
+	})
+
+	DescribeTable("reads connection_limit however the number was decoded",
+		func(ctx SpecContext, limit any) {
+			inst := provisioned(ctx, map[string]any{"connection_limit": limit})
+			Expect(connectionLimitOf(ctx, databaseName(inst))).To(Equal(5))
+		},
+		Entry("a JSON float64", float64(5)),
+		Entry("an int", 5),
+		Entry("a json.Number", json.Number("5")),
+	)
+
+	It("leaves the database without a limit when the plan sets none", func(ctx SpecContext) {
+		inst := provisioned(ctx, nil)
+		Expect(connectionLimitOf(ctx, databaseName(inst))).To(Equal(-1))
+	})
+
+	When("a database of that name belongs to someone else", func() {
+		It("fails permanently, creates nothing, and deprovision leaves that database alone", func(ctx SpecContext) {
+			inst := newInstance(nil)
+			db := databaseName(inst)
+			_, err := admin.ExecContext(ctx, `CREATE DATABASE `+pq.QuoteIdentifier(db)+` TEMPLATE template0`)
+			Expect(err).NotTo(HaveOccurred())
+			DeferCleanup(func(ctx SpecContext) {
+				_, err := admin.ExecContext(ctx, `DROP DATABASE IF EXISTS `+pq.QuoteIdentifier(db))
+				Expect(err).NotTo(HaveOccurred())
+			})
+
+			err = backend.Provision(logged(ctx), inst)
+			Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
+			Expect(description(err)).To(ContainSubstring("taken by an object this broker does not own"))
+			Expect(roleExists(ctx, ownerName(inst))).To(BeFalse())
+
+			Expect(backend.Deprovision(logged(ctx), inst)).To(Succeed())
+			Expect(databaseCount(ctx, db)).To(Equal(1))
+		})
+	})
+})
+
+var _ = Describe("Update", func() {
+	It("applies the new plan's connection limit and creates newly asked-for extensions, keeping the old ones", func(ctx SpecContext) {
+		inst := provisioned(ctx, map[string]any{"connection_limit": float64(5)}, "citext")
+		db := databaseName(inst)
+
+		inst.Plan = "large"
+		inst.PlanConfig = map[string]any{"connection_limit": float64(20)}
+		inst.Parameters["extensions"] = anyList("hstore", "pgcrypto")
+		Expect(backend.Update(logged(ctx), inst, "small")).To(Succeed())
+		Expect(backend.Update(logged(ctx), inst, "small")).To(Succeed())
+
+		Expect(connectionLimitOf(ctx, db)).To(Equal(20))
+		Expect(extensionsIn(ctx, db)).To(ContainElements("citext", "hstore", "pgcrypto"))
+	})
+
+	It("fails permanently for an instance whose database is gone", func(ctx SpecContext) {
+		inst := newInstance(nil)
+		err := backend.Update(logged(ctx), inst, "small")
+		Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
+		Expect(description(err)).To(ContainSubstring("does not exist on node pg-local"))
+	})
+})
+
+var _ = Describe("Deprovision", func() {
+	It("drops the database under a live session, the leftover binding roles and the owner role", func(ctx SpecContext) {
+		inst := provisioned(ctx, nil)
+		b1, creds1 := bound(ctx, inst)
+		b2, creds2 := bound(ctx, inst)
+
+		live, err := mustLogin(ctx, creds1).Conn(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(live.Close)
+		_, err = live.ExecContext(ctx, `CREATE TABLE kept_open (id int)`)
+		Expect(err).NotTo(HaveOccurred())
+
+		Expect(backend.Deprovision(logged(ctx), inst)).To(Succeed())
+
+		Expect(databaseCount(ctx, databaseName(inst))).To(Equal(0))
+		Expect(roleExists(ctx, ownerName(inst))).To(BeFalse())
+		Expect(roleExists(ctx, bindingName(inst, b1))).To(BeFalse())
+		Expect(roleExists(ctx, bindingName(inst, b2))).To(BeFalse())
+		Expect(live.PingContext(ctx)).NotTo(Succeed())
+		_, err = login(ctx, creds2["uri"].(string))
+		Expect(err).To(HaveOccurred())
+
+		Expect(backend.Deprovision(logged(ctx), inst)).To(Succeed())
+	})
+
+	It("succeeds for an instance that was never provisioned", func(ctx SpecContext) {
+		inst := newInstance(nil)
+		Expect(backend.Deprovision(logged(ctx), inst)).To(Succeed())
+	})
+})

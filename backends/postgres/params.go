@@ -1,0 +1,92 @@
+package postgres
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+)
+
+// offeredExtensions are the extensions a user may ask for. The broker validates the parameter
+// against the plan's schema already; this list is checked again because the names reach DDL.
+var offeredExtensions = []string{"citext", "hstore", "pg_trgm", "pgcrypto", "uuid-ossp"}
+
+// connectionLimit reads the plan's connection_limit: -1 (or absent) for no limit, or a positive
+// whole number. JSON numbers arrive as float64 from a decoder, as int from YAML or code.
+func connectionLimit(plan string, cfg map[string]any) (int, error) {
+	v, ok := cfg["connection_limit"]
+	if !ok || v == nil {
+		return -1, nil
+	}
+	var (
+		n     float64
+		valid = true
+	)
+	switch x := v.(type) {
+	case int:
+		n = float64(x)
+	case int32:
+		n = float64(x)
+	case int64:
+		n = float64(x)
+	case uint64:
+		n = float64(x)
+	case float64:
+		n = x
+	case json.Number:
+		f, err := x.Float64()
+		n, valid = f, err == nil
+	default:
+		valid = false
+	}
+	if !valid || n != math.Trunc(n) || (n < 1 && n != -1) || n > math.MaxInt32 {
+		return 0, permanent(
+			fmt.Sprintf("plan %s sets connection_limit to something other than -1 or a positive whole number", plan),
+			fmt.Errorf("connection_limit is %v (%T)", v, v))
+	}
+	return int(n), nil
+}
+
+// requestedExtensions reads the user's extensions parameter: a list of offered names. It
+// returns them sorted, without duplicates.
+func requestedExtensions(params map[string]any) ([]string, error) {
+	v, ok := params["extensions"]
+	if !ok || v == nil {
+		return nil, nil
+	}
+	var names []string
+	switch x := v.(type) {
+	case []string:
+		names = slices.Clone(x)
+	case []any:
+		for _, e := range x {
+			s, ok := e.(string)
+			if !ok {
+				return nil, permanent("parameter extensions must be a list of extension names",
+					fmt.Errorf("extensions holds a %T", e))
+			}
+			names = append(names, s)
+		}
+	default:
+		return nil, permanent("parameter extensions must be a list of extension names",
+			fmt.Errorf("extensions is a %T", v))
+	}
+	for _, name := range names {
+		if !slices.Contains(offeredExtensions, name) {
+			return nil, permanent(
+				fmt.Sprintf("extension %q is not offered; choose from %s", truncate(name, 64), strings.Join(offeredExtensions, ", ")),
+				errors.New("extension not in the allow-list"))
+		}
+	}
+	slices.Sort(names)
+	return slices.Compact(names), nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

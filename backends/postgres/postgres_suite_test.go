@@ -1,0 +1,159 @@
+package postgres_test
+
+import (
+	"context"
+	"database/sql"
+	"net/url"
+	"os"
+	"testing"
+
+	"code.cloudfoundry.org/lager/v3/lagertest"
+	"code.cloudfoundry.org/lager/v3/lagerctx"
+	"github.com/google/uuid"
+	_ "github.com/lib/pq"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/omnibroker/omnibroker/backends"
+	"github.com/omnibroker/omnibroker/backends/postgres"
+)
+
+func TestPostgres(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "Postgres Backend Suite")
+}
+
+// closedNodePassword is in the admin URL of a node nobody listens on; no error may show it.
+const closedNodePassword = "s3cret-admin-pass"
+
+var (
+	adminURL string
+	admin    *sql.DB
+	backend  *postgres.Postgres
+	logger   *lagertest.TestLogger
+)
+
+var _ = BeforeSuite(func(ctx SpecContext) {
+	adminURL = os.Getenv("OMNIBROKER_TEST_POSTGRES_URL")
+	if adminURL == "" {
+		adminURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	}
+	var err error
+	admin, err = sql.Open("postgres", adminURL)
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(admin.Close)
+	Expect(admin.PingContext(ctx)).To(Succeed(), "PostgreSQL must run at OMNIBROKER_TEST_POSTGRES_URL (or the local default)")
+
+	backend, err = postgres.New([]postgres.Node{
+		{Name: "pg-local", AdminURL: adminURL},
+		{Name: "pg-closed", AdminURL: "postgres://postgres:" + closedNodePassword + "@127.0.0.1:1/postgres?sslmode=disable"},
+	})
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(backend.Close)
+	Expect(backend.Ping(ctx, "pg-local")).To(Succeed())
+})
+
+var _ = BeforeEach(func() {
+	logger = lagertest.NewTestLogger("postgres-test")
+})
+
+// logged returns ctx carrying this spec's test logger, as the worker hands its session on.
+func logged(ctx context.Context) context.Context {
+	return lagerctx.NewContext(ctx, logger)
+}
+
+// newInstance returns an instance with a fresh id on pg-local, deprovisioned after the spec.
+func newInstance(planConfig map[string]any, extensions ...string) backends.Instance {
+	inst := backends.Instance{
+		ID:         uuid.NewString(),
+		Node:       "pg-local",
+		Plan:       "small",
+		PlanConfig: planConfig,
+		Parameters: map[string]any{},
+	}
+	if len(extensions) > 0 {
+		inst.Parameters["extensions"] = anyList(extensions...)
+	}
+	DeferCleanup(func(ctx SpecContext) {
+		Expect(backend.Deprovision(ctx, inst)).To(Succeed())
+	})
+	return inst
+}
+
+func provisioned(ctx context.Context, planConfig map[string]any, extensions ...string) backends.Instance {
+	inst := newInstance(planConfig, extensions...)
+	Expect(backend.Provision(logged(ctx), inst)).To(Succeed())
+	return inst
+}
+
+func newBinding() backends.Binding {
+	password, err := backends.NewPassword()
+	Expect(err).NotTo(HaveOccurred())
+	return backends.Binding{ID: uuid.NewString(), Password: password}
+}
+
+func bound(ctx context.Context, inst backends.Instance) (backends.Binding, backends.Credentials) {
+	b := newBinding()
+	creds, err := backend.Bind(logged(ctx), inst, b)
+	Expect(err).NotTo(HaveOccurred())
+	return b, creds
+}
+
+func anyList(s ...string) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
+	}
+	return out
+}
+
+// login connects with uri as an application would and returns the pool, closed after the spec.
+func login(ctx context.Context, uri string) (*sql.DB, error) {
+	db, err := sql.Open("postgres", uri)
+	Expect(err).NotTo(HaveOccurred())
+	if err := db.PingContext(ctx); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	DeferCleanup(db.Close)
+	return db, nil
+}
+
+func mustLogin(ctx context.Context, creds backends.Credentials) *sql.DB {
+	db, err := login(ctx, creds["uri"].(string))
+	Expect(err).NotTo(HaveOccurred())
+	return db
+}
+
+// withDatabase returns uri with its database replaced by dbname.
+func withDatabase(uri, dbname string) string {
+	u, err := url.Parse(uri)
+	Expect(err).NotTo(HaveOccurred())
+	u.Path = "/" + dbname
+	return u.String()
+}
+
+// adminIn connects as the admin to database dbname.
+func adminIn(ctx context.Context, dbname string) *sql.DB {
+	db, err := login(ctx, withDatabase(adminURL, dbname))
+	Expect(err).NotTo(HaveOccurred())
+	return db
+}
+
+func databaseName(inst backends.Instance) string { return backends.Name("ob_", inst.ID) }
+func ownerName(inst backends.Instance) string    { return backends.Name("ob_o_", inst.ID) }
+func bindingName(inst backends.Instance, b backends.Binding) string {
+	return backends.Name("ob_b_", inst.ID, b.ID)
+}
+
+func roleExists(ctx context.Context, role string) bool {
+	var exists bool
+	Expect(admin.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)`, role).Scan(&exists)).To(Succeed())
+	return exists
+}
+
+func databaseCount(ctx context.Context, dbname string) int {
+	var n int
+	Expect(admin.QueryRowContext(ctx, `SELECT count(*) FROM pg_database WHERE datname = $1`, dbname).Scan(&n)).To(Succeed())
+	return n
+}

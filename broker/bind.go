@@ -1,0 +1,153 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+
+	"code.cloudfoundry.org/lager/v3"
+	"github.com/pivotal-cf/brokerapi/v10/domain"
+
+	"github.com/omnibroker/omnibroker/backends"
+	"github.com/omnibroker/omnibroker/catalog"
+	"github.com/omnibroker/omnibroker/store"
+)
+
+// Bind serves PUT /v2/service_instances/:instance_id/service_bindings/:binding_id. The
+// password is generated and sealed into the binding row before any backend call, so a
+// retried bind sets the same one.
+func (b *Broker) Bind(ctx context.Context, instanceID, bindingID string, details domain.BindDetails, asyncAllowed bool) (domain.Binding, error) {
+	logger := b.session(ctx, "bind", lager.Data{"instance-id": instanceID, "binding-id": bindingID, "plan-id": details.PlanID})
+
+	plan, svc, err := b.planOf(details.ServiceID, details.PlanID)
+	if err != nil {
+		return domain.Binding{}, err
+	}
+	if !plan.IsBindable(svc) {
+		return domain.Binding{}, badRequest("plan %q is not bindable", plan.Name)
+	}
+	if plan.AsyncOnly && !asyncAllowed {
+		return domain.Binding{}, errAsyncRequired
+	}
+	if err := b.catalog.ValidateParameters(plan.ID, catalog.BindingCreate, details.RawParameters); err != nil {
+		return domain.Binding{}, badRequest("%s", err)
+	}
+	inst, err := b.store.GetInstance(ctx, instanceID)
+	if errors.Is(err, store.ErrNotFound) {
+		return domain.Binding{}, notFound("service instance %s does not exist", instanceID)
+	}
+	if err != nil {
+		logger.Error("store-get-instance-failed", err)
+		return domain.Binding{}, internalError(bindingID)
+	}
+	if inst.ServiceID != details.ServiceID || inst.PlanID != details.PlanID {
+		return domain.Binding{}, badRequest("service_id and plan_id must be those of service instance %s", instanceID)
+	}
+
+	password, err := backends.NewPassword()
+	if err != nil {
+		logger.Error("generate-password-failed", err)
+		return domain.Binding{}, internalError(bindingID)
+	}
+	want := store.Binding{
+		ID:           bindingID,
+		InstanceID:   instanceID,
+		ServiceID:    details.ServiceID,
+		PlanID:       details.PlanID,
+		AppGUID:      appGUID(details),
+		BindResource: bindResource(details),
+		Parameters:   object(details.RawParameters),
+		Context:      object(details.RawContext),
+		State:        store.BindingCreating,
+		Password:     password,
+	}
+	switch inst.State {
+	case store.InstanceReady:
+	case store.InstanceFailed:
+		return domain.Binding{}, unprocessable("InstanceNotReady", "service instance %s is not usable after a failed operation", instanceID)
+	default:
+		if existing, err := b.store.GetBinding(ctx, instanceID, bindingID); err == nil {
+			return b.bindAgain(ctx, logger, existing, want, plan, asyncAllowed)
+		}
+		return domain.Binding{}, errConcurrency
+	}
+
+	op := b.newOperation(ctx, store.OpBind, instanceID, bindingID, details.RawContext, nil)
+	err = b.store.CreateBinding(ctx, want, op)
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		existing, err := b.store.GetBinding(ctx, instanceID, bindingID)
+		if err != nil {
+			// The id belongs to a binding of another instance, or vanished meanwhile.
+			return domain.Binding{}, conflict("binding %s already exists", bindingID)
+		}
+		return b.bindAgain(ctx, logger, existing, want, plan, asyncAllowed)
+	case err != nil:
+		return domain.Binding{}, b.startError(logger, err, op.ID)
+	}
+	logger.Info("queued", lager.Data{"operation-id": op.ID})
+	return b.bindOutcome(ctx, logger, instanceID, bindingID, op.ID, plan, asyncAllowed, false)
+}
+
+// bindAgain answers a PUT for a binding id that exists: the same attributes get the same
+// answer (or a fresh attempt when the earlier one failed), other attributes get 409.
+func (b *Broker) bindAgain(ctx context.Context, logger lager.Logger, have, want store.Binding, plan catalog.Plan, asyncAllowed bool) (domain.Binding, error) {
+	if have.ServiceID != want.ServiceID || have.PlanID != want.PlanID || have.AppGUID != want.AppGUID ||
+		!sameJSON(have.BindResource, want.BindResource) || !sameJSON(have.Parameters, want.Parameters) {
+		return domain.Binding{}, conflict("binding %s already exists with other attributes", want.ID)
+	}
+	switch have.State {
+	case store.BindingBound:
+		return domain.Binding{AlreadyExists: true, Credentials: decodeObject(have.Credentials)}, nil
+	case store.BindingCreating:
+		op, err := b.store.LatestOperation(ctx, want.InstanceID, want.ID)
+		if err != nil {
+			logger.Error("store-latest-operation-failed", err)
+			return domain.Binding{}, internalError(want.ID)
+		}
+		return b.bindOutcome(ctx, logger, want.InstanceID, want.ID, op.ID, plan, asyncAllowed, true)
+	case store.BindingFailed:
+		op := b.newOperation(ctx, store.OpBind, want.InstanceID, want.ID, want.Context, nil)
+		if err := b.store.StartBindingOperation(ctx, want.InstanceID, want.ID, store.BindingCreating, op); err != nil {
+			return domain.Binding{}, b.startError(logger, err, op.ID)
+		}
+		logger.Info("queued-again", lager.Data{"operation-id": op.ID})
+		return b.bindOutcome(ctx, logger, want.InstanceID, want.ID, op.ID, plan, asyncAllowed, false)
+	default:
+		return domain.Binding{}, errConcurrency
+	}
+}
+
+func (b *Broker) bindOutcome(ctx context.Context, logger lager.Logger, instanceID, bindingID, opID string, plan catalog.Plan, asyncAllowed, again bool) (domain.Binding, error) {
+	done, err := b.settle(ctx, logger, opID, b.budget(plan, asyncAllowed), asyncAllowed)
+	if err != nil {
+		return domain.Binding{}, err
+	}
+	if !done {
+		return domain.Binding{IsAsync: true, OperationData: opID}, nil
+	}
+	bound, err := b.store.GetBinding(ctx, instanceID, bindingID)
+	if err != nil {
+		logger.Error("store-get-binding-failed", err)
+		return domain.Binding{}, internalError(opID)
+	}
+	return domain.Binding{AlreadyExists: again, Credentials: decodeObject(bound.Credentials)}, nil
+}
+
+func appGUID(d domain.BindDetails) string {
+	if d.BindResource != nil && d.BindResource.AppGuid != "" {
+		return d.BindResource.AppGuid
+	}
+	return d.AppGUID
+}
+
+func bindResource(d domain.BindDetails) json.RawMessage {
+	if d.BindResource == nil {
+		return json.RawMessage("{}")
+	}
+	raw, err := json.Marshal(d.BindResource)
+	if err != nil {
+		return json.RawMessage("{}")
+	}
+	return raw
+}

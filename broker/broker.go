@@ -1,0 +1,130 @@
+// Package broker implements the Open Service Broker API v2 on top of the catalog, the state
+// store and the backends: it validates requests, records them with their operation in one
+// transaction, waits for the operation up to a budget, and runs the queue's workers.
+package broker
+
+import (
+	"context"
+	"time"
+
+	"code.cloudfoundry.org/lager/v3"
+	"github.com/pivotal-cf/brokerapi/v10/domain"
+
+	"github.com/omnibroker/omnibroker/backends"
+	"github.com/omnibroker/omnibroker/catalog"
+	"github.com/omnibroker/omnibroker/store"
+)
+
+// Config is what a Broker is built from.
+type Config struct {
+	Catalog *catalog.Catalog
+	Store   *store.Store
+	// Backends maps a catalog backend name to the adapter that serves it.
+	Backends map[string]backends.Backend
+	Logger   lager.Logger
+	// SyncBudget is how long a request without accepts_incomplete=true waits for its
+	// operation; it must stay under the platforms' 60 s client timeout.
+	SyncBudget time.Duration
+	// MaxAttempts bounds how often an operation runs before it is failed.
+	MaxAttempts int
+}
+
+// Broker is omnibroker's domain.ServiceBroker.
+type Broker struct {
+	catalog     *catalog.Catalog
+	store       *store.Store
+	backends    map[string]backends.Backend
+	logger      lager.Logger
+	syncBudget  time.Duration
+	maxAttempts int
+	// pollEvery is how often a waiting request re-reads its operation.
+	pollEvery time.Duration
+}
+
+var _ domain.ServiceBroker = (*Broker)(nil)
+
+// New returns a Broker; zero durations and counts in cfg take their defaults.
+func New(cfg Config) *Broker {
+	b := &Broker{
+		catalog:     cfg.Catalog,
+		store:       cfg.Store,
+		backends:    cfg.Backends,
+		logger:      cfg.Logger,
+		syncBudget:  cfg.SyncBudget,
+		maxAttempts: cfg.MaxAttempts,
+		pollEvery:   50 * time.Millisecond,
+	}
+	if b.syncBudget <= 0 {
+		b.syncBudget = 50 * time.Second
+	}
+	if b.maxAttempts <= 0 {
+		b.maxAttempts = 5
+	}
+	return b
+}
+
+// Services serves GET /v2/catalog.
+func (b *Broker) Services(ctx context.Context) ([]domain.Service, error) {
+	return toDomainServices(b.catalog.Services()), nil
+}
+
+// waitFor re-reads the operation until it has finished or budget has passed, and returns
+// its last state. A budget of zero reads it once.
+func (b *Broker) waitFor(ctx context.Context, opID string, budget time.Duration) (store.Operation, error) {
+	deadline := time.Now().Add(budget)
+	for {
+		op, err := b.store.GetOperation(ctx, opID)
+		if err != nil {
+			return op, err
+		}
+		if op.State == store.OpSucceeded || op.State == store.OpFailed || !time.Now().Before(deadline) {
+			return op, nil
+		}
+		select {
+		case <-ctx.Done():
+			return op, nil
+		case <-time.After(b.pollEvery):
+		}
+	}
+}
+
+// budget is how long a request on plan waits for its operation.
+func (b *Broker) budget(plan catalog.Plan, asyncAllowed bool) time.Duration {
+	switch {
+	case plan.AsyncOnly:
+		return 0
+	case asyncAllowed:
+		return plan.Budget()
+	default:
+		return b.syncBudget
+	}
+}
+
+// settle waits for the request's own operation up to budget and reports whether it is done.
+// Not done is an answer (202 with the operation id) only when the platform accepts
+// incomplete operations; otherwise a failure or a timeout becomes the error to answer with.
+func (b *Broker) settle(ctx context.Context, logger lager.Logger, opID string, budget time.Duration, asyncAllowed bool) (bool, error) {
+	op, err := b.waitFor(ctx, opID, budget)
+	if err != nil {
+		logger.Error("store-get-operation-failed", err, lager.Data{"operation-id": opID})
+		return false, internalError(opID)
+	}
+	switch {
+	case op.State == store.OpSucceeded:
+		return true, nil
+	case asyncAllowed:
+		return false, nil
+	case op.State == store.OpFailed:
+		return false, operationFailed(op.Description)
+	default:
+		return false, stillRunning()
+	}
+}
+
+// asyncID is the operation id to return: none once the operation is done.
+func asyncID(done bool, opID string) string {
+	if done {
+		return ""
+	}
+	return opID
+}

@@ -1,0 +1,190 @@
+package broker
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"code.cloudfoundry.org/lager/v3"
+	"github.com/go-chi/chi/v5"
+	"github.com/pivotal-cf/brokerapi/v10"
+	"github.com/pivotal-cf/brokerapi/v10/domain"
+	"github.com/pivotal-cf/brokerapi/v10/domain/apiresponses"
+	"github.com/pivotal-cf/brokerapi/v10/middlewares"
+)
+
+// maxBodyBytes bounds a request body; OSB bodies are a few kilobytes.
+const maxBodyBytes = 1 << 20
+
+// Handler returns the broker's HTTP API: brokerapi's routes behind our own basic auth and
+// version check (so that every error is an OSB JSON body), a body check that answers 400 for
+// malformed JSON, and our own handlers where brokerapi v10 cannot say enough.
+func Handler(b *Broker, logger lager.Logger, username, password string) http.Handler {
+	r := chi.NewRouter()
+	r.Use(basicAuth(username, password))
+	r.Use(checkAPIVersion)
+	r.Use(middlewares.AddCorrelationIDToContext)
+	r.Use(middlewares.AddOriginatingIdentityToContext)
+	r.Use(middlewares.AddInfoLocationToContext)
+	r.Use(middlewares.AddRequestIdentityToContext)
+	r.Use(echoRequestIdentity)
+	r.Use(checkBody)
+	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
+		writeError(w, http.StatusNotFound, "", "no such route in the Open Service Broker API")
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, _ *http.Request) {
+		writeError(w, http.StatusMethodNotAllowed, "", "method not allowed on this route")
+	})
+
+	brokerapi.AttachRoutes(r, b, logger)
+	// chi replaces a handler registered again for the same method and pattern.
+	r.Get("/v2/catalog", b.serveCatalog)
+	r.Get("/v2/service_instances/{instance_id}/last_operation", b.serveLastOperation)
+	r.Get("/v2/service_instances/{instance_id}/service_bindings/{binding_id}/last_operation", b.serveLastBindingOperation)
+	return r
+}
+
+func basicAuth(username, password string) func(http.Handler) http.Handler {
+	wantUser := sha256.Sum256([]byte(username))
+	wantPass := sha256.Sum256([]byte(password))
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			u, p, ok := r.BasicAuth()
+			gotUser := sha256.Sum256([]byte(u))
+			gotPass := sha256.Sum256([]byte(p))
+			userOK := subtle.ConstantTimeCompare(gotUser[:], wantUser[:])
+			passOK := subtle.ConstantTimeCompare(gotPass[:], wantPass[:])
+			if !ok || userOK&passOK != 1 {
+				w.Header().Set("WWW-Authenticate", `Basic realm="omnibroker"`)
+				writeError(w, http.StatusUnauthorized, "Unauthorized", "the broker's basic-auth credentials are missing or wrong")
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+func checkAPIVersion(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		header := r.Header.Get("X-Broker-API-Version")
+		var major, minor int
+		if header == "" {
+			writeError(w, http.StatusPreconditionFailed, "", "the X-Broker-API-Version header is missing; this broker speaks 2.x")
+			return
+		}
+		if n, err := fmt.Sscanf(header, "%d.%d", &major, &minor); err != nil || n != 2 || major != 2 {
+			writeError(w, http.StatusPreconditionFailed, "", fmt.Sprintf("X-Broker-API-Version %q is not supported; this broker speaks 2.x", header))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func echoRequestIdentity(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if id := r.Header.Get("X-Broker-API-Request-Identity"); id != "" {
+			w.Header().Set("X-Broker-API-Request-Identity", id)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// checkBody answers 400 for a PUT or PATCH body that is not a JSON object of the shape the
+// route expects (brokerapi v10 would say 422), then hands the body on unchanged.
+func checkBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPut && r.Method != http.MethodPatch {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "BadRequest", "the request body could not be read or is larger than 1 MiB")
+			return
+		}
+		var target any
+		switch {
+		case r.Method == http.MethodPatch:
+			target = &domain.UpdateDetails{}
+		case strings.Contains(r.URL.Path, "/service_bindings/"):
+			target = &domain.BindDetails{}
+		default:
+			target = &domain.ProvisionDetails{}
+		}
+		if err := decodeStrictObject(body, target); err != nil {
+			writeError(w, http.StatusBadRequest, "BadRequest", "the request body is not valid: "+err.Error())
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		next.ServeHTTP(w, r)
+	})
+}
+
+func decodeStrictObject(body []byte, target any) error {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return fmt.Errorf("expected a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	if err := dec.Decode(target); err != nil {
+		return describeJSONError(err)
+	}
+	if dec.More() {
+		return fmt.Errorf("unexpected data after the JSON object")
+	}
+	var objects struct {
+		Parameters json.RawMessage `json:"parameters"`
+		Context    json.RawMessage `json:"context"`
+	}
+	_ = json.Unmarshal(trimmed, &objects)
+	for _, raw := range []json.RawMessage{objects.Parameters, objects.Context} {
+		if len(raw) > 0 && raw[0] != '{' && !bytes.Equal(raw, []byte("null")) {
+			return fmt.Errorf("parameters and context must be JSON objects")
+		}
+	}
+	return nil
+}
+
+// describeJSONError keeps the decoder's position and field, never the offending value.
+func describeJSONError(err error) error {
+	switch e := err.(type) {
+	case *json.SyntaxError:
+		return fmt.Errorf("malformed JSON at byte %d", e.Offset)
+	case *json.UnmarshalTypeError:
+		return fmt.Errorf("field %q must be a JSON %s", e.Field, jsonKind(e.Type.Kind().String()))
+	default:
+		return fmt.Errorf("malformed JSON")
+	}
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "string"
+	case "bool":
+		return "boolean"
+	case "struct", "map":
+		return "object"
+	case "slice":
+		return "array"
+	default:
+		return "value of another type"
+	}
+}
+
+func writeError(w http.ResponseWriter, status int, key, description string) {
+	writeJSON(w, status, apiresponses.ErrorResponse{Error: key, Description: description})
+}
+
+func writeJSON(w http.ResponseWriter, status int, body any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(body)
+}

@@ -1,0 +1,121 @@
+package broker
+
+import (
+	"context"
+	"errors"
+
+	"code.cloudfoundry.org/lager/v3"
+	"github.com/pivotal-cf/brokerapi/v10/domain"
+
+	"github.com/omnibroker/omnibroker/catalog"
+	"github.com/omnibroker/omnibroker/store"
+)
+
+// Provision serves PUT /v2/service_instances/:instance_id. It records the instance and its
+// provision operation in one transaction, then waits for the operation up to the budget.
+func (b *Broker) Provision(ctx context.Context, instanceID string, details domain.ProvisionDetails, asyncAllowed bool) (domain.ProvisionedServiceSpec, error) {
+	logger := b.session(ctx, "provision", lager.Data{"instance-id": instanceID, "plan-id": details.PlanID})
+
+	if details.OrganizationGUID == "" {
+		return domain.ProvisionedServiceSpec{}, badRequest("organization_guid is required")
+	}
+	if details.SpaceGUID == "" {
+		return domain.ProvisionedServiceSpec{}, badRequest("space_guid is required")
+	}
+	plan, _, err := b.planOf(details.ServiceID, details.PlanID)
+	if err != nil {
+		return domain.ProvisionedServiceSpec{}, err
+	}
+	if plan.AsyncOnly && !asyncAllowed {
+		return domain.ProvisionedServiceSpec{}, errAsyncRequired
+	}
+	if err := b.catalog.ValidateParameters(plan.ID, catalog.InstanceCreate, details.RawParameters); err != nil {
+		return domain.ProvisionedServiceSpec{}, badRequest("%s", err)
+	}
+
+	inst := store.Instance{
+		ID:               instanceID,
+		ServiceID:        details.ServiceID,
+		PlanID:           details.PlanID,
+		OrganizationGUID: details.OrganizationGUID,
+		SpaceGUID:        details.SpaceGUID,
+		Parameters:       object(details.RawParameters),
+		Context:          object(details.RawContext),
+		Backend:          plan.Backend,
+		State:            store.InstanceProvisioning,
+	}
+	op := b.newOperation(ctx, store.OpProvision, instanceID, "", details.RawContext, nil)
+
+	err = b.store.CreateInstance(ctx, inst, op)
+	if errors.Is(err, store.ErrConflict) {
+		return b.provisionAgain(ctx, logger, inst, plan, asyncAllowed)
+	}
+	if err != nil {
+		logger.Error("store-create-instance-failed", err, lager.Data{"operation-id": op.ID})
+		return domain.ProvisionedServiceSpec{}, internalError(op.ID)
+	}
+	logger.Info("queued", lager.Data{"operation-id": op.ID})
+	return b.provisionOutcome(ctx, logger, op.ID, plan, asyncAllowed, false)
+}
+
+// provisionAgain answers a PUT for an instance id that exists: the same attributes get the
+// same answer (or a fresh attempt when the earlier one failed), other attributes get 409.
+func (b *Broker) provisionAgain(ctx context.Context, logger lager.Logger, want store.Instance, plan catalog.Plan, asyncAllowed bool) (domain.ProvisionedServiceSpec, error) {
+	have, err := b.store.GetInstance(ctx, want.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		// Deleted between our insert and this read: the platform may simply retry.
+		return domain.ProvisionedServiceSpec{}, errConcurrency
+	}
+	if err != nil {
+		logger.Error("store-get-instance-failed", err)
+		return domain.ProvisionedServiceSpec{}, internalError(want.ID)
+	}
+	if have.ServiceID != want.ServiceID || have.PlanID != want.PlanID ||
+		have.OrganizationGUID != want.OrganizationGUID || have.SpaceGUID != want.SpaceGUID ||
+		!sameJSON(have.Parameters, want.Parameters) {
+		return domain.ProvisionedServiceSpec{}, conflict("service instance %s already exists with other attributes", want.ID)
+	}
+
+	switch have.State {
+	case store.InstanceReady:
+		return domain.ProvisionedServiceSpec{AlreadyExists: true}, nil
+	case store.InstanceProvisioning:
+		op, err := b.store.LatestOperation(ctx, want.ID, "")
+		if err != nil {
+			logger.Error("store-latest-operation-failed", err)
+			return domain.ProvisionedServiceSpec{}, internalError(want.ID)
+		}
+		return b.provisionOutcome(ctx, logger, op.ID, plan, asyncAllowed, true)
+	case store.InstanceFailed:
+		op := b.newOperation(ctx, store.OpProvision, want.ID, "", want.Context, nil)
+		err := b.store.StartInstanceOperation(ctx, want.ID, store.InstanceProvisioning, op)
+		if err != nil {
+			return domain.ProvisionedServiceSpec{}, b.startError(logger, err, op.ID)
+		}
+		logger.Info("queued-again", lager.Data{"operation-id": op.ID})
+		return b.provisionOutcome(ctx, logger, op.ID, plan, asyncAllowed, false)
+	default:
+		return domain.ProvisionedServiceSpec{}, errConcurrency
+	}
+}
+
+func (b *Broker) provisionOutcome(ctx context.Context, logger lager.Logger, opID string, plan catalog.Plan, asyncAllowed, again bool) (domain.ProvisionedServiceSpec, error) {
+	done, err := b.settle(ctx, logger, opID, b.budget(plan, asyncAllowed), asyncAllowed)
+	if err != nil {
+		return domain.ProvisionedServiceSpec{}, err
+	}
+	return domain.ProvisionedServiceSpec{AlreadyExists: done && again, IsAsync: !done, OperationData: asyncID(done, opID)}, nil
+}
+
+// startError maps the errors of StartInstanceOperation and StartBindingOperation.
+func (b *Broker) startError(logger lager.Logger, err error, opID string) error {
+	switch {
+	case errors.Is(err, store.ErrBusy):
+		return errConcurrency
+	case errors.Is(err, store.ErrNotFound):
+		return gone("the service instance or binding no longer exists")
+	default:
+		logger.Error("store-start-operation-failed", err, lager.Data{"operation-id": opID})
+		return internalError(opID)
+	}
+}

@@ -1,0 +1,103 @@
+package broker
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"reflect"
+	"strings"
+
+	"code.cloudfoundry.org/lager/v3"
+	"github.com/google/uuid"
+	"github.com/pivotal-cf/brokerapi/v10/middlewares"
+
+	"github.com/omnibroker/omnibroker/catalog"
+	"github.com/omnibroker/omnibroker/store"
+)
+
+// session starts the logger session of one request, carrying ids and the platform's
+// correlation id, never parameters or credentials.
+func (b *Broker) session(ctx context.Context, action string, data lager.Data) lager.Logger {
+	for key, name := range map[middlewares.ContextKey]string{
+		middlewares.CorrelationIDKey:   "correlation-id",
+		middlewares.RequestIdentityKey: "request-id",
+	} {
+		if v, ok := ctx.Value(key).(string); ok && v != "" {
+			data[name] = v
+		}
+	}
+	return b.logger.Session(action, data)
+}
+
+// originatingIdentity decodes X-Broker-API-Originating-Identity ("platform base64(json)")
+// into {"platform": …, "value": …}; nil when the header is absent or unreadable.
+func originatingIdentity(ctx context.Context) json.RawMessage {
+	header, _ := ctx.Value(middlewares.OriginatingIdentityKey).(string)
+	platform, encoded, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if !ok {
+		return nil
+	}
+	value, err := base64.StdEncoding.DecodeString(strings.TrimSpace(encoded))
+	if err != nil || !json.Valid(value) {
+		return nil
+	}
+	out, err := json.Marshal(map[string]any{"platform": platform, "value": json.RawMessage(value)})
+	if err != nil {
+		return nil
+	}
+	return out
+}
+
+// object returns raw, or {} when raw is empty or null.
+func object(raw json.RawMessage) json.RawMessage {
+	trimmed := bytes.TrimSpace(raw)
+	if len(trimmed) == 0 || bytes.Equal(trimmed, []byte("null")) {
+		return json.RawMessage("{}")
+	}
+	return trimmed
+}
+
+// sameJSON compares two JSON documents by value, so key order and spacing do not matter.
+func sameJSON(a, b json.RawMessage) bool {
+	var va, vb any
+	if json.Unmarshal(object(a), &va) != nil || json.Unmarshal(object(b), &vb) != nil {
+		return false
+	}
+	return reflect.DeepEqual(va, vb)
+}
+
+func decodeObject(raw json.RawMessage) map[string]any {
+	out := map[string]any{}
+	_ = json.Unmarshal(object(raw), &out)
+	return out
+}
+
+func (b *Broker) newOperation(ctx context.Context, kind store.OperationKind, instanceID, bindingID string, platformContext, request json.RawMessage) store.Operation {
+	return store.Operation{
+		ID:                  uuid.NewString(),
+		Kind:                kind,
+		InstanceID:          instanceID,
+		BindingID:           bindingID,
+		State:               store.OpQueued,
+		MaxAttempts:         b.maxAttempts,
+		Request:             object(request),
+		OriginatingIdentity: originatingIdentity(ctx),
+		Context:             object(platformContext),
+	}
+}
+
+// planOf finds the plan by id and checks it belongs to serviceID.
+func (b *Broker) planOf(serviceID, planID string) (catalog.Plan, catalog.Service, error) {
+	if _, ok := b.catalog.Service(serviceID); !ok {
+		return catalog.Plan{}, catalog.Service{}, badRequest("service_id %q is not in this broker's catalog", serviceID)
+	}
+	plan, svc, ok := b.catalog.Plan(planID)
+	if !ok {
+		return catalog.Plan{}, catalog.Service{}, badRequest("plan_id %q is not in this broker's catalog", planID)
+	}
+	if svc.ID != serviceID {
+		return catalog.Plan{}, catalog.Service{}, badRequest("plan_id %q belongs to service %q, not to service_id %q", planID, svc.Name, serviceID)
+	}
+	return plan, svc, nil
+}

@@ -1,0 +1,55 @@
+package broker
+
+import (
+	"context"
+	"errors"
+
+	"code.cloudfoundry.org/lager/v3"
+	"github.com/pivotal-cf/brokerapi/v10/domain"
+
+	"github.com/omnibroker/omnibroker/store"
+)
+
+// Unbind serves DELETE /v2/service_instances/:instance_id/service_bindings/:binding_id. The
+// binding row goes when the backend has revoked the credentials; its operation row stays.
+func (b *Broker) Unbind(ctx context.Context, instanceID, bindingID string, details domain.UnbindDetails, asyncAllowed bool) (domain.UnbindSpec, error) {
+	logger := b.session(ctx, "unbind", lager.Data{"instance-id": instanceID, "binding-id": bindingID})
+
+	binding, err := b.store.GetBinding(ctx, instanceID, bindingID)
+	if errors.Is(err, store.ErrNotFound) {
+		return domain.UnbindSpec{}, gone("binding %s does not exist", bindingID)
+	}
+	if err != nil {
+		logger.Error("store-get-binding-failed", err)
+		return domain.UnbindSpec{}, internalError(bindingID)
+	}
+	if details.ServiceID != binding.ServiceID || details.PlanID != binding.PlanID {
+		return domain.UnbindSpec{}, badRequest("service_id and plan_id must be those of binding %s", bindingID)
+	}
+	plan, _, err := b.planOf(binding.ServiceID, binding.PlanID)
+	if err != nil {
+		return domain.UnbindSpec{}, err
+	}
+	if plan.AsyncOnly && !asyncAllowed {
+		return domain.UnbindSpec{}, errAsyncRequired
+	}
+
+	op := b.newOperation(ctx, store.OpUnbind, instanceID, bindingID, binding.Context, nil)
+	if binding.State == store.BindingDeleting {
+		latest, err := b.store.LatestOperation(ctx, instanceID, bindingID)
+		if err != nil || latest.Kind != store.OpUnbind {
+			return domain.UnbindSpec{}, errConcurrency
+		}
+		op = latest
+	} else if err := b.store.StartBindingOperation(ctx, instanceID, bindingID, store.BindingDeleting, op); err != nil {
+		return domain.UnbindSpec{}, b.startError(logger, err, op.ID)
+	} else {
+		logger.Info("queued", lager.Data{"operation-id": op.ID})
+	}
+
+	done, err := b.settle(ctx, logger, op.ID, b.budget(plan, asyncAllowed), asyncAllowed)
+	if err != nil {
+		return domain.UnbindSpec{}, err
+	}
+	return domain.UnbindSpec{IsAsync: !done, OperationData: asyncID(done, op.ID)}, nil
+}

@@ -1,0 +1,371 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"code.cloudfoundry.org/lager/v3"
+	"code.cloudfoundry.org/lager/v3/lagerctx"
+	"github.com/google/uuid"
+
+	"github.com/omnibroker/omnibroker/backends"
+	"github.com/omnibroker/omnibroker/catalog"
+	"github.com/omnibroker/omnibroker/store"
+)
+
+// PoolConfig tunes the workers; zero values take the defaults.
+type PoolConfig struct {
+	Workers          int           // default 4
+	Lease            time.Duration // default 30s; renewed every third of it
+	PollInterval     time.Duration // default 2s; NOTIFY wakes workers sooner
+	OperationTimeout time.Duration // default 10m; one attempt's limit
+	RetryBase        time.Duration // default 2s; doubles per attempt, up to a minute
+}
+
+// Pool runs queued operations against the backends: claim, run under a lease it keeps
+// renewing, record the outcome fenced on the lease, retry transient failures with jittered
+// exponential backoff.
+type Pool struct {
+	b     *Broker
+	cfg   PoolConfig
+	owner string
+	wake  chan struct{}
+}
+
+// NewPool returns a worker pool for b; Run starts it.
+func (b *Broker) NewPool(cfg PoolConfig) *Pool {
+	if cfg.Workers < 0 {
+		cfg.Workers = 0
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = 30 * time.Second
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 2 * time.Second
+	}
+	if cfg.OperationTimeout <= 0 {
+		cfg.OperationTimeout = 10 * time.Minute
+	}
+	if cfg.RetryBase <= 0 {
+		cfg.RetryBase = 2 * time.Second
+	}
+	return &Pool{b: b, cfg: cfg, owner: uuid.NewString(), wake: make(chan struct{}, 1)}
+}
+
+// Run works until fetchCtx ends, then lets running operations finish until workCtx ends,
+// when their backend calls are cancelled and the operations released to the queue for
+// another replica. It returns when every worker has stopped.
+func (p *Pool) Run(fetchCtx, workCtx context.Context) {
+	logger := p.b.logger.Session("workers", lager.Data{"owner": p.owner, "workers": p.cfg.Workers})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := p.b.store.Listen(fetchCtx, p.wake); err != nil && fetchCtx.Err() == nil {
+			logger.Error("listen-failed", err)
+		}
+	})
+	wg.Go(func() { p.rescue(fetchCtx, logger) })
+	for i := range p.cfg.Workers {
+		wg.Go(func() { p.work(fetchCtx, workCtx, logger.Session("worker", lager.Data{"worker": i})) })
+	}
+	logger.Info("started")
+	wg.Wait()
+	logger.Info("stopped")
+}
+
+func (p *Pool) signal() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (p *Pool) work(fetchCtx, workCtx context.Context, logger lager.Logger) {
+	for fetchCtx.Err() == nil {
+		op, err := p.b.store.Claim(fetchCtx, p.owner, p.cfg.Lease)
+		if err == nil {
+			// Another idle worker may find more work waiting behind this one.
+			p.signal()
+			p.run(workCtx, op)
+			continue
+		}
+		if !errors.Is(err, store.ErrNotFound) && fetchCtx.Err() == nil {
+			logger.Error("claim-failed", err)
+		}
+		select {
+		case <-fetchCtx.Done():
+		case <-p.wake:
+		case <-time.After(jitter(p.cfg.PollInterval)):
+		}
+	}
+}
+
+// rescue returns operations whose lease expired (their worker's process died) to the queue.
+func (p *Pool) rescue(ctx context.Context, logger lager.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(jitter(p.cfg.Lease / 2)):
+		}
+		n, err := p.b.store.RescueExpired(ctx, p.backoff)
+		if err != nil && ctx.Err() == nil {
+			logger.Error("rescue-failed", err)
+		}
+		if n > 0 {
+			logger.Info("rescued", lager.Data{"operations": n})
+			p.signal()
+		}
+	}
+}
+
+// backoff is the delay before attempt+1: RetryBase doubled per attempt, at most a minute,
+// with ±25% jitter so retries of many operations spread out.
+func (p *Pool) backoff(attempt int) time.Duration {
+	d := p.cfg.RetryBase
+	for i := 1; i < attempt && d < time.Minute; i++ {
+		d *= 2
+	}
+	return jitter(min(d, time.Minute))
+}
+
+func jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return d*3/4 + rand.N(d/2+1)
+}
+
+func (p *Pool) run(workCtx context.Context, op store.Operation) {
+	logger := p.b.logger.Session("operation", lager.Data{
+		"operation-id": op.ID, "kind": op.Kind, "attempt": op.Attempt,
+		"instance-id": op.InstanceID, "binding-id": op.BindingID,
+	})
+	started := time.Now()
+	logger.Info("claimed")
+
+	opCtx, cancel := context.WithTimeout(workCtx, p.cfg.OperationTimeout)
+	defer cancel()
+	var leaseLost bool
+	heartbeatDone := make(chan struct{})
+	go func() {
+		defer close(heartbeatDone)
+		tick := time.NewTicker(p.cfg.Lease / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-opCtx.Done():
+				return
+			case <-tick.C:
+				err := p.b.store.RenewLease(opCtx, op, p.cfg.Lease)
+				if errors.Is(err, store.ErrLeaseLost) {
+					leaseLost = true
+					cancel()
+					return
+				}
+				if err != nil && opCtx.Err() == nil {
+					logger.Error("lease-renew-failed", err)
+				}
+			}
+		}
+	}()
+
+	credentials, err := p.execute(lagerctx.NewContext(opCtx, logger), op)
+	cancel()
+	<-heartbeatDone
+
+	// The outcome is recorded even while shutting down, on a context of its own.
+	recordCtx, done := context.WithTimeout(context.WithoutCancel(workCtx), 10*time.Second)
+	defer done()
+	data := lager.Data{"duration": time.Since(started).String()}
+	switch {
+	case leaseLost:
+		logger.Info("lease-lost", data)
+		return
+	case workCtx.Err() != nil:
+		p.record(logger, p.b.store.Release(recordCtx, op))
+		logger.Info("released", data)
+		return
+	case err == nil:
+		p.record(logger, p.b.store.Succeed(recordCtx, op, credentials))
+		logger.Info("succeeded", data)
+		return
+	}
+
+	sentence := sentenceFor(err, op)
+	logger.Error("backend-failed", err, data)
+	if backends.IsPermanent(err) || op.Attempt >= op.MaxAttempts {
+		p.record(logger, p.b.store.Fail(recordCtx, op, sentence))
+		return
+	}
+	delay := p.backoff(op.Attempt)
+	next := time.Now().Add(delay).UTC().Format("15:04:05 MST")
+	description := fmt.Sprintf("%s; attempt %d of %d failed, the next begins at %s", sentence, op.Attempt, op.MaxAttempts, next)
+	p.record(logger, p.b.store.Retry(recordCtx, op, delay, description))
+}
+
+func (p *Pool) record(logger lager.Logger, err error) {
+	switch {
+	case errors.Is(err, store.ErrLeaseLost):
+		logger.Info("lease-lost-before-recording")
+	case err != nil:
+		// The lease will expire and the rescuer requeue the operation.
+		logger.Error("record-outcome-failed", err)
+	}
+}
+
+// sentenceFor is what last_operation shows for err: the backend's own sentence when it
+// wrote one for people, never driver text.
+func sentenceFor(err error, op store.Operation) string {
+	var d backends.Describer
+	if errors.As(err, &d) {
+		return d.Description()
+	}
+	var failure *operationError
+	if errors.As(err, &failure) {
+		return failure.sentence
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "the backend did not answer in time"
+	}
+	return fmt.Sprintf("the backend call failed; the broker's operator can find operation %s in its log", op.ID)
+}
+
+// operationError is a failure of the broker's own part of an operation.
+type operationError struct {
+	sentence string
+	err      error
+}
+
+func (e *operationError) Error() string {
+	if e.err == nil {
+		return e.sentence
+	}
+	return e.sentence + ": " + e.err.Error()
+}
+func (e *operationError) Unwrap() error { return e.err }
+
+func permanentf(format string, args ...any) error {
+	return backends.Permanent(&operationError{sentence: fmt.Sprintf(format, args...)})
+}
+
+// execute runs one attempt of op against its backend. A panic becomes a failed attempt.
+func (p *Pool) execute(ctx context.Context, op store.Operation) (credentials json.RawMessage, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+
+	inst, err := p.b.store.GetInstance(ctx, op.InstanceID)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, permanentf("service instance %s no longer exists", op.InstanceID)
+		}
+		return nil, err
+	}
+	plan, ok := p.plan(inst.PlanID)
+	if !ok {
+		return nil, permanentf("plan %s of the service instance is no longer in the catalog", inst.PlanID)
+	}
+	backend, ok := p.b.backends[plan.Backend]
+	if !ok {
+		return nil, permanentf("backend %q is not configured", plan.Backend)
+	}
+	target := backends.Instance{
+		ID: inst.ID, Node: inst.Node, Plan: plan.Name, PlanConfig: plan.Config,
+		Parameters: decodeObject(inst.Parameters),
+	}
+
+	switch op.Kind {
+	case store.OpProvision:
+		target.Node, err = p.place(ctx, inst, plan)
+		if err != nil {
+			return nil, err
+		}
+		lagerctx.FromContext(ctx).Info("placed", lager.Data{"node": target.Node})
+		return nil, backend.Provision(ctx, target)
+
+	case store.OpUpdate:
+		var req store.UpdateRequest
+		if err := json.Unmarshal(op.Request, &req); err != nil {
+			return nil, permanentf("the update request of operation %s is unreadable", op.ID)
+		}
+		next, ok := p.plan(req.PlanID)
+		if !ok {
+			return nil, permanentf("plan %s is no longer in the catalog", req.PlanID)
+		}
+		if next.Backend != plan.Backend {
+			return nil, permanentf("plan %s runs on another backend; moving an instance between backends is not supported", next.Name)
+		}
+		target.Plan, target.PlanConfig, target.Parameters = next.Name, next.Config, decodeObject(req.Parameters)
+		return nil, backend.Update(ctx, target, plan.Name)
+
+	case store.OpDeprovision:
+		if target.Node == "" {
+			return nil, nil // never placed, so nothing was created
+		}
+		return nil, backend.Deprovision(ctx, target)
+
+	case store.OpBind, store.OpUnbind:
+		binding, err := p.b.store.GetBinding(ctx, op.InstanceID, op.BindingID)
+		if err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return nil, permanentf("binding %s no longer exists", op.BindingID)
+			}
+			return nil, err
+		}
+		cred := backends.Binding{ID: binding.ID, Password: binding.Password, Parameters: decodeObject(binding.Parameters)}
+		if op.Kind == store.OpUnbind {
+			if target.Node == "" {
+				return nil, nil
+			}
+			return nil, backend.Unbind(ctx, target, cred)
+		}
+		creds, err := backend.Bind(ctx, target, cred)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(creds)
+	}
+	return nil, permanentf("operation kind %q is unknown", op.Kind)
+}
+
+func (p *Pool) plan(id string) (catalog.Plan, bool) {
+	plan, _, ok := p.b.catalog.Plan(id)
+	return plan, ok
+}
+
+// place puts a new instance on the eligible node with the most free capacity, counting and
+// claiming in one transaction; a retried provision keeps the node it got.
+func (p *Pool) place(ctx context.Context, inst store.Instance, plan catalog.Plan) (string, error) {
+	cfg, ok := p.b.catalog.Backend(plan.Backend)
+	if !ok {
+		return "", permanentf("backend %q is not configured", plan.Backend)
+	}
+	nodes := make([]backends.Node, 0, len(cfg.Nodes))
+	for _, n := range cfg.Nodes {
+		nodes = append(nodes, backends.Node{Name: n.Name, Plans: n.Plans, Capacity: n.Capacity})
+	}
+	var placeErr error
+	node, err := p.b.store.AssignNode(ctx, inst.ID, plan.Backend, func(used map[string]int) (string, error) {
+		node, err := backends.Place(nodes, used, plan.Name)
+		placeErr = err
+		return node, err
+	})
+	if placeErr != nil {
+		sentence := fmt.Sprintf("no node of backend %s serves plan %s; ask the broker's operator to fix the catalog", plan.Backend, plan.Name)
+		if errors.Is(placeErr, backends.ErrNoCapacity) {
+			sentence = fmt.Sprintf("every node of backend %s that serves plan %s is full; ask the broker's operator for capacity", plan.Backend, plan.Name)
+		}
+		return "", backends.Permanent(&operationError{sentence: sentence, err: placeErr})
+	}
+	if err != nil {
+		return "", err
+	}
+	return node, nil
+}

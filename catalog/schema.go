@@ -1,0 +1,175 @@
+package catalog
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
+)
+
+var actions = []Action{InstanceCreate, InstanceUpdate, BindingCreate}
+
+// maxSchemaBytes is Cloud Controller's limit on one plan schema.
+const maxSchemaBytes = 64 * 1024
+
+// maxReported bounds how many schema failures one message lists, to keep it a sentence.
+const maxReported = 5
+
+// schemaURL is where a plan's schema sits while it is compiled; every schema gets its own
+// compiler, so that two plans' ids or anchors can't clash.
+const schemaURL = "mem:///parameters.json"
+
+var printer = message.NewPrinter(language.English)
+
+var errNotObject = errors.New("parameters must be a JSON object")
+
+// schema returns the plan's schema slot for action, or nil when the plan has none.
+func (s *Schemas) schema(a Action) *SchemaParameters {
+	switch {
+	case s == nil:
+		return nil
+	case a == BindingCreate && s.ServiceBinding != nil:
+		return s.ServiceBinding.Create
+	case s.ServiceInstance == nil:
+		return nil
+	case a == InstanceCreate:
+		return s.ServiceInstance.Create
+	case a == InstanceUpdate:
+		return s.ServiceInstance.Update
+	}
+	return nil
+}
+
+// compileSchemas compiles p's schemas into c.schemas, reporting each one that Cloud
+// Controller would refuse.
+func (c *Catalog) compileSchemas(ps *problems, at string, p *Plan) {
+	for _, a := range actions {
+		sp := p.Schemas.schema(a)
+		if sp == nil {
+			continue
+		}
+		field := "schemas." + string(a) + ".parameters"
+		sch, err := compileSchema(sp.Parameters)
+		if err != nil {
+			ps.add(at, "%s %v", field, err)
+			continue
+		}
+		if c.schemas[p.ID] == nil {
+			c.schemas[p.ID] = map[Action]*jsonschema.Schema{}
+		}
+		c.schemas[p.ID][a] = sch
+	}
+}
+
+// compileSchema compiles one parameters schema. Its errors complete a sentence that starts
+// with the schema's name.
+func compileSchema(params map[string]any) (*jsonschema.Schema, error) {
+	if params == nil {
+		return nil, errors.New("is required")
+	}
+	b, err := json.Marshal(params)
+	if err != nil {
+		return nil, fmt.Errorf("is not JSON-serialisable: %w", err)
+	}
+	if len(b) > maxSchemaBytes {
+		return nil, fmt.Errorf("is larger than 64 KB (%d bytes)", len(b))
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("is not JSON: %w", err)
+	}
+	comp := jsonschema.NewCompiler()
+	// OSB specifies JSON Schema draft 04 for plan schemas; a $schema naming another
+	// draft the library knows still wins.
+	comp.DefaultDraft(jsonschema.Draft4)
+	comp.UseLoader(selfContained{})
+	if err := comp.AddResource(schemaURL, doc); err != nil {
+		return nil, fmt.Errorf("is not a valid JSON Schema: %w", err)
+	}
+	sch, err := comp.Compile(schemaURL)
+	if err != nil {
+		var invalid *jsonschema.SchemaValidationError
+		if errors.As(err, &invalid) {
+			return nil, fmt.Errorf("is not a valid JSON Schema: %s", describe(invalid.Err))
+		}
+		return nil, fmt.Errorf("is not a valid JSON Schema: %w", err)
+	}
+	if t, ok := params["type"]; ok && t != "object" {
+		got, _ := json.Marshal(t)
+		return nil, fmt.Errorf(`must have "type": "object" at the top, not %s`, got)
+	}
+	return sch, nil
+}
+
+// selfContained refuses to load any document: a plan's schema may refer to its own parts
+// and to the JSON Schema drafts (which the library carries), never to a file or a URL.
+type selfContained struct{}
+
+func (selfContained) Load(string) (any, error) {
+	return nil, errors.New("a plan's schema must be self-contained")
+}
+
+// decodeParameters reads raw request parameters; empty or null means none, i.e. {}.
+func decodeParameters(raw json.RawMessage) (any, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return map[string]any{}, nil
+	}
+	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		return nil, errNotObject
+	}
+	if _, ok := v.(map[string]any); !ok {
+		return nil, errNotObject
+	}
+	return v, nil
+}
+
+// describe turns a validation error into a short sentence: the failures at the leaves of
+// the library's error tree, each with the place it concerns, never the schema itself.
+func describe(err error) string {
+	var ve *jsonschema.ValidationError
+	if !errors.As(err, &ve) {
+		return err.Error()
+	}
+	var msgs []string
+	leaves(ve, &msgs)
+	// The library walks an object's properties in map order.
+	slices.Sort(msgs)
+	msgs = slices.Compact(msgs)
+	if len(msgs) > maxReported {
+		msgs = append(msgs[:maxReported], fmt.Sprintf("and %d more", len(msgs)-maxReported))
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func leaves(e *jsonschema.ValidationError, msgs *[]string) {
+	if len(e.Causes) == 0 {
+		msg := e.ErrorKind.LocalizedString(printer)
+		if len(e.InstanceLocation) > 0 {
+			msg = fmt.Sprintf("at '%s': %s", pointer(e.InstanceLocation), msg)
+		}
+		*msgs = append(*msgs, msg)
+		return
+	}
+	for _, cause := range e.Causes {
+		leaves(cause, msgs)
+	}
+}
+
+// pointer writes a location as a JSON Pointer (RFC 6901).
+func pointer(tokens []string) string {
+	var sb strings.Builder
+	esc := strings.NewReplacer("~", "~0", "/", "~1")
+	for _, t := range tokens {
+		sb.WriteByte('/')
+		sb.WriteString(esc.Replace(t))
+	}
+	return sb.String()
+}

@@ -1,0 +1,260 @@
+package catalog
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// ValidationError is a catalog that Cloud Controller would refuse, or that omnibroker could
+// not serve. It lists every problem found, each naming the entry it is about, such as
+// `services[1] "mysql": plans[0] "small": backend "pg-pool" is not configured`.
+type ValidationError struct {
+	Problems []string
+}
+
+// Error gives one problem a line, after a line that counts them.
+func (e *ValidationError) Error() string {
+	count := "1 problem"
+	if len(e.Problems) != 1 {
+		count = fmt.Sprintf("%d problems", len(e.Problems))
+	}
+	return "invalid catalog (" + count + "):\n  " + strings.Join(e.Problems, "\n  ")
+}
+
+var (
+	// namePattern keeps service and plan names CLI-friendly, as OSB 2.13 required (letters,
+	// digits, periods, hyphens) plus underscores, which Cloud Controller has always taken.
+	// The same rule serves backend and node names, which reach logs and last_operation
+	// descriptions.
+	namePattern   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+	envVarPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
+
+// maxFieldLength is Cloud Controller's column size for ids and names.
+const maxFieldLength = 255
+
+// requirable lists the permissions a service may ask for in requires, as OSB defines them.
+var requirable = []string{"syslog_drain", "route_forwarding", "volume_mount"}
+
+type problems []string
+
+func (ps *problems) add(at, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if at != "" {
+		msg = at + ": " + msg
+	}
+	*ps = append(*ps, msg)
+}
+
+// validate checks c.Config, builds c's indexes and compiles the plans' schemas. It returns
+// every problem it finds; c is usable only when there are none.
+func (c *Catalog) validate() []string {
+	var ps problems
+	cfg := &c.Config
+
+	for i, b := range cfg.Backends {
+		if _, dup := c.backends[b.Name]; !dup && b.Name != "" {
+			c.backends[b.Name] = i
+		}
+	}
+
+	if len(cfg.Services) == 0 {
+		ps.add("", "at least one service is required")
+	}
+	ids := map[string]string{}             // service and plan ids → the entry that has it
+	serviceNames := map[string]string{}    // service name → the entry that has it
+	served := map[string]map[string]bool{} // backend name → names of the plans it serves
+	for i := range cfg.Services {
+		s := &cfg.Services[i]
+		sl := label("services", i, s.Name)
+		if checkID(&ps, sl, s.ID) {
+			if prev, dup := ids[s.ID]; dup {
+				ps.add(sl, "id %q is already used by %s", s.ID, prev)
+			} else {
+				ids[s.ID] = sl
+				c.services[s.ID] = i
+			}
+		}
+		if checkName(&ps, sl, s.Name) {
+			if prev, dup := serviceNames[s.Name]; dup {
+				ps.add(sl, "name %q is already used by %s", s.Name, prev)
+			} else {
+				serviceNames[s.Name] = sl
+			}
+		}
+		checkRequired(&ps, sl, "description", s.Description)
+		for k, r := range s.Requires {
+			if !slices.Contains(requirable, r) {
+				ps.add(sl, "requires[%d] %q is not one of %s", k, r, strings.Join(requirable, ", "))
+			}
+		}
+		checkJSON(&ps, sl, "metadata", s.Metadata)
+		if len(s.Plans) == 0 {
+			ps.add(sl, "at least one plan is required")
+		}
+
+		planNames := map[string]string{}
+		for j := range s.Plans {
+			p := &s.Plans[j]
+			pl := sl + ": " + label("plans", j, p.Name)
+			if checkID(&ps, pl, p.ID) {
+				if prev, dup := ids[p.ID]; dup {
+					ps.add(pl, "id %q is already used by %s", p.ID, prev)
+				} else {
+					ids[p.ID] = pl
+					c.plans[p.ID] = planIndex{service: i, plan: j}
+				}
+			}
+			if checkName(&ps, pl, p.Name) {
+				if prev, dup := planNames[p.Name]; dup {
+					ps.add(pl, "name %q is already used by %s in the same service", p.Name, prev)
+				} else {
+					planNames[p.Name] = pl
+				}
+			}
+			checkRequired(&ps, pl, "description", p.Description)
+			checkJSON(&ps, pl, "metadata", p.Metadata)
+			checkJSON(&ps, pl, "config", p.Config)
+
+			switch _, ok := c.backends[p.Backend]; {
+			case strings.TrimSpace(p.Backend) == "":
+				ps.add(pl, "backend is required")
+			case !ok:
+				ps.add(pl, "backend %q is not configured", p.Backend)
+			default:
+				if served[p.Backend] == nil {
+					served[p.Backend] = map[string]bool{}
+				}
+				served[p.Backend][p.Name] = true
+			}
+
+			if b := time.Duration(p.WaitBudget); b < 0 || b > MaxWaitBudget {
+				ps.add(pl, "wait_budget %s is not between 0s and %s", b, MaxWaitBudget)
+			}
+			if m := p.MaximumPollingDuration; m != nil && *m <= 0 {
+				ps.add(pl, "maximum_polling_duration must be more than 0 seconds when set, got %d", *m)
+			}
+			c.compileSchemas(&ps, pl, p)
+		}
+	}
+
+	backendNames := map[string]string{}
+	nodeNames := map[string]string{}
+	for i, b := range cfg.Backends {
+		bl := label("backends", i, b.Name)
+		if checkName(&ps, bl, b.Name) {
+			if prev, dup := backendNames[b.Name]; dup {
+				ps.add(bl, "name %q is already used by %s", b.Name, prev)
+			} else {
+				backendNames[b.Name] = bl
+			}
+		}
+		switch {
+		case strings.TrimSpace(b.Kind) == "":
+			ps.add(bl, "kind is required (one of %s)", strings.Join(Kinds, ", "))
+		case !slices.Contains(Kinds, b.Kind):
+			ps.add(bl, "kind %q is not one of %s", b.Kind, strings.Join(Kinds, ", "))
+		}
+		if len(b.Nodes) == 0 {
+			ps.add(bl, "at least one node is required")
+		}
+		for k, n := range b.Nodes {
+			nl := bl + ": " + label("nodes", k, n.Name)
+			if checkName(&ps, nl, n.Name) {
+				if prev, dup := nodeNames[n.Name]; dup {
+					ps.add(nl, "name %q is already used by %s", n.Name, prev)
+				} else {
+					nodeNames[n.Name] = nl
+				}
+			}
+			switch {
+			case n.URLEnv == "":
+				ps.add(nl, "url_env is required")
+			case !envVarPattern.MatchString(n.URLEnv):
+				ps.add(nl, "url_env %q is not a valid environment variable name", n.URLEnv)
+			}
+			if n.DefaultURL != "" {
+				checkDefaultURL(&ps, nl, n)
+			}
+			for m, name := range n.Plans {
+				if !served[b.Name][name] {
+					ps.add(nl, "plans[%d] %q is not a plan of backend %q", m, name, b.Name)
+				}
+			}
+			if n.Capacity < 0 {
+				ps.add(nl, "capacity must not be negative, got %d", n.Capacity)
+			}
+			if n.Port < 0 || n.Port > 65535 {
+				ps.add(nl, "port %d is not between 0 and 65535", n.Port)
+			}
+		}
+	}
+	return ps
+}
+
+// checkRequired reports a missing (or blank) field and tells whether it is present.
+func checkRequired(ps *problems, at, field, v string) bool {
+	if strings.TrimSpace(v) == "" {
+		ps.add(at, "%s is required", field)
+		return false
+	}
+	return true
+}
+
+// checkID reports an id that is missing or unfit, and tells whether it is usable.
+func checkID(ps *problems, at, id string) bool {
+	if !checkRequired(ps, at, "id", id) {
+		return false
+	}
+	switch {
+	case strings.TrimSpace(id) != id:
+		ps.add(at, "id %q has leading or trailing space", id)
+	case len(id) > maxFieldLength:
+		ps.add(at, "id is longer than %d characters", maxFieldLength)
+	default:
+		return true
+	}
+	return false
+}
+
+// checkName reports a name that is missing or not CLI-friendly, and tells whether it is
+// usable.
+func checkName(ps *problems, at, name string) bool {
+	if !checkRequired(ps, at, "name", name) {
+		return false
+	}
+	switch {
+	case !namePattern.MatchString(name):
+		ps.add(at, "name %q must be letters, digits, '.', '-' or '_', starting with a letter or digit", name)
+	case len(name) > maxFieldLength:
+		ps.add(at, "name is longer than %d characters", maxFieldLength)
+	default:
+		return true
+	}
+	return false
+}
+
+// checkJSON reports a value the broker could not send to a platform.
+func checkJSON(ps *problems, at, field string, v map[string]any) {
+	if _, err := json.Marshal(v); err != nil {
+		ps.add(at, "%s is not JSON-serialisable: %v", field, err)
+	}
+}
+
+// checkDefaultURL reports a default_url that does not parse or that carries a password. The
+// URL itself is never quoted: it is exactly what must not end up in a log.
+func checkDefaultURL(ps *problems, at string, n Node) {
+	u, err := url.Parse(n.DefaultURL)
+	if err != nil || u.Scheme == "" {
+		ps.add(at, "default_url is not a URL with a scheme")
+		return
+	}
+	if _, has := u.User.Password(); has {
+		ps.add(at, "default_url must not carry a password: put the URL with it in $%s", n.URLEnv)
+	}
+}

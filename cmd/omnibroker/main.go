@@ -1,0 +1,223 @@
+// Command omnibroker is an Open Service Broker API v2 broker for shared backend servers.
+//
+//	omnibroker serve               migrate, start the workers and serve the API
+//	omnibroker migrate             apply the state database's migrations
+//	omnibroker catalog check FILE  validate a catalog file
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"code.cloudfoundry.org/lager/v3"
+
+	"github.com/omnibroker/omnibroker/backends"
+	"github.com/omnibroker/omnibroker/backends/postgres"
+	"github.com/omnibroker/omnibroker/broker"
+	"github.com/omnibroker/omnibroker/catalog"
+	"github.com/omnibroker/omnibroker/store"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "omnibroker:", err)
+		if errors.Is(err, errUsage) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	switch {
+	case len(args) == 1 && args[0] == "serve":
+		return serve()
+	case len(args) == 1 && args[0] == "migrate":
+		return migrate()
+	case len(args) == 3 && args[0] == "catalog" && args[1] == "check":
+		if _, err := catalog.Load(args[2]); err != nil {
+			return err
+		}
+		fmt.Printf("%s: the catalog is valid\n", args[2])
+		return nil
+	default:
+		return errUsage
+	}
+}
+
+// newLogger builds the one root logger; its sink redacts secret-looking keys and
+// scheme://user:pass@ values before anything is written.
+func newLogger(level lager.LogLevel) (lager.Logger, error) {
+	logger := lager.NewLogger("omnibroker")
+	sink, err := lager.NewRedactingSink(lager.NewWriterSink(os.Stdout, level),
+		[]string{"[Pp]ass", "[Pp]wd", "[Ss]ecret", "[Cc]redential", "^uri$", "[Pp]arameters", "[Tt]oken", "[Kk]ey$"},
+		append(lager.DefaultValuePatterns(), `[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+:[^/\s@]+@`))
+	if err != nil {
+		return nil, err
+	}
+	logger.RegisterSink(sink)
+	return logger, nil
+}
+
+func migrate() error {
+	cfg, err := loadConfig(false)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	st, err := store.Open(ctx, cfg.DatabaseURL, nil)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		return err
+	}
+	fmt.Println("migrations applied")
+	return nil
+}
+
+func serve() error {
+	cfg, err := loadConfig(true)
+	if err != nil {
+		return err
+	}
+	logger, err := newLogger(cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	cat, err := catalog.Load(cfg.CatalogPath)
+	if err != nil {
+		return fmt.Errorf("OMNIBROKER_CONFIG %s: %w", cfg.CatalogPath, err)
+	}
+	keys, err := store.ParseKeyring(cfg.EncryptionKey, cfg.OldKeys)
+	if err != nil {
+		return fmt.Errorf("OMNIBROKER_ENCRYPTION_KEY: %w", err)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+
+	st, err := store.Open(ctx, cfg.DatabaseURL, keys)
+	if err != nil {
+		return fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		return err
+	}
+
+	adapters, closeBackends, err := openBackends(ctx, logger, cat)
+	if err != nil {
+		return err
+	}
+	defer closeBackends()
+
+	b := broker.New(broker.Config{
+		Catalog: cat, Store: st, Backends: adapters, Logger: logger,
+		SyncBudget: cfg.SyncBudget, MaxAttempts: cfg.MaxAttempts,
+	})
+	pool := b.NewPool(broker.PoolConfig{
+		Workers: cfg.Workers, Lease: cfg.Lease, PollInterval: cfg.PollInterval, RetryBase: cfg.RetryBase,
+	})
+
+	listener, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("OMNIBROKER_LISTEN %s: %w", cfg.Listen, err)
+	}
+	server := &http.Server{
+		Handler:           broker.Handler(b, logger, cfg.Username, cfg.Password),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+
+	// Shutdown comes in two steps: stop claiming, then, after ShutdownTimeout, cancel the
+	// backend calls still running so their operations go back to the queue.
+	fetchCtx, stopFetching := context.WithCancel(context.Background())
+	workCtx, cancelWork := context.WithCancel(context.Background())
+	poolDone := make(chan struct{})
+	go func() {
+		pool.Run(fetchCtx, workCtx)
+		close(poolDone)
+	}()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- server.Serve(listener) }()
+	logger.Info("serving", lager.Data{"address": listener.Addr().String(), "workers": cfg.Workers})
+
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+	}
+	logger.Info("shutting-down")
+	stopFetching()
+	shutdownCtx, cancelShutdown := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancelShutdown()
+	_ = server.Shutdown(shutdownCtx)
+	select {
+	case <-poolDone:
+	case <-shutdownCtx.Done():
+		cancelWork()
+		<-poolDone
+	}
+	cancelWork()
+	logger.Info("stopped")
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// openBackends builds one adapter per configured backend. A node that does not answer does
+// not stop start-up: its operations wait and retry, and the log says which node it is.
+func openBackends(ctx context.Context, logger lager.Logger, cat *catalog.Catalog) (map[string]backends.Backend, func(), error) {
+	adapters := map[string]backends.Backend{}
+	var closers []func() error
+	closeAll := func() {
+		for _, c := range closers {
+			_ = c()
+		}
+	}
+	for _, be := range cat.Config.Backends {
+		switch be.Kind {
+		case "postgres":
+			var nodes []postgres.Node
+			for _, n := range be.Nodes {
+				url := os.Getenv(n.URLEnv)
+				if url == "" {
+					url = n.DefaultURL
+				}
+				if url == "" {
+					closeAll()
+					return nil, nil, fmt.Errorf("%s is not set (admin URL of node %s of backend %s)", n.URLEnv, n.Name, be.Name)
+				}
+				nodes = append(nodes, postgres.Node{Name: n.Name, AdminURL: url, Host: n.Host, Port: n.Port})
+			}
+			pg, err := postgres.New(nodes)
+			if err != nil {
+				closeAll()
+				return nil, nil, fmt.Errorf("backend %s: %w", be.Name, err)
+			}
+			closers = append(closers, pg.Close)
+			adapters[be.Name] = pg
+			for _, n := range nodes {
+				pingCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
+				if err := pg.Ping(pingCtx, n.Name); err != nil {
+					logger.Error("node-unreachable", err, lager.Data{"backend": be.Name, "node": n.Name})
+				} else {
+					logger.Info("node-ready", lager.Data{"backend": be.Name, "node": n.Name})
+				}
+				cancel()
+			}
+		default:
+			closeAll()
+			return nil, nil, fmt.Errorf("backend %s: kind %q is not supported", be.Name, be.Kind)
+		}
+	}
+	return adapters, closeAll, nil
+}
