@@ -776,3 +776,26 @@ func wholeSeconds(s string) bool {
 	n, err := strconv.Atoi(s)
 	return err == nil && n >= 0
 }
+
+// with returns a copy of body with key set to value (or removed, for nil).
+func with(body map[string]any, key string, value any) map[string]any {
+	out := make(map[string]any, len(body))
+	for k, v := range body {
+		out[k] = v
+	}
+	if value == nil {
+		delete(out, key)
+	} else {
+		out[key] = value
+	}
+	return out
+}
+
+// dropLeftoverDatabase drops the instance's backend database when the spec ends, in case a
+// failed spec left it behind on the shared server; a passing spec has removed it already.
+func dropLeftoverDatabase(instanceID string) {
+	DeferCleanup(func() {
+		_, err := adminDB.Exec("DROP DATABASE IF EXISTS " + pq.QuoteIdentifier(backendDatabase(instanceID)) + " WITH (FORCE)")
+		Expect(err).NotTo(HaveOccurred())
+	})
+}

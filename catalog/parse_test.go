@@ -261,7 +261,7 @@ var _ = Describe("Parse", func() {
 		Entry("an id that YAML reads as a number", "id: svc-1", "id: 0123",
 			`services[0] "pg": id: must be a string, got a number (quote it)`),
 		Entry("a list that is not", "    plans:\n", "    plans: many\n    unused:\n",
-			`services[0] "pg": unknown key "unused"`),
+			`services[0] "pg": plans: must be a list, got a string`),
 		Entry("a duration that is not", "        backend: pg-pool\n", "        backend: pg-pool\n        wait_budget: 2 secs\n",
 			`services[0] "pg": plans[0] "small": wait_budget: "2 secs" is not a duration such as "2s"`),
 		Entry("a duration written as a number", "        backend: pg-pool\n", "        backend: pg-pool\n        wait_budget: 2\n",

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 )
@@ -151,7 +152,12 @@ func describe(err error) string {
 
 func leaves(e *jsonschema.ValidationError, msgs *[]string) {
 	if len(e.Causes) == 0 {
-		msg := e.ErrorKind.LocalizedString(printer)
+		k := e.ErrorKind
+		if extra, ok := k.(*kind.AdditionalProperties); ok {
+			// The library lists them in map order.
+			k = &kind.AdditionalProperties{Properties: slices.Sorted(slices.Values(extra.Properties))}
+		}
+		msg := k.LocalizedString(printer)
 		if len(e.InstanceLocation) > 0 {
 			msg = fmt.Sprintf("at '%s': %s", pointer(e.InstanceLocation), msg)
 		}

@@ -1063,8 +1063,11 @@ func (s *Store) Listen(ctx context.Context, wake chan<- struct{}) error {
 		default:
 		}
 	}
+	// The wake for the first connection is sent once Listen has returned, when the LISTEN is in
+	// place, so that a caller that polls on that wake misses nothing after it. A reconnection
+	// re-issues the LISTEN before the event is emitted.
 	listener := pq.NewListener(s.url, 100*time.Millisecond, 10*time.Second, func(ev pq.ListenerEventType, _ error) {
-		if ev == pq.ListenerEventConnected || ev == pq.ListenerEventReconnected {
+		if ev == pq.ListenerEventReconnected {
 			poke()
 		}
 	})
@@ -1085,6 +1088,7 @@ func (s *Store) Listen(ctx context.Context, wake chan<- struct{}) error {
 		}
 		return fmt.Errorf("listen on %s: %w", s.notify, err)
 	}
+	poke()
 	for {
 		select {
 		case <-ctx.Done():

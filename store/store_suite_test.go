@@ -43,7 +43,7 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	if adminURL == "" {
 		adminURL = defaultDatabaseURL
 	}
-	databaseName = fmt.Sprintf("omnibroker_store_test_%d_%s", GinkgoParallelProcess(), strings.ReplaceAll(uuid.NewString()[:8], "-", ""))
+	databaseName = fmt.Sprintf("omnibroker_store_test_%d_%s", GinkgoParallelProcess(), uuid.NewString()[:8])
 	databaseURL = createDatabase(ctx, databaseName)
 
 	currentKey = newKey()
@@ -95,12 +95,12 @@ func newKey() []byte {
 	return key
 }
 
-// emptyQueue removes every row. The queue is shared by every spec of this process, so specs
-// that claim or rescue start from nothing, or they would take another spec's operations.
-func emptyQueue(ctx context.Context) {
+// Every spec starts from empty tables: the queue is shared by every spec of this process's
+// database, and a spec that claims would otherwise take an operation another spec left queued.
+var _ = BeforeEach(func(ctx SpecContext) {
 	_, err := st.DB().ExecContext(ctx, "TRUNCATE operations, bindings, instances")
 	Expect(err).NotTo(HaveOccurred())
-}
+})
 
 func newInstance() store.Instance {
 	return store.Instance{

@@ -1,0 +1,90 @@
+package acceptance_test
+
+import (
+	"net/http"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+)
+
+// route is one OSB endpoint; every one of them checks auth and the API version, including
+// the ones the broker serves with handlers of its own.
+type route struct {
+	method string
+	path   string
+	body   any
+}
+
+var routes = func() []TableEntry {
+	id, bindingID := unknownID, "11111111-1111-4111-8111-111111111111"
+	all := []route{
+		{http.MethodGet, "/v2/catalog", nil},
+		{http.MethodPut, instancePath(id) + "?accepts_incomplete=true", provisionBody(quickPlan, nil)},
+		{http.MethodPatch, instancePath(id) + "?accepts_incomplete=true", updateBody(quickPlan, quickPlan, nil)},
+		{http.MethodDelete, instancePath(id) + "?accepts_incomplete=true&service_id=" + pgServiceID + "&plan_id=" + quickPlanID, nil},
+		{http.MethodGet, instancePath(id), nil},
+		{http.MethodGet, instancePath(id) + "/last_operation", nil},
+		{http.MethodPut, bindingPath(id, bindingID) + "?accepts_incomplete=true", bindBody(quickPlan, unknownID, nil)},
+		{http.MethodDelete, bindingPath(id, bindingID) + "?accepts_incomplete=true&service_id=" + pgServiceID + "&plan_id=" + quickPlanID, nil},
+		{http.MethodGet, bindingPath(id, bindingID), nil},
+		{http.MethodGet, bindingPath(id, bindingID) + "/last_operation", nil},
+	}
+	var entries []TableEntry
+	for _, r := range all {
+		entries = append(entries, Entry(r.method+" "+r.path, r))
+	}
+	return entries
+}()
+
+// send sends a request whose path may carry its own query.
+func (c *osbClient) send(r route) response {
+	GinkgoHelper()
+	return c.do(r.method, r.path, nil, r.body)
+}
+
+var _ = Describe("Error answers", func() {
+	DescribeTable("answer 401 in JSON without credentials",
+		func(r route) {
+			c := shared.client()
+			c.noAuth = true
+			expectOSBError(c.send(r), http.StatusUnauthorized)
+		},
+		routes,
+	)
+
+	DescribeTable("answer 401 in JSON with a wrong password",
+		func(r route) {
+			c := shared.client()
+			c.password = "wrong-" + c.password
+			expectOSBError(c.send(r), http.StatusUnauthorized)
+		},
+		routes,
+	)
+
+	DescribeTable("answer 401 in JSON with an unknown user",
+		func(r route) {
+			c := shared.client()
+			c.username = "someone-else"
+			expectOSBError(c.send(r), http.StatusUnauthorized)
+		},
+		routes,
+	)
+
+	DescribeTable("answer 412 in JSON without X-Broker-API-Version",
+		func(r route) {
+			c := shared.client()
+			c.version = ""
+			expectOSBError(c.send(r), http.StatusPreconditionFailed)
+		},
+		routes,
+	)
+
+	DescribeTable("answer 412 in JSON to an API version other than 2.x",
+		func(r route) {
+			c := shared.client()
+			c.version = "1.0"
+			expectOSBError(c.send(r), http.StatusPreconditionFailed)
+		},
+		routes,
+	)
+})

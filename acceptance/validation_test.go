@@ -1,0 +1,166 @@
+package acceptance_test
+
+import (
+	"net/http"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+)
+
+const unknownID = "00000000-0000-4000-8000-000000000000"
+
+const malformedJSON = `{"service_id": "` + pgServiceID + `", "plan_id": `
+
+// expectNoInstance checks that a refused provision left nothing behind.
+func expectNoInstance(cf *osbClient, id string) {
+	GinkgoHelper()
+	r := cf.getInstance(id)
+	Expect(r.Status).To(Equal(http.StatusNotFound), r.String())
+	Expect(databaseExists(backendDatabase(id))).To(BeFalse(), "no database was created")
+}
+
+var _ = Describe("Validation", func() {
+	var cf *osbClient
+
+	BeforeEach(func() {
+		cf = shared.client()
+	})
+
+	Describe("provision", func() {
+		var id string
+
+		BeforeEach(func() {
+			id = newID()
+			DeferCleanup(cf.deprovisionGone, id, quickPlan)
+		})
+
+		It("answers 400 to a malformed JSON body and creates nothing", func() {
+			expectOSBError(cf.provision(id, malformedJSON, true), http.StatusBadRequest)
+			expectNoInstance(cf, id)
+		})
+
+		DescribeTable("answers 400 when a required field is missing, and creates nothing",
+			func(field string) {
+				expectOSBError(cf.provision(id, with(provisionBody(quickPlan, nil), field, nil), true), http.StatusBadRequest)
+				expectNoInstance(cf, id)
+			},
+			Entry("service_id", "service_id"),
+			Entry("plan_id", "plan_id"),
+			Entry("organization_guid", "organization_guid"),
+			Entry("space_guid", "space_guid"),
+		)
+
+		DescribeTable("answers 400 to ids that are not in the catalog, and creates nothing",
+			func(p plan) {
+				expectOSBError(cf.provision(id, provisionBody(p, nil), true), http.StatusBadRequest)
+				expectNoInstance(cf, id)
+			},
+			Entry("an unknown service", plan{unknownID, quickPlanID}),
+			Entry("an unknown plan", plan{pgServiceID, unknownID}),
+			Entry("a plan of another service", plan{pgServiceID, otherPlanID}),
+		)
+
+		DescribeTable("answers 400 naming the field when parameters break the plan's schema, and creates nothing",
+			func(params map[string]any, field string) {
+				r := cf.provision(id, provisionBody(quickPlan, params), true)
+				expectOSBError(r, http.StatusBadRequest)
+				Expect(r.str("description")).To(ContainSubstring(field))
+				expectNoInstance(cf, id)
+			},
+			Entry("an extension not in the enum", map[string]any{"extensions": []any{"nope"}}, "extensions"),
+			Entry("extensions that are not an array", map[string]any{"extensions": "citext"}, "extensions"),
+			Entry("a property the schema does not allow", map[string]any{"colour": "blue"}, "colour"),
+		)
+	})
+
+	Describe("update", func() {
+		var id string
+
+		BeforeEach(func() {
+			id = newID()
+			r := cf.provision(id, provisionBody(quickPlan, map[string]any{"extensions": []any{"citext"}}), true)
+			DeferCleanup(cf.deprovisionGone, id, quickPlan)
+			Expect(r.Status).To(Equal(http.StatusCreated), r.String())
+		})
+
+		expectUnchanged := func() {
+			GinkgoHelper()
+			r := cf.getInstance(id)
+			Expect(r.Status).To(Equal(http.StatusOK), r.String())
+			Expect(r.Body).To(HaveKeyWithValue("plan_id", quickPlanID))
+			Expect(asJSON(r.Body["parameters"])).To(MatchJSON(`{"extensions": ["citext"]}`))
+		}
+
+		It("answers 400 to a malformed JSON body", func() {
+			expectOSBError(cf.update(id, malformedJSON, true), http.StatusBadRequest)
+			expectUnchanged()
+		})
+
+		DescribeTable("answers 400 to ids that are not in the catalog",
+			func(p plan) {
+				expectOSBError(cf.update(id, updateBody(quickPlan, p, nil), true), http.StatusBadRequest)
+				expectUnchanged()
+			},
+			Entry("an unknown service", plan{unknownID, quickPlanID}),
+			Entry("an unknown plan", plan{pgServiceID, unknownID}),
+			Entry("a plan of another service", plan{pgServiceID, otherPlanID}),
+		)
+
+		It("answers 400 naming the field when parameters break the plan's schema", func() {
+			r := cf.update(id, updateBody(quickPlan, quickPlan, map[string]any{"extensions": []any{"nope"}}), true)
+			expectOSBError(r, http.StatusBadRequest)
+			Expect(r.str("description")).To(ContainSubstring("extensions"))
+			expectUnchanged()
+		})
+	})
+
+	Describe("update away from a plan that cannot change", func() {
+		It("answers 400 and keeps the plan", func() {
+			id := newID()
+			cf.provisionReady(id, fixedPlan, nil)
+			DeferCleanup(cf.deprovisionGone, id, fixedPlan)
+
+			r := cf.update(id, updateBody(fixedPlan, quickPlan, nil), true)
+			expectOSBError(r, http.StatusBadRequest)
+			if code, ok := r.Body["error"]; ok {
+				Expect(code).To(Equal("PlanChangeNotSupported"))
+			}
+			r = cf.getInstance(id)
+			Expect(r.Status).To(Equal(http.StatusOK), r.String())
+			Expect(r.Body).To(HaveKeyWithValue("plan_id", fixedPlanID))
+		})
+	})
+
+	Describe("bind", func() {
+		var id, bindingID string
+
+		BeforeEach(func() {
+			id, bindingID = newID(), newID()
+			r := cf.provision(id, provisionBody(quickPlan, nil), true)
+			DeferCleanup(cf.deprovisionGone, id, quickPlan)
+			Expect(r.Status).To(Equal(http.StatusCreated), r.String())
+			DeferCleanup(cf.unbindGone, id, bindingID, quickPlan)
+		})
+
+		expectNoBinding := func() {
+			GinkgoHelper()
+			r := cf.getBinding(id, bindingID)
+			Expect(r.Status).To(Equal(http.StatusNotFound), r.String())
+		}
+
+		It("answers 400 to a malformed JSON body", func() {
+			expectOSBError(cf.bind(id, bindingID, malformedJSON, true), http.StatusBadRequest)
+			expectNoBinding()
+		})
+
+		DescribeTable("answers 400 to ids that are not in the catalog",
+			func(p plan) {
+				expectOSBError(cf.bind(id, bindingID, bindBody(p, newID(), nil), true), http.StatusBadRequest)
+				expectNoBinding()
+			},
+			Entry("an unknown service", plan{unknownID, quickPlanID}),
+			Entry("an unknown plan", plan{pgServiceID, unknownID}),
+			Entry("a plan of another service", plan{pgServiceID, otherPlanID}),
+		)
+	})
+})

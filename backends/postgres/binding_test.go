@@ -1,0 +1,143 @@
+package postgres_test
+
+import (
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/lib/pq"
+	"github.com/lib/pq/pqerror"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/omnibroker/omnibroker/backends"
+)
+
+var _ = Describe("Bind", func() {
+	It("returns credentials with which an application creates a table that the next binding can use", func(ctx SpecContext) {
+		inst := provisioned(ctx, nil)
+		b1, creds1 := bound(ctx, inst)
+
+		Expect(creds1).To(HaveLen(7))
+		Expect(creds1).To(HaveKeyWithValue("hostname", "127.0.0.1"))
+		Expect(creds1).To(HaveKeyWithValue("port", 5432))
+		Expect(creds1).To(HaveKeyWithValue("name", databaseName(inst)))
+		Expect(creds1).To(HaveKeyWithValue("username", bindingName(inst, b1)))
+		Expect(creds1).To(HaveKeyWithValue("password", b1.Password))
+
+		uri, err := url.Parse(creds1["uri"].(string))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(uri.Scheme).To(Equal("postgres"))
+		Expect(uri.Host).To(Equal("127.0.0.1:5432"))
+		Expect(uri.Path).To(Equal("/" + databaseName(inst)))
+		Expect(uri.User.Username()).To(Equal(bindingName(inst, b1)))
+		password, _ := uri.User.Password()
+		Expect(password).To(Equal(b1.Password))
+		Expect(uri.Query().Get("sslmode")).To(Equal("disable"))
+
+		jdbc := creds1["jdbcUrl"].(string)
+		Expect(jdbc).To(HavePrefix("jdbc:postgresql://"))
+		ju, err := url.Parse(strings.TrimPrefix(jdbc, "jdbc:"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(ju.Host).To(Equal("127.0.0.1:" + strconv.Itoa(creds1["port"].(int))))
+		Expect(ju.Path).To(Equal("/" + databaseName(inst)))
+		Expect(ju.Query().Get("user")).To(Equal(bindingName(inst, b1)))
+		Expect(ju.Query().Get("password")).To(Equal(b1.Password))
+
+		app1 := mustLogin(ctx, creds1)
+		_, err = app1.ExecContext(ctx, `CREATE TABLE notes (id serial PRIMARY KEY, body text)`)
+		Expect(err).NotTo(HaveOccurred())
+		_, err = app1.ExecContext(ctx, `INSERT INTO notes (body) VALUES ('from app 1')`)
+		Expect(err).NotTo(HaveOccurred())
+
+		var tableOwner string
+		Expect(app1.QueryRowContext(ctx, `SELECT tableowner FROM pg_tables WHERE tablename = 'notes'`).Scan(&tableOwner)).To(Succeed())
+		Expect(tableOwner).To(Equal(ownerName(inst)))
+
+		_, creds2 := bound(ctx, inst)
+		app2 := mustLogin(ctx, creds2)
+		_, err = app2.ExecContext(ctx, `INSERT INTO notes (body) VALUES ('from app 2')`)
+		Expect(err).NotTo(HaveOccurred())
+		var count int
+		Expect(app2.QueryRowContext(ctx, `SELECT count(*) FROM notes`).Scan(&count)).To(Succeed())
+		Expect(count).To(Equal(2))
+	})
+
+	It("sets the same password again when retried", func(ctx SpecContext) {
+		inst := provisioned(ctx, nil)
+		b, first := bound(ctx, inst)
+
+		again, err := backend.Bind(logged(ctx), inst, b)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(again).To(Equal(first))
+		mustLogin(ctx, again)
+	})
+
+	It("stores a SCRAM-SHA-256 verifier, never the password, and logs no password", func(ctx SpecContext) {
+		inst := provisioned(ctx, nil)
+		b, _ := bound(ctx, inst)
+
+		var stored string
+		Expect(admin.QueryRowContext(ctx, `SELECT rolpassword FROM pg_authid WHERE rolname = $1`, bindingName(inst, b)).Scan(&stored)).To(Succeed())
+		Expect(stored).To(HavePrefix("SCRAM-SHA-256$4096:"))
+		Expect(stored).NotTo(ContainSubstring(b.Password))
+		Expect(string(logger.Buffer().Contents())).To(ContainSubstring("binding-role-created"))
+		Expect(string(logger.Buffer().Contents())).NotTo(ContainSubstring(b.Password))
+	})
+
+	It("gives no access to another instance's database", func(ctx SpecContext) {
+		a := provisioned(ctx, nil)
+		b := provisioned(ctx, nil)
+		_, credsA := bound(ctx, a)
+
+		_, err := login(ctx, withDatabase(credsA["uri"].(string), databaseName(b)))
+		Expect(pq.As(err, pqerror.InsufficientPrivilege)).NotTo(BeNil(), "%v", err)
+		Expect(err.Error()).To(ContainSubstring("permission denied for database"))
+	})
+
+	It("fails permanently for an instance that has no database", func(ctx SpecContext) {
+		inst := newInstance(nil)
+		_, err := backend.Bind(logged(ctx), inst, newBinding())
+		Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
+	})
+})
+
+var _ = Describe("Unbind", func() {
+	It("ends the binding's sessions and logins, and keeps what it created for the other bindings", func(ctx SpecContext) {
+		inst := provisioned(ctx, nil)
+		b1, creds1 := bound(ctx, inst)
+		_, creds2 := bound(ctx, inst)
+
+		session, err := mustLogin(ctx, creds1).Conn(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func() { _ = session.Close() }) // the server ends it
+		_, err = session.ExecContext(ctx, `CREATE TABLE shared (body text)`)
+		Expect(err).NotTo(HaveOccurred())
+		// An object the binding role owns itself, not through the owner role: REASSIGN OWNED moves it.
+		_, err = session.ExecContext(ctx, `RESET ROLE`)
+		Expect(err).NotTo(HaveOccurred())
+		_, err = session.ExecContext(ctx, `CREATE TABLE own (body text); INSERT INTO own VALUES ('mine')`)
+		Expect(err).NotTo(HaveOccurred())
+
+		Expect(backend.Unbind(logged(ctx), inst, b1)).To(Succeed())
+
+		Expect(session.PingContext(ctx)).NotTo(Succeed())
+		_, err = login(ctx, creds1["uri"].(string))
+		Expect(err).To(HaveOccurred())
+		Expect(roleExists(ctx, bindingName(inst, b1))).To(BeFalse())
+
+		app2 := mustLogin(ctx, creds2)
+		var n int
+		Expect(app2.QueryRowContext(ctx, `SELECT count(*) FROM shared`).Scan(&n)).To(Succeed())
+		var body string
+		Expect(app2.QueryRowContext(ctx, `SELECT body FROM own`).Scan(&body)).To(Succeed())
+		Expect(body).To(Equal("mine"))
+
+		Expect(backend.Unbind(logged(ctx), inst, b1)).To(Succeed())
+	})
+
+	It("succeeds for a binding that never existed", func(ctx SpecContext) {
+		inst := provisioned(ctx, nil)
+		Expect(backend.Unbind(logged(ctx), inst, newBinding())).To(Succeed())
+	})
+})

@@ -1,0 +1,103 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/omnibroker/omnibroker/backends"
+	"github.com/omnibroker/omnibroker/backends/postgres"
+)
+
+// description is what a person reads on last_operation for err.
+func description(err error) string {
+	var d backends.Describer
+	Expect(errors.As(err, &d)).To(BeTrue(), "%v carries no description", err)
+	return d.Description()
+}
+
+var _ = Describe("Errors", func() {
+	When("the instance is on a node this backend does not know", func() {
+		It("fails permanently, naming the node", func(ctx SpecContext) {
+			inst := backends.Instance{ID: "some-id", Node: "pg-unknown"}
+			err := backend.Provision(logged(ctx), inst)
+			Expect(backends.IsPermanent(err)).To(BeTrue())
+			Expect(description(err)).To(ContainSubstring("pg-unknown"))
+			Expect(backend.Ping(ctx, "pg-unknown")).To(Satisfy(backends.IsPermanent))
+		})
+	})
+
+	When("the node refuses connections", func() {
+		inst := backends.Instance{ID: "some-id", Node: "pg-closed"}
+
+		DescribeTable("fails for a retry, saying so in plain words and without the admin's or the binding's password",
+			func(ctx SpecContext, call func(context.Context) error) {
+				err := call(logged(ctx))
+				Expect(err).To(HaveOccurred())
+				Expect(backends.IsPermanent(err)).To(BeFalse())
+				Expect(description(err)).To(Equal("node pg-closed refused the connection"))
+				Expect(err.Error()).NotTo(ContainSubstring(closedNodePassword))
+				Expect(err.Error()).NotTo(ContainSubstring("postgres://"))
+				Expect(string(logger.Buffer().Contents())).NotTo(ContainSubstring(closedNodePassword))
+			},
+			Entry("provision", func(ctx context.Context) error { return backend.Provision(ctx, inst) }),
+			Entry("deprovision", func(ctx context.Context) error { return backend.Deprovision(ctx, inst) }),
+			Entry("bind", func(ctx context.Context) error {
+				_, err := backend.Bind(ctx, inst, backends.Binding{ID: "b", Password: closedNodePassword})
+				return err
+			}),
+			Entry("unbind", func(ctx context.Context) error { return backend.Unbind(ctx, inst, backends.Binding{ID: "b"}) }),
+			Entry("ping", func(ctx context.Context) error { return backend.Ping(ctx, "pg-closed") }),
+		)
+	})
+
+	DescribeTable("invalid plan settings and parameters fail permanently before any connection is made",
+		func(ctx SpecContext, planConfig, params map[string]any, sentence string) {
+			inst := backends.Instance{ID: "some-id", Node: "pg-closed", Plan: "small", PlanConfig: planConfig, Parameters: params}
+			err := backend.Provision(logged(ctx), inst)
+			Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
+			Expect(description(err)).To(ContainSubstring(sentence))
+		},
+		Entry("a connection_limit that is text", map[string]any{"connection_limit": "ten"}, nil, "plan small sets connection_limit"),
+		Entry("a fractional connection_limit", map[string]any{"connection_limit": 2.5}, nil, "plan small sets connection_limit"),
+		Entry("a connection_limit of zero", map[string]any{"connection_limit": 0}, nil, "plan small sets connection_limit"),
+		Entry("a connection_limit below -1", map[string]any{"connection_limit": float64(-2)}, nil, "plan small sets connection_limit"),
+		Entry("an extension that is not offered", nil, map[string]any{"extensions": []any{"plpython3u"}}, `extension "plpython3u" is not offered`),
+		Entry("an extension name that is not a string", nil, map[string]any{"extensions": []any{1}}, "must be a list of extension names"),
+		Entry("extensions that are not a list", nil, map[string]any{"extensions": "citext"}, "must be a list of extension names"),
+	)
+})
+
+var _ = Describe("New", func() {
+	DescribeTable("rejects a bad node without quoting its URL",
+		func(nodes []postgres.Node) {
+			p, err := postgres.New(nodes)
+			Expect(err).To(HaveOccurred())
+			Expect(p).To(BeNil())
+			Expect(err.Error()).NotTo(ContainSubstring("s3cret"))
+		},
+		Entry("an unparsable URL", []postgres.Node{{Name: "a", AdminURL: "postgres://u:s3cret@%zz/x"}}),
+		Entry("another scheme", []postgres.Node{{Name: "a", AdminURL: "mysql://u:s3cret@h/x"}}),
+		Entry("no name", []postgres.Node{{AdminURL: "postgres://u:s3cret@h/x"}}),
+		Entry("a name twice", []postgres.Node{
+			{Name: "a", AdminURL: "postgres://u:s3cret@h/x"},
+			{Name: "a", AdminURL: "postgres://u:s3cret@h/y"},
+		}),
+	)
+
+	It("hands out the node's public host and port when they are set", func(ctx SpecContext) {
+		p, err := postgres.New([]postgres.Node{{Name: "pg-local", AdminURL: adminURL, Host: "db.example.com", Port: 6432}})
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(p.Close)
+		inst := newInstance(nil)
+		Expect(p.Provision(logged(ctx), inst)).To(Succeed())
+		creds, err := p.Bind(logged(ctx), inst, newBinding())
+		Expect(err).NotTo(HaveOccurred())
+		Expect(creds).To(HaveKeyWithValue("hostname", "db.example.com"))
+		Expect(creds).To(HaveKeyWithValue("port", 6432))
+		Expect(creds["uri"]).To(ContainSubstring("@db.example.com:6432/"))
+		Expect(creds["jdbcUrl"]).To(HavePrefix("jdbc:postgresql://db.example.com:6432/"))
+	})
+})
