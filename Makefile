@@ -18,14 +18,16 @@ OMNIBROKER_CONFIG ?= config/catalog.yml
 OMNIBROKER_LISTEN ?= :8080
 DEV_KEY := .dev/encryption-key
 
-# staticcheck 2026.2.2 is the first release that knows Go 1.26. It is built by the Go in use,
+# staticcheck 2026.2.2 (v0.8.2), the newest release, supports Go 1.26. It is built by the Go in use,
 # kept per Go version, so a Go upgrade rebuilds it.
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := bin/tools/$(shell $(GO) env GOVERSION 2>/dev/null)/staticcheck-$(STATICCHECK_VERSION)/staticcheck
 
 # The ginkgo CLI at the version go.mod requires for the library, so the two never disagree;
 # run as pkg@version so it needs nothing of the CLI's own dependencies in go.mod.
+# GINKGO_ARGS adds flags of your own, e.g. make test GINKGO_ARGS='--focus=Provision'.
 GINKGO_FLAGS := -r --race --randomize-all --fail-on-pending --keep-going -p
+GINKGO_ARGS ?=
 
 .PHONY: help run build test bench lint fmt-check vet staticcheck generate services
 
@@ -54,7 +56,7 @@ build: ## build bin/omnibroker
 
 test: services lint ## gofmt, vet, staticcheck and every ginkgo suite against real servers
 	$(GO) run github.com/onsi/ginkgo/v2/ginkgo@$$($(GO) list -m -f '{{.Version}}' github.com/onsi/ginkgo/v2) \
-		$(GINKGO_FLAGS)
+		$(GINKGO_FLAGS) $(GINKGO_ARGS)
 
 bench: ## run the benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem ./...

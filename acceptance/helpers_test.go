@@ -18,7 +18,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -130,8 +129,8 @@ func initSuiteSecrets() {
 	_, err := rand.Read(key)
 	Expect(err).NotTo(HaveOccurred())
 	encryptionKey = base64.StdEncoding.EncodeToString(key)
-	rememberSecret(brokerPassword)
-	rememberSecret(encryptionKey)
+	rememberSecret("the basic-auth password", brokerPassword)
+	rememberSecret("the encryption key", encryptionKey)
 
 	dir, err := os.MkdirTemp("", "omnibroker-acceptance")
 	Expect(err).NotTo(HaveOccurred())
@@ -157,22 +156,25 @@ func newID() string { return uuid.NewString() }
 // key, and every password and URI handed out on bind.
 var secrets struct {
 	sync.Mutex
-	values []string
+	all []secret
 }
 
-func rememberSecret(s string) {
-	if s == "" {
+// secret is one value to look for, with a label that failure messages show instead of it.
+type secret struct{ label, value string }
+
+func rememberSecret(label, value string) {
+	if value == "" {
 		return
 	}
 	secrets.Lock()
 	defer secrets.Unlock()
-	secrets.values = append(secrets.values, s)
+	secrets.all = append(secrets.all, secret{label, value})
 }
 
-func knownSecrets() []string {
+func knownSecrets() []secret {
 	secrets.Lock()
 	defer secrets.Unlock()
-	return append([]string(nil), secrets.values...)
+	return append([]secret(nil), secrets.all...)
 }
 
 // sessions are every broker process this test process started.
@@ -183,22 +185,38 @@ var sessions struct {
 
 func expectNoSecretsInOutput() {
 	GinkgoHelper()
+	Expect(secretLeaks()).To(BeEmpty(), "a broker printed a secret")
+}
+
+// secretLeaks names (never shows) every known secret that a broker of this process printed.
+func secretLeaks() []string {
 	sessions.Lock()
 	all := append([]*gexec.Session(nil), sessions.all...)
 	sessions.Unlock()
+	var leaks []string
 	for _, s := range all {
-		expectSessionHasNoSecrets(s)
+		leaks = append(leaks, sessionLeaks(s)...)
 	}
+	return leaks
+}
+
+func sessionLeaks(s *gexec.Session) []string {
+	out, errOut := string(s.Out.Contents()), string(s.Err.Contents())
+	var leaks []string
+	for _, secret := range knownSecrets() {
+		if strings.Contains(out, secret.value) {
+			leaks = append(leaks, fmt.Sprintf("stdout of broker pid %d holds %s", s.Command.Process.Pid, secret.label))
+		}
+		if strings.Contains(errOut, secret.value) {
+			leaks = append(leaks, fmt.Sprintf("stderr of broker pid %d holds %s", s.Command.Process.Pid, secret.label))
+		}
+	}
+	return leaks
 }
 
 func expectSessionHasNoSecrets(s *gexec.Session) {
 	GinkgoHelper()
-	out, errOut := string(s.Out.Contents()), string(s.Err.Contents())
-	for i, secret := range knownSecrets() {
-		// The failure message names the secret by index only: it must not print it either.
-		Expect(strings.Contains(out, secret)).To(BeFalse(), "broker stdout contains secret #%d", i)
-		Expect(strings.Contains(errOut, secret)).To(BeFalse(), "broker stderr contains secret #%d", i)
-	}
+	Expect(sessionLeaks(s)).To(BeEmpty(), "the broker printed a secret")
 }
 
 // stateDB is a state database of its own for one broker (or one broker and its restarts).
@@ -369,7 +387,7 @@ func (r response) String() string {
 		text = string(b)
 	}
 	for _, s := range knownSecrets() {
-		text = strings.ReplaceAll(text, s, "<masked>")
+		text = strings.ReplaceAll(text, s.value, "<masked>")
 	}
 	return fmt.Sprintf("HTTP %d %s: %s", r.Status, r.Header.Get("Content-Type"), text)
 }
@@ -662,9 +680,9 @@ func credentialsOf(r response) credentials {
 	creds, ok := r.Body["credentials"].(map[string]any)
 	Expect(ok).To(BeTrue(), "the answer carries a credentials object: %s", r)
 	cr := credentials(creds)
-	rememberSecret(cr.str("password"))
-	rememberSecret(cr.str("uri"))
-	rememberSecret(cr.str("jdbcUrl"))
+	rememberSecret("a binding's password", cr.str("password"))
+	rememberSecret("a binding's uri", cr.str("uri"))
+	rememberSecret("a binding's jdbcUrl", cr.str("jdbcUrl"))
 	return cr
 }
 
@@ -770,11 +788,6 @@ func asJSON(v any) string {
 	b, err := json.Marshal(v)
 	Expect(err).NotTo(HaveOccurred())
 	return string(b)
-}
-
-func wholeSeconds(s string) bool {
-	n, err := strconv.Atoi(s)
-	return err == nil && n >= 0
 }
 
 // with returns a copy of body with key set to value (or removed, for nil).

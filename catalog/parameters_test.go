@@ -2,7 +2,9 @@ package catalog_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
+	"sync"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -71,6 +73,19 @@ var _ = Describe("ValidateParameters", func() {
 		Expect(c.ValidateParameters("plan-2", catalog.BindingCreate, json.RawMessage(`{"anything": true}`))).To(Succeed())
 		Expect(c.ValidateParameters("plan-2", catalog.InstanceCreate, json.RawMessage(`[]`))).
 			To(MatchError("parameters must be a JSON object"))
+	})
+
+	It("can be called from many goroutines at once", func() {
+		var wg sync.WaitGroup
+		for i := range 8 {
+			wg.Go(func() {
+				defer GinkgoRecover()
+				raw := json.RawMessage(fmt.Sprintf(`{"extensions": ["x%d"], "k%d": 1}`, i, i))
+				Expect(c.ValidateParameters("plan-1", catalog.InstanceCreate, raw)).
+					To(MatchError(ContainSubstring(fmt.Sprintf("additional properties 'k%d' not allowed", i))))
+			})
+		}
+		wg.Wait()
 	})
 
 	It("refuses a plan that is not in the catalog", func() {

@@ -30,7 +30,7 @@ var (
 	// adminURL reaches the server's maintenance database, where test databases are created.
 	adminURL string
 	// databaseURL is this process's own database, created and migrated for the suite.
-	databaseURL string
+	databaseURL  string
 	databaseName string
 
 	currentKey []byte

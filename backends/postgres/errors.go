@@ -22,7 +22,7 @@ import (
 // a retry then succeeds.
 func (n *node) fail(action string, err error) error {
 	var d backends.Describer
-	if errors.As(err, &d) {
+	if errors.As(err, &d) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
 	return backends.Describe(n.sentence(action, err), err)

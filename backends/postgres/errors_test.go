@@ -3,6 +3,9 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"time"
+
+	"github.com/lib/pq"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -51,6 +54,30 @@ var _ = Describe("Errors", func() {
 			Entry("unbind", func(ctx context.Context) error { return backend.Unbind(ctx, inst, backends.Binding{ID: "b"}) }),
 			Entry("ping", func(ctx context.Context) error { return backend.Ping(ctx, "pg-closed") }),
 		)
+	})
+
+	When("the caller's context ends while a statement waits", func() {
+		It("aborts the statement, fails for a retry, and leaves the instance usable", func(ctx SpecContext) {
+			inst := provisioned(ctx, nil)
+			tx, err := admin.BeginTx(ctx, nil)
+			Expect(err).NotTo(HaveOccurred())
+			DeferCleanup(func() { _ = tx.Rollback() })
+			_, err = tx.ExecContext(ctx, `ALTER DATABASE `+pq.QuoteIdentifier(databaseName(inst))+` CONNECTION LIMIT 9`)
+			Expect(err).NotTo(HaveOccurred())
+
+			short, cancel := context.WithTimeout(logged(ctx), 300*time.Millisecond)
+			defer cancel()
+			start := time.Now()
+			err = backend.Update(short, inst, "small")
+			Expect(time.Since(start)).To(BeNumerically("<", 5*time.Second))
+			Expect(err).To(HaveOccurred())
+			Expect(backends.IsPermanent(err)).To(BeFalse())
+			Expect(description(err)).To(Equal("node pg-local did not answer in time"))
+			Expect(errors.Is(err, context.DeadlineExceeded)).To(BeTrue())
+
+			Expect(tx.Rollback()).To(Succeed())
+			Expect(backend.Update(logged(ctx), inst, "small")).To(Succeed())
+		})
 	})
 
 	DescribeTable("invalid plan settings and parameters fail permanently before any connection is made",

@@ -199,7 +199,13 @@ func (n *node) locked(ctx context.Context, key string, f func(c *sql.Conn) error
 		}
 		_ = c.Close()
 	}()
-	return f(c)
+	err = f(c)
+	if err != nil && ctx.Err() != nil && !backends.IsPermanent(err) {
+		// pq reports a statement it cancelled for ctx as the server's query_canceled; the
+		// sentence should say why it was cancelled.
+		return n.fail("", fmt.Errorf("%w: %w", ctx.Err(), err))
+	}
+	return err
 }
 
 // discard closes c instead of returning it to its pool.

@@ -7,8 +7,8 @@ import (
 	"os"
 	"testing"
 
-	"code.cloudfoundry.org/lager/v3/lagertest"
 	"code.cloudfoundry.org/lager/v3/lagerctx"
+	"code.cloudfoundry.org/lager/v3/lagertest"
 	"github.com/google/uuid"
 	_ "github.com/lib/pq"
 	. "github.com/onsi/ginkgo/v2"

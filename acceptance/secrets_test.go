@@ -1,0 +1,81 @@
+package acceptance_test
+
+import (
+	"bytes"
+	"encoding/hex"
+	"net/http"
+	"strings"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+)
+
+var _ = Describe("Credentials at rest", func() {
+	It("are sealed: no binding password appears in the state database", func() {
+		cf := shared.client()
+		id, bindingID := newID(), newID()
+		r := cf.provision(id, provisionBody(quickPlan, nil), true)
+		DeferCleanup(cf.deprovisionGone, id, quickPlan)
+		Expect(r.Status).To(Equal(http.StatusCreated), r.String())
+		creds := cf.bindReady(id, bindingID, quickPlan, newID())
+		DeferCleanup(cf.unbindGone, id, bindingID, quickPlan)
+		password := creds.str("password")
+		Expect(password).NotTo(BeEmpty())
+		db := shared.state.open()
+
+		By("reading the binding's sealed columns")
+		var secret, sealed []byte
+		Expect(db.QueryRow(`SELECT secret, credentials FROM bindings WHERE id = $1`, bindingID).Scan(&secret, &sealed)).To(Succeed())
+		Expect(secret).NotTo(BeEmpty())
+		Expect(sealed).NotTo(BeEmpty())
+		// The failure messages below never print the password itself.
+		Expect(bytes.Contains(secret, []byte(password))).To(BeFalse(), "bindings.secret holds the plaintext password")
+		Expect(bytes.Contains(sealed, []byte(password))).To(BeFalse(), "bindings.credentials holds the plaintext password")
+
+		By("reading every row of every table as text")
+		tables, err := db.Query(`SELECT quote_ident(schemaname) || '.' || quote_ident(tablename) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')`)
+		Expect(err).NotTo(HaveOccurred())
+		var names []string
+		for tables.Next() {
+			var name string
+			Expect(tables.Scan(&name)).To(Succeed())
+			names = append(names, name)
+		}
+		Expect(tables.Err()).NotTo(HaveOccurred())
+		Expect(tables.Close()).To(Succeed())
+		Expect(names).NotTo(BeEmpty())
+
+		hexPassword := hex.EncodeToString([]byte(password))
+		for _, table := range names {
+			rows, err := db.Query(`SELECT t::text FROM ` + table + ` t`)
+			Expect(err).NotTo(HaveOccurred())
+			for rows.Next() {
+				var row string
+				Expect(rows.Scan(&row)).To(Succeed())
+				Expect(strings.Contains(row, password)).To(BeFalse(), "a row of %s holds the plaintext password", table)
+				Expect(strings.Contains(strings.ToLower(row), hexPassword)).To(BeFalse(), "a row of %s holds the plaintext password as bytes", table)
+			}
+			Expect(rows.Err()).NotTo(HaveOccurred())
+			Expect(rows.Close()).To(Succeed())
+		}
+	})
+})
+
+var _ = Describe("Broker output", func() {
+	It("never holds the basic-auth password, the encryption key, or a binding's password", func() {
+		By("binding, so that the broker has handed out a password")
+		cf := shared.client()
+		id, bindingID := newID(), newID()
+		r := cf.provision(id, provisionBody(quickPlan, nil), true)
+		DeferCleanup(cf.deprovisionGone, id, quickPlan)
+		Expect(r.Status).To(Equal(http.StatusCreated), r.String())
+		cf.bindReady(id, bindingID, quickPlan, newID())
+		r = cf.getBinding(id, bindingID)
+		Expect(r.Status).To(Equal(http.StatusOK), r.String())
+		cf.unbindGone(id, bindingID, quickPlan)
+
+		By("reading everything the broker printed")
+		Expect(shared.session.Out.Contents()).NotTo(BeEmpty(), "the broker logs to stdout")
+		Consistently(secretLeaks).Should(BeEmpty())
+	})
+})

@@ -1,0 +1,128 @@
+package store_test
+
+import (
+	"errors"
+	"sync"
+
+	"github.com/google/uuid"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/omnibroker/omnibroker/store"
+)
+
+// leastUsed picks the node of nodes with the fewest instances, the first on a tie.
+func leastUsed(nodes ...string) func(map[string]int) (string, error) {
+	return func(used map[string]int) (string, error) {
+		best := nodes[0]
+		for _, n := range nodes[1:] {
+			if used[n] < used[best] {
+				best = n
+			}
+		}
+		return best, nil
+	}
+}
+
+var _ = Describe("AssignNode", func() {
+	var backend string
+
+	BeforeEach(func() {
+		backend = "backend-" + uuid.NewString()
+	})
+
+	createOn := func(ctx SpecContext) store.Instance {
+		inst := newInstance()
+		inst.Backend = backend
+		Expect(st.CreateInstance(ctx, inst, newOperation(store.OpProvision, inst.ID, ""))).To(Succeed())
+		return inst
+	}
+
+	When("twenty workers place twenty instances at once", func() {
+		It("never overfills a node: each of two ends with ten", func(ctx SpecContext) {
+			var instances []store.Instance
+			for range 20 {
+				instances = append(instances, createOn(ctx))
+			}
+			var (
+				wg     sync.WaitGroup
+				placed = make([]string, len(instances))
+				errs   = make([]error, len(instances))
+			)
+			for i, inst := range instances {
+				wg.Go(func() {
+					placed[i], errs[i] = st.AssignNode(ctx, inst.ID, backend, leastUsed("node-1", "node-2"))
+				})
+			}
+			wg.Wait()
+			Expect(errs).To(HaveEach(BeNil()))
+
+			var counts []struct {
+				Node string `db:"node"`
+				N    int    `db:"n"`
+			}
+			Expect(st.DB().SelectContext(ctx, &counts,
+				"SELECT node, count(*) AS n FROM instances WHERE backend = $1 GROUP BY node ORDER BY node", backend)).To(Succeed())
+			Expect(counts).To(HaveLen(2))
+			Expect(counts[0].Node).To(Equal("node-1"))
+			Expect(counts[0].N).To(Equal(10))
+			Expect(counts[1].Node).To(Equal("node-2"))
+			Expect(counts[1].N).To(Equal(10))
+
+			for i, inst := range instances {
+				got, err := st.GetInstance(ctx, inst.ID)
+				Expect(err).NotTo(HaveOccurred())
+				Expect(got.Node).To(Equal(placed[i]))
+			}
+		})
+	})
+
+	It("counts only the instances of its own backend", func(ctx SpecContext) {
+		other := newInstance()
+		other.Backend = "other-" + uuid.NewString()
+		Expect(st.CreateInstance(ctx, other, newOperation(store.OpProvision, other.ID, ""))).To(Succeed())
+		Expect(st.AssignNode(ctx, other.ID, other.Backend, leastUsed("node-1"))).To(Equal("node-1"))
+
+		inst := createOn(ctx)
+		var seen map[string]int
+		_, err := st.AssignNode(ctx, inst.ID, backend, func(used map[string]int) (string, error) {
+			seen = used
+			return "node-1", nil
+		})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(seen).To(BeEmpty())
+	})
+
+	When("the instance was placed before", func() {
+		It("returns its node without choosing again", func(ctx SpecContext) {
+			inst := createOn(ctx)
+			Expect(st.AssignNode(ctx, inst.ID, backend, leastUsed("node-2"))).To(Equal("node-2"))
+
+			called := false
+			node, err := st.AssignNode(ctx, inst.ID, backend, func(map[string]int) (string, error) {
+				called = true
+				return "node-1", nil
+			})
+			Expect(err).NotTo(HaveOccurred())
+			Expect(node).To(Equal("node-2"))
+			Expect(called).To(BeFalse())
+		})
+	})
+
+	When("choose fails", func() {
+		It("returns its error and leaves the instance unplaced", func(ctx SpecContext) {
+			inst := createOn(ctx)
+			full := errors.New("every node is full")
+			_, err := st.AssignNode(ctx, inst.ID, backend, func(map[string]int) (string, error) { return "", full })
+			Expect(err).To(MatchError(full))
+			got, err := st.GetInstance(ctx, inst.ID)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(got.Node).To(BeEmpty())
+		})
+	})
+
+	It("returns ErrNotFound for an instance that does not exist", func(ctx SpecContext) {
+		_, err := st.AssignNode(ctx, uuid.NewString(), backend, leastUsed("node-1"))
+		Expect(err).To(MatchError(store.ErrNotFound))
+	})
+})
