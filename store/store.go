@@ -218,11 +218,12 @@ func (s *Store) Migrate(ctx context.Context) error {
 	}
 	// Poll for the lock every second, for up to ten minutes: a replica waits while another one
 	// migrates, and the wait ends long before that unless a migration hangs.
-	_, err = lock.NewPostgresSessionLocker(lock.WithLockID(migrationLockID), lock.WithLockTimeout(1, 600))
+	locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(migrationLockID), lock.WithLockTimeout(1, 600))
 	if err != nil {
 		return fmt.Errorf("migrate: session locker: %w", err)
 	}
 	provider, err := goose.NewProvider(goose.DialectPostgres, s.db.DB, fsys,
+		goose.WithSessionLocker(locker),
 		goose.WithDisableGlobalRegistry(true),
 		goose.WithLogger(goose.NopLogger()),
 	)

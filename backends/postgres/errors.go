@@ -18,8 +18,8 @@ import (
 // fail turns an error met while the node was doing action (a verb phrase such as "create the
 // database") into one that carries a sentence for last_operation: the node and the cause in
 // plain words, never driver text, which can quote a DSN. Errors that already carry a sentence
-// pass through unchanged. None of these are permanent: an operator can fix each of them, and
-// a retry then succeeds.
+// pass through unchanged, unless the context ended: then that is the cause worth telling. None
+// of these are permanent: an operator can fix each of them, and a retry then succeeds.
 func (n *node) fail(action string, err error) error {
 	var d backends.Describer
 	if errors.As(err, &d) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {

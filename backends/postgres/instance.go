@@ -262,7 +262,7 @@ func (n *node) dropDatabase(ctx context.Context, log lager.Logger, c *sql.Conn, 
 }
 
 const selectBindingRoles = `
-SELECT m.rolname
+SELECT DISTINCT m.rolname
 FROM pg_auth_members a
 JOIN pg_roles m ON m.oid = a.member
 JOIN pg_roles o ON o.oid = a.roleid

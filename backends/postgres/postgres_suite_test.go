@@ -62,7 +62,8 @@ func logged(ctx context.Context) context.Context {
 	return lagerctx.NewContext(ctx, logger)
 }
 
-// newInstance returns an instance with a fresh id on pg-local, deprovisioned after the spec.
+// newInstance returns an instance with a fresh id on pg-local, deprovisioned after the spec,
+// which then checks that nothing of it is left.
 func newInstance(planConfig map[string]any, extensions ...string) backends.Instance {
 	inst := backends.Instance{
 		ID:         uuid.NewString(),
@@ -76,6 +77,8 @@ func newInstance(planConfig map[string]any, extensions ...string) backends.Insta
 	}
 	DeferCleanup(func(ctx SpecContext) {
 		Expect(backend.Deprovision(ctx, inst)).To(Succeed())
+		Expect(databaseCount(ctx, databaseName(inst))).To(Equal(0))
+		Expect(roleExists(ctx, ownerName(inst))).To(BeFalse())
 	})
 	return inst
 }
