@@ -106,8 +106,9 @@ var _ = Describe("Deleting what does not exist", func() {
 	It("answers 410 Gone to unbind of an unknown binding", func() {
 		cf := shared.client()
 		id := newID()
-		Expect(cf.provision(id, provisionBody(quickPlan, nil), true).Status).To(Equal(http.StatusCreated))
+		r := cf.provision(id, provisionBody(quickPlan, nil), true)
 		DeferCleanup(cf.deprovisionGone, id, quickPlan)
+		Expect(r.Status).To(Equal(http.StatusCreated), r.String())
 		expectJSONObject(cf.unbind(id, newID(), quickPlan, true), http.StatusGone)
 	})
 })

@@ -94,6 +94,13 @@ var _ = Describe("Crash recovery", func() {
 				ops[i] = operationOf(r)
 			}
 
+			var unfinished, running int
+			Expect(state.open().QueryRow(
+				`SELECT count(*) FILTER (WHERE state <> 'succeeded'), count(*) FILTER (WHERE state = 'running') FROM operations`,
+			).Scan(&unfinished, &running)).To(Succeed())
+			Expect(unfinished).To(BeNumerically(">", 0), "the kill interrupted work, or this spec proves nothing")
+			GinkgoWriter.Printf("killed with %d operations unfinished, %d of them running\n", unfinished, running)
+
 			By("restarting it on the same state database")
 			second := startBroker(state, env)
 			c = second.client()

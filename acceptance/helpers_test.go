@@ -46,7 +46,6 @@ var (
 	quickPlan = plan{pgServiceID, quickPlanID}
 	asyncPlan = plan{pgServiceID, asyncPlanID}
 	fixedPlan = plan{pgServiceID, fixedPlanID}
-	otherPlan = plan{otherServiceID, otherPlanID}
 )
 
 const extensionsSchema = `{"$schema": "http://json-schema.org/draft-04/schema#", type: object, additionalProperties: false, properties: {extensions: {type: array, uniqueItems: true, items: {enum: [citext, hstore, pg_trgm, pgcrypto, "uuid-ossp"]}}}}`
@@ -731,7 +730,7 @@ func expectOSBErrorCode(r response, status int, code string) {
 }
 
 // expectJSONObject checks an answer whose body OSB specifies as a JSON object that may be
-// empty ({}), such as 409 on a conflicting PUT and 410 Gone.
+// empty ({}): 410 Gone.
 func expectJSONObject(r response, status int) {
 	GinkgoHelper()
 	Expect(r.Status).To(Equal(status), r.String())

@@ -35,8 +35,8 @@ var _ = Describe("Idempotency", func() {
 
 	When("a provision with the same id arrives with other attributes", func() {
 		It("answers 409 to another plan and to other parameters, and leaves the instance as it was", func() {
-			expectJSONObject(cf.provision(id, with(body, "plan_id", fixedPlanID), true), http.StatusConflict)
-			expectJSONObject(cf.provision(id, with(body, "parameters", map[string]any{"extensions": []any{"hstore"}}), true), http.StatusConflict)
+			expectOSBError(cf.provision(id, with(body, "plan_id", fixedPlanID), true), http.StatusConflict)
+			expectOSBError(cf.provision(id, with(body, "parameters", map[string]any{"extensions": []any{"hstore"}}), true), http.StatusConflict)
 
 			r := cf.getInstance(id)
 			Expect(r.Status).To(Equal(http.StatusOK), r.String())
@@ -72,9 +72,9 @@ var _ = Describe("Idempotency", func() {
 		When("a bind with the same id arrives with other parameters or another app", func() {
 			It("answers 409 and keeps the first credentials", func() {
 				same := bindBody(quickPlan, appGUID, nil)
-				expectJSONObject(cf.bind(id, bindingID, with(same, "parameters", map[string]any{"role": "reader"}), true), http.StatusConflict)
+				expectOSBError(cf.bind(id, bindingID, with(same, "parameters", map[string]any{"role": "reader"}), true), http.StatusConflict)
 				otherApp := newID()
-				expectJSONObject(cf.bind(id, bindingID, with(with(same, "app_guid", otherApp), "bind_resource", map[string]any{"app_guid": otherApp}), true), http.StatusConflict)
+				expectOSBError(cf.bind(id, bindingID, with(with(same, "app_guid", otherApp), "bind_resource", map[string]any{"app_guid": otherApp}), true), http.StatusConflict)
 
 				r := cf.getBinding(id, bindingID)
 				Expect(r.Status).To(Equal(http.StatusOK), r.String())

@@ -160,9 +160,9 @@ const NotifyChannel = "omnibroker_operations"
 // DefaultMaxAttempts is the max_attempts of an operation enqueued with MaxAttempts 0.
 const DefaultMaxAttempts = 5
 
-// Pool limits: enough for the request handlers and the workers of one replica, while a dozen
-// replicas still fit under PostgreSQL's default max_connections of 100 with room to spare.
-// Callers that need other limits set them on DB().
+// Pool limits: enough for the request handlers and the workers of one replica, while four
+// replicas still fit under PostgreSQL's default max_connections of 100, and idle connections
+// are given back. Callers that need other limits set them on DB().
 const (
 	maxOpenConns    = 20
 	maxIdleConns    = 10
@@ -286,7 +286,8 @@ func violation(err error) error {
 	return err
 }
 
-// jsonText passes JSON to PostgreSQL as text: lib/pq would send a []byte as bytea.
+// jsonText returns raw as text for a jsonb parameter, or empty when raw is absent, so that an
+// unset field gets the column's meaning of "none" rather than NULL or a bytea.
 func jsonText(raw json.RawMessage, empty string) string {
 	if len(raw) == 0 {
 		return empty

@@ -43,8 +43,9 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	if adminURL == "" {
 		adminURL = defaultDatabaseURL
 	}
-	databaseName = fmt.Sprintf("omnibroker_store_test_%d_%s", GinkgoParallelProcess(), uuid.NewString()[:8])
-	databaseURL = createDatabase(ctx, databaseName)
+	name := fmt.Sprintf("omnibroker_store_test_%d_%s", GinkgoParallelProcess(), uuid.NewString()[:8])
+	databaseURL = createDatabase(ctx, name)
+	databaseName = name
 
 	currentKey = newKey()
 	var err error
