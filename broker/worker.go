@@ -70,7 +70,9 @@ func (p *Pool) Run(fetchCtx, workCtx context.Context) {
 	})
 	wg.Go(func() { p.rescue(fetchCtx, logger) })
 	for i := range p.cfg.Workers {
-		wg.Go(func() { p.work(fetchCtx, workCtx, logger.Session("worker", lager.Data{"worker": i})) })
+		// Each worker holds leases under its own name, so fencing tells them apart.
+		owner := fmt.Sprintf("%s/%d", p.owner, i)
+		wg.Go(func() { p.work(fetchCtx, workCtx, owner, logger.Session("worker", lager.Data{"worker": i})) })
 	}
 	logger.Info("started")
 	wg.Wait()
@@ -84,9 +86,9 @@ func (p *Pool) signal() {
 	}
 }
 
-func (p *Pool) work(fetchCtx, workCtx context.Context, logger lager.Logger) {
+func (p *Pool) work(fetchCtx, workCtx context.Context, owner string, logger lager.Logger) {
 	for fetchCtx.Err() == nil {
-		op, err := p.b.store.Claim(fetchCtx, p.owner, p.cfg.Lease)
+		op, err := p.b.store.Claim(fetchCtx, owner, p.cfg.Lease)
 		if err == nil {
 			// Another idle worker may find more work waiting behind this one.
 			p.signal()
