@@ -88,7 +88,10 @@ func (p *Pool) signal() {
 
 func (p *Pool) work(fetchCtx, workCtx context.Context, owner string, logger lager.Logger) {
 	for fetchCtx.Err() == nil {
-		op, err := p.b.store.Claim(fetchCtx, owner, p.cfg.Lease)
+		// A claim that commits is run or released: shutdown must not cancel it half-way.
+		claimCtx, cancel := context.WithTimeout(context.WithoutCancel(fetchCtx), 10*time.Second)
+		op, err := p.b.store.Claim(claimCtx, owner, p.cfg.Lease)
+		cancel()
 		if err == nil {
 			// Another idle worker may find more work waiting behind this one.
 			p.signal()
