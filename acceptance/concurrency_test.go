@@ -64,7 +64,7 @@ var _ = Describe("Concurrent operations", func() {
 	})
 
 	When("an update is still queued", func() {
-		It("answers 422 ConcurrencyError to GET instance and to deprovision", func() {
+		It("answers 422 ConcurrencyError to GET instance, deprovision and another update, and 202 to the same update", func() {
 			id := newID()
 			dropLeftoverDatabase(id)
 
@@ -83,6 +83,11 @@ var _ = Describe("Concurrent operations", func() {
 			expectOSBErrorCode(cf.deprovision(id, asyncPlan, true), http.StatusUnprocessableEntity, "ConcurrencyError")
 			expectOSBErrorCode(cf.update(id, updateBody(asyncPlan, asyncPlan, map[string]any{"extensions": []any{"pg_trgm"}}), true),
 				http.StatusUnprocessableEntity, "ConcurrencyError")
+
+			By("answering a re-sent identical PATCH with 202 and the same operation")
+			again := cf.update(id, updateBody(asyncPlan, asyncPlan, map[string]any{"extensions": []any{"citext", "hstore"}}), true)
+			Expect(again.Status).To(Equal(http.StatusAccepted), again.String())
+			Expect(operationOf(again)).To(Equal(op))
 
 			By("restarting with workers: the queued update runs")
 			waiting.stop()

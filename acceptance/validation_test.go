@@ -115,16 +115,14 @@ var _ = Describe("Validation", func() {
 	})
 
 	Describe("update away from a plan that cannot change", func() {
-		It("answers 400 and keeps the plan", func() {
+		It("answers 422 PlanChangeNotSupported and keeps the plan", func() {
 			id := newID()
 			cf.provisionReady(id, fixedPlan, nil)
 			DeferCleanup(cf.deprovisionGone, id, fixedPlan)
 
 			r := cf.update(id, updateBody(fixedPlan, quickPlan, nil), true)
-			expectOSBError(r, http.StatusBadRequest)
-			if code, ok := r.Body["error"]; ok {
-				Expect(code).To(Equal("PlanChangeNotSupported"))
-			}
+			expectOSBError(r, http.StatusUnprocessableEntity)
+			Expect(r.Body).To(HaveKeyWithValue("error", "PlanChangeNotSupported"))
 			r = cf.getInstance(id)
 			Expect(r.Status).To(Equal(http.StatusOK), r.String())
 			Expect(r.Body).To(HaveKeyWithValue("plan_id", fixedPlanID))

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net/http"
 
 	"code.cloudfoundry.org/lager/v3"
 	"github.com/pivotal-cf/brokerapi/v10/domain"
@@ -41,7 +43,8 @@ func (b *Broker) Update(ctx context.Context, instanceID string, details domain.U
 		current, svc, ok := b.catalog.Plan(inst.PlanID)
 		if !ok || !current.IsUpdateable(svc) {
 			return domain.UpdateServiceSpec{}, apiresponses.NewFailureResponseBuilder(
-				errors.New("the plan of this service instance cannot be changed"), 400, "plan-change-not-supported",
+				fmt.Errorf("plan %q does not allow changing to another plan", current.Name),
+				http.StatusUnprocessableEntity, "plan-change-not-supported",
 			).WithErrorKey("PlanChangeNotSupported").Build()
 		}
 	}
@@ -51,11 +54,8 @@ func (b *Broker) Update(ctx context.Context, instanceID string, details domain.U
 	if err := b.catalog.ValidateParameters(plan.ID, catalog.InstanceUpdate, details.RawParameters); err != nil {
 		return domain.UpdateServiceSpec{}, badRequest("%s", err)
 	}
-	if inst.State != store.InstanceReady {
-		if inst.State == store.InstanceFailed {
-			return domain.UpdateServiceSpec{}, unprocessable("InstanceNotReady", "service instance %s is not usable after a failed operation; delete it or provision it again", instanceID)
-		}
-		return domain.UpdateServiceSpec{}, errConcurrency
+	if inst.State == store.InstanceFailed {
+		return domain.UpdateServiceSpec{}, unprocessable("InstanceNotReady", "service instance %s is not usable after a failed operation; delete it or provision it again", instanceID)
 	}
 
 	// Parameters the request leaves out keep their values, as a PATCH does.
@@ -68,20 +68,41 @@ func (b *Broker) Update(ctx context.Context, instanceID string, details domain.U
 		logger.Error("marshal-parameters-failed", err)
 		return domain.UpdateServiceSpec{}, internalError(instanceID)
 	}
-	request, err := json.Marshal(store.UpdateRequest{PlanID: planID, PreviousPlanID: inst.PlanID, Parameters: merged})
+	want := store.UpdateRequest{PlanID: planID, PreviousPlanID: inst.PlanID, Parameters: merged}
+
+	op, err := b.startUpdate(ctx, logger, inst, want, details.RawContext)
 	if err != nil {
-		logger.Error("marshal-request-failed", err)
-		return domain.UpdateServiceSpec{}, internalError(instanceID)
+		return domain.UpdateServiceSpec{}, err
 	}
-	op := b.newOperation(ctx, store.OpUpdate, instanceID, "", details.RawContext, request)
-	if err := b.store.StartInstanceOperation(ctx, instanceID, store.InstanceUpdating, op); err != nil {
-		return domain.UpdateServiceSpec{}, b.startError(logger, err, op.ID)
-	}
-	logger.Info("queued", lager.Data{"operation-id": op.ID})
 
 	done, err := b.settle(ctx, logger, op.ID, b.budget(plan, asyncAllowed), asyncAllowed)
 	if err != nil {
 		return domain.UpdateServiceSpec{}, err
 	}
 	return domain.UpdateServiceSpec{IsAsync: !done, OperationData: asyncID(done, op.ID)}, nil
+}
+
+// startUpdate queues the update, or, when the same update is already under way (a re-sent
+// PATCH), returns its operation, so the platform is told 202 again and not 200 or 422.
+func (b *Broker) startUpdate(ctx context.Context, logger lager.Logger, inst store.Instance, want store.UpdateRequest, platformContext json.RawMessage) (store.Operation, error) {
+	if inst.State == store.InstanceUpdating {
+		latest, err := b.store.LatestOperation(ctx, inst.ID, "")
+		var have store.UpdateRequest
+		if err == nil && latest.Kind == store.OpUpdate && json.Unmarshal(latest.Request, &have) == nil &&
+			have.PlanID == want.PlanID && sameJSON(have.Parameters, want.Parameters) {
+			return latest, nil
+		}
+		return store.Operation{}, errConcurrency
+	}
+	request, err := json.Marshal(want)
+	if err != nil {
+		logger.Error("marshal-request-failed", err)
+		return store.Operation{}, internalError(inst.ID)
+	}
+	op := b.newOperation(ctx, store.OpUpdate, inst.ID, "", platformContext, request)
+	if err := b.store.StartInstanceOperation(ctx, inst.ID, store.InstanceUpdating, op); err != nil {
+		return store.Operation{}, b.startError(logger, err, op.ID)
+	}
+	logger.Info("queued", lager.Data{"operation-id": op.ID})
+	return op, nil
 }
