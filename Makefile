@@ -28,6 +28,8 @@ STATICCHECK := bin/tools/$(shell $(GO) env GOVERSION 2>/dev/null)/staticcheck-$(
 # GINKGO_ARGS adds flags of your own, e.g. make test GINKGO_ARGS='--focus=Provision'.
 GINKGO_FLAGS := -r --race --randomize-all --fail-on-pending --keep-going -p
 GINKGO_ARGS ?=
+# Where ginkgo writes its JUnit report, from which `make test` prints its closing count.
+REPORT_DIR := bin/test-reports
 
 .PHONY: help run build test bench lint fmt-check vet staticcheck generate services
 
@@ -55,8 +57,17 @@ build: ## build bin/omnibroker
 	$(GO) build -o bin/omnibroker ./cmd/omnibroker
 
 test: services lint ## gofmt, vet, staticcheck and every ginkgo suite against real servers
-	$(GO) run github.com/onsi/ginkgo/v2/ginkgo@$$($(GO) list -m -f '{{.Version}}' github.com/onsi/ginkgo/v2) \
-		$(GINKGO_FLAGS) $(GINKGO_ARGS)
+	@rm -rf $(REPORT_DIR)
+	rc=0; $(GO) run github.com/onsi/ginkgo/v2/ginkgo@$$($(GO) list -m -f '{{.Version}}' github.com/onsi/ginkgo/v2) \
+		$(GINKGO_FLAGS) --junit-report=junit.xml --output-dir=$(REPORT_DIR) $(GINKGO_ARGS) || rc=$$?; \
+	report=$(REPORT_DIR)/junit.xml; \
+	if [[ -f $$report ]]; then \
+		specs=$$(grep -c '<testcase name="\[It\]' $$report || true); \
+		failed=$$(grep -c '<failure' $$report || true); \
+		skipped=$$(grep -c '<skipped' $$report || true); \
+		echo "specs: $$((specs - failed - skipped)) passed, $$failed failed, $$skipped skipped"; \
+	fi; \
+	exit $$rc
 
 bench: ## run the benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem ./...

@@ -2,12 +2,18 @@ package acceptance_test
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"net/http"
+	"os/exec"
 	"strings"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gbytes"
+	"github.com/onsi/gomega/gexec"
 )
 
 var _ = Describe("Credentials at rest", func() {
@@ -77,5 +83,46 @@ var _ = Describe("Broker output", func() {
 		By("reading everything the broker printed")
 		Expect(shared.session.Out.Contents()).NotTo(BeEmpty(), "the broker logs to stdout")
 		Consistently(secretLeaks).Should(BeEmpty())
+	})
+})
+
+var _ = Describe("Rotating the encryption key", func() {
+	It("re-seals every binding online, after which the old key can be retired", func() {
+		state := newStateDB()
+		id, bindingID := newID(), newID()
+
+		By("binding under the first key")
+		first := startBroker(state, nil)
+		cf := first.client()
+		cf.provisionReady(id, quickPlan, nil)
+		creds := cf.bindReady(id, bindingID, quickPlan, newID())
+		first.stop()
+
+		By("re-sealing under a new key, with the first still accepted")
+		key := make([]byte, 32)
+		_, err := rand.Read(key)
+		Expect(err).NotTo(HaveOccurred())
+		newKey := base64.StdEncoding.EncodeToString(key)
+		rememberSecret("the rotated encryption key", newKey)
+		cmd := exec.Command(binaryPath, "reseal")
+		cmd.Env = []string{
+			"DATABASE_URL=" + state.url,
+			"OMNIBROKER_ENCRYPTION_KEY=" + newKey,
+			"OMNIBROKER_OLD_ENCRYPTION_KEYS=" + encryptionKey,
+		}
+		session, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(session, 30*time.Second).Should(gexec.Exit(0))
+		Expect(session.Out).To(gbytes.Say("re-sealed 1 bindings"))
+		expectSessionHasNoSecrets(session)
+
+		By("serving the same credentials with the new key alone")
+		second := startBroker(state, map[string]string{"OMNIBROKER_ENCRYPTION_KEY": newKey})
+		cf = second.client()
+		r := cf.getBinding(id, bindingID)
+		Expect(r.Status).To(Equal(http.StatusOK), r.String())
+		Expect(credentialsOf(r).str("password")).To(Equal(creds.str("password")), "the password read back after re-sealing")
+		cf.unbindGone(id, bindingID, quickPlan)
+		cf.deprovisionGone(id, quickPlan)
 	})
 })

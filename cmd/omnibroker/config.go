@@ -35,9 +35,9 @@ type settingError struct{ name, why string }
 
 func (e *settingError) Error() string { return e.name + " " + e.why }
 
-// env reads the settings; needServe adds those only `serve` needs. The first problem found
-// is returned, naming the variable.
-func loadConfig(needServe bool) (Config, error) {
+// loadConfig reads the settings from the environment; needAuth and needKeys add the secrets
+// that only some sub-commands need. The first problem found is returned, naming the variable.
+func loadConfig(needAuth, needKeys bool) (Config, error) {
 	r := envReader{}
 	cfg := Config{
 		DatabaseURL:     r.required("DATABASE_URL"),
@@ -52,9 +52,11 @@ func loadConfig(needServe bool) (Config, error) {
 		ShutdownTimeout: r.duration("OMNIBROKER_SHUTDOWN_TIMEOUT", 20*time.Second, 0, 10*time.Minute),
 		LogLevel:        r.logLevel("OMNIBROKER_LOG_LEVEL"),
 	}
-	if needServe {
+	if needAuth {
 		cfg.Username = r.required("OMNIBROKER_USERNAME")
 		cfg.Password = r.required("OMNIBROKER_PASSWORD")
+	}
+	if needKeys {
 		cfg.EncryptionKey = r.required("OMNIBROKER_ENCRYPTION_KEY")
 		if old := os.Getenv("OMNIBROKER_OLD_ENCRYPTION_KEYS"); old != "" {
 			cfg.OldKeys = strings.Split(old, ",")
@@ -125,4 +127,4 @@ func (r *envReader) logLevel(name string) lager.LogLevel {
 	return level
 }
 
-var errUsage = errors.New("usage: omnibroker serve | migrate | catalog check FILE")
+var errUsage = errors.New("usage: omnibroker serve | migrate | reseal | catalog check FILE")

@@ -2,6 +2,7 @@
 //
 //	omnibroker serve               migrate, start the workers and serve the API
 //	omnibroker migrate             apply the state database's migrations
+//	omnibroker reseal              re-seal stored credentials under the current key
 //	omnibroker catalog check FILE  validate a catalog file
 package main
 
@@ -41,6 +42,8 @@ func run(args []string) error {
 		return serve()
 	case len(args) == 1 && args[0] == "migrate":
 		return migrate()
+	case len(args) == 1 && args[0] == "reseal":
+		return reseal()
 	case len(args) == 3 && args[0] == "catalog" && args[1] == "check":
 		if _, err := catalog.Load(args[2]); err != nil {
 			return err
@@ -67,7 +70,7 @@ func newLogger(level lager.LogLevel) (lager.Logger, error) {
 }
 
 func migrate() error {
-	cfg, err := loadConfig(false)
+	cfg, err := loadConfig(false, false)
 	if err != nil {
 		return err
 	}
@@ -84,8 +87,33 @@ func migrate() error {
 	return nil
 }
 
+// reseal moves every sealed value to the current key, online, so that a key listed in
+// OMNIBROKER_OLD_ENCRYPTION_KEYS can then be retired.
+func reseal() error {
+	cfg, err := loadConfig(false, true)
+	if err != nil {
+		return err
+	}
+	keys, err := store.ParseKeyring(cfg.EncryptionKey, cfg.OldKeys)
+	if err != nil {
+		return fmt.Errorf("OMNIBROKER_ENCRYPTION_KEY: %w", err)
+	}
+	ctx := context.Background()
+	st, err := store.Open(ctx, cfg.DatabaseURL, keys)
+	if err != nil {
+		return fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	defer st.Close()
+	n, err := st.Reseal(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("re-sealed %d bindings under key %s\n", n, keys.CurrentKeyID())
+	return nil
+}
+
 func serve() error {
-	cfg, err := loadConfig(true)
+	cfg, err := loadConfig(true, true)
 	if err != nil {
 		return err
 	}
