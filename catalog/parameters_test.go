@@ -62,6 +62,29 @@ var _ = Describe("ValidateParameters", func() {
 		Expect(strings.Count(err.Error(), "\n")).To(BeZero())
 	})
 
+	It("never repeats the value the user sent, which may be a secret", func() {
+		cfg := minimalConfig()
+		cfg.Services[0].Plans[0].Schemas.ServiceInstance.Create.Parameters = map[string]any{
+			"type": "object",
+			"properties": map[string]any{
+				"token": map[string]any{"type": "string", "pattern": "^tok_"},
+				"email": map[string]any{"type": "string", "format": "email"},
+				"pin":   map[string]any{"type": "integer", "maximum": 99},
+			},
+		}
+		withSecrets, err := parseConfig(cfg)
+		Expect(err).NotTo(HaveOccurred())
+		err = withSecrets.ValidateParameters("plan-1", catalog.InstanceCreate,
+			json.RawMessage(`{"token": "sk_live_ABCDEF", "email": "hunter2-secret", "pin": 4711}`))
+		Expect(err).To(HaveOccurred())
+		Expect(err.Error()).To(ContainSubstring("at '/token': value does not match pattern '^tok_'"))
+		Expect(err.Error()).To(ContainSubstring("at '/pin': value must be at most 99"))
+		Expect(err.Error()).To(ContainSubstring("at '/email'"))
+		for _, secret := range []string{"sk_live_ABCDEF", "hunter2-secret", "4711"} {
+			Expect(err.Error()).NotTo(ContainSubstring(secret))
+		}
+	})
+
 	It("keeps a long list of failures short", func() {
 		err := c.ValidateParameters("plan-1", catalog.InstanceCreate,
 			json.RawMessage(`{"extensions": ["a", "b", "c", "d", "e", "f", "g"]}`))

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"slices"
 	"strings"
 
@@ -157,7 +158,7 @@ func leaves(e *jsonschema.ValidationError, msgs *[]string) {
 			// The library lists them in map order.
 			k = &kind.AdditionalProperties{Properties: slices.Sorted(slices.Values(extra.Properties))}
 		}
-		msg := k.LocalizedString(printer)
+		msg := valueFree(k)
 		if len(e.InstanceLocation) > 0 {
 			msg = fmt.Sprintf("at '%s': %s", pointer(e.InstanceLocation), msg)
 		}
@@ -178,4 +179,37 @@ func pointer(tokens []string) string {
 		sb.WriteString(esc.Replace(t))
 	}
 	return sb.String()
+}
+
+// valueFree says what failed without repeating the value the user sent: parameters may hold
+// secrets, and the sentence reaches brokerapi's log as well as the response.
+func valueFree(k jsonschema.ErrorKind) string {
+	switch k := k.(type) {
+	case *kind.Pattern:
+		return fmt.Sprintf("value does not match pattern '%s'", k.Want)
+	case *kind.Format:
+		return fmt.Sprintf("value is not a valid %s", k.Want)
+	case *kind.Minimum:
+		return fmt.Sprintf("value must be at least %s", number(k.Want))
+	case *kind.Maximum:
+		return fmt.Sprintf("value must be at most %s", number(k.Want))
+	case *kind.ExclusiveMinimum:
+		return fmt.Sprintf("value must be greater than %s", number(k.Want))
+	case *kind.ExclusiveMaximum:
+		return fmt.Sprintf("value must be less than %s", number(k.Want))
+	case *kind.MultipleOf:
+		return fmt.Sprintf("value must be a multiple of %s", number(k.Want))
+	case *kind.ContentMediaType:
+		return fmt.Sprintf("value is not of media type '%s'", k.Want)
+	case *kind.ContentEncoding:
+		return fmt.Sprintf("value is not %s encoded", k.Want)
+	}
+	return k.LocalizedString(printer)
+}
+
+func number(r *big.Rat) string {
+	if r.IsInt() {
+		return r.RatString()
+	}
+	return strings.TrimRight(r.FloatString(6), "0")
 }
