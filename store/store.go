@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io/fs"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -175,9 +177,18 @@ const (
 // keys seals and opens binding secrets; it may be nil for a store that only migrates or reads
 // instances and operations, and then every method that needs a key returns an error.
 func Open(ctx context.Context, databaseURL string, keys *Keyring) (*Store, error) {
+	// Parse errors quote the URL, password included, so they are replaced, not wrapped.
+	if strings.Contains(databaseURL, "://") {
+		if _, err := url.Parse(databaseURL); err != nil {
+			return nil, errors.New("open state database: the URL is malformed")
+		}
+	}
+	if _, err := pq.NewConnector(databaseURL); err != nil {
+		return nil, errors.New("open state database: the connection string is malformed")
+	}
 	db, err := sqlx.Open("postgres", databaseURL)
 	if err != nil {
-		return nil, fmt.Errorf("open state database: %w", err)
+		return nil, errors.New("open state database: the connection string is malformed")
 	}
 	db.SetMaxOpenConns(maxOpenConns)
 	db.SetMaxIdleConns(maxIdleConns)

@@ -48,7 +48,7 @@ func loadConfig(needAuth, needKeys bool) (Config, error) {
 		PollInterval:    r.duration("OMNIBROKER_POLL_INTERVAL", 2*time.Second, 10*time.Millisecond, time.Minute),
 		RetryBase:       r.duration("OMNIBROKER_RETRY_BASE", 2*time.Second, 10*time.Millisecond, time.Minute),
 		MaxAttempts:     r.integer("OMNIBROKER_MAX_ATTEMPTS", 5, 1, 100),
-		SyncBudget:      r.duration("OMNIBROKER_SYNC_BUDGET", 50*time.Second, 0, 55*time.Second),
+		SyncBudget:      r.duration("OMNIBROKER_SYNC_BUDGET", 50*time.Second, time.Second, 55*time.Second),
 		ShutdownTimeout: r.duration("OMNIBROKER_SHUTDOWN_TIMEOUT", 20*time.Second, 0, 10*time.Minute),
 		LogLevel:        r.logLevel("OMNIBROKER_LOG_LEVEL"),
 	}

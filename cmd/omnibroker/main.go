@@ -77,7 +77,7 @@ func migrate() error {
 	ctx := context.Background()
 	st, err := store.Open(ctx, cfg.DatabaseURL, nil)
 	if err != nil {
-		return err
+		return fmt.Errorf("DATABASE_URL: %w", err)
 	}
 	defer st.Close()
 	if err := st.Migrate(ctx); err != nil {
