@@ -92,7 +92,8 @@ func (b *Broker) Bind(ctx context.Context, instanceID, bindingID string, details
 // bindAgain answers a PUT for a binding id that exists: the same attributes get the same
 // answer (or a fresh attempt when the earlier one failed), other attributes get 409.
 func (b *Broker) bindAgain(ctx context.Context, logger lager.Logger, have, want store.Binding, plan catalog.Plan, asyncAllowed bool) (domain.Binding, error) {
-	if have.ServiceID != want.ServiceID || have.PlanID != want.PlanID || have.AppGUID != want.AppGUID ||
+	// The plan is left out: after a plan update the platform sends the instance's new one.
+	if have.ServiceID != want.ServiceID || have.AppGUID != want.AppGUID ||
 		!sameJSON(have.BindResource, want.BindResource) || !sameJSON(have.Parameters, want.Parameters) {
 		return domain.Binding{}, conflict("binding %s already exists with other attributes", want.ID)
 	}

@@ -117,7 +117,7 @@ func (b *Broker) settle(ctx context.Context, logger lager.Logger, opID string, b
 	case op.State == store.OpFailed:
 		return false, operationFailed(op.Description)
 	default:
-		return false, stillRunning()
+		return false, stillRunning(opID)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 // Deprovision serves DELETE /v2/service_instances/:instance_id. The instance row goes when
 // the backend has removed everything; the operation row stays, so it can still be polled.
+// An instance whose plan has left the catalog can still be deleted.
 func (b *Broker) Deprovision(ctx context.Context, instanceID string, details domain.DeprovisionDetails, asyncAllowed bool) (domain.DeprovisionServiceSpec, error) {
 	logger := b.session(ctx, "deprovision", lager.Data{"instance-id": instanceID, "plan-id": details.PlanID})
 
@@ -26,31 +27,40 @@ func (b *Broker) Deprovision(ctx context.Context, instanceID string, details dom
 	if details.ServiceID != inst.ServiceID || details.PlanID != inst.PlanID {
 		return domain.DeprovisionServiceSpec{}, badRequest("service_id and plan_id must be those of service instance %s", instanceID)
 	}
-	plan, _, err := b.planOf(inst.ServiceID, inst.PlanID)
-	if err != nil {
-		return domain.DeprovisionServiceSpec{}, err
-	}
+	plan, _, _ := b.catalog.Plan(inst.PlanID)
 	if plan.AsyncOnly && !asyncAllowed {
 		return domain.DeprovisionServiceSpec{}, errAsyncRequired
 	}
 
 	op := b.newOperation(ctx, store.OpDeprovision, instanceID, "", inst.Context, nil)
-	if inst.State == store.InstanceDeprovisioning {
-		// A repeated DELETE follows the deprovision already under way.
-		latest, err := b.store.LatestOperation(ctx, instanceID, "")
-		if err != nil || latest.Kind != store.OpDeprovision {
-			return domain.DeprovisionServiceSpec{}, errConcurrency
-		}
-		op = latest
-	} else if err := b.store.StartInstanceOperation(ctx, instanceID, store.InstanceDeprovisioning, op); err != nil {
-		return domain.DeprovisionServiceSpec{}, b.startError(logger, err, op.ID)
-	} else {
-		logger.Info("queued", lager.Data{"operation-id": op.ID})
+	op, err = b.startOrFollow(ctx, logger, op, func() error {
+		return b.store.StartInstanceOperation(ctx, instanceID, store.InstanceDeprovisioning, op)
+	})
+	if err != nil {
+		return domain.DeprovisionServiceSpec{}, err
 	}
-
 	done, err := b.settle(ctx, logger, op.ID, b.budget(plan, asyncAllowed), asyncAllowed)
 	if err != nil {
 		return domain.DeprovisionServiceSpec{}, err
 	}
 	return domain.DeprovisionServiceSpec{IsAsync: !done, OperationData: asyncID(done, op.ID)}, nil
+}
+
+// startOrFollow starts op, a deprovision or an unbind; when an operation of the same kind on
+// the same instance or binding is already queued or running (a repeated DELETE), it returns
+// that one, so the platform follows it instead of being told 422.
+func (b *Broker) startOrFollow(ctx context.Context, logger lager.Logger, op store.Operation, start func() error) (store.Operation, error) {
+	err := start()
+	if err == nil {
+		logger.Info("queued", lager.Data{"operation-id": op.ID})
+		return op, nil
+	}
+	if errors.Is(err, store.ErrBusy) {
+		latest, lerr := b.store.LatestOperation(ctx, op.InstanceID, op.BindingID)
+		if lerr == nil && latest.Kind == op.Kind && latest.BindingID == op.BindingID &&
+			(latest.State == store.OpQueued || latest.State == store.OpRunning) {
+			return latest, nil
+		}
+	}
+	return store.Operation{}, b.startError(logger, err, op.ID)
 }

@@ -61,11 +61,10 @@ func operationFailed(description string) error {
 }
 
 // stillRunning answers a request without accepts_incomplete whose operation outlived the
-// synchronous budget: the operation goes on, and a retry with accepts_incomplete=true gets
-// its id.
-func stillRunning() error {
-	return apiresponses.NewFailureResponseBuilder(
-		errors.New("the operation did not finish in time and continues in the background; repeat the request with accepts_incomplete=true to follow it"),
-		http.StatusUnprocessableEntity, "async-required",
-	).WithErrorKey("AsyncRequired").Build()
+// synchronous budget. It is a 5xx, never a 4xx: the operation goes on, and a platform takes
+// a 5xx (not a 4xx) as "something may have been created" and cleans up after it.
+func stillRunning(opID string) error {
+	return apiresponses.NewFailureResponse(
+		fmt.Errorf("operation %s did not finish in time and continues in the background; repeat the request with accepts_incomplete=true to follow it, or delete what it creates", opID),
+		http.StatusInternalServerError, "operation-still-running")
 }

@@ -143,10 +143,15 @@ func (b *Broker) servePoll(w http.ResponseWriter, r *http.Request, instanceID, b
 		return
 	}
 	resp := lastOperationResponse{State: osbState(op.State), Description: describe(op)}
-	if op.State == store.OpFailed && (op.Kind == store.OpUpdate || op.Kind == store.OpUnbind) {
-		// A failed update or unbind leaves the instance as it was.
-		usable := true
-		resp.InstanceUsable = &usable
+	if op.State == store.OpFailed {
+		// A failed update or unbind leaves the instance as it was; a failed deprovision may
+		// have removed part of it.
+		switch op.Kind {
+		case store.OpUpdate, store.OpUnbind:
+			resp.InstanceUsable = ptr(true)
+		case store.OpDeprovision:
+			resp.InstanceUsable = ptr(false)
+		}
 	}
 	if resp.State == domain.InProgress {
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfter(op, time.Now())))
@@ -171,3 +176,5 @@ func writeFailure(w http.ResponseWriter, err error) {
 	}
 	writeJSON(w, http.StatusInternalServerError, apiresponses.ErrorResponse{Description: "internal error"})
 }
+
+func ptr[T any](v T) *T { return &v }

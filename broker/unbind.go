@@ -12,6 +12,7 @@ import (
 
 // Unbind serves DELETE /v2/service_instances/:instance_id/service_bindings/:binding_id. The
 // binding row goes when the backend has revoked the credentials; its operation row stays.
+// plan_id may be the instance's current plan: platforms send that after a plan update.
 func (b *Broker) Unbind(ctx context.Context, instanceID, bindingID string, details domain.UnbindDetails, asyncAllowed bool) (domain.UnbindSpec, error) {
 	logger := b.session(ctx, "unbind", lager.Data{"instance-id": instanceID, "binding-id": bindingID})
 
@@ -23,30 +24,26 @@ func (b *Broker) Unbind(ctx context.Context, instanceID, bindingID string, detai
 		logger.Error("store-get-binding-failed", err)
 		return domain.UnbindSpec{}, internalError(bindingID)
 	}
-	if details.ServiceID != binding.ServiceID || details.PlanID != binding.PlanID {
-		return domain.UnbindSpec{}, badRequest("service_id and plan_id must be those of binding %s", bindingID)
-	}
-	plan, _, err := b.planOf(binding.ServiceID, binding.PlanID)
+	inst, err := b.store.GetInstance(ctx, instanceID)
 	if err != nil {
-		return domain.UnbindSpec{}, err
+		logger.Error("store-get-instance-failed", err)
+		return domain.UnbindSpec{}, internalError(bindingID)
 	}
+	if details.ServiceID != inst.ServiceID || (details.PlanID != inst.PlanID && details.PlanID != binding.PlanID) {
+		return domain.UnbindSpec{}, badRequest("service_id and plan_id must be those of service instance %s", instanceID)
+	}
+	plan, _, _ := b.catalog.Plan(inst.PlanID)
 	if plan.AsyncOnly && !asyncAllowed {
 		return domain.UnbindSpec{}, errAsyncRequired
 	}
 
 	op := b.newOperation(ctx, store.OpUnbind, instanceID, bindingID, binding.Context, nil)
-	if binding.State == store.BindingDeleting {
-		latest, err := b.store.LatestOperation(ctx, instanceID, bindingID)
-		if err != nil || latest.Kind != store.OpUnbind {
-			return domain.UnbindSpec{}, errConcurrency
-		}
-		op = latest
-	} else if err := b.store.StartBindingOperation(ctx, instanceID, bindingID, store.BindingDeleting, op); err != nil {
-		return domain.UnbindSpec{}, b.startError(logger, err, op.ID)
-	} else {
-		logger.Info("queued", lager.Data{"operation-id": op.ID})
+	op, err = b.startOrFollow(ctx, logger, op, func() error {
+		return b.store.StartBindingOperation(ctx, instanceID, bindingID, store.BindingDeleting, op)
+	})
+	if err != nil {
+		return domain.UnbindSpec{}, err
 	}
-
 	done, err := b.settle(ctx, logger, op.ID, b.budget(plan, asyncAllowed), asyncAllowed)
 	if err != nil {
 		return domain.UnbindSpec{}, err

@@ -155,26 +155,36 @@ func (p *Pool) run(workCtx context.Context, op store.Operation) {
 
 	opCtx, cancel := context.WithTimeout(workCtx, p.cfg.OperationTimeout)
 	defer cancel()
+	// The heartbeat renews the lease; a worker that cannot renew it in time stops its backend
+	// call, because another worker may take the operation over once the lease expires.
 	var leaseLost bool
 	heartbeatDone := make(chan struct{})
 	go func() {
 		defer close(heartbeatDone)
 		tick := time.NewTicker(p.cfg.Lease / 3)
 		defer tick.Stop()
+		renewed := time.Now()
 		for {
 			select {
 			case <-opCtx.Done():
 				return
 			case <-tick.C:
-				err := p.b.store.RenewLease(opCtx, op, p.cfg.Lease)
-				if errors.Is(err, store.ErrLeaseLost) {
-					leaseLost = true
-					cancel()
-					return
-				}
-				if err != nil && opCtx.Err() == nil {
-					logger.Error("lease-renew-failed", err)
-				}
+			}
+			renewCtx, cancelRenew := context.WithTimeout(opCtx, p.cfg.Lease/3)
+			err := p.b.store.RenewLease(renewCtx, op, p.cfg.Lease)
+			cancelRenew()
+			switch {
+			case err == nil:
+				renewed = time.Now()
+			case opCtx.Err() != nil:
+				return
+			case errors.Is(err, store.ErrLeaseLost) || time.Since(renewed) > p.cfg.Lease*2/3:
+				logger.Error("lease-lost", err)
+				leaseLost = true
+				cancel()
+				return
+			default:
+				logger.Error("lease-renew-failed", err)
 			}
 		}
 	}()
@@ -189,7 +199,7 @@ func (p *Pool) run(workCtx context.Context, op store.Operation) {
 	data := lager.Data{"duration": time.Since(started).String()}
 	switch {
 	case leaseLost:
-		logger.Info("lease-lost", data)
+		logger.Info("abandoned", data)
 		return
 	case workCtx.Err() != nil:
 		p.record(logger, p.b.store.Release(recordCtx, op))
@@ -273,13 +283,15 @@ func (p *Pool) execute(ctx context.Context, op store.Operation) (credentials jso
 		}
 		return nil, err
 	}
+	// Removal needs only the backend recorded on the instance, so an instance whose plan
+	// has left the catalog can still be unbound and deleted.
 	plan, ok := p.plan(inst.PlanID)
-	if !ok {
+	if !ok && op.Kind != store.OpDeprovision && op.Kind != store.OpUnbind {
 		return nil, permanentf("plan %s of the service instance is no longer in the catalog", inst.PlanID)
 	}
-	backend, ok := p.b.backends[plan.Backend]
+	backend, ok := p.b.backends[inst.Backend]
 	if !ok {
-		return nil, permanentf("backend %q is not configured", plan.Backend)
+		return nil, permanentf("backend %q of the service instance is not configured", inst.Backend)
 	}
 	target := backends.Instance{
 		ID: inst.ID, Node: inst.Node, Plan: plan.Name, PlanConfig: plan.Config,

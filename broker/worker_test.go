@@ -56,3 +56,50 @@ var _ = Describe("Workers", func() {
 		})
 	})
 })
+
+var _ = Describe("Leases", func() {
+	When("another worker takes over an operation while its first worker is still at it", func() {
+		It("makes the first worker abandon it without recording a result", func() {
+			By("holding the placement lock so the provision stays in its worker")
+			tx, err := st.DB().Beginx()
+			Expect(err).NotTo(HaveOccurred())
+			defer func() { _ = tx.Rollback() }()
+			_, err = tx.Exec(`SELECT pg_advisory_xact_lock(hashtextextended('omnibroker-placement:' || 'local', 0))`)
+			Expect(err).NotTo(HaveOccurred())
+
+			id := uuid.NewString()
+			resp := call("PUT", "/v2/service_instances/"+id+"?accepts_incomplete=true", provisionBody(asyncPlan))
+			Expect(resp.status).To(Equal(202))
+			opID := resp.body["operation"].(string)
+			Eventually(func() string {
+				var state string
+				Expect(st.DB().Get(&state, `SELECT state FROM operations WHERE id = $1`, opID)).To(Succeed())
+				return state
+			}, 10*time.Second).Should(Equal("running"))
+
+			By("moving the lease to another owner, as a rescuer and a second claim would")
+			_, err = st.DB().Exec(`UPDATE operations SET lease_owner = 'someone-else', attempt = attempt + 1 WHERE id = $1`, opID)
+			Expect(err).NotTo(HaveOccurred())
+			Eventually(logger.LogMessages, 10*time.Second).Should(ContainElement(HaveSuffix("operation.abandoned")))
+
+			By("leaving the newer owner's operation untouched")
+			Expect(tx.Rollback()).To(Succeed())
+			Consistently(func() string {
+				var owner string
+				Expect(st.DB().Get(&owner, `SELECT lease_owner FROM operations WHERE id = $1`, opID)).To(Succeed())
+				return owner
+			}, time.Second).Should(Equal("someone-else"))
+
+			By("handing it back to the queue so the suite leaves nothing running")
+			_, err = st.DB().Exec(`UPDATE operations SET state = 'queued', lease_owner = NULL, lease_expires_at = NULL WHERE id = $1`, opID)
+			Expect(err).NotTo(HaveOccurred())
+			Eventually(func() any {
+				return call("GET", "/v2/service_instances/"+id+"/last_operation?operation="+opID, nil).body["state"]
+			}, 20*time.Second).Should(Equal("succeeded"))
+			Expect(call("DELETE", "/v2/service_instances/"+id+"?accepts_incomplete=true&service_id="+serviceID+"&plan_id="+asyncPlan, nil).status).To(Equal(202))
+			Eventually(func() int {
+				return call("GET", "/v2/service_instances/"+id+"/last_operation", nil).status
+			}, 20*time.Second).Should(Equal(410))
+		})
+	})
+})
