@@ -201,13 +201,13 @@ func (p *Pool) run(workCtx context.Context, op store.Operation) {
 	case leaseLost:
 		logger.Info("abandoned", data)
 		return
-	case workCtx.Err() != nil:
-		p.record(logger, p.b.store.Release(recordCtx, op))
-		logger.Info("released", data)
-		return
 	case err == nil:
 		p.record(logger, p.b.store.Succeed(recordCtx, op, credentials))
 		logger.Info("succeeded", data)
+		return
+	case workCtx.Err() != nil:
+		p.record(logger, p.b.store.Release(recordCtx, op))
+		logger.Info("released", data)
 		return
 	}
 
