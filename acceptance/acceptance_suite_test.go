@@ -27,6 +27,8 @@ var (
 	// shared is this process's broker with the default worker settings; specs that need
 	// another configuration start their own.
 	shared *broker
+	// sharedState is this process's connection to the shared broker's state database.
+	sharedState *sql.DB
 )
 
 var _ = SynchronizedBeforeSuite(func() []byte {
@@ -53,6 +55,7 @@ var _ = SynchronizedBeforeSuite(func() []byte {
 
 	initSuiteSecrets()
 	shared = startBroker(newStateDB(), nil)
+	sharedState = shared.state.open()
 })
 
 var _ = SynchronizedAfterSuite(func() {}, func() {

@@ -33,6 +33,7 @@ import (
 const (
 	pgServiceID    = "a3ca7818-1eb4-4fc1-899c-0726f8e66603"
 	quickPlanID    = "57dce5fd-1c79-4038-bcc9-ce4d55d31bc6"
+	quick2PlanID   = "b802d3f1-55fc-4fa5-a038-f4b800ba7faa"
 	asyncPlanID    = "01fe66d2-08c4-49bd-aefe-c24746459d5b"
 	fixedPlanID    = "dd651d1e-58b8-4920-b6c1-a94a1cb9cf23"
 	otherServiceID = "7f995d9a-2d6c-4014-9142-af05ccec03cc"
@@ -43,18 +44,26 @@ const (
 type plan struct{ serviceID, planID string }
 
 var (
-	quickPlan = plan{pgServiceID, quickPlanID}
+	quickPlan  = plan{pgServiceID, quickPlanID}
+	quick2Plan = plan{pgServiceID, quick2PlanID}
 	asyncPlan = plan{pgServiceID, asyncPlanID}
-	fixedPlan = plan{pgServiceID, fixedPlanID}
+	fixedPlan  = plan{pgServiceID, fixedPlanID}
 )
+
+// quickWaitBudget is the wait_budget of the quick plans: how long a request with
+// accepts_incomplete=true waits for its operation before it answers 202.
+const quickWaitBudget = 10 * time.Second
 
 const extensionsSchema = `{"$schema": "http://json-schema.org/draft-04/schema#", type: object, additionalProperties: false, properties: {extensions: {type: array, uniqueItems: true, items: {enum: [citext, hstore, pg_trgm, pgcrypto, "uuid-ossp"]}}}}`
 
 // catalogYAML is the catalog every broker of the suite serves: quick waits for its operation,
-// async never does, fixed cannot change plan, and other-service is a second offering.
+// quick2 too (a plan to move quick to), async never does, fixed cannot change plan, and
+// other-service is a second offering.
 var catalogYAML = strings.NewReplacer(
 	"PG_SERVICE", pgServiceID,
 	"QUICK_PLAN", quickPlanID,
+	"QUICK2_PLAN", quick2PlanID,
+	"QUICK_BUDGET", quickWaitBudget.String(),
 	"ASYNC_PLAN", asyncPlanID,
 	"FIXED_PLAN", fixedPlanID,
 	"OTHER_SERVICE", otherServiceID,
@@ -73,12 +82,18 @@ var catalogYAML = strings.NewReplacer(
         name: quick
         description: waits up to ten seconds for its operation
         backend: postgres
-        wait_budget: 10s
+        wait_budget: QUICK_BUDGET
         config: {connection_limit: 20}
         schemas:
           service_instance:
             create: {parameters: SCHEMA}
             update: {parameters: SCHEMA}
+      - id: QUICK2_PLAN
+        name: quick2
+        description: like quick, with fewer connections
+        backend: postgres
+        wait_budget: QUICK_BUDGET
+        config: {connection_limit: 10}
       - id: ASYNC_PLAN
         name: async
         description: never waits for its operation
@@ -810,4 +825,79 @@ func dropLeftoverDatabase(instanceID string) {
 		_, err := adminDB.Exec("DROP DATABASE IF EXISTS " + pq.QuoteIdentifier(backendDatabase(instanceID)) + " WITH (FORCE)")
 		Expect(err).NotTo(HaveOccurred())
 	})
+}
+
+// placementLock holds, in its own transaction on a broker's state database, the advisory
+// lock a worker takes before it places a new instance on a node. While it is held every
+// provision of the catalog's postgres backend stays running in its worker: real delay,
+// without a fake.
+type placementLock struct {
+	tx   *sql.Tx
+	once sync.Once
+}
+
+// holdPlacementLock takes the placement lock of the postgres backend on state and releases
+// it when the current node ends, unless the spec released it first.
+func holdPlacementLock(state stateDB) *placementLock {
+	GinkgoHelper()
+	tx, err := state.open().BeginTx(context.Background(), nil)
+	Expect(err).NotTo(HaveOccurred())
+	_, err = tx.Exec(`SELECT pg_advisory_xact_lock(hashtextextended('omnibroker-placement:' || $1::text, 0))`, "postgres")
+	Expect(err).NotTo(HaveOccurred())
+	l := &placementLock{tx: tx}
+	DeferCleanup(l.release)
+	return l
+}
+
+// release lets the waiting provisions go on; only its first call does anything.
+func (l *placementLock) release() {
+	// A failed rollback means the connection is gone, and the lock went with it.
+	l.once.Do(func() { _ = l.tx.Rollback() })
+}
+
+// releaseAfter releases the lock after d, from a goroutine of its own, while the spec is
+// blocked in a request.
+func (l *placementLock) releaseAfter(d time.Duration) {
+	time.AfterFunc(d, l.release)
+}
+
+// count runs a query of one integer on db.
+func count(db *sql.DB, query string, args ...any) int {
+	GinkgoHelper()
+	var n int
+	Expect(db.QueryRow(query, args...).Scan(&n)).To(Succeed(), query)
+	return n
+}
+
+// expectNoInstanceStored checks in the state database that nothing was recorded for the
+// instance: no instance row and no operation. GET cannot tell, since it answers 404 to an
+// instance that is still provisioning, or whose provision failed, too.
+func expectNoInstanceStored(state *sql.DB, instanceID string) {
+	GinkgoHelper()
+	Expect(count(state, `SELECT count(*) FROM instances WHERE id = $1`, instanceID)).To(BeZero(), "an instance row was stored")
+	Expect(count(state, `SELECT count(*) FROM operations WHERE instance_id = $1`, instanceID)).To(BeZero(), "an operation was stored for the instance")
+}
+
+// expectNoBindingStored is expectNoInstanceStored for a binding: no binding row and no
+// operation on it.
+func expectNoBindingStored(state *sql.DB, bindingID string) {
+	GinkgoHelper()
+	Expect(count(state, `SELECT count(*) FROM bindings WHERE id = $1`, bindingID)).To(BeZero(), "a binding row was stored")
+	Expect(count(state, `SELECT count(*) FROM operations WHERE binding_id = $1`, bindingID)).To(BeZero(), "an operation was stored for the binding")
+}
+
+// operationStates returns the states of the instance's operations of kind, oldest first.
+func operationStates(state *sql.DB, instanceID, kind string) []string {
+	GinkgoHelper()
+	rows, err := state.Query(`SELECT state FROM operations WHERE instance_id = $1 AND kind = $2 ORDER BY created_at`, instanceID, kind)
+	Expect(err).NotTo(HaveOccurred())
+	defer rows.Close()
+	var states []string
+	for rows.Next() {
+		var s string
+		Expect(rows.Scan(&s)).To(Succeed())
+		states = append(states, s)
+	}
+	Expect(rows.Err()).NotTo(HaveOccurred())
+	return states
 }

@@ -45,7 +45,7 @@ services:
 backends:
   - name: local
     kind: postgres
-    nodes: [{name: pg-local, url_env: OMNIBROKER_TEST_POSTGRES_URL, default_url: "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"}]
+    nodes: [{name: ` + benchNode + `, url_env: OMNIBROKER_TEST_POSTGRES_URL, default_url: "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"}]
 `
 
 // benchBroker is an in-process broker with its workers, on a state database of its own, in
@@ -54,7 +54,12 @@ type benchBroker struct {
 	url    string
 	client *http.Client
 	st     *store.Store
+	// ids are the instances the benchmark asked for, swept from the node at the end.
+	ids []string
 }
+
+// benchNode is the one node of benchCatalog's backend.
+const benchNode = "pg-local"
 
 func benchEnv(name, fallback string) string {
 	if v := os.Getenv(name); v != "" {
@@ -115,14 +120,15 @@ func newBenchBroker(b *testing.B) *benchBroker {
 	if err != nil {
 		b.Fatalf("catalog: %v", err)
 	}
-	local, err := postgres.New([]postgres.Node{{Name: "pg-local", AdminURL: nodeURL}})
+	local, err := postgres.New([]postgres.Node{{Name: benchNode, AdminURL: nodeURL}})
 	if err != nil {
 		b.Fatalf("postgres backend: %v", err)
 	}
 	b.Cleanup(func() { _ = local.Close() })
+	bb := &benchBroker{st: st}
 	// Runs after the workers have stopped (cleanups run last-registered first): whatever a
-	// failed iteration left placed on the node is removed, so no ob_* object outlives the run.
-	b.Cleanup(func() { benchSweep(b, st, local) })
+	// failed iteration left on the node is removed, so no ob_* object outlives the run.
+	b.Cleanup(func() { benchSweep(b, local, nodeURL, bb.ids) })
 
 	// A logger without sinks: the benchmark measures the broker, not a growing log buffer.
 	logger := lager.NewLogger("broker-bench")
@@ -148,26 +154,39 @@ func newBenchBroker(b *testing.B) *benchBroker {
 
 	srv := httptest.NewServer(broker.Handler(brk, logger, "broker", "bench-broker-pw"))
 	b.Cleanup(srv.Close)
-	return &benchBroker{url: srv.URL, client: srv.Client(), st: st}
+	bb.url, bb.client = srv.URL, srv.Client()
+	return bb
 }
 
-// benchSweep deprovisions, straight on the backend, every instance still placed in the
-// state database.
-func benchSweep(b *testing.B, st *store.Store, backend backends.Backend) {
+// benchSweep deprovisions, straight on the backend, every instance the benchmark asked for,
+// whatever became of its request (Deprovision is idempotent), then fails the benchmark if a
+// database or owner role of one of them is still on the node.
+func benchSweep(b *testing.B, backend backends.Backend, nodeURL string, ids []string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var left []struct {
-		ID   string `db:"id"`
-		Node string `db:"node"`
+	names := make([]string, 0, 2*len(ids))
+	for _, id := range ids {
+		if err := backend.Deprovision(ctx, backends.Instance{ID: id, Node: benchNode}); err != nil {
+			b.Errorf("deprovision instance %s: %v", id, err)
+		}
+		names = append(names, backends.Name("ob_", id), backends.Name("ob_o_", id))
 	}
-	if err := st.DB().SelectContext(ctx, &left, `SELECT id, node FROM instances WHERE node IS NOT NULL`); err != nil {
-		b.Errorf("list instances left behind: %v", err)
+	node, err := sqlx.Open("postgres", nodeURL)
+	if err != nil {
+		b.Errorf("open node connection: %v", err)
 		return
 	}
-	for _, inst := range left {
-		if err := backend.Deprovision(ctx, backends.Instance{ID: inst.ID, Node: inst.Node}); err != nil {
-			b.Errorf("deprovision instance %s left behind: %v", inst.ID, err)
-		}
+	defer node.Close()
+	var left []string
+	err = node.SelectContext(ctx, &left, `
+SELECT datname FROM pg_database WHERE datname = ANY($1)
+UNION ALL
+SELECT rolname FROM pg_roles WHERE rolname = ANY($1)`, pq.Array(names))
+	if err != nil {
+		b.Errorf("look for objects left on the node: %v", err)
+	}
+	if len(left) > 0 {
+		b.Errorf("left on the node: %v", left)
 	}
 }
 
@@ -210,14 +229,20 @@ func (bb *benchBroker) expect(b *testing.B, want int, method, path string, body 
 	return data
 }
 
-func benchProvisionBody() map[string]any {
-	return map[string]any{
+func benchInstancePath(id string) string { return "/v2/service_instances/" + id }
+
+// provision PUTs a new instance as Cloud Foundry does, with accepts_incomplete=true, and
+// expects it created within the plan's budget. It returns the instance id.
+func (bb *benchBroker) provision(b *testing.B) string {
+	b.Helper()
+	id := uuid.NewString()
+	bb.ids = append(bb.ids, id)
+	bb.expect(b, http.StatusCreated, "PUT", benchInstancePath(id)+"?accepts_incomplete=true", map[string]any{
 		"service_id": benchServiceID, "plan_id": benchPlanID,
 		"organization_guid": "org-bench", "space_guid": "space-bench",
-	}
+	})
+	return id
 }
-
-func benchInstancePath(id string) string { return "/v2/service_instances/" + id }
 
 func benchDeprovisionPath(id string) string {
 	return benchInstancePath(id) + "?accepts_incomplete=true&service_id=" + benchServiceID + "&plan_id=" + benchPlanID
@@ -232,9 +257,8 @@ func BenchmarkProvisionInBudget(b *testing.B) {
 	var provision, deprovision time.Duration
 	n := 0
 	for b.Loop() {
-		id := uuid.NewString()
 		start := time.Now()
-		bb.expect(b, http.StatusCreated, "PUT", benchInstancePath(id)+"?accepts_incomplete=true", benchProvisionBody())
+		id := bb.provision(b)
 		provisioned := time.Now()
 		bb.expect(b, http.StatusOK, "DELETE", benchDeprovisionPath(id), nil)
 		provision += provisioned.Sub(start)
@@ -257,8 +281,7 @@ func BenchmarkCatalog(b *testing.B) {
 // id, as a platform does after a 202.
 func BenchmarkLastOperation(b *testing.B) {
 	bb := newBenchBroker(b)
-	id := uuid.NewString()
-	bb.expect(b, http.StatusCreated, "PUT", benchInstancePath(id)+"?accepts_incomplete=true", benchProvisionBody())
+	id := bb.provision(b)
 	op, err := bb.st.LatestOperation(b.Context(), id, "")
 	if err != nil {
 		b.Fatal(err)
