@@ -44,8 +44,7 @@ func (p *Postgres) Bind(ctx context.Context, inst backends.Instance, b backends.
 			return err
 		}
 		if !exists {
-			return permanent(fmt.Sprintf("database %s of this instance does not exist on node %s", db, n.name),
-				errors.New("database missing"))
+			return n.missingDatabase(db)
 		}
 		if err := n.createBindingRole(ctx, log, c, role, owner, verifier); err != nil {
 			return err

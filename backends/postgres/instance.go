@@ -23,15 +23,7 @@ func ownerName(inst backends.Instance) string    { return backends.Name("ob_o_",
 // keeps PUBLIC out of the database and creates the requested extensions. It is idempotent; a
 // database of that name owned by another role is a permanent error and is left alone.
 func (p *Postgres) Provision(ctx context.Context, inst backends.Instance) (err error) {
-	n, err := p.node(inst.Node)
-	if err != nil {
-		return err
-	}
-	limit, err := connectionLimit(inst.Plan, inst.PlanConfig)
-	if err != nil {
-		return err
-	}
-	exts, err := requestedExtensions(inst.Parameters)
+	n, limit, exts, err := p.settings(inst)
 	if err != nil {
 		return err
 	}
@@ -72,15 +64,7 @@ func (p *Postgres) Provision(ctx context.Context, inst backends.Instance) (err e
 // Update applies the new plan's connection limit and creates extensions the user now asks
 // for. It never drops an extension: data may depend on it.
 func (p *Postgres) Update(ctx context.Context, inst backends.Instance, fromPlan string) (err error) {
-	n, err := p.node(inst.Node)
-	if err != nil {
-		return err
-	}
-	limit, err := connectionLimit(inst.Plan, inst.PlanConfig)
-	if err != nil {
-		return err
-	}
-	exts, err := requestedExtensions(inst.Parameters)
+	n, limit, exts, err := p.settings(inst)
 	if err != nil {
 		return err
 	}
@@ -96,8 +80,7 @@ func (p *Postgres) Update(ctx context.Context, inst backends.Instance, fromPlan 
 			return err
 		}
 		if !exists {
-			return permanent(fmt.Sprintf("database %s of this instance does not exist on node %s", db, n.name),
-				errors.New("database missing"))
+			return n.missingDatabase(db)
 		}
 		if err := n.setConnectionLimit(ctx, log, c, db, limit); err != nil {
 			return err
@@ -357,4 +340,28 @@ func logResult(ctx context.Context, log lager.Logger, err *error) {
 	default:
 		log.Error("failed", *err, lager.Data{"permanent": backends.IsPermanent(*err)})
 	}
+}
+
+// settings reads what Provision and Update apply, before any connection is made: the node,
+// the plan's connection limit and the extensions the user asked for.
+func (p *Postgres) settings(inst backends.Instance) (*node, int, []string, error) {
+	n, err := p.node(inst.Node)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	limit, err := connectionLimit(inst.Plan, inst.PlanConfig)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	exts, err := requestedExtensions(inst.Parameters)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	return n, limit, exts, nil
+}
+
+// missingDatabase is the permanent error of a call that needs the instance's database.
+func (n *node) missingDatabase(db string) error {
+	return permanent(fmt.Sprintf("database %s of this instance does not exist on node %s", db, n.name),
+		errors.New("database missing"))
 }
