@@ -101,6 +101,40 @@ var _ = Describe("Concurrent operations", func() {
 			Expect(databaseExists(backendDatabase(id))).To(BeFalse())
 		})
 	})
+
+	When("a deprovision is still queued", func() {
+		It("answers the same DELETE, sent twice at once, with 202 and one operation, which a broker with workers then finishes", func() {
+			id := newID()
+			dropLeftoverDatabase(id)
+
+			By("provisioning on a broker with workers")
+			working := startBroker(state, nil)
+			working.client().provisionReady(id, asyncPlan, nil)
+			working.stop()
+
+			By("deleting twice at once on a broker without workers")
+			waiting := startBroker(state, idle)
+			cf := waiting.client()
+			answers := fanOut([]string{id, id}, func(id string) (response, error) {
+				return cf.try(http.MethodDelete, instancePath(id), planQuery(asyncPlan, incomplete(true)), nil)
+			})
+			for i, r := range answers {
+				Expect(r.Status).To(Equal(http.StatusAccepted), "DELETE %d: %s", i, r)
+			}
+			op := operationOf(answers[0])
+			Expect(operationOf(answers[1])).To(Equal(op), "both DELETEs follow one operation")
+			Expect(operationStates(state.open(), id, "deprovision")).To(Equal([]string{"queued"}))
+			Expect(databaseExists(backendDatabase(id))).To(BeTrue())
+
+			By("restarting with workers: the queued deprovision runs")
+			waiting.stop()
+			working = startBroker(state, nil)
+			cf = working.client()
+			expectSucceeded(cf.awaitInstance(id, asyncPlan, op))
+			Expect(databaseExists(backendDatabase(id))).To(BeFalse())
+			expectJSONObject(cf.deprovision(id, asyncPlan, true), http.StatusGone)
+		})
+	})
 })
 
 var _ = Describe("Deleting what does not exist", func() {

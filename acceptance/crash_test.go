@@ -79,33 +79,37 @@ var _ = Describe("Crash recovery", func() {
 				dropLeftoverDatabase(ids[i])
 			}
 
-			By("accepting 20 async provisions at once")
+			By("accepting 20 async provisions at once, while none can place its instance")
 			first := startBroker(state, env)
+			lock := holdPlacementLock(state)
 			c := first.client()
 			answers := fanOut(ids, func(id string) (response, error) {
 				return c.try(http.MethodPut, instancePath(id), incomplete(true), provisionBody(asyncPlan, nil))
 			})
-
-			By("killing the broker at once")
-			first.kill()
 			ops := make([]string, n)
 			for i, r := range answers {
 				Expect(r.Status).To(Equal(http.StatusAccepted), "provision %d: %s", i, r)
 				ops[i] = operationOf(r)
 			}
+			db := state.open()
+			runningOps := func() int { return count(db, `SELECT count(*) FROM operations WHERE state = 'running'`) }
+			Eventually(runningOps).Should(BeNumerically(">=", 1), "a worker has claimed a provision")
 
-			var unfinished, running int
-			Expect(state.open().QueryRow(
-				`SELECT count(*) FILTER (WHERE state <> 'succeeded'), count(*) FILTER (WHERE state = 'running') FROM operations`,
-			).Scan(&unfinished, &running)).To(Succeed())
-			Expect(unfinished).To(BeNumerically(">", 0), "the kill interrupted work, or this spec proves nothing")
+			By("killing the broker while its workers run provisions")
+			first.kill()
+			unfinished := count(db, `SELECT count(*) FROM operations WHERE state <> 'succeeded'`)
+			running := runningOps()
 			GinkgoWriter.Printf("killed with %d operations unfinished, %d of them running\n", unfinished, running)
+			Expect(running).To(BeNumerically(">=", 1), "the kill interrupted a running provision")
+			Expect(unfinished).To(Equal(n), "no provision could finish without placing its instance")
+			lock.release()
 
 			By("restarting it on the same state database")
 			second := startBroker(state, env)
 			c = second.client()
 			awaitAll(c, ids, ops, asyncPlan, 90*time.Second)
 			Expect(existingDatabases(names)).To(ConsistOf(names), "exactly one database per instance")
+			Expect(count(adminDB, `SELECT count(*) FROM pg_database WHERE datname = ANY($1)`, pq.Array(names))).To(Equal(n))
 			for _, id := range ids {
 				r := c.getInstance(id)
 				Expect(r.Status).To(Equal(http.StatusOK), r.String())

@@ -14,8 +14,11 @@ type route struct {
 	body   any
 }
 
+// unknownBindingID is the binding the routes name; like unknownID, nothing ever creates it.
+const unknownBindingID = "11111111-1111-4111-8111-111111111111"
+
 var routes = func() []TableEntry {
-	id, bindingID := unknownID, "11111111-1111-4111-8111-111111111111"
+	id, bindingID := unknownID, unknownBindingID
 	all := []route{
 		{http.MethodGet, "/v2/catalog", nil},
 		{http.MethodPut, instancePath(id) + "?accepts_incomplete=true", provisionBody(quickPlan, nil)},
@@ -42,6 +45,12 @@ func (c *osbClient) send(r route) response {
 }
 
 var _ = Describe("Error answers", func() {
+	AfterEach(func() {
+		By("checking that the refused request stored nothing")
+		expectNoInstanceStored(sharedState, unknownID)
+		expectNoBindingStored(sharedState, unknownBindingID)
+	})
+
 	DescribeTable("answer 401 in JSON without credentials",
 		func(r route) {
 			c := shared.client()

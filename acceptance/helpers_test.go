@@ -46,7 +46,7 @@ type plan struct{ serviceID, planID string }
 var (
 	quickPlan  = plan{pgServiceID, quickPlanID}
 	quick2Plan = plan{pgServiceID, quick2PlanID}
-	asyncPlan = plan{pgServiceID, asyncPlanID}
+	asyncPlan  = plan{pgServiceID, asyncPlanID}
 	fixedPlan  = plan{pgServiceID, fixedPlanID}
 )
 

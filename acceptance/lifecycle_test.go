@@ -33,8 +33,9 @@ var _ = Describe("Catalog", func() {
 			}
 		}
 		Expect(plansByService).To(HaveLen(2))
-		Expect(plansByService[pgServiceID]).To(HaveLen(3))
+		Expect(plansByService[pgServiceID]).To(HaveLen(4))
 		Expect(plansByService[pgServiceID][quickPlanID]).To(HaveKeyWithValue("name", "quick"))
+		Expect(plansByService[pgServiceID][quick2PlanID]).To(HaveKeyWithValue("name", "quick2"))
 		Expect(plansByService[pgServiceID][quickPlanID]).To(HaveKey("schemas"))
 		Expect(plansByService[pgServiceID][asyncPlanID]).To(HaveKeyWithValue("name", "async"))
 		Expect(plansByService[pgServiceID][fixedPlanID]).To(HaveKeyWithValue("name", "fixed"))
@@ -140,6 +141,77 @@ var _ = Describe("Lifecycle", func() {
 			}
 			expectJSONObject(cf.lastOperation(id, asyncPlan, ""), http.StatusGone)
 			expectJSONObject(cf.deprovision(id, asyncPlan, true), http.StatusGone)
+			r = cf.getInstance(id)
+			Expect(r.Status).To(Equal(http.StatusNotFound), r.String())
+		})
+	})
+})
+
+// connectionLimit is the CONNECTION LIMIT of a backend database, which the quick plans set.
+func connectionLimit(name string) int {
+	GinkgoHelper()
+	var limit int
+	Expect(adminDB.QueryRow(`SELECT datconnlimit FROM pg_database WHERE datname = $1`, name).Scan(&limit)).To(Succeed())
+	return limit
+}
+
+var _ = Describe("Plan changes", func() {
+	When("an app was bound before the instance moved to another plan", func() {
+		It("keeps the binding: the same bind answers 200, unbind takes the new plan_id, and the instance can be deleted", func() {
+			cf := shared.client()
+			id, bindingID, appGUID := newID(), newID(), newID()
+			dbName := backendDatabase(id)
+
+			By("provisioning the quick plan and binding an app")
+			r := cf.provision(id, provisionBody(quickPlan, nil), true)
+			DeferCleanup(cf.deprovisionGone, id, quickPlan)
+			Expect(r.Status).To(Equal(http.StatusCreated), r.String())
+			Expect(connectionLimit(dbName)).To(Equal(20))
+			creds := cf.bindReady(id, bindingID, quickPlan, appGUID)
+			DeferCleanup(cf.unbindGone, id, bindingID, quickPlan)
+			mustConnect(creds.str("uri"))
+
+			By("moving the instance to quick2")
+			r = cf.update(id, updateBody(quickPlan, quick2Plan, nil), true)
+			Expect(r.Status).To(BeElementOf(http.StatusOK, http.StatusAccepted), r.String())
+			if r.Status == http.StatusAccepted {
+				expectSucceeded(cf.awaitInstance(id, quick2Plan, operationOf(r)))
+			}
+			// From here on Cloud Foundry names the instance's new plan in every request.
+			DeferCleanup(cf.deprovisionGone, id, quick2Plan)
+			DeferCleanup(cf.unbindGone, id, bindingID, quick2Plan)
+			r = cf.getInstance(id)
+			Expect(r.Status).To(Equal(http.StatusOK), r.String())
+			Expect(r.Body).To(HaveKeyWithValue("plan_id", quick2PlanID))
+			Expect(connectionLimit(dbName)).To(Equal(10), "the backend applied the new plan")
+
+			By("sending the same bind again, with the new plan_id")
+			r = cf.bind(id, bindingID, bindBody(quick2Plan, appGUID, nil), true)
+			Expect(r.Status).To(Equal(http.StatusOK), r.String())
+			Expect(credentialsOf(r)).To(Equal(creds))
+			mustConnect(creds.str("uri"))
+
+			By("unbinding with the new plan_id")
+			r = cf.unbind(id, bindingID, quick2Plan, true)
+			Expect(r.Status).To(BeElementOf(http.StatusOK, http.StatusAccepted), r.String())
+			if r.Status == http.StatusAccepted {
+				expectSucceeded(cf.awaitBinding(id, bindingID, quick2Plan, operationOf(r)))
+			}
+			r = cf.getBinding(id, bindingID)
+			Expect(r.Status).To(Equal(http.StatusNotFound), r.String())
+			expectJSONObject(cf.unbind(id, bindingID, quick2Plan, true), http.StatusGone)
+			_, err := connect(creds.str("uri"))
+			Expect(err).To(HaveOccurred(), "the app's credentials no longer log in")
+			Expect(roleExists(creds.str("username"))).To(BeFalse(), "the app's role is dropped")
+
+			By("deprovisioning with the new plan_id")
+			r = cf.deprovision(id, quick2Plan, true)
+			Expect(r.Status).To(BeElementOf(http.StatusOK, http.StatusAccepted), r.String())
+			if r.Status == http.StatusAccepted {
+				expectSucceeded(cf.awaitInstance(id, quick2Plan, operationOf(r)))
+			}
+			Expect(databaseExists(dbName)).To(BeFalse(), "database %s is dropped", dbName)
+			expectJSONObject(cf.deprovision(id, quick2Plan, true), http.StatusGone)
 			r = cf.getInstance(id)
 			Expect(r.Status).To(Equal(http.StatusNotFound), r.String())
 		})

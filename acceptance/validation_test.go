@@ -11,11 +11,13 @@ const unknownID = "00000000-0000-4000-8000-000000000000"
 
 const malformedJSON = `{"service_id": "` + pgServiceID + `", "plan_id": `
 
-// expectNoInstance checks that a refused provision left nothing behind.
+// expectNoInstance checks that a provision the shared broker refused left nothing behind:
+// not in its answers, not in its state database, not on the backend.
 func expectNoInstance(cf *osbClient, id string) {
 	GinkgoHelper()
 	r := cf.getInstance(id)
 	Expect(r.Status).To(Equal(http.StatusNotFound), r.String())
+	expectNoInstanceStored(sharedState, id)
 	Expect(databaseExists(backendDatabase(id))).To(BeFalse(), "no database was created")
 }
 
@@ -144,6 +146,7 @@ var _ = Describe("Validation", func() {
 			GinkgoHelper()
 			r := cf.getBinding(id, bindingID)
 			Expect(r.Status).To(Equal(http.StatusNotFound), r.String())
+			expectNoBindingStored(sharedState, bindingID)
 		}
 
 		It("answers 400 to a malformed JSON body", func() {
