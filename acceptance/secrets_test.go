@@ -114,6 +114,7 @@ var _ = Describe("Rotating the encryption key", func() {
 		Expect(err).NotTo(HaveOccurred())
 		Eventually(session, 30*time.Second).Should(gexec.Exit(0))
 		Expect(session.Out).To(gbytes.Say("re-sealed 1 bindings"))
+		Expect(session.Out).To(gbytes.Say(`values still sealed under old key [0-9a-f]+: 0`))
 		expectSessionHasNoSecrets(session)
 
 		By("serving the same credentials with the new key alone")

@@ -65,6 +65,8 @@ func (b *Broker) Bind(ctx context.Context, instanceID, bindingID string, details
 	case store.InstanceReady:
 	case store.InstanceFailed:
 		return domain.Binding{}, unprocessable("InstanceNotReady", "service instance %s is not usable after a failed operation", instanceID)
+	case store.InstanceDeleteFailed:
+		return domain.Binding{}, errDeleteFailed(instanceID)
 	default:
 		if existing, err := b.store.GetBinding(ctx, instanceID, bindingID); err == nil {
 			return b.bindAgain(ctx, logger, existing, want, plan, asyncAllowed)

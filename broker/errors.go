@@ -47,6 +47,12 @@ var (
 	).WithErrorKey("ConcurrencyError").Build()
 )
 
+// errDeleteFailed refuses everything but another DELETE for an instance whose deprovision
+// failed: its backend objects may be partly gone.
+func errDeleteFailed(instanceID string) error {
+	return unprocessable("InstanceNotReady", "deleting service instance %s failed and it may be partly removed; send DELETE again", instanceID)
+}
+
 // internalError hides the cause from the platform, which sees a reference the operator can
 // find in the log next to the cause.
 func internalError(reference string) error {

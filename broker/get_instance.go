@@ -29,6 +29,8 @@ func (b *Broker) GetInstance(ctx context.Context, instanceID string, details dom
 		return domain.GetInstanceDetailsSpec{}, notFound("service instance %s is still being provisioned", instanceID)
 	case store.InstanceFailed:
 		return domain.GetInstanceDetailsSpec{}, notFound("service instance %s is not usable after a failed operation", instanceID)
+	case store.InstanceDeleteFailed:
+		return domain.GetInstanceDetailsSpec{}, notFound("deleting service instance %s failed; send DELETE again", instanceID)
 	case store.InstanceUpdating:
 		return domain.GetInstanceDetailsSpec{}, apiresponses.ErrConcurrentInstanceAccess
 	}

@@ -94,6 +94,8 @@ func (b *Broker) provisionAgain(ctx context.Context, logger lager.Logger, want s
 		}
 		logger.Info("queued-again", lager.Data{"operation-id": op.ID})
 		return b.provisionOutcome(ctx, logger, op.ID, plan, asyncAllowed, false)
+	case store.InstanceDeleteFailed:
+		return domain.ProvisionedServiceSpec{}, errDeleteFailed(want.ID)
 	default:
 		return domain.ProvisionedServiceSpec{}, errConcurrency
 	}

@@ -54,6 +54,9 @@ func (b *Broker) Update(ctx context.Context, instanceID string, details domain.U
 	if err := b.catalog.ValidateParameters(plan.ID, catalog.InstanceUpdate, details.RawParameters); err != nil {
 		return domain.UpdateServiceSpec{}, badRequest("%s", err)
 	}
+	if inst.State == store.InstanceDeleteFailed {
+		return domain.UpdateServiceSpec{}, errDeleteFailed(instanceID)
+	}
 	if inst.State == store.InstanceFailed {
 		return domain.UpdateServiceSpec{}, unprocessable("InstanceNotReady", "service instance %s is not usable after a failed operation; delete it or provision it again", instanceID)
 	}

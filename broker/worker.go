@@ -155,30 +155,33 @@ func (p *Pool) run(workCtx context.Context, op store.Operation) {
 
 	opCtx, cancel := context.WithTimeout(workCtx, p.cfg.OperationTimeout)
 	defer cancel()
-	// The heartbeat renews the lease; a worker that cannot renew it in time stops its backend
-	// call, because another worker may take the operation over once the lease expires.
+	// The heartbeat renews the lease. A worker that has not renewed it for half its length
+	// stops its backend call, well before the lease expires and another worker may take the
+	// operation over.
 	var leaseLost bool
 	heartbeatDone := make(chan struct{})
 	go func() {
 		defer close(heartbeatDone)
-		tick := time.NewTicker(p.cfg.Lease / 3)
+		every := p.cfg.Lease / 6
+		tick := time.NewTicker(every)
 		defer tick.Stop()
-		renewed := time.Now()
+		renewed := started
 		for {
 			select {
 			case <-opCtx.Done():
 				return
 			case <-tick.C:
 			}
-			renewCtx, cancelRenew := context.WithTimeout(opCtx, p.cfg.Lease/3)
+			attempt := time.Now()
+			renewCtx, cancelRenew := context.WithTimeout(opCtx, every)
 			err := p.b.store.RenewLease(renewCtx, op, p.cfg.Lease)
 			cancelRenew()
 			switch {
 			case err == nil:
-				renewed = time.Now()
+				renewed = attempt
 			case opCtx.Err() != nil:
 				return
-			case errors.Is(err, store.ErrLeaseLost) || time.Since(renewed) > p.cfg.Lease*2/3:
+			case errors.Is(err, store.ErrLeaseLost) || time.Since(renewed) >= p.cfg.Lease/2:
 				logger.Error("lease-lost", err)
 				leaseLost = true
 				cancel()

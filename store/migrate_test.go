@@ -44,7 +44,7 @@ var _ = Describe("Migrate", func() {
 			var applied []int64
 			Expect(replicaA.DB().SelectContext(ctx, &applied,
 				"SELECT version_id FROM goose_db_version WHERE version_id > 0 ORDER BY id")).To(Succeed())
-			Expect(applied).To(Equal([]int64{1}))
+			Expect(applied).To(Equal([]int64{1, 2}))
 
 			inst := newInstance()
 			Expect(replicaB.CreateInstance(ctx, inst, newOperation(store.OpProvision, inst.ID, ""))).To(Succeed())
@@ -52,6 +52,21 @@ var _ = Describe("Migrate", func() {
 			Expect(err).NotTo(HaveOccurred())
 		}, SpecTimeout(30*time.Second))
 	})
+
+	It("lets an instance be delete_failed and still rejects a state it does not know", func(ctx SpecContext) {
+		Expect(replicaA.Migrate(ctx)).To(Succeed())
+		inst := newInstance()
+		Expect(replicaA.CreateInstance(ctx, inst, newOperation(store.OpProvision, inst.ID, ""))).To(Succeed())
+
+		_, err := replicaA.DB().ExecContext(ctx, "UPDATE instances SET state = $2 WHERE id = $1", inst.ID, store.InstanceDeleteFailed)
+		Expect(err).NotTo(HaveOccurred())
+		got, err := replicaA.GetInstance(ctx, inst.ID)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(got.State).To(Equal(store.InstanceDeleteFailed))
+
+		_, err = replicaA.DB().ExecContext(ctx, "UPDATE instances SET state = 'deleted' WHERE id = $1", inst.ID)
+		Expect(err).To(MatchError(ContainSubstring("instances_state_check")))
+	}, SpecTimeout(30*time.Second))
 
 	When("the database is already migrated", func() {
 		It("does nothing and succeeds", func(ctx SpecContext) {

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -188,6 +189,55 @@ var _ = Describe("Fencing", func() {
 		})
 	})
 
+	When("the same worker claims the operation again after its lease expired", func() {
+		var (
+			inst         store.Instance
+			stale, fresh store.Operation
+		)
+
+		BeforeEach(func(ctx SpecContext) {
+			var op store.Operation
+			inst, op = createInstance(ctx)
+			var err error
+			stale, err = st.Claim(ctx, "worker-a", time.Millisecond)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(stale.ID).To(Equal(op.ID))
+
+			Eventually(ctx, func() (int, error) { return st.RescueExpired(ctx, noBackoff) }).
+				WithPolling(5 * time.Millisecond).Should(Equal(1))
+			fresh = claim(ctx, "worker-a", op.ID)
+			Expect(fresh.LeaseOwner).To(Equal(stale.LeaseOwner), "only the attempt tells the two claims apart")
+			Expect(fresh.Attempt).To(Equal(stale.Attempt + 1))
+		})
+
+		DescribeTable("refuses the write of the earlier attempt and leaves the later one running",
+			func(ctx SpecContext, write func(ctx context.Context, op store.Operation) error) {
+				Expect(write(ctx, stale)).To(MatchError(store.ErrLeaseLost))
+
+				stored, err := st.GetOperation(ctx, fresh.ID)
+				Expect(err).NotTo(HaveOccurred())
+				Expect(stored.State).To(Equal(store.OpRunning))
+				Expect(stored.Attempt).To(Equal(fresh.Attempt))
+				Expect(stored.LeaseOwner).To(Equal("worker-a"))
+				Expect(stored.LeaseExpiresAt).NotTo(BeNil())
+				Expect(*stored.LeaseExpiresAt).To(BeTemporally("~", *fresh.LeaseExpiresAt, time.Millisecond))
+				got, err := st.GetInstance(ctx, inst.ID)
+				Expect(err).NotTo(HaveOccurred())
+				Expect(got.State).To(Equal(store.InstanceProvisioning))
+
+				Expect(st.Succeed(ctx, fresh, nil)).To(Succeed())
+				got, err = st.GetInstance(ctx, inst.ID)
+				Expect(err).NotTo(HaveOccurred())
+				Expect(got.State).To(Equal(store.InstanceReady))
+			},
+			Entry("Succeed", func(ctx context.Context, op store.Operation) error { return st.Succeed(ctx, op, nil) }),
+			Entry("Fail", func(ctx context.Context, op store.Operation) error { return st.Fail(ctx, op, "late result") }),
+			Entry("Retry", func(ctx context.Context, op store.Operation) error { return st.Retry(ctx, op, 0, "retry") }),
+			Entry("Release", func(ctx context.Context, op store.Operation) error { return st.Release(ctx, op) }),
+			Entry("RenewLease", func(ctx context.Context, op store.Operation) error { return st.RenewLease(ctx, op, time.Hour) }),
+		)
+	})
+
 	It("refuses a second completion of a finished operation", func(ctx SpecContext) {
 		_, op := createInstance(ctx)
 		claimed := claim(ctx, "worker-1", op.ID)
@@ -275,6 +325,48 @@ var _ = Describe("RescueExpired", func() {
 
 			Eventually(ctx, func() (int, error) { return st.RescueExpired(ctx, noBackoff) }).
 				WithPolling(5 * time.Millisecond).Should(Equal(1))
+			got, err := st.GetBinding(ctx, inst.ID, b.ID)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(got.State).To(Equal(store.BindingFailed))
+			gotInst, err := st.GetInstance(ctx, inst.ID)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(gotInst.State).To(Equal(store.InstanceReady))
+		})
+
+		It("marks a deprovision's instance delete_failed, not failed, and keeps its bindings", func(ctx SpecContext) {
+			inst, b := boundBinding(ctx, `{"password":"x"}`)
+			op := newOperation(store.OpDeprovision, inst.ID, "")
+			op.MaxAttempts = 1
+			Expect(st.StartInstanceOperation(ctx, inst.ID, store.InstanceDeprovisioning, op)).To(Succeed())
+			_, err := st.Claim(ctx, "worker-1", time.Millisecond)
+			Expect(err).NotTo(HaveOccurred())
+
+			Eventually(ctx, func() (int, error) { return st.RescueExpired(ctx, noBackoff) }).
+				WithPolling(5 * time.Millisecond).Should(Equal(1))
+			stored, err := st.GetOperation(ctx, op.ID)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(stored.State).To(Equal(store.OpFailed))
+			got, err := st.GetInstance(ctx, inst.ID)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(got.State).To(Equal(store.InstanceDeleteFailed))
+			gotBinding, err := st.GetBinding(ctx, inst.ID, b.ID)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(gotBinding.State).To(Equal(store.BindingBound))
+		})
+
+		It("marks an unbind's binding failed, not bound", func(ctx SpecContext) {
+			inst, b := boundBinding(ctx, `{"password":"x"}`)
+			op := newOperation(store.OpUnbind, inst.ID, b.ID)
+			op.MaxAttempts = 1
+			Expect(st.StartBindingOperation(ctx, inst.ID, b.ID, store.BindingDeleting, op)).To(Succeed())
+			_, err := st.Claim(ctx, "worker-1", time.Millisecond)
+			Expect(err).NotTo(HaveOccurred())
+
+			Eventually(ctx, func() (int, error) { return st.RescueExpired(ctx, noBackoff) }).
+				WithPolling(5 * time.Millisecond).Should(Equal(1))
+			stored, err := st.GetOperation(ctx, op.ID)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(stored.State).To(Equal(store.OpFailed))
 			got, err := st.GetBinding(ctx, inst.ID, b.ID)
 			Expect(err).NotTo(HaveOccurred())
 			Expect(got.State).To(Equal(store.BindingFailed))
@@ -404,14 +496,20 @@ var _ = Describe("Succeed and Fail", func() {
 			Expect(latest.Kind).To(Equal(store.OpDeprovision))
 		})
 
-		It("on failure marks the instance failed and keeps its bindings", func(ctx SpecContext) {
+		It("on failure marks the instance delete_failed, not failed, keeps its bindings, and lets a new deprovision start", func(ctx SpecContext) {
 			Expect(st.Fail(ctx, claim(ctx, "w", op.ID), "node pg-1 is unreachable")).To(Succeed())
 			got, err := st.GetInstance(ctx, inst.ID)
 			Expect(err).NotTo(HaveOccurred())
-			Expect(got.State).To(Equal(store.InstanceFailed))
+			Expect(got.State).To(Equal(store.InstanceDeleteFailed))
 			gotBinding, err := st.GetBinding(ctx, inst.ID, b.ID)
 			Expect(err).NotTo(HaveOccurred())
 			Expect(gotBinding.State).To(Equal(store.BindingBound))
+
+			again := newOperation(store.OpDeprovision, inst.ID, "")
+			Expect(st.StartInstanceOperation(ctx, inst.ID, store.InstanceDeprovisioning, again)).To(Succeed())
+			Expect(st.Succeed(ctx, claim(ctx, "w", again.ID), nil)).To(Succeed())
+			_, err = st.GetInstance(ctx, inst.ID)
+			Expect(err).To(MatchError(store.ErrNotFound))
 		})
 	})
 
@@ -481,12 +579,20 @@ var _ = Describe("Succeed and Fail", func() {
 			Expect(err).NotTo(HaveOccurred())
 		})
 
-		It("on failure leaves the binding bound with its credentials", func(ctx SpecContext) {
+		It("on failure marks the binding failed, not bound, and lets a new unbind start", func(ctx SpecContext) {
 			Expect(st.Fail(ctx, claim(ctx, "w", op.ID), "node pg-1 is unreachable")).To(Succeed())
 			got, err := st.GetBinding(ctx, inst.ID, b.ID)
 			Expect(err).NotTo(HaveOccurred())
-			Expect(got.State).To(Equal(store.BindingBound))
-			Expect(got.Credentials).To(MatchJSON(`{"password":"x"}`))
+			Expect(got.State).To(Equal(store.BindingFailed), "the unbind may already have taken the login away")
+			gotInst, err := st.GetInstance(ctx, inst.ID)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(gotInst.State).To(Equal(store.InstanceReady))
+
+			again := newOperation(store.OpUnbind, inst.ID, b.ID)
+			Expect(st.StartBindingOperation(ctx, inst.ID, b.ID, store.BindingDeleting, again)).To(Succeed())
+			Expect(st.Succeed(ctx, claim(ctx, "w", again.ID), nil)).To(Succeed())
+			_, err = st.GetBinding(ctx, inst.ID, b.ID)
+			Expect(err).To(MatchError(store.ErrNotFound))
 		})
 	})
 })

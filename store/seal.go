@@ -164,28 +164,60 @@ type sealedBinding struct {
 	CredentialsKeyID  string `db:"credentials_key_id"`
 }
 
+// resealPasses bounds how many times Reseal lists what is left: enough to catch what replicas
+// sealed under their old current key during a rolling restart, few enough that Reseal ends
+// while one of them is still sealing under it.
+const resealPasses = 10
+
 // Reseal re-seals under the current key every sealed value that is under another key, online:
-// row by row, each in its own short transaction that locks only that row. It returns how many
-// bindings rows it changed. Run it after making a new key current, and retire the old key
-// once it returns with no error.
+// row by row, each in its own short transaction that locks only that row. A replica still
+// running with an old current key may seal new values under it meanwhile, so Reseal lists and
+// re-seals again until a pass finds nothing left under another key, and returns an error if
+// values are still left after resealPasses passes. It returns how many bindings rows it
+// changed. Run it once every replica seals under the new current key; SealedUnder then tells
+// whether an old key can be retired.
 func (s *Store) Reseal(ctx context.Context) (int, error) {
 	keys, err := s.keyring()
 	if err != nil {
 		return 0, fmt.Errorf("reseal: %w", err)
 	}
-	var ids []string
-	if err := s.db.SelectContext(ctx, &ids, listBindingsToReseal, keys.current); err != nil {
-		return 0, fmt.Errorf("reseal: list bindings: %w", err)
-	}
 	n := 0
-	for _, id := range ids {
-		changed, err := s.resealBinding(ctx, keys, id)
-		if err != nil {
-			return n, fmt.Errorf("reseal binding %s: %w", id, err)
+	for range resealPasses {
+		var ids []string
+		if err := s.db.SelectContext(ctx, &ids, listBindingsToReseal, keys.current); err != nil {
+			return n, fmt.Errorf("reseal: list bindings: %w", err)
 		}
-		if changed {
-			n++
+		if len(ids) == 0 {
+			return n, nil
 		}
+		for _, id := range ids {
+			changed, err := s.resealBinding(ctx, keys, id)
+			if err != nil {
+				return n, fmt.Errorf("reseal binding %s: %w", id, err)
+			}
+			if changed {
+				n++
+			}
+		}
+	}
+	return n, fmt.Errorf("reseal: values are still being sealed under keys other than %s after %d passes; "+
+		"make %s the current key of every replica, then run it again", keys.current, resealPasses, keys.current)
+}
+
+const countSealedUnder = `
+SELECT count(*) FILTER (WHERE secret_key_id = $1)
+    + count(*) FILTER (WHERE credentials_key_id = $1)
+FROM bindings
+WHERE secret_key_id = $1
+    OR credentials_key_id = $1`
+
+// SealedUnder returns how many sealed values (a binding's secret and its credentials count
+// apart) are under the key keyID. 0 means no stored value needs that key any more, so it can
+// be retired once no replica has it as its current key. It needs no keyring.
+func (s *Store) SealedUnder(ctx context.Context, keyID string) (int, error) {
+	var n int
+	if err := s.db.GetContext(ctx, &n, countSealedUnder, keyID); err != nil {
+		return 0, fmt.Errorf("count values sealed under key %s: %w", keyID, err)
 	}
 	return n, nil
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+	"github.com/lib/pq"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
@@ -106,6 +107,11 @@ WHERE id = $1`, b.ID)).To(Succeed())
 		It("fails to open there, without revealing it", func(ctx SpecContext) {
 			instA, a := boundBinding(ctx, credentials)
 			instB, b := boundBinding(ctx, `{"password":"b"}`)
+			var own struct {
+				Secret      []byte `db:"secret"`
+				SecretKeyID string `db:"secret_key_id"`
+			}
+			Expect(st.DB().GetContext(ctx, &own, "SELECT secret, secret_key_id FROM bindings WHERE id = $1", b.ID)).To(Succeed())
 
 			_, err := st.DB().ExecContext(ctx, `
 UPDATE bindings
@@ -122,11 +128,13 @@ WHERE bindings.id = $1
 
 			_, err = st.DB().ExecContext(ctx, `
 UPDATE bindings
-SET secret = src.secret, secret_key_id = src.secret_key_id
-FROM bindings src
-WHERE bindings.id = $1
-    AND src.id = $1`, b.ID)
+SET secret = $2, secret_key_id = $3
+WHERE id = $1`, b.ID, own.Secret, own.SecretKeyID)
 			Expect(err).NotTo(HaveOccurred())
+			restored, err := st.GetBinding(ctx, instB.ID, b.ID)
+			Expect(err).NotTo(HaveOccurred(), "with its own secret back, b opens again")
+			Expect(restored.Password).To(Equal(b.Password))
+
 			_, err = st.DB().ExecContext(ctx, `
 UPDATE bindings
 SET credentials = src.credentials
@@ -213,6 +221,124 @@ FROM (
 		Expect(rotating.Reseal(ctx)).To(Equal(0), "nothing is left under the old key")
 	})
 
+	When("a replica still sealing under the old key writes a value after Reseal listed the rows", func() {
+		It("finds it on a later pass and leaves nothing under the old key", func(ctx SpecContext) {
+			oldID := keys.CurrentKeyID()
+			newCurrent := newKey()
+			rotated, err := store.NewKeyring(newCurrent, currentKey)
+			Expect(err).NotTo(HaveOccurred())
+			rotating, err := store.Open(ctx, databaseURL, rotated)
+			Expect(err).NotTo(HaveOccurred())
+			DeferCleanup(rotating.Close)
+
+			// late's values as the old replica sealed them are kept aside, and late is moved to
+			// the new key, so that Reseal's first listing does not see it.
+			lateInst, late := boundBinding(ctx, `{"password":"late"}`)
+			_, err = st.DB().ExecContext(ctx, `
+CREATE TABLE reseal_stash AS
+SELECT id, secret, secret_key_id, credentials, credentials_key_id
+FROM bindings
+WITH NO DATA`)
+			Expect(err).NotTo(HaveOccurred())
+			DeferCleanup(func(ctx SpecContext) {
+				Expect(st.DB().ExecContext(ctx, "DROP TABLE reseal_stash")).Error().NotTo(HaveOccurred())
+			})
+			Expect(st.DB().ExecContext(ctx, `
+INSERT INTO reseal_stash (id, secret, secret_key_id, credentials, credentials_key_id)
+SELECT id, secret, secret_key_id, credentials, credentials_key_id
+FROM bindings
+WHERE id = $1`, late.ID)).Error().NotTo(HaveOccurred())
+			Expect(rotating.Reseal(ctx)).To(Equal(1))
+			Expect(st.SealedUnder(ctx, oldID)).To(Equal(0))
+
+			// early is under the old key when Reseal lists; re-sealing it writes late back
+			// under the old key, in the same transaction, as the old replica would have.
+			earlyInst, early := boundBinding(ctx, `{"password":"early"}`)
+			_, err = st.DB().ExecContext(ctx, `
+CREATE FUNCTION reseal_race() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE bindings b
+    SET secret = s.secret, secret_key_id = s.secret_key_id,
+        credentials = s.credentials, credentials_key_id = s.credentials_key_id
+    FROM reseal_stash s
+    WHERE b.id = s.id;
+    DELETE FROM reseal_stash;
+    RETURN NULL;
+END
+$$`)
+			Expect(err).NotTo(HaveOccurred())
+			DeferCleanup(func(ctx SpecContext) {
+				Expect(st.DB().ExecContext(ctx, "DROP FUNCTION reseal_race() CASCADE")).Error().NotTo(HaveOccurred())
+			})
+			Expect(st.DB().ExecContext(ctx, `
+CREATE TRIGGER reseal_race
+AFTER UPDATE ON bindings
+FOR EACH ROW
+WHEN (NEW.id = `+pq.QuoteLiteral(early.ID)+`)
+EXECUTE FUNCTION reseal_race()`)).Error().NotTo(HaveOccurred())
+
+			Expect(rotating.Reseal(ctx)).To(Equal(2), "early on the first pass, late on the second")
+
+			var stashed int
+			Expect(st.DB().GetContext(ctx, &stashed, "SELECT count(*) FROM reseal_stash")).To(Succeed())
+			Expect(stashed).To(Equal(0), "late was written back under the old key during the first pass")
+			Expect(st.SealedUnder(ctx, oldID)).To(Equal(0))
+			Expect(st.SealedUnder(ctx, store.KeyID(newCurrent))).To(Equal(4))
+
+			onlyNew, err := store.NewKeyring(newCurrent)
+			Expect(err).NotTo(HaveOccurred())
+			after, err := store.Open(ctx, databaseURL, onlyNew)
+			Expect(err).NotTo(HaveOccurred())
+			DeferCleanup(after.Close)
+			for _, s := range []struct {
+				inst store.Instance
+				b    store.Binding
+				cred string
+			}{{lateInst, late, `{"password":"late"}`}, {earlyInst, early, `{"password":"early"}`}} {
+				got, err := after.GetBinding(ctx, s.inst.ID, s.b.ID)
+				Expect(err).NotTo(HaveOccurred())
+				Expect(got.Password).To(Equal(s.b.Password))
+				Expect(got.Credentials).To(MatchJSON(s.cred))
+			}
+		})
+	})
+
+	When("values keep arriving under the old key", func() {
+		It("gives up after a bounded number of passes with an error that says what to do", func(ctx SpecContext) {
+			_, b := boundBinding(ctx, `{"password":"x"}`)
+			// Every re-seal of b is undone, as if a replica sealed it under the old key again at once.
+			_, err := st.DB().ExecContext(ctx, `
+CREATE FUNCTION reseal_undo() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN OLD;
+END
+$$`)
+			Expect(err).NotTo(HaveOccurred())
+			DeferCleanup(func(ctx SpecContext) {
+				Expect(st.DB().ExecContext(ctx, "DROP FUNCTION reseal_undo() CASCADE")).Error().NotTo(HaveOccurred())
+			})
+			Expect(st.DB().ExecContext(ctx, `
+CREATE TRIGGER reseal_undo
+BEFORE UPDATE ON bindings
+FOR EACH ROW
+EXECUTE FUNCTION reseal_undo()`)).Error().NotTo(HaveOccurred())
+
+			newCurrent := newKey()
+			rotated, err := store.NewKeyring(newCurrent, currentKey)
+			Expect(err).NotTo(HaveOccurred())
+			rotating, err := store.Open(ctx, databaseURL, rotated)
+			Expect(err).NotTo(HaveOccurred())
+			DeferCleanup(rotating.Close)
+
+			n, err := rotating.Reseal(ctx)
+			Expect(err).To(MatchError(ContainSubstring("after 10 passes")))
+			Expect(err).To(MatchError(ContainSubstring(store.KeyID(newCurrent))))
+			Expect(err.Error()).NotTo(ContainSubstring(b.Password))
+			Expect(n).To(Equal(10))
+			Expect(st.SealedUnder(ctx, keys.CurrentKeyID())).To(Equal(2))
+		})
+	})
+
 	It("stops with an error on a value no key in the ring opens, naming the binding", func(ctx SpecContext) {
 		_, b := boundBinding(ctx, `{"password":"x"}`)
 		stranger, err := store.NewKeyring(newKey())
@@ -225,5 +351,51 @@ FROM (
 		Expect(err).To(MatchError(ContainSubstring(b.ID)))
 		Expect(n).To(Equal(0))
 		Expect(strings.Contains(err.Error(), b.Password)).To(BeFalse())
+	})
+})
+
+var _ = Describe("SealedUnder", func() {
+	It("counts a binding's secret and its credentials apart, each under the key that sealed it", func(ctx SpecContext) {
+		oldID := keys.CurrentKeyID()
+		Expect(st.SealedUnder(ctx, oldID)).To(Equal(0))
+
+		boundBinding(ctx, `{"password":"x"}`)
+
+		newCurrent := newKey()
+		newID := store.KeyID(newCurrent)
+		rotated, err := store.NewKeyring(newCurrent, currentKey)
+		Expect(err).NotTo(HaveOccurred())
+		rotating, err := store.Open(ctx, databaseURL, rotated)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(rotating.Close)
+
+		// Mid-rotation: the secret was sealed by a replica on the old key, the credentials by
+		// one on the new key.
+		mixedInst := readyInstance(ctx)
+		mixed := newBinding(mixedInst.ID)
+		bind := newOperation(store.OpBind, mixedInst.ID, mixed.ID)
+		Expect(st.CreateBinding(ctx, mixed, bind)).To(Succeed())
+		Expect(rotating.Succeed(ctx, claim(ctx, "w", bind.ID), []byte(`{"password":"m"}`))).To(Succeed())
+
+		// Not bound yet: only its secret is sealed.
+		pending := readyInstance(ctx)
+		pb := newBinding(pending.ID)
+		Expect(st.CreateBinding(ctx, pb, newOperation(store.OpBind, pending.ID, pb.ID))).To(Succeed())
+
+		Expect(st.SealedUnder(ctx, oldID)).To(Equal(4))
+		Expect(st.SealedUnder(ctx, newID)).To(Equal(1))
+		Expect(st.SealedUnder(ctx, "00000000")).To(Equal(0))
+
+		Expect(rotating.Reseal(ctx)).To(Equal(3))
+		Expect(st.SealedUnder(ctx, oldID)).To(Equal(0), "the old key can be retired")
+		Expect(st.SealedUnder(ctx, newID)).To(Equal(5))
+	})
+
+	It("needs no keyring", func(ctx SpecContext) {
+		boundBinding(ctx, `{"password":"x"}`)
+		keyless, err := store.Open(ctx, databaseURL, nil)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(keyless.Close)
+		Expect(keyless.SealedUnder(ctx, keys.CurrentKeyID())).To(Equal(2))
 	})
 })

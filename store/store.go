@@ -44,7 +44,11 @@ const (
 	InstanceReady          InstanceState = "ready"
 	InstanceUpdating       InstanceState = "updating"
 	InstanceDeprovisioning InstanceState = "deprovisioning"
-	InstanceFailed         InstanceState = "failed"
+	// InstanceFailed: the provision failed; a new provision or a DELETE may follow.
+	InstanceFailed InstanceState = "failed"
+	// InstanceDeleteFailed: the deprovision failed and the backend objects may be partly
+	// gone; only a DELETE may follow.
+	InstanceDeleteFailed InstanceState = "delete_failed"
 )
 
 // BindingState is the life-cycle state of a binding row.
@@ -54,7 +58,9 @@ const (
 	BindingCreating BindingState = "creating"
 	BindingBound    BindingState = "bound"
 	BindingDeleting BindingState = "deleting"
-	BindingFailed   BindingState = "failed"
+	// BindingFailed: the bind or the unbind failed. Either way the stored credentials may not
+	// work: a failed unbind may already have taken the login away.
+	BindingFailed BindingState = "failed"
 )
 
 // OperationKind says what an operation does.
@@ -414,6 +420,8 @@ WHERE id = $1`
 // provision of a failed instance) for an existing instance, sets the instance's state to
 // state, and notifies the workers. ErrNotFound when the instance is gone; ErrBusy when
 // another operation on the instance is queued or running (nothing is written then).
+// It does not look at the instance's current state: which operation may follow which state
+// (after delete_failed, only a deprovision) is the caller's rule.
 // The operation is recorded against instanceID whatever op.InstanceID says.
 func (s *Store) StartInstanceOperation(ctx context.Context, instanceID string, state InstanceState, op Operation) error {
 	if err := checkKind(op, OpUpdate, OpDeprovision, OpProvision); err != nil {
@@ -891,14 +899,14 @@ func (s *Store) Succeed(ctx context.Context, op Operation, credentials json.RawM
 func applyFailure(ctx context.Context, tx *sqlx.Tx, f finished) error {
 	var err error
 	switch f.Kind {
-	case OpProvision, OpDeprovision:
+	case OpProvision:
 		_, err = tx.ExecContext(ctx, setInstanceState, f.InstanceID, InstanceFailed)
 	case OpUpdate:
 		_, err = tx.ExecContext(ctx, setInstanceState, f.InstanceID, InstanceReady)
-	case OpBind:
+	case OpDeprovision:
+		_, err = tx.ExecContext(ctx, setInstanceState, f.InstanceID, InstanceDeleteFailed)
+	case OpBind, OpUnbind:
 		_, err = tx.ExecContext(ctx, setBindingState, f.BindingID, BindingFailed)
-	case OpUnbind:
-		_, err = tx.ExecContext(ctx, setBindingState, f.BindingID, BindingBound)
 	}
 	if err != nil {
 		return fmt.Errorf("apply %s failure: %w", f.Kind, err)
@@ -908,7 +916,10 @@ func applyFailure(ctx context.Context, tx *sqlx.Tx, f finished) error {
 
 // Fail, fenced like RenewLease, marks op failed with description and applies the failure in
 // the same transaction: provision → instance failed; update → instance ready, unchanged;
-// deprovision → instance failed; bind → binding failed; unbind → binding bound.
+// deprovision → instance delete_failed, bindings kept (the backend objects may be partly
+// gone, so only a DELETE may follow); bind → binding failed; unbind → binding failed, not
+// bound (the unbind may already have taken the login away, so the stored credentials may
+// no longer work).
 func (s *Store) Fail(ctx context.Context, op Operation, description string) error {
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
 		f, err := finish(ctx, tx, op, OpFailed, description)
@@ -1002,8 +1013,9 @@ type expired struct {
 }
 
 // RescueExpired returns running operations whose lease expired to the queue, to run after
-// backoff(attempt); those that reached max_attempts are failed (with the same effects as
-// Fail) with a description a person can act on. It returns how many it touched.
+// backoff(attempt); those that reached max_attempts are failed, with a description a person
+// can act on and the same effects as Fail: a given-up deprovision leaves the instance
+// delete_failed, a given-up unbind leaves the binding failed. It returns how many it touched.
 // Replicas may run it at the same time: each row is rescued once.
 func (s *Store) RescueExpired(ctx context.Context, backoff func(attempt int) time.Duration) (int, error) {
 	total := 0

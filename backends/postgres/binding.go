@@ -145,9 +145,11 @@ func (n *node) credentials(db, role, password string) backends.Credentials {
 	}
 }
 
-// Unbind ends the binding role's sessions, hands what it owns to the instance's owner role and
-// drops it. It is not one transaction, so that a failure half-way still revokes what it can:
-// the role loses LOGIN first. A role that is already gone counts as unbound.
+// Unbind takes LOGIN away from the binding role and ends its sessions, hands what it owns in
+// the instance's database to the instance's owner role, drops what it owns and revokes what it
+// holds in every other database it reached (see dropOwned), and drops it. It is not one
+// transaction, so that a failure half-way still revokes what it can: the role loses LOGIN
+// first. A role that is already gone counts as unbound.
 func (p *Postgres) Unbind(ctx context.Context, inst backends.Instance, b backends.Binding) (err error) {
 	n, err := p.node(inst.Node)
 	if err != nil {
@@ -164,26 +166,20 @@ func (p *Postgres) Unbind(ctx context.Context, inst backends.Instance, b backend
 		if err != nil || !exists {
 			return err
 		}
-		if _, err := c.ExecContext(ctx, `ALTER ROLE `+pq.QuoteIdentifier(role)+` NOLOGIN`); err != nil {
-			return n.fail("stop role "+role+" from logging in", err)
-		}
 		// Its sessions go before REASSIGN OWNED, which would otherwise wait on their locks.
-		var ended int
-		if err := c.QueryRowContext(ctx, terminateRoleSessions, role).Scan(&ended); err != nil {
-			return n.fail("end the sessions of role "+role, err)
+		if err := n.shutOut(ctx, log, c, []string{role}); err != nil {
+			return err
 		}
 		dbExists, err := n.databaseExists(ctx, c, db, owner)
 		if err != nil && !backends.IsPermanent(err) {
 			return err
 		}
+		instanceDB := ""
 		if dbExists && err == nil {
-			err := n.execInDatabase(ctx, log, db, []statement{
-				{`REASSIGN OWNED BY ` + pq.QuoteIdentifier(role) + ` TO ` + pq.QuoteIdentifier(owner), "hand what role " + role + " owns to role " + owner},
-				{`DROP OWNED BY ` + pq.QuoteIdentifier(role), "revoke the privileges of role " + role},
-			})
-			if err != nil {
-				return err
-			}
+			instanceDB = db
+		}
+		if err := n.dropOwned(ctx, log, c, []string{role}, instanceDB, owner); err != nil {
+			return err
 		}
 		return n.dropRole(ctx, log, c, role)
 	})

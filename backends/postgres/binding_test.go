@@ -1,6 +1,8 @@
 package postgres_test
 
 import (
+	"context"
+	"database/sql"
 	"net/url"
 	"strconv"
 	"strings"
@@ -113,11 +115,15 @@ var _ = Describe("Unbind", func() {
 		DeferCleanup(func() { _ = session.Close() }) // the server ends it
 		_, err = session.ExecContext(ctx, `CREATE TABLE shared (body text)`)
 		Expect(err).NotTo(HaveOccurred())
-		// An object the binding role owns itself, not through the owner role: REASSIGN OWNED moves it.
-		_, err = session.ExecContext(ctx, `RESET ROLE`)
+		// An object the binding role owns itself, not through the owner role: REASSIGN OWNED moves
+		// it. (RESET ROLE would return to the role's default, the owner role.)
+		_, err = session.ExecContext(ctx, `SET ROLE NONE`)
 		Expect(err).NotTo(HaveOccurred())
 		_, err = session.ExecContext(ctx, `CREATE TABLE own (body text); INSERT INTO own VALUES ('mine')`)
 		Expect(err).NotTo(HaveOccurred())
+		inDatabase := adminIn(ctx, databaseName(inst))
+		Expect(tableOwner(ctx, inDatabase, "own")).To(Equal(bindingName(inst, b1)))
+		Expect(tableOwner(ctx, inDatabase, "shared")).To(Equal(ownerName(inst)))
 
 		Expect(backend.Unbind(logged(ctx), inst, b1)).To(Succeed())
 
@@ -132,6 +138,9 @@ var _ = Describe("Unbind", func() {
 		var body string
 		Expect(app2.QueryRowContext(ctx, `SELECT body FROM own`).Scan(&body)).To(Succeed())
 		Expect(body).To(Equal("mine"))
+		Expect(tableOwner(ctx, app2, "own")).To(Equal(ownerName(inst)))
+		_, err = app2.ExecContext(ctx, `INSERT INTO own VALUES ('theirs')`)
+		Expect(err).NotTo(HaveOccurred())
 
 		Expect(backend.Unbind(logged(ctx), inst, b1)).To(Succeed())
 	})
@@ -141,3 +150,9 @@ var _ = Describe("Unbind", func() {
 		Expect(backend.Unbind(logged(ctx), inst, newBinding())).To(Succeed())
 	})
 })
+
+func tableOwner(ctx context.Context, db *sql.DB, table string) string {
+	var owner string
+	Expect(db.QueryRowContext(ctx, `SELECT tableowner FROM pg_tables WHERE schemaname = 'public' AND tablename = $1`, table).Scan(&owner)).To(Succeed())
+	return owner
+}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"code.cloudfoundry.org/lager/v3"
@@ -19,8 +20,10 @@ import (
 func databaseName(inst backends.Instance) string { return backends.Name("ob_", inst.ID) }
 func ownerName(inst backends.Instance) string    { return backends.Name("ob_o_", inst.ID) }
 
-// Provision creates the instance's owner role and database, sets the plan's connection limit,
-// keeps PUBLIC out of the database and creates the requested extensions. It is idempotent; a
+// Provision creates the instance's owner role and database, keeps PUBLIC out of the database,
+// sets the plan's connection limit and creates the requested extensions. The database is
+// created closed to every session and opened only once PUBLIC has lost its access, so no one
+// else can connect to it in between, not even after a crash half-way. It is idempotent; a
 // database of that name owned by another role is a permanent error and is left alone.
 func (p *Postgres) Provision(ctx context.Context, inst backends.Instance) (err error) {
 	n, limit, exts, err := p.settings(inst)
@@ -46,11 +49,8 @@ func (p *Postgres) Provision(ctx context.Context, inst backends.Instance) (err e
 				return err
 			}
 		}
-		if err := n.setConnectionLimit(ctx, log, c, db, limit); err != nil {
+		if err := n.openToBindings(ctx, log, c, db, limit); err != nil {
 			return err
-		}
-		if _, err := c.ExecContext(ctx, `REVOKE ALL ON DATABASE `+pq.QuoteIdentifier(db)+` FROM PUBLIC`); err != nil {
-			return n.fail("revoke PUBLIC's access to database "+db, err)
 		}
 		stmts := extensionStatements(exts)
 		stmts = append(stmts,
@@ -82,16 +82,21 @@ func (p *Postgres) Update(ctx context.Context, inst backends.Instance, fromPlan 
 		if !exists {
 			return n.missingDatabase(db)
 		}
-		if err := n.setConnectionLimit(ctx, log, c, db, limit); err != nil {
+		if err := n.openToBindings(ctx, log, c, db, limit); err != nil {
 			return err
 		}
 		return n.execInDatabase(ctx, log, db, extensionStatements(exts))
 	})
 }
 
-// Deprovision closes the instance's database to new sessions, ends the open ones, drops it,
-// then drops the binding roles left behind and the owner role. What is already gone counts as
-// done; a database of that name owned by another role is not this instance's and is left alone.
+// Deprovision first takes LOGIN away from the instance's binding roles (and its owner role)
+// and ends their sessions, in every database, so that a failure further on leaves no way in.
+// It then drops the instance's database, drops what these roles still own and revokes what
+// they hold in every other database they reached (PUBLIC may connect to postgres and
+// template1, where an application can leave default privileges or large objects), and drops
+// the roles. What is already gone counts as done, so a re-run after a crash half-way finishes
+// the job; a database of that name owned by another role is not this instance's and is left
+// alone.
 func (p *Postgres) Deprovision(ctx context.Context, inst backends.Instance) (err error) {
 	n, err := p.node(inst.Node)
 	if err != nil {
@@ -108,15 +113,31 @@ func (p *Postgres) Deprovision(ctx context.Context, inst backends.Instance) (err
 		switch {
 		case backends.IsPermanent(err):
 			log.Info("database-not-ours-left-alone")
+			exists = false
 		case err != nil:
 			return err
-		case exists:
+		}
+		bindings, err := n.bindingRoles(ctx, c, owner)
+		if err != nil {
+			return err
+		}
+		var ownerExists bool
+		if err := c.QueryRowContext(ctx, selectRoleExists, owner).Scan(&ownerExists); err != nil {
+			return n.fail("look up role "+owner, err)
+		}
+		roles := slices.Clone(bindings)
+		if ownerExists {
+			roles = append(roles, owner)
+		}
+		if err := n.shutOut(ctx, log, c, roles); err != nil {
+			return err
+		}
+		if exists {
 			if err := n.dropDatabase(ctx, log, c, db); err != nil {
 				return err
 			}
 		}
-		bindings, err := n.bindingRoles(ctx, c, owner)
-		if err != nil {
+		if err := n.dropOwned(ctx, log, c, roles, "", ""); err != nil {
 			return err
 		}
 		for _, role := range bindings {
@@ -185,8 +206,10 @@ FROM pg_database
 WHERE datname = 'template0'`
 
 // createDatabase creates db from template0, because a session left open on template1 would
-// block a copy of it. CREATE DATABASE has no IF NOT EXISTS and cannot run in a transaction, so
-// a duplicate is settled by looking at who owns the database that won.
+// block a copy of it, and closed to all connections: PUBLIC may connect to a new database until
+// its access is revoked, and openToBindings opens it after that. CREATE DATABASE has no IF
+// NOT EXISTS and cannot run in a transaction, so a duplicate is settled by looking at who owns
+// the database that won.
 func (n *node) createDatabase(ctx context.Context, log lager.Logger, c *sql.Conn, db, owner string) error {
 	var collate, ctype string
 	if err := c.QueryRowContext(ctx, selectTemplateLocale).Scan(&collate, &ctype); err != nil {
@@ -194,7 +217,7 @@ func (n *node) createDatabase(ctx context.Context, log lager.Logger, c *sql.Conn
 	}
 	_, err := c.ExecContext(ctx, `CREATE DATABASE `+pq.QuoteIdentifier(db)+
 		` OWNER `+pq.QuoteIdentifier(owner)+
-		` TEMPLATE template0 ENCODING 'UTF8'`+
+		` TEMPLATE template0 ENCODING 'UTF8' ALLOW_CONNECTIONS false`+
 		` LC_COLLATE `+pq.QuoteLiteral(collate)+
 		` LC_CTYPE `+pq.QuoteLiteral(ctype))
 	if pq.As(err, pqerror.DuplicateDatabase, pqerror.DuplicateObject, pqerror.UniqueViolation) != nil {
@@ -211,7 +234,14 @@ func (n *node) createDatabase(ctx context.Context, log lager.Logger, c *sql.Conn
 	return nil
 }
 
-func (n *node) setConnectionLimit(ctx context.Context, log lager.Logger, c *sql.Conn, db string, limit int) error {
+// openToBindings revokes PUBLIC's access to db, then opens db to connections with the plan's
+// connection limit: in this order, whatever state a crash left db in, only the instance's
+// roles (and the admin) can ever connect to it.
+func (n *node) openToBindings(ctx context.Context, log lager.Logger, c *sql.Conn, db string, limit int) error {
+	if _, err := c.ExecContext(ctx, `REVOKE ALL ON DATABASE `+pq.QuoteIdentifier(db)+` FROM PUBLIC`); err != nil {
+		return n.fail("revoke PUBLIC's access to database "+db, err)
+	}
+	log.Info("public-access-revoked")
 	_, err := c.ExecContext(ctx, `ALTER DATABASE `+pq.QuoteIdentifier(db)+
 		` WITH ALLOW_CONNECTIONS true CONNECTION LIMIT `+strconv.Itoa(limit))
 	if err != nil {
@@ -275,21 +305,15 @@ func (n *node) bindingRoles(ctx context.Context, c *sql.Conn, owner string) ([]s
 	return roles, nil
 }
 
-const terminateRoleSessions = `
-SELECT count(pg_terminate_backend(pid))
-FROM pg_stat_activity
-WHERE usename = $1
-  AND pid <> pg_backend_pid()`
-
 func (n *node) dropRole(ctx context.Context, log lager.Logger, c *sql.Conn, role string) error {
 	var ended int
-	if err := c.QueryRowContext(ctx, terminateRoleSessions, role).Scan(&ended); err != nil {
+	if err := c.QueryRowContext(ctx, terminateRoleSessions, pq.Array([]string{role})).Scan(&ended); err != nil {
 		return n.fail("end the sessions of role "+role, err)
 	}
 	if _, err := c.ExecContext(ctx, `DROP ROLE IF EXISTS `+pq.QuoteIdentifier(role)); err != nil {
 		if pq.As(err, pqerror.DependentObjectsStillExist) != nil {
 			return n.fail("drop role "+role, backends.Describe(
-				fmt.Sprintf("role %s on node %s still owns objects or holds privileges outside its instance's database", role, n.name), err))
+				fmt.Sprintf("role %s on node %s still owns objects or holds privileges that the broker could not remove, such as in a database that allows no connections", role, n.name), err))
 		}
 		return n.fail("drop role "+role, err)
 	}
@@ -316,6 +340,15 @@ func (n *node) execInDatabase(ctx context.Context, log lager.Logger, db string, 
 	if len(stmts) == 0 {
 		return nil
 	}
+	if err := n.runInDatabase(ctx, db, stmts); err != nil {
+		return err
+	}
+	log.Info("database-set-up", lager.Data{"statements": len(stmts)})
+	return nil
+}
+
+// runInDatabase is execInDatabase without the log line.
+func (n *node) runInDatabase(ctx context.Context, db string, stmts []statement) error {
 	pool, err := n.openDatabase(db)
 	if err != nil {
 		return n.fail("connect to database "+db, err)
@@ -326,7 +359,6 @@ func (n *node) execInDatabase(ctx context.Context, log lager.Logger, db string, 
 			return n.fail(s.action, err)
 		}
 	}
-	log.Info("database-set-up", lager.Data{"statements": len(stmts)})
 	return nil
 }
 

@@ -1,9 +1,12 @@
 package postgres_test
 
 import (
+	"context"
 	"encoding/json"
+	"strings"
 	"sync"
 
+	"code.cloudfoundry.org/lager/v3"
 	"github.com/lib/pq"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -24,6 +27,41 @@ func extensionsIn(ctx SpecContext, dbname string) []string {
 	Expect(rows.Err()).NotTo(HaveOccurred())
 	return names
 }
+
+// access is whether database dbname allowed connections, and whether PUBLIC had CONNECT on it,
+// when the backend logged Message.
+type access struct {
+	Message       string
+	AllowConn     bool
+	PublicConnect bool
+}
+
+// watchAccess records the access to dbname at each of the log messages the backend writes
+// between its statements while it opens a database. The backend logs on the calling goroutine,
+// so each record shows the state between two statements.
+func watchAccess(ctx context.Context, dbname string) *[]access {
+	seen := new([]access)
+	logger.RegisterSink(sinkFunc(func(l lager.LogFormat) {
+		for _, m := range []string{"database-created", "public-access-revoked", "connection-limit-set"} {
+			if !strings.HasSuffix(l.Message, "."+m) {
+				continue
+			}
+			a := access{Message: m}
+			Expect(admin.QueryRowContext(ctx, `
+				SELECT datallowconn, has_database_privilege('public', datname, 'CONNECT')
+				FROM pg_database WHERE datname = $1`, dbname).Scan(&a.AllowConn, &a.PublicConnect)).To(Succeed())
+			*seen = append(*seen, a)
+		}
+	}))
+	return seen
+}
+
+type sinkFunc func(lager.LogFormat)
+
+func (f sinkFunc) Log(l lager.LogFormat) { f(l) }
+
+// must drops the binding that bound returns alongside its credentials.
+func must(_ backends.Binding, creds backends.Credentials) backends.Credentials { return creds }
 
 func connectionLimitOf(ctx SpecContext, dbname string) int {
 	var limit int
@@ -53,6 +91,39 @@ var _ = Describe("Provision", func() {
 		var canLogin bool
 		Expect(admin.QueryRowContext(ctx, `SELECT rolcanlogin FROM pg_roles WHERE rolname = $1`, owner).Scan(&canLogin)).To(Succeed())
 		Expect(canLogin).To(BeFalse())
+	})
+
+	It("never opens the database to PUBLIC, not even between creating it and revoking PUBLIC's access", func(ctx SpecContext) {
+		inst := newInstance(map[string]any{"connection_limit": 4})
+		seen := watchAccess(ctx, databaseName(inst))
+
+		Expect(backend.Provision(logged(ctx), inst)).To(Succeed())
+
+		Expect(*seen).To(Equal([]access{
+			{"database-created", false, true},
+			{"public-access-revoked", false, false},
+			{"connection-limit-set", true, false},
+		}))
+		mustLogin(ctx, must(bound(ctx, inst)))
+	})
+
+	It("leaves a database that a crash left closed, or that was opened to PUBLIC, open to the bindings alone when run again", func(ctx SpecContext) {
+		inst := provisioned(ctx, map[string]any{"connection_limit": 6})
+		db := pq.QuoteIdentifier(databaseName(inst))
+		_, err := admin.ExecContext(ctx, `ALTER DATABASE `+db+` WITH ALLOW_CONNECTIONS false CONNECTION LIMIT -1`)
+		Expect(err).NotTo(HaveOccurred())
+		_, err = admin.ExecContext(ctx, `GRANT ALL ON DATABASE `+db+` TO PUBLIC`)
+		Expect(err).NotTo(HaveOccurred())
+		seen := watchAccess(ctx, databaseName(inst))
+
+		Expect(backend.Provision(logged(ctx), inst)).To(Succeed())
+
+		Expect(*seen).To(Equal([]access{
+			{"public-access-revoked", false, false},
+			{"connection-limit-set", true, false},
+		}))
+		Expect(connectionLimitOf(ctx, databaseName(inst))).To(Equal(6))
+		mustLogin(ctx, must(bound(ctx, inst)))
 	})
 
 	When("the same instance is provisioned by several workers at once", func() {

@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -109,6 +110,18 @@ func reseal() error {
 		return err
 	}
 	fmt.Printf("re-sealed %d bindings under key %s\n", n, keys.CurrentKeyID())
+	for _, old := range cfg.OldKeys {
+		raw, err := base64.StdEncoding.DecodeString(old)
+		if err != nil || old == "" {
+			continue // ParseKeyring accepted the list, so only empty entries are skipped here
+		}
+		id := store.KeyID(raw)
+		left, err := st.SealedUnder(ctx, id)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("values still sealed under old key %s: %d\n", id, left)
+	}
 	return nil
 }
 
