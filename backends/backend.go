@@ -79,11 +79,18 @@ type DescribedError struct {
 	Err      error
 }
 
-func (e *DescribedError) Error() string       { return e.Sentence + ": " + e.Err.Error() }
+func (e *DescribedError) Error() string {
+	if e.Err == nil {
+		return e.Sentence
+	}
+	return e.Sentence + ": " + e.Err.Error()
+}
+
 func (e *DescribedError) Unwrap() error       { return e.Err }
 func (e *DescribedError) Description() string { return e.Sentence }
 
-// Describe wraps err with a sentence for the person who reads last_operation.
+// Describe wraps err with a sentence for the person who reads last_operation; err may be nil
+// when the sentence says it all.
 func Describe(sentence string, err error) error {
 	return &DescribedError{Sentence: sentence, Err: err}
 }

@@ -37,8 +37,8 @@ type Broker struct {
 	logger      lager.Logger
 	syncBudget  time.Duration
 	maxAttempts int
-	// pollEvery is how often a waiting request re-reads its operation.
-	pollEvery time.Duration
+	// services is the catalog as brokerapi wants it, which it asks for on every provision.
+	services []domain.Service
 }
 
 var _ domain.ServiceBroker = (*Broker)(nil)
@@ -52,7 +52,7 @@ func New(cfg Config) *Broker {
 		logger:      cfg.Logger,
 		syncBudget:  cfg.SyncBudget,
 		maxAttempts: cfg.MaxAttempts,
-		pollEvery:   50 * time.Millisecond,
+		services:    toDomainServices(cfg.Catalog.Services()),
 	}
 	if b.syncBudget <= 0 {
 		b.syncBudget = 50 * time.Second
@@ -65,13 +65,16 @@ func New(cfg Config) *Broker {
 
 // Services serves GET /v2/catalog.
 func (b *Broker) Services(ctx context.Context) ([]domain.Service, error) {
-	return toDomainServices(b.catalog.Services()), nil
+	return b.services, nil
 }
 
 // waitFor re-reads the operation until it has finished or budget has passed, and returns
-// its last state. A budget of zero reads it once.
+// its last state. A budget of zero reads it once. It reads every 50 ms for the first two
+// seconds, when a quick operation is likely to finish, then every half second, so a long
+// synchronous budget costs few queries.
 func (b *Broker) waitFor(ctx context.Context, opID string, budget time.Duration) (store.Operation, error) {
-	deadline := time.Now().Add(budget)
+	start := time.Now()
+	deadline := start.Add(budget)
 	for {
 		op, err := b.store.GetOperation(ctx, opID)
 		if err != nil {
@@ -83,9 +86,16 @@ func (b *Broker) waitFor(ctx context.Context, opID string, budget time.Duration)
 		select {
 		case <-ctx.Done():
 			return op, nil
-		case <-time.After(b.pollEvery):
+		case <-time.After(min(pollPause(time.Since(start)), time.Until(deadline))):
 		}
 	}
+}
+
+func pollPause(waited time.Duration) time.Duration {
+	if waited < 2*time.Second {
+		return 50 * time.Millisecond
+	}
+	return 500 * time.Millisecond
 }
 
 // budget is how long a request on plan waits for its operation.

@@ -243,32 +243,15 @@ func sentenceFor(err error, op store.Operation) string {
 	if errors.As(err, &d) {
 		return d.Description()
 	}
-	var failure *operationError
-	if errors.As(err, &failure) {
-		return failure.sentence
-	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return "the backend did not answer in time"
 	}
 	return fmt.Sprintf("the backend call failed; the broker's operator can find operation %s in its log", op.ID)
 }
 
-// operationError is a failure of the broker's own part of an operation.
-type operationError struct {
-	sentence string
-	err      error
-}
-
-func (e *operationError) Error() string {
-	if e.err == nil {
-		return e.sentence
-	}
-	return e.sentence + ": " + e.err.Error()
-}
-func (e *operationError) Unwrap() error { return e.err }
-
+// permanentf is a failure of the broker's own part of an operation, which retrying cannot fix.
 func permanentf(format string, args ...any) error {
-	return backends.Permanent(&operationError{sentence: fmt.Sprintf(format, args...)})
+	return backends.Permanent(backends.Describe(fmt.Sprintf(format, args...), nil))
 }
 
 // execute runs one attempt of op against its backend. A panic becomes a failed attempt.
@@ -382,7 +365,7 @@ func (p *Pool) place(ctx context.Context, inst store.Instance, plan catalog.Plan
 		if errors.Is(placeErr, backends.ErrNoCapacity) {
 			sentence = fmt.Sprintf("every node of backend %s that serves plan %s is full; ask the broker's operator for capacity", plan.Backend, plan.Name)
 		}
-		return "", backends.Permanent(&operationError{sentence: sentence, err: placeErr})
+		return "", backends.Permanent(backends.Describe(sentence, placeErr))
 	}
 	if err != nil {
 		return "", err
