@@ -120,7 +120,7 @@ func newBenchBroker(b *testing.B) *benchBroker {
 	if err != nil {
 		b.Fatalf("catalog: %v", err)
 	}
-	local, err := postgres.New([]postgres.Node{{Name: benchNode, AdminURL: nodeURL}})
+	local, err := postgres.New([]backends.Server{{Name: benchNode, AdminURL: nodeURL}})
 	if err != nil {
 		b.Fatalf("postgres backend: %v", err)
 	}

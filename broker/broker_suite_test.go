@@ -97,9 +97,9 @@ var _ = BeforeSuite(func() {
 
 	cat, err := catalog.Parse([]byte(testCatalog))
 	Expect(err).NotTo(HaveOccurred())
-	local, err := postgres.New([]postgres.Node{{Name: "pg-local", AdminURL: adminURL}})
+	local, err := postgres.New([]backends.Server{{Name: "pg-local", AdminURL: adminURL}})
 	Expect(err).NotTo(HaveOccurred())
-	down, err := postgres.New([]postgres.Node{{Name: "pg-down", AdminURL: "postgres://postgres@127.0.0.1:1/postgres?sslmode=disable&connect_timeout=2"}})
+	down, err := postgres.New([]backends.Server{{Name: "pg-down", AdminURL: "postgres://postgres@127.0.0.1:1/postgres?sslmode=disable&connect_timeout=2"}})
 	Expect(err).NotTo(HaveOccurred())
 
 	logger = lagertest.NewTestLogger("broker-test")

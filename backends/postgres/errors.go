@@ -2,12 +2,8 @@ package postgres
 
 import (
 	"context"
-	"database/sql/driver"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"syscall"
 
 	"github.com/lib/pq"
 	"github.com/lib/pq/pqerror"
@@ -29,13 +25,8 @@ func (n *node) fail(action string, err error) error {
 }
 
 func (n *node) sentence(action string, err error) string {
-	switch {
-	case errors.Is(err, context.Canceled):
-		return fmt.Sprintf("the call to node %s was cancelled", n.name)
-	case errors.Is(err, context.DeadlineExceeded):
-		return fmt.Sprintf("node %s did not answer in time", n.name)
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return fmt.Sprintf("node %s refused the connection", n.name)
+	if s := backends.TransportSentence(n.name, err); s != "" {
+		return s
 	}
 	if e := pq.As(err); e != nil {
 		switch {
@@ -58,15 +49,6 @@ func (n *node) sentence(action string, err error) string {
 			return fmt.Sprintf("node %s could not %s: a database is missing", n.name, action)
 		}
 		return fmt.Sprintf("node %s failed to %s", n.name, action)
-	}
-	if _, ok := errors.AsType[*net.DNSError](err); ok {
-		return fmt.Sprintf("node %s could not be found (its host name does not resolve)", n.name)
-	}
-	if _, ok := errors.AsType[net.Error](err); ok {
-		return fmt.Sprintf("node %s could not be reached", n.name)
-	}
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, driver.ErrBadConn) {
-		return fmt.Sprintf("node %s dropped the connection", n.name)
 	}
 	return fmt.Sprintf("node %s failed to %s", n.name, action)
 }

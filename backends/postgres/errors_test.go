@@ -99,23 +99,23 @@ var _ = Describe("Errors", func() {
 
 var _ = Describe("New", func() {
 	DescribeTable("rejects a bad node without quoting its URL",
-		func(nodes []postgres.Node) {
+		func(nodes []backends.Server) {
 			p, err := postgres.New(nodes)
 			Expect(err).To(HaveOccurred())
 			Expect(p).To(BeNil())
 			Expect(err.Error()).NotTo(ContainSubstring("s3cret"))
 		},
-		Entry("an unparsable URL", []postgres.Node{{Name: "a", AdminURL: "postgres://u:s3cret@%zz/x"}}),
-		Entry("another scheme", []postgres.Node{{Name: "a", AdminURL: "mysql://u:s3cret@h/x"}}),
-		Entry("no name", []postgres.Node{{AdminURL: "postgres://u:s3cret@h/x"}}),
-		Entry("a name twice", []postgres.Node{
+		Entry("an unparsable URL", []backends.Server{{Name: "a", AdminURL: "postgres://u:s3cret@%zz/x"}}),
+		Entry("another scheme", []backends.Server{{Name: "a", AdminURL: "mysql://u:s3cret@h/x"}}),
+		Entry("no name", []backends.Server{{AdminURL: "postgres://u:s3cret@h/x"}}),
+		Entry("a name twice", []backends.Server{
 			{Name: "a", AdminURL: "postgres://u:s3cret@h/x"},
 			{Name: "a", AdminURL: "postgres://u:s3cret@h/y"},
 		}),
 	)
 
 	It("hands out the node's public host and port when they are set", func(ctx SpecContext) {
-		p, err := postgres.New([]postgres.Node{{Name: "pg-local", AdminURL: adminURL, Host: "db.example.com", Port: 6432}})
+		p, err := postgres.New([]backends.Server{{Name: "pg-local", AdminURL: adminURL, Host: "db.example.com", Port: 6432}})
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(p.Close)
 		inst := newInstance(nil)

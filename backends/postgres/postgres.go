@@ -21,16 +21,6 @@ import (
 	"github.com/omnibroker/omnibroker/backends"
 )
 
-// Node is one PostgreSQL server. AdminURL is a DSN of a superuser (or a role with CREATEROLE
-// and CREATEDB), such as postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable. Host and
-// Port are what applications connect to; they default to those of AdminURL.
-type Node struct {
-	Name     string
-	AdminURL string
-	Host     string
-	Port     int
-}
-
 // Postgres creates databases and roles on a set of PostgreSQL nodes. It is safe for
 // concurrent use; calls for the same instance are serialised by an advisory lock on its node,
 // so two workers (or two broker replicas) never interleave their DDL.
@@ -38,7 +28,7 @@ type Postgres struct {
 	nodes map[string]*node
 }
 
-var _ backends.Backend = (*Postgres)(nil)
+var _ backends.Adapter = (*Postgres)(nil)
 
 type node struct {
 	name       string
@@ -53,9 +43,11 @@ type node struct {
 // context while dialling, but not during the handshake with a server that accepted the socket.
 const connectTimeout = "10"
 
-// New validates the nodes and prepares one admin pool per node. It does not connect: pools
+// New validates the nodes and prepares one admin pool per node. A node's AdminURL is a DSN of a
+// superuser (or a role with CREATEROLE and CREATEDB), such as
+// postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable; Host and Port default to its own. It does not connect: pools
 // open connections when first used. Error messages name the node, never its URL.
-func New(nodes []Node) (*Postgres, error) {
+func New(nodes []backends.Server) (*Postgres, error) {
 	p := &Postgres{nodes: make(map[string]*node, len(nodes))}
 	for _, cfg := range nodes {
 		n, err := newNode(cfg)
@@ -71,7 +63,7 @@ func New(nodes []Node) (*Postgres, error) {
 	return p, nil
 }
 
-func newNode(cfg Node) (*node, error) {
+func newNode(cfg backends.Server) (*node, error) {
 	if cfg.Name == "" {
 		return nil, errors.New("a postgres node has no name")
 	}

@@ -22,7 +22,7 @@ func BenchmarkBindUnbind(b *testing.B) {
 	if nodeURL == "" {
 		nodeURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 	}
-	pg, err := postgres.New([]postgres.Node{{Name: "pg-local", AdminURL: nodeURL}})
+	pg, err := postgres.New([]backends.Server{{Name: "pg-local", AdminURL: nodeURL}})
 	if err != nil {
 		b.Fatal(err)
 	}

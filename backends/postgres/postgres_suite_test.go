@@ -44,7 +44,7 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	DeferCleanup(admin.Close)
 	Expect(admin.PingContext(ctx)).To(Succeed(), "PostgreSQL must run at OMNIBROKER_TEST_POSTGRES_URL (or the local default)")
 
-	backend, err = postgres.New([]postgres.Node{
+	backend, err = postgres.New([]backends.Server{
 		{Name: "pg-local", AdminURL: adminURL},
 		{Name: "pg-closed", AdminURL: "postgres://postgres:" + closedNodePassword + "@127.0.0.1:1/postgres?sslmode=disable"},
 	})

@@ -227,7 +227,7 @@ func openBackends(ctx context.Context, logger lager.Logger, cat *catalog.Catalog
 	for _, be := range cat.Config.Backends {
 		switch be.Kind {
 		case "postgres":
-			var nodes []postgres.Node
+			var nodes []backends.Server
 			for _, n := range be.Nodes {
 				url := os.Getenv(n.URLEnv)
 				if url == "" {
@@ -237,7 +237,7 @@ func openBackends(ctx context.Context, logger lager.Logger, cat *catalog.Catalog
 					closeAll()
 					return nil, nil, fmt.Errorf("%s is not set (admin URL of node %s of backend %s)", n.URLEnv, n.Name, be.Name)
 				}
-				nodes = append(nodes, postgres.Node{Name: n.Name, AdminURL: url, Host: n.Host, Port: n.Port})
+				nodes = append(nodes, backends.Server{Name: n.Name, AdminURL: url, Host: n.Host, Port: n.Port})
 			}
 			pg, err := postgres.New(nodes)
 			if err != nil {
