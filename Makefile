@@ -7,8 +7,8 @@ GO ?= go
 GOFMT ?= gofmt
 
 # Which servers scripts/services makes sure of before `run` and `test` (postgres, mariadb,
-# redis, rabbitmq or all).
-SERVICES ?= postgres
+# redis, rabbitmq or all). The default catalog and the test suites use all four.
+SERVICES ?= all
 
 # Dev values for `make run`; each can be overridden from the environment.
 DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/omnibroker?sslmode=disable
@@ -16,6 +16,9 @@ OMNIBROKER_USERNAME ?= admin
 OMNIBROKER_PASSWORD ?= admin
 OMNIBROKER_CONFIG ?= config/catalog.yml
 OMNIBROKER_LISTEN ?= :8080
+# The local RabbitMQ's management API with its default login; the other nodes of the default
+# catalog have a default_url without a password.
+OMNIBROKER_RABBITMQ_URL ?= http://guest:guest@127.0.0.1:15672
 DEV_KEY := .dev/encryption-key
 
 # staticcheck 2026.2.2 (v0.8.2), the newest release, supports Go 1.26. It is built by the Go in use,
@@ -36,15 +39,16 @@ REPORT_DIR := bin/test-reports
 help: ## list the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[a-z][a-z-]*:.*## / { printf "  %-10s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
-run: services $(DEV_KEY) ## start a local PostgreSQL if needed, migrate, and serve the broker on :8080
+run: services $(DEV_KEY) ## start the local servers if needed, migrate, and serve the broker on :8080
 	psql -h 127.0.0.1 -U postgres -tc "SELECT 1 FROM pg_database WHERE datname='omnibroker'" | grep -q 1 \
 		|| createdb -h 127.0.0.1 -U postgres omnibroker
-	DATABASE_URL='$(DATABASE_URL)' \
+	@DATABASE_URL='$(DATABASE_URL)' \
 	OMNIBROKER_USERNAME='$(OMNIBROKER_USERNAME)' \
 	OMNIBROKER_PASSWORD='$(OMNIBROKER_PASSWORD)' \
 	OMNIBROKER_ENCRYPTION_KEY="$${OMNIBROKER_ENCRYPTION_KEY:-$$(cat $(DEV_KEY))}" \
 	OMNIBROKER_CONFIG='$(OMNIBROKER_CONFIG)' \
 	OMNIBROKER_LISTEN='$(OMNIBROKER_LISTEN)' \
+	OMNIBROKER_RABBITMQ_URL='$(OMNIBROKER_RABBITMQ_URL)' \
 	$(GO) run ./cmd/omnibroker serve
 
 # Generated once and kept, so the credentials sealed by one `make run` open in the next.

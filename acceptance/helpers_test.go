@@ -31,13 +31,19 @@ import (
 
 // The test catalog's ids.
 const (
-	pgServiceID    = "a3ca7818-1eb4-4fc1-899c-0726f8e66603"
-	quickPlanID    = "57dce5fd-1c79-4038-bcc9-ce4d55d31bc6"
-	quick2PlanID   = "b802d3f1-55fc-4fa5-a038-f4b800ba7faa"
-	asyncPlanID    = "01fe66d2-08c4-49bd-aefe-c24746459d5b"
-	fixedPlanID    = "dd651d1e-58b8-4920-b6c1-a94a1cb9cf23"
-	otherServiceID = "7f995d9a-2d6c-4014-9142-af05ccec03cc"
-	otherPlanID    = "369aa54d-5ae7-4630-9a4e-578a112571d8"
+	pgServiceID     = "a3ca7818-1eb4-4fc1-899c-0726f8e66603"
+	quickPlanID     = "57dce5fd-1c79-4038-bcc9-ce4d55d31bc6"
+	quick2PlanID    = "b802d3f1-55fc-4fa5-a038-f4b800ba7faa"
+	asyncPlanID     = "01fe66d2-08c4-49bd-aefe-c24746459d5b"
+	fixedPlanID     = "dd651d1e-58b8-4920-b6c1-a94a1cb9cf23"
+	otherServiceID  = "7f995d9a-2d6c-4014-9142-af05ccec03cc"
+	otherPlanID     = "369aa54d-5ae7-4630-9a4e-578a112571d8"
+	mysqlServiceID  = "0b7c52a4-57d4-4a43-9c5c-3f0b1a6f3c11"
+	mysqlPlanID     = "0b7c52a4-57d4-4a43-9c5c-3f0b1a6f3c12"
+	redisServiceID  = "4e8e1f0c-2b53-4c9e-8a7b-6d1c2f3e4a21"
+	redisPlanID     = "4e8e1f0c-2b53-4c9e-8a7b-6d1c2f3e4a22"
+	rabbitServiceID = "9d2f6a7b-1c3e-4f5a-8b9c-0d1e2f3a4b31"
+	rabbitPlanID    = "9d2f6a7b-1c3e-4f5a-8b9c-0d1e2f3a4b32"
 )
 
 // plan names a plan of the test catalog the way requests do.
@@ -48,7 +54,24 @@ var (
 	quick2Plan = plan{pgServiceID, quick2PlanID}
 	asyncPlan  = plan{pgServiceID, asyncPlanID}
 	fixedPlan  = plan{pgServiceID, fixedPlanID}
+	mysqlPlan  = plan{mysqlServiceID, mysqlPlanID}
+	redisPlan  = plan{redisServiceID, redisPlanID}
+	rabbitPlan = plan{rabbitServiceID, rabbitPlanID}
 )
+
+// The admin URLs of the other local servers, overridable like OMNIBROKER_TEST_DATABASE_URL.
+var (
+	mysqlAdminURL  = envOr("OMNIBROKER_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/")
+	redisAdminURL  = envOr("OMNIBROKER_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+	rabbitAdminURL = envOr("OMNIBROKER_TEST_RABBITMQ_URL", "http://guest:guest@127.0.0.1:15672")
+)
+
+func envOr(name, fallback string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return fallback
+}
 
 // quickWaitBudget is the wait_budget of the quick plans: how long a request with
 // accepts_incomplete=true waits for its operation before it answers 202.
@@ -68,6 +91,12 @@ var catalogYAML = strings.NewReplacer(
 	"FIXED_PLAN", fixedPlanID,
 	"OTHER_SERVICE", otherServiceID,
 	"OTHER_PLAN", otherPlanID,
+	"MYSQL_SERVICE", mysqlServiceID,
+	"MYSQL_PLAN", mysqlPlanID,
+	"REDIS_SERVICE", redisServiceID,
+	"REDIS_PLAN", redisPlanID,
+	"RABBIT_SERVICE", rabbitServiceID,
+	"RABBIT_PLAN", rabbitPlanID,
 	"SCHEMA", extensionsSchema,
 ).Replace(`services:
   - id: PG_SERVICE
@@ -119,12 +148,64 @@ var catalogYAML = strings.NewReplacer(
         name: other
         description: d
         backend: postgres
+  - id: MYSQL_SERVICE
+    name: mysql-test
+    description: test mysql
+    bindable: true
+    bindings_retrievable: true
+    plans:
+      - id: MYSQL_PLAN
+        name: mysql
+        description: a database on MariaDB
+        backend: mysql
+        wait_budget: QUICK_BUDGET
+        config: {max_user_connections: 5}
+  - id: REDIS_SERVICE
+    name: redis-test
+    description: test redis
+    bindable: true
+    bindings_retrievable: true
+    plans:
+      - id: REDIS_PLAN
+        name: redis
+        description: a key prefix on Redis
+        backend: redis
+        wait_budget: QUICK_BUDGET
+  - id: RABBIT_SERVICE
+    name: rabbitmq-test
+    description: test rabbitmq
+    bindable: true
+    bindings_retrievable: true
+    plans:
+      - id: RABBIT_PLAN
+        name: rabbitmq
+        description: a vhost on RabbitMQ
+        backend: rabbitmq
+        wait_budget: QUICK_BUDGET
 backends:
   - name: postgres
     kind: postgres
     nodes:
       - name: pg-local
         url_env: OMNIBROKER_POSTGRES_URL
+        capacity: 1000
+  - name: mysql
+    kind: mysql
+    nodes:
+      - name: mysql-local
+        url_env: OMNIBROKER_MYSQL_URL
+        capacity: 1000
+  - name: redis
+    kind: redis
+    nodes:
+      - name: redis-local
+        url_env: OMNIBROKER_REDIS_URL
+        capacity: 1000
+  - name: rabbitmq
+    kind: rabbitmq
+    nodes:
+      - name: rabbitmq-local
+        url_env: OMNIBROKER_RABBITMQ_URL
         capacity: 1000
 `)
 
@@ -280,13 +361,9 @@ func freePort() int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// startBroker runs `omnibroker serve` on a free port against state, with extra environment
-// on top of the suite's, waits until it answers the catalog, and stops it when the current
-// node ends (unless the spec stopped or killed it first).
-func startBroker(state stateDB, extra map[string]string) *broker {
-	GinkgoHelper()
-	listen := fmt.Sprintf("127.0.0.1:%d", freePort())
-	env := map[string]string{
+// brokerEnv is the environment of a broker of the suite serving the test catalog from state.
+func brokerEnv(state stateDB, listen string) map[string]string {
+	return map[string]string{
 		"DATABASE_URL":              state.url,
 		"OMNIBROKER_CONFIG":         catalogPath,
 		"OMNIBROKER_LISTEN":         listen,
@@ -294,7 +371,19 @@ func startBroker(state stateDB, extra map[string]string) *broker {
 		"OMNIBROKER_PASSWORD":       brokerPassword,
 		"OMNIBROKER_ENCRYPTION_KEY": encryptionKey,
 		"OMNIBROKER_POSTGRES_URL":   adminURL,
+		"OMNIBROKER_MYSQL_URL":      mysqlAdminURL,
+		"OMNIBROKER_REDIS_URL":      redisAdminURL,
+		"OMNIBROKER_RABBITMQ_URL":   rabbitAdminURL,
 	}
+}
+
+// startBroker runs `omnibroker serve` on a free port against state, with extra environment
+// on top of the suite's, waits until it answers the catalog, and stops it when the current
+// node ends (unless the spec stopped or killed it first).
+func startBroker(state stateDB, extra map[string]string) *broker {
+	GinkgoHelper()
+	listen := fmt.Sprintf("127.0.0.1:%d", freePort())
+	env := brokerEnv(state, listen)
 	for k, v := range extra {
 		env[k] = v
 	}

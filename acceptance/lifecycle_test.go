@@ -32,7 +32,7 @@ var _ = Describe("Catalog", func() {
 				Expect(service).To(HaveKeyWithValue("plan_updateable", true))
 			}
 		}
-		Expect(plansByService).To(HaveLen(2))
+		Expect(plansByService).To(HaveLen(5))
 		Expect(plansByService[pgServiceID]).To(HaveLen(4))
 		Expect(plansByService[pgServiceID][quickPlanID]).To(HaveKeyWithValue("name", "quick"))
 		Expect(plansByService[pgServiceID][quick2PlanID]).To(HaveKeyWithValue("name", "quick2"))
@@ -41,6 +41,9 @@ var _ = Describe("Catalog", func() {
 		Expect(plansByService[pgServiceID][fixedPlanID]).To(HaveKeyWithValue("name", "fixed"))
 		Expect(plansByService[pgServiceID][fixedPlanID]).To(HaveKeyWithValue("plan_updateable", false))
 		Expect(plansByService[otherServiceID]).To(HaveKey(otherPlanID))
+		Expect(plansByService[mysqlServiceID]).To(HaveKey(mysqlPlanID))
+		Expect(plansByService[redisServiceID]).To(HaveKey(redisPlanID))
+		Expect(plansByService[rabbitServiceID]).To(HaveKey(rabbitPlanID))
 	})
 })
 

@@ -13,15 +13,7 @@ import (
 var _ = Describe("Start-up settings", func() {
 	DescribeTable("a missing or invalid setting stops start-up with one line naming it, and no secret",
 		func(override map[string]string, names string) {
-			env := map[string]string{
-				"DATABASE_URL":              shared.state.url,
-				"OMNIBROKER_CONFIG":         catalogPath,
-				"OMNIBROKER_LISTEN":         "127.0.0.1:0",
-				"OMNIBROKER_USERNAME":       brokerUsername,
-				"OMNIBROKER_PASSWORD":       brokerPassword,
-				"OMNIBROKER_ENCRYPTION_KEY": encryptionKey,
-				"OMNIBROKER_POSTGRES_URL":   adminURL,
-			}
+			env := brokerEnv(shared.state, "127.0.0.1:0")
 			for k, v := range override {
 				if v == "" {
 					delete(env, k)

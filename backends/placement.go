@@ -11,6 +11,9 @@ type Node struct {
 	Name string
 	// Plans lists the plan names the node serves; empty means every plan of its backend.
 	Plans []string
+	// Versions lists the server versions the node offers; a node without versions takes only
+	// instances that ask for none.
+	Versions []string
 	// Capacity is how many instances the node takes; 0 means no limit.
 	Capacity int
 }
@@ -18,14 +21,21 @@ type Node struct {
 // ErrNoCapacity is returned by Place when no eligible node has room.
 var ErrNoCapacity = errors.New("no node has room")
 
-// Place picks, among the nodes that serve plan, the one with the most free capacity given
-// used (instances per node name). Ties go to the node listed first. It is a pure function:
-// the caller counts used and records the choice in one transaction.
-func Place(nodes []Node, used map[string]int, plan string) (string, error) {
+// ErrNotServed is returned by Place when no node serves the plan in the version asked for.
+var ErrNotServed = errors.New("no node serves the plan")
+
+// Place picks, among the nodes that serve plan and offer version ("" for any), the one with
+// the most free capacity given used (instances per node name). Ties go to the node listed
+// first. It is a pure function: the caller counts used and records the choice in one
+// transaction.
+func Place(nodes []Node, used map[string]int, plan, version string) (string, error) {
 	best, bestFree := "", -1
 	eligible := 0
 	for _, n := range nodes {
 		if len(n.Plans) > 0 && !slices.Contains(n.Plans, plan) {
+			continue
+		}
+		if version != "" && !slices.Contains(n.Versions, version) {
 			continue
 		}
 		eligible++
@@ -37,11 +47,15 @@ func Place(nodes []Node, used map[string]int, plan string) (string, error) {
 			best, bestFree = n.Name, free
 		}
 	}
+	what := fmt.Sprintf("plan %q", plan)
+	if version != "" {
+		what += fmt.Sprintf(" in version %q", version)
+	}
 	if eligible == 0 {
-		return "", fmt.Errorf("no node serves plan %q", plan)
+		return "", fmt.Errorf("%w: %s", ErrNotServed, what)
 	}
 	if best == "" {
-		return "", fmt.Errorf("all %d nodes that serve plan %q are full: %w", eligible, plan, ErrNoCapacity)
+		return "", fmt.Errorf("all %d nodes that serve %s are full: %w", eligible, what, ErrNoCapacity)
 	}
 	return best, nil
 }

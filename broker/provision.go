@@ -32,6 +32,9 @@ func (b *Broker) Provision(ctx context.Context, instanceID string, details domai
 	if err := b.catalog.ValidateParameters(plan.ID, catalog.InstanceCreate, details.RawParameters); err != nil {
 		return domain.ProvisionedServiceSpec{}, badRequest("%s", err)
 	}
+	if err := b.catalog.CheckVersion(plan, details.RawParameters); err != nil {
+		return domain.ProvisionedServiceSpec{}, badRequest("%s", err)
+	}
 
 	inst := store.Instance{
 		ID:               instanceID,

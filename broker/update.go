@@ -4,12 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"net/http"
+	"reflect"
 
 	"code.cloudfoundry.org/lager/v3"
 	"github.com/pivotal-cf/brokerapi/v10/domain"
-	"github.com/pivotal-cf/brokerapi/v10/domain/apiresponses"
 
 	"github.com/omnibroker/omnibroker/catalog"
 	"github.com/omnibroker/omnibroker/store"
@@ -42,10 +40,10 @@ func (b *Broker) Update(ctx context.Context, instanceID string, details domain.U
 	if planID != inst.PlanID {
 		current, svc, ok := b.catalog.Plan(inst.PlanID)
 		if !ok || !current.IsUpdateable(svc) {
-			return domain.UpdateServiceSpec{}, apiresponses.NewFailureResponseBuilder(
-				fmt.Errorf("plan %q does not allow changing to another plan", current.Name),
-				http.StatusUnprocessableEntity, "plan-change-not-supported",
-			).WithErrorKey("PlanChangeNotSupported").Build()
+			return domain.UpdateServiceSpec{}, unprocessable("PlanChangeNotSupported", "plan %q does not allow changing to another plan", current.Name)
+		}
+		if !b.nodeServes(inst, plan) {
+			return domain.UpdateServiceSpec{}, unprocessable("PlanChangeNotSupported", "the node of service instance %s does not serve plan %q; create a new instance of that plan and move the data", instanceID, plan.Name)
 		}
 	}
 	if plan.AsyncOnly && !asyncAllowed {
@@ -63,6 +61,9 @@ func (b *Broker) Update(ctx context.Context, instanceID string, details domain.U
 
 	// Parameters the request leaves out keep their values, as a PATCH does.
 	params := decodeObject(inst.Parameters)
+	if v, asked := decodeObject(details.RawParameters)[catalog.VersionParameter]; asked && !reflect.DeepEqual(v, params[catalog.VersionParameter]) {
+		return domain.UpdateServiceSpec{}, badRequest("parameter %s can only be chosen when the service instance is created", catalog.VersionParameter)
+	}
 	for k, v := range decodeObject(details.RawParameters) {
 		params[k] = v
 	}
@@ -83,6 +84,24 @@ func (b *Broker) Update(ctx context.Context, instanceID string, details domain.U
 		return domain.UpdateServiceSpec{}, err
 	}
 	return domain.UpdateServiceSpec{IsAsync: !done, OperationData: asyncID(done, op.ID)}, nil
+}
+
+// nodeServes tells whether the node inst was placed on may run plan: the same backend, and a
+// node that serves the plan. An instance never moves between nodes.
+func (b *Broker) nodeServes(inst store.Instance, plan catalog.Plan) bool {
+	if plan.Backend != inst.Backend {
+		return false
+	}
+	be, ok := b.catalog.Backend(plan.Backend)
+	if !ok {
+		return false
+	}
+	for _, n := range be.Nodes {
+		if n.Name == inst.Node {
+			return n.Serves(plan.Name)
+		}
+	}
+	return false
 }
 
 // startUpdate queues the update, or, when the same update is already under way (a re-sent

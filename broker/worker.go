@@ -352,18 +352,23 @@ func (p *Pool) place(ctx context.Context, inst store.Instance, plan catalog.Plan
 	}
 	nodes := make([]backends.Node, 0, len(cfg.Nodes))
 	for _, n := range cfg.Nodes {
-		nodes = append(nodes, backends.Node{Name: n.Name, Plans: n.Plans, Capacity: n.Capacity})
+		nodes = append(nodes, backends.Node{Name: n.Name, Plans: n.Plans, Versions: n.Versions, Capacity: n.Capacity})
 	}
+	version := catalog.Version(plan, decodeObject(inst.Parameters))
 	var placeErr error
 	node, err := p.b.store.AssignNode(ctx, inst.ID, plan.Backend, func(used map[string]int) (string, error) {
-		node, err := backends.Place(nodes, used, plan.Name)
+		node, err := backends.Place(nodes, used, plan.Name, version)
 		placeErr = err
 		return node, err
 	})
 	if placeErr != nil {
-		sentence := fmt.Sprintf("no node of backend %s serves plan %s; ask the broker's operator to fix the catalog", plan.Backend, plan.Name)
+		what := "plan " + plan.Name
+		if version != "" {
+			what += " in version " + version
+		}
+		sentence := fmt.Sprintf("no node of backend %s serves %s; ask the broker's operator to fix the catalog", plan.Backend, what)
 		if errors.Is(placeErr, backends.ErrNoCapacity) {
-			sentence = fmt.Sprintf("every node of backend %s that serves plan %s is full; ask the broker's operator for capacity", plan.Backend, plan.Name)
+			sentence = fmt.Sprintf("every node of backend %s that serves %s is full; ask the broker's operator for capacity", plan.Backend, what)
 		}
 		return "", backends.Permanent(backends.Describe(sentence, placeErr))
 	}

@@ -23,7 +23,7 @@ const (
 )
 
 // Kinds are the backend kinds this broker has an adapter for.
-var Kinds = []string{"postgres"}
+var Kinds = []string{"postgres", "mysql", "redis", "rabbitmq"}
 
 // ErrUnknownPlan is returned (wrapped) by ValidateParameters for a plan id that is not in
 // the catalog.
@@ -73,6 +73,9 @@ type Plan struct {
 	WaitBudget Duration `json:"wait_budget,omitempty"`
 	// MaximumPollingDuration is advertised to platforms, in seconds.
 	MaximumPollingDuration *int `json:"maximum_polling_duration,omitempty"`
+	// DefaultVersion is the version new instances get when the user asks for none; empty
+	// means any node that serves the plan will do.
+	DefaultVersion string `json:"default_version,omitempty"`
 }
 
 // Schemas are the plan's parameter JSON Schemas, as in the OSB catalog.
@@ -100,7 +103,7 @@ type SchemaParameters struct {
 // Backend is one configured backend: a kind and the nodes (servers) it places instances on.
 type Backend struct {
 	Name  string `json:"name"`
-	Kind  string `json:"kind"` // postgres (mysql, redis, rabbitmq later)
+	Kind  string `json:"kind"` // one of Kinds
 	Nodes []Node `json:"nodes"`
 }
 
@@ -111,7 +114,11 @@ type Node struct {
 	URLEnv     string   `json:"url_env"`
 	DefaultURL string   `json:"default_url,omitempty"`
 	Plans      []string `json:"plans,omitempty"` // plan names served; empty = all
-	Capacity   int      `json:"capacity,omitempty"`
+	// Versions are the server versions the node offers (such as "10.11"), matched against
+	// what a new instance asks for; a node without versions takes only instances that ask
+	// for none.
+	Versions []string `json:"versions,omitempty"`
+	Capacity int      `json:"capacity,omitempty"`
 	// Host and Port are what applications connect to, when they differ from the admin URL's.
 	Host string `json:"host,omitempty"`
 	Port int    `json:"port,omitempty"`

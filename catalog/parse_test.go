@@ -175,9 +175,9 @@ var _ = Describe("Parse", func() {
 				Nodes: []catalog.Node{{Name: "pg-2", URLEnv: "PG2_URL"}}})
 		}, `backends[1] "pg-pool": name "pg-pool" is already used by backends[0] "pg-pool"`),
 		Entry("a backend of an unknown kind", func(c *catalog.Config) { c.Backends[0].Kind = "oracle" },
-			`backends[0] "pg-pool": kind "oracle" is not one of postgres`),
+			`backends[0] "pg-pool": kind "oracle" is not one of postgres, mysql, redis, rabbitmq`),
 		Entry("a backend without kind", func(c *catalog.Config) { c.Backends[0].Kind = "" },
-			`backends[0] "pg-pool": kind is required (one of postgres)`),
+			`backends[0] "pg-pool": kind is required (one of postgres, mysql, redis, rabbitmq)`),
 		Entry("a backend without nodes", func(c *catalog.Config) { c.Backends[0].Nodes = nil },
 			`backends[0] "pg-pool": at least one node is required`),
 		Entry("a node without name", func(c *catalog.Config) { c.Backends[0].Nodes[0].Name = "" },
@@ -199,6 +199,18 @@ var _ = Describe("Parse", func() {
 				Nodes: []catalog.Node{{Name: "pg-2", URLEnv: "OTHER_URL"}}})
 			c.Backends[0].Nodes[0].Plans = []string{"large"}
 		}, `backends[0] "pg-pool": nodes[0] "pg-1": plans[0] "large" is not a plan of backend "pg-pool"`),
+		Entry("a node listing a blank version", func(c *catalog.Config) { c.Backends[0].Nodes[0].Versions = []string{"15", " "} },
+			`backends[0] "pg-pool": nodes[0] "pg-1": versions[1] must be a version without spaces`),
+		Entry("a node listing a version twice", func(c *catalog.Config) { c.Backends[0].Nodes[0].Versions = []string{"15", "15"} },
+			`backends[0] "pg-pool": nodes[0] "pg-1": versions[1] "15" is listed twice`),
+		Entry("a plan whose default_version no node offers", func(c *catalog.Config) {
+			c.Backends[0].Nodes[0].Versions = []string{"15"}
+			c.Services[0].Plans[0].DefaultVersion = "16"
+		}, `services[0] "pg": plans[0] "small": default_version "16" is not offered by any node of backend "pg-pool" that serves this plan`),
+		Entry("a plan whose default_version only a node serving other plans offers", func(c *catalog.Config) {
+			c.Backends[0].Nodes = append(c.Backends[0].Nodes, catalog.Node{Name: "pg-2", URLEnv: "PG2_URL", Plans: []string{"large"}, Versions: []string{"16"}})
+			c.Services[0].Plans[0].DefaultVersion = "16"
+		}, `services[0] "pg": plans[0] "small": default_version "16" is not offered`),
 		Entry("a node with negative capacity", func(c *catalog.Config) { c.Backends[0].Nodes[0].Capacity = -1 },
 			`backends[0] "pg-pool": nodes[0] "pg-1": capacity must not be negative, got -1`),
 		Entry("a node with a port out of range", func(c *catalog.Config) { c.Backends[0].Nodes[0].Port = 70000 },
@@ -414,10 +426,10 @@ var _ = Describe("Load", func() {
 
 	It("names the file and every problem in it", func() {
 		path := filepath.Join(GinkgoT().TempDir(), "catalog.yml")
-		Expect(os.WriteFile(path, []byte(strings.Replace(minimal, "kind: postgres", "kind: mysql", 1)), 0o600)).To(Succeed())
+		Expect(os.WriteFile(path, []byte(strings.Replace(minimal, "kind: postgres", "kind: oracle", 1)), 0o600)).To(Succeed())
 		_, err := catalog.Load(path)
 		Expect(err).To(MatchError(ContainSubstring(path)))
-		Expect(err).To(MatchError(ContainSubstring(`backends[0] "pg-pool": kind "mysql" is not one of postgres`)))
+		Expect(err).To(MatchError(ContainSubstring(`backends[0] "pg-pool": kind "oracle" is not one of postgres, mysql, redis, rabbitmq`)))
 	})
 
 	Describe("the shipped config/catalog.yml", func() {

@@ -186,11 +186,32 @@ func (c *Catalog) validate() []string {
 					ps.add(nl, "plans[%d] %q is not a plan of backend %q", m, name, b.Name)
 				}
 			}
+			seen := map[string]bool{}
+			for m, v := range n.Versions {
+				switch {
+				case strings.TrimSpace(v) == "" || strings.TrimSpace(v) != v:
+					ps.add(nl, "versions[%d] must be a version without spaces, such as \"10.11\"", m)
+				case seen[v]:
+					ps.add(nl, "versions[%d] %q is listed twice", m, v)
+				}
+				seen[v] = true
+			}
 			if n.Capacity < 0 {
 				ps.add(nl, "capacity must not be negative, got %d", n.Capacity)
 			}
 			if n.Port < 0 || n.Port > 65535 {
 				ps.add(nl, "port %d is not between 0 and 65535", n.Port)
+			}
+		}
+	}
+	for i, s := range cfg.Services {
+		for j, p := range s.Plans {
+			if p.DefaultVersion == "" {
+				continue
+			}
+			if _, ok := c.backends[p.Backend]; ok && !slices.Contains(c.Versions(p), p.DefaultVersion) {
+				ps.add(label("services", i, s.Name)+": "+label("plans", j, p.Name),
+					"default_version %q is not offered by any node of backend %q that serves this plan", p.DefaultVersion, p.Backend)
 			}
 		}
 	}

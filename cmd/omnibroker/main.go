@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -214,51 +215,75 @@ func serve() error {
 	return err
 }
 
+// adapterKinds builds the adapter of each backend kind from its nodes.
+var adapterKinds = map[string]func([]backends.Server) (backends.Adapter, error){
+	"postgres": func(nodes []backends.Server) (backends.Adapter, error) { return postgres.New(nodes) },
+}
+
 // openBackends builds one adapter per configured backend. A node that does not answer does
 // not stop start-up: its operations wait and retry, and the log says which node it is.
 func openBackends(ctx context.Context, logger lager.Logger, cat *catalog.Catalog) (map[string]backends.Backend, func(), error) {
 	adapters := map[string]backends.Backend{}
-	var closers []func() error
+	var opened []backends.Adapter
 	closeAll := func() {
-		for _, c := range closers {
-			_ = c()
+		for _, a := range opened {
+			_ = a.Close()
 		}
 	}
 	for _, be := range cat.Config.Backends {
-		switch be.Kind {
-		case "postgres":
-			var nodes []backends.Server
-			for _, n := range be.Nodes {
-				url := os.Getenv(n.URLEnv)
-				if url == "" {
-					url = n.DefaultURL
-				}
-				if url == "" {
-					closeAll()
-					return nil, nil, fmt.Errorf("%s is not set (admin URL of node %s of backend %s)", n.URLEnv, n.Name, be.Name)
-				}
-				nodes = append(nodes, backends.Server{Name: n.Name, AdminURL: url, Host: n.Host, Port: n.Port})
-			}
-			pg, err := postgres.New(nodes)
-			if err != nil {
-				closeAll()
-				return nil, nil, fmt.Errorf("backend %s: %w", be.Name, err)
-			}
-			closers = append(closers, pg.Close)
-			adapters[be.Name] = pg
-			for _, n := range nodes {
-				pingCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
-				if err := pg.Ping(pingCtx, n.Name); err != nil {
-					logger.Error("node-unreachable", err, lager.Data{"backend": be.Name, "node": n.Name})
-				} else {
-					logger.Info("node-ready", lager.Data{"backend": be.Name, "node": n.Name})
-				}
-				cancel()
-			}
-		default:
+		open, ok := adapterKinds[be.Kind]
+		if !ok {
 			closeAll()
 			return nil, nil, fmt.Errorf("backend %s: kind %q is not supported", be.Name, be.Kind)
 		}
+		var nodes []backends.Server
+		for _, n := range be.Nodes {
+			url := os.Getenv(n.URLEnv)
+			if url == "" {
+				url = n.DefaultURL
+			}
+			if url == "" {
+				closeAll()
+				return nil, nil, fmt.Errorf("%s is not set (admin URL of node %s of backend %s)", n.URLEnv, n.Name, be.Name)
+			}
+			nodes = append(nodes, backends.Server{Name: n.Name, AdminURL: url, Host: n.Host, Port: n.Port})
+		}
+		adapter, err := open(nodes)
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("backend %s: %w", be.Name, err)
+		}
+		opened = append(opened, adapter)
+		adapters[be.Name] = adapter
+		pingNodes(ctx, logger, be.Name, adapter, nodes)
 	}
 	return adapters, closeAll, nil
+}
+
+// pingNodes logs, for each node, whether it answers, all at once so that several nodes that
+// are down do not hold up start-up one after the other.
+func pingNodes(ctx context.Context, logger lager.Logger, backend string, adapter backends.Adapter, nodes []backends.Server) {
+	var wg sync.WaitGroup
+	for _, n := range nodes {
+		wg.Go(func() {
+			pingCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			defer cancel()
+			data := lager.Data{"backend": backend, "node": n.Name}
+			if err := adapter.Ping(pingCtx, n.Name); err != nil {
+				logger.Error("node-unreachable", errors.New(describe(err)), data)
+				return
+			}
+			logger.Info("node-ready", data)
+		})
+	}
+	wg.Wait()
+}
+
+// describe is the sentence an adapter's error carries, which names the node and never its URL.
+func describe(err error) string {
+	var d backends.Describer
+	if errors.As(err, &d) {
+		return d.Description()
+	}
+	return "the node did not answer"
 }

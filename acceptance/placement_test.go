@@ -1,0 +1,301 @@
+package acceptance_test
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gbytes"
+	"github.com/onsi/gomega/gexec"
+)
+
+// The pool catalog's ids: one plan per backend kind, each backend a pool of two nodes on the
+// local server of its kind. The two nodes of a pool tell apps different host names
+// (127.0.0.1 and localhost), so credentials show which node an instance is on.
+const (
+	poolServiceID     = "c0a8e3f1-5d2b-4c7a-9e6f-1b3d5f7a9c01"
+	pooledPGPlanID    = "c0a8e3f1-5d2b-4c7a-9e6f-1b3d5f7a9c02"
+	onlyBPlanID       = "c0a8e3f1-5d2b-4c7a-9e6f-1b3d5f7a9c03"
+	pooledMySQLPlanID = "c0a8e3f1-5d2b-4c7a-9e6f-1b3d5f7a9c04"
+	pooledRedisPlanID = "c0a8e3f1-5d2b-4c7a-9e6f-1b3d5f7a9c05"
+	pooledRabbitID    = "c0a8e3f1-5d2b-4c7a-9e6f-1b3d5f7a9c06"
+	downRedisPlanID   = "c0a8e3f1-5d2b-4c7a-9e6f-1b3d5f7a9c07"
+)
+
+var (
+	pooledPG     = plan{poolServiceID, pooledPGPlanID}
+	onlyB        = plan{poolServiceID, onlyBPlanID}
+	pooledMySQL  = plan{poolServiceID, pooledMySQLPlanID}
+	pooledRedis  = plan{poolServiceID, pooledRedisPlanID}
+	pooledRabbit = plan{poolServiceID, pooledRabbitID}
+	downRedis    = plan{poolServiceID, downRedisPlanID}
+)
+
+// poolCatalog is a catalog of pools: pg-a (version 15, 3 instances) and pg-b (15 and 16, 3
+// instances) serve `pooled`; only pg-b serves `only-b`; the other kinds have two nodes of one
+// instance each; redis-down is a node at DOWN_PORT, where nothing listens until a spec starts
+// a Redis server there.
+func poolCatalog(downPort int) string {
+	return strings.NewReplacer(
+		"POOL_SERVICE", poolServiceID,
+		"PG_PLAN", pooledPGPlanID,
+		"ONLY_B_PLAN", onlyBPlanID,
+		"MYSQL_PLAN", pooledMySQLPlanID,
+		"REDIS_PLAN", pooledRedisPlanID,
+		"RABBIT_PLAN", pooledRabbitID,
+		"DOWN_PLAN", downRedisPlanID,
+		"DOWN_PORT", strconv.Itoa(downPort),
+	).Replace(`services:
+  - id: POOL_SERVICE
+    name: pools
+    description: one plan per pool
+    bindable: true
+    instances_retrievable: true
+    bindings_retrievable: true
+    plan_updateable: true
+    plans:
+      - id: PG_PLAN
+        name: pooled
+        description: on pg-a or pg-b
+        backend: pg-pool
+        wait_budget: 10s
+        default_version: "15"
+        schemas:
+          service_instance:
+            create: {parameters: {type: object, additionalProperties: false, properties: {version: {type: string}}}}
+      - id: ONLY_B_PLAN
+        name: only-b
+        description: on pg-b alone
+        backend: pg-pool
+        wait_budget: 10s
+      - {id: MYSQL_PLAN, name: mysql, description: d, backend: mysql-pool, wait_budget: 10s}
+      - {id: REDIS_PLAN, name: redis, description: d, backend: redis-pool, wait_budget: 10s}
+      - {id: RABBIT_PLAN, name: rabbitmq, description: d, backend: rabbitmq-pool, wait_budget: 10s}
+      - {id: DOWN_PLAN, name: redis-down, description: d, backend: redis-down, wait_budget: 10s}
+backends:
+  - name: pg-pool
+    kind: postgres
+    nodes:
+      - {name: pg-a, url_env: OMNIBROKER_POSTGRES_URL, host: 127.0.0.1, plans: [pooled], versions: ["15"], capacity: 3}
+      - {name: pg-b, url_env: OMNIBROKER_POSTGRES_URL, host: localhost, versions: ["15", "16"], capacity: 3}
+  - name: mysql-pool
+    kind: mysql
+    nodes:
+      - {name: mysql-a, url_env: OMNIBROKER_MYSQL_URL, host: 127.0.0.1, capacity: 1}
+      - {name: mysql-b, url_env: OMNIBROKER_MYSQL_URL, host: localhost, capacity: 1}
+  - name: redis-pool
+    kind: redis
+    nodes:
+      - {name: redis-a, url_env: OMNIBROKER_REDIS_URL, host: 127.0.0.1, capacity: 1}
+      - {name: redis-b, url_env: OMNIBROKER_REDIS_URL, host: localhost, capacity: 1}
+  - name: rabbitmq-pool
+    kind: rabbitmq
+    nodes:
+      - {name: rabbitmq-a, url_env: OMNIBROKER_RABBITMQ_URL, host: 127.0.0.1, capacity: 1}
+      - {name: rabbitmq-b, url_env: OMNIBROKER_RABBITMQ_URL, host: localhost, capacity: 1}
+  - name: redis-down
+    kind: redis
+    nodes:
+      - {name: redis-down, url_env: OMNIBROKER_TEST_DOWN_REDIS_URL, default_url: "redis://127.0.0.1:DOWN_PORT"}
+`)
+}
+
+// startPoolBroker serves poolCatalog from a state database of its own, with few, quick retries.
+func startPoolBroker(downPort int) *broker {
+	GinkgoHelper()
+	path := filepath.Join(GinkgoT().TempDir(), "pools.yml")
+	Expect(os.WriteFile(path, []byte(poolCatalog(downPort)), 0o600)).To(Succeed())
+	return startBroker(newStateDB(), map[string]string{
+		"OMNIBROKER_CONFIG":       path,
+		"OMNIBROKER_MAX_ATTEMPTS": "2",
+		"OMNIBROKER_RETRY_BASE":   "100ms",
+	})
+}
+
+// nodeOf is the node the broker recorded for the instance.
+func nodeOf(b *broker, instanceID string) string {
+	GinkgoHelper()
+	var node string
+	Expect(b.state.open().QueryRow(`SELECT COALESCE(node, '') FROM instances WHERE id = $1`, instanceID).Scan(&node)).To(Succeed())
+	return node
+}
+
+var _ = Describe("Pools and placement", func() {
+	var (
+		b *broker
+		c *osbClient
+	)
+
+	BeforeEach(func() {
+		b = startPoolBroker(freePort())
+		c = b.client()
+	})
+
+	It("fills a pool to exactly its capacity under concurrent provisions, and refuses one more with a clear message", func() {
+		ids := make([]string, 6)
+		var wg sync.WaitGroup
+		for i := range ids {
+			ids[i] = newID()
+			dropLeftoverDatabase(ids[i])
+			wg.Go(func() {
+				defer GinkgoRecover()
+				c.provisionReady(ids[i], pooledPG, nil)
+			})
+		}
+		wg.Wait()
+		DeferCleanup(func() {
+			for _, id := range ids {
+				c.deprovisionGone(id, pooledPG)
+			}
+		})
+
+		By("recording three instances on each node")
+		perNode := map[string]int{}
+		for _, id := range ids {
+			perNode[nodeOf(b, id)]++
+			Expect(databaseExists(backendDatabase(id))).To(BeTrue())
+		}
+		Expect(perNode).To(Equal(map[string]int{"pg-a": 3, "pg-b": 3}))
+
+		By("refusing a seventh")
+		extra := newID()
+		dropLeftoverDatabase(extra)
+		r := c.provision(extra, provisionBody(pooledPG, nil), true)
+		Expect(r.Status).To(Equal(http.StatusAccepted), r.String())
+		last := c.awaitInstance(extra, pooledPG, operationOf(r))
+		Expect(last.str("state")).To(Equal("failed"))
+		Expect(last.str("description")).To(Equal("every node of backend pg-pool that serves plan pooled in version 15 is full; ask the broker's operator for capacity"))
+		Expect(databaseExists(backendDatabase(extra))).To(BeFalse())
+		c.deprovisionGone(extra, pooledPG)
+
+		By("taking a new instance again once one is deleted")
+		c.deprovisionGone(ids[0], pooledPG)
+		again := newID()
+		dropLeftoverDatabase(again)
+		c.provisionReady(again, pooledPG, nil)
+		Expect(nodeOf(b, again)).To(Equal(nodeOf(b, ids[0])))
+		c.deprovisionGone(again, pooledPG)
+	})
+
+	It("places by the version asked for, and refuses a version the pool does not offer", func() {
+		id := newID()
+		dropLeftoverDatabase(id)
+		c.provisionReady(id, pooledPG, map[string]any{"version": "16"})
+		DeferCleanup(func() { c.deprovisionGone(id, pooledPG) })
+		Expect(nodeOf(b, id)).To(Equal("pg-b"), "only pg-b offers 16")
+
+		By("sending every later call to that node: the binding's host is pg-b's")
+		creds := c.bindReady(id, newID(), pooledPG, newID())
+		rememberSecret("binding password", creds.str("password"))
+		Expect(creds.str("hostname")).To(Equal("localhost"))
+
+		By("refusing a version nobody offers, naming the ones on offer")
+		refused := newID()
+		r := c.provision(refused, provisionBody(pooledPG, map[string]any{"version": "9.6"}), true)
+		expectOSBError(r, http.StatusBadRequest)
+		Expect(r.str("description")).To(Equal("parameter version is not a version plan pooled offers; it offers 15, 16"))
+		expectNoInstanceStored(b.state.open(), refused)
+
+		By("refusing to change the version of an instance")
+		r = c.update(id, with(updateBody(pooledPG, pooledPG, nil), "parameters", map[string]any{"version": "15"}), true)
+		expectOSBError(r, http.StatusBadRequest)
+		Expect(r.str("description")).To(ContainSubstring("version can only be chosen when the service instance is created"))
+	})
+
+	It("refuses a plan change to a plan the instance's node does not serve", func() {
+		id := newID()
+		dropLeftoverDatabase(id)
+		c.provisionReady(id, onlyB, nil)
+		DeferCleanup(func() { c.deprovisionGone(id, onlyB) })
+		Expect(nodeOf(b, id)).To(Equal("pg-b"))
+
+		onA := newID()
+		dropLeftoverDatabase(onA)
+		c.provisionReady(onA, pooledPG, nil)
+		DeferCleanup(func() { c.deprovisionGone(onA, pooledPG) })
+		Expect(nodeOf(b, onA)).To(Equal("pg-a"), "pg-a has the most room once pg-b holds one")
+
+		r := c.update(onA, updateBody(pooledPG, onlyB, nil), true)
+		expectOSBErrorCode(r, http.StatusUnprocessableEntity, "PlanChangeNotSupported")
+		Expect(r.str("description")).To(ContainSubstring(`does not serve plan "only-b"`))
+	})
+
+	DescribeTable("spreads instances of every kind over the two nodes of its pool, and binds each on its own node",
+		func(p plan, hostKey string, nodes ...string) {
+			first, second := newID(), newID()
+			c.provisionReady(first, p, nil)
+			DeferCleanup(func() { c.deprovisionGone(first, p) })
+			c.provisionReady(second, p, nil)
+			DeferCleanup(func() { c.deprovisionGone(second, p) })
+			Expect([]string{nodeOf(b, first), nodeOf(b, second)}).To(ConsistOf(nodes))
+
+			for _, id := range []string{first, second} {
+				bindingID := newID()
+				creds := c.bindReady(id, bindingID, p, newID())
+				rememberSecret("binding password", creds.str("password"))
+				want := map[string]string{nodes[0]: "127.0.0.1", nodes[1]: "localhost"}[nodeOf(b, id)]
+				Expect(creds.str(hostKey)).To(Equal(want), "the binding is made on the instance's node")
+				c.unbindGone(id, bindingID, p)
+			}
+
+			By("refusing a third: both nodes are full")
+			third := newID()
+			r := c.provision(third, provisionBody(p, nil), true)
+			last := c.awaitInstance(third, p, operationOf(r))
+			Expect(last.str("description")).To(ContainSubstring("is full"))
+			c.deprovisionGone(third, p)
+		},
+		Entry("mysql", pooledMySQL, "hostname", "mysql-a", "mysql-b"),
+		Entry("redis", pooledRedis, "host", "redis-a", "redis-b"),
+		Entry("rabbitmq", pooledRabbit, "hostname", "rabbitmq-a", "rabbitmq-b"),
+	)
+})
+
+var _ = Describe("A node that is down", func() {
+	It("is named in the start-up log; its operations fail after bounded retries, and a platform retry succeeds once it is back", func() {
+		port := freePort()
+		b := startPoolBroker(port)
+		c := b.client()
+		Eventually(b.session).Should(gbytes.Say(`node-unreachable.*"node":"redis-down"`))
+
+		id := newID()
+		r := c.provision(id, provisionBody(downRedis, nil), true)
+		Expect(r.Status).To(Equal(http.StatusAccepted), r.String())
+		last := c.awaitInstance(id, downRedis, operationOf(r))
+		Expect(last.str("state")).To(Equal("failed"))
+		Expect(last.str("description")).To(ContainSubstring("node redis-down refused the connection"))
+		Expect(operationStates(b.state.open(), id, "provision")).To(Equal([]string{"failed"}))
+		Expect(count(b.state.open(), `SELECT count(*) FROM instances WHERE id = $1`, id)).To(Equal(1), "the instance is not lost")
+
+		By("bringing the node up and sending the same PUT again")
+		startRedisServer(port)
+		r = c.provision(id, provisionBody(downRedis, nil), true)
+		Expect(r.Status).To(BeElementOf(http.StatusCreated, http.StatusAccepted), r.String())
+		if r.Status == http.StatusAccepted {
+			expectSucceeded(c.awaitInstance(id, downRedis, operationOf(r)))
+		}
+		creds := c.bindReady(id, newID(), downRedis, newID())
+		rememberSecret("binding password", creds.str("password"))
+		Expect(creds["port"]).To(BeNumerically("==", port))
+		c.deprovisionGone(id, downRedis)
+	})
+})
+
+// startRedisServer runs a Redis server of the spec's own on port, stopped when the spec ends.
+func startRedisServer(port int) {
+	GinkgoHelper()
+	cmd := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no")
+	session, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
+	Expect(err).NotTo(HaveOccurred(), "redis-server must be installed (scripts/services redis)")
+	DeferCleanup(func() { session.Kill().Wait(10 * time.Second) })
+	Eventually(session).Should(gbytes.Say("Ready to accept connections"), fmt.Sprintf("redis-server on port %d", port))
+}
