@@ -446,10 +446,25 @@ var _ = Describe("Load", func() {
 			Expect(err).NotTo(HaveOccurred())
 		})
 
+		It("offers postgresql, mysql, redis and rabbitmq, one backend each", func() {
+			var names, kinds []string
+			for _, s := range c.Services() {
+				names = append(names, s.Name)
+				b, _ := c.Backend(s.Plans[0].Backend)
+				kinds = append(kinds, b.Kind)
+			}
+			Expect(names).To(Equal([]string{"postgresql", "mysql", "redis", "rabbitmq"}))
+			Expect(kinds).To(Equal([]string{"postgres", "mysql", "redis", "rabbitmq"}))
+		})
+
+		It("gives the local RabbitMQ no default URL, since its login has a password", func() {
+			b, _ := c.Backend("rabbitmq")
+			Expect(b.Nodes[0].DefaultURL).To(BeEmpty())
+			Expect(b.Nodes[0].URLEnv).To(Equal("OMNIBROKER_RABBITMQ_URL"))
+		})
+
 		It("offers postgresql with the documented ids", func() {
-			services := c.Services()
-			Expect(services).To(HaveLen(1))
-			s := services[0]
+			s := c.Services()[0]
 			Expect(s.ID).To(Equal(serviceID))
 			Expect(s.Name).To(Equal("postgresql"))
 			Expect(s.Description).To(Equal("A PostgreSQL database on a shared cluster"))
@@ -501,8 +516,12 @@ var _ = Describe("Load", func() {
 				Name:       "pg-local",
 				URLEnv:     "OMNIBROKER_POSTGRES_URL",
 				DefaultURL: "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable",
+				Versions:   []string{"15"},
 				Capacity:   500,
 			}))
+			small, _, _ := c.Plan(smallID)
+			Expect(small.DefaultVersion).To(Equal("15"))
+			Expect(c.CheckVersion(small, json.RawMessage(`{"version": "15"}`))).To(Succeed())
 		})
 
 		DescribeTable("checks parameters against both plans' schemas",
@@ -522,6 +541,7 @@ var _ = Describe("Load", func() {
 				`at '/extensions/0': value must be one of`),
 			Entry("an extension twice", catalog.InstanceUpdate, `{"extensions": ["citext", "citext"]}`,
 				`at '/extensions': items at 0 and 1 are equal`),
+			Entry("a version", catalog.InstanceCreate, `{"version": "15"}`, ""),
 			Entry("an unknown parameter", catalog.InstanceCreate, `{"size": 3}`,
 				`additional properties 'size' not allowed`),
 			Entry("no binding parameters", catalog.BindingCreate, `{}`, ""),
