@@ -177,11 +177,12 @@ var _ = Describe("Pools and placement", func() {
 		c.deprovisionGone(extra, pooledPG)
 
 		By("taking a new instance again once one is deleted")
+		freed := nodeOf(b, ids[0])
 		c.deprovisionGone(ids[0], pooledPG)
 		again := newID()
 		dropLeftoverDatabase(again)
 		c.provisionReady(again, pooledPG, nil)
-		Expect(nodeOf(b, again)).To(Equal(nodeOf(b, ids[0])))
+		Expect(nodeOf(b, again)).To(Equal(freed))
 		c.deprovisionGone(again, pooledPG)
 	})
 
@@ -267,7 +268,8 @@ var _ = Describe("A node that is down", func() {
 		Eventually(b.session).Should(gbytes.Say(`node-unreachable.*"node":"redis-down"`))
 
 		id := newID()
-		r := c.provision(id, provisionBody(downRedis, nil), true)
+		body := provisionBody(downRedis, nil)
+		r := c.provision(id, body, true)
 		Expect(r.Status).To(Equal(http.StatusAccepted), r.String())
 		last := c.awaitInstance(id, downRedis, operationOf(r))
 		Expect(last.str("state")).To(Equal("failed"))
@@ -277,7 +279,7 @@ var _ = Describe("A node that is down", func() {
 
 		By("bringing the node up and sending the same PUT again")
 		startRedisServer(port)
-		r = c.provision(id, provisionBody(downRedis, nil), true)
+		r = c.provision(id, body, true)
 		Expect(r.Status).To(BeElementOf(http.StatusCreated, http.StatusAccepted), r.String())
 		if r.Status == http.StatusAccepted {
 			expectSucceeded(c.awaitInstance(id, downRedis, operationOf(r)))

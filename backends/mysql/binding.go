@@ -1,0 +1,149 @@
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"strconv"
+
+	"code.cloudfoundry.org/lager/v3"
+	"code.cloudfoundry.org/lager/v3/lagerctx"
+
+	"github.com/omnibroker/omnibroker/backends"
+)
+
+func bindingName(b backends.Binding) string { return backends.Name("ob_b_", b.ID) }
+
+// Bind creates the binding's user with b.Password, limited to the plan's max_user_connections,
+// and grants it every privilege on the instance's database and on nothing else. A retry, or a
+// call that raced another, sets the same password and limit again. The password reaches the
+// server only as its mysql_native_password hash.
+func (m *MySQL) Bind(ctx context.Context, inst backends.Instance, b backends.Binding) (_ backends.Credentials, err error) {
+	n, limit, err := m.settings(inst)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkPassword(b.Password); err != nil {
+		return nil, permanent("the binding's password cannot be used for MariaDB", err)
+	}
+	db, user := databaseName(inst), bindingName(b)
+	log := lagerctx.FromContext(ctx).Session("mysql-bind", lager.Data{
+		"instance-id": inst.ID, "binding-id": b.ID, "node": n.name, "database": db, "user": user,
+	})
+	defer logResult(ctx, log, &err)
+
+	err = n.locked(ctx, db, func(c *sql.Conn) error {
+		exists, err := n.databaseExists(ctx, c, db)
+		if err != nil {
+			return err
+		}
+		if !exists {
+			return n.missingDatabase(db)
+		}
+		userExists, err := n.bindingUser(ctx, c, user, db)
+		if err != nil {
+			return err
+		}
+		// The hash is upper-case hex: it needs no escaping.
+		identified := ` IDENTIFIED BY PASSWORD '` + nativePasswordHash(b.Password) + `'` +
+			` WITH MAX_USER_CONNECTIONS ` + strconv.Itoa(limit)
+		if !userExists {
+			if _, err := c.ExecContext(ctx, `CREATE USER IF NOT EXISTS `+account(user)+identified); err != nil {
+				return n.fail("create user "+user, err)
+			}
+			log.Info("user-created")
+		}
+		// Also after CREATE USER: IF NOT EXISTS leaves a user created meanwhile as it was.
+		if _, err := c.ExecContext(ctx, `ALTER USER `+account(user)+identified); err != nil {
+			return n.fail("set the password of user "+user, err)
+		}
+		log.Info("user-password-set", lager.Data{"max-user-connections": limit})
+		if _, err := c.ExecContext(ctx, `GRANT ALL PRIVILEGES ON `+quoteIdentifier(grantPattern(db))+`.* TO `+account(user)); err != nil {
+			return n.fail("grant user "+user+" its privileges on database "+db, err)
+		}
+		log.Info("privileges-granted")
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return n.credentials(db, user, b.Password), nil
+}
+
+const selectBindingUser = `
+SELECT
+    EXISTS (
+        SELECT 1
+        FROM mysql.user
+        WHERE User = ?
+          AND Host = '%'
+    ),
+    EXISTS (
+        SELECT 1
+        FROM mysql.db
+        WHERE User = ?
+          AND Host = '%'
+          AND Db NOT IN (?, ?)
+    )`
+
+// bindingUser reports whether user exists; one that holds privileges on another database than
+// db is a permanent error, since this broker did not create it for this instance.
+func (n *node) bindingUser(ctx context.Context, c *sql.Conn, user, db string) (bool, error) {
+	var exists, elsewhere bool
+	err := c.QueryRowContext(ctx, selectBindingUser, user, user, grantPattern(db), db).Scan(&exists, &elsewhere)
+	switch {
+	case err != nil:
+		return false, n.fail("look up user "+user, err)
+	case elsewhere:
+		return true, permanent(
+			fmt.Sprintf("user name %s on node %s is taken by a user this broker does not own", user, n.name),
+			fmt.Errorf("user %s holds privileges on a database other than %s", user, db))
+	}
+	return exists, nil
+}
+
+// credentials are what the application gets: hostname, port, name, username, password, uri
+// and jdbcUrl.
+func (n *node) credentials(db, user, password string) backends.Credentials {
+	u := url.URL{
+		Scheme:   "mysql",
+		User:     url.UserPassword(user, password),
+		Host:     n.hostPort(),
+		Path:     "/" + db,
+		RawQuery: "reconnect=true",
+	}
+	jdbc := "jdbc:mysql://" + n.hostPort() + "/" + db +
+		"?user=" + url.QueryEscape(user) + "&password=" + url.QueryEscape(password)
+	return backends.Credentials{
+		"hostname": n.host,
+		"port":     n.port,
+		"name":     db,
+		"username": user,
+		"password": password,
+		"uri":      u.String(),
+		"jdbcUrl":  jdbc,
+	}
+}
+
+// Unbind drops the binding's user, then ends its connections, so the application loses its
+// access at once. A user that is already gone counts as unbound; one that holds privileges on
+// another instance's database is not this binding's and is left alone.
+func (m *MySQL) Unbind(ctx context.Context, inst backends.Instance, b backends.Binding) (err error) {
+	n, err := m.node(inst.Node)
+	if err != nil {
+		return err
+	}
+	db, user := databaseName(inst), bindingName(b)
+	log := lagerctx.FromContext(ctx).Session("mysql-unbind", lager.Data{
+		"instance-id": inst.ID, "binding-id": b.ID, "node": n.name, "database": db, "user": user,
+	})
+	defer logResult(ctx, log, &err)
+
+	return n.locked(ctx, db, func(c *sql.Conn) error {
+		if _, err := n.bindingUser(ctx, c, user, db); err != nil {
+			return err
+		}
+		return n.dropUser(ctx, log, c, user)
+	})
+}

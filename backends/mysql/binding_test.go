@@ -1,0 +1,264 @@
+package mysql_test
+
+import (
+	"context"
+	"database/sql"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/omnibroker/omnibroker/backends"
+	"github.com/omnibroker/omnibroker/backends/mysql"
+)
+
+var _ = Describe("Bind", func() {
+	It("returns credentials with which an application creates a table that the next binding can use", func(ctx SpecContext) {
+		inst := provisioned(ctx, nil)
+		b1, creds1 := bound(ctx, inst)
+
+		Expect(creds1).To(HaveLen(7))
+		Expect(creds1).To(HaveKeyWithValue("hostname", "127.0.0.1"))
+		Expect(creds1).To(HaveKeyWithValue("port", 3306))
+		Expect(creds1).To(HaveKeyWithValue("name", databaseName(inst)))
+		Expect(creds1).To(HaveKeyWithValue("username", userName(b1)))
+		Expect(creds1["password"] == b1.Password).To(BeTrue(), "the password is not the binding's")
+		Expect(len(userName(b1))).To(BeNumerically("<=", 32))
+
+		uri, err := url.Parse(creds1["uri"].(string))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(uri.Scheme).To(Equal("mysql"))
+		Expect(uri.Host).To(Equal("127.0.0.1:3306"))
+		Expect(uri.Path).To(Equal("/" + databaseName(inst)))
+		Expect(uri.User.Username()).To(Equal(userName(b1)))
+		password, _ := uri.User.Password()
+		Expect(password == b1.Password).To(BeTrue(), "the uri's password is not the binding's")
+		Expect(uri.RawQuery).To(Equal("reconnect=true"))
+
+		jdbc := creds1["jdbcUrl"].(string)
+		Expect(jdbc).To(HavePrefix("jdbc:mysql://"))
+		ju, err := url.Parse(strings.TrimPrefix(jdbc, "jdbc:"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(ju.Host).To(Equal("127.0.0.1:" + strconv.Itoa(creds1["port"].(int))))
+		Expect(ju.Path).To(Equal("/" + databaseName(inst)))
+		Expect(ju.Query().Get("user")).To(Equal(userName(b1)))
+		Expect(ju.Query().Get("password") == b1.Password).To(BeTrue(), "the jdbcUrl's password is not the binding's")
+
+		app1 := mustLogin(ctx, creds1)
+		_, err = app1.ExecContext(ctx, `CREATE TABLE notes (id int AUTO_INCREMENT PRIMARY KEY, body text)`)
+		Expect(err).NotTo(HaveOccurred())
+		_, err = app1.ExecContext(ctx, `INSERT INTO notes (body) VALUES ('from app 1 😀')`)
+		Expect(err).NotTo(HaveOccurred())
+
+		_, creds2 := bound(ctx, inst)
+		app2 := mustLogin(ctx, creds2)
+		_, err = app2.ExecContext(ctx, `INSERT INTO notes (body) VALUES ('from app 2')`)
+		Expect(err).NotTo(HaveOccurred())
+		var count int
+		Expect(app2.QueryRowContext(ctx, `SELECT COUNT(*) FROM notes`).Scan(&count)).To(Succeed())
+		Expect(count).To(Equal(2))
+		var body string
+		Expect(app2.QueryRowContext(ctx, `SELECT body FROM notes WHERE id = 1`).Scan(&body)).To(Succeed())
+		Expect(body).To(Equal("from app 1 😀"))
+	})
+
+	It("sets the same password again when retried, even after the password was changed", func(ctx SpecContext) {
+		inst := provisioned(ctx, nil)
+		b, first := bound(ctx, inst)
+		adminExec(ctx, "ALTER USER `"+userName(b)+"`@'%' IDENTIFIED BY 'changedByHand123'")
+		_, err := login(ctx, first, "")
+		Expect(err).To(HaveOccurred())
+
+		again, err := backend.Bind(logged(ctx), inst, b)
+		Expect(err).NotTo(HaveOccurred())
+		for _, key := range []string{"hostname", "port", "name", "username"} {
+			Expect(again[key]).To(Equal(first[key]), key)
+		}
+		for _, key := range []string{"password", "uri", "jdbcUrl"} {
+			Expect(again[key] == first[key]).To(BeTrue(), "%s differs", key)
+		}
+		mustLogin(ctx, again)
+	})
+
+	When("two workers bind the same binding at once", func() {
+		It("succeeds for both with one user that logs in", func(ctx SpecContext) {
+			inst := provisioned(ctx, nil)
+			b := newBinding()
+			var wg sync.WaitGroup
+			creds := make([]backends.Credentials, 2)
+			errs := make([]error, 2)
+			for i := range errs {
+				wg.Go(func() { creds[i], errs[i] = backend.Bind(logged(ctx), inst, b) })
+			}
+			wg.Wait()
+			Expect(errs[0]).NotTo(HaveOccurred())
+			Expect(errs[1]).NotTo(HaveOccurred())
+			var users int
+			Expect(admin.QueryRowContext(ctx, `SELECT COUNT(*) FROM mysql.user WHERE User = ?`, userName(b)).Scan(&users)).To(Succeed())
+			Expect(users).To(Equal(1))
+			mustLogin(ctx, creds[0])
+			mustLogin(ctx, creds[1])
+		})
+	})
+
+	It("limits the user to the plan's max_user_connections", func(ctx SpecContext) {
+		inst := provisioned(ctx, map[string]any{"max_user_connections": float64(2)})
+		_, creds := bound(ctx, inst)
+		app := mustLogin(ctx, creds)
+		var conns []*sql.Conn
+		for range 2 {
+			c, err := app.Conn(ctx)
+			Expect(err).NotTo(HaveOccurred())
+			DeferCleanup(c.Close)
+			conns = append(conns, c)
+		}
+		_, err := app.Conn(ctx)
+		Expect(serverError(err)).To(BeEquivalentTo(1226), "%v", err) // ER_USER_LIMIT_REACHED
+		Expect(conns).To(HaveLen(2))
+	})
+
+	It("stores the password's hash, never the password, and logs no password", func(ctx SpecContext) {
+		inst := provisioned(ctx, nil)
+		b, _ := bound(ctx, inst)
+
+		var stored, serverHash, plugin string
+		Expect(admin.QueryRowContext(ctx, `SELECT authentication_string, plugin, PASSWORD(?) FROM mysql.user WHERE User = ? AND Host = '%'`,
+			b.Password, userName(b)).Scan(&stored, &plugin, &serverHash)).To(Succeed())
+		Expect(stored == serverHash).To(BeTrue(), "the stored hash is not PASSWORD() of the binding's password")
+		Expect(mysql.NativePasswordHash(b.Password) == serverHash).To(BeTrue(), "the hash differs from PASSWORD()")
+		Expect(plugin).To(Equal("mysql_native_password"))
+		Expect(string(logger.Buffer().Contents())).To(ContainSubstring("user-created"))
+		Expect(string(logger.Buffer().Contents())).NotTo(ContainSubstring(b.Password))
+	})
+
+	It("gives no sight of, or access to, another instance's database, and no way to create one", func(ctx SpecContext) {
+		a := provisioned(ctx, nil)
+		other := provisioned(ctx, nil)
+		_, credsA := bound(ctx, a)
+		adminExec(ctx, "CREATE TABLE `"+databaseName(other)+"`.secrets (s text)")
+
+		app := mustLogin(ctx, credsA)
+		rows, err := app.QueryContext(ctx, `SHOW DATABASES`)
+		Expect(err).NotTo(HaveOccurred())
+		var seen []string
+		for rows.Next() {
+			var name string
+			Expect(rows.Scan(&name)).To(Succeed())
+			seen = append(seen, name)
+		}
+		Expect(rows.Err()).NotTo(HaveOccurred())
+		Expect(seen).To(ConsistOf("information_schema", databaseName(a)))
+
+		c, err := app.Conn(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(c.Close)
+		_, err = c.ExecContext(ctx, "USE `"+databaseName(other)+"`")
+		Expect(serverError(err)).To(BeEquivalentTo(1044), "%v", err)
+		_, err = c.ExecContext(ctx, "SELECT * FROM `"+databaseName(other)+"`.secrets")
+		Expect(serverError(err)).To(BeEquivalentTo(1142), "%v", err)
+		_, err = login(ctx, credsA, databaseName(other))
+		Expect(serverError(err)).To(BeEquivalentTo(1044), "%v", err)
+
+		// "_" matches any character in a database-level grant unless escaped.
+		sibling := "obX" + strings.TrimPrefix(databaseName(a), "ob_")
+		DeferCleanup(func(ctx SpecContext) { adminExec(ctx, "DROP DATABASE IF EXISTS `"+sibling+"`") })
+		_, err = c.ExecContext(ctx, "CREATE DATABASE `"+sibling+"`")
+		Expect(serverError(err)).To(BeEquivalentTo(1044), "%v", err)
+	})
+
+	It("fails permanently for an instance that has no database", func(ctx SpecContext) {
+		inst := newInstance(nil)
+		_, err := backend.Bind(logged(ctx), inst, newBinding())
+		Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
+		Expect(description(err)).To(ContainSubstring("does not exist on node mysql-local"))
+	})
+
+	When("a user of that name holds privileges on another database", func() {
+		It("fails permanently, and Unbind leaves that user alone", func(ctx SpecContext) {
+			inst := provisioned(ctx, nil)
+			other := provisioned(ctx, nil)
+			b := newBinding()
+			adminExec(ctx, "CREATE USER `"+userName(b)+"`@'%' IDENTIFIED BY 'someoneElses123'")
+			DeferCleanup(func(ctx SpecContext) { adminExec(ctx, "DROP USER IF EXISTS `"+userName(b)+"`@'%'") })
+			adminExec(ctx, "GRANT SELECT ON `"+databaseName(other)+"`.* TO `"+userName(b)+"`@'%'")
+
+			_, err := backend.Bind(logged(ctx), inst, b)
+			Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
+			Expect(description(err)).To(ContainSubstring("is taken by a user this broker does not own"))
+
+			err = backend.Unbind(logged(ctx), inst, b)
+			Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
+			Expect(userExists(ctx, userName(b))).To(BeTrue())
+		})
+	})
+
+	DescribeTable("refuses a password the broker did not make, before any connection is made",
+		func(ctx SpecContext, password string) {
+			inst := backends.Instance{ID: "some-id", Node: "mysql-closed", Plan: "small"}
+			_, err := backend.Bind(logged(ctx), inst, backends.Binding{ID: "b", Password: password})
+			Expect(backends.IsPermanent(err)).To(BeTrue())
+			Expect(description(err)).To(Equal("the binding's password cannot be used for MariaDB"))
+		},
+		Entry("empty", ""),
+		Entry("with a quote", "abc'def"),
+		Entry("with a backslash", `abc\def`),
+	)
+})
+
+var _ = Describe("Unbind", func() {
+	It("closes the binding's open connection, refuses its login, and keeps the data for the other bindings", func(ctx SpecContext) {
+		inst := provisioned(ctx, nil)
+		b1, creds1 := bound(ctx, inst)
+		_, creds2 := bound(ctx, inst)
+
+		session, err := mustLogin(ctx, creds1).Conn(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func() { _ = session.Close() }) // the server ends it
+		_, err = session.ExecContext(ctx, `CREATE TABLE shared (body text)`)
+		Expect(err).NotTo(HaveOccurred())
+		_, err = session.ExecContext(ctx, `INSERT INTO shared VALUES ('kept')`)
+		Expect(err).NotTo(HaveOccurred())
+
+		Expect(backend.Unbind(logged(ctx), inst, b1)).To(Succeed())
+
+		Expect(session.PingContext(ctx)).NotTo(Succeed())
+		_, err = login(ctx, creds1, "")
+		expectLoginRefused(err)
+		Expect(userExists(ctx, userName(b1))).To(BeFalse())
+		Expect(sessionsOf(ctx, userName(b1))).To(Equal(0))
+
+		var body string
+		Expect(mustLogin(ctx, creds2).QueryRowContext(ctx, `SELECT body FROM shared`).Scan(&body)).To(Succeed())
+		Expect(body).To(Equal("kept"))
+
+		Expect(backend.Unbind(logged(ctx), inst, b1)).To(Succeed())
+	})
+
+	It("ends the connections of a user that a crash left behind after dropping it", func(ctx SpecContext) {
+		inst := provisioned(ctx, nil)
+		b, creds := bound(ctx, inst)
+		session, err := mustLogin(ctx, creds).Conn(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func() { _ = session.Close() })
+		adminExec(ctx, "DROP USER `"+userName(b)+"`@'%'")
+		Expect(session.PingContext(ctx)).To(Succeed())
+
+		Expect(backend.Unbind(logged(ctx), inst, b)).To(Succeed())
+
+		Expect(session.PingContext(ctx)).NotTo(Succeed())
+	})
+
+	It("succeeds for a binding that never existed", func(ctx SpecContext) {
+		inst := provisioned(ctx, nil)
+		Expect(backend.Unbind(logged(ctx), inst, newBinding())).To(Succeed())
+	})
+})
+
+func sessionsOf(ctx context.Context, user string) int {
+	var n int
+	Expect(admin.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = ?`, user).Scan(&n)).To(Succeed())
+	return n
+}

@@ -1,0 +1,297 @@
+package mysql_test
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"syscall"
+	"time"
+
+	gomysql "github.com/go-sql-driver/mysql"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/omnibroker/omnibroker/backends"
+	"github.com/omnibroker/omnibroker/backends/mysql"
+)
+
+// description is what a person reads on last_operation for err.
+func description(err error) string {
+	var d backends.Describer
+	Expect(errors.As(err, &d)).To(BeTrue(), "%v carries no description", err)
+	return d.Description()
+}
+
+var _ = Describe("Errors", func() {
+	When("the instance is on a node this backend does not know", func() {
+		It("fails permanently, naming the node", func(ctx SpecContext) {
+			inst := backends.Instance{ID: "some-id", Node: "mysql-unknown"}
+			err := backend.Provision(logged(ctx), inst)
+			Expect(backends.IsPermanent(err)).To(BeTrue())
+			Expect(description(err)).To(ContainSubstring("mysql-unknown"))
+			Expect(backend.Ping(ctx, "mysql-unknown")).To(Satisfy(backends.IsPermanent))
+		})
+	})
+
+	When("the node refuses connections", func() {
+		inst := backends.Instance{ID: "some-id", Node: "mysql-closed"}
+		password := "Bx7kQ2mZ9pR4tW1vY6nC3hJ8sD5fG0aL"
+
+		DescribeTable("fails for a retry, saying so in plain words and without the admin's or the binding's password",
+			func(ctx SpecContext, call func(context.Context) error) {
+				err := call(logged(ctx))
+				Expect(err).To(HaveOccurred())
+				Expect(backends.IsPermanent(err)).To(BeFalse())
+				Expect(description(err)).To(Equal("node mysql-closed refused the connection"))
+				Expect(err.Error()).NotTo(ContainSubstring(closedNodePassword))
+				Expect(err.Error()).NotTo(ContainSubstring(password))
+				Expect(err.Error()).NotTo(ContainSubstring("mysql://"))
+				Expect(string(logger.Buffer().Contents())).NotTo(ContainSubstring(closedNodePassword))
+				Expect(string(logger.Buffer().Contents())).NotTo(ContainSubstring(password))
+			},
+			Entry("provision", func(ctx context.Context) error { return backend.Provision(ctx, inst) }),
+			Entry("update", func(ctx context.Context) error { return backend.Update(ctx, inst, "small") }),
+			Entry("deprovision", func(ctx context.Context) error { return backend.Deprovision(ctx, inst) }),
+			Entry("bind", func(ctx context.Context) error {
+				_, err := backend.Bind(ctx, inst, backends.Binding{ID: "b", Password: password})
+				return err
+			}),
+			Entry("unbind", func(ctx context.Context) error { return backend.Unbind(ctx, inst, backends.Binding{ID: "b"}) }),
+			Entry("ping", func(ctx context.Context) error { return backend.Ping(ctx, "mysql-closed") }),
+		)
+	})
+
+	When("the node accepts the connection and then never answers", func() {
+		It("gives up after the read timeout, for a retry, even without a deadline on the call", func(ctx SpecContext) {
+			addr := hungServer()
+			m, err := mysql.New([]backends.Server{{Name: "mysql-hung", AdminURL: "mysql://root:" + closedNodePassword + "@" + addr + "/?readTimeout=300ms"}})
+			Expect(err).NotTo(HaveOccurred())
+			DeferCleanup(m.Close)
+
+			start := time.Now()
+			err = m.Provision(logged(context.WithoutCancel(ctx)), backends.Instance{ID: "some-id", Node: "mysql-hung"})
+			Expect(time.Since(start)).To(BeNumerically("<", 5*time.Second))
+			Expect(backends.IsPermanent(err)).To(BeFalse())
+			Expect(description(err)).To(Equal("node mysql-hung dropped the connection or stopped answering"))
+			Expect(err.Error()).NotTo(ContainSubstring(closedNodePassword))
+		})
+
+		It("gives up when the call's context ends", func(ctx SpecContext) {
+			m, err := mysql.New([]backends.Server{{Name: "mysql-hung", AdminURL: "mysql://root@" + hungServer() + "/"}})
+			Expect(err).NotTo(HaveOccurred())
+			DeferCleanup(m.Close)
+
+			short, cancel := context.WithTimeout(logged(ctx), 300*time.Millisecond)
+			defer cancel()
+			err = m.Ping(short, "mysql-hung")
+			Expect(backends.IsPermanent(err)).To(BeFalse())
+			Expect(description(err)).To(Equal("node mysql-hung did not answer in time"))
+		})
+	})
+
+	When("the admin login is wrong", func() {
+		It("says the node rejected the broker's login, for a retry, without the password", func(ctx SpecContext) {
+			m, err := mysql.New([]backends.Server{{Name: "mysql-wrong", AdminURL: "mysql://nobody_here:" + closedNodePassword + "@127.0.0.1:3306/"}})
+			Expect(err).NotTo(HaveOccurred())
+			DeferCleanup(m.Close)
+			err = m.Ping(ctx, "mysql-wrong")
+			Expect(backends.IsPermanent(err)).To(BeFalse())
+			Expect(description(err)).To(Equal("node mysql-wrong rejected the broker's login"))
+			Expect(description(err)).NotTo(ContainSubstring(closedNodePassword))
+		})
+	})
+
+	When("another call holds the instance's lock", func() {
+		It("waits, then fails for a retry once its context ends, and leaves the instance usable", func(ctx SpecContext) {
+			inst := provisioned(ctx, nil)
+			release := holdLock(ctx, inst)
+
+			short, cancel := context.WithTimeout(logged(ctx), 300*time.Millisecond)
+			defer cancel()
+			start := time.Now()
+			err := backend.Update(short, inst, "small")
+			Expect(time.Since(start)).To(BeNumerically("<", 5*time.Second))
+			Expect(err).To(HaveOccurred())
+			Expect(backends.IsPermanent(err)).To(BeFalse())
+			Expect(description(err)).To(Equal("node mysql-local did not answer in time"))
+			Expect(errors.Is(err, context.DeadlineExceeded)).To(BeTrue())
+
+			release()
+			Expect(backend.Update(logged(ctx), inst, "small")).To(Succeed())
+		})
+
+		It("gives up after its bounded wait, for a retry", func(ctx SpecContext) {
+			m, err := mysql.New([]backends.Server{{Name: "mysql-local", AdminURL: adminURL}})
+			Expect(err).NotTo(HaveOccurred())
+			DeferCleanup(m.Close)
+			m.SetLockWait(500 * time.Millisecond)
+			inst := provisioned(ctx, nil)
+			release := holdLock(ctx, inst)
+
+			start := time.Now()
+			_, err = m.Bind(logged(ctx), inst, newBinding())
+			Expect(time.Since(start)).To(BeNumerically("~", 500*time.Millisecond, 2*time.Second))
+			Expect(backends.IsPermanent(err)).To(BeFalse())
+			Expect(description(err)).To(Equal("node mysql-local is still busy with another call for this instance"))
+
+			release()
+			_, err = m.Bind(logged(ctx), inst, newBinding())
+			Expect(err).NotTo(HaveOccurred())
+		})
+	})
+
+	DescribeTable("invalid plan settings fail permanently before any connection is made",
+		func(ctx SpecContext, limit any) {
+			inst := backends.Instance{ID: "some-id", Node: "mysql-closed", Plan: "small", PlanConfig: map[string]any{"max_user_connections": limit}}
+			err := backend.Provision(logged(ctx), inst)
+			Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
+			Expect(description(err)).To(Equal("plan small sets max_user_connections to something other than a positive whole number"))
+			_, err = backend.Bind(logged(ctx), inst, newBinding())
+			Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
+		},
+		Entry("text", "ten"),
+		Entry("a fraction", 2.5),
+		Entry("zero", 0),
+		Entry("a negative number", float64(-1)),
+		Entry("more than the server takes", float64(1<<40)),
+	)
+
+	DescribeTable("words each cause in plain words, without the server's text",
+		func(err error, want string) {
+			Expect(mysql.Sentence("db-3", "create database ob_x", err)).To(Equal(want))
+		},
+		Entry("refused", &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}, "node db-3 refused the connection"),
+		Entry("context deadline", context.DeadlineExceeded, "node db-3 did not answer in time"),
+		Entry("dropped", io.ErrUnexpectedEOF, "node db-3 dropped the connection"),
+		Entry("bad connection", driver.ErrBadConn, "node db-3 dropped the connection"),
+		Entry("invalid connection", gomysql.ErrInvalidConn, "node db-3 dropped the connection or stopped answering"),
+		Entry("access denied", serverErr(1045), "node db-3 rejected the broker's login"),
+		Entry("access denied without password", serverErr(1698), "node db-3 rejected the broker's login"),
+		Entry("host not allowed", serverErr(1130), "node db-3 rejected the broker's login"),
+		Entry("account locked", serverErr(4151), "node db-3 rejected the broker's login"),
+		Entry("host blocked", serverErr(1129), "node db-3 blocks the broker's host after too many failed connections"),
+		Entry("too many connections", serverErr(1040), "node db-3 ran out of connections"),
+		Entry("too many of the admin's connections", serverErr(1203), "node db-3 ran out of connections"),
+		Entry("disk full", serverErr(1021), "node db-3 ran out of resources (disk, memory or connections)"),
+		Entry("table full", serverErr(1114), "node db-3 ran out of resources (disk, memory or connections)"),
+		Entry("out of memory", serverErr(1037), "node db-3 ran out of resources (disk, memory or connections)"),
+		Entry("no thread", serverErr(1135), "node db-3 ran out of resources (disk, memory or connections)"),
+		Entry("shutdown", serverErr(1053), "node db-3 is starting up or shutting down"),
+		Entry("connection killed", serverErr(1927), "node db-3 dropped the connection"),
+		Entry("query interrupted", serverErr(1317), "node db-3 cancelled the statement to create database ob_x"),
+		Entry("statement timeout", serverErr(1969), "node db-3 cancelled the statement to create database ob_x"),
+		Entry("no privilege on a database", serverErr(1044), "the broker's admin user on node db-3 lacks a privilege it needs to create database ob_x"),
+		Entry("no privilege on a table", serverErr(1142), "the broker's admin user on node db-3 lacks a privilege it needs to create database ob_x"),
+		Entry("no global privilege", serverErr(1227), "the broker's admin user on node db-3 lacks a privilege it needs to create database ob_x"),
+		Entry("not the thread's owner", serverErr(1095), "the broker's admin user on node db-3 lacks a privilege it needs to create database ob_x"),
+		Entry("lock wait timeout", serverErr(1205), "node db-3 could not create database ob_x: another session held a lock it needed"),
+		Entry("read-only", serverErr(1290), "node db-3 is read-only, or runs with an option that forbids the statement to create database ob_x"),
+		Entry("unknown database", serverErr(1049), "node db-3 could not create database ob_x: a database is missing"),
+		Entry("anything else", serverErr(1064), "node db-3 failed to create database ob_x"),
+		Entry("a wrapped server error", fmt.Errorf("exec: %w", serverErr(1040)), "node db-3 ran out of connections"),
+	)
+})
+
+func serverErr(number uint16) error {
+	return &gomysql.MySQLError{Number: number, Message: "Access denied for user 'root'@'10.0.0.1' (using password: YES)"}
+}
+
+// holdLock takes inst's lock on an admin connection of its own, as another call would, and
+// returns a function that releases it; the spec's end releases it too.
+func holdLock(ctx context.Context, inst backends.Instance) func() {
+	c, err := admin.Conn(ctx)
+	Expect(err).NotTo(HaveOccurred())
+	var got int
+	Expect(c.QueryRowContext(ctx, `SELECT GET_LOCK(?, 5)`, mysql.LockName(inst)).Scan(&got)).To(Succeed())
+	Expect(got).To(Equal(1))
+	released := false
+	release := func() {
+		if released {
+			return
+		}
+		released = true
+		_, err := c.ExecContext(context.WithoutCancel(ctx), `DO RELEASE_LOCK(?)`, mysql.LockName(inst))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(c.Close()).To(Succeed())
+	}
+	DeferCleanup(release)
+	return release
+}
+
+// hungServer listens on a free port, accepts connections and never answers them, until the
+// spec ends. It returns the address.
+func hungServer() string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	Expect(err).NotTo(HaveOccurred())
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	DeferCleanup(func() {
+		_ = l.Close()
+		<-done
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	})
+	return l.Addr().String()
+}
+
+var _ = Describe("New", func() {
+	DescribeTable("rejects a bad node without quoting its URL",
+		func(nodes []backends.Server, want string) {
+			m, err := mysql.New(nodes)
+			Expect(err).To(HaveOccurred())
+			Expect(m).To(BeNil())
+			Expect(err.Error()).To(ContainSubstring(want))
+			Expect(err.Error()).NotTo(ContainSubstring("s3cret"))
+		},
+		Entry("an unparsable URL", []backends.Server{{Name: "a", AdminURL: "mysql://u:s3cret@%zz/"}}, `mysql node "a": admin URL is not a mysql:// URL`),
+		Entry("another scheme", []backends.Server{{Name: "a", AdminURL: "postgres://u:s3cret@h/"}}, "is not a mysql:// URL"),
+		Entry("no user", []backends.Server{{Name: "a", AdminURL: "mysql://h:3306/"}}, "has no user name"),
+		Entry("no host", []backends.Server{{Name: "a", AdminURL: "mysql://u:s3cret@/"}}, "has no host name"),
+		Entry("a bad port", []backends.Server{{Name: "a", AdminURL: "mysql://u:s3cret@h:99999/"}}, "invalid port"),
+		Entry("a database", []backends.Server{{Name: "a", AdminURL: "mysql://u:s3cret@h/mysql"}}, "names a database"),
+		Entry("an unknown parameter", []backends.Server{{Name: "a", AdminURL: "mysql://u:s3cret@h/?sslmode=s3cret"}}, `parameter "sslmode"`),
+		Entry("a bad timeout", []backends.Server{{Name: "a", AdminURL: "mysql://u:s3cret@h/?readTimeout=s3cret"}}, "readTimeout is not a positive duration"),
+		Entry("an unknown TLS setting", []backends.Server{{Name: "a", AdminURL: "mysql://u:s3cret@h/?tls=s3cret"}}, "the driver does not accept the admin URL"),
+		Entry("no name", []backends.Server{{AdminURL: "mysql://u:s3cret@h/"}}, "has no name"),
+		Entry("a public port out of range", []backends.Server{{Name: "a", AdminURL: "mysql://u:s3cret@h/", Port: 70000}}, "out of range"),
+		Entry("a name twice", []backends.Server{
+			{Name: "a", AdminURL: "mysql://u:s3cret@h/"},
+			{Name: "a", AdminURL: "mysql://u:s3cret@h2/"},
+		}, "listed twice"),
+	)
+
+	It("hands out the node's public host and port when they are set", func(ctx SpecContext) {
+		m, err := mysql.New([]backends.Server{{Name: "mysql-local", AdminURL: adminURL, Host: "db.example.com", Port: 13306}})
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(m.Close)
+		inst := newInstance(nil)
+		Expect(m.Provision(logged(ctx), inst)).To(Succeed())
+		creds, err := m.Bind(logged(ctx), inst, newBinding())
+		Expect(err).NotTo(HaveOccurred())
+		Expect(creds).To(HaveKeyWithValue("hostname", "db.example.com"))
+		Expect(creds).To(HaveKeyWithValue("port", 13306))
+		Expect(creds["uri"]).To(ContainSubstring("@db.example.com:13306/"))
+		Expect(creds["jdbcUrl"]).To(HavePrefix("jdbc:mysql://db.example.com:13306/"))
+	})
+
+	It("accepts the driver's timeouts and an admin URL without a port", func(ctx SpecContext) {
+		m, err := mysql.New([]backends.Server{{Name: "mysql-local", AdminURL: "mysql://root@127.0.0.1/?timeout=3s&readTimeout=1m&writeTimeout=10s&tls=false"}})
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(m.Close)
+		Expect(m.Ping(ctx, "mysql-local")).To(Succeed())
+	})
+})

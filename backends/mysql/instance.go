@@ -1,0 +1,264 @@
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"code.cloudfoundry.org/lager/v3"
+	"code.cloudfoundry.org/lager/v3/lagerctx"
+	gomysql "github.com/go-sql-driver/mysql"
+
+	"github.com/omnibroker/omnibroker/backends"
+)
+
+// databaseName derives the instance's database name from its id.
+func databaseName(inst backends.Instance) string { return backends.Name("ob_", inst.ID) }
+
+// grantPattern is database db as GRANT and mysql.db spell it. There a database name is a LIKE
+// pattern: unescaped, the underscore of "ob_" matches any character, and a binding could
+// create databases beside its own (obX…) and fill them.
+func grantPattern(db string) string {
+	return strings.NewReplacer(`\`, `\\`, `_`, `\_`, `%`, `\%`).Replace(db)
+}
+
+// Provision creates the instance's database in utf8mb4. It is idempotent: a database of that
+// name is taken to be this instance's, since the name is a hash of its id. The plan's settings
+// are checked first, so that a plan that could never be bound fails before anything is made.
+func (m *MySQL) Provision(ctx context.Context, inst backends.Instance) (err error) {
+	n, _, err := m.settings(inst)
+	if err != nil {
+		return err
+	}
+	db := databaseName(inst)
+	log := lagerctx.FromContext(ctx).Session("mysql-provision", lager.Data{
+		"instance-id": inst.ID, "node": n.name, "database": db,
+	})
+	defer logResult(ctx, log, &err)
+
+	return n.locked(ctx, db, func(c *sql.Conn) error {
+		res, err := c.ExecContext(ctx, `CREATE DATABASE IF NOT EXISTS `+quoteIdentifier(db)+` CHARACTER SET utf8mb4`)
+		if err != nil {
+			return n.fail("create database "+db, err)
+		}
+		if created, _ := res.RowsAffected(); created > 0 {
+			log.Info("database-created")
+		} else {
+			log.Info("database-exists")
+		}
+		return nil
+	})
+}
+
+// Update applies the new plan's max_user_connections to the users of the instance's existing
+// bindings; the database itself has nothing a plan changes.
+func (m *MySQL) Update(ctx context.Context, inst backends.Instance, fromPlan string) (err error) {
+	n, limit, err := m.settings(inst)
+	if err != nil {
+		return err
+	}
+	db := databaseName(inst)
+	log := lagerctx.FromContext(ctx).Session("mysql-update", lager.Data{
+		"instance-id": inst.ID, "node": n.name, "database": db, "from-plan": fromPlan, "plan": inst.Plan,
+	})
+	defer logResult(ctx, log, &err)
+
+	return n.locked(ctx, db, func(c *sql.Conn) error {
+		exists, err := n.databaseExists(ctx, c, db)
+		if err != nil {
+			return err
+		}
+		if !exists {
+			return n.missingDatabase(db)
+		}
+		users, err := n.bindingUsers(ctx, c, db)
+		if err != nil {
+			return err
+		}
+		for _, user := range users {
+			_, err := c.ExecContext(ctx, `ALTER USER IF EXISTS `+account(user)+` WITH MAX_USER_CONNECTIONS `+strconv.Itoa(limit))
+			if err != nil {
+				return n.fail("set the connection limit of user "+user, err)
+			}
+		}
+		log.Info("connection-limit-set", lager.Data{"max-user-connections": limit, "users": len(users)})
+		return nil
+	})
+}
+
+// Deprovision drops the users of the instance's bindings and ends their connections, ends
+// every other connection that uses the database, and drops it. Users go first, so that a
+// failure further on leaves no way in. What is already gone counts as done, so a re-run after
+// a crash half-way finishes the job. Only users this broker names (ob_b_…) are dropped; any
+// other user an operator granted access to the database keeps its account.
+func (m *MySQL) Deprovision(ctx context.Context, inst backends.Instance) (err error) {
+	n, err := m.node(inst.Node)
+	if err != nil {
+		return err
+	}
+	db := databaseName(inst)
+	log := lagerctx.FromContext(ctx).Session("mysql-deprovision", lager.Data{
+		"instance-id": inst.ID, "node": n.name, "database": db,
+	})
+	defer logResult(ctx, log, &err)
+
+	return n.locked(ctx, db, func(c *sql.Conn) error {
+		users, err := n.bindingUsers(ctx, c, db)
+		if err != nil {
+			return err
+		}
+		for _, user := range users {
+			if err := n.dropUser(ctx, log, c, user); err != nil {
+				return err
+			}
+		}
+		ended, err := n.kill(ctx, c, selectDatabaseSessions, db, "end the connections to database "+db)
+		if err != nil {
+			return err
+		}
+		if _, err := c.ExecContext(ctx, `DROP DATABASE IF EXISTS `+quoteIdentifier(db)); err != nil {
+			return n.fail("drop database "+db, err)
+		}
+		log.Info("database-dropped", lager.Data{"users-dropped": len(users), "connections-ended": ended})
+		return nil
+	})
+}
+
+const selectDatabaseExists = `
+SELECT COUNT(*)
+FROM information_schema.SCHEMATA
+WHERE SCHEMA_NAME = ?`
+
+func (n *node) databaseExists(ctx context.Context, c *sql.Conn, db string) (bool, error) {
+	var count int
+	if err := c.QueryRowContext(ctx, selectDatabaseExists, db).Scan(&count); err != nil {
+		return false, n.fail("look up database "+db, err)
+	}
+	return count > 0, nil
+}
+
+// selectBindingUsers lists the users this broker named that hold privileges on the database
+// whose GRANT pattern and name are the arguments (the name too, should one have been granted
+// unescaped by hand).
+const selectBindingUsers = `
+SELECT DISTINCT User
+FROM mysql.db
+WHERE Db IN (?, ?)
+  AND Host = '%'
+  AND LEFT(User, 5) = 'ob_b_'
+ORDER BY User`
+
+func (n *node) bindingUsers(ctx context.Context, c *sql.Conn, db string) ([]string, error) {
+	rows, err := c.QueryContext(ctx, selectBindingUsers, grantPattern(db), db)
+	if err != nil {
+		return nil, n.fail("list the users of database "+db, err)
+	}
+	defer rows.Close()
+	var users []string
+	for rows.Next() {
+		var u string
+		if err := rows.Scan(&u); err != nil {
+			return nil, n.fail("list the users of database "+db, err)
+		}
+		users = append(users, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, n.fail("list the users of database "+db, err)
+	}
+	return users, nil
+}
+
+// dropUser drops user, then ends its connections: in this order no new one can start in
+// between. A user already gone still has its connections ended, in case a crash came between.
+func (n *node) dropUser(ctx context.Context, log lager.Logger, c *sql.Conn, user string) error {
+	if _, err := c.ExecContext(ctx, `DROP USER IF EXISTS `+account(user)); err != nil {
+		return n.fail("drop user "+user, err)
+	}
+	ended, err := n.kill(ctx, c, selectUserSessions, user, "end the connections of user "+user)
+	if err != nil {
+		return err
+	}
+	log.Info("user-dropped", lager.Data{"user": user, "connections-ended": ended})
+	return nil
+}
+
+const selectUserSessions = `
+SELECT ID
+FROM information_schema.PROCESSLIST
+WHERE USER = ?
+  AND ID <> CONNECTION_ID()`
+
+const selectDatabaseSessions = `
+SELECT ID
+FROM information_schema.PROCESSLIST
+WHERE DB = ?
+  AND ID <> CONNECTION_ID()`
+
+// kill ends the connections that query lists for arg and returns how many it ended. One that
+// ended by itself meanwhile counts as ended.
+func (n *node) kill(ctx context.Context, c *sql.Conn, query, arg, action string) (int, error) {
+	rows, err := c.QueryContext(ctx, query, arg)
+	if err != nil {
+		return 0, n.fail(action, err)
+	}
+	var ids []uint64
+	for rows.Next() {
+		var id uint64
+		if err := rows.Scan(&id); err != nil {
+			_ = rows.Close()
+			return 0, n.fail(action, err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Close(); err != nil {
+		return 0, n.fail(action, err)
+	}
+	if err := rows.Err(); err != nil {
+		return 0, n.fail(action, err)
+	}
+	for _, id := range ids {
+		_, err := c.ExecContext(ctx, `KILL CONNECTION ?`, id)
+		if e, ok := errors.AsType[*gomysql.MySQLError](err); ok && e.Number == erNoSuchThread {
+			continue
+		}
+		if err != nil {
+			return 0, n.fail(action, err)
+		}
+	}
+	return len(ids), nil
+}
+
+// logResult logs how a call ended. A context cancelled at shutdown is not an error.
+func logResult(ctx context.Context, log lager.Logger, err *error) {
+	switch {
+	case *err == nil:
+		log.Info("done")
+	case ctx.Err() != nil:
+		log.Info("cancelled")
+	default:
+		log.Error("failed", *err, lager.Data{"permanent": backends.IsPermanent(*err)})
+	}
+}
+
+// settings reads what Provision, Update and Bind apply, before any connection is made: the
+// node and the plan's max_user_connections.
+func (m *MySQL) settings(inst backends.Instance) (*node, int, error) {
+	n, err := m.node(inst.Node)
+	if err != nil {
+		return nil, 0, err
+	}
+	limit, err := maxUserConnections(inst.Plan, inst.PlanConfig)
+	if err != nil {
+		return nil, 0, err
+	}
+	return n, limit, nil
+}
+
+// missingDatabase is the permanent error of a call that needs the instance's database.
+func (n *node) missingDatabase(db string) error {
+	return permanent(fmt.Sprintf("database %s of this instance does not exist on node %s", db, n.name),
+		errors.New("database missing"))
+}

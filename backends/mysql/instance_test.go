@@ -1,0 +1,144 @@
+package mysql_test
+
+import (
+	"encoding/json"
+	"sync"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/omnibroker/omnibroker/backends"
+)
+
+func charsetOf(ctx SpecContext, dbname string) string {
+	var charset string
+	Expect(admin.QueryRowContext(ctx, `SELECT DEFAULT_CHARACTER_SET_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?`, dbname).Scan(&charset)).To(Succeed())
+	return charset
+}
+
+var _ = Describe("Provision", func() {
+	It("creates one utf8mb4 database, and succeeds again when it exists", func(ctx SpecContext) {
+		inst := newInstance(nil)
+
+		Expect(backend.Provision(logged(ctx), inst)).To(Succeed())
+		Expect(backend.Provision(logged(ctx), inst)).To(Succeed())
+
+		Expect(databaseExists(ctx, databaseName(inst))).To(BeTrue())
+		Expect(charsetOf(ctx, databaseName(inst))).To(Equal("utf8mb4"))
+		Expect(string(logger.Buffer().Contents())).To(ContainSubstring("database-created"))
+		Expect(string(logger.Buffer().Contents())).To(ContainSubstring("database-exists"))
+	})
+
+	When("the same instance is provisioned by several workers at once", func() {
+		It("succeeds for all of them and leaves one database", func(ctx SpecContext) {
+			inst := newInstance(nil)
+			var wg sync.WaitGroup
+			errs := make([]error, 4)
+			for i := range errs {
+				wg.Go(func() { errs[i] = backend.Provision(logged(ctx), inst) })
+			}
+			wg.Wait()
+			for _, err := range errs {
+				Expect(err).NotTo(HaveOccurred())
+			}
+			Expect(databaseExists(ctx, databaseName(inst))).To(BeTrue())
+		})
+	})
+})
+
+var _ = Describe("Update", func() {
+	It("applies the new plan's max_user_connections to the users of existing bindings", func(ctx SpecContext) {
+		inst := provisioned(ctx, map[string]any{"max_user_connections": float64(5)})
+		b1, _ := bound(ctx, inst)
+		b2, creds2 := bound(ctx, inst)
+		Expect(maxUserConnectionsOf(ctx, userName(b1))).To(Equal(5))
+
+		inst.Plan = "large"
+		inst.PlanConfig = map[string]any{"max_user_connections": float64(40)}
+		Expect(backend.Update(logged(ctx), inst, "small")).To(Succeed())
+		Expect(backend.Update(logged(ctx), inst, "small")).To(Succeed())
+
+		Expect(maxUserConnectionsOf(ctx, userName(b1))).To(Equal(40))
+		Expect(maxUserConnectionsOf(ctx, userName(b2))).To(Equal(40))
+		mustLogin(ctx, creds2)
+
+		_, creds3 := bound(ctx, inst)
+		Expect(maxUserConnectionsOf(ctx, creds3["username"].(string))).To(Equal(40))
+	})
+
+	It("fails permanently for an instance whose database is gone", func(ctx SpecContext) {
+		inst := newInstance(nil)
+		err := backend.Update(logged(ctx), inst, "small")
+		Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
+		Expect(description(err)).To(ContainSubstring("does not exist on node mysql-local"))
+	})
+})
+
+var _ = Describe("Deprovision", func() {
+	It("drops the database under a live connection, and the binding users with their connections", func(ctx SpecContext) {
+		inst := provisioned(ctx, nil)
+		b1, creds1 := bound(ctx, inst)
+		b2, creds2 := bound(ctx, inst)
+
+		live, err := mustLogin(ctx, creds1).Conn(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func() { _ = live.Close() }) // the server ends it
+		_, err = live.ExecContext(ctx, `CREATE TABLE kept_open (id int)`)
+		Expect(err).NotTo(HaveOccurred())
+		tx, err := live.BeginTx(ctx, nil)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func() { _ = tx.Rollback() })
+		_, err = tx.ExecContext(ctx, `INSERT INTO kept_open VALUES (1)`)
+		Expect(err).NotTo(HaveOccurred())
+
+		Expect(backend.Deprovision(logged(ctx), inst)).To(Succeed())
+
+		Expect(databaseExists(ctx, databaseName(inst))).To(BeFalse())
+		Expect(userExists(ctx, userName(b1))).To(BeFalse())
+		Expect(userExists(ctx, userName(b2))).To(BeFalse())
+		Expect(live.PingContext(ctx)).NotTo(Succeed())
+		_, err = login(ctx, creds2, "")
+		expectLoginRefused(err)
+
+		Expect(backend.Deprovision(logged(ctx), inst)).To(Succeed())
+	})
+
+	It("ends an operator's connection to the database but keeps the operator's user", func(ctx SpecContext) {
+		inst := provisioned(ctx, nil)
+		db := databaseName(inst)
+		password, err := backends.NewPassword()
+		Expect(err).NotTo(HaveOccurred())
+		operator := "obtest_" + db[len(db)-16:]
+		adminExec(ctx, "CREATE USER `"+operator+"`@'%' IDENTIFIED BY '"+password+"'")
+		DeferCleanup(func(ctx SpecContext) { adminExec(ctx, "DROP USER IF EXISTS `"+operator+"`@'%'") })
+		adminExec(ctx, "GRANT SELECT ON `"+db+"`.* TO `"+operator+"`@'%'")
+		session, err := mustLogin(ctx, backends.Credentials{
+			"hostname": "127.0.0.1", "port": 3306, "username": operator, "password": password, "name": db,
+		}).Conn(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func() { _ = session.Close() })
+
+		Expect(backend.Deprovision(logged(ctx), inst)).To(Succeed())
+
+		Expect(databaseExists(ctx, db)).To(BeFalse())
+		Expect(session.PingContext(ctx)).NotTo(Succeed())
+		Expect(userExists(ctx, operator)).To(BeTrue())
+	})
+
+	It("succeeds for an instance that was never provisioned", func(ctx SpecContext) {
+		inst := newInstance(nil)
+		Expect(backend.Deprovision(logged(ctx), inst)).To(Succeed())
+	})
+})
+
+var _ = DescribeTable("reads max_user_connections however the number was decoded",
+	func(ctx SpecContext, limit any, want int) {
+		inst := provisioned(ctx, map[string]any{"max_user_connections": limit})
+		b, _ := bound(ctx, inst)
+		Expect(maxUserConnectionsOf(ctx, userName(b))).To(Equal(want))
+	},
+	Entry("a JSON float64", float64(5), 5),
+	Entry("an int", 7, 7),
+	Entry("a json.Number", json.Number("9"), 9),
+	Entry("nothing: the default", nil, 20),
+)

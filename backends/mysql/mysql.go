@@ -1,0 +1,276 @@
+// Package mysql is the backend of the mysql service, on MariaDB: a database per instance, and a
+// user per binding with every privilege on that database and on nothing else.
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	gomysql "github.com/go-sql-driver/mysql"
+
+	"github.com/omnibroker/omnibroker/backends"
+)
+
+// MySQL creates databases and users on a set of MariaDB nodes. It is safe for concurrent use;
+// calls for the same instance are serialised by a named lock (GET_LOCK) on its node, so two
+// workers (or two broker replicas) never interleave their statements.
+type MySQL struct {
+	nodes map[string]*node
+}
+
+var _ backends.Adapter = (*MySQL)(nil)
+
+type node struct {
+	name     string
+	host     string
+	port     int
+	db       *sql.DB
+	lockWait time.Duration
+}
+
+const (
+	defaultPort = 3306
+	// dialTimeout bounds the TCP connect; the read and write timeouts bound every exchange
+	// afterwards, so that a node that accepted the socket and then hung cannot hold a worker
+	// even when its context has no deadline. readTimeout stays above lockWait and
+	// lockWaitTimeout, so a statement waiting for a lock ends on the server's terms first.
+	dialTimeout  = 10 * time.Second
+	readTimeout  = 2 * time.Minute
+	writeTimeout = 30 * time.Second
+	// lockWait is how long a call waits for the instance's lock before it gives up, for a retry.
+	lockWait = 30 * time.Second
+	// lockWaitTimeout bounds, in seconds, how long the admin's DDL waits for a metadata lock
+	// (the server's default is a day): DROP DATABASE waits for every session using its tables.
+	lockWaitTimeout = "60"
+)
+
+// New validates the nodes and prepares one admin pool per node. A node's AdminURL names a user
+// that may create databases and users, grant, and see and kill every connection, such as
+// mysql://root@127.0.0.1:3306/; it may set tls, timeout, readTimeout and writeTimeout as the
+// driver spells them. Host and Port default to the URL's own. It does not connect: pools open
+// connections when first used. Error messages name the node, never its URL.
+func New(nodes []backends.Server) (*MySQL, error) {
+	m := &MySQL{nodes: make(map[string]*node, len(nodes))}
+	for _, cfg := range nodes {
+		n, err := newNode(cfg)
+		if err == nil && m.nodes[cfg.Name] != nil {
+			_ = n.db.Close()
+			err = fmt.Errorf("mysql node %q is listed twice", cfg.Name)
+		}
+		if err != nil {
+			_ = m.Close()
+			return nil, err
+		}
+		m.nodes[cfg.Name] = n
+	}
+	return m, nil
+}
+
+func newNode(cfg backends.Server) (*node, error) {
+	if cfg.Name == "" {
+		return nil, errors.New("a mysql node has no name")
+	}
+	dc, err := driverConfig(cfg.AdminURL)
+	if err != nil {
+		return nil, fmt.Errorf("mysql node %q: %w", cfg.Name, err)
+	}
+	n := &node{name: cfg.Name, host: cfg.Host, port: cfg.Port, lockWait: lockWait}
+	urlHost, urlPort, _ := net.SplitHostPort(dc.Addr)
+	if n.host == "" {
+		n.host = urlHost
+	}
+	if n.port == 0 {
+		n.port, _ = strconv.Atoi(urlPort)
+	}
+	if n.port < 1 || n.port > 65535 {
+		return nil, fmt.Errorf("mysql node %q: port %d is out of range", cfg.Name, n.port)
+	}
+	connector, err := gomysql.NewConnector(dc)
+	if err != nil {
+		return nil, fmt.Errorf("mysql node %q: the driver does not accept the admin URL", cfg.Name)
+	}
+	n.db = sql.OpenDB(connector)
+	n.db.SetMaxOpenConns(16)
+	n.db.SetMaxIdleConns(2)
+	n.db.SetConnMaxIdleTime(5 * time.Minute)
+	return n, nil
+}
+
+// driverConfig turns an admin URL, mysql://user[:password]@host[:port]/[?param=value], into
+// the driver's configuration. Its errors never quote the URL: url.Parse errors do, so they
+// are not wrapped.
+func driverConfig(adminURL string) (*gomysql.Config, error) {
+	u, err := url.Parse(adminURL)
+	if err != nil || u.Scheme != "mysql" || u.Opaque != "" {
+		return nil, errors.New("admin URL is not a mysql:// URL")
+	}
+	if u.Path != "" && u.Path != "/" {
+		return nil, errors.New("admin URL names a database; the admin connects without one")
+	}
+	dc := gomysql.NewConfig()
+	if u.User != nil {
+		dc.User = u.User.Username()
+		dc.Passwd, _ = u.User.Password()
+	}
+	if dc.User == "" {
+		return nil, errors.New("admin URL has no user name")
+	}
+	host := u.Hostname()
+	if host == "" {
+		return nil, errors.New("admin URL has no host name")
+	}
+	port := defaultPort
+	if s := u.Port(); s != "" {
+		if port, err = strconv.Atoi(s); err != nil || port < 1 || port > 65535 {
+			return nil, errors.New("admin URL has an invalid port")
+		}
+	}
+	dc.Net = "tcp"
+	dc.Addr = net.JoinHostPort(host, strconv.Itoa(port))
+	dc.Timeout, dc.ReadTimeout, dc.WriteTimeout = dialTimeout, readTimeout, writeTimeout
+	dc.Params = map[string]string{"lock_wait_timeout": lockWaitTimeout}
+	// The driver prints some failures to stderr, outside the broker's redacting logger; each
+	// of them also reaches the caller as an error.
+	dc.Logger = &gomysql.NopLogger{}
+	for key, values := range u.Query() {
+		value := values[len(values)-1]
+		switch key {
+		case "tls":
+			dc.TLSConfig = value
+		case "timeout", "readTimeout", "writeTimeout":
+			d, err := time.ParseDuration(value)
+			if err != nil || d <= 0 {
+				return nil, fmt.Errorf("admin URL parameter %s is not a positive duration", key)
+			}
+			switch key {
+			case "timeout":
+				dc.Timeout = d
+			case "readTimeout":
+				dc.ReadTimeout = d
+			default:
+				dc.WriteTimeout = d
+			}
+		default:
+			return nil, fmt.Errorf("admin URL parameter %q is not one of tls, timeout, readTimeout, writeTimeout", truncate(key, 32))
+		}
+	}
+	return dc, nil
+}
+
+// Close closes the admin pools of all nodes.
+func (m *MySQL) Close() error {
+	var errs []error
+	for _, n := range m.nodes {
+		errs = append(errs, n.db.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Ping connects to node as the admin, for health logging at start-up. An unknown node is a
+// permanent error; the error describes the cause without the URL.
+func (m *MySQL) Ping(ctx context.Context, name string) error {
+	n, err := m.node(name)
+	if err != nil {
+		return err
+	}
+	if err := n.db.PingContext(ctx); err != nil {
+		return n.fail("accept a connection", err)
+	}
+	return nil
+}
+
+func (m *MySQL) node(name string) (*node, error) {
+	n, ok := m.nodes[name]
+	if !ok {
+		return nil, backends.Permanent(backends.Describe(
+			fmt.Sprintf("node %s is not configured in this broker's mysql backend", name),
+			fmt.Errorf("unknown mysql node %q", name)))
+	}
+	return n, nil
+}
+
+// lockName is the name of the GET_LOCK lock of the instance whose database is db. Lock names
+// are server-wide, hence the prefix.
+func lockName(db string) string { return "omnibroker." + db }
+
+// locked runs f on one admin connection that holds the named lock of the instance whose
+// database is db, so that calls for the same instance wait for each other instead of racing.
+// The wait is bounded by the node's lockWait; a call that gives up fails for a retry. A named
+// lock belongs to its session, so the server releases it if the broker dies holding it.
+func (n *node) locked(ctx context.Context, db string, f func(c *sql.Conn) error) error {
+	c, err := n.db.Conn(ctx)
+	if err != nil {
+		return n.fail("accept a connection", err)
+	}
+	// GET_LOCK answers 1 when it has the lock, 0 when the wait ran out, NULL on an error.
+	var got sql.NullInt64
+	err = c.QueryRowContext(ctx, `SELECT GET_LOCK(?, ?)`, lockName(db), n.lockWait.Seconds()).Scan(&got)
+	switch {
+	case err != nil:
+		discard(c)
+		return n.fail("take the instance's lock", err)
+	case !got.Valid:
+		discard(c)
+		return n.fail("take the instance's lock", errors.New("GET_LOCK returned NULL"))
+	case got.Int64 != 1:
+		_ = c.Close()
+		return backends.Describe(
+			fmt.Sprintf("node %s is still busy with another call for this instance", n.name),
+			fmt.Errorf("GET_LOCK waited %s for lock %s", n.lockWait, lockName(db)))
+	}
+	defer func() {
+		// Unlock even when ctx is done; a connection that cannot say whether it still holds
+		// the lock is closed rather than returned to the pool, which releases the lock.
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		var released sql.NullInt64
+		if err := c.QueryRowContext(uctx, `SELECT RELEASE_LOCK(?)`, lockName(db)).Scan(&released); err != nil || released.Int64 != 1 {
+			discard(c)
+			return
+		}
+		_ = c.Close()
+	}()
+	err = f(c)
+	if err != nil && ctx.Err() != nil && !backends.IsPermanent(err) && !errors.Is(err, ctx.Err()) {
+		// A statement cut short by ctx can surface as a broken connection; the sentence
+		// should say why it was cut short.
+		return n.fail("", fmt.Errorf("%w: %w", ctx.Err(), err))
+	}
+	return err
+}
+
+// discard closes c instead of returning it to its pool.
+func discard(c *sql.Conn) {
+	_ = c.Raw(func(any) error { return driver.ErrBadConn })
+	_ = c.Close()
+}
+
+func (n *node) hostPort() string {
+	return net.JoinHostPort(n.host, strconv.Itoa(n.port))
+}
+
+// quoteIdentifier quotes a database or user name for SQL. Names are derived from ids and hold
+// no backtick, but are quoted all the same.
+func quoteIdentifier(name string) string {
+	return "`" + strings.ReplaceAll(name, "`", "``") + "`"
+}
+
+// account is the account of user name: every binding user may connect from any host.
+func account(user string) string {
+	return quoteIdentifier(user) + `@'%'`
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

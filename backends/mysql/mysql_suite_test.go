@@ -1,0 +1,179 @@
+package mysql_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"testing"
+
+	"code.cloudfoundry.org/lager/v3/lagerctx"
+	"code.cloudfoundry.org/lager/v3/lagertest"
+	gomysql "github.com/go-sql-driver/mysql"
+	"github.com/google/uuid"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/omnibroker/omnibroker/backends"
+	"github.com/omnibroker/omnibroker/backends/mysql"
+)
+
+func TestMySQL(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "MySQL Backend Suite")
+}
+
+// closedNodePassword is in the admin URL of a node nobody listens on; no error may show it.
+const closedNodePassword = "s3cret-admin-pass"
+
+var (
+	adminURL string
+	admin    *sql.DB
+	backend  *mysql.MySQL
+	logger   *lagertest.TestLogger
+)
+
+var _ = BeforeSuite(func(ctx SpecContext) {
+	adminURL = os.Getenv("OMNIBROKER_TEST_MYSQL_URL")
+	if adminURL == "" {
+		adminURL = "mysql://root@127.0.0.1:3306/"
+	}
+	u, err := url.Parse(adminURL)
+	Expect(err).NotTo(HaveOccurred())
+	cfg := gomysql.NewConfig()
+	cfg.User = u.User.Username()
+	cfg.Passwd, _ = u.User.Password()
+	cfg.Net = "tcp"
+	cfg.Addr = u.Host
+	admin = open(cfg)
+	DeferCleanup(admin.Close)
+	Expect(admin.PingContext(ctx)).To(Succeed(), "MariaDB must run at OMNIBROKER_TEST_MYSQL_URL (or the local default)")
+
+	backend, err = mysql.New([]backends.Server{
+		{Name: "mysql-local", AdminURL: adminURL},
+		{Name: "mysql-closed", AdminURL: "mysql://root:" + closedNodePassword + "@127.0.0.1:1/"},
+	})
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(backend.Close)
+	Expect(backend.Ping(ctx, "mysql-local")).To(Succeed())
+})
+
+var _ = BeforeEach(func() {
+	logger = lagertest.NewTestLogger("mysql-test")
+})
+
+// logged returns ctx carrying this spec's test logger, as the worker hands its session on.
+func logged(ctx context.Context) context.Context {
+	return lagerctx.NewContext(ctx, logger)
+}
+
+func open(cfg *gomysql.Config) *sql.DB {
+	cfg.Logger = &gomysql.NopLogger{} // connections the backend ends would be logged
+	connector, err := gomysql.NewConnector(cfg)
+	Expect(err).NotTo(HaveOccurred())
+	return sql.OpenDB(connector)
+}
+
+// newInstance returns an instance with a fresh id on mysql-local, deprovisioned after the spec,
+// which then checks that its database is gone.
+func newInstance(planConfig map[string]any) backends.Instance {
+	inst := backends.Instance{
+		ID:         uuid.NewString(),
+		Node:       "mysql-local",
+		Plan:       "small",
+		PlanConfig: planConfig,
+		Parameters: map[string]any{},
+	}
+	DeferCleanup(func(ctx SpecContext) {
+		Expect(backend.Deprovision(ctx, inst)).To(Succeed())
+		Expect(databaseExists(ctx, databaseName(inst))).To(BeFalse())
+	})
+	return inst
+}
+
+func provisioned(ctx context.Context, planConfig map[string]any) backends.Instance {
+	inst := newInstance(planConfig)
+	Expect(backend.Provision(logged(ctx), inst)).To(Succeed())
+	return inst
+}
+
+func newBinding() backends.Binding {
+	password, err := backends.NewPassword()
+	Expect(err).NotTo(HaveOccurred())
+	return backends.Binding{ID: uuid.NewString(), Password: password}
+}
+
+func bound(ctx context.Context, inst backends.Instance) (backends.Binding, backends.Credentials) {
+	b := newBinding()
+	creds, err := backend.Bind(logged(ctx), inst, b)
+	Expect(err).NotTo(HaveOccurred())
+	return b, creds
+}
+
+// login connects with the credentials' hostname, port, username, password and database
+// (dbname, "" for none), as an application would, and returns the pool, closed after the spec.
+func login(ctx context.Context, creds backends.Credentials, dbname string) (*sql.DB, error) {
+	cfg := gomysql.NewConfig()
+	cfg.User = creds["username"].(string)
+	cfg.Passwd = creds["password"].(string)
+	cfg.Net = "tcp"
+	cfg.Addr = net.JoinHostPort(creds["hostname"].(string), strconv.Itoa(creds["port"].(int)))
+	cfg.DBName = dbname
+	db := open(cfg)
+	if err := db.PingContext(ctx); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	DeferCleanup(db.Close)
+	return db, nil
+}
+
+func mustLogin(ctx context.Context, creds backends.Credentials) *sql.DB {
+	db, err := login(ctx, creds, creds["name"].(string))
+	Expect(err).NotTo(HaveOccurred())
+	return db
+}
+
+// serverError is the server's error number in err, or 0.
+func serverError(err error) uint16 {
+	if e, ok := errors.AsType[*gomysql.MySQLError](err); ok {
+		return e.Number
+	}
+	return 0
+}
+
+// expectLoginRefused checks that err is the server refusing a login: MariaDB answers 1698
+// instead of 1045 when the account does not exist and its plugin cannot be known.
+func expectLoginRefused(err error) {
+	Expect(serverError(err)).To(BeElementOf(uint16(1045), uint16(1698)), "%v", err)
+}
+
+func databaseName(inst backends.Instance) string { return backends.Name("ob_", inst.ID) }
+func userName(b backends.Binding) string         { return backends.Name("ob_b_", b.ID) }
+
+func databaseExists(ctx context.Context, dbname string) bool {
+	var n int
+	Expect(admin.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?`, dbname).Scan(&n)).To(Succeed())
+	return n > 0
+}
+
+func userExists(ctx context.Context, user string) bool {
+	var n int
+	Expect(admin.QueryRowContext(ctx, `SELECT COUNT(*) FROM mysql.user WHERE User = ?`, user).Scan(&n)).To(Succeed())
+	return n > 0
+}
+
+func maxUserConnectionsOf(ctx context.Context, user string) int {
+	var n int
+	Expect(admin.QueryRowContext(ctx, `SELECT max_user_connections FROM mysql.user WHERE User = ? AND Host = '%'`, user).Scan(&n)).To(Succeed())
+	return n
+}
+
+// adminExec runs stmt as the admin.
+func adminExec(ctx context.Context, stmt string, args ...any) {
+	_, err := admin.ExecContext(ctx, stmt, args...)
+	Expect(err).NotTo(HaveOccurred(), stmt)
+}

@@ -1,0 +1,174 @@
+package rabbitmq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"code.cloudfoundry.org/lager/v3"
+	"code.cloudfoundry.org/lager/v3/lagerctx"
+	rabbithole "github.com/michaelklishin/rabbit-hole/v3"
+
+	"github.com/omnibroker/omnibroker/backends"
+)
+
+const bindingPrefix = "ob_b_"
+
+func userName(b backends.Binding) string { return backends.Name(bindingPrefix, b.ID) }
+
+// Bind creates the binding's user with b.Password and no tags, so it cannot use the management
+// API, and lets it configure, write and read everything in the instance's vhost and nothing
+// elsewhere. A retry sets the same password again. The password reaches the node only as a
+// salted hash.
+func (r *RabbitMQ) Bind(ctx context.Context, inst backends.Instance, b backends.Binding) (_ backends.Credentials, err error) {
+	n, err := r.node(inst.Node)
+	if err != nil {
+		return nil, err
+	}
+	hash, err := passwordHash(b.Password)
+	if err != nil {
+		return nil, permanent("the binding's password cannot be used for RabbitMQ", err)
+	}
+	vhost, user := vhostName(inst), userName(b)
+	log := lagerctx.FromContext(ctx).Session("rabbitmq-bind", lager.Data{
+		"instance-id": inst.ID, "binding-id": b.ID, "node": n.name, "vhost": vhost, "user": user,
+	})
+	defer logResult(ctx, log, &err)
+
+	exists, err := n.vhostExists(ctx, vhost)
+	if err != nil {
+		return nil, err
+	}
+	if !exists {
+		return nil, n.missingVhost(vhost)
+	}
+	if _, err := n.bindingUser(ctx, user, vhost); err != nil {
+		return nil, err
+	}
+	settings := rabbithole.UserSettings{
+		Name:             user,
+		Tags:             rabbithole.UserTags{},
+		PasswordHash:     hash,
+		HashingAlgorithm: hashAlgorithm,
+	}
+	err = closeBody(n.api(ctx).PutUser(user, settings))
+	if e, ok := errors.AsType[*apiError](err); ok && e.Status == http.StatusBadRequest && strings.Contains(e.Reason, "user_already_exists") {
+		// A PUT races with another that creates the same user; once it exists, a PUT updates it.
+		err = closeBody(n.api(ctx).PutUser(user, settings))
+	}
+	if err != nil {
+		return nil, n.fail("create user "+user, err)
+	}
+	log.Info("user-password-set")
+	err = closeBody(n.api(ctx).UpdatePermissionsIn(vhost, user, rabbithole.Permissions{
+		Configure: ".*", Write: ".*", Read: ".*",
+	}))
+	if err != nil {
+		return nil, n.fail("give user "+user+" access to vhost "+vhost, err)
+	}
+	log.Info("permissions-set")
+	return n.credentials(vhost, user, b.Password), nil
+}
+
+// bindingUser reports whether user exists; one with tags, or with permissions in another vhost
+// than vhost, is a permanent error, since this broker did not create it for this instance.
+func (n *node) bindingUser(ctx context.Context, user, vhost string) (bool, error) {
+	info, err := n.api(ctx).GetUser(user)
+	switch {
+	case notFound(err):
+		return false, nil
+	case err != nil:
+		return false, n.fail("look up user "+user, err)
+	}
+	only, err := n.onlyIn(ctx, user, vhost)
+	if err != nil {
+		return true, err
+	}
+	tagged := slices.ContainsFunc(info.Tags, func(t string) bool { return t != "" })
+	if tagged || !only {
+		return true, permanent(
+			fmt.Sprintf("user name %s on node %s is taken by a user this broker does not own", user, n.name),
+			fmt.Errorf("user %s has tags or permissions outside vhost %s", user, vhost))
+	}
+	return true, nil
+}
+
+// credentials are what the application gets: uri, hostname, port, vhost, username, password
+// and http_api_uri. The user has no management tag, so the management API turns it away; the
+// uri is there for clients that expect it.
+func (n *node) credentials(vhost, user, password string) backends.Credentials {
+	amqp := url.URL{
+		Scheme:  "amqp",
+		User:    url.UserPassword(user, password),
+		Host:    n.hostPort(),
+		Path:    "/" + vhost,
+		RawPath: "/" + url.PathEscape(vhost),
+	}
+	api := n.mgmt
+	api.User = url.UserPassword(user, password)
+	api.Path += "/api/"
+	return backends.Credentials{
+		"uri":          amqp.String(),
+		"hostname":     n.host,
+		"port":         n.port,
+		"vhost":        vhost,
+		"username":     user,
+		"password":     password,
+		"http_api_uri": api.String(),
+	}
+}
+
+// Unbind deletes the binding's user, so that it cannot log in again, then closes its open
+// connections. A user that is already gone counts as unbound, and its connections are closed
+// all the same, in case an earlier attempt stopped in between.
+func (r *RabbitMQ) Unbind(ctx context.Context, inst backends.Instance, b backends.Binding) (err error) {
+	n, err := r.node(inst.Node)
+	if err != nil {
+		return err
+	}
+	vhost, user := vhostName(inst), userName(b)
+	log := lagerctx.FromContext(ctx).Session("rabbitmq-unbind", lager.Data{
+		"instance-id": inst.ID, "binding-id": b.ID, "node": n.name, "vhost": vhost, "user": user,
+	})
+	defer logResult(ctx, log, &err)
+
+	exists, err := n.bindingUser(ctx, user, vhost)
+	switch {
+	case err != nil:
+		return err
+	case exists:
+		return n.deleteUser(ctx, log, user)
+	}
+	return n.closeConnections(ctx, log, user)
+}
+
+func (n *node) deleteUser(ctx context.Context, log lager.Logger, user string) error {
+	if err := closeBody(n.api(ctx).DeleteUser(user)); err != nil {
+		return n.fail("delete user "+user, err)
+	}
+	log.Info("user-deleted", lager.Data{"user": user})
+	return n.closeConnections(ctx, log, user)
+}
+
+// closeConnections closes the open connections of user. It lists them from the node's
+// connection tracking, which knows a connection as soon as it is open, unlike the statistics
+// behind the list of all connections, which lag by seconds.
+func (n *node) closeConnections(ctx context.Context, log lager.Logger, user string) error {
+	conns, err := n.api(ctx).ListConnectionsOfUser(user)
+	if err != nil {
+		return n.fail("list the connections of user "+user, err)
+	}
+	for _, c := range conns {
+		if err := closeBody(n.api(ctx).CloseConnection(c.Name)); err != nil {
+			return n.fail("close a connection of user "+user, err)
+		}
+	}
+	if len(conns) > 0 {
+		log.Info("connections-closed", lager.Data{"user": user, "connections": len(conns)})
+	}
+	return nil
+}

@@ -1,0 +1,181 @@
+package rabbitmq_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"sync"
+
+	rabbithole "github.com/michaelklishin/rabbit-hole/v3"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/omnibroker/omnibroker/backends"
+)
+
+// roundTrip publishes a message on a fresh channel of conn and consumes it again.
+func roundTrip(ctx context.Context, conn *amqp.Connection, body string) {
+	ch, err := conn.Channel()
+	Expect(err).NotTo(HaveOccurred())
+	defer ch.Close()
+	q, err := ch.QueueDeclare("", false, true, true, false, nil)
+	Expect(err).NotTo(HaveOccurred())
+	deliveries, err := ch.Consume(q.Name, "", true, true, false, false, nil)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(ch.PublishWithContext(ctx, "", q.Name, false, false, amqp.Publishing{Body: []byte(body)})).To(Succeed())
+	var d amqp.Delivery
+	Eventually(deliveries).Should(Receive(&d))
+	Expect(string(d.Body)).To(Equal(body))
+}
+
+var _ = Describe("Bind", func() {
+	It("returns credentials with which an application publishes and consumes a message on the instance's vhost", func(ctx SpecContext) {
+		inst := provisioned(ctx)
+		b, creds := bound(ctx, inst)
+
+		// Field by field: on failure gomega would print the whole map, password included.
+		Expect(len(creds)).To(Equal(7))
+		Expect(creds["hostname"]).To(Equal("127.0.0.1"))
+		Expect(creds["port"]).To(Equal(5672))
+		Expect(creds["vhost"]).To(Equal(vhostName(inst)))
+		Expect(creds["username"]).To(Equal(userName(b)))
+		Expect(creds["password"] == b.Password).To(BeTrue(), "the password is the binding's")
+
+		uri, err := url.Parse(creds["uri"].(string))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(uri.Scheme).To(Equal("amqp"))
+		Expect(uri.Host).To(Equal("127.0.0.1:5672"))
+		Expect(uri.Path).To(Equal("/" + vhostName(inst)))
+		Expect(uri.User.Username()).To(Equal(userName(b)))
+		password, _ := uri.User.Password()
+		Expect(password == b.Password).To(BeTrue(), "the uri carries the binding's password")
+
+		api, err := url.Parse(creds["http_api_uri"].(string))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(api.Scheme).To(Equal("http"))
+		Expect(api.Host).To(Equal("127.0.0.1:15672"))
+		Expect(api.Path).To(Equal("/api/"))
+		Expect(api.User.Username()).To(Equal(userName(b)))
+		password, _ = api.User.Password()
+		Expect(password == b.Password).To(BeTrue(), "the http_api_uri carries the binding's password")
+
+		roundTrip(ctx, mustDial(creds), "hello from the app")
+	})
+
+	It("sets the same password again when retried", func(ctx SpecContext) {
+		inst := provisioned(ctx)
+		b, first := bound(ctx, inst)
+
+		again, err := backend.Bind(logged(ctx), inst, b)
+		Expect(err).NotTo(HaveOccurred())
+		for k := range first {
+			Expect(again[k] == first[k]).To(BeTrue(), "%s is the same", k)
+		}
+		roundTrip(ctx, mustDial(again), "after a retry")
+	})
+
+	When("two workers bind the same id at once", func() {
+		It("succeeds for both, and the one user logs in", func(ctx SpecContext) {
+			inst := provisioned(ctx)
+			b := newBinding()
+			var wg sync.WaitGroup
+			errs := make([]error, 2)
+			creds := make([]backends.Credentials, 2)
+			for i := range errs {
+				wg.Go(func() { creds[i], errs[i] = backend.Bind(logged(ctx), inst, b) })
+			}
+			wg.Wait()
+			Expect(errs).To(HaveEach(Succeed()))
+			Expect(creds[0]["uri"] == creds[1]["uri"]).To(BeTrue(), "both calls return the same uri")
+			roundTrip(ctx, mustDial(creds[0]), "bound twice")
+		})
+	})
+
+	It("sends a salted hash, never the password, gives the user no tags, and logs no password", func(ctx SpecContext) {
+		inst := provisioned(ctx)
+		b, _ := bound(ctx, inst)
+
+		user, err := admin.GetUser(userName(b))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(user.Tags).To(Or(BeEmpty(), Equal(rabbithole.UserTags{""})))
+		Expect(user.HashingAlgorithm).To(Equal(rabbithole.HashingAlgorithmSHA256))
+		Expect(user.PasswordHash).NotTo(BeEmpty())
+		Expect(user.PasswordHash).NotTo(ContainSubstring(b.Password))
+		Expect(string(logger.Buffer().Contents())).To(ContainSubstring("user-password-set"))
+		Expect(string(logger.Buffer().Contents())).NotTo(ContainSubstring(b.Password))
+	})
+
+	It("gives access to the instance's vhost only, and none to the management API", func(ctx SpecContext) {
+		a := provisioned(ctx)
+		other := provisioned(ctx)
+		b, creds := bound(ctx, a)
+
+		_, err := dial(withVhost(creds["uri"].(string), vhostName(other)))
+		Expect(amqpCode(err)).To(Equal(amqp.NotAllowed), "%v", err)
+		Expect(err.Error()).To(ContainSubstring("access to vhost '" + vhostName(other) + "' refused"))
+
+		perms, err := admin.ListPermissionsOf(userName(b))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(perms).To(HaveLen(1))
+		Expect(perms[0].Vhost).To(Equal(vhostName(a)))
+
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, creds["http_api_uri"].(string)+"whoami", nil)
+		Expect(err).NotTo(HaveOccurred())
+		res, err := http.DefaultClient.Do(req)
+		Expect(err).NotTo(HaveOccurred())
+		_ = res.Body.Close()
+		Expect(res.StatusCode).To(Equal(http.StatusUnauthorized))
+	})
+
+	It("fails permanently for an instance that has no vhost", func(ctx SpecContext) {
+		inst := newInstance()
+		_, err := backend.Bind(logged(ctx), inst, newBinding())
+		Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
+		Expect(description(err)).To(ContainSubstring("does not exist on node rabbitmq-local"))
+	})
+
+	When("a user of that name belongs to someone else", func() {
+		It("fails permanently, and unbind leaves that user alone", func(ctx SpecContext) {
+			inst := provisioned(ctx)
+			b := newBinding()
+			putUser(userName(b), "management")
+
+			_, err := backend.Bind(logged(ctx), inst, b)
+			Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
+			Expect(description(err)).To(ContainSubstring("taken by a user this broker does not own"))
+
+			Expect(backends.IsPermanent(backend.Unbind(logged(ctx), inst, b))).To(BeTrue())
+			Expect(userExists(userName(b))).To(BeTrue())
+			user, err := admin.GetUser(userName(b))
+			Expect(err).NotTo(HaveOccurred())
+			Expect(user.Tags).To(ContainElement("management"))
+		})
+	})
+})
+
+var _ = Describe("Unbind", func() {
+	It("closes the binding's open connection and refuses its logins, and leaves the other bindings alone", func(ctx SpecContext) {
+		inst := provisioned(ctx)
+		b1, creds1 := bound(ctx, inst)
+		_, creds2 := bound(ctx, inst)
+		conn1 := mustDial(creds1)
+		conn2 := mustDial(creds2)
+		roundTrip(ctx, conn1, "before unbind")
+
+		Expect(backend.Unbind(logged(ctx), inst, b1)).To(Succeed())
+
+		Eventually(conn1.IsClosed).Should(BeTrue())
+		_, err := dial(creds1["uri"].(string))
+		Expect(amqpCode(err)).To(Equal(amqp.AccessRefused), "%v", err)
+		Expect(userExists(userName(b1))).To(BeFalse())
+		roundTrip(ctx, conn2, "the other binding still works")
+
+		Expect(backend.Unbind(logged(ctx), inst, b1)).To(Succeed())
+	})
+
+	It("succeeds for a binding that never existed", func(ctx SpecContext) {
+		inst := provisioned(ctx)
+		Expect(backend.Unbind(logged(ctx), inst, newBinding())).To(Succeed())
+	})
+})

@@ -1,0 +1,192 @@
+package rabbitmq_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/omnibroker/omnibroker/backends"
+	"github.com/omnibroker/omnibroker/backends/rabbitmq"
+)
+
+// description is what a person reads on last_operation for err.
+func description(err error) string {
+	var d backends.Describer
+	Expect(errors.As(err, &d)).To(BeTrue(), "%v carries no description", err)
+	return d.Description()
+}
+
+// fakeNode returns a backend whose node rabbitmq-fake is a management API that answers every
+// request with handler, its admin URL carrying closedNodePassword.
+func fakeNode(handler http.HandlerFunc) *rabbitmq.RabbitMQ {
+	srv := httptest.NewServer(handler)
+	DeferCleanup(srv.Close)
+	r, err := rabbitmq.New([]backends.Server{{Name: "rabbitmq-fake", AdminURL: "http://admin:" + closedNodePassword + "@" + srv.Listener.Addr().String()}})
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(r.Close)
+	return r
+}
+
+func answer(status int, body string) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(body))
+	}
+}
+
+// expectClean checks that err, and what was logged, show neither the admin password nor a URL.
+func expectClean(err error) {
+	Expect(err.Error()).NotTo(ContainSubstring(closedNodePassword))
+	Expect(err.Error()).NotTo(ContainSubstring("admin:"))
+	Expect(description(err)).NotTo(ContainSubstring("http"))
+	Expect(string(logger.Buffer().Contents())).NotTo(ContainSubstring(closedNodePassword))
+}
+
+var _ = Describe("Errors", func() {
+	When("the instance is on a node this backend does not know", func() {
+		It("fails permanently, naming the node", func(ctx SpecContext) {
+			inst := backends.Instance{ID: "some-id", Node: "rabbitmq-unknown"}
+			err := backend.Provision(logged(ctx), inst)
+			Expect(backends.IsPermanent(err)).To(BeTrue())
+			Expect(description(err)).To(ContainSubstring("rabbitmq-unknown"))
+			Expect(backend.Update(logged(ctx), inst, "small")).To(Satisfy(backends.IsPermanent))
+			Expect(backend.Ping(ctx, "rabbitmq-unknown")).To(Satisfy(backends.IsPermanent))
+		})
+	})
+
+	When("the node refuses connections", func() {
+		inst := backends.Instance{ID: "some-id", Node: "rabbitmq-closed"}
+
+		DescribeTable("fails for a retry, saying so in plain words and without the admin's or the binding's password",
+			func(ctx SpecContext, call func(context.Context) error) {
+				err := call(logged(ctx))
+				Expect(err).To(HaveOccurred())
+				Expect(backends.IsPermanent(err)).To(BeFalse())
+				Expect(description(err)).To(Equal("node rabbitmq-closed refused the connection"))
+				expectClean(err)
+			},
+			Entry("provision", func(ctx context.Context) error { return backend.Provision(ctx, inst) }),
+			Entry("deprovision", func(ctx context.Context) error { return backend.Deprovision(ctx, inst) }),
+			Entry("bind", func(ctx context.Context) error {
+				_, err := backend.Bind(ctx, inst, backends.Binding{ID: "b", Password: closedNodePassword})
+				return err
+			}),
+			Entry("unbind", func(ctx context.Context) error { return backend.Unbind(ctx, inst, backends.Binding{ID: "b"}) }),
+			Entry("ping", func(ctx context.Context) error { return backend.Ping(ctx, "rabbitmq-closed") }),
+		)
+	})
+
+	DescribeTable("words the management API's error statuses for a person, as errors to retry",
+		func(ctx SpecContext, status int, body, sentence string) {
+			r := fakeNode(answer(status, body))
+			inst := backends.Instance{ID: "some-id", Node: "rabbitmq-fake"}
+			err := r.Provision(logged(ctx), inst)
+			Expect(err).To(HaveOccurred())
+			Expect(backends.IsPermanent(err)).To(BeFalse())
+			Expect(description(err)).To(Equal(strings.ReplaceAll(sentence, "VHOST", vhostName(inst))))
+			expectClean(err)
+		},
+		Entry("a wrong login", http.StatusUnauthorized, `{"error":"not_authorized","reason":"Login failed"}`,
+			"node rabbitmq-fake rejected the broker's login"),
+		Entry("an admin user without the administrator tag", http.StatusUnauthorized, `{"error":"not_authorised","reason":"Not administrator user"}`,
+			"the broker's admin user on node rabbitmq-fake lacks the administrator tag"),
+		Entry("an admin user without access to the vhost", http.StatusUnauthorized, `{"error":"not_authorised","reason":"User not authorised to access virtual host"}`,
+			"the broker's admin user on node rabbitmq-fake lacks a permission it needs to look up vhost VHOST"),
+		Entry("a refused request", http.StatusForbidden, `{"error":"access_refused","reason":"Forbidden"}`,
+			"the broker's admin user on node rabbitmq-fake lacks a permission it needs to look up vhost VHOST"),
+		Entry("a node that is starting or stopping", http.StatusServiceUnavailable, `{"error":"service_unavailable"}`,
+			"node rabbitmq-fake is starting up, shutting down or not serving its management API"),
+		Entry("an internal error", http.StatusInternalServerError, `{"error":"internal_server_error","reason":"{badmatch,...}"}`,
+			"node rabbitmq-fake failed to look up vhost VHOST (an internal error of the node)"),
+		Entry("a proxy that cannot reach the node", http.StatusBadGateway, `<html>Bad Gateway</html>`,
+			"node rabbitmq-fake could not be reached through the proxy in front of it"),
+		Entry("a proxy whose node is too slow", http.StatusGatewayTimeout, ``,
+			"node rabbitmq-fake did not answer in time"),
+		Entry("a bad request", http.StatusBadRequest, `{"error":"bad_request","reason":"whatever"}`,
+			"node rabbitmq-fake failed to look up vhost VHOST"),
+		Entry("an answer that is not JSON", http.StatusOK, `<html>not the management API</html>`,
+			"node rabbitmq-fake failed to look up vhost VHOST"),
+	)
+
+	It("says when the admin user lacks the administrator tag at start-up", func(ctx SpecContext) {
+		r := fakeNode(answer(http.StatusOK, `{"name":"monitor","tags":["management","monitoring"]}`))
+		err := r.Ping(ctx, "rabbitmq-fake")
+		Expect(err).To(HaveOccurred())
+		Expect(description(err)).To(Equal("the broker's admin user on node rabbitmq-fake lacks the administrator tag"))
+	})
+
+	When("the caller's context ends while the node does not answer", func() {
+		hang := func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }
+
+		It("gives up at the deadline and fails for a retry", func(ctx SpecContext) {
+			r := fakeNode(hang)
+			short, cancel := context.WithTimeout(logged(ctx), 300*time.Millisecond)
+			defer cancel()
+			start := time.Now()
+			err := r.Provision(short, backends.Instance{ID: "some-id", Node: "rabbitmq-fake"})
+			Expect(time.Since(start)).To(BeNumerically("<", 5*time.Second))
+			Expect(backends.IsPermanent(err)).To(BeFalse())
+			Expect(description(err)).To(Equal("node rabbitmq-fake did not answer in time"))
+			Expect(errors.Is(err, context.DeadlineExceeded)).To(BeTrue())
+			expectClean(err)
+		})
+
+		It("stops when cancelled", func(ctx SpecContext) {
+			r := fakeNode(hang)
+			cancelled, cancel := context.WithCancel(logged(ctx))
+			time.AfterFunc(100*time.Millisecond, cancel)
+			_, err := r.Bind(cancelled, backends.Instance{ID: "some-id", Node: "rabbitmq-fake"}, backends.Binding{ID: "b", Password: "p"})
+			Expect(backends.IsPermanent(err)).To(BeFalse())
+			Expect(description(err)).To(Equal("the call to node rabbitmq-fake was cancelled"))
+		})
+	})
+})
+
+var _ = Describe("New", func() {
+	DescribeTable("rejects a bad node without quoting its URL",
+		func(nodes []backends.Server) {
+			r, err := rabbitmq.New(nodes)
+			Expect(err).To(HaveOccurred())
+			Expect(r).To(BeNil())
+			Expect(err.Error()).NotTo(ContainSubstring("s3cret"))
+		},
+		Entry("an unparsable URL", []backends.Server{{Name: "a", AdminURL: "http://u:s3cret@%zz/x"}}),
+		Entry("another scheme", []backends.Server{{Name: "a", AdminURL: "amqp://u:s3cret@h:5672/x"}}),
+		Entry("no password", []backends.Server{{Name: "a", AdminURL: "http://s3cret@h:15672"}}),
+		Entry("no host", []backends.Server{{Name: "a", AdminURL: "http:///u:s3cret"}}),
+		Entry("no name", []backends.Server{{AdminURL: "http://u:s3cret@h:15672"}}),
+		Entry("a port out of range", []backends.Server{{Name: "a", AdminURL: "http://u:s3cret@h:15672", Port: 70000}}),
+		Entry("a name twice", []backends.Server{
+			{Name: "a", AdminURL: "http://u:s3cret@h:15672"},
+			{Name: "a", AdminURL: "http://u:s3cret@g:15672"},
+		}),
+	)
+
+	It("hands out the node's public host and port when they are set, and the management API's own address", func(ctx SpecContext) {
+		r, err := rabbitmq.New([]backends.Server{{Name: "rabbitmq-local", AdminURL: adminURL + "/api/", Host: "mq.example.com", Port: 5673}})
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(r.Close)
+		Expect(r.Ping(ctx, "rabbitmq-local")).To(Succeed())
+		inst := newInstance()
+		Expect(r.Provision(logged(ctx), inst)).To(Succeed())
+		creds, err := r.Bind(logged(ctx), inst, newBinding())
+		Expect(err).NotTo(HaveOccurred())
+		Expect(creds["hostname"]).To(Equal("mq.example.com"))
+		Expect(creds["port"]).To(Equal(5673))
+		uri, err := url.Parse(creds["uri"].(string))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(uri.Host).To(Equal("mq.example.com:5673"))
+		api, err := url.Parse(creds["http_api_uri"].(string))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(api.Host).To(Equal("127.0.0.1:15672"))
+		Expect(api.Path).To(Equal("/api/"))
+	})
+})

@@ -1,0 +1,189 @@
+package rabbitmq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+
+	"code.cloudfoundry.org/lager/v3"
+	"code.cloudfoundry.org/lager/v3/lagerctx"
+	rabbithole "github.com/michaelklishin/rabbit-hole/v3"
+
+	"github.com/omnibroker/omnibroker/backends"
+)
+
+// vhostTag marks the vhosts this broker created; a vhost with an instance's name but without
+// it belongs to someone else and is left alone.
+const vhostTag = "omnibroker"
+
+func vhostName(inst backends.Instance) string { return backends.Name("ob_", inst.ID) }
+
+// Provision creates the instance's vhost, tagged as the broker's and described with the
+// instance's id. It is idempotent; a vhost of that name without the broker's tag is a permanent
+// error and is left alone.
+func (r *RabbitMQ) Provision(ctx context.Context, inst backends.Instance) (err error) {
+	n, err := r.node(inst.Node)
+	if err != nil {
+		return err
+	}
+	vhost := vhostName(inst)
+	log := lagerctx.FromContext(ctx).Session("rabbitmq-provision", lager.Data{
+		"instance-id": inst.ID, "node": n.name, "vhost": vhost,
+	})
+	defer logResult(ctx, log, &err)
+
+	exists, err := n.vhostExists(ctx, vhost)
+	if err != nil || exists {
+		return err
+	}
+	err = closeBody(n.api(ctx).PutVhost(vhost, rabbithole.VhostSettings{
+		Description: "omnibroker service instance " + inst.ID,
+		Tags:        rabbithole.VhostTags{vhostTag},
+	}))
+	if err != nil {
+		return n.fail("create vhost "+vhost, err)
+	}
+	log.Info("vhost-created")
+	return nil
+}
+
+// Update has nothing to change: a vhost carries no setting that differs between plans.
+func (r *RabbitMQ) Update(ctx context.Context, inst backends.Instance, fromPlan string) error {
+	_, err := r.node(inst.Node)
+	return err
+}
+
+// Deprovision deletes the users Bind made for the instance (see bindingUsers) and closes their
+// connections, so that a failure further on leaves no way in; it then closes what connections
+// are left on the vhost and deletes the vhost. The vhost goes last because its permissions are
+// how the users are found: what is already gone counts as done, so a re-run after a crash
+// half-way finishes the job. A vhost of that name without the broker's tag is not this
+// instance's and is left alone.
+func (r *RabbitMQ) Deprovision(ctx context.Context, inst backends.Instance) (err error) {
+	n, err := r.node(inst.Node)
+	if err != nil {
+		return err
+	}
+	vhost := vhostName(inst)
+	log := lagerctx.FromContext(ctx).Session("rabbitmq-deprovision", lager.Data{
+		"instance-id": inst.ID, "node": n.name, "vhost": vhost,
+	})
+	defer logResult(ctx, log, &err)
+
+	exists, err := n.vhostExists(ctx, vhost)
+	switch {
+	case backends.IsPermanent(err):
+		log.Info("vhost-not-ours-left-alone")
+		return nil
+	case err != nil:
+		return err
+	case !exists:
+		return nil
+	}
+	users, err := n.bindingUsers(ctx, vhost)
+	if err != nil {
+		return err
+	}
+	for _, user := range users {
+		if err := n.deleteUser(ctx, log, user); err != nil {
+			return err
+		}
+	}
+	// This list comes from statistics that lag by seconds; deleting the vhost ends the
+	// connections it misses.
+	conns, err := n.api(ctx).ListVhostConnections(vhost)
+	if err != nil && !notFound(err) {
+		return n.fail("list the connections to vhost "+vhost, err)
+	}
+	for _, c := range conns {
+		if err := closeBody(n.api(ctx).CloseConnection(c.Name)); err != nil {
+			return n.fail("close a connection to vhost "+vhost, err)
+		}
+	}
+	if err := closeBody(n.api(ctx).DeleteVhost(vhost)); err != nil {
+		return n.fail("delete vhost "+vhost, err)
+	}
+	log.Info("vhost-deleted", lager.Data{"connections-closed": len(conns)})
+	return nil
+}
+
+// vhostExists reports whether vhost exists; one without the broker's tag is a permanent error,
+// since the name is taken by something this broker did not create.
+func (n *node) vhostExists(ctx context.Context, vhost string) (bool, error) {
+	info, err := n.api(ctx).GetVhost(vhost)
+	switch {
+	case notFound(err):
+		return false, nil
+	case err != nil:
+		return false, n.fail("look up vhost "+vhost, err)
+	case !slices.Contains(info.Tags, vhostTag):
+		return true, permanent(
+			fmt.Sprintf("vhost name %s on node %s is taken by an object this broker does not own", vhost, n.name),
+			fmt.Errorf("vhost %s has no %s tag", vhost, vhostTag))
+	}
+	return true, nil
+}
+
+// bindingUsers lists the users of vhost that Bind created: named like a binding user, and
+// allowed into no other vhost. Bind sets a user's permissions after creating it, so a user
+// left without any by a crash in between is not found here; a retried Bind or Unbind removes it.
+func (n *node) bindingUsers(ctx context.Context, vhost string) ([]string, error) {
+	var perms []rabbithole.PermissionInfo
+	err := n.getJSON(ctx, "vhosts/"+url.PathEscape(vhost)+"/permissions", &perms)
+	if notFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, n.fail("list the users of vhost "+vhost, err)
+	}
+	var users []string
+	for _, p := range perms {
+		if !strings.HasPrefix(p.User, bindingPrefix) {
+			continue
+		}
+		only, err := n.onlyIn(ctx, p.User, vhost)
+		if err != nil {
+			return nil, err
+		}
+		if only {
+			users = append(users, p.User)
+		}
+	}
+	return users, nil
+}
+
+// onlyIn reports whether user holds permissions in no vhost but vhost (a user that is gone
+// holds none).
+func (n *node) onlyIn(ctx context.Context, user, vhost string) (bool, error) {
+	perms, err := n.api(ctx).ListPermissionsOf(user)
+	if err != nil && !notFound(err) {
+		return false, n.fail("list the permissions of user "+user, err)
+	}
+	for _, p := range perms {
+		if p.Vhost != vhost {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// logResult logs how a call ended. A context cancelled at shutdown is not an error.
+func logResult(ctx context.Context, log lager.Logger, err *error) {
+	switch {
+	case *err == nil:
+		log.Info("done")
+	case ctx.Err() != nil:
+		log.Info("cancelled")
+	default:
+		log.Error("failed", *err, lager.Data{"permanent": backends.IsPermanent(*err)})
+	}
+}
+
+// missingVhost is the permanent error of a call that needs the instance's vhost.
+func (n *node) missingVhost(vhost string) error {
+	return permanent(fmt.Sprintf("vhost %s of this instance does not exist on node %s", vhost, n.name),
+		errors.New("vhost missing"))
+}

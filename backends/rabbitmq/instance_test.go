@@ -1,0 +1,115 @@
+package rabbitmq_test
+
+import (
+	"sync"
+
+	"github.com/google/uuid"
+	rabbithole "github.com/michaelklishin/rabbit-hole/v3"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/omnibroker/omnibroker/backends"
+)
+
+var _ = Describe("Provision", func() {
+	It("creates one vhost, tagged as the broker's and described with the instance's id", func(ctx SpecContext) {
+		inst := newInstance()
+
+		Expect(backend.Provision(logged(ctx), inst)).To(Succeed())
+		Expect(backend.Provision(logged(ctx), inst)).To(Succeed())
+
+		vhost, err := admin.GetVhost(vhostName(inst))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(vhost.Tags).To(ConsistOf("omnibroker"))
+		Expect(vhost.Description).To(ContainSubstring(inst.ID))
+	})
+
+	When("the same instance is provisioned by several workers at once", func() {
+		It("succeeds for all of them and leaves one usable vhost", func(ctx SpecContext) {
+			inst := newInstance()
+			var wg sync.WaitGroup
+			errs := make([]error, 4)
+			for i := range errs {
+				wg.Go(func() { errs[i] = backend.Provision(logged(ctx), inst) })
+			}
+			wg.Wait()
+			Expect(errs).To(HaveEach(Succeed()))
+			Expect(vhostExists(vhostName(inst))).To(BeTrue())
+			_, creds := bound(ctx, inst)
+			roundTrip(ctx, mustDial(creds), "provisioned four times")
+		})
+	})
+
+	When("a vhost of that name belongs to someone else", func() {
+		It("fails permanently, and deprovision leaves that vhost alone", func(ctx SpecContext) {
+			inst := newInstance()
+			vhost := vhostName(inst)
+			res, err := admin.PutVhost(vhost, rabbithole.VhostSettings{Description: "an operator's"})
+			Expect(err).NotTo(HaveOccurred())
+			_ = res.Body.Close()
+			DeferCleanup(func() {
+				res, err := admin.DeleteVhost(vhost)
+				Expect(err).NotTo(HaveOccurred())
+				_ = res.Body.Close()
+			})
+
+			err = backend.Provision(logged(ctx), inst)
+			Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
+			Expect(description(err)).To(ContainSubstring("taken by an object this broker does not own"))
+
+			Expect(backend.Deprovision(logged(ctx), inst)).To(Succeed())
+			Expect(vhostExists(vhost)).To(BeTrue())
+			info, err := admin.GetVhost(vhost)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(info.Description).To(Equal("an operator's"))
+		})
+	})
+})
+
+var _ = Describe("Update", func() {
+	It("has nothing to change, and leaves the instance usable", func(ctx SpecContext) {
+		inst := provisioned(ctx)
+		inst.Plan = "large"
+		Expect(backend.Update(logged(ctx), inst, "small")).To(Succeed())
+		_, creds := bound(ctx, inst)
+		roundTrip(ctx, mustDial(creds), "after an update")
+	})
+})
+
+var _ = Describe("Deprovision", func() {
+	It("deletes the binding users and the vhost under a live connection, and leaves users it does not own", func(ctx SpecContext) {
+		inst := provisioned(ctx)
+		other := provisioned(ctx)
+		b1, creds1 := bound(ctx, inst)
+		b2, creds2 := bound(ctx, inst)
+		_, otherCreds := bound(ctx, other)
+		// Named like a binding user, but allowed into another vhost too: not this instance's.
+		shared := "ob_b_" + uuid.NewString()[:24]
+		putUser(shared)
+		permit(vhostName(inst), shared)
+		permit(vhostName(other), shared)
+
+		live := mustDial(creds1)
+		roundTrip(ctx, live, "before deprovision")
+
+		Expect(backend.Deprovision(logged(ctx), inst)).To(Succeed())
+
+		Expect(vhostExists(vhostName(inst))).To(BeFalse())
+		Expect(userExists(userName(b1))).To(BeFalse())
+		Expect(userExists(userName(b2))).To(BeFalse())
+		Eventually(live.IsClosed).Should(BeTrue())
+		_, err := dial(creds2["uri"].(string))
+		Expect(amqpCode(err)).To(Equal(amqp.AccessRefused), "%v", err)
+
+		Expect(userExists(shared)).To(BeTrue())
+		roundTrip(ctx, mustDial(otherCreds), "the other instance still works")
+
+		Expect(backend.Deprovision(logged(ctx), inst)).To(Succeed())
+	})
+
+	It("succeeds for an instance that was never provisioned", func(ctx SpecContext) {
+		inst := newInstance()
+		Expect(backend.Deprovision(logged(ctx), inst)).To(Succeed())
+	})
+})

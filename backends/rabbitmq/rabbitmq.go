@@ -1,0 +1,172 @@
+// Package rabbitmq is the backend of the rabbitmq service: a vhost per instance and a user per
+// binding with permissions on that vhost alone, made through the management HTTP API.
+package rabbitmq
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	rabbithole "github.com/michaelklishin/rabbit-hole/v3"
+
+	"github.com/omnibroker/omnibroker/backends"
+)
+
+// RabbitMQ creates vhosts and users on a set of RabbitMQ nodes. It is safe for concurrent use.
+// The management API has no locks to offer, so every call is made of requests that are
+// idempotent on their own (PUT and DELETE), and two calls for the same id may interleave.
+type RabbitMQ struct {
+	nodes map[string]*node
+}
+
+var _ backends.Adapter = (*RabbitMQ)(nil)
+
+type node struct {
+	name string
+	// host and port are what applications are told to connect to for AMQP.
+	host string
+	port int
+	// mgmt is the management API's scheme, host and path prefix, without user or "/api".
+	mgmt      url.URL
+	user      string
+	password  string
+	transport *http.Transport
+}
+
+// requestTimeout bounds every request to the management API, connecting included: rabbit-hole
+// has no context of its own, and a node that accepts the socket but never answers would
+// otherwise hold a worker until its operation times out.
+const requestTimeout = 10 * time.Second
+
+// New validates the nodes and prepares a management API client per node. A node's AdminURL is
+// the management API's URL with a user that has the administrator tag in it, such as
+// http://guest:guest@127.0.0.1:15672; Host defaults to its host and Port to 5672, the AMQP
+// port. It does not connect. Error messages name the node, never its URL.
+func New(nodes []backends.Server) (*RabbitMQ, error) {
+	r := &RabbitMQ{nodes: make(map[string]*node, len(nodes))}
+	for _, cfg := range nodes {
+		n, err := newNode(cfg)
+		if err == nil && r.nodes[cfg.Name] != nil {
+			err = fmt.Errorf("rabbitmq node %q is listed twice", cfg.Name)
+		}
+		if err != nil {
+			_ = r.Close()
+			return nil, err
+		}
+		r.nodes[cfg.Name] = n
+	}
+	return r, nil
+}
+
+func newNode(cfg backends.Server) (*node, error) {
+	if cfg.Name == "" {
+		return nil, errors.New("a rabbitmq node has no name")
+	}
+	// url.Parse errors quote the whole URL, password included, so they are not wrapped.
+	u, err := url.Parse(cfg.AdminURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("rabbitmq node %q: admin URL is not an http:// or https:// URL of the management API", cfg.Name)
+	}
+	password, ok := u.User.Password()
+	if u.User.Username() == "" || !ok {
+		return nil, fmt.Errorf("rabbitmq node %q: admin URL has no user and password", cfg.Name)
+	}
+	// The management API may sit under a path prefix behind a proxy; "/api" is added per request.
+	prefix := strings.TrimSuffix(strings.TrimSuffix(u.Path, "/"), "/api")
+	n := &node{
+		name:     cfg.Name,
+		host:     cfg.Host,
+		port:     cfg.Port,
+		mgmt:     url.URL{Scheme: u.Scheme, Host: u.Host, Path: prefix},
+		user:     u.User.Username(),
+		password: password,
+	}
+	if n.host == "" {
+		n.host = u.Hostname()
+	}
+	if n.port == 0 {
+		n.port = 5672
+	}
+	if n.port < 1 || n.port > 65535 {
+		return nil, fmt.Errorf("rabbitmq node %q: port %d is out of range", cfg.Name, n.port)
+	}
+	if _, err := rabbithole.NewClient(n.mgmt.String(), n.user, n.password); err != nil {
+		return nil, fmt.Errorf("rabbitmq node %q: the management client does not accept the admin URL", cfg.Name)
+	}
+	n.transport = http.DefaultTransport.(*http.Transport).Clone()
+	return n, nil
+}
+
+// Close drops the idle connections to the management APIs.
+func (r *RabbitMQ) Close() error {
+	for _, n := range r.nodes {
+		n.transport.CloseIdleConnections()
+	}
+	return nil
+}
+
+// Ping asks node who the admin user is, for health logging at start-up, and checks that it has
+// the administrator tag that creating vhosts and users needs. An unknown node is a permanent
+// error; the error describes the cause without the URL.
+func (r *RabbitMQ) Ping(ctx context.Context, name string) error {
+	n, err := r.node(name)
+	if err != nil {
+		return err
+	}
+	me, err := n.api(ctx).Whoami()
+	if err != nil {
+		return n.fail("answer who the admin user is", err)
+	}
+	if !slices.Contains(me.Tags, "administrator") {
+		return backends.Describe(fmt.Sprintf("the broker's admin user on node %s lacks the administrator tag", n.name),
+			errors.New("admin user has no administrator tag"))
+	}
+	return nil
+}
+
+func (r *RabbitMQ) node(name string) (*node, error) {
+	n, ok := r.nodes[name]
+	if !ok {
+		return nil, backends.Permanent(backends.Describe(
+			fmt.Sprintf("node %s is not configured in this broker's rabbitmq backend", name),
+			fmt.Errorf("unknown rabbitmq node %q", name)))
+	}
+	return n, nil
+}
+
+// api returns a management API client whose requests end with ctx: rabbit-hole builds its
+// requests without a context, so the transport puts ctx on them.
+func (n *node) api(ctx context.Context) *rabbithole.Client {
+	// The endpoint was parsed in New, so this cannot fail.
+	c, _ := rabbithole.NewTLSClient(n.mgmt.String(), n.user, n.password, &contextTransport{ctx: ctx, next: n.transport})
+	c.SetTimeout(requestTimeout)
+	return c
+}
+
+// getJSON decodes the answer to a GET of path under /api/, for what rabbit-hole has no call for.
+func (n *node) getJSON(ctx context.Context, path string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, n.mgmt.String()+"/api/"+path, nil)
+	if err != nil {
+		return err
+	}
+	req.SetBasicAuth(n.user, n.password)
+	c := &http.Client{Timeout: requestTimeout, Transport: &contextTransport{ctx: ctx, next: n.transport}}
+	res, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	return json.NewDecoder(res.Body).Decode(out)
+}
+
+func (n *node) hostPort() string {
+	return net.JoinHostPort(n.host, strconv.Itoa(n.port))
+}

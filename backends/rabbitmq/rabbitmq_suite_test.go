@@ -1,0 +1,186 @@
+package rabbitmq_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"os"
+	"testing"
+	"time"
+
+	"code.cloudfoundry.org/lager/v3/lagerctx"
+	"code.cloudfoundry.org/lager/v3/lagertest"
+	"github.com/google/uuid"
+	rabbithole "github.com/michaelklishin/rabbit-hole/v3"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/omnibroker/omnibroker/backends"
+	"github.com/omnibroker/omnibroker/backends/rabbitmq"
+)
+
+func TestRabbitMQ(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "RabbitMQ Backend Suite")
+}
+
+// closedNodePassword is in the admin URL of a node nobody listens on; no error may show it.
+const closedNodePassword = "s3cret-admin-pass"
+
+var (
+	adminURL string
+	admin    *rabbithole.Client
+	backend  *rabbitmq.RabbitMQ
+	logger   *lagertest.TestLogger
+)
+
+var _ = BeforeSuite(func(ctx SpecContext) {
+	adminURL = os.Getenv("OMNIBROKER_TEST_RABBITMQ_URL")
+	if adminURL == "" {
+		adminURL = "http://guest:guest@127.0.0.1:15672"
+	}
+	u, err := url.Parse(adminURL)
+	Expect(err).NotTo(HaveOccurred(), "OMNIBROKER_TEST_RABBITMQ_URL is not a URL")
+	password, _ := u.User.Password()
+	admin, err = rabbithole.NewClient(u.Scheme+"://"+u.Host, u.User.Username(), password)
+	Expect(err).NotTo(HaveOccurred())
+	admin.SetTimeout(10 * time.Second)
+	_, err = admin.Whoami()
+	Expect(err).NotTo(HaveOccurred(), "RabbitMQ's management API must answer at OMNIBROKER_TEST_RABBITMQ_URL (or the local default)")
+
+	backend, err = rabbitmq.New([]backends.Server{
+		{Name: "rabbitmq-local", AdminURL: adminURL},
+		{Name: "rabbitmq-closed", AdminURL: "http://guest:" + closedNodePassword + "@127.0.0.1:1"},
+	})
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(backend.Close)
+	Expect(backend.Ping(ctx, "rabbitmq-local")).To(Succeed())
+})
+
+var _ = BeforeEach(func() {
+	logger = lagertest.NewTestLogger("rabbitmq-test")
+})
+
+// logged returns ctx carrying this spec's test logger, as the worker hands its session on.
+func logged(ctx context.Context) context.Context {
+	return lagerctx.NewContext(ctx, logger)
+}
+
+// newInstance returns an instance with a fresh id on rabbitmq-local, deprovisioned after the
+// spec, which then checks that its vhost is gone.
+func newInstance() backends.Instance {
+	inst := backends.Instance{
+		ID:         uuid.NewString(),
+		Node:       "rabbitmq-local",
+		Plan:       "small",
+		Parameters: map[string]any{},
+	}
+	DeferCleanup(func(ctx SpecContext) {
+		Expect(backend.Deprovision(ctx, inst)).To(Succeed())
+		Expect(vhostExists(vhostName(inst))).To(BeFalse())
+	})
+	return inst
+}
+
+func provisioned(ctx context.Context) backends.Instance {
+	inst := newInstance()
+	Expect(backend.Provision(logged(ctx), inst)).To(Succeed())
+	return inst
+}
+
+func newBinding() backends.Binding {
+	password, err := backends.NewPassword()
+	Expect(err).NotTo(HaveOccurred())
+	return backends.Binding{ID: uuid.NewString(), Password: password}
+}
+
+func bound(ctx context.Context, inst backends.Instance) (backends.Binding, backends.Credentials) {
+	b := newBinding()
+	creds, err := backend.Bind(logged(ctx), inst, b)
+	Expect(err).NotTo(HaveOccurred())
+	return b, creds
+}
+
+// dial connects with uri as an application would and returns the connection, closed after
+// the spec.
+func dial(uri string) (*amqp.Connection, error) {
+	c, err := amqp.DialConfig(uri, amqp.Config{Dial: amqp.DefaultDial(5 * time.Second)})
+	if err != nil {
+		return nil, err
+	}
+	DeferCleanup(func() { _ = c.Close() })
+	return c, nil
+}
+
+func mustDial(creds backends.Credentials) *amqp.Connection {
+	c, err := dial(creds["uri"].(string))
+	Expect(err).NotTo(HaveOccurred())
+	return c
+}
+
+// withVhost returns uri with its vhost replaced by vhost.
+func withVhost(uri, vhost string) string {
+	u, err := url.Parse(uri)
+	Expect(err).NotTo(HaveOccurred())
+	u.Path, u.RawPath = "/"+vhost, ""
+	return u.String()
+}
+
+// amqpCode is the reply code of the AMQP error err, or 0.
+func amqpCode(err error) int {
+	var e *amqp.Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return 0
+}
+
+func vhostName(inst backends.Instance) string { return backends.Name("ob_", inst.ID) }
+func userName(b backends.Binding) string      { return backends.Name("ob_b_", b.ID) }
+
+// status is the HTTP status in a rabbit-hole error, or 0.
+func status(err error) int {
+	var e rabbithole.ErrorResponse
+	if errors.As(err, &e) {
+		return e.StatusCode
+	}
+	return 0
+}
+
+func vhostExists(vhost string) bool {
+	_, err := admin.GetVhost(vhost)
+	if status(err) == http.StatusNotFound {
+		return false
+	}
+	Expect(err).NotTo(HaveOccurred())
+	return true
+}
+
+func userExists(user string) bool {
+	_, err := admin.GetUser(user)
+	if status(err) == http.StatusNotFound {
+		return false
+	}
+	Expect(err).NotTo(HaveOccurred())
+	return true
+}
+
+// putUser creates user with a password and tags as an operator would, deleted after the spec.
+func putUser(user string, tags ...string) {
+	res, err := admin.PutUser(user, rabbithole.UserSettings{Password: uuid.NewString(), Tags: tags})
+	Expect(err).NotTo(HaveOccurred())
+	_ = res.Body.Close()
+	DeferCleanup(func() {
+		res, err := admin.DeleteUser(user)
+		Expect(err).NotTo(HaveOccurred())
+		_ = res.Body.Close()
+	})
+}
+
+func permit(vhost, user string) {
+	res, err := admin.UpdatePermissionsIn(vhost, user, rabbithole.Permissions{Configure: ".*", Write: ".*", Read: ".*"})
+	Expect(err).NotTo(HaveOccurred())
+	_ = res.Body.Close()
+}
