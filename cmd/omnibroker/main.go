@@ -22,7 +22,10 @@ import (
 	"code.cloudfoundry.org/lager/v3"
 
 	"github.com/omnibroker/omnibroker/backends"
+	"github.com/omnibroker/omnibroker/backends/mysql"
 	"github.com/omnibroker/omnibroker/backends/postgres"
+	"github.com/omnibroker/omnibroker/backends/rabbitmq"
+	"github.com/omnibroker/omnibroker/backends/redis"
 	"github.com/omnibroker/omnibroker/broker"
 	"github.com/omnibroker/omnibroker/catalog"
 	"github.com/omnibroker/omnibroker/store"
@@ -218,6 +221,9 @@ func serve() error {
 // adapterKinds builds the adapter of each backend kind from its nodes.
 var adapterKinds = map[string]func([]backends.Server) (backends.Adapter, error){
 	"postgres": func(nodes []backends.Server) (backends.Adapter, error) { return postgres.New(nodes) },
+	"mysql":    func(nodes []backends.Server) (backends.Adapter, error) { return mysql.New(nodes) },
+	"redis":    func(nodes []backends.Server) (backends.Adapter, error) { return redis.New(nodes) },
+	"rabbitmq": func(nodes []backends.Server) (backends.Adapter, error) { return rabbitmq.New(nodes) },
 }
 
 // openBackends builds one adapter per configured backend. A node that does not answer does

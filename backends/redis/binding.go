@@ -1,0 +1,158 @@
+package redis
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"net/url"
+	"strings"
+
+	"code.cloudfoundry.org/lager/v3"
+	"code.cloudfoundry.org/lager/v3/lagerctx"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/omnibroker/omnibroker/backends"
+)
+
+// userName is the binding's ACL user: the instance's userPrefix and 12 hex characters of the
+// binding, 28 characters in all.
+func userName(inst backends.Instance, b backends.Binding) string {
+	return userPrefix(inst) + backends.Name("", inst.ID, b.ID)[:12]
+}
+
+// deniedCommands reach beyond the instance's prefix, which key and channel patterns cannot
+// stop: to other instances' key and channel names (SCAN and RANDOMKEY walk every key, PUBSUB
+// lists every channel, CLIENT TRACKING BCAST reports changes under any prefix), to what all
+// instances share (FUNCTION libraries, the script cache, a script debugger that blocks the
+// node), to other databases, which Deprovision does not clean (SELECT, MOVE, COPY with DB), or
+// to the node itself. Redis 7.0 puts several of them in @dangerous or @admin already; naming
+// them keeps them denied should a release move a command to another category. ACL WHOAMI
+// stays allowed: it only tells an application which user it is.
+var deniedCommands = []string{
+	"-flushall", "-flushdb", "-swapdb", "-keys", "-scan", "-randomkey",
+	"-select", "-move", "-copy", "-migrate",
+	"-config", "-debug", "-shutdown", "-monitor",
+	"-acl", "+acl|whoami",
+	"-pubsub", "-client|tracking",
+	"-function", "-script|flush", "-script|kill", "-script|debug",
+}
+
+// aclRules are the whole definition of a binding's user: ACL SETUSER applies them after
+// reset, so the user ends up the same whatever it was before. The password is given as its
+// SHA-256, the form Redis keeps, so the clear password never reaches the node.
+func aclRules(prefix, password string) []string {
+	sum := sha256.Sum256([]byte(password))
+	rules := []string{
+		"reset", "on", "#" + hex.EncodeToString(sum[:]),
+		"~" + prefix + "*", "&" + prefix + "*",
+		"+@all", "-@dangerous", "-@admin",
+	}
+	return append(rules, deniedCommands...)
+}
+
+// Bind sets the binding's ACL user, with b.Password, on the instance's node: it may use the
+// keys and channels under the instance's prefix, and every command but the dangerous ones and
+// deniedCommands. A retry sets exactly the same user and leaves its clients connected, and so
+// does a re-run after the node lost its users in a restart without an aclfile, which is how
+// the broker restores them.
+func (r *Redis) Bind(ctx context.Context, inst backends.Instance, b backends.Binding) (_ backends.Credentials, err error) {
+	n, err := r.node(inst.Node)
+	if err != nil {
+		return nil, err
+	}
+	if b.Password == "" {
+		return nil, permanent("the binding has no password, and Redis would let anyone in as its user",
+			errors.New("empty binding password"))
+	}
+	prefix, user := keyPrefix(inst), userName(inst, b)
+	log := lagerctx.FromContext(ctx).Session("redis-bind", lager.Data{
+		"instance-id": inst.ID, "binding-id": b.ID, "node": n.name, "key-prefix": prefix, "user": user,
+	})
+	defer logResult(ctx, log, &err)
+
+	if err := n.client.ACLSetUser(ctx, user, aclRules(prefix, b.Password)...).Err(); err != nil {
+		return nil, n.fail("set up ACL user "+user, err)
+	}
+	log.Info("user-set")
+	if err := n.saveACL(ctx, log); err != nil {
+		return nil, err
+	}
+	return n.credentials(prefix, user, b.Password), nil
+}
+
+// credentials are what the application gets: host, port, username, password, key_prefix and
+// uri. The uri is rediss:// when the broker's own admin URL is.
+func (n *node) credentials(prefix, user, password string) backends.Credentials {
+	u := url.URL{
+		Scheme: "redis",
+		User:   url.UserPassword(user, password),
+		Host:   n.hostPort(),
+	}
+	if n.tls {
+		u.Scheme = "rediss"
+	}
+	return backends.Credentials{
+		"host":       n.host,
+		"port":       n.port,
+		"username":   user,
+		"password":   password,
+		"key_prefix": prefix,
+		"uri":        u.String(),
+	}
+}
+
+// Unbind ends the clients of the binding's ACL user and deletes the user. A user already gone
+// counts as unbound.
+func (r *Redis) Unbind(ctx context.Context, inst backends.Instance, b backends.Binding) (err error) {
+	n, err := r.node(inst.Node)
+	if err != nil {
+		return err
+	}
+	user := userName(inst, b)
+	log := lagerctx.FromContext(ctx).Session("redis-unbind", lager.Data{
+		"instance-id": inst.ID, "binding-id": b.ID, "node": n.name, "user": user,
+	})
+	defer logResult(ctx, log, &err)
+
+	if err := n.deleteUser(ctx, log, user); err != nil {
+		return err
+	}
+	return n.saveACL(ctx, log)
+}
+
+// deleteUser ends the clients logged in as user, then deletes user. ACL DELUSER ends them as
+// well, and a client that logs in between the two is ended by it; killing them first does not
+// depend on that. A user that does not exist is not an error.
+func (n *node) deleteUser(ctx context.Context, log lager.Logger, user string) error {
+	killed, err := n.client.ClientKillByFilter(ctx, "USER", user).Result()
+	if err != nil && !replyContains(err, "No such user") {
+		return n.fail("end the clients of ACL user "+user, err)
+	}
+	if err := n.client.ACLDelUser(ctx, user).Err(); err != nil {
+		return n.fail("delete ACL user "+user, err)
+	}
+	log.Info("user-deleted", lager.Data{"user": user, "clients-ended": killed})
+	return nil
+}
+
+// saveACL writes the node's ACL users to its aclfile, so that they survive a restart. A node
+// without an aclfile refuses, and that is no failure: it keeps the users in memory only, and
+// after a restart the broker restores those of its live bindings by running Bind again.
+func (n *node) saveACL(ctx context.Context, log lager.Logger) error {
+	err := n.client.Do(ctx, "ACL", "SAVE").Err()
+	switch {
+	case replyContains(err, "not configured to use an ACL file"):
+		return nil
+	case err != nil:
+		return n.fail("save its ACL users to its aclfile", err)
+	}
+	log.Info("acl-saved")
+	return nil
+}
+
+// replyContains reports whether err is an error reply of the node whose text contains s.
+func replyContains(err error, s string) bool {
+	var re goredis.Error
+	return errors.As(err, &re) && strings.Contains(re.Error(), s)
+}

@@ -1,0 +1,267 @@
+package redis_test
+
+import (
+	"net/url"
+	"sync"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/omnibroker/omnibroker/backends"
+)
+
+// own stands for a key of the binding's own instance in a command.
+const own = "<own key>"
+
+// expectNoPerm expects that err is Redis refusing a command or key to the user.
+func expectNoPerm(err error, what string) {
+	ExpectWithOffset(1, goredis.IsPermissionError(err)).To(BeTrue(), "%s: %v", what, err)
+}
+
+var _ = Describe("Bind", func() {
+	It("returns credentials with which an application uses keys and channels under the instance's prefix", func(ctx SpecContext) {
+		inst := provisioned(ctx)
+		b, creds := bound(ctx, inst)
+		prefix := keyPrefix(inst)
+
+		Expect(creds).To(HaveLen(6))
+		Expect(creds).To(HaveKeyWithValue("host", "127.0.0.1"))
+		Expect(creds).To(HaveKeyWithValue("port", 6379))
+		Expect(creds).To(HaveKeyWithValue("username", userName(inst, b)))
+		Expect(creds).To(HaveKeyWithValue("key_prefix", prefix))
+		Expect(creds["password"] == b.Password).To(BeTrue(), "the password is the binding's")
+		Expect(len(creds["username"].(string))).To(BeNumerically("<=", 32))
+		uri, err := url.Parse(creds["uri"].(string))
+		Expect(err).NotTo(HaveOccurred(), "the uri does not parse")
+		Expect(uri.Scheme).To(Equal("redis"))
+		Expect(uri.Host).To(Equal("127.0.0.1:6379"))
+		Expect(uri.User.Username()).To(Equal(userName(inst, b)))
+		password, _ := uri.User.Password()
+		Expect(password == b.Password).To(BeTrue(), "the uri carries the binding's password")
+
+		app := mustLogin(ctx, creds)
+		Expect(app.ACLWhoAmI(ctx).Val()).To(Equal(userName(inst, b)))
+		Expect(app.Set(ctx, prefix+"greeting", "hello", 0).Err()).To(Succeed())
+		Expect(app.Get(ctx, prefix+"greeting").Val()).To(Equal("hello"))
+		Expect(app.HSet(ctx, prefix+"h", "f", "v").Err()).To(Succeed())
+		Expect(app.Eval(ctx, `return redis.call('INCR', KEYS[1])`, []string{prefix + "counter"}).Val()).To(BeEquivalentTo(1))
+		_, err = app.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+			p.Incr(ctx, prefix+"counter")
+			p.Expire(ctx, prefix+"counter", time.Minute)
+			return nil
+		})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(app.Del(ctx, prefix+"greeting", prefix+"h").Val()).To(BeEquivalentTo(2))
+		Expect(app.Exists(ctx, prefix+"greeting").Val()).To(BeZero())
+
+		sub := app.Subscribe(ctx, prefix+"news")
+		DeferCleanup(sub.Close)
+		_, err = sub.ReceiveTimeout(ctx, 5*time.Second)
+		Expect(err).NotTo(HaveOccurred())
+		publisher := mustLogin(ctx, creds)
+		Expect(publisher.Publish(ctx, prefix+"news", "extra").Val()).To(BeEquivalentTo(1))
+		msg, err := sub.ReceiveTimeout(ctx, 5*time.Second)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(msg).To(BeAssignableToTypeOf(&goredis.Message{}))
+		Expect(msg.(*goredis.Message).Payload).To(Equal("extra"))
+	})
+
+	It("gives no access to another instance's keys and channels, nor to keys outside any prefix", func(ctx SpecContext) {
+		a, other := provisioned(ctx), provisioned(ctx)
+		_, creds := bound(ctx, a)
+		app := mustLogin(ctx, creds)
+		theirs := keyPrefix(other)
+		Expect(admin.Set(ctx, theirs+"secret", "x", 0).Err()).To(Succeed())
+
+		expectNoPerm(app.Get(ctx, theirs+"secret").Err(), "GET of another instance's key")
+		expectNoPerm(app.Set(ctx, theirs+"secret", "y", 0).Err(), "SET of another instance's key")
+		expectNoPerm(app.Del(ctx, theirs+"secret").Err(), "DEL of another instance's key")
+		expectNoPerm(app.Set(ctx, "unprefixed", "y", 0).Err(), "SET of a key outside any prefix")
+		expectNoPerm(app.Rename(ctx, keyPrefix(a)+"k", theirs+"k").Err(), "RENAME into another instance's prefix")
+		expectNoPerm(app.Eval(ctx, `return redis.call('GET', KEYS[1])`, []string{theirs + "secret"}).Err(), "a script reading another instance's key")
+		expectNoPerm(app.Publish(ctx, theirs+"news", "x").Err(), "PUBLISH on another instance's channel")
+		sub := app.Subscribe(ctx, theirs+"news")
+		DeferCleanup(sub.Close)
+		_, err := sub.ReceiveTimeout(ctx, 5*time.Second)
+		expectNoPerm(err, "SUBSCRIBE to another instance's channel")
+		Expect(admin.Get(ctx, theirs+"secret").Val()).To(Equal("x"))
+	})
+
+	DescribeTable("refuses commands that reach beyond the instance's prefix",
+		func(ctx SpecContext, args ...any) {
+			inst := provisioned(ctx)
+			_, creds := bound(ctx, inst)
+			app := mustLogin(ctx, creds)
+			cmd := make([]any, len(args))
+			for i, a := range args {
+				cmd[i] = a
+				if a == own {
+					cmd[i] = keyPrefix(inst) + "k"
+				}
+			}
+			Expect(app.Set(ctx, keyPrefix(inst)+"k", "v", 0).Err()).To(Succeed())
+			expectNoPerm(app.Do(ctx, cmd...).Err(), "the command")
+		},
+		Entry("FLUSHALL", "FLUSHALL"),
+		Entry("FLUSHDB", "FLUSHDB"),
+		Entry("SWAPDB", "SWAPDB", 0, 1),
+		Entry("KEYS", "KEYS", "*"),
+		Entry("SCAN", "SCAN", 0),
+		Entry("RANDOMKEY", "RANDOMKEY"),
+		Entry("SELECT", "SELECT", 1),
+		Entry("MOVE", "MOVE", own, 1),
+		Entry("COPY, which can write to another database", "COPY", own, own, "DB", 1),
+		Entry("MIGRATE", "MIGRATE", "127.0.0.1", 1, own, 0, 10),
+		Entry("CONFIG GET", "CONFIG", "GET", "maxmemory"),
+		Entry("INFO", "INFO"),
+		Entry("SHUTDOWN", "SHUTDOWN", "ABORT"),
+		Entry("MONITOR", "MONITOR"),
+		Entry("LASTSAVE", "LASTSAVE"),
+		Entry("ACL LIST", "ACL", "LIST"),
+		Entry("ACL SETUSER", "ACL", "SETUSER", "ob-intruder"),
+		Entry("ACL GETUSER", "ACL", "GETUSER", "default"),
+		Entry("ACL USERS", "ACL", "USERS"),
+		Entry("CLIENT LIST", "CLIENT", "LIST"),
+		Entry("CLIENT KILL", "CLIENT", "KILL", "ID", 999999999),
+		Entry("CLIENT TRACKING, which can report other instances' key names", "CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "ob:"),
+		Entry("PUBSUB CHANNELS", "PUBSUB", "CHANNELS"),
+		Entry("FUNCTION LIST", "FUNCTION", "LIST"),
+		Entry("FUNCTION DELETE", "FUNCTION", "DELETE", "no-such-library"),
+		Entry("SCRIPT FLUSH", "SCRIPT", "FLUSH"),
+		Entry("SCRIPT KILL", "SCRIPT", "KILL"),
+		Entry("SCRIPT DEBUG", "SCRIPT", "DEBUG", "NO"),
+		Entry("SORT, whose BY and GET read any key", "SORT", own),
+	)
+
+	It("refuses DEBUG, which a node may also refuse on its own before it looks at the user", func(ctx SpecContext) {
+		inst := provisioned(ctx)
+		b, _ := bound(ctx, inst)
+		Expect(admin.ACLDryRun(ctx, userName(inst, b), "DEBUG", "SLEEP", 0).Val()).To(ContainSubstring("no permissions to run the 'debug' command"))
+		Expect(admin.ACLDryRun(ctx, userName(inst, b), "SET", keyPrefix(inst)+"k", "v").Val()).To(Equal("OK"))
+	})
+
+	It("leaves scripts usable, as client libraries load and call them", func(ctx SpecContext) {
+		inst := provisioned(ctx)
+		_, creds := bound(ctx, inst)
+		app := mustLogin(ctx, creds)
+		script := goredis.NewScript(`return redis.call('SET', KEYS[1], ARGV[1])`)
+		Expect(script.Load(ctx, app).Err()).To(Succeed())
+		Expect(script.EvalSha(ctx, app, []string{keyPrefix(inst) + "s"}, "v").Err()).To(Succeed())
+		Expect(admin.Get(ctx, keyPrefix(inst)+"s").Val()).To(Equal("v"))
+	})
+
+	It("sets the same user again when retried, leaving its clients connected", func(ctx SpecContext) {
+		inst := provisioned(ctx)
+		b, first := bound(ctx, inst)
+		before, err := admin.Do(ctx, "ACL", "GETUSER", userName(inst, b)).Result()
+		Expect(err).NotTo(HaveOccurred())
+		open := mustLogin(ctx, first).Conn()
+		DeferCleanup(open.Close)
+		Expect(open.Ping(ctx).Err()).To(Succeed())
+
+		again, err := backend.Bind(logged(ctx), inst, b)
+		Expect(err).NotTo(HaveOccurred())
+
+		for _, k := range []string{"host", "port", "username", "key_prefix"} {
+			Expect(again[k]).To(Equal(first[k]), k)
+		}
+		Expect(again["password"] == first["password"] && again["uri"] == first["uri"]).To(BeTrue(), "the same password and uri")
+		Expect(admin.Do(ctx, "ACL", "GETUSER", userName(inst, b)).Val()).To(Equal(before))
+		Expect(open.Ping(ctx).Err()).To(Succeed())
+		mustLogin(ctx, again)
+	})
+
+	It("keeps the password off the node, which holds only its SHA-256, and out of the log", func(ctx SpecContext) {
+		inst := provisioned(ctx)
+		b, _ := bound(ctx, inst)
+
+		user, err := admin.Do(ctx, "ACL", "GETUSER", userName(inst, b)).Result()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(user).To(HaveKey("passwords"))
+		passwords := user.(map[any]any)["passwords"].([]any)
+		Expect(passwords).To(HaveLen(1))
+		Expect(passwords[0]).To(HaveLen(64))
+		Expect(passwords[0] == b.Password).To(BeFalse())
+		Expect(string(logger.Buffer().Contents())).To(ContainSubstring("user-set"))
+		Expect(string(logger.Buffer().Contents())).NotTo(ContainSubstring(b.Password))
+	})
+
+	When("the node lost its ACL users, as after a restart without an aclfile", func() {
+		It("restores the login when the broker binds again with the same password", func(ctx SpecContext) {
+			inst := provisioned(ctx)
+			b, creds := bound(ctx, inst)
+			mustLogin(ctx, creds)
+			Expect(admin.ACLDelUser(ctx, userName(inst, b)).Err()).To(Succeed())
+			_, err := login(ctx, creds)
+			Expect(goredis.IsAuthError(err)).To(BeTrue(), "%v", err)
+
+			_, err = backend.Bind(logged(ctx), inst, b)
+			Expect(err).NotTo(HaveOccurred())
+
+			app := mustLogin(ctx, creds)
+			Expect(app.Set(ctx, keyPrefix(inst)+"k", "v", 0).Err()).To(Succeed())
+			expectNoPerm(app.Do(ctx, "FLUSHALL").Err(), "FLUSHALL after the restore")
+		})
+	})
+
+	When("several workers bind the same binding at once", func() {
+		It("succeeds for all of them with one user that logs in", func(ctx SpecContext) {
+			inst := provisioned(ctx)
+			b := newBinding()
+			var wg sync.WaitGroup
+			creds := make([]backends.Credentials, 4)
+			errs := make([]error, 4)
+			for i := range errs {
+				wg.Go(func() { creds[i], errs[i] = backend.Bind(logged(ctx), inst, b) })
+			}
+			wg.Wait()
+			for _, err := range errs {
+				Expect(err).NotTo(HaveOccurred())
+			}
+			Expect(usersOf(ctx, inst)).To(ConsistOf(userName(inst, b)))
+			mustLogin(ctx, creds[3])
+		})
+	})
+
+	It("fails permanently for a binding without a password", func(ctx SpecContext) {
+		inst := provisioned(ctx)
+		_, err := backend.Bind(logged(ctx), inst, backends.Binding{ID: "no-password"})
+		Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
+		Expect(usersOf(ctx, inst)).To(BeEmpty())
+	})
+})
+
+var _ = Describe("Unbind", func() {
+	It("ends the binding's clients and logins, and leaves the other bindings and the keys alone", func(ctx SpecContext) {
+		inst := provisioned(ctx)
+		b1, creds1 := bound(ctx, inst)
+		_, creds2 := bound(ctx, inst)
+		app1 := mustLogin(ctx, creds1)
+		open := app1.Conn()
+		DeferCleanup(open.Close)
+		Expect(open.Set(ctx, keyPrefix(inst)+"k", "v", 0).Err()).To(Succeed())
+		sub := app1.Subscribe(ctx, keyPrefix(inst)+"news")
+		DeferCleanup(sub.Close)
+		_, err := sub.ReceiveTimeout(ctx, 5*time.Second)
+		Expect(err).NotTo(HaveOccurred())
+
+		Expect(backend.Unbind(logged(ctx), inst, b1)).To(Succeed())
+
+		Expect(open.Get(ctx, keyPrefix(inst)+"k").Err()).To(HaveOccurred())
+		_, err = sub.ReceiveTimeout(ctx, 5*time.Second)
+		Expect(err).To(HaveOccurred())
+		_, err = login(ctx, creds1)
+		Expect(goredis.IsAuthError(err)).To(BeTrue(), "%v", err)
+		Expect(userExists(ctx, userName(inst, b1))).To(BeFalse())
+
+		Expect(mustLogin(ctx, creds2).Get(ctx, keyPrefix(inst)+"k").Val()).To(Equal("v"))
+		Expect(backend.Unbind(logged(ctx), inst, b1)).To(Succeed())
+	})
+
+	It("succeeds for a binding that never existed", func(ctx SpecContext) {
+		inst := provisioned(ctx)
+		Expect(backend.Unbind(logged(ctx), inst, newBinding())).To(Succeed())
+	})
+})

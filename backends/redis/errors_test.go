@@ -1,0 +1,221 @@
+package redis_test
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"syscall"
+	"time"
+
+	"github.com/google/uuid"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/omnibroker/omnibroker/backends"
+	"github.com/omnibroker/omnibroker/backends/redis"
+)
+
+// description is what a person reads on last_operation for err.
+func description(err error) string {
+	var d backends.Describer
+	Expect(errors.As(err, &d)).To(BeTrue(), "%v carries no description", err)
+	return d.Description()
+}
+
+// reply is an error reply as a Redis node sends it.
+type reply string
+
+func (r reply) Error() string { return string(r) }
+func (reply) RedisError()     {}
+
+// adminAddr is host:port of the local node.
+func adminAddr() string {
+	opts, err := goredis.ParseURL(adminURL)
+	Expect(err).NotTo(HaveOccurred())
+	return opts.Addr
+}
+
+// calls are table entries of the backend calls that talk to the node, for inst.
+func calls(inst backends.Instance) []TableEntry {
+	return []TableEntry{
+		Entry("provision", func(ctx context.Context, r *redis.Redis) error { return r.Provision(ctx, inst) }),
+		Entry("deprovision", func(ctx context.Context, r *redis.Redis) error { return r.Deprovision(ctx, inst) }),
+		Entry("bind", func(ctx context.Context, r *redis.Redis) error {
+			_, err := r.Bind(ctx, inst, backends.Binding{ID: "b", Password: closedNodePassword})
+			return err
+		}),
+		Entry("unbind", func(ctx context.Context, r *redis.Redis) error { return r.Unbind(ctx, inst, backends.Binding{ID: "b"}) }),
+		Entry("ping", func(ctx context.Context, r *redis.Redis) error { return r.Ping(ctx, inst.Node) }),
+	}
+}
+
+// expectDescribed expects err to be a retryable failure described by sentence, showing
+// neither secret nor URL.
+func expectDescribed(err error, sentence string, secrets ...string) {
+	GinkgoHelper()
+	Expect(err).To(HaveOccurred())
+	Expect(backends.IsPermanent(err)).To(BeFalse())
+	Expect(description(err)).To(Equal(sentence))
+	for _, s := range append(secrets, closedNodePassword, "redis://") {
+		Expect(err.Error()).NotTo(ContainSubstring(s))
+		Expect(string(logger.Buffer().Contents())).NotTo(ContainSubstring(s))
+	}
+}
+
+var _ = Describe("Errors", func() {
+	When("the instance is on a node this backend does not know", func() {
+		DescribeTable("fails permanently, naming the node",
+			func(ctx SpecContext, call func(context.Context, *redis.Redis) error) {
+				err := call(logged(ctx), backend)
+				Expect(backends.IsPermanent(err)).To(BeTrue())
+				Expect(description(err)).To(Equal("node redis-unknown is not configured in this broker's redis backend"))
+			},
+			calls(backends.Instance{ID: "some-id", Node: "redis-unknown"}),
+			Entry("update", func(ctx context.Context, r *redis.Redis) error {
+				return r.Update(ctx, backends.Instance{ID: "some-id", Node: "redis-unknown"}, "small")
+			}),
+		)
+	})
+
+	When("the node refuses connections", func() {
+		DescribeTable("fails for a retry, saying so in plain words and without the admin's or the binding's password",
+			func(ctx SpecContext, call func(context.Context, *redis.Redis) error) {
+				expectDescribed(call(logged(ctx), backend), "node redis-closed refused the connection")
+			},
+			calls(backends.Instance{ID: "some-id", Node: "redis-closed"}),
+		)
+	})
+
+	When("the node accepts connections but never answers", func() {
+		It("gives up when the caller's context ends, for a retry", func(ctx SpecContext) {
+			short, cancel := context.WithTimeout(logged(ctx), 300*time.Millisecond)
+			defer cancel()
+			start := time.Now()
+			err := backend.Provision(short, backends.Instance{ID: "some-id", Node: "redis-silent"})
+			Expect(time.Since(start)).To(BeNumerically("<", 5*time.Second))
+			expectDescribed(err, "node redis-silent did not answer in time")
+		})
+	})
+
+	When("the node rejects the broker's admin login", func() {
+		DescribeTable("fails for a retry, without the admin's password",
+			func(ctx SpecContext, call func(context.Context, *redis.Redis) error) {
+				const password = "wr0ng-admin-pass"
+				r, err := redis.New([]backends.Server{{Name: "redis-wrong", AdminURL: "redis://ob-nobody:" + password + "@" + adminAddr()}})
+				Expect(err).NotTo(HaveOccurred())
+				DeferCleanup(r.Close)
+				expectDescribed(call(logged(ctx), r), "node redis-wrong rejected the broker's login", password)
+			},
+			calls(backends.Instance{ID: "some-id", Node: "redis-wrong"}),
+		)
+	})
+
+	When("the broker's admin user may not manage ACL users", func() {
+		It("says which permission is missing, for a retry once an operator grants it", func(ctx SpecContext) {
+			user, password := "obtest-limited-"+uuid.NewString()[:8], newBinding().Password
+			Expect(admin.ACLSetUser(ctx, user, "reset", "on", ">"+password, "~*", "&*", "+@all", "-acl").Err()).To(Succeed())
+			DeferCleanup(func(ctx SpecContext) { Expect(admin.ACLDelUser(ctx, user).Err()).To(Succeed()) })
+			r, err := redis.New([]backends.Server{{Name: "redis-limited", AdminURL: "redis://" + user + ":" + password + "@" + adminAddr()}})
+			Expect(err).NotTo(HaveOccurred())
+			DeferCleanup(r.Close)
+			inst, b := backends.Instance{ID: uuid.NewString(), Node: "redis-limited"}, newBinding()
+
+			expectDescribed(r.Provision(logged(ctx), inst),
+				"the broker's admin user on node redis-limited lacks a permission it needs to list the ACL users", password)
+			_, err = r.Bind(logged(ctx), inst, b)
+			expectDescribed(err,
+				"the broker's admin user on node redis-limited lacks a permission it needs to set up ACL user "+userName(inst, b), password, b.Password)
+			expectDescribed(r.Deprovision(logged(ctx), inst),
+				"the broker's admin user on node redis-limited lacks a permission it needs to list the ACL users", password)
+		})
+	})
+
+	DescribeTable("words every cause in plain terms, naming the node",
+		func(err error, sentence string) {
+			Expect(redis.Sentence("redis-1", "delete ACL user ob_x", err)).To(Equal(sentence))
+		},
+		Entry("a wrong password", reply("WRONGPASS invalid username-password pair or user is disabled."), "node redis-1 rejected the broker's login"),
+		Entry("a login missing", reply("NOAUTH Authentication required."), "node redis-1 rejected the broker's login"),
+		Entry("a missing permission", reply("NOPERM this user has no permissions to run the 'acl|deluser' command"),
+			"the broker's admin user on node redis-1 lacks a permission it needs to delete ACL user ob_x"),
+		Entry("a node loading its data", reply("LOADING Redis is loading the dataset in memory"), "node redis-1 is loading its data set into memory"),
+		Entry("a long script", reply("BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."), "node redis-1 is busy running a script"),
+		Entry("maxmemory reached", reply("OOM command not allowed when used memory > 'maxmemory'."), "node redis-1 ran out of memory (maxmemory)"),
+		Entry("a failed save", reply("MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk."),
+			"node redis-1 refuses writes because it cannot save its data to disk"),
+		Entry("a replica", reply("READONLY You can't write against a read only replica."), "node redis-1 is a read-only replica, not a primary"),
+		Entry("a replica without its primary", reply("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."),
+			"node redis-1 is a replica that lost its link to the primary"),
+		Entry("a cluster node", reply("MOVED 3999 127.0.0.1:6381"), "node redis-1 is part of a Redis Cluster, which the redis backend does not support"),
+		Entry("too many clients", reply("ERR max number of clients reached"), "node redis-1 ran out of connections"),
+		Entry("another error reply", reply("ERR something else"), "node redis-1 failed to delete ACL user ob_x"),
+		Entry("a reply wrapped", fmt.Errorf("pipeline: %w", reply("OOM command not allowed")), "node redis-1 ran out of memory (maxmemory)"),
+		Entry("a refused connection", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, "node redis-1 refused the connection"),
+		Entry("a dropped connection", fmt.Errorf("read: %w", io.EOF), "node redis-1 dropped the connection"),
+		Entry("a deadline", context.DeadlineExceeded, "node redis-1 did not answer in time"),
+		Entry("a full pool", goredis.ErrPoolTimeout, "node redis-1 did not answer in time"),
+		Entry("a closed client", goredis.ErrClosed, "the broker has closed its connections to node redis-1, as it does when it stops"),
+		Entry("plain text where TLS was expected", tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}, "node redis-1 does not speak TLS"),
+		Entry("an untrusted certificate", &tls.CertificateVerificationError{Err: errors.New("x509: certificate signed by unknown authority")},
+			"node redis-1 presented a TLS certificate the broker does not trust"),
+	)
+
+	DescribeTable("Provision accepts Redis 7.0 and later only",
+		func(version string, ok bool) { Expect(redis.Supported(version)).To(Equal(ok)) },
+		Entry("7.0", "7.0.15", true),
+		Entry("7.2", "7.2.4", true),
+		Entry("8.0", "8.0.2", true),
+		Entry("6.2, which cannot deny a subcommand", "6.2.14", false),
+		Entry("6.0, which has no channel patterns", "6.0.20", false),
+		Entry("no version", "", false),
+		Entry("nonsense", "x.y", false),
+	)
+})
+
+var _ = Describe("New", func() {
+	DescribeTable("rejects a bad node without quoting its URL",
+		func(nodes []backends.Server) {
+			r, err := redis.New(nodes)
+			Expect(err).To(HaveOccurred())
+			Expect(r).To(BeNil())
+			Expect(err.Error()).NotTo(ContainSubstring("s3cret"))
+		},
+		Entry("an unparsable URL", []backends.Server{{Name: "a", AdminURL: "redis://u:s3cret@%zz"}}),
+		Entry("another scheme", []backends.Server{{Name: "a", AdminURL: "postgres://u:s3cret@h/x"}}),
+		Entry("a unix socket", []backends.Server{{Name: "a", AdminURL: "unix://u:s3cret@/run/redis.sock"}}),
+		Entry("a database other than 0", []backends.Server{{Name: "a", AdminURL: "redis://u:s3cret@h:6379/2"}}),
+		Entry("a port out of range", []backends.Server{{Name: "a", AdminURL: "redis://u:s3cret@h:6379", Port: 70000}}),
+		Entry("no name", []backends.Server{{AdminURL: "redis://u:s3cret@h"}}),
+		Entry("a name twice", []backends.Server{
+			{Name: "a", AdminURL: "redis://u:s3cret@h"},
+			{Name: "a", AdminURL: "redis://u:s3cret@i"},
+		}),
+	)
+
+	It("hands out the node's public host and port when they are set", func(ctx SpecContext) {
+		r, err := redis.New([]backends.Server{{Name: "redis-local", AdminURL: adminURL, Host: "cache.example.com", Port: 16379}})
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(r.Close)
+		inst := newInstance()
+		Expect(r.Provision(logged(ctx), inst)).To(Succeed())
+		creds, err := r.Bind(logged(ctx), inst, newBinding())
+		Expect(err).NotTo(HaveOccurred())
+		Expect(creds).To(HaveKeyWithValue("host", "cache.example.com"))
+		Expect(creds).To(HaveKeyWithValue("port", 16379))
+		Expect(creds["uri"]).To(HavePrefix("redis://" + creds["username"].(string) + ":"))
+		Expect(creds["uri"]).To(HaveSuffix("@cache.example.com:16379"))
+	})
+
+	It("defaults the port to 6379 and hands out rediss:// URIs for a node reached over TLS", func() {
+		r, err := redis.New([]backends.Server{{Name: "redis-tls", AdminURL: "rediss://admin:s3cret@cache.example.com"}})
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(r.Close)
+		creds := r.Credentials("redis-tls", "ob:x:", "ob_user", "pw")
+		Expect(creds).To(HaveKeyWithValue("port", 6379))
+		Expect(creds).To(HaveKeyWithValue("uri", "rediss://ob_user:pw@cache.example.com:6379"))
+	})
+})

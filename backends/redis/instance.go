@@ -1,0 +1,167 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"code.cloudfoundry.org/lager/v3"
+	"code.cloudfoundry.org/lager/v3/lagerctx"
+
+	"github.com/omnibroker/omnibroker/backends"
+)
+
+// keyPrefix is the prefix of the instance's keys and channels. It is hex between colons, free
+// of the glob characters that ACL patterns and SCAN MATCH would read as wildcards.
+func keyPrefix(inst backends.Instance) string { return backends.Name("ob:", inst.ID) + ":" }
+
+// userPrefix starts the name of every ACL user of the instance, so that Deprovision finds them
+// all in ACL USERS, those of bindings the broker has forgotten included.
+func userPrefix(inst backends.Instance) string {
+	return "ob_" + backends.Name("", inst.ID)[:12] + "_"
+}
+
+// Provision checks that the instance's node answers as a primary, runs Redis 7.0 or later, and
+// lets the broker's admin user manage ACL users. It creates nothing: the key prefix is the
+// instance, and it comes into use when a binding writes under it. A node too old for the ACL
+// rules of Bind is a permanent error.
+func (r *Redis) Provision(ctx context.Context, inst backends.Instance) (err error) {
+	n, err := r.node(inst.Node)
+	if err != nil {
+		return err
+	}
+	log := lagerctx.FromContext(ctx).Session("redis-provision", lager.Data{
+		"instance-id": inst.ID, "node": n.name, "key-prefix": keyPrefix(inst),
+	})
+	defer logResult(ctx, log, &err)
+
+	return n.checkServes(ctx, log)
+}
+
+// Update does nothing: a plan of this backend sets nothing on the node.
+func (r *Redis) Update(ctx context.Context, inst backends.Instance, fromPlan string) error {
+	_, err := r.node(inst.Node)
+	return err
+}
+
+// Deprovision deletes every ACL user of the instance, which ends their clients, then every key
+// under its prefix. The users go first, so that no one writes behind the scan and a failure
+// half-way leaves no way in. What is already gone counts as done, so a re-run after a crash
+// finishes the job.
+func (r *Redis) Deprovision(ctx context.Context, inst backends.Instance) (err error) {
+	n, err := r.node(inst.Node)
+	if err != nil {
+		return err
+	}
+	prefix := keyPrefix(inst)
+	log := lagerctx.FromContext(ctx).Session("redis-deprovision", lager.Data{
+		"instance-id": inst.ID, "node": n.name, "key-prefix": prefix,
+	})
+	defer logResult(ctx, log, &err)
+
+	users, err := n.client.ACLUsers(ctx).Result()
+	if err != nil {
+		return n.fail("list the ACL users", err)
+	}
+	var deleted int
+	for _, user := range users {
+		if strings.HasPrefix(user, userPrefix(inst)) {
+			if err := n.deleteUser(ctx, log, user); err != nil {
+				return err
+			}
+			deleted++
+		}
+	}
+	if deleted > 0 {
+		if err := n.saveACL(ctx, log); err != nil {
+			return err
+		}
+	}
+	return n.deleteKeys(ctx, log, prefix)
+}
+
+// scanCount is the COUNT hint of each SCAN, and so about the number of keys each UNLINK frees.
+const scanCount = 500
+
+// deleteKeys unlinks every key under prefix, a page of SCAN at a time: KEYS would block the
+// node for as long as it takes to walk the whole keyspace.
+func (n *node) deleteKeys(ctx context.Context, log lager.Logger, prefix string) error {
+	var (
+		cursor  uint64
+		deleted int64
+	)
+	for {
+		keys, next, err := n.client.Scan(ctx, cursor, prefix+"*", scanCount).Result()
+		if err != nil {
+			return n.fail("list the keys under prefix "+prefix, err)
+		}
+		if len(keys) > 0 {
+			count, err := n.client.Unlink(ctx, keys...).Result()
+			if err != nil {
+				return n.fail("delete the keys under prefix "+prefix, err)
+			}
+			deleted += count
+		}
+		if next == 0 {
+			break
+		}
+		cursor = next
+	}
+	log.Info("keys-deleted", lager.Data{"keys": deleted})
+	return nil
+}
+
+// checkServes checks what Provision promises: a primary running Redis 7.0 or later, on which
+// the admin user may list (and so manage) ACL users.
+func (n *node) checkServes(ctx context.Context, log lager.Logger) error {
+	info, err := n.client.Info(ctx, "server", "replication").Result()
+	if err != nil {
+		return n.fail("report its version and role", err)
+	}
+	version := infoField(info, "redis_version")
+	if !supported(version) {
+		return permanent(
+			fmt.Sprintf("node %s runs a Redis older than 7.0, which the redis backend needs for its ACL rules", n.name),
+			fmt.Errorf("redis version %q", version))
+	}
+	if role := infoField(info, "role"); role != "master" {
+		return backends.Describe(fmt.Sprintf("node %s is a read-only replica, not a primary", n.name),
+			fmt.Errorf("node role %q", role))
+	}
+	if err := n.client.ACLUsers(ctx).Err(); err != nil {
+		return n.fail("list the ACL users", err)
+	}
+	log.Info("node-checked", lager.Data{"redis-version": version})
+	return nil
+}
+
+// infoField returns the value of field in the text INFO answers, or "".
+func infoField(info, field string) string {
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// supported reports whether version (such as "7.0.15") is 7.0 or later. 7.0 is the first that
+// can deny a subcommand and knows FUNCTION, which aclRules name; channel patterns came in 6.2.
+func supported(version string) bool {
+	major, _, _ := strings.Cut(version, ".")
+	n, err := strconv.Atoi(major)
+	return err == nil && n >= 7
+}
+
+// logResult logs how a call ended. A context cancelled at shutdown is not an error.
+func logResult(ctx context.Context, log lager.Logger, err *error) {
+	switch {
+	case *err == nil:
+		log.Info("done")
+	case ctx.Err() != nil:
+		log.Info("cancelled")
+	default:
+		log.Error("failed", *err, lager.Data{"permanent": backends.IsPermanent(*err)})
+	}
+}

@@ -1,0 +1,185 @@
+package redis_test
+
+import (
+	"context"
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"code.cloudfoundry.org/lager/v3/lagerctx"
+	"code.cloudfoundry.org/lager/v3/lagertest"
+	"github.com/google/uuid"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/omnibroker/omnibroker/backends"
+	"github.com/omnibroker/omnibroker/backends/redis"
+)
+
+func TestRedis(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "Redis Backend Suite")
+}
+
+// closedNodePassword is in the admin URL of a node nobody listens on; no error may show it.
+const closedNodePassword = "s3cret-admin-pass"
+
+var (
+	adminURL string
+	admin    *goredis.Client
+	backend  *redis.Redis
+	logger   *lagertest.TestLogger
+)
+
+var _ = BeforeSuite(func(ctx SpecContext) {
+	adminURL = os.Getenv("OMNIBROKER_TEST_REDIS_URL")
+	if adminURL == "" {
+		adminURL = "redis://127.0.0.1:6379"
+	}
+	opts, err := goredis.ParseURL(adminURL)
+	Expect(err).NotTo(HaveOccurred())
+	admin = goredis.NewClient(opts)
+	DeferCleanup(admin.Close)
+	Expect(admin.Ping(ctx).Err()).To(Succeed(), "Redis must run at OMNIBROKER_TEST_REDIS_URL (or the local default)")
+
+	backend, err = redis.New([]backends.Server{
+		{Name: "redis-local", AdminURL: adminURL},
+		{Name: "redis-closed", AdminURL: "redis://admin:" + closedNodePassword + "@127.0.0.1:1"},
+		{Name: "redis-silent", AdminURL: "redis://admin:" + closedNodePassword + "@" + silentListener()},
+	})
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(backend.Close)
+	Expect(backend.Ping(ctx, "redis-local")).To(Succeed())
+})
+
+var _ = BeforeEach(func() {
+	logger = lagertest.NewTestLogger("redis-test")
+})
+
+// silentListener accepts connections and never answers, as a hung node would; it returns its
+// address and is closed after the suite.
+func silentListener() string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	Expect(err).NotTo(HaveOccurred())
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	DeferCleanup(func() {
+		_ = l.Close()
+		<-done
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	})
+	return l.Addr().String()
+}
+
+// logged returns ctx carrying this spec's test logger, as the worker hands its session on.
+func logged(ctx context.Context) context.Context {
+	return lagerctx.NewContext(ctx, logger)
+}
+
+// newInstance returns an instance with a fresh id on redis-local, deprovisioned after the spec,
+// which then checks that no key and no ACL user of it is left.
+func newInstance() backends.Instance {
+	inst := backends.Instance{
+		ID:         uuid.NewString(),
+		Node:       "redis-local",
+		Plan:       "small",
+		Parameters: map[string]any{},
+	}
+	DeferCleanup(func(ctx SpecContext) {
+		Expect(backend.Deprovision(ctx, inst)).To(Succeed())
+		Expect(keysUnder(ctx, keyPrefix(inst))).To(BeEmpty())
+		Expect(usersOf(ctx, inst)).To(BeEmpty())
+	})
+	return inst
+}
+
+func provisioned(ctx context.Context) backends.Instance {
+	inst := newInstance()
+	Expect(backend.Provision(logged(ctx), inst)).To(Succeed())
+	return inst
+}
+
+func newBinding() backends.Binding {
+	password, err := backends.NewPassword()
+	Expect(err).NotTo(HaveOccurred())
+	return backends.Binding{ID: uuid.NewString(), Password: password}
+}
+
+func bound(ctx context.Context, inst backends.Instance) (backends.Binding, backends.Credentials) {
+	b := newBinding()
+	creds, err := backend.Bind(logged(ctx), inst, b)
+	Expect(err).NotTo(HaveOccurred())
+	return b, creds
+}
+
+// login connects with the credentials' uri as an application would, with no retries, so that a
+// closed connection shows as an error rather than a silent reconnect. The client is closed
+// after the spec.
+func login(ctx context.Context, creds backends.Credentials) (*goredis.Client, error) {
+	opts, err := goredis.ParseURL(creds["uri"].(string))
+	Expect(err).NotTo(HaveOccurred(), "the uri does not parse")
+	opts.MaxRetries = -1
+	c := goredis.NewClient(opts)
+	if err := c.Ping(ctx).Err(); err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	DeferCleanup(c.Close)
+	return c, nil
+}
+
+func mustLogin(ctx context.Context, creds backends.Credentials) *goredis.Client {
+	c, err := login(ctx, creds)
+	Expect(err).NotTo(HaveOccurred())
+	return c
+}
+
+func keyPrefix(inst backends.Instance) string { return backends.Name("ob:", inst.ID) + ":" }
+func userName(inst backends.Instance, b backends.Binding) string {
+	return "ob_" + backends.Name("", inst.ID)[:12] + "_" + backends.Name("", inst.ID, b.ID)[:12]
+}
+
+// keysUnder lists, as the admin, the keys whose names start with prefix.
+func keysUnder(ctx context.Context, prefix string) []string {
+	var keys []string
+	iter := admin.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+	}
+	Expect(iter.Err()).NotTo(HaveOccurred())
+	return keys
+}
+
+// usersOf lists the node's ACL users that belong to inst.
+func usersOf(ctx context.Context, inst backends.Instance) []string {
+	users, err := admin.ACLUsers(ctx).Result()
+	Expect(err).NotTo(HaveOccurred())
+	var ours []string
+	for _, u := range users {
+		if strings.HasPrefix(u, "ob_"+backends.Name("", inst.ID)[:12]+"_") {
+			ours = append(ours, u)
+		}
+	}
+	return ours
+}
+
+func userExists(ctx context.Context, user string) bool {
+	users, err := admin.ACLUsers(ctx).Result()
+	Expect(err).NotTo(HaveOccurred())
+	return slices.Contains(users, user)
+}
