@@ -3,11 +3,15 @@ package backends
 import (
 	"context"
 	"database/sql/driver"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"syscall"
+
+	"code.cloudfoundry.org/lager/v3"
 )
 
 // Server is how an adapter reaches one node: its name (unique across the catalog), the admin
@@ -56,4 +60,54 @@ func TransportSentence(node string, err error) string {
 		return fmt.Sprintf("node %s dropped the connection", node)
 	}
 	return ""
+}
+
+// UnknownNode is the permanent error of a call for a node the adapter of kind was not
+// configured with (an instance placed on a node since removed from the catalog).
+func UnknownNode(kind, name string) error {
+	return Permanent(Describe(
+		fmt.Sprintf("node %s is not configured in this broker's %s backend", name, kind),
+		fmt.Errorf("unknown %s node %q", kind, name)))
+}
+
+// LogResult logs how an adapter call ended, on its session log: done, cancelled, or failed
+// with whether retrying can help. Adapters defer it with a pointer to their named error.
+func LogResult(ctx context.Context, log lager.Logger, err *error) {
+	switch {
+	case *err == nil:
+		log.Info("done")
+	case ctx.Err() != nil:
+		log.Info("cancelled")
+	default:
+		log.Error("failed", *err, lager.Data{"permanent": IsPermanent(*err)})
+	}
+}
+
+// WholeNumber reads a plan setting that must be a whole number within int32: JSON numbers
+// arrive as float64 from a decoder, as int from YAML or code. ok is false for anything else.
+func WholeNumber(v any) (n int, ok bool) {
+	var f float64
+	switch x := v.(type) {
+	case int:
+		f = float64(x)
+	case int32:
+		f = float64(x)
+	case int64:
+		f = float64(x)
+	case uint64:
+		f = float64(x)
+	case float64:
+		f = x
+	case json.Number:
+		var err error
+		if f, err = x.Float64(); err != nil {
+			return 0, false
+		}
+	default:
+		return 0, false
+	}
+	if f != math.Trunc(f) || f < math.MinInt32 || f > math.MaxInt32 {
+		return 0, false
+	}
+	return int(f), true
 }

@@ -31,7 +31,7 @@ func (m *MySQL) Bind(ctx context.Context, inst backends.Instance, b backends.Bin
 	log := lagerctx.FromContext(ctx).Session("mysql-bind", lager.Data{
 		"instance-id": inst.ID, "binding-id": b.ID, "node": n.name, "database": db, "user": user,
 	})
-	defer logResult(ctx, log, &err)
+	defer backends.LogResult(ctx, log, &err)
 
 	err = n.locked(ctx, db, func(c *sql.Conn) error {
 		exists, err := n.databaseExists(ctx, c, db)
@@ -138,7 +138,7 @@ func (m *MySQL) Unbind(ctx context.Context, inst backends.Instance, b backends.B
 	log := lagerctx.FromContext(ctx).Session("mysql-unbind", lager.Data{
 		"instance-id": inst.ID, "binding-id": b.ID, "node": n.name, "database": db, "user": user,
 	})
-	defer logResult(ctx, log, &err)
+	defer backends.LogResult(ctx, log, &err)
 
 	return n.locked(ctx, db, func(c *sql.Conn) error {
 		if _, err := n.bindingUser(ctx, c, user, db); err != nil {

@@ -37,7 +37,7 @@ func (m *MySQL) Provision(ctx context.Context, inst backends.Instance) (err erro
 	log := lagerctx.FromContext(ctx).Session("mysql-provision", lager.Data{
 		"instance-id": inst.ID, "node": n.name, "database": db,
 	})
-	defer logResult(ctx, log, &err)
+	defer backends.LogResult(ctx, log, &err)
 
 	return n.locked(ctx, db, func(c *sql.Conn) error {
 		res, err := c.ExecContext(ctx, `CREATE DATABASE IF NOT EXISTS `+quoteIdentifier(db)+` CHARACTER SET utf8mb4`)
@@ -64,7 +64,7 @@ func (m *MySQL) Update(ctx context.Context, inst backends.Instance, fromPlan str
 	log := lagerctx.FromContext(ctx).Session("mysql-update", lager.Data{
 		"instance-id": inst.ID, "node": n.name, "database": db, "from-plan": fromPlan, "plan": inst.Plan,
 	})
-	defer logResult(ctx, log, &err)
+	defer backends.LogResult(ctx, log, &err)
 
 	return n.locked(ctx, db, func(c *sql.Conn) error {
 		exists, err := n.databaseExists(ctx, c, db)
@@ -103,7 +103,7 @@ func (m *MySQL) Deprovision(ctx context.Context, inst backends.Instance) (err er
 	log := lagerctx.FromContext(ctx).Session("mysql-deprovision", lager.Data{
 		"instance-id": inst.ID, "node": n.name, "database": db,
 	})
-	defer logResult(ctx, log, &err)
+	defer backends.LogResult(ctx, log, &err)
 
 	return n.locked(ctx, db, func(c *sql.Conn) error {
 		users, err := n.bindingUsers(ctx, c, db)
@@ -229,18 +229,6 @@ func (n *node) kill(ctx context.Context, c *sql.Conn, query, arg, action string)
 		}
 	}
 	return len(ids), nil
-}
-
-// logResult logs how a call ended. A context cancelled at shutdown is not an error.
-func logResult(ctx context.Context, log lager.Logger, err *error) {
-	switch {
-	case *err == nil:
-		log.Info("done")
-	case ctx.Err() != nil:
-		log.Info("cancelled")
-	default:
-		log.Error("failed", *err, lager.Data{"permanent": backends.IsPermanent(*err)})
-	}
 }
 
 // settings reads what Provision, Update and Bind apply, before any connection is made: the

@@ -190,9 +190,7 @@ func (m *MySQL) Ping(ctx context.Context, name string) error {
 func (m *MySQL) node(name string) (*node, error) {
 	n, ok := m.nodes[name]
 	if !ok {
-		return nil, backends.Permanent(backends.Describe(
-			fmt.Sprintf("node %s is not configured in this broker's mysql backend", name),
-			fmt.Errorf("unknown mysql node %q", name)))
+		return nil, backends.UnknownNode("mysql", name)
 	}
 	return n, nil
 }

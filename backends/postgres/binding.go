@@ -36,7 +36,7 @@ func (p *Postgres) Bind(ctx context.Context, inst backends.Instance, b backends.
 	log := lagerctx.FromContext(ctx).Session("postgres-bind", lager.Data{
 		"instance-id": inst.ID, "binding-id": b.ID, "node": n.name, "database": db, "role": role,
 	})
-	defer logResult(ctx, log, &err)
+	defer backends.LogResult(ctx, log, &err)
 
 	err = n.locked(ctx, db, func(c *sql.Conn) error {
 		exists, err := n.databaseExists(ctx, c, db, owner)
@@ -159,7 +159,7 @@ func (p *Postgres) Unbind(ctx context.Context, inst backends.Instance, b backend
 	log := lagerctx.FromContext(ctx).Session("postgres-unbind", lager.Data{
 		"instance-id": inst.ID, "binding-id": b.ID, "node": n.name, "database": db, "role": role,
 	})
-	defer logResult(ctx, log, &err)
+	defer backends.LogResult(ctx, log, &err)
 
 	return n.locked(ctx, db, func(c *sql.Conn) error {
 		exists, err := n.bindingRole(ctx, c, role, owner)

@@ -34,7 +34,7 @@ func (p *Postgres) Provision(ctx context.Context, inst backends.Instance) (err e
 	log := lagerctx.FromContext(ctx).Session("postgres-provision", lager.Data{
 		"instance-id": inst.ID, "node": n.name, "database": db, "owner-role": owner,
 	})
-	defer logResult(ctx, log, &err)
+	defer backends.LogResult(ctx, log, &err)
 
 	return n.locked(ctx, db, func(c *sql.Conn) error {
 		exists, err := n.databaseExists(ctx, c, db, owner)
@@ -72,7 +72,7 @@ func (p *Postgres) Update(ctx context.Context, inst backends.Instance, fromPlan 
 	log := lagerctx.FromContext(ctx).Session("postgres-update", lager.Data{
 		"instance-id": inst.ID, "node": n.name, "database": db, "from-plan": fromPlan, "plan": inst.Plan,
 	})
-	defer logResult(ctx, log, &err)
+	defer backends.LogResult(ctx, log, &err)
 
 	return n.locked(ctx, db, func(c *sql.Conn) error {
 		exists, err := n.databaseExists(ctx, c, db, owner)
@@ -106,7 +106,7 @@ func (p *Postgres) Deprovision(ctx context.Context, inst backends.Instance) (err
 	log := lagerctx.FromContext(ctx).Session("postgres-deprovision", lager.Data{
 		"instance-id": inst.ID, "node": n.name, "database": db, "owner-role": owner,
 	})
-	defer logResult(ctx, log, &err)
+	defer backends.LogResult(ctx, log, &err)
 
 	return n.locked(ctx, db, func(c *sql.Conn) error {
 		exists, err := n.databaseExists(ctx, c, db, owner)
@@ -360,18 +360,6 @@ func (n *node) runInDatabase(ctx context.Context, db string, stmts []statement) 
 		}
 	}
 	return nil
-}
-
-// logResult logs how a call ended. A context cancelled at shutdown is not an error.
-func logResult(ctx context.Context, log lager.Logger, err *error) {
-	switch {
-	case *err == nil:
-		log.Info("done")
-	case ctx.Err() != nil:
-		log.Info("cancelled")
-	default:
-		log.Error("failed", *err, lager.Data{"permanent": backends.IsPermanent(*err)})
-	}
 }
 
 // settings reads what Provision and Update apply, before any connection is made: the node,

@@ -1,12 +1,12 @@
 package postgres
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
+
+	"github.com/omnibroker/omnibroker/backends"
 )
 
 // offeredExtensions are the extensions a user may ask for. The broker validates the parameter
@@ -14,39 +14,19 @@ import (
 var offeredExtensions = []string{"citext", "hstore", "pg_trgm", "pgcrypto", "uuid-ossp"}
 
 // connectionLimit reads the plan's connection_limit: -1 (or absent) for no limit, or a positive
-// whole number. JSON numbers arrive as float64 from a decoder, as int from YAML or code.
+// whole number.
 func connectionLimit(plan string, cfg map[string]any) (int, error) {
 	v, ok := cfg["connection_limit"]
 	if !ok || v == nil {
 		return -1, nil
 	}
-	var (
-		n     float64
-		valid = true
-	)
-	switch x := v.(type) {
-	case int:
-		n = float64(x)
-	case int32:
-		n = float64(x)
-	case int64:
-		n = float64(x)
-	case uint64:
-		n = float64(x)
-	case float64:
-		n = x
-	case json.Number:
-		f, err := x.Float64()
-		n, valid = f, err == nil
-	default:
-		valid = false
-	}
-	if !valid || n != math.Trunc(n) || (n < 1 && n != -1) || n > math.MaxInt32 {
+	n, ok := backends.WholeNumber(v)
+	if !ok || n == 0 || n < -1 {
 		return 0, permanent(
 			fmt.Sprintf("plan %s sets connection_limit to something other than -1 or a positive whole number", plan),
 			fmt.Errorf("connection_limit is %v (%T)", v, v))
 	}
-	return int(n), nil
+	return n, nil
 }
 
 // requestedExtensions reads the user's extensions parameter: a list of offered names. It

@@ -137,9 +137,7 @@ func (p *Postgres) Ping(ctx context.Context, name string) error {
 func (p *Postgres) node(name string) (*node, error) {
 	n, ok := p.nodes[name]
 	if !ok {
-		return nil, backends.Permanent(backends.Describe(
-			fmt.Sprintf("node %s is not configured in this broker's postgres backend", name),
-			fmt.Errorf("unknown postgres node %q", name)))
+		return nil, backends.UnknownNode("postgres", name)
 	}
 	return n, nil
 }

@@ -37,7 +37,7 @@ func (r *RabbitMQ) Bind(ctx context.Context, inst backends.Instance, b backends.
 	log := lagerctx.FromContext(ctx).Session("rabbitmq-bind", lager.Data{
 		"instance-id": inst.ID, "binding-id": b.ID, "node": n.name, "vhost": vhost, "user": user,
 	})
-	defer logResult(ctx, log, &err)
+	defer backends.LogResult(ctx, log, &err)
 
 	exists, err := n.vhostExists(ctx, vhost)
 	if err != nil {
@@ -134,7 +134,7 @@ func (r *RabbitMQ) Unbind(ctx context.Context, inst backends.Instance, b backend
 	log := lagerctx.FromContext(ctx).Session("rabbitmq-unbind", lager.Data{
 		"instance-id": inst.ID, "binding-id": b.ID, "node": n.name, "vhost": vhost, "user": user,
 	})
-	defer logResult(ctx, log, &err)
+	defer backends.LogResult(ctx, log, &err)
 
 	exists, err := n.bindingUser(ctx, user, vhost)
 	switch {

@@ -33,7 +33,7 @@ func (r *RabbitMQ) Provision(ctx context.Context, inst backends.Instance) (err e
 	log := lagerctx.FromContext(ctx).Session("rabbitmq-provision", lager.Data{
 		"instance-id": inst.ID, "node": n.name, "vhost": vhost,
 	})
-	defer logResult(ctx, log, &err)
+	defer backends.LogResult(ctx, log, &err)
 
 	exists, err := n.vhostExists(ctx, vhost)
 	if err != nil || exists {
@@ -71,7 +71,7 @@ func (r *RabbitMQ) Deprovision(ctx context.Context, inst backends.Instance) (err
 	log := lagerctx.FromContext(ctx).Session("rabbitmq-deprovision", lager.Data{
 		"instance-id": inst.ID, "node": n.name, "vhost": vhost,
 	})
-	defer logResult(ctx, log, &err)
+	defer backends.LogResult(ctx, log, &err)
 
 	exists, err := n.vhostExists(ctx, vhost)
 	switch {
@@ -168,18 +168,6 @@ func (n *node) onlyIn(ctx context.Context, user, vhost string) (bool, error) {
 		}
 	}
 	return true, nil
-}
-
-// logResult logs how a call ended. A context cancelled at shutdown is not an error.
-func logResult(ctx context.Context, log lager.Logger, err *error) {
-	switch {
-	case *err == nil:
-		log.Info("done")
-	case ctx.Err() != nil:
-		log.Info("cancelled")
-	default:
-		log.Error("failed", *err, lager.Data{"permanent": backends.IsPermanent(*err)})
-	}
 }
 
 // missingVhost is the permanent error of a call that needs the instance's vhost.

@@ -135,9 +135,7 @@ func (r *RabbitMQ) Ping(ctx context.Context, name string) error {
 func (r *RabbitMQ) node(name string) (*node, error) {
 	n, ok := r.nodes[name]
 	if !ok {
-		return nil, backends.Permanent(backends.Describe(
-			fmt.Sprintf("node %s is not configured in this broker's rabbitmq backend", name),
-			fmt.Errorf("unknown rabbitmq node %q", name)))
+		return nil, backends.UnknownNode("rabbitmq", name)
 	}
 	return n, nil
 }

@@ -69,7 +69,7 @@ func (r *Redis) Bind(ctx context.Context, inst backends.Instance, b backends.Bin
 	log := lagerctx.FromContext(ctx).Session("redis-bind", lager.Data{
 		"instance-id": inst.ID, "binding-id": b.ID, "node": n.name, "key-prefix": prefix, "user": user,
 	})
-	defer logResult(ctx, log, &err)
+	defer backends.LogResult(ctx, log, &err)
 
 	if err := n.client.ACLSetUser(ctx, user, aclRules(prefix, b.Password)...).Err(); err != nil {
 		return nil, n.fail("set up ACL user "+user, err)
@@ -113,7 +113,7 @@ func (r *Redis) Unbind(ctx context.Context, inst backends.Instance, b backends.B
 	log := lagerctx.FromContext(ctx).Session("redis-unbind", lager.Data{
 		"instance-id": inst.ID, "binding-id": b.ID, "node": n.name, "user": user,
 	})
-	defer logResult(ctx, log, &err)
+	defer backends.LogResult(ctx, log, &err)
 
 	if err := n.deleteUser(ctx, log, user); err != nil {
 		return err

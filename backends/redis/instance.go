@@ -34,7 +34,7 @@ func (r *Redis) Provision(ctx context.Context, inst backends.Instance) (err erro
 	log := lagerctx.FromContext(ctx).Session("redis-provision", lager.Data{
 		"instance-id": inst.ID, "node": n.name, "key-prefix": keyPrefix(inst),
 	})
-	defer logResult(ctx, log, &err)
+	defer backends.LogResult(ctx, log, &err)
 
 	return n.checkServes(ctx, log)
 }
@@ -58,7 +58,7 @@ func (r *Redis) Deprovision(ctx context.Context, inst backends.Instance) (err er
 	log := lagerctx.FromContext(ctx).Session("redis-deprovision", lager.Data{
 		"instance-id": inst.ID, "node": n.name, "key-prefix": prefix,
 	})
-	defer logResult(ctx, log, &err)
+	defer backends.LogResult(ctx, log, &err)
 
 	users, err := n.client.ACLUsers(ctx).Result()
 	if err != nil {
@@ -152,16 +152,4 @@ func supported(version string) bool {
 	major, _, _ := strings.Cut(version, ".")
 	n, err := strconv.Atoi(major)
 	return err == nil && n >= 7
-}
-
-// logResult logs how a call ended. A context cancelled at shutdown is not an error.
-func logResult(ctx context.Context, log lager.Logger, err *error) {
-	switch {
-	case *err == nil:
-		log.Info("done")
-	case ctx.Err() != nil:
-		log.Info("cancelled")
-	default:
-		log.Error("failed", *err, lager.Data{"permanent": backends.IsPermanent(*err)})
-	}
 }

@@ -150,9 +150,7 @@ func (r *Redis) Ping(ctx context.Context, name string) error {
 func (r *Redis) node(name string) (*node, error) {
 	n, ok := r.nodes[name]
 	if !ok {
-		return nil, backends.Permanent(backends.Describe(
-			fmt.Sprintf("node %s is not configured in this broker's redis backend", name),
-			fmt.Errorf("unknown redis node %q", name)))
+		return nil, backends.UnknownNode("redis", name)
 	}
 	return n, nil
 }
