@@ -73,7 +73,7 @@ test: services lint ## gofmt, vet, staticcheck and every ginkgo suite against re
 	fi; \
 	exit $$rc
 
-bench: ## run the benchmarks
+bench: services ## run the benchmarks against the local servers
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 lint: fmt-check vet staticcheck ## gofmt, vet and staticcheck only

@@ -1,0 +1,118 @@
+package backends_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/omnibroker/omnibroker/backends"
+	"github.com/omnibroker/omnibroker/backends/mysql"
+	"github.com/omnibroker/omnibroker/backends/postgres"
+	"github.com/omnibroker/omnibroker/backends/rabbitmq"
+	"github.com/omnibroker/omnibroker/backends/redis"
+)
+
+// benchKinds are the local servers the benchmarks run against, as the suites find them.
+var benchKinds = []struct {
+	kind, env, url string
+	open           func([]backends.Server) (backends.Adapter, error)
+}{
+	{"postgres", "OMNIBROKER_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable",
+		func(s []backends.Server) (backends.Adapter, error) { return postgres.New(s) }},
+	{"mysql", "OMNIBROKER_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/",
+		func(s []backends.Server) (backends.Adapter, error) { return mysql.New(s) }},
+	{"redis", "OMNIBROKER_TEST_REDIS_URL", "redis://127.0.0.1:6379",
+		func(s []backends.Server) (backends.Adapter, error) { return redis.New(s) }},
+	{"rabbitmq", "OMNIBROKER_TEST_RABBITMQ_URL", "http://guest:guest@127.0.0.1:15672",
+		func(s []backends.Server) (backends.Adapter, error) { return rabbitmq.New(s) }},
+}
+
+func openBench(b *testing.B, i int) backends.Adapter {
+	k := benchKinds[i]
+	url := os.Getenv(k.env)
+	if url == "" {
+		url = k.url
+	}
+	a, err := k.open([]backends.Server{{Name: "bench", AdminURL: url}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = a.Close() })
+	return a
+}
+
+// BenchmarkProvisionDeprovision is one instance's life on each kind of local server: a
+// database, a key prefix or a vhost, created and removed.
+func BenchmarkProvisionDeprovision(b *testing.B) {
+	for i, k := range benchKinds {
+		b.Run(k.kind, func(b *testing.B) {
+			a := openBench(b, i)
+			ctx := b.Context()
+			for b.Loop() {
+				inst := backends.Instance{ID: uuid.NewString(), Node: "bench", Plan: "bench", Parameters: map[string]any{}}
+				if err := a.Provision(ctx, inst); err != nil {
+					b.Fatal(err)
+				}
+				if err := a.Deprovision(ctx, inst); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkBindUnbind is one binding's life on a provisioned instance of each kind: a login
+// made with its password and privileges, then revoked with its connections closed.
+func BenchmarkBindUnbind(b *testing.B) {
+	for i, k := range benchKinds {
+		b.Run(k.kind, func(b *testing.B) {
+			a := openBench(b, i)
+			ctx := b.Context()
+			inst := backends.Instance{ID: uuid.NewString(), Node: "bench", Plan: "bench", Parameters: map[string]any{}}
+			b.Cleanup(func() {
+				if err := a.Deprovision(context.WithoutCancel(ctx), inst); err != nil {
+					b.Errorf("deprovision: %v", err)
+				}
+			})
+			if err := a.Provision(ctx, inst); err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				password, err := backends.NewPassword()
+				if err != nil {
+					b.Fatal(err)
+				}
+				bnd := backends.Binding{ID: uuid.NewString(), Password: password}
+				if _, err := a.Bind(ctx, inst, bnd); err != nil {
+					b.Fatal(err)
+				}
+				if err := a.Unbind(ctx, inst, bnd); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkPlace is placement's choice in a pool of 200 nodes offering two versions, half of
+// them serving the plan.
+func BenchmarkPlace(b *testing.B) {
+	nodes := make([]backends.Node, 200)
+	used := map[string]int{}
+	for i := range nodes {
+		name := fmt.Sprintf("node-%03d", i)
+		nodes[i] = backends.Node{Name: name, Versions: []string{"15", "16"}, Capacity: 500}
+		if i%2 == 1 {
+			nodes[i].Plans = []string{"other"}
+		}
+		used[name] = i
+	}
+	for b.Loop() {
+		if _, err := backends.Place(nodes, used, "small", "16"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
