@@ -3,6 +3,7 @@ package acceptance_test
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,9 +18,10 @@ import (
 	"github.com/onsi/gomega/gexec"
 )
 
-// The pool catalog's ids: one plan per backend kind, each backend a pool of two nodes on the
-// local server of its kind. The two nodes of a pool tell apps different host names
-// (127.0.0.1 and localhost), so credentials show which node an instance is on.
+// The pool catalog's ids: one plan per backend kind, each backend a pool of two nodes. Redis's
+// second node is a server of its own that the specs start; the other kinds have one local server,
+// so their two nodes share it. The two nodes of a pool tell apps different host names (127.0.0.1
+// and localhost), so credentials show which node an instance is on.
 const (
 	poolServiceID     = "c0a8e3f1-5d2b-4c7a-9e6f-1b3d5f7a9c01"
 	pooledPGPlanID    = "c0a8e3f1-5d2b-4c7a-9e6f-1b3d5f7a9c02"
@@ -41,9 +43,9 @@ var (
 
 // poolCatalog is a catalog of pools: pg-a (version 15, 3 instances) and pg-b (15 and 16, 3
 // instances) serve `pooled`; only pg-b serves `only-b`; the other kinds have two nodes of one
-// instance each; redis-down is a node at DOWN_PORT, where nothing listens until a spec starts
-// a Redis server there.
-func poolCatalog(downPort int) string {
+// instance each, redis-b being the Redis server at REDIS_B_PORT; redis-down is a node at
+// DOWN_PORT, where nothing listens until a spec starts a Redis server there.
+func poolCatalog(downPort, redisBPort int) string {
 	return strings.NewReplacer(
 		"POOL_SERVICE", poolServiceID,
 		"PG_PLAN", pooledPGPlanID,
@@ -53,6 +55,7 @@ func poolCatalog(downPort int) string {
 		"RABBIT_PLAN", pooledRabbitID,
 		"DOWN_PLAN", downRedisPlanID,
 		"DOWN_PORT", strconv.Itoa(downPort),
+		"REDIS_B_PORT", strconv.Itoa(redisBPort),
 	).Replace(`services:
   - id: POOL_SERVICE
     name: pools
@@ -95,7 +98,7 @@ backends:
     kind: redis
     nodes:
       - {name: redis-a, url_env: OMNIBROKER_REDIS_URL, host: 127.0.0.1, capacity: 1}
-      - {name: redis-b, url_env: OMNIBROKER_REDIS_URL, host: localhost, capacity: 1}
+      - {name: redis-b, url_env: OMNIBROKER_TEST_REDIS_B_URL, default_url: "redis://127.0.0.1:REDIS_B_PORT", host: localhost, capacity: 1}
   - name: rabbitmq-pool
     kind: rabbitmq
     nodes:
@@ -109,10 +112,10 @@ backends:
 }
 
 // startPoolBroker serves poolCatalog from a state database of its own, with few, quick retries.
-func startPoolBroker(downPort int) *broker {
+func startPoolBroker(downPort, redisBPort int) *broker {
 	GinkgoHelper()
 	path := filepath.Join(GinkgoT().TempDir(), "pools.yml")
-	Expect(os.WriteFile(path, []byte(poolCatalog(downPort)), 0o600)).To(Succeed())
+	Expect(os.WriteFile(path, []byte(poolCatalog(downPort, redisBPort)), 0o600)).To(Succeed())
 	return startBroker(newStateDB(), map[string]string{
 		"OMNIBROKER_CONFIG":       path,
 		"OMNIBROKER_MAX_ATTEMPTS": "2",
@@ -130,12 +133,15 @@ func nodeOf(b *broker, instanceID string) string {
 
 var _ = Describe("Pools and placement", func() {
 	var (
-		b *broker
-		c *osbClient
+		b          *broker
+		c          *osbClient
+		redisBPort int
 	)
 
 	BeforeEach(func() {
-		b = startPoolBroker(freePort())
+		redisBPort = freePort()
+		startRedisServer(redisBPort)
+		b = startPoolBroker(freePort(), redisBPort)
 		c = b.client()
 	})
 
@@ -229,6 +235,24 @@ var _ = Describe("Pools and placement", func() {
 		Expect(r.str("description")).To(ContainSubstring(`does not serve plan "only-b"`))
 	})
 
+	It("keeps a Redis instance's keys on the server of its node", func() {
+		first, second := newID(), newID()
+		c.provisionReady(first, pooledRedis, nil)
+		DeferCleanup(func() { c.deprovisionGone(first, pooledRedis) })
+		c.provisionReady(second, pooledRedis, nil)
+		DeferCleanup(func() { c.deprovisionGone(second, pooledRedis) })
+
+		for _, id := range []string{first, second} {
+			creds := c.bindReady(id, newID(), pooledRedis, newID())
+			rememberSecret("binding password", creds.str("password"))
+			wantPort := map[string]int{"redis-a": redisAdminPort(), "redis-b": redisBPort}[nodeOf(b, id)]
+			Expect(creds["port"]).To(BeNumerically("==", wantPort))
+			key := creds.str("key_prefix") + "where"
+			Expect(redisCLI(wantPort, creds.str("username"), creds.str("password"), "SET", key, id)).To(Equal("OK"))
+			Expect(redisCLI(wantPort, "", "", "GET", key)).To(Equal(id), "the key is on the node's own server")
+		}
+	})
+
 	DescribeTable("spreads instances of every kind over the two nodes of its pool, and binds each on its own node",
 		func(p plan, hostKey string, nodes ...string) {
 			first, second := newID(), newID()
@@ -263,7 +287,7 @@ var _ = Describe("Pools and placement", func() {
 var _ = Describe("A node that is down", func() {
 	It("is named in the start-up log; its operations fail after bounded retries, and a platform retry succeeds once it is back", func() {
 		port := freePort()
-		b := startPoolBroker(port)
+		b := startPoolBroker(port, freePort())
 		c := b.client()
 		Eventually(b.session).Should(gbytes.Say(`node-unreachable.*"node":"redis-down"`))
 
@@ -300,4 +324,31 @@ func startRedisServer(port int) {
 	Expect(err).NotTo(HaveOccurred(), "redis-server must be installed (scripts/services redis)")
 	DeferCleanup(func() { session.Kill().Wait(10 * time.Second) })
 	Eventually(session).Should(gbytes.Say("Ready to accept connections"), fmt.Sprintf("redis-server on port %d", port))
+}
+
+// redisAdminPort is the port of the suite's Redis server.
+func redisAdminPort() int {
+	GinkgoHelper()
+	u, err := url.Parse(redisAdminURL)
+	Expect(err).NotTo(HaveOccurred())
+	port, err := strconv.Atoi(u.Port())
+	if err != nil {
+		return 6379
+	}
+	return port
+}
+
+// redisCLI runs one command with redis-cli against the local server on port, as user (the
+// default user when empty), and returns its answer.
+func redisCLI(port int, user, password string, args ...string) string {
+	GinkgoHelper()
+	cmd := exec.Command("redis-cli", append([]string{"-h", "127.0.0.1", "-p", strconv.Itoa(port)}, args...)...)
+	if user != "" {
+		// REDISCLI_AUTH keeps the password off the command line; --user names the ACL user.
+		cmd.Args = append(cmd.Args[:1], append([]string{"--user", user}, cmd.Args[1:]...)...)
+		cmd.Env = append(os.Environ(), "REDISCLI_AUTH="+password)
+	}
+	out, err := cmd.Output()
+	Expect(err).NotTo(HaveOccurred(), "redis-cli %s", args[0])
+	return strings.TrimSpace(string(out))
 }
