@@ -34,6 +34,15 @@ type Adapter interface {
 	Close() error
 }
 
+// Restorer is implemented by adapters whose nodes can forget what Bind made (a Redis node
+// that restarts without an aclfile loses its ACL users). The broker checks the bindings it
+// holds as bound and, for each one lost, queues a Bind with the same sealed password.
+type Restorer interface {
+	// BindingLost reports whether the login Bind made for b on inst's node is gone. It
+	// changes nothing. Its error carries a sentence naming the node, never a secret or URL.
+	BindingLost(ctx context.Context, inst Instance, b Binding) (bool, error)
+}
+
 // TransportSentence says in plain words why node could not be talked to, when err is a
 // transport failure (cancelled or timed-out call, refused or dropped connection, unknown host);
 // otherwise it returns "". Protocol errors are the adapter's to word.

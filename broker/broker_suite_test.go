@@ -21,9 +21,11 @@ import (
 	_ "github.com/lib/pq"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/omnibroker/omnibroker/backends"
 	"github.com/omnibroker/omnibroker/backends/postgres"
+	"github.com/omnibroker/omnibroker/backends/redis"
 	"github.com/omnibroker/omnibroker/broker"
 	"github.com/omnibroker/omnibroker/catalog"
 	"github.com/omnibroker/omnibroker/store"
@@ -39,6 +41,9 @@ const (
 	quickPlan = "b6a4f0c2-0000-4000-8000-000000000002"
 	asyncPlan = "b6a4f0c2-0000-4000-8000-000000000003"
 	downPlan  = "b6a4f0c2-0000-4000-8000-000000000004"
+
+	cacheServiceID = "b6a4f0c2-0000-4000-8000-000000000011"
+	cachePlan      = "b6a4f0c2-0000-4000-8000-000000000012"
 )
 
 const testCatalog = `
@@ -54,6 +59,13 @@ services:
       - {id: ` + quickPlan + `, name: quick, description: d, backend: local, wait_budget: 10s}
       - {id: ` + asyncPlan + `, name: async, description: d, backend: local, async_only: true}
       - {id: ` + downPlan + `, name: down, description: d, backend: down, wait_budget: 100ms}
+  - id: ` + cacheServiceID + `
+    name: cache
+    description: test redis
+    bindable: true
+    bindings_retrievable: true
+    plans:
+      - {id: ` + cachePlan + `, name: shared, description: d, backend: cache, wait_budget: 10s}
 backends:
   - name: local
     kind: postgres
@@ -61,6 +73,9 @@ backends:
   - name: down
     kind: postgres
     nodes: [{name: pg-down, url_env: OMNIBROKER_TEST_UNUSED_URL, default_url: "postgres://postgres@127.0.0.1:1/postgres?sslmode=disable&connect_timeout=2"}]
+  - name: cache
+    kind: redis
+    nodes: [{name: redis-local, url_env: OMNIBROKER_TEST_REDIS_URL, default_url: "redis://127.0.0.1:6379"}]
 `
 
 var (
@@ -72,6 +87,10 @@ var (
 	stopPool context.CancelFunc
 	poolDone chan struct{}
 )
+
+// redisAdmin reaches the cache backend's node as its admin, to do behind the broker's back
+// what a restart of Redis without an aclfile does.
+var redisAdmin *goredis.Client
 
 var _ = BeforeSuite(func() {
 	adminURL = os.Getenv("OMNIBROKER_TEST_DATABASE_URL")
@@ -101,13 +120,26 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 	down, err := postgres.New([]backends.Server{{Name: "pg-down", AdminURL: "postgres://postgres@127.0.0.1:1/postgres?sslmode=disable&connect_timeout=2"}})
 	Expect(err).NotTo(HaveOccurred())
+	redisURL := os.Getenv("OMNIBROKER_TEST_REDIS_URL")
+	if redisURL == "" {
+		redisURL = "redis://127.0.0.1:6379"
+	}
+	cache, err := redis.New([]backends.Server{{Name: "redis-local", AdminURL: redisURL}})
+	Expect(err).NotTo(HaveOccurred())
+	opts, err := goredis.ParseURL(redisURL)
+	Expect(err).NotTo(HaveOccurred())
+	redisAdmin = goredis.NewClient(opts)
+	Expect(redisAdmin.Ping(context.Background()).Err()).To(Succeed(), "Redis must run at OMNIBROKER_TEST_REDIS_URL (or the local default)")
 
 	logger = lagertest.NewTestLogger("broker-test")
 	b := broker.New(broker.Config{
 		Catalog: cat, Store: st, Logger: logger, MaxAttempts: 3, SyncBudget: 20 * time.Second,
-		Backends: map[string]backends.Backend{"local": local, "down": down},
+		Backends: map[string]backends.Backend{"local": local, "down": down, "cache": cache},
 	})
-	pool := b.NewPool(broker.PoolConfig{Workers: 2, Lease: 3 * time.Second, PollInterval: 200 * time.Millisecond, RetryBase: 100 * time.Millisecond})
+	pool := b.NewPool(broker.PoolConfig{
+		Workers: 2, Lease: 3 * time.Second, PollInterval: 200 * time.Millisecond, RetryBase: 100 * time.Millisecond,
+		RestoreInterval: 300 * time.Millisecond,
+	})
 	var ctx context.Context
 	ctx, stopPool = context.WithCancel(context.Background())
 	poolDone = make(chan struct{})
@@ -128,6 +160,9 @@ var _ = AfterSuite(func() {
 	}
 	if st != nil {
 		_ = st.Close()
+	}
+	if redisAdmin != nil {
+		_ = redisAdmin.Close()
 	}
 	if stateDB != "" {
 		admin, err := sqlx.Open("postgres", adminURL)

@@ -41,7 +41,9 @@ func (b *Broker) LastBindingOperation(ctx context.Context, instanceID, bindingID
 
 // findOperation returns the operation the platform polls: the one named by opID, which
 // outlives its instance (so a finished delete still answers succeeded), or else the newest
-// one of the instance or binding, which is 410 Gone once that was deleted.
+// one of the instance or binding, which is 410 Gone once that was deleted. The newest is never
+// a restore: the platform did not ask for one, and a failed restore (after which the binding
+// is still bound, with the same credentials) must not read as a failed bind.
 func (b *Broker) findOperation(ctx context.Context, instanceID, bindingID, opID string) (store.Operation, error) {
 	logger := b.session(ctx, "last-operation", lager.Data{"instance-id": instanceID, "binding-id": bindingID, "operation-id": opID})
 	subject := "service instance " + instanceID
@@ -104,6 +106,7 @@ var doneSentences = map[store.OperationKind]string{
 	store.OpDeprovision: "the service instance was deleted",
 	store.OpBind:        "the binding is ready",
 	store.OpUnbind:      "the binding was deleted",
+	store.OpRestore:     "the binding's login was restored on its node",
 }
 
 // describe is the sentence last_operation shows: the worker's own words when it left some

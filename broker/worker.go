@@ -25,6 +25,10 @@ type PoolConfig struct {
 	PollInterval     time.Duration // default 2s; NOTIFY wakes workers sooner
 	OperationTimeout time.Duration // default 10m; one attempt's limit
 	RetryBase        time.Duration // default 2s; doubles per attempt, up to a minute
+	// RestoreInterval is how often the pool checks, on the nodes of backends that can forget
+	// what Bind made (backends.Restorer), that the logins of live bindings are still there,
+	// and queues a restore of those that are not. 0 disables it.
+	RestoreInterval time.Duration
 }
 
 // Pool runs queued operations against the backends: claim, run under a lease it keeps
@@ -69,6 +73,9 @@ func (p *Pool) Run(fetchCtx, workCtx context.Context) {
 		}
 	})
 	wg.Go(func() { p.rescue(fetchCtx, logger) })
+	if p.cfg.RestoreInterval > 0 {
+		wg.Go(func() { p.restore(fetchCtx, logger.Session("restore")) })
+	}
 	for i := range p.cfg.Workers {
 		// Each worker holds leases under its own name, so fencing tells them apart.
 		owner := fmt.Sprintf("%s/%d", p.owner, i)
@@ -265,23 +272,16 @@ func (p *Pool) execute(ctx context.Context, op store.Operation) (credentials jso
 	inst, err := p.b.store.GetInstance(ctx, op.InstanceID)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
+			if op.Kind == store.OpRestore {
+				return nil, nil // its bindings went with it, so there is nothing to restore
+			}
 			return nil, permanentf("service instance %s no longer exists", op.InstanceID)
 		}
 		return nil, err
 	}
-	// Removal needs only the backend recorded on the instance, so an instance whose plan
-	// has left the catalog can still be unbound and deleted.
-	plan, ok := p.plan(inst.PlanID)
-	if !ok && op.Kind != store.OpDeprovision && op.Kind != store.OpUnbind {
-		return nil, permanentf("plan %s of the service instance is no longer in the catalog", inst.PlanID)
-	}
-	backend, ok := p.b.backends[inst.Backend]
-	if !ok {
-		return nil, permanentf("backend %q of the service instance is not configured", inst.Backend)
-	}
-	target := backends.Instance{
-		ID: inst.ID, Node: inst.Node, Plan: plan.Name, PlanConfig: plan.Config,
-		Parameters: decodeObject(inst.Parameters),
+	backend, target, plan, err := p.target(inst, op.Kind != store.OpDeprovision && op.Kind != store.OpUnbind)
+	if err != nil {
+		return nil, err
 	}
 
 	switch op.Kind {
@@ -314,15 +314,22 @@ func (p *Pool) execute(ctx context.Context, op store.Operation) (credentials jso
 		}
 		return nil, backend.Deprovision(ctx, target)
 
-	case store.OpBind, store.OpUnbind:
+	case store.OpBind, store.OpUnbind, store.OpRestore:
 		binding, err := p.b.store.GetBinding(ctx, op.InstanceID, op.BindingID)
 		if err != nil {
 			if errors.Is(err, store.ErrNotFound) {
+				if op.Kind == store.OpRestore {
+					return nil, nil
+				}
 				return nil, permanentf("binding %s no longer exists", op.BindingID)
 			}
 			return nil, err
 		}
-		cred := backends.Binding{ID: binding.ID, Password: binding.Password, Parameters: decodeObject(binding.Parameters)}
+		if op.Kind == store.OpRestore && binding.State != store.BindingBound {
+			// Only a bound binding's login is restored; another state has its own operation.
+			return nil, nil
+		}
+		cred := bindingOf(binding)
 		if op.Kind == store.OpUnbind {
 			if target.Node == "" {
 				return nil, nil
@@ -336,6 +343,30 @@ func (p *Pool) execute(ctx context.Context, op store.Operation) (credentials jso
 		return json.Marshal(creds)
 	}
 	return nil, permanentf("operation kind %q is unknown", op.Kind)
+}
+
+// target is what a backend call for inst needs: the adapter of its backend, the
+// backends.Instance built from the row and its plan, and that plan. Without needPlan, only
+// the backend recorded on the instance is needed, so an instance whose plan has left the
+// catalog can still be unbound and deleted.
+func (p *Pool) target(inst store.Instance, needPlan bool) (backends.Backend, backends.Instance, catalog.Plan, error) {
+	plan, ok := p.plan(inst.PlanID)
+	if !ok && needPlan {
+		return nil, backends.Instance{}, catalog.Plan{}, permanentf("plan %s of the service instance is no longer in the catalog", inst.PlanID)
+	}
+	backend, ok := p.b.backends[inst.Backend]
+	if !ok {
+		return nil, backends.Instance{}, catalog.Plan{}, permanentf("backend %q of the service instance is not configured", inst.Backend)
+	}
+	return backend, backends.Instance{
+		ID: inst.ID, Node: inst.Node, Plan: plan.Name, PlanConfig: plan.Config,
+		Parameters: decodeObject(inst.Parameters),
+	}, plan, nil
+}
+
+// bindingOf is what a backend needs of a binding row: the sealed password, opened.
+func bindingOf(b store.Binding) backends.Binding {
+	return backends.Binding{ID: b.ID, Password: b.Password, Parameters: decodeObject(b.Parameters)}
 }
 
 func (p *Pool) plan(id string) (catalog.Plan, bool) {

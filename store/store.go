@@ -72,6 +72,10 @@ const (
 	OpDeprovision OperationKind = "deprovision"
 	OpBind        OperationKind = "bind"
 	OpUnbind      OperationKind = "unbind"
+	// OpRestore runs the bind of a bound binding again, with its sealed password, after its
+	// node lost the login (a Redis node restarted without an aclfile). The broker starts it,
+	// not the platform, and the binding stays bound throughout.
+	OpRestore OperationKind = "restore"
 )
 
 // OperationState is where an operation is in the queue.
@@ -506,15 +510,40 @@ SET state = $3, updated_at = now()
 WHERE instance_id = $1
     AND id = $2`
 
-// StartBindingOperation, in one transaction, inserts op (unbind, or a new bind of a failed
-// binding) for an existing binding, sets the binding's state, and notifies the workers.
-// ErrNotFound, ErrBusy as for StartInstanceOperation. A new bind reuses the sealed password.
+// touchBoundBinding matches only a bound binding of an instance that is ready or updating,
+// the bindings BoundBindings lists, so that a restore never revives a binding that an unbind,
+// a failure or a deprovision has moved on from since it was listed.
+const touchBoundBinding = `
+UPDATE bindings b
+SET updated_at = now()
+FROM instances i
+WHERE b.instance_id = $1
+    AND b.id = $2
+    AND b.state = 'bound'
+    AND i.id = b.instance_id
+    AND i.state IN ('ready', 'updating')`
+
+// StartBindingOperation, in one transaction, inserts op (unbind, a new bind of a failed
+// binding, or a restore) for an existing binding, sets the binding's state, and notifies the
+// workers. ErrNotFound, ErrBusy as for StartInstanceOperation. A new bind or a restore reuses
+// the sealed password. A restore keeps the binding bound: state must be BindingBound, and
+// ErrNotFound also means the binding is no longer bound or its instance no longer ready or
+// updating.
 func (s *Store) StartBindingOperation(ctx context.Context, instanceID, bindingID string, state BindingState, op Operation) error {
-	if err := checkKind(op, OpUnbind, OpBind); err != nil {
+	if err := checkKind(op, OpUnbind, OpBind, OpRestore); err != nil {
 		return fmt.Errorf("start operation on binding %s: %w", bindingID, err)
 	}
+	if op.Kind == OpRestore && state != BindingBound {
+		return fmt.Errorf("start restore operation on binding %s: the binding stays %s, not %s", bindingID, BindingBound, state)
+	}
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, setBindingStateOf, instanceID, bindingID, state)
+		var res sql.Result
+		var err error
+		if op.Kind == OpRestore {
+			res, err = tx.ExecContext(ctx, touchBoundBinding, instanceID, bindingID)
+		} else {
+			res, err = tx.ExecContext(ctx, setBindingStateOf, instanceID, bindingID, state)
+		}
 		if err != nil {
 			return fmt.Errorf("set binding state: %w", err)
 		}
@@ -590,6 +619,34 @@ func (s *Store) GetBinding(ctx context.Context, instanceID, bindingID string) (B
 	return b, nil
 }
 
+// BindingRef names one binding of one instance.
+type BindingRef struct {
+	InstanceID string `db:"instance_id"`
+	BindingID  string `db:"binding_id"`
+}
+
+const selectBoundBindings = `
+SELECT b.instance_id, b.id AS binding_id
+FROM bindings b
+JOIN instances i ON i.id = b.instance_id
+WHERE i.backend = $1
+    AND i.node IS NOT NULL
+    AND i.state IN ('ready', 'updating')
+    AND b.state = 'bound'
+ORDER BY b.instance_id, b.id`
+
+// BoundBindings lists the live bindings of backend, those whose login its nodes should hold:
+// every binding in state bound of an instance on a node of backend that is ready or
+// updating. Bindings being created or deleted, failed ones and those of instances being
+// provisioned or deprovisioned are left out; their own operations deal with them.
+func (s *Store) BoundBindings(ctx context.Context, backend string) ([]BindingRef, error) {
+	var refs []BindingRef
+	if err := s.db.SelectContext(ctx, &refs, selectBoundBindings, backend); err != nil {
+		return nil, fmt.Errorf("list bound bindings of backend %s: %w", backend, err)
+	}
+	return refs, nil
+}
+
 // operationColumns are the columns of Operation, with NULLs turned into the Go zero values
 // the struct documents.
 const operationColumns = `id, kind, instance_id, COALESCE(binding_id, '') AS binding_id, state,
@@ -628,12 +685,15 @@ SELECT ` + operationColumns + `
 FROM operations
 WHERE instance_id = $1
     AND binding_id = $2
+    AND kind <> 'restore'
 ORDER BY created_at DESC, id DESC
 LIMIT 1`
 
 // LatestOperation returns the newest operation on the instance itself (bindingID "") or on
 // one of its bindings; ErrNotFound when there is none. Operations outlive their instance, so
-// after a deprovision succeeded this still finds it.
+// after a deprovision succeeded this still finds it. Restore operations are left out: the
+// platform never asked for them, and one that failed would otherwise read as a failed bind
+// to a platform that polls without an operation id.
 func (s *Store) LatestOperation(ctx context.Context, instanceID, bindingID string) (Operation, error) {
 	var op Operation
 	var err error
@@ -844,6 +904,12 @@ UPDATE bindings
 SET state = $2, updated_at = now()
 WHERE id = $1`
 
+const restoreBindingCredentials = `
+UPDATE bindings
+SET credentials = $2, credentials_key_id = $3, updated_at = now()
+WHERE id = $1
+    AND state = 'bound'`
+
 const deleteBinding = `
 DELETE FROM bindings
 WHERE id = $1`
@@ -851,7 +917,9 @@ WHERE id = $1`
 // Succeed, fenced like RenewLease, marks op succeeded and applies its outcome in the same
 // transaction: provision → instance ready; update → instance takes the UpdateRequest's plan
 // and parameters, ready; deprovision → the instance and its bindings are deleted; bind →
-// credentials sealed onto the binding, bound; unbind → the binding is deleted.
+// credentials sealed onto the binding, bound; unbind → the binding is deleted; restore →
+// credentials sealed again onto the binding, which stays bound (nil credentials, from a
+// restore that found nothing to do, leave the stored ones).
 // An UpdateRequest with an empty PlanID or absent Parameters keeps the instance's current
 // ones. The operation's description is cleared.
 func (s *Store) Succeed(ctx context.Context, op Operation, credentials json.RawMessage) error {
@@ -871,7 +939,14 @@ func (s *Store) Succeed(ctx context.Context, op Operation, credentials json.RawM
 			_, err = tx.ExecContext(ctx, applyUpdate, f.InstanceID, req.PlanID, jsonOrNull(req.Parameters))
 		case OpDeprovision:
 			_, err = tx.ExecContext(ctx, deleteInstance, f.InstanceID)
-		case OpBind:
+		case OpBind, OpRestore:
+			query := setBindingCredentials
+			if f.Kind == OpRestore {
+				if len(credentials) == 0 {
+					break
+				}
+				query = restoreBindingCredentials
+			}
 			keys, keyErr := s.keyring()
 			if keyErr != nil {
 				return keyErr
@@ -880,7 +955,7 @@ func (s *Store) Succeed(ctx context.Context, op Operation, credentials json.RawM
 			if sealErr != nil {
 				return sealErr
 			}
-			_, err = tx.ExecContext(ctx, setBindingCredentials, f.BindingID, sealed, keyID)
+			_, err = tx.ExecContext(ctx, query, f.BindingID, sealed, keyID)
 		case OpUnbind:
 			_, err = tx.ExecContext(ctx, deleteBinding, f.BindingID)
 		}
@@ -895,7 +970,9 @@ func (s *Store) Succeed(ctx context.Context, op Operation, credentials json.RawM
 	return nil
 }
 
-// applyFailure records on the instance or binding that f failed.
+// applyFailure records on the instance or binding that f failed. A failed restore changes
+// nothing: the binding's stored credentials are still the right ones, and the next sweep tries
+// again.
 func applyFailure(ctx context.Context, tx *sqlx.Tx, f finished) error {
 	var err error
 	switch f.Kind {
@@ -919,7 +996,7 @@ func applyFailure(ctx context.Context, tx *sqlx.Tx, f finished) error {
 // deprovision → instance delete_failed, bindings kept (the backend objects may be partly
 // gone, so only a DELETE may follow); bind → binding failed; unbind → binding failed, not
 // bound (the unbind may already have taken the login away, so the stored credentials may
-// no longer work).
+// no longer work); restore → binding still bound.
 func (s *Store) Fail(ctx context.Context, op Operation, description string) error {
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
 		f, err := finish(ctx, tx, op, OpFailed, description)

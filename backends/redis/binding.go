@@ -81,6 +81,27 @@ func (r *Redis) Bind(ctx context.Context, inst backends.Instance, b backends.Bin
 	return n.credentials(prefix, user, b.Password), nil
 }
 
+// BindingLost reports whether the binding's ACL user is missing from the instance's node, as
+// after a restart without an aclfile; Bind with the same password then restores it. It only
+// reads, and logs nothing: the broker runs it for every live binding on every sweep, and logs
+// what it finds.
+func (r *Redis) BindingLost(ctx context.Context, inst backends.Instance, b backends.Binding) (bool, error) {
+	n, err := r.node(inst.Node)
+	if err != nil {
+		return false, err
+	}
+	user := userName(inst, b)
+	// ACL GETUSER answers nil for a user that does not exist.
+	err = n.client.Do(ctx, "ACL", "GETUSER", user).Err()
+	switch {
+	case errors.Is(err, goredis.Nil):
+		return true, nil
+	case err != nil:
+		return false, n.fail("look up ACL user "+user, err)
+	}
+	return false, nil
+}
+
 // credentials are what the application gets: host, port, username, password, key_prefix and
 // uri. The uri is rediss:// when the broker's own admin URL is.
 func (n *node) credentials(prefix, user, password string) backends.Credentials {

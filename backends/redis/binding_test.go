@@ -233,6 +233,32 @@ var _ = Describe("Bind", func() {
 	})
 })
 
+var _ = Describe("BindingLost", func() {
+	It("is false for a bound binding, and true once its user is gone, as after a restart without an aclfile", func(ctx SpecContext) {
+		inst := provisioned(ctx)
+		b, creds := bound(ctx, inst)
+		Expect(backend.BindingLost(logged(ctx), inst, b)).To(BeFalse())
+
+		Expect(admin.ACLDelUser(ctx, userName(inst, b)).Err()).To(Succeed())
+		Expect(backend.BindingLost(logged(ctx), inst, b)).To(BeTrue())
+		Expect(userExists(ctx, userName(inst, b))).To(BeFalse(), "the check changes nothing")
+
+		_, err := backend.Bind(logged(ctx), inst, b)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(backend.BindingLost(logged(ctx), inst, b)).To(BeFalse())
+		mustLogin(ctx, creds)
+	})
+
+	It("is false for another binding of the instance that is still there", func(ctx SpecContext) {
+		inst := provisioned(ctx)
+		lost, _ := bound(ctx, inst)
+		kept, _ := bound(ctx, inst)
+		Expect(admin.ACLDelUser(ctx, userName(inst, lost)).Err()).To(Succeed())
+		Expect(backend.BindingLost(logged(ctx), inst, lost)).To(BeTrue())
+		Expect(backend.BindingLost(logged(ctx), inst, kept)).To(BeFalse())
+	})
+})
+
 var _ = Describe("Unbind", func() {
 	It("ends the binding's clients and logins, and leaves the other bindings and the keys alone", func(ctx SpecContext) {
 		inst := provisioned(ctx)

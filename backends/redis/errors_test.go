@@ -49,6 +49,10 @@ func calls(inst backends.Instance) []TableEntry {
 			return err
 		}),
 		Entry("unbind", func(ctx context.Context, r *redis.Redis) error { return r.Unbind(ctx, inst, backends.Binding{ID: "b"}) }),
+		Entry("binding-lost", func(ctx context.Context, r *redis.Redis) error {
+			_, err := r.BindingLost(ctx, inst, backends.Binding{ID: "b", Password: closedNodePassword})
+			return err
+		}),
 		Entry("ping", func(ctx context.Context, r *redis.Redis) error { return r.Ping(ctx, inst.Node) }),
 	}
 }

@@ -24,7 +24,10 @@ type Redis struct {
 	nodes map[string]*node
 }
 
-var _ backends.Adapter = (*Redis)(nil)
+var (
+	_ backends.Adapter  = (*Redis)(nil)
+	_ backends.Restorer = (*Redis)(nil)
+)
 
 type node struct {
 	name   string

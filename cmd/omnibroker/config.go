@@ -27,6 +27,7 @@ type Config struct {
 	MaxAttempts     int
 	SyncBudget      time.Duration
 	ShutdownTimeout time.Duration
+	RestoreInterval time.Duration
 	LogLevel        lager.LogLevel
 }
 
@@ -50,6 +51,7 @@ func loadConfig(needAuth, needKeys bool) (Config, error) {
 		MaxAttempts:     r.integer("OMNIBROKER_MAX_ATTEMPTS", 5, 1, 100),
 		SyncBudget:      r.duration("OMNIBROKER_SYNC_BUDGET", 50*time.Second, time.Second, 55*time.Second),
 		ShutdownTimeout: r.duration("OMNIBROKER_SHUTDOWN_TIMEOUT", 20*time.Second, 0, 10*time.Minute),
+		RestoreInterval: r.durationOrOff("OMNIBROKER_RESTORE_INTERVAL", time.Minute, time.Second, 24*time.Hour),
 		LogLevel:        r.logLevel("OMNIBROKER_LOG_LEVEL"),
 	}
 	if needAuth {
@@ -109,6 +111,20 @@ func (r *envReader) duration(name string, def, lo, hi time.Duration) time.Durati
 	d, err := time.ParseDuration(v)
 	if err != nil || d < lo || d > hi {
 		r.fail(name, fmt.Sprintf("must be a duration such as 30s, from %s to %s", lo, hi))
+		return def
+	}
+	return d
+}
+
+// durationOrOff is duration for a setting that 0 turns off.
+func (r *envReader) durationOrOff(name string, def, lo, hi time.Duration) time.Duration {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || (d != 0 && (d < lo || d > hi)) {
+		r.fail(name, fmt.Sprintf("must be 0 (off) or a duration such as 1m, from %s to %s", lo, hi))
 		return def
 	}
 	return d

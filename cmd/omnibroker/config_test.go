@@ -1,0 +1,35 @@
+package main
+
+import (
+	"testing"
+	"time"
+)
+
+func TestRestoreInterval(t *testing.T) {
+	for _, tc := range []struct {
+		value string
+		want  time.Duration
+		ok    bool
+	}{
+		{"", time.Minute, true},
+		{"0", 0, true},
+		{"1s", time.Second, true},
+		{"15m", 15 * time.Minute, true},
+		{"500ms", 0, false},
+		{"-1m", 0, false},
+		{"48h", 0, false},
+		{"often", 0, false},
+	} {
+		t.Setenv("DATABASE_URL", "postgres://127.0.0.1/x")
+		t.Setenv("OMNIBROKER_RESTORE_INTERVAL", tc.value)
+		cfg, err := loadConfig(false, false)
+		switch {
+		case tc.ok && err != nil:
+			t.Errorf("OMNIBROKER_RESTORE_INTERVAL=%q: %v", tc.value, err)
+		case tc.ok && cfg.RestoreInterval != tc.want:
+			t.Errorf("OMNIBROKER_RESTORE_INTERVAL=%q: got %s, want %s", tc.value, cfg.RestoreInterval, tc.want)
+		case !tc.ok && (err == nil || err.Error() != "OMNIBROKER_RESTORE_INTERVAL must be 0 (off) or a duration such as 1m, from 1s to 24h0m0s"):
+			t.Errorf("OMNIBROKER_RESTORE_INTERVAL=%q: got error %v", tc.value, err)
+		}
+	}
+}
