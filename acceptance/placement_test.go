@@ -26,6 +26,7 @@ const (
 	poolServiceID     = "c0a8e3f1-5d2b-4c7a-9e6f-1b3d5f7a9c01"
 	pooledPGPlanID    = "c0a8e3f1-5d2b-4c7a-9e6f-1b3d5f7a9c02"
 	onlyBPlanID       = "c0a8e3f1-5d2b-4c7a-9e6f-1b3d5f7a9c03"
+	sixteenPlanID     = "c0a8e3f1-5d2b-4c7a-9e6f-1b3d5f7a9c08"
 	pooledMySQLPlanID = "c0a8e3f1-5d2b-4c7a-9e6f-1b3d5f7a9c04"
 	pooledRedisPlanID = "c0a8e3f1-5d2b-4c7a-9e6f-1b3d5f7a9c05"
 	pooledRabbitID    = "c0a8e3f1-5d2b-4c7a-9e6f-1b3d5f7a9c06"
@@ -35,6 +36,7 @@ const (
 var (
 	pooledPG     = plan{poolServiceID, pooledPGPlanID}
 	onlyB        = plan{poolServiceID, onlyBPlanID}
+	sixteen      = plan{poolServiceID, sixteenPlanID}
 	pooledMySQL  = plan{poolServiceID, pooledMySQLPlanID}
 	pooledRedis  = plan{poolServiceID, pooledRedisPlanID}
 	pooledRabbit = plan{poolServiceID, pooledRabbitID}
@@ -42,7 +44,8 @@ var (
 )
 
 // poolCatalog is a catalog of pools: pg-a (version 15, 3 instances) and pg-b (15 and 16, 3
-// instances) serve `pooled`; only pg-b serves `only-b`; the other kinds have two nodes of one
+// instances) serve `pooled`; only pg-b serves `only-b`; `sixteen` defaults to version 16, which
+// only pg-b offers; the other kinds have two nodes of one
 // instance each, redis-b being the Redis server at REDIS_B_PORT; redis-down is a node at
 // DOWN_PORT, where nothing listens until a spec starts a Redis server there.
 func poolCatalog(downPort, redisBPort int) string {
@@ -50,6 +53,7 @@ func poolCatalog(downPort, redisBPort int) string {
 		"POOL_SERVICE", poolServiceID,
 		"PG_PLAN", pooledPGPlanID,
 		"ONLY_B_PLAN", onlyBPlanID,
+		"SIXTEEN_PLAN", sixteenPlanID,
 		"MYSQL_PLAN", pooledMySQLPlanID,
 		"REDIS_PLAN", pooledRedisPlanID,
 		"RABBIT_PLAN", pooledRabbitID,
@@ -79,6 +83,7 @@ func poolCatalog(downPort, redisBPort int) string {
         description: on pg-b alone
         backend: pg-pool
         wait_budget: 10s
+      - {id: SIXTEEN_PLAN, name: sixteen, description: version 16 by default, backend: pg-pool, wait_budget: 10s, default_version: "16"}
       - {id: MYSQL_PLAN, name: mysql, description: d, backend: mysql-pool, wait_budget: 10s}
       - {id: REDIS_PLAN, name: redis, description: d, backend: redis-pool, wait_budget: 10s}
       - {id: RABBIT_PLAN, name: rabbitmq, description: d, backend: rabbitmq-pool, wait_budget: 10s}
@@ -87,7 +92,7 @@ backends:
   - name: pg-pool
     kind: postgres
     nodes:
-      - {name: pg-a, url_env: OMNIBROKER_POSTGRES_URL, host: 127.0.0.1, plans: [pooled], versions: ["15"], capacity: 3}
+      - {name: pg-a, url_env: OMNIBROKER_POSTGRES_URL, host: 127.0.0.1, plans: [pooled, sixteen], versions: ["15"], capacity: 3}
       - {name: pg-b, url_env: OMNIBROKER_POSTGRES_URL, host: localhost, versions: ["15", "16"], capacity: 3}
   - name: mysql-pool
     kind: mysql
@@ -233,6 +238,11 @@ var _ = Describe("Pools and placement", func() {
 		r := c.update(onA, updateBody(pooledPG, onlyB, nil), true)
 		expectOSBErrorCode(r, http.StatusUnprocessableEntity, "PlanChangeNotSupported")
 		Expect(r.str("description")).To(ContainSubstring(`does not serve plan "only-b"`))
+
+		By("refusing a plan the node serves, but not in the version it defaults to")
+		r = c.update(onA, updateBody(pooledPG, sixteen, nil), true)
+		expectOSBErrorCode(r, http.StatusUnprocessableEntity, "PlanChangeNotSupported")
+		Expect(r.str("description")).To(ContainSubstring(`does not serve plan "sixteen" in version 16`))
 	})
 
 	It("keeps a Redis instance's keys on the server of its node", func() {

@@ -14,9 +14,13 @@ import (
 	"github.com/omnibroker/omnibroker/store"
 )
 
-// checkTimeout bounds one BindingLost call, so that a node that does not answer holds up the
-// sweep of the other bindings for no longer than that.
+// checkTimeout bounds one BindingLost call. A node whose check fails is not asked again in the
+// same sweep, so a node that does not answer holds the sweep up once, for no longer than this.
 const checkTimeout = 10 * time.Second
+
+// restoreQuiet is how many sweep intervals a binding whose restore failed is left alone, so
+// that a node that keeps refusing the Bind does not get a failed operation every sweep.
+const restoreQuiet = 15
 
 // restore sweeps, every RestoreInterval (jittered, so that replicas spread out), the live
 // bindings of the backends whose nodes can forget what Bind made, until ctx ends. Replicas
@@ -41,7 +45,7 @@ func (p *Pool) sweep(ctx context.Context, logger lager.Logger) {
 		if _, ok := p.b.backends[name].(backends.Restorer); !ok {
 			continue
 		}
-		refs, err := p.b.store.BoundBindings(ctx, name)
+		refs, err := p.b.store.BoundBindings(ctx, name, restoreQuiet*p.cfg.RestoreInterval)
 		if err != nil {
 			if ctx.Err() == nil {
 				logger.Error("list-bound-bindings-failed", err, lager.Data{"backend": name})
@@ -49,11 +53,12 @@ func (p *Pool) sweep(ctx context.Context, logger lager.Logger) {
 			continue
 		}
 		lost, failed := 0, 0
+		unchecked := map[string]bool{} // nodes whose check failed in this sweep
 		for _, ref := range refs {
 			if ctx.Err() != nil {
 				return
 			}
-			found, err := p.checkBinding(ctx, logger, ref)
+			found, err := p.checkBinding(ctx, logger, ref, unchecked)
 			switch {
 			case err != nil && ctx.Err() == nil:
 				failed++
@@ -72,8 +77,9 @@ func (p *Pool) sweep(ctx context.Context, logger lager.Logger) {
 // when it has, queues a restore, which runs Bind again with the sealed password. It reports
 // whether the login was lost. A binding or instance gone, or no longer bound or in use, since
 // it was listed needs no restore; another operation of the instance queued or running
-// (store.ErrBusy) defers it to the next sweep.
-func (p *Pool) checkBinding(ctx context.Context, logger lager.Logger, ref store.BindingRef) (bool, error) {
+// (store.ErrBusy) defers it to the next sweep. A binding on a node in unchecked is passed over;
+// a node whose check fails is added to it.
+func (p *Pool) checkBinding(ctx context.Context, logger lager.Logger, ref store.BindingRef, unchecked map[string]bool) (bool, error) {
 	inst, err := p.b.store.GetInstance(ctx, ref.InstanceID)
 	if errors.Is(err, store.ErrNotFound) {
 		return false, nil
@@ -96,14 +102,18 @@ func (p *Pool) checkBinding(ctx context.Context, logger lager.Logger, ref store.
 		return false, err
 	}
 	restorer, ok := backend.(backends.Restorer)
-	if !ok {
+	if !ok || unchecked[target.Node] {
 		return false, nil
 	}
 	checkCtx, cancel := context.WithTimeout(lagerctx.NewContext(ctx, logger), checkTimeout)
 	lost, err := restorer.BindingLost(checkCtx, target, bindingOf(binding))
 	cancel()
-	if err != nil || !lost {
+	if err != nil {
+		unchecked[target.Node] = true
 		return false, err
+	}
+	if !lost {
+		return false, nil
 	}
 
 	data := lager.Data{"instance-id": ref.InstanceID, "binding-id": ref.BindingID, "node": target.Node}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
+	"slices"
 
 	"code.cloudfoundry.org/lager/v3"
 	"github.com/pivotal-cf/brokerapi/v10/domain"
@@ -42,8 +44,12 @@ func (b *Broker) Update(ctx context.Context, instanceID string, details domain.U
 		if !ok || !current.IsUpdateable(svc) {
 			return domain.UpdateServiceSpec{}, unprocessable("PlanChangeNotSupported", "plan %q does not allow changing to another plan", current.Name)
 		}
-		if !b.nodeServes(inst, plan) {
-			return domain.UpdateServiceSpec{}, unprocessable("PlanChangeNotSupported", "the node of service instance %s does not serve plan %q; create a new instance of that plan and move the data", instanceID, plan.Name)
+		if version := catalog.Version(plan, decodeObject(inst.Parameters)); !b.nodeServes(inst, plan, version) {
+			what := fmt.Sprintf("plan %q", plan.Name)
+			if version != "" {
+				what += fmt.Sprintf(" in version %s", version)
+			}
+			return domain.UpdateServiceSpec{}, unprocessable("PlanChangeNotSupported", "the node of service instance %s does not serve %s; create a new instance of that plan and move the data", instanceID, what)
 		}
 	}
 	if plan.AsyncOnly && !asyncAllowed {
@@ -86,9 +92,10 @@ func (b *Broker) Update(ctx context.Context, instanceID string, details domain.U
 	return domain.UpdateServiceSpec{IsAsync: !done, OperationData: asyncID(done, op.ID)}, nil
 }
 
-// nodeServes tells whether the node inst was placed on may run plan: the same backend, and a
-// node that serves the plan. An instance never moves between nodes.
-func (b *Broker) nodeServes(inst store.Instance, plan catalog.Plan) bool {
+// nodeServes tells whether the node inst was placed on may run plan in version ("" for any):
+// the same backend, and a node that serves the plan and offers the version, as placement
+// would have required. An instance never moves between nodes.
+func (b *Broker) nodeServes(inst store.Instance, plan catalog.Plan, version string) bool {
 	if plan.Backend != inst.Backend {
 		return false
 	}
@@ -98,7 +105,7 @@ func (b *Broker) nodeServes(inst store.Instance, plan catalog.Plan) bool {
 	}
 	for _, n := range be.Nodes {
 		if n.Name == inst.Node {
-			return n.Serves(plan.Name)
+			return n.Serves(plan.Name) && (version == "" || slices.Contains(n.Versions, version))
 		}
 	}
 	return false

@@ -69,7 +69,7 @@ var _ = Describe("BoundBindings", func() {
 		creating := newBinding(other.ID)
 		Expect(st.CreateBinding(ctx, creating, newOperation(store.OpBind, other.ID, creating.ID))).To(Succeed())
 
-		refs, err := st.BoundBindings(ctx, "redis")
+		refs, err := st.BoundBindings(ctx, "redis", time.Minute)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(refs).To(ConsistOf(
 			store.BindingRef{InstanceID: ready.ID, BindingID: live.ID},
@@ -83,11 +83,37 @@ var _ = Describe("BoundBindings", func() {
 		_, err := st.DB().ExecContext(ctx, "UPDATE instances SET node = NULL WHERE id = $1", inst.ID)
 		Expect(err).NotTo(HaveOccurred())
 
-		Expect(st.BoundBindings(ctx, "redis")).To(BeEmpty())
+		Expect(st.BoundBindings(ctx, "redis", time.Minute)).To(BeEmpty())
+	})
+
+	It("leaves out a binding whose restore failed within the quiet period, and lists it again after", func(ctx SpecContext) {
+		inst := placedInstance(ctx, "redis", "redis-quiet")
+		b := boundOn(ctx, inst)
+		op, err := startRestore(ctx, inst, b)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(st.Fail(ctx, claim(ctx, "w", op.ID), "node redis-quiet refused the connection")).To(Succeed())
+
+		mine := func(refs []store.BindingRef) []store.BindingRef {
+			var out []store.BindingRef
+			for _, r := range refs {
+				if r.InstanceID == inst.ID {
+					out = append(out, r)
+				}
+			}
+			return out
+		}
+		refs, err := st.BoundBindings(ctx, "redis", time.Hour)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(mine(refs)).To(BeEmpty())
+		_, err = st.DB().ExecContext(ctx, "UPDATE operations SET finished_at = now() - interval '2 hours' WHERE id = $1", op.ID)
+		Expect(err).NotTo(HaveOccurred())
+		refs, err = st.BoundBindings(ctx, "redis", time.Hour)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(mine(refs)).To(ConsistOf(store.BindingRef{InstanceID: inst.ID, BindingID: b.ID}))
 	})
 
 	It("returns none for a backend without bindings", func(ctx SpecContext) {
-		Expect(st.BoundBindings(ctx, "rabbitmq")).To(BeEmpty())
+		Expect(st.BoundBindings(ctx, "rabbitmq", time.Minute)).To(BeEmpty())
 	})
 })
 
