@@ -16,9 +16,11 @@ OMNIBROKER_USERNAME ?= admin
 OMNIBROKER_PASSWORD ?= admin
 OMNIBROKER_CONFIG ?= config/catalog.yml
 OMNIBROKER_LISTEN ?= :8080
-# The local RabbitMQ's management API with its default login; the other nodes of the default
-# catalog have a default_url without a password.
+# The local RabbitMQ's management API with its default login, and the admin login that
+# scripts/services gives the local Redis (OMNIBROKER_REDIS_ADMIN_PASSWORD, default
+# omnibroker-dev); the other nodes of the default catalog have a default_url without a password.
 OMNIBROKER_RABBITMQ_URL ?= http://guest:guest@127.0.0.1:15672
+OMNIBROKER_REDIS_URL ?= redis://omnibroker:$(or $(OMNIBROKER_REDIS_ADMIN_PASSWORD),omnibroker-dev)@127.0.0.1:6379
 DEV_KEY := .dev/encryption-key
 
 # staticcheck 2026.2.2 (v0.8.2), the newest release, supports Go 1.26. It is built by the Go in use,
@@ -49,6 +51,7 @@ run: services $(DEV_KEY) ## start the local servers if needed, migrate, and serv
 	OMNIBROKER_CONFIG='$(OMNIBROKER_CONFIG)' \
 	OMNIBROKER_LISTEN='$(OMNIBROKER_LISTEN)' \
 	OMNIBROKER_RABBITMQ_URL='$(OMNIBROKER_RABBITMQ_URL)' \
+	OMNIBROKER_REDIS_URL='$(OMNIBROKER_REDIS_URL)' \
 	$(GO) run ./cmd/omnibroker serve
 
 # Generated once and kept, so the credentials sealed by one `make run` open in the next.

@@ -62,7 +62,7 @@ var (
 // The admin URLs of the other local servers, overridable like OMNIBROKER_TEST_DATABASE_URL.
 var (
 	mysqlAdminURL  = envOr("OMNIBROKER_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/")
-	redisAdminURL  = envOr("OMNIBROKER_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+	redisAdminURL  = envOr("OMNIBROKER_TEST_REDIS_URL", "redis://omnibroker:omnibroker-dev@127.0.0.1:6379")
 	rabbitAdminURL = envOr("OMNIBROKER_TEST_RABBITMQ_URL", "http://guest:guest@127.0.0.1:15672")
 )
 

@@ -20,7 +20,7 @@ var _ = Describe("MySQL", func() {
 			admin := mysqlAdmin()
 			id, b1, b2 := newID(), newID(), newID()
 			dbName := backendDatabase(id)
-			dropLeftoverMySQL(admin, dbName)
+			dropLeftoverMySQL(admin, id)
 
 			By("provisioning")
 			cf.provisionReady(id, mysqlPlan, nil)
@@ -31,7 +31,7 @@ var _ = Describe("MySQL", func() {
 			By("binding a first app")
 			creds1 := cf.bindReady(id, b1, mysqlPlan, newID())
 			DeferCleanup(cf.unbindGone, id, b1, mysqlPlan)
-			expectMySQLCredentials(creds1, dbName)
+			expectMySQLCredentials(creds1, id)
 			user1 := creds1.str("username")
 			Expect(mysqlCount(admin, `SELECT max_user_connections FROM mysql.user WHERE User = ? AND Host = '%'`, user1)).
 				To(Equal(5), "the plan's max_user_connections")
@@ -52,7 +52,7 @@ var _ = Describe("MySQL", func() {
 			By("binding a second app, which reads and writes the first app's table through its jdbcUrl")
 			creds2 := cf.bindReady(id, b2, mysqlPlan, newID())
 			DeferCleanup(cf.unbindGone, id, b2, mysqlPlan)
-			expectMySQLCredentials(creds2, dbName)
+			expectMySQLCredentials(creds2, id)
 			Expect(creds2.str("username")).NotTo(Equal(user1))
 			Expect(creds2.str("password") != creds1.str("password")).To(BeTrue(), "the two apps have different passwords")
 			app2 := mysqlLogin(ctx, mysqlURIOfJDBC(creds2.str("jdbcUrl")))
@@ -91,12 +91,12 @@ var _ = Describe("MySQL", func() {
 	})
 
 	When("an instance is deprovisioned while an app is still bound and connected", func() {
-		It("ends the app's connection and drops its user with the database", func(ctx SpecContext) {
+		It("ends the app's connection and drops its user with the database, and a user a Bind cut short left without privileges", func(ctx SpecContext) {
 			cf := shared.client()
 			admin := mysqlAdmin()
 			id, bindingID := newID(), newID()
 			dbName := backendDatabase(id)
-			dropLeftoverMySQL(admin, dbName)
+			dropLeftoverMySQL(admin, id)
 
 			cf.provisionReady(id, mysqlPlan, nil)
 			DeferCleanup(cf.deprovisionGone, id, mysqlPlan)
@@ -108,6 +108,11 @@ var _ = Describe("MySQL", func() {
 			_, err = held.ExecContext(ctx, `CREATE TABLE open_work (id int)`)
 			Expect(err).NotTo(HaveOccurred())
 
+			By("leaving a user of the instance without privileges, as a Bind cut short after CREATE USER would")
+			orphan := instanceUserPrefix(id) + "0123456789ab"
+			_, err = admin.ExecContext(ctx, "CREATE USER `"+orphan+"`@'%' IDENTIFIED BY 'leftByACrash123'")
+			Expect(err).NotTo(HaveOccurred())
+
 			By("deprovisioning without unbinding first, as a platform that skips unbind would")
 			cf.deprovisionGone(id, mysqlPlan)
 
@@ -116,25 +121,26 @@ var _ = Describe("MySQL", func() {
 			expectMySQLLoginRefused(err)
 			Expect(mysqlCount(admin, `SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?`, dbName)).To(BeZero(), "database %s is dropped", dbName)
 			Expect(mysqlCount(admin, `SELECT COUNT(*) FROM mysql.user WHERE User = ?`, creds.str("username"))).To(BeZero(), "the app's user is dropped")
+			Expect(mysqlCount(admin, `SELECT COUNT(*) FROM mysql.user WHERE User = ?`, orphan)).To(BeZero(), "the user without privileges is dropped")
 		})
 	})
 })
 
-// expectMySQLCredentials checks each credential of a MariaDB binding on its own, never
-// printing a password or a URL that holds one.
-func expectMySQLCredentials(creds credentials, dbName string) {
+// expectMySQLCredentials checks each credential of a binding of instance id on MariaDB on its
+// own, never printing a password or a URL that holds one.
+func expectMySQLCredentials(creds credentials, id string) {
 	GinkgoHelper()
+	dbName := backendDatabase(id)
 	Expect(creds.str("hostname")).To(Equal("127.0.0.1"))
 	Expect(creds["port"]).To(BeEquivalentTo(3306))
 	Expect(creds.str("name")).To(Equal(dbName))
 	user, password := creds.str("username"), creds.str("password")
-	Expect(user).To(HavePrefix("ob_b_"))
+	Expect(user).To(HavePrefix(instanceUserPrefix(id)))
 	Expect(len(user)).To(BeNumerically("<=", 32), "MariaDB user names may be 80 characters, MySQL's 32")
 	Expect(len(password) == 32 && strings.Trim(password, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") == "").
 		To(BeTrue(), "the password is 32 base62 characters")
 
-	u, err := url.Parse(creds.str("uri"))
-	Expect(err).NotTo(HaveOccurred(), "the uri parses")
+	u := parseURLWithSecret(creds.str("uri"), "the uri")
 	Expect(u.Scheme).To(Equal("mysql"))
 	Expect(u.Host).To(Equal("127.0.0.1:3306"))
 	Expect(u.Path).To(Equal("/" + dbName))
@@ -145,8 +151,7 @@ func expectMySQLCredentials(creds credentials, dbName string) {
 
 	jdbc := creds.str("jdbcUrl")
 	Expect(strings.HasPrefix(jdbc, "jdbc:mysql://127.0.0.1:3306/"+dbName+"?")).To(BeTrue(), "the jdbcUrl names the host, port and database")
-	ju, err := url.Parse(strings.TrimPrefix(jdbc, "jdbc:"))
-	Expect(err).NotTo(HaveOccurred(), "the jdbcUrl parses")
+	ju := parseURLWithSecret(strings.TrimPrefix(jdbc, "jdbc:"), "the jdbcUrl")
 	Expect(ju.Query().Get("user")).To(Equal(user))
 	Expect(ju.Query().Get("password") == password).To(BeTrue(), "the jdbcUrl carries the password")
 }
@@ -155,8 +160,7 @@ func expectMySQLCredentials(creds credentials, dbName string) {
 // Java driver would read it.
 func mysqlURIOfJDBC(jdbc string) string {
 	GinkgoHelper()
-	u, err := url.Parse(strings.TrimPrefix(jdbc, "jdbc:"))
-	Expect(err).NotTo(HaveOccurred(), "the jdbcUrl parses")
+	u := parseURLWithSecret(strings.TrimPrefix(jdbc, "jdbc:"), "the jdbcUrl")
 	q := u.Query()
 	u.User = url.UserPassword(q.Get("user"), q.Get("password"))
 	u.RawQuery = ""
@@ -167,8 +171,7 @@ func mysqlURIOfJDBC(jdbc string) string {
 // belong to other clients (Rails) and are left out.
 func mysqlConfig(uri string) *gomysql.Config {
 	GinkgoHelper()
-	u, err := url.Parse(uri)
-	Expect(err).NotTo(HaveOccurred(), "a mysql:// URL")
+	u := parseURLWithSecret(uri, "a mysql:// URL")
 	cfg := gomysql.NewConfig()
 	cfg.Net = "tcp"
 	cfg.Addr = u.Host
@@ -243,13 +246,27 @@ func databasesSeenBy(ctx context.Context, db *sql.DB) []string {
 // mysqlGrantPattern is dbName as a database-level grant spells it, with its underscores escaped.
 func mysqlGrantPattern(dbName string) string { return strings.ReplaceAll(dbName, "_", `\_`) }
 
-// dropLeftoverMySQL drops the instance's database and the users that hold privileges on it
-// when the spec ends, in case a failed spec left them behind on the shared server; a passing
-// spec has removed them already.
-func dropLeftoverMySQL(admin *sql.DB, dbName string) {
+// instanceUserPrefix starts the name of every user the broker makes for the bindings of
+// instance id on MariaDB and RabbitMQ: "ob_", 12 hex characters of the id's hash and "_".
+func instanceUserPrefix(id string) string { return backendDatabase(id)[:15] + "_" }
+
+// parseURLWithSecret parses a URL that carries a password. url.Parse's error quotes the whole
+// URL, so a failure says only what did not parse.
+func parseURLWithSecret(s, what string) *url.URL {
+	GinkgoHelper()
+	u, err := url.Parse(s)
+	Expect(err == nil).To(BeTrue(), "%s does not parse as a URL", what)
+	return u
+}
+
+// dropLeftoverMySQL drops the database of instance id and the users of its bindings when the
+// spec ends, in case a failed spec left them behind on the shared server; a passing spec has
+// removed them already.
+func dropLeftoverMySQL(admin *sql.DB, id string) {
+	dbName := backendDatabase(id)
 	DeferCleanup(func() {
-		rows, err := admin.Query(`SELECT DISTINCT User FROM mysql.db WHERE Db IN (?, ?) AND Host = '%' AND LEFT(User, 5) = 'ob_b_'`,
-			dbName, mysqlGrantPattern(dbName))
+		prefix := strings.ReplaceAll(instanceUserPrefix(id), "_", `!_`) + "%"
+		rows, err := admin.Query(`SELECT User FROM mysql.user WHERE Host = '%' AND User LIKE ? ESCAPE '!'`, prefix)
 		Expect(err).NotTo(HaveOccurred())
 		var users []string
 		for rows.Next() {

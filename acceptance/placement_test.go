@@ -1,6 +1,9 @@
 package acceptance_test
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -16,6 +19,7 @@ import (
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gbytes"
 	"github.com/onsi/gomega/gexec"
+	goredis "github.com/redis/go-redis/v9"
 )
 
 // The pool catalog's ids: one plan per backend kind, each backend a pool of two nodes. Redis's
@@ -45,10 +49,11 @@ var (
 
 // poolCatalog is a catalog of pools: pg-a (version 15, 3 instances) and pg-b (15 and 16, 3
 // instances) serve `pooled`; only pg-b serves `only-b`; `sixteen` defaults to version 16, which
-// only pg-b offers; the other kinds have two nodes of one
-// instance each, redis-b being the Redis server at REDIS_B_PORT; redis-down is a node at
-// DOWN_PORT, where nothing listens until a spec starts a Redis server there.
-func poolCatalog(downPort, redisBPort int) string {
+// only pg-b offers; the other kinds have two nodes of one instance each, redis-b being a Redis
+// server of the spec's own; redis-down is a node where nothing listens until a spec starts a
+// Redis server there. Those two take their admin URLs, which carry a password, from the
+// environment startPoolBroker sets.
+func poolCatalog() string {
 	return strings.NewReplacer(
 		"POOL_SERVICE", poolServiceID,
 		"PG_PLAN", pooledPGPlanID,
@@ -58,8 +63,6 @@ func poolCatalog(downPort, redisBPort int) string {
 		"REDIS_PLAN", pooledRedisPlanID,
 		"RABBIT_PLAN", pooledRabbitID,
 		"DOWN_PLAN", downRedisPlanID,
-		"DOWN_PORT", strconv.Itoa(downPort),
-		"REDIS_B_PORT", strconv.Itoa(redisBPort),
 	).Replace(`services:
   - id: POOL_SERVICE
     name: pools
@@ -103,7 +106,7 @@ backends:
     kind: redis
     nodes:
       - {name: redis-a, url_env: OMNIBROKER_REDIS_URL, host: 127.0.0.1, capacity: 1}
-      - {name: redis-b, url_env: OMNIBROKER_TEST_REDIS_B_URL, default_url: "redis://127.0.0.1:REDIS_B_PORT", host: localhost, capacity: 1}
+      - {name: redis-b, url_env: OMNIBROKER_TEST_REDIS_B_URL, host: localhost, capacity: 1}
   - name: rabbitmq-pool
     kind: rabbitmq
     nodes:
@@ -112,19 +115,22 @@ backends:
   - name: redis-down
     kind: redis
     nodes:
-      - {name: redis-down, url_env: OMNIBROKER_TEST_DOWN_REDIS_URL, default_url: "redis://127.0.0.1:DOWN_PORT"}
+      - {name: redis-down, url_env: OMNIBROKER_TEST_DOWN_REDIS_URL}
 `)
 }
 
-// startPoolBroker serves poolCatalog from a state database of its own, with few, quick retries.
+// startPoolBroker serves poolCatalog from a state database of its own, with few, quick retries,
+// redis-down being the spec's Redis server on downPort and redis-b the one on redisBPort.
 func startPoolBroker(downPort, redisBPort int) *broker {
 	GinkgoHelper()
 	path := filepath.Join(GinkgoT().TempDir(), "pools.yml")
-	Expect(os.WriteFile(path, []byte(poolCatalog(downPort, redisBPort)), 0o600)).To(Succeed())
+	Expect(os.WriteFile(path, []byte(poolCatalog()), 0o600)).To(Succeed())
 	return startBroker(newStateDB(), map[string]string{
-		"OMNIBROKER_CONFIG":       path,
-		"OMNIBROKER_MAX_ATTEMPTS": "2",
-		"OMNIBROKER_RETRY_BASE":   "100ms",
+		"OMNIBROKER_CONFIG":              path,
+		"OMNIBROKER_MAX_ATTEMPTS":        "2",
+		"OMNIBROKER_RETRY_BASE":          "100ms",
+		"OMNIBROKER_TEST_REDIS_B_URL":    specRedisURL(redisBPort),
+		"OMNIBROKER_TEST_DOWN_REDIS_URL": specRedisURL(downPort),
 	})
 }
 
@@ -245,7 +251,7 @@ var _ = Describe("Pools and placement", func() {
 		Expect(r.str("description")).To(ContainSubstring(`does not serve plan "sixteen" in version 16`))
 	})
 
-	It("keeps a Redis instance's keys on the server of its node", func() {
+	It("keeps a Redis instance's keys on the server of its node", func(ctx SpecContext) {
 		first, second := newID(), newID()
 		c.provisionReady(first, pooledRedis, nil)
 		DeferCleanup(func() { c.deprovisionGone(first, pooledRedis) })
@@ -260,6 +266,16 @@ var _ = Describe("Pools and placement", func() {
 			key := creds.str("key_prefix") + "where"
 			Expect(redisCLI(wantPort, creds.str("username"), creds.str("password"), "SET", key, id)).To(Equal("OK"))
 			Expect(redisCLI(wantPort, "", "", "GET", key)).To(Equal(id), "the key is on the node's own server")
+		}
+
+		By("leaving no key of either instance on either server once they are deprovisioned")
+		c.deprovisionGone(first, pooledRedis)
+		c.deprovisionGone(second, pooledRedis)
+		servers := map[string]*goredis.Client{"redis-a": redisAdmin(), "redis-b": redisSpecAdmin(ctx, redisBPort)}
+		for node, admin := range servers {
+			for _, id := range []string{first, second} {
+				Expect(redisKeysUnder(ctx, admin, redisKeyPrefix(id))).To(BeEmpty(), "keys of instance %s on the server of %s", id, node)
+			}
 		}
 	})
 
@@ -325,11 +341,38 @@ var _ = Describe("A node that is down", func() {
 	})
 })
 
+// The admin login of the Redis servers the specs start, which scripts/services also gives the
+// local Redis by default.
+const (
+	specRedisAdmin         = "omnibroker"
+	specRedisAdminPassword = "omnibroker-dev"
+)
+
+// specRedisURL is the admin URL of the spec's Redis server on port.
+func specRedisURL(port int) string {
+	return fmt.Sprintf("redis://%s:%s@127.0.0.1:%d", specRedisAdmin, specRedisAdminPassword, port)
+}
+
+// redisSpecAdmin connects as the admin to the spec's Redis server on port; the client is
+// closed when the spec ends.
+func redisSpecAdmin(ctx context.Context, port int) *goredis.Client {
+	GinkgoHelper()
+	c, err := redisTryLogin(ctx, specRedisURL(port))
+	Expect(err).NotTo(HaveOccurred(), "logging in as the admin of the Redis server on port %d", port)
+	return c
+}
+
 // startRedisServer runs a Redis server of the spec's own on port, stopped when the spec ends.
+// It is secured as scripts/services secures the local one: the default user is off, since
+// anyone may log in as it while it has no password, and the admin user has a password, given
+// as its SHA-256 so that it stays out of the process list.
 func startRedisServer(port int) {
 	GinkgoHelper()
+	sum := sha256.Sum256([]byte(specRedisAdminPassword))
 	cmd := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no")
+		"--save", "", "--appendonly", "no",
+		"--user", "default", "off",
+		"--user", specRedisAdmin, "on", "#"+hex.EncodeToString(sum[:]), "~*", "&*", "+@all")
 	session, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
 	Expect(err).NotTo(HaveOccurred(), "redis-server must be installed (scripts/services redis)")
 	DeferCleanup(func() { session.Kill().Wait(10 * time.Second) })
@@ -349,9 +392,20 @@ func redisAdminPort() int {
 }
 
 // redisCLI runs one command with redis-cli against the local server on port, as user (the
-// default user when empty), and returns its answer.
+// server's admin when empty: the suite's at redisAdminURL, or the spec's), and returns its
+// answer.
 func redisCLI(port int, user, password string, args ...string) string {
 	GinkgoHelper()
+	if user == "" {
+		admin := specRedisURL(port)
+		if port == redisAdminPort() {
+			admin = redisAdminURL
+		}
+		u, err := url.Parse(admin)
+		Expect(err).NotTo(HaveOccurred())
+		user = u.User.Username()
+		password, _ = u.User.Password()
+	}
 	cmd := exec.Command("redis-cli", append([]string{"-h", "127.0.0.1", "-p", strconv.Itoa(port)}, args...)...)
 	if user != "" {
 		// REDISCLI_AUTH keeps the password off the command line; --user names the ACL user.

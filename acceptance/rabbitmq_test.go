@@ -3,7 +3,7 @@ package acceptance_test
 import (
 	"errors"
 	"net/http"
-	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -16,8 +16,7 @@ import (
 // rabbitAdmin is a management API client logged in as the suite's RabbitMQ admin.
 func rabbitAdmin() *rabbithole.Client {
 	GinkgoHelper()
-	u, err := url.Parse(rabbitAdminURL)
-	Expect(err).NotTo(HaveOccurred(), "OMNIBROKER_TEST_RABBITMQ_URL is not a URL")
+	u := parseURLWithSecret(rabbitAdminURL, "OMNIBROKER_TEST_RABBITMQ_URL")
 	password, _ := u.User.Password()
 	c, err := rabbithole.NewClient(u.Scheme+"://"+u.Host, u.User.Username(), password)
 	Expect(err).NotTo(HaveOccurred())
@@ -66,8 +65,7 @@ func rabbitRefusal(err error) int {
 // rabbitWithVhost returns uri with its vhost replaced by vhost.
 func rabbitWithVhost(uri, vhost string) string {
 	GinkgoHelper()
-	u, err := url.Parse(uri)
-	Expect(err).NotTo(HaveOccurred())
+	u := parseURLWithSecret(uri, "the uri")
 	u.Path, u.RawPath = "/"+vhost, ""
 	return u.String()
 }
@@ -100,9 +98,12 @@ var _ = Describe("RabbitMQ", func() {
 			Expect(creds1.str("vhost")).To(Equal(vhost))
 			Expect(creds1.str("hostname")).NotTo(BeEmpty())
 			Expect(creds1["port"]).To(BeNumerically("==", 5672))
-			Expect(creds1.str("username")).NotTo(BeEmpty())
+			Expect(creds1.str("username")).To(HavePrefix(instanceUserPrefix(id)))
+			Expect(creds2.str("username")).To(HavePrefix(instanceUserPrefix(id)))
 			Expect(creds2.str("username")).NotTo(Equal(creds1.str("username")))
-			Expect(creds1.str("password")).To(MatchRegexp(`^[0-9A-Za-z]{32}$`))
+			base62, err := regexp.MatchString(`^[0-9A-Za-z]{32}$`, creds1.str("password"))
+			Expect(err).NotTo(HaveOccurred())
+			Expect(base62).To(BeTrue(), "the password is 32 base62 characters")
 			Expect(strings.HasPrefix(creds1.str("uri"), "amqp://")).To(BeTrue(), "the uri is an amqp:// URI")
 			Expect(strings.HasPrefix(creds1.str("http_api_uri"), "http")).To(BeTrue(), "the http_api_uri is an http(s) URI")
 
@@ -145,12 +146,25 @@ var _ = Describe("RabbitMQ", func() {
 			_, err = admin.GetUser(creds2.str("username"))
 			Expect(rabbitFound(err)).To(BeFalse(), "the second app's user is deleted")
 
+			By("leaving a user of the instance without permissions, as a Bind cut short after creating it would")
+			orphan := instanceUserPrefix(id) + "0123456789ab"
+			res, err := admin.PutUser(orphan, rabbithole.UserSettings{Password: randomBase62(32)})
+			Expect(err).NotTo(HaveOccurred())
+			_ = res.Body.Close()
+			DeferCleanup(func() {
+				if res, err := admin.DeleteUser(orphan); err == nil {
+					_ = res.Body.Close()
+				}
+			})
+
 			By("deprovisioning while an operator is still connected to the vhost")
 			operator := mustRabbitDial(rabbitAdminAMQPURI(creds1))
 			cf.deprovisionGone(id, rabbitPlan)
 			_, err = admin.GetVhost(vhost)
 			Expect(rabbitFound(err)).To(BeFalse(), "vhost %s is deleted", vhost)
 			Eventually(operator.IsClosed).Should(BeTrue(), "the operator's connection to the vhost is closed")
+			_, err = admin.GetUser(orphan)
+			Expect(rabbitFound(err)).To(BeFalse(), "the user without permissions is deleted")
 			_, err = admin.GetVhost(otherVhost)
 			Expect(rabbitFound(err)).To(BeTrue(), "the other instance's vhost is left")
 			r = cf.getInstance(id)
@@ -165,10 +179,8 @@ var _ = Describe("RabbitMQ", func() {
 // binding's user: the node gives the user that creates a vhost access to it.
 func rabbitAdminAMQPURI(creds credentials) string {
 	GinkgoHelper()
-	admin, err := url.Parse(rabbitAdminURL)
-	Expect(err).NotTo(HaveOccurred())
-	u, err := url.Parse(creds.str("uri"))
-	Expect(err).NotTo(HaveOccurred())
+	admin := parseURLWithSecret(rabbitAdminURL, "OMNIBROKER_TEST_RABBITMQ_URL")
+	u := parseURLWithSecret(creds.str("uri"), "the uri")
 	u.User = admin.User
 	return u.String()
 }

@@ -24,7 +24,7 @@ var benchKinds = []struct {
 		func(s []backends.Server) (backends.Adapter, error) { return postgres.New(s) }},
 	{"mysql", "OMNIBROKER_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/",
 		func(s []backends.Server) (backends.Adapter, error) { return mysql.New(s) }},
-	{"redis", "OMNIBROKER_TEST_REDIS_URL", "redis://127.0.0.1:6379",
+	{"redis", "OMNIBROKER_TEST_REDIS_URL", "redis://omnibroker:omnibroker-dev@127.0.0.1:6379",
 		func(s []backends.Server) (backends.Adapter, error) { return redis.New(s) }},
 	{"rabbitmq", "OMNIBROKER_TEST_RABBITMQ_URL", "http://guest:guest@127.0.0.1:15672",
 		func(s []backends.Server) (backends.Adapter, error) { return rabbitmq.New(s) }},

@@ -75,7 +75,7 @@ backends:
     nodes: [{name: pg-down, url_env: OMNIBROKER_TEST_UNUSED_URL, default_url: "postgres://postgres@127.0.0.1:1/postgres?sslmode=disable&connect_timeout=2"}]
   - name: cache
     kind: redis
-    nodes: [{name: redis-local, url_env: OMNIBROKER_TEST_REDIS_URL, default_url: "redis://127.0.0.1:6379"}]
+    nodes: [{name: redis-local, url_env: OMNIBROKER_TEST_REDIS_URL}]
 `
 
 var (
@@ -122,7 +122,8 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 	redisURL := os.Getenv("OMNIBROKER_TEST_REDIS_URL")
 	if redisURL == "" {
-		redisURL = "redis://127.0.0.1:6379"
+		// The admin login scripts/services gives the local Redis.
+		redisURL = "redis://omnibroker:omnibroker-dev@127.0.0.1:6379"
 	}
 	cache, err := redis.New([]backends.Server{{Name: "redis-local", AdminURL: redisURL}})
 	Expect(err).NotTo(HaveOccurred())

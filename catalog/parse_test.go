@@ -463,6 +463,13 @@ var _ = Describe("Load", func() {
 			Expect(b.Nodes[0].URLEnv).To(Equal("OMNIBROKER_RABBITMQ_URL"))
 		})
 
+		It("gives the local Redis no default URL, since its admin login has a password", func() {
+			b, _ := c.Backend("redis")
+			Expect(b.Nodes[0].Name).To(Equal("redis-local"))
+			Expect(b.Nodes[0].DefaultURL).To(BeEmpty())
+			Expect(b.Nodes[0].URLEnv).To(Equal("OMNIBROKER_REDIS_URL"))
+		})
+
 		It("offers postgresql with the documented ids", func() {
 			s := c.Services()[0]
 			Expect(s.ID).To(Equal(serviceID))

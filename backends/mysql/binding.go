@@ -13,12 +13,23 @@ import (
 	"github.com/omnibroker/omnibroker/backends"
 )
 
-func bindingName(b backends.Binding) string { return backends.Name("ob_b_", b.ID) }
+// userPrefix starts the name of every user of the instance's bindings, so that Deprovision
+// finds them all in mysql.user, those that a Bind cut short left without privileges included.
+func userPrefix(inst backends.Instance) string {
+	return "ob_" + backends.Name("", inst.ID)[:12] + "_"
+}
+
+// userName is the binding's user: the instance's userPrefix and 12 hex characters of the
+// instance and binding ids, 28 characters in all (MySQL allows 32, MariaDB 80).
+func userName(inst backends.Instance, b backends.Binding) string {
+	return userPrefix(inst) + backends.Name("", inst.ID, b.ID)[:12]
+}
 
 // Bind creates the binding's user with b.Password, limited to the plan's max_user_connections,
 // and grants it every privilege on the instance's database and on nothing else. A retry, or a
-// call that raced another, sets the same password and limit again. The password reaches the
-// server only as its mysql_native_password hash.
+// call that raced another, sets the same password and limit again, and so does one after a
+// call cut short between creating the user and granting it. The password reaches the server
+// only as its mysql_native_password hash.
 func (m *MySQL) Bind(ctx context.Context, inst backends.Instance, b backends.Binding) (_ backends.Credentials, err error) {
 	n, limit, err := m.settings(inst)
 	if err != nil {
@@ -27,7 +38,7 @@ func (m *MySQL) Bind(ctx context.Context, inst backends.Instance, b backends.Bin
 	if err := checkPassword(b.Password); err != nil {
 		return nil, permanent("the binding's password cannot be used for MariaDB", err)
 	}
-	db, user := databaseName(inst), bindingName(b)
+	db, user := databaseName(inst), userName(inst, b)
 	log := lagerctx.FromContext(ctx).Session("mysql-bind", lager.Data{
 		"instance-id": inst.ID, "binding-id": b.ID, "node": n.name, "database": db, "user": user,
 	})
@@ -128,13 +139,13 @@ func (n *node) credentials(db, user, password string) backends.Credentials {
 
 // Unbind drops the binding's user, then ends its connections, so the application loses its
 // access at once. A user that is already gone counts as unbound; one that holds privileges on
-// another instance's database is not this binding's and is left alone.
+// another database is not this binding's and is left alone.
 func (m *MySQL) Unbind(ctx context.Context, inst backends.Instance, b backends.Binding) (err error) {
 	n, err := m.node(inst.Node)
 	if err != nil {
 		return err
 	}
-	db, user := databaseName(inst), bindingName(b)
+	db, user := databaseName(inst), userName(inst, b)
 	log := lagerctx.FromContext(ctx).Session("mysql-unbind", lager.Data{
 		"instance-id": inst.ID, "binding-id": b.ID, "node": n.name, "database": db, "user": user,
 	})

@@ -3,7 +3,6 @@ package mysql_test
 import (
 	"context"
 	"database/sql"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,35 +19,35 @@ var _ = Describe("Bind", func() {
 		inst := provisioned(ctx, nil)
 		b1, creds1 := bound(ctx, inst)
 
-		Expect(creds1).To(HaveLen(7))
-		Expect(creds1).To(HaveKeyWithValue("hostname", "127.0.0.1"))
-		Expect(creds1).To(HaveKeyWithValue("port", 3306))
-		Expect(creds1).To(HaveKeyWithValue("name", databaseName(inst)))
-		Expect(creds1).To(HaveKeyWithValue("username", userName(b1)))
+		// Key by key: on failure gomega would print the whole map or URL, password included.
+		Expect(len(creds1) == 7).To(BeTrue(), "the credentials have 7 keys: hostname, port, name, username, password, uri, jdbcUrl")
+		Expect(creds1["hostname"]).To(Equal("127.0.0.1"))
+		Expect(creds1["port"]).To(Equal(3306))
+		Expect(creds1["name"]).To(Equal(databaseName(inst)))
+		Expect(creds1["username"]).To(Equal(userName(inst, b1)))
 		Expect(creds1["password"] == b1.Password).To(BeTrue(), "the password is not the binding's")
-		Expect(len(userName(b1))).To(BeNumerically("<=", 32))
+		Expect(userName(inst, b1)).To(HavePrefix(userPrefix(inst)))
+		Expect(len(userName(inst, b1))).To(BeNumerically("<=", 32))
 
-		uri, err := url.Parse(creds1["uri"].(string))
-		Expect(err).NotTo(HaveOccurred())
+		uri := parseSecretURL(creds1["uri"], "the uri")
 		Expect(uri.Scheme).To(Equal("mysql"))
 		Expect(uri.Host).To(Equal("127.0.0.1:3306"))
 		Expect(uri.Path).To(Equal("/" + databaseName(inst)))
-		Expect(uri.User.Username()).To(Equal(userName(b1)))
+		Expect(uri.User.Username()).To(Equal(userName(inst, b1)))
 		password, _ := uri.User.Password()
 		Expect(password == b1.Password).To(BeTrue(), "the uri's password is not the binding's")
 		Expect(uri.RawQuery).To(Equal("reconnect=true"))
 
-		jdbc := creds1["jdbcUrl"].(string)
-		Expect(jdbc).To(HavePrefix("jdbc:mysql://"))
-		ju, err := url.Parse(strings.TrimPrefix(jdbc, "jdbc:"))
-		Expect(err).NotTo(HaveOccurred())
+		jdbc, _ := creds1["jdbcUrl"].(string)
+		Expect(strings.HasPrefix(jdbc, "jdbc:mysql://")).To(BeTrue(), "the jdbcUrl starts with jdbc:mysql://")
+		ju := parseSecretURL(strings.TrimPrefix(jdbc, "jdbc:"), "the jdbcUrl")
 		Expect(ju.Host).To(Equal("127.0.0.1:" + strconv.Itoa(creds1["port"].(int))))
 		Expect(ju.Path).To(Equal("/" + databaseName(inst)))
-		Expect(ju.Query().Get("user")).To(Equal(userName(b1)))
+		Expect(ju.Query().Get("user")).To(Equal(userName(inst, b1)))
 		Expect(ju.Query().Get("password") == b1.Password).To(BeTrue(), "the jdbcUrl's password is not the binding's")
 
 		app1 := mustLogin(ctx, creds1)
-		_, err = app1.ExecContext(ctx, `CREATE TABLE notes (id int AUTO_INCREMENT PRIMARY KEY, body text)`)
+		_, err := app1.ExecContext(ctx, `CREATE TABLE notes (id int AUTO_INCREMENT PRIMARY KEY, body text)`)
 		Expect(err).NotTo(HaveOccurred())
 		_, err = app1.ExecContext(ctx, `INSERT INTO notes (body) VALUES ('from app 1 😀')`)
 		Expect(err).NotTo(HaveOccurred())
@@ -68,7 +67,7 @@ var _ = Describe("Bind", func() {
 	It("sets the same password again when retried, even after the password was changed", func(ctx SpecContext) {
 		inst := provisioned(ctx, nil)
 		b, first := bound(ctx, inst)
-		adminExec(ctx, "ALTER USER `"+userName(b)+"`@'%' IDENTIFIED BY 'changedByHand123'")
+		adminExec(ctx, "ALTER USER `"+userName(inst, b)+"`@'%' IDENTIFIED BY 'changedByHand123'")
 		_, err := login(ctx, first, "")
 		Expect(err).To(HaveOccurred())
 
@@ -97,7 +96,7 @@ var _ = Describe("Bind", func() {
 			Expect(errs[0]).NotTo(HaveOccurred())
 			Expect(errs[1]).NotTo(HaveOccurred())
 			var users int
-			Expect(admin.QueryRowContext(ctx, `SELECT COUNT(*) FROM mysql.user WHERE User = ?`, userName(b)).Scan(&users)).To(Succeed())
+			Expect(admin.QueryRowContext(ctx, `SELECT COUNT(*) FROM mysql.user WHERE User = ?`, userName(inst, b)).Scan(&users)).To(Succeed())
 			Expect(users).To(Equal(1))
 			mustLogin(ctx, creds[0])
 			mustLogin(ctx, creds[1])
@@ -126,12 +125,12 @@ var _ = Describe("Bind", func() {
 
 		var stored, serverHash, plugin string
 		Expect(admin.QueryRowContext(ctx, `SELECT authentication_string, plugin, PASSWORD(?) FROM mysql.user WHERE User = ? AND Host = '%'`,
-			b.Password, userName(b)).Scan(&stored, &plugin, &serverHash)).To(Succeed())
+			b.Password, userName(inst, b)).Scan(&stored, &plugin, &serverHash)).To(Succeed())
 		Expect(stored == serverHash).To(BeTrue(), "the stored hash is not PASSWORD() of the binding's password")
 		Expect(mysql.NativePasswordHash(b.Password) == serverHash).To(BeTrue(), "the hash differs from PASSWORD()")
 		Expect(plugin).To(Equal("mysql_native_password"))
 		Expect(string(logger.Buffer().Contents())).To(ContainSubstring("user-created"))
-		Expect(string(logger.Buffer().Contents())).NotTo(ContainSubstring(b.Password))
+		expectHidden(string(logger.Buffer().Contents()), b.Password, "the log")
 	})
 
 	It("gives no sight of, or access to, another instance's database, and no way to create one", func(ctx SpecContext) {
@@ -181,9 +180,9 @@ var _ = Describe("Bind", func() {
 			inst := provisioned(ctx, nil)
 			other := provisioned(ctx, nil)
 			b := newBinding()
-			adminExec(ctx, "CREATE USER `"+userName(b)+"`@'%' IDENTIFIED BY 'someoneElses123'")
-			DeferCleanup(func(ctx SpecContext) { adminExec(ctx, "DROP USER IF EXISTS `"+userName(b)+"`@'%'") })
-			adminExec(ctx, "GRANT SELECT ON `"+databaseName(other)+"`.* TO `"+userName(b)+"`@'%'")
+			adminExec(ctx, "CREATE USER `"+userName(inst, b)+"`@'%' IDENTIFIED BY 'someoneElses123'")
+			DeferCleanup(func(ctx SpecContext) { adminExec(ctx, "DROP USER IF EXISTS `"+userName(inst, b)+"`@'%'") })
+			adminExec(ctx, "GRANT SELECT ON `"+databaseName(other)+"`.* TO `"+userName(inst, b)+"`@'%'")
 
 			_, err := backend.Bind(logged(ctx), inst, b)
 			Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
@@ -191,7 +190,22 @@ var _ = Describe("Bind", func() {
 
 			err = backend.Unbind(logged(ctx), inst, b)
 			Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
-			Expect(userExists(ctx, userName(b))).To(BeTrue())
+			Expect(userExists(ctx, userName(inst, b))).To(BeTrue())
+		})
+	})
+
+	When("a Bind was cut short after it created the user, before it granted the user anything", func() {
+		It("finishes the job when retried: the user gets the binding's password, limit and privileges", func(ctx SpecContext) {
+			inst := provisioned(ctx, nil)
+			b := newBinding()
+			adminExec(ctx, "CREATE USER `"+userName(inst, b)+"`@'%' IDENTIFIED BY 'leftByACrash123'")
+
+			creds, err := backend.Bind(logged(ctx), inst, b)
+			Expect(err).NotTo(HaveOccurred())
+
+			_, err = mustLogin(ctx, creds).ExecContext(ctx, `CREATE TABLE after_a_crash (id int)`)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(maxUserConnectionsOf(ctx, userName(inst, b))).To(Equal(20))
 		})
 	})
 
@@ -227,8 +241,8 @@ var _ = Describe("Unbind", func() {
 		Expect(session.PingContext(ctx)).NotTo(Succeed())
 		_, err = login(ctx, creds1, "")
 		expectLoginRefused(err)
-		Expect(userExists(ctx, userName(b1))).To(BeFalse())
-		Expect(sessionsOf(ctx, userName(b1))).To(Equal(0))
+		Expect(userExists(ctx, userName(inst, b1))).To(BeFalse())
+		Expect(sessionsOf(ctx, userName(inst, b1))).To(Equal(0))
 
 		var body string
 		Expect(mustLogin(ctx, creds2).QueryRowContext(ctx, `SELECT body FROM shared`).Scan(&body)).To(Succeed())
@@ -243,7 +257,7 @@ var _ = Describe("Unbind", func() {
 		session, err := mustLogin(ctx, creds).Conn(ctx)
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(func() { _ = session.Close() })
-		adminExec(ctx, "DROP USER `"+userName(b)+"`@'%'")
+		adminExec(ctx, "DROP USER `"+userName(inst, b)+"`@'%'")
 		Expect(session.PingContext(ctx)).To(Succeed())
 
 		Expect(backend.Unbind(logged(ctx), inst, b)).To(Succeed())
@@ -261,4 +275,14 @@ func sessionsOf(ctx context.Context, user string) int {
 	var n int
 	Expect(admin.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = ?`, user).Scan(&n)).To(Succeed())
 	return n
+}
+
+// credentialsOf are credentials as Bind returns them, for a user made by hand.
+func credentialsOf(user, password, dbname string) backends.Credentials {
+	return backends.Credentials{"hostname": "127.0.0.1", "port": 3306, "username": user, "password": password, "name": dbname}
+}
+
+// escapedDatabaseName is inst's database as a GRANT names it, its underscores escaped.
+func escapedDatabaseName(inst backends.Instance) string {
+	return strings.ReplaceAll(databaseName(inst), "_", `\_`)
 }

@@ -74,7 +74,7 @@ func (m *MySQL) Update(ctx context.Context, inst backends.Instance, fromPlan str
 		if !exists {
 			return n.missingDatabase(db)
 		}
-		users, err := n.bindingUsers(ctx, c, db)
+		users, err := n.instanceUsers(ctx, c, inst, db)
 		if err != nil {
 			return err
 		}
@@ -89,11 +89,11 @@ func (m *MySQL) Update(ctx context.Context, inst backends.Instance, fromPlan str
 	})
 }
 
-// Deprovision drops the users of the instance's bindings and ends their connections, ends
-// every other connection that uses the database, and drops it. Users go first, so that a
-// failure further on leaves no way in. What is already gone counts as done, so a re-run after
-// a crash half-way finishes the job. Only users this broker names (ob_b_…) are dropped; any
-// other user an operator granted access to the database keeps its account.
+// Deprovision drops the users of the instance's bindings (see instanceUsers) and ends their
+// connections, ends every other connection that uses the database, and drops it. Users go
+// first, so that a failure further on leaves no way in. What is already gone counts as done,
+// so a re-run after a crash half-way finishes the job. Only users this broker names are
+// dropped; any other user an operator granted access to the database keeps its account.
 func (m *MySQL) Deprovision(ctx context.Context, inst backends.Instance) (err error) {
 	n, err := m.node(inst.Node)
 	if err != nil {
@@ -106,7 +106,7 @@ func (m *MySQL) Deprovision(ctx context.Context, inst backends.Instance) (err er
 	defer backends.LogResult(ctx, log, &err)
 
 	return n.locked(ctx, db, func(c *sql.Conn) error {
-		users, err := n.bindingUsers(ctx, c, db)
+		users, err := n.instanceUsers(ctx, c, inst, db)
 		if err != nil {
 			return err
 		}
@@ -140,19 +140,33 @@ func (n *node) databaseExists(ctx context.Context, c *sql.Conn, db string) (bool
 	return count > 0, nil
 }
 
-// selectBindingUsers lists the users this broker named that hold privileges on the database
-// whose GRANT pattern and name are the arguments (the name too, should one have been granted
-// unescaped by hand).
-const selectBindingUsers = `
-SELECT DISTINCT User
-FROM mysql.db
-WHERE Db IN (?, ?)
-  AND Host = '%'
-  AND LEFT(User, 5) = 'ob_b_'
-ORDER BY User`
+// selectInstanceUsers takes the instance's userPrefix as a LIKE pattern, then the database's
+// GRANT pattern and name (the name too, should one have been granted unescaped by hand).
+const selectInstanceUsers = `
+SELECT u.User
+FROM mysql.user u
+WHERE u.Host = '%'
+  AND u.User LIKE ? ESCAPE '!'
+  AND NOT EXISTS (
+      SELECT 1
+      FROM mysql.db d
+      WHERE d.User = u.User
+        AND d.Host = '%'
+        AND d.Db NOT IN (?, ?)
+  )
+ORDER BY u.User`
 
-func (n *node) bindingUsers(ctx context.Context, c *sql.Conn, db string) ([]string, error) {
-	rows, err := c.QueryContext(ctx, selectBindingUsers, grantPattern(db), db)
+// likePrefix is a LIKE pattern, with '!' as its escape character, of the names that start
+// with prefix: unescaped, the underscores of "ob_…_" would match any character.
+func likePrefix(prefix string) string {
+	return strings.NewReplacer(`!`, `!!`, `_`, `!_`, `%`, `!%`).Replace(prefix) + "%"
+}
+
+// instanceUsers lists the users of the instance's bindings: those named with its userPrefix,
+// found even without a privilege, as a Bind cut short between CREATE USER and GRANT leaves
+// them. A user that holds privileges on another database is not the instance's and is left out.
+func (n *node) instanceUsers(ctx context.Context, c *sql.Conn, inst backends.Instance, db string) ([]string, error) {
+	rows, err := c.QueryContext(ctx, selectInstanceUsers, likePrefix(userPrefix(inst)), grantPattern(db), db)
 	if err != nil {
 		return nil, n.fail("list the users of database "+db, err)
 	}

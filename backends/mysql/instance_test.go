@@ -51,15 +51,15 @@ var _ = Describe("Update", func() {
 		inst := provisioned(ctx, map[string]any{"max_user_connections": float64(5)})
 		b1, _ := bound(ctx, inst)
 		b2, creds2 := bound(ctx, inst)
-		Expect(maxUserConnectionsOf(ctx, userName(b1))).To(Equal(5))
+		Expect(maxUserConnectionsOf(ctx, userName(inst, b1))).To(Equal(5))
 
 		inst.Plan = "large"
 		inst.PlanConfig = map[string]any{"max_user_connections": float64(40)}
 		Expect(backend.Update(logged(ctx), inst, "small")).To(Succeed())
 		Expect(backend.Update(logged(ctx), inst, "small")).To(Succeed())
 
-		Expect(maxUserConnectionsOf(ctx, userName(b1))).To(Equal(40))
-		Expect(maxUserConnectionsOf(ctx, userName(b2))).To(Equal(40))
+		Expect(maxUserConnectionsOf(ctx, userName(inst, b1))).To(Equal(40))
+		Expect(maxUserConnectionsOf(ctx, userName(inst, b2))).To(Equal(40))
 		mustLogin(ctx, creds2)
 
 		_, creds3 := bound(ctx, inst)
@@ -94,13 +94,49 @@ var _ = Describe("Deprovision", func() {
 		Expect(backend.Deprovision(logged(ctx), inst)).To(Succeed())
 
 		Expect(databaseExists(ctx, databaseName(inst))).To(BeFalse())
-		Expect(userExists(ctx, userName(b1))).To(BeFalse())
-		Expect(userExists(ctx, userName(b2))).To(BeFalse())
+		Expect(userExists(ctx, userName(inst, b1))).To(BeFalse())
+		Expect(userExists(ctx, userName(inst, b2))).To(BeFalse())
 		Expect(live.PingContext(ctx)).NotTo(Succeed())
 		_, err = login(ctx, creds2, "")
 		expectLoginRefused(err)
 
 		Expect(backend.Deprovision(logged(ctx), inst)).To(Succeed())
+	})
+
+	When("a Bind was cut short, or ran out of attempts, between CREATE USER and GRANT", func() {
+		It("drops the user it left without privileges, and ends its connections", func(ctx SpecContext) {
+			inst := provisioned(ctx, nil)
+			b := newBinding()
+			orphan := userName(inst, b)
+			adminExec(ctx, "CREATE USER `"+orphan+"`@'%' IDENTIFIED BY '"+b.Password+"'")
+			DeferCleanup(func(ctx SpecContext) { adminExec(ctx, "DROP USER IF EXISTS `"+orphan+"`@'%'") })
+			app, err := login(ctx, credentialsOf(orphan, b.Password, ""), "")
+			Expect(err).NotTo(HaveOccurred(), "the orphan logs in")
+			session, err := app.Conn(ctx)
+			Expect(err).NotTo(HaveOccurred())
+			DeferCleanup(func() { _ = session.Close() })
+
+			Expect(backend.Deprovision(logged(ctx), inst)).To(Succeed())
+
+			Expect(userExists(ctx, orphan)).To(BeFalse())
+			Expect(session.PingContext(ctx)).NotTo(Succeed())
+			_, err = login(ctx, credentialsOf(orphan, b.Password, ""), "")
+			expectLoginRefused(err)
+		})
+	})
+
+	It("leaves alone a user named with the instance's prefix that holds privileges on another database", func(ctx SpecContext) {
+		inst := provisioned(ctx, nil)
+		other := provisioned(ctx, nil)
+		user := userName(inst, newBinding())
+		adminExec(ctx, "CREATE USER `"+user+"`@'%' IDENTIFIED BY 'someoneElses123'")
+		DeferCleanup(func(ctx SpecContext) { adminExec(ctx, "DROP USER IF EXISTS `"+user+"`@'%'") })
+		adminExec(ctx, "GRANT SELECT ON `"+escapedDatabaseName(other)+"`.* TO `"+user+"`@'%'")
+
+		Expect(backend.Deprovision(logged(ctx), inst)).To(Succeed())
+
+		Expect(databaseExists(ctx, databaseName(inst))).To(BeFalse())
+		Expect(userExists(ctx, user)).To(BeTrue())
 	})
 
 	It("ends an operator's connection to the database but keeps the operator's user", func(ctx SpecContext) {
@@ -135,7 +171,7 @@ var _ = DescribeTable("reads max_user_connections however the number was decoded
 	func(ctx SpecContext, limit any, want int) {
 		inst := provisioned(ctx, map[string]any{"max_user_connections": limit})
 		b, _ := bound(ctx, inst)
-		Expect(maxUserConnectionsOf(ctx, userName(b))).To(Equal(want))
+		Expect(maxUserConnectionsOf(ctx, userName(inst, b))).To(Equal(want))
 	},
 	Entry("a JSON float64", float64(5), 5),
 	Entry("an int", 7, 7),

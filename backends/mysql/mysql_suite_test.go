@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 
 	"code.cloudfoundry.org/lager/v3/lagerctx"
@@ -152,7 +153,32 @@ func expectLoginRefused(err error) {
 }
 
 func databaseName(inst backends.Instance) string { return backends.Name("ob_", inst.ID) }
-func userName(b backends.Binding) string         { return backends.Name("ob_b_", b.ID) }
+
+// userPrefix starts the names of all the users of inst's bindings.
+func userPrefix(inst backends.Instance) string {
+	return "ob_" + backends.Name("", inst.ID)[:12] + "_"
+}
+
+func userName(inst backends.Instance, b backends.Binding) string {
+	return userPrefix(inst) + backends.Name("", inst.ID, b.ID)[:12]
+}
+
+// parseSecretURL parses a URL that carries a password. url.Parse's error quotes the whole
+// URL, so a failure says only what did not parse.
+func parseSecretURL(s any, what string) *url.URL {
+	GinkgoHelper()
+	str, _ := s.(string)
+	u, err := url.Parse(str)
+	Expect(err == nil).To(BeTrue(), "%s does not parse as a URL", what)
+	return u
+}
+
+// expectHidden checks that text does not show secret; a failure names what showed it, and
+// prints neither.
+func expectHidden(text, secret, what string) {
+	GinkgoHelper()
+	Expect(strings.Contains(text, secret)).To(BeFalse(), "%s shows a password", what)
+}
 
 func databaseExists(ctx context.Context, dbname string) bool {
 	var n int

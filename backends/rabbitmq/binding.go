@@ -16,14 +16,24 @@ import (
 	"github.com/omnibroker/omnibroker/backends"
 )
 
-const bindingPrefix = "ob_b_"
+// userPrefix starts the name of every user of the instance's bindings, so that Deprovision
+// finds them all in the node's list of users, those that a Bind cut short left without
+// permissions included.
+func userPrefix(inst backends.Instance) string {
+	return "ob_" + backends.Name("", inst.ID)[:12] + "_"
+}
 
-func userName(b backends.Binding) string { return backends.Name(bindingPrefix, b.ID) }
+// userName is the binding's user: the instance's userPrefix and 12 hex characters of the
+// instance and binding ids, 28 characters in all.
+func userName(inst backends.Instance, b backends.Binding) string {
+	return userPrefix(inst) + backends.Name("", inst.ID, b.ID)[:12]
+}
 
 // Bind creates the binding's user with b.Password and no tags, so it cannot use the management
 // API, and lets it configure, write and read everything in the instance's vhost and nothing
-// elsewhere. A retry sets the same password again. The password reaches the node only as a
-// salted hash.
+// elsewhere. A retry sets the same password again, and so does one after a call cut short
+// between creating the user and setting its permissions. The password reaches the node only
+// as a salted hash.
 func (r *RabbitMQ) Bind(ctx context.Context, inst backends.Instance, b backends.Binding) (_ backends.Credentials, err error) {
 	n, err := r.node(inst.Node)
 	if err != nil {
@@ -33,7 +43,7 @@ func (r *RabbitMQ) Bind(ctx context.Context, inst backends.Instance, b backends.
 	if err != nil {
 		return nil, permanent("the binding's password cannot be used for RabbitMQ", err)
 	}
-	vhost, user := vhostName(inst), userName(b)
+	vhost, user := vhostName(inst), userName(inst, b)
 	log := lagerctx.FromContext(ctx).Session("rabbitmq-bind", lager.Data{
 		"instance-id": inst.ID, "binding-id": b.ID, "node": n.name, "vhost": vhost, "user": user,
 	})
@@ -88,8 +98,7 @@ func (n *node) bindingUser(ctx context.Context, user, vhost string) (bool, error
 	if err != nil {
 		return true, err
 	}
-	tagged := slices.ContainsFunc(info.Tags, func(t string) bool { return t != "" })
-	if tagged || !only {
+	if hasTags(info.Tags) || !only {
 		return true, permanent(
 			fmt.Sprintf("user name %s on node %s is taken by a user this broker does not own", user, n.name),
 			fmt.Errorf("user %s has tags or permissions outside vhost %s", user, vhost))
@@ -97,12 +106,18 @@ func (n *node) bindingUser(ctx context.Context, user, vhost string) (bool, error
 	return true, nil
 }
 
+// hasTags reports whether tags holds a tag; the management API can answer no tags as [""].
+func hasTags(tags rabbithole.UserTags) bool {
+	return slices.ContainsFunc(tags, func(t string) bool { return t != "" })
+}
+
 // credentials are what the application gets: uri, hostname, port, vhost, username, password
-// and http_api_uri. The user has no management tag, so the management API turns it away; the
-// uri is there for clients that expect it.
+// and http_api_uri. The uri is amqps:// when the management API is served over https. The
+// user has no management tag, so the management API turns it away; the http_api_uri is there
+// for clients that expect it.
 func (n *node) credentials(vhost, user, password string) backends.Credentials {
 	amqp := url.URL{
-		Scheme:  "amqp",
+		Scheme:  n.amqpScheme,
 		User:    url.UserPassword(user, password),
 		Host:    n.hostPort(),
 		Path:    "/" + vhost,
@@ -124,13 +139,14 @@ func (n *node) credentials(vhost, user, password string) backends.Credentials {
 
 // Unbind deletes the binding's user, so that it cannot log in again, then closes its open
 // connections. A user that is already gone counts as unbound, and its connections are closed
-// all the same, in case an earlier attempt stopped in between.
+// all the same, in case an earlier attempt stopped in between. A user with tags, or with
+// permissions in another vhost, is not this binding's and is left alone.
 func (r *RabbitMQ) Unbind(ctx context.Context, inst backends.Instance, b backends.Binding) (err error) {
 	n, err := r.node(inst.Node)
 	if err != nil {
 		return err
 	}
-	vhost, user := vhostName(inst), userName(b)
+	vhost, user := vhostName(inst), userName(inst, b)
 	log := lagerctx.FromContext(ctx).Session("rabbitmq-unbind", lager.Data{
 		"instance-id": inst.ID, "binding-id": b.ID, "node": n.name, "vhost": vhost, "user": user,
 	})

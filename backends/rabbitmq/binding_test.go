@@ -3,7 +3,6 @@ package rabbitmq_test
 import (
 	"context"
 	"net/http"
-	"net/url"
 	"sync"
 
 	rabbithole "github.com/michaelklishin/rabbit-hole/v3"
@@ -35,28 +34,28 @@ var _ = Describe("Bind", func() {
 		b, creds := bound(ctx, inst)
 
 		// Field by field: on failure gomega would print the whole map, password included.
-		Expect(len(creds)).To(Equal(7))
+		Expect(len(creds) == 7).To(BeTrue(), "the credentials have 7 keys: uri, hostname, port, vhost, username, password, http_api_uri")
 		Expect(creds["hostname"]).To(Equal("127.0.0.1"))
 		Expect(creds["port"]).To(Equal(5672))
 		Expect(creds["vhost"]).To(Equal(vhostName(inst)))
-		Expect(creds["username"]).To(Equal(userName(b)))
+		Expect(creds["username"]).To(Equal(userName(inst, b)))
 		Expect(creds["password"] == b.Password).To(BeTrue(), "the password is the binding's")
+		Expect(userName(inst, b)).To(HavePrefix(userPrefix(inst)))
+		Expect(len(userName(inst, b))).To(BeNumerically("<=", 32))
 
-		uri, err := url.Parse(creds["uri"].(string))
-		Expect(err).NotTo(HaveOccurred())
+		uri := parseSecretURL(creds["uri"], "the uri")
 		Expect(uri.Scheme).To(Equal("amqp"))
 		Expect(uri.Host).To(Equal("127.0.0.1:5672"))
 		Expect(uri.Path).To(Equal("/" + vhostName(inst)))
-		Expect(uri.User.Username()).To(Equal(userName(b)))
+		Expect(uri.User.Username()).To(Equal(userName(inst, b)))
 		password, _ := uri.User.Password()
 		Expect(password == b.Password).To(BeTrue(), "the uri carries the binding's password")
 
-		api, err := url.Parse(creds["http_api_uri"].(string))
-		Expect(err).NotTo(HaveOccurred())
+		api := parseSecretURL(creds["http_api_uri"], "the http_api_uri")
 		Expect(api.Scheme).To(Equal("http"))
 		Expect(api.Host).To(Equal("127.0.0.1:15672"))
 		Expect(api.Path).To(Equal("/api/"))
-		Expect(api.User.Username()).To(Equal(userName(b)))
+		Expect(api.User.Username()).To(Equal(userName(inst, b)))
 		password, _ = api.User.Password()
 		Expect(password == b.Password).To(BeTrue(), "the http_api_uri carries the binding's password")
 
@@ -96,14 +95,14 @@ var _ = Describe("Bind", func() {
 		inst := provisioned(ctx)
 		b, _ := bound(ctx, inst)
 
-		user, err := admin.GetUser(userName(b))
+		user, err := admin.GetUser(userName(inst, b))
 		Expect(err).NotTo(HaveOccurred())
 		Expect(user.Tags).To(Or(BeEmpty(), Equal(rabbithole.UserTags{""})))
 		Expect(user.HashingAlgorithm).To(Equal(rabbithole.HashingAlgorithmSHA256))
 		Expect(user.PasswordHash).NotTo(BeEmpty())
-		Expect(user.PasswordHash).NotTo(ContainSubstring(b.Password))
+		expectHidden(user.PasswordHash, b.Password, "the stored hash")
 		Expect(string(logger.Buffer().Contents())).To(ContainSubstring("user-password-set"))
-		Expect(string(logger.Buffer().Contents())).NotTo(ContainSubstring(b.Password))
+		expectHidden(string(logger.Buffer().Contents()), b.Password, "the log")
 	})
 
 	It("gives access to the instance's vhost only, and none to the management API", func(ctx SpecContext) {
@@ -115,7 +114,7 @@ var _ = Describe("Bind", func() {
 		Expect(amqpCode(err)).To(Equal(amqp.NotAllowed), "%v", err)
 		Expect(err.Error()).To(ContainSubstring("access to vhost '" + vhostName(other) + "' refused"))
 
-		perms, err := admin.ListPermissionsOf(userName(b))
+		perms, err := admin.ListPermissionsOf(userName(a, b))
 		Expect(err).NotTo(HaveOccurred())
 		Expect(perms).To(HaveLen(1))
 		Expect(perms[0].Vhost).To(Equal(vhostName(a)))
@@ -126,6 +125,19 @@ var _ = Describe("Bind", func() {
 		Expect(err).NotTo(HaveOccurred())
 		_ = res.Body.Close()
 		Expect(res.StatusCode).To(Equal(http.StatusUnauthorized))
+	})
+
+	When("a Bind was cut short after it created the user, before it set the user's permissions", func() {
+		It("finishes the job when retried: the user gets the binding's password and its permissions", func(ctx SpecContext) {
+			inst := provisioned(ctx)
+			b := newBinding()
+			putUser(userName(inst, b))
+
+			creds, err := backend.Bind(logged(ctx), inst, b)
+			Expect(err).NotTo(HaveOccurred())
+
+			roundTrip(ctx, mustDial(creds), "after a Bind cut short")
+		})
 	})
 
 	It("fails permanently for an instance that has no vhost", func(ctx SpecContext) {
@@ -139,15 +151,15 @@ var _ = Describe("Bind", func() {
 		It("fails permanently, and unbind leaves that user alone", func(ctx SpecContext) {
 			inst := provisioned(ctx)
 			b := newBinding()
-			putUser(userName(b), "management")
+			putUser(userName(inst, b), "management")
 
 			_, err := backend.Bind(logged(ctx), inst, b)
 			Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
 			Expect(description(err)).To(ContainSubstring("taken by a user this broker does not own"))
 
 			Expect(backends.IsPermanent(backend.Unbind(logged(ctx), inst, b))).To(BeTrue())
-			Expect(userExists(userName(b))).To(BeTrue())
-			user, err := admin.GetUser(userName(b))
+			Expect(userExists(userName(inst, b))).To(BeTrue())
+			user, err := admin.GetUser(userName(inst, b))
 			Expect(err).NotTo(HaveOccurred())
 			Expect(user.Tags).To(ContainElement("management"))
 		})
@@ -168,7 +180,7 @@ var _ = Describe("Unbind", func() {
 		Eventually(conn1.IsClosed).Should(BeTrue())
 		_, err := dial(creds1["uri"].(string))
 		Expect(amqpCode(err)).To(Equal(amqp.AccessRefused), "%v", err)
-		Expect(userExists(userName(b1))).To(BeFalse())
+		Expect(userExists(userName(inst, b1))).To(BeFalse())
 		roundTrip(ctx, conn2, "the other binding still works")
 
 		Expect(backend.Unbind(logged(ctx), inst, b1)).To(Succeed())

@@ -58,7 +58,7 @@ func (t *contextTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		Reason json.RawMessage `json:"reason"`
 	}
 	_ = json.NewDecoder(io.LimitReader(res.Body, 4096)).Decode(&body)
-	// The reason is mostly a string, but can be an Erlang term such as ["user_already_exists","ob_b_…"].
+	// The reason is mostly a string, but can be an Erlang term such as ["user_already_exists","ob_…_…"].
 	var reason string
 	if json.Unmarshal(body.Reason, &reason) != nil {
 		reason = string(body.Reason)

@@ -3,9 +3,10 @@ package rabbitmq_test
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -44,10 +45,11 @@ func answer(status int, body string) http.HandlerFunc {
 
 // expectClean checks that err, and what was logged, show neither the admin password nor a URL.
 func expectClean(err error) {
-	Expect(err.Error()).NotTo(ContainSubstring(closedNodePassword))
-	Expect(err.Error()).NotTo(ContainSubstring("admin:"))
+	GinkgoHelper()
+	expectHidden(err.Error(), closedNodePassword, "the error")
+	Expect(strings.Contains(err.Error(), "admin:")).To(BeFalse(), "the error shows the admin URL's login")
 	Expect(description(err)).NotTo(ContainSubstring("http"))
-	Expect(string(logger.Buffer().Contents())).NotTo(ContainSubstring(closedNodePassword))
+	expectHidden(string(logger.Buffer().Contents()), closedNodePassword, "the log")
 }
 
 var _ = Describe("Errors", func() {
@@ -156,7 +158,7 @@ var _ = Describe("New", func() {
 			r, err := rabbitmq.New(nodes)
 			Expect(err).To(HaveOccurred())
 			Expect(r).To(BeNil())
-			Expect(err.Error()).NotTo(ContainSubstring("s3cret"))
+			expectHidden(err.Error(), "s3cret", "the error")
 		},
 		Entry("an unparsable URL", []backends.Server{{Name: "a", AdminURL: "http://u:s3cret@%zz/x"}}),
 		Entry("another scheme", []backends.Server{{Name: "a", AdminURL: "amqp://u:s3cret@h:5672/x"}}),
@@ -181,12 +183,36 @@ var _ = Describe("New", func() {
 		Expect(err).NotTo(HaveOccurred())
 		Expect(creds["hostname"]).To(Equal("mq.example.com"))
 		Expect(creds["port"]).To(Equal(5673))
-		uri, err := url.Parse(creds["uri"].(string))
-		Expect(err).NotTo(HaveOccurred())
-		Expect(uri.Host).To(Equal("mq.example.com:5673"))
-		api, err := url.Parse(creds["http_api_uri"].(string))
-		Expect(err).NotTo(HaveOccurred())
+		Expect(parseSecretURL(creds["uri"], "the uri").Host).To(Equal("mq.example.com:5673"))
+		api := parseSecretURL(creds["http_api_uri"], "the http_api_uri")
 		Expect(api.Host).To(Equal("127.0.0.1:15672"))
 		Expect(api.Path).To(Equal("/api/"))
 	})
+
+	DescribeTable("hands out amqps:// and port 5671 when the management API is served over https, unless the node names a port",
+		func(server backends.Server, scheme string, port int) {
+			password := "Bx7kQ2mZ9pR4tW1vY6nC3hJ8sD5fG0aL"
+			server.Name = "mq"
+			creds, err := rabbitmq.CredentialsOn(server, "ob_vhost", "ob_user", password)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(creds["hostname"]).To(Equal("mq.example.com"))
+			Expect(creds["port"]).To(Equal(port))
+			uri := parseSecretURL(creds["uri"], "the uri")
+			Expect(uri.Scheme).To(Equal(scheme))
+			Expect(uri.Host).To(Equal(net.JoinHostPort("mq.example.com", strconv.Itoa(port))))
+			Expect(uri.Path).To(Equal("/ob_vhost"))
+			Expect(uri.User.Username()).To(Equal("ob_user"))
+			uriPassword, _ := uri.User.Password()
+			Expect(uriPassword == password).To(BeTrue(), "the uri carries the binding's password")
+			api := parseSecretURL(creds["http_api_uri"], "the http_api_uri")
+			adminScheme, _, _ := strings.Cut(server.AdminURL, "://")
+			Expect(api.Scheme).To(Equal(adminScheme))
+			Expect(api.Host).To(Equal("mq.example.com:15672"))
+			Expect(api.Path).To(Equal("/api/"))
+		},
+		Entry("http: amqp on 5672", backends.Server{AdminURL: "http://admin:s3cret@mq.example.com:15672"}, "amqp", 5672),
+		Entry("https: amqps on 5671", backends.Server{AdminURL: "https://admin:s3cret@mq.example.com:15672"}, "amqps", 5671),
+		Entry("https with a port of the node's own", backends.Server{AdminURL: "https://admin:s3cret@mq.example.com:15672", Port: 5681}, "amqps", 5681),
+		Entry("http with a port of the node's own", backends.Server{AdminURL: "http://admin:s3cret@mq.example.com:15672", Port: 5673}, "amqp", 5673),
+	)
 })

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"slices"
 	"strings"
 
@@ -56,12 +55,12 @@ func (r *RabbitMQ) Update(ctx context.Context, inst backends.Instance, fromPlan 
 	return err
 }
 
-// Deprovision deletes the users Bind made for the instance (see bindingUsers) and closes their
-// connections, so that a failure further on leaves no way in; it then closes what connections
-// are left on the vhost and deletes the vhost. The vhost goes last because its permissions are
-// how the users are found: what is already gone counts as done, so a re-run after a crash
+// Deprovision deletes the users of the instance's bindings (see instanceUsers) and closes
+// their connections, so that a failure further on leaves no way in; it then closes what
+// connections are left on the vhost and deletes the vhost. The users go first, even when the
+// vhost is gone already: what is already gone counts as done, so a re-run after a crash
 // half-way finishes the job. A vhost of that name without the broker's tag is not this
-// instance's and is left alone.
+// instance's, and it and the users are left alone.
 func (r *RabbitMQ) Deprovision(ctx context.Context, inst backends.Instance) (err error) {
 	n, err := r.node(inst.Node)
 	if err != nil {
@@ -80,10 +79,8 @@ func (r *RabbitMQ) Deprovision(ctx context.Context, inst backends.Instance) (err
 		return nil
 	case err != nil:
 		return err
-	case !exists:
-		return nil
 	}
-	users, err := n.bindingUsers(ctx, vhost)
+	users, err := n.instanceUsers(ctx, inst, vhost)
 	if err != nil {
 		return err
 	}
@@ -91,6 +88,9 @@ func (r *RabbitMQ) Deprovision(ctx context.Context, inst backends.Instance) (err
 		if err := n.deleteUser(ctx, log, user); err != nil {
 			return err
 		}
+	}
+	if !exists {
+		return nil
 	}
 	// This list comes from statistics that lag by seconds; deleting the vhost ends the
 	// connections it misses.
@@ -127,29 +127,27 @@ func (n *node) vhostExists(ctx context.Context, vhost string) (bool, error) {
 	return true, nil
 }
 
-// bindingUsers lists the users of vhost that Bind created: named like a binding user, and
-// allowed into no other vhost. Bind sets a user's permissions after creating it, so a user
-// left without any by a crash in between is not found here; a retried Bind or Unbind removes it.
-func (n *node) bindingUsers(ctx context.Context, vhost string) ([]string, error) {
-	var perms []rabbithole.PermissionInfo
-	err := n.getJSON(ctx, "vhosts/"+url.PathEscape(vhost)+"/permissions", &perms)
-	if notFound(err) {
-		return nil, nil
-	}
+// instanceUsers lists the users of the instance's bindings: those named with its userPrefix,
+// found in the node's list of users even without permissions, as a Bind cut short between
+// creating the user and setting its permissions leaves them. A user with tags, or with
+// permissions in another vhost, is not the instance's and is left out.
+func (n *node) instanceUsers(ctx context.Context, inst backends.Instance, vhost string) ([]string, error) {
+	// The management API cannot filter users by name: the whole list comes, and is filtered here.
+	all, err := n.api(ctx).ListUsers()
 	if err != nil {
-		return nil, n.fail("list the users of vhost "+vhost, err)
+		return nil, n.fail("list its users", err)
 	}
 	var users []string
-	for _, p := range perms {
-		if !strings.HasPrefix(p.User, bindingPrefix) {
+	for _, u := range all {
+		if !strings.HasPrefix(u.Name, userPrefix(inst)) || hasTags(u.Tags) {
 			continue
 		}
-		only, err := n.onlyIn(ctx, p.User, vhost)
+		only, err := n.onlyIn(ctx, u.Name, vhost)
 		if err != nil {
 			return nil, err
 		}
 		if only {
-			users = append(users, p.User)
+			users = append(users, u.Name)
 		}
 	}
 	return users, nil

@@ -3,7 +3,6 @@ package rabbitmq_test
 import (
 	"sync"
 
-	"github.com/google/uuid"
 	rabbithole "github.com/michaelklishin/rabbit-hole/v3"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -84,11 +83,14 @@ var _ = Describe("Deprovision", func() {
 		b1, creds1 := bound(ctx, inst)
 		b2, creds2 := bound(ctx, inst)
 		_, otherCreds := bound(ctx, other)
-		// Named like a binding user, but allowed into another vhost too: not this instance's.
-		shared := "ob_b_" + uuid.NewString()[:24]
+		// Named like a binding user of the instance, but allowed into another vhost too, or
+		// given a tag: not this instance's.
+		shared := userName(inst, newBinding())
 		putUser(shared)
 		permit(vhostName(inst), shared)
 		permit(vhostName(other), shared)
+		tagged := userName(inst, newBinding())
+		putUser(tagged, "monitoring")
 
 		live := mustDial(creds1)
 		roundTrip(ctx, live, "before deprovision")
@@ -96,16 +98,39 @@ var _ = Describe("Deprovision", func() {
 		Expect(backend.Deprovision(logged(ctx), inst)).To(Succeed())
 
 		Expect(vhostExists(vhostName(inst))).To(BeFalse())
-		Expect(userExists(userName(b1))).To(BeFalse())
-		Expect(userExists(userName(b2))).To(BeFalse())
+		Expect(userExists(userName(inst, b1))).To(BeFalse())
+		Expect(userExists(userName(inst, b2))).To(BeFalse())
 		Eventually(live.IsClosed).Should(BeTrue())
 		_, err := dial(creds2["uri"].(string))
 		Expect(amqpCode(err)).To(Equal(amqp.AccessRefused), "%v", err)
 
 		Expect(userExists(shared)).To(BeTrue())
+		Expect(userExists(tagged)).To(BeTrue())
 		roundTrip(ctx, mustDial(otherCreds), "the other instance still works")
 
 		Expect(backend.Deprovision(logged(ctx), inst)).To(Succeed())
+	})
+
+	When("a Bind was cut short, or ran out of attempts, between creating the user and setting its permissions", func() {
+		It("deletes the user it left without permissions", func(ctx SpecContext) {
+			inst := provisioned(ctx)
+			orphan := userName(inst, newBinding())
+			putUser(orphan)
+
+			Expect(backend.Deprovision(logged(ctx), inst)).To(Succeed())
+
+			Expect(userExists(orphan)).To(BeFalse())
+		})
+
+		It("deletes it even when the vhost is gone already", func(ctx SpecContext) {
+			inst := newInstance()
+			orphan := userName(inst, newBinding())
+			putUser(orphan)
+
+			Expect(backend.Deprovision(logged(ctx), inst)).To(Succeed())
+
+			Expect(userExists(orphan)).To(BeFalse())
+		})
 	})
 
 	It("succeeds for an instance that was never provisioned", func(ctx SpecContext) {

@@ -4,7 +4,6 @@ package rabbitmq
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -31,9 +30,10 @@ var _ backends.Adapter = (*RabbitMQ)(nil)
 
 type node struct {
 	name string
-	// host and port are what applications are told to connect to for AMQP.
-	host string
-	port int
+	// amqpScheme, host and port are what applications are told to connect to for AMQP.
+	amqpScheme string
+	host       string
+	port       int
 	// mgmt is the management API's scheme, host and path prefix, without user or "/api".
 	mgmt      url.URL
 	user      string
@@ -49,7 +49,9 @@ const requestTimeout = 10 * time.Second
 // New validates the nodes and prepares a management API client per node. A node's AdminURL is
 // the management API's URL with a user that has the administrator tag in it, such as
 // http://guest:guest@127.0.0.1:15672; Host defaults to its host and Port to 5672, the AMQP
-// port. It does not connect. Error messages name the node, never its URL.
+// port. A node whose admin URL is https is taken to serve AMQP over TLS only: applications
+// get amqps:// URIs, and Port defaults to 5671. It does not connect. Error messages name the
+// node, never its URL.
 func New(nodes []backends.Server) (*RabbitMQ, error) {
 	r := &RabbitMQ{nodes: make(map[string]*node, len(nodes))}
 	for _, cfg := range nodes {
@@ -82,18 +84,23 @@ func newNode(cfg backends.Server) (*node, error) {
 	// The management API may sit under a path prefix behind a proxy; "/api" is added per request.
 	prefix := strings.TrimSuffix(strings.TrimSuffix(u.Path, "/"), "/api")
 	n := &node{
-		name:     cfg.Name,
-		host:     cfg.Host,
-		port:     cfg.Port,
-		mgmt:     url.URL{Scheme: u.Scheme, Host: u.Host, Path: prefix},
-		user:     u.User.Username(),
-		password: password,
+		name:       cfg.Name,
+		amqpScheme: "amqp",
+		host:       cfg.Host,
+		port:       cfg.Port,
+		mgmt:       url.URL{Scheme: u.Scheme, Host: u.Host, Path: prefix},
+		user:       u.User.Username(),
+		password:   password,
+	}
+	defaultPort := 5672
+	if u.Scheme == "https" {
+		n.amqpScheme, defaultPort = "amqps", 5671
 	}
 	if n.host == "" {
 		n.host = u.Hostname()
 	}
 	if n.port == 0 {
-		n.port = 5672
+		n.port = defaultPort
 	}
 	if n.port < 1 || n.port > 65535 {
 		return nil, fmt.Errorf("rabbitmq node %q: port %d is out of range", cfg.Name, n.port)
@@ -147,22 +154,6 @@ func (n *node) api(ctx context.Context) *rabbithole.Client {
 	c, _ := rabbithole.NewTLSClient(n.mgmt.String(), n.user, n.password, &contextTransport{ctx: ctx, next: n.transport})
 	c.SetTimeout(requestTimeout)
 	return c
-}
-
-// getJSON decodes the answer to a GET of path under /api/, for what rabbit-hole has no call for.
-func (n *node) getJSON(ctx context.Context, path string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, n.mgmt.String()+"/api/"+path, nil)
-	if err != nil {
-		return err
-	}
-	req.SetBasicAuth(n.user, n.password)
-	c := &http.Client{Timeout: requestTimeout, Transport: &contextTransport{ctx: ctx, next: n.transport}}
-	res, err := c.Do(req)
-	if err != nil {
-		return err
-	}
-	defer res.Body.Close()
-	return json.NewDecoder(res.Body).Decode(out)
 }
 
 func (n *node) hostPort() string {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -122,8 +123,8 @@ func mustDial(creds backends.Credentials) *amqp.Connection {
 
 // withVhost returns uri with its vhost replaced by vhost.
 func withVhost(uri, vhost string) string {
-	u, err := url.Parse(uri)
-	Expect(err).NotTo(HaveOccurred())
+	GinkgoHelper()
+	u := parseSecretURL(uri, "the uri")
 	u.Path, u.RawPath = "/"+vhost, ""
 	return u.String()
 }
@@ -138,7 +139,32 @@ func amqpCode(err error) int {
 }
 
 func vhostName(inst backends.Instance) string { return backends.Name("ob_", inst.ID) }
-func userName(b backends.Binding) string      { return backends.Name("ob_b_", b.ID) }
+
+// userPrefix starts the names of all the users of inst's bindings.
+func userPrefix(inst backends.Instance) string {
+	return "ob_" + backends.Name("", inst.ID)[:12] + "_"
+}
+
+func userName(inst backends.Instance, b backends.Binding) string {
+	return userPrefix(inst) + backends.Name("", inst.ID, b.ID)[:12]
+}
+
+// parseSecretURL parses a URL that carries a password. url.Parse's error quotes the whole
+// URL, so a failure says only what did not parse.
+func parseSecretURL(s any, what string) *url.URL {
+	GinkgoHelper()
+	str, _ := s.(string)
+	u, err := url.Parse(str)
+	Expect(err == nil).To(BeTrue(), "%s does not parse as a URL", what)
+	return u
+}
+
+// expectHidden checks that text does not show secret; a failure names what showed it, and
+// prints neither.
+func expectHidden(text, secret, what string) {
+	GinkgoHelper()
+	Expect(strings.Contains(text, secret)).To(BeFalse(), "%s shows a password", what)
+}
 
 // status is the HTTP status in a rabbit-hole error, or 0.
 func status(err error) int {
@@ -167,9 +193,11 @@ func userExists(user string) bool {
 	return true
 }
 
-// putUser creates user with a password and tags as an operator would, deleted after the spec.
-func putUser(user string, tags ...string) {
-	res, err := admin.PutUser(user, rabbithole.UserSettings{Password: uuid.NewString(), Tags: tags})
+// putUser creates user with a fresh password and tags as an operator would, deleted after the
+// spec, and returns the password.
+func putUser(user string, tags ...string) string {
+	password := uuid.NewString()
+	res, err := admin.PutUser(user, rabbithole.UserSettings{Password: password, Tags: tags})
 	Expect(err).NotTo(HaveOccurred())
 	_ = res.Body.Close()
 	DeferCleanup(func() {
@@ -177,6 +205,7 @@ func putUser(user string, tags ...string) {
 		Expect(err).NotTo(HaveOccurred())
 		_ = res.Body.Close()
 	})
+	return password
 }
 
 func permit(vhost, user string) {

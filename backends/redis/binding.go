@@ -23,15 +23,18 @@ func userName(inst backends.Instance, b backends.Binding) string {
 
 // deniedCommands reach beyond the instance's prefix, which key and channel patterns cannot
 // stop: to other instances' key and channel names (SCAN and RANDOMKEY walk every key, PUBSUB
-// lists every channel, CLIENT TRACKING BCAST reports changes under any prefix), to what all
-// instances share (FUNCTION libraries, the script cache, a script debugger that blocks the
-// node), to other databases, which Deprovision does not clean (SELECT, MOVE, COPY with DB), or
-// to the node itself. Redis 7.0 puts several of them in @dangerous or @admin already; naming
-// them keeps them denied should a release move a command to another category. ACL WHOAMI
-// stays allowed: it only tells an application which user it is.
+// lists every channel, CLIENT TRACKING BCAST reports changes under any prefix), to numbers
+// about the whole node that tell how much other instances hold (DBSIZE, INFO's keyspace
+// section, MEMORY STATS, DOCTOR and MALLOC-STATS), to what all instances share (FUNCTION
+// libraries, the script cache, a script debugger that blocks the node), to other databases,
+// which Deprovision does not clean (SELECT, MOVE, COPY with DB), or to the node itself. Redis
+// 7.0 puts several of them, INFO included, in @dangerous or @admin already; naming them keeps
+// them denied should a release move a command to another category. ACL WHOAMI stays allowed:
+// it only tells an application which user it is, and so does MEMORY USAGE of its own keys.
 var deniedCommands = []string{
 	"-flushall", "-flushdb", "-swapdb", "-keys", "-scan", "-randomkey",
 	"-select", "-move", "-copy", "-migrate",
+	"-dbsize", "-info", "-memory|stats", "-memory|doctor", "-memory|malloc-stats",
 	"-config", "-debug", "-shutdown", "-monitor",
 	"-acl", "+acl|whoami",
 	"-pubsub", "-client|tracking",
@@ -53,7 +56,8 @@ func aclRules(prefix, password string) []string {
 
 // Bind sets the binding's ACL user, with b.Password, on the instance's node: it may use the
 // keys and channels under the instance's prefix, and every command but the dangerous ones and
-// deniedCommands. A retry sets exactly the same user and leaves its clients connected, and so
+// deniedCommands. It refuses, for a retry, a node whose default user lets anyone in without a
+// password. A retry sets exactly the same user and leaves its clients connected, and so
 // does a re-run after the node lost its users in a restart without an aclfile, which is how
 // the broker restores them.
 func (r *Redis) Bind(ctx context.Context, inst backends.Instance, b backends.Binding) (_ backends.Credentials, err error) {
@@ -71,6 +75,10 @@ func (r *Redis) Bind(ctx context.Context, inst backends.Instance, b backends.Bin
 	})
 	defer backends.LogResult(ctx, log, &err)
 
+	// A node anyone can log in to would make the user's confinement pointless.
+	if err := n.checkDefaultClosed(ctx); err != nil {
+		return nil, err
+	}
 	if err := n.client.ACLSetUser(ctx, user, aclRules(prefix, b.Password)...).Err(); err != nil {
 		return nil, n.fail("set up ACL user "+user, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"syscall"
 	"time"
 
@@ -132,9 +133,90 @@ var _ = Describe("Errors", func() {
 				"the broker's admin user on node redis-limited lacks a permission it needs to list the ACL users", password)
 			_, err = r.Bind(logged(ctx), inst, b)
 			expectDescribed(err,
-				"the broker's admin user on node redis-limited lacks a permission it needs to set up ACL user "+userName(inst, b), password, b.Password)
+				"the broker's admin user on node redis-limited lacks a permission it needs to read the ACL rules of user default", password, b.Password)
 			expectDescribed(r.Deprovision(logged(ctx), inst),
 				"the broker's admin user on node redis-limited lacks a permission it needs to list the ACL users", password)
+		})
+	})
+
+	When("anyone can log in to the node as its default user without a password, as Redis is installed", func() {
+		It("refuses Ping, Provision and Bind, saying how to close it, and succeeds on a retry once an operator has", func(ctx SpecContext) {
+			addr := startRedisServer()
+			r, err := redis.New([]backends.Server{{Name: "redis-open", AdminURL: "redis://" + addr}})
+			Expect(err).NotTo(HaveOccurred())
+			DeferCleanup(r.Close)
+			inst, b := backends.Instance{ID: uuid.NewString(), Node: "redis-open"}, newBinding()
+			const open = "node redis-open lets anyone log in as Redis's default user without a password; turn it off (ACL SETUSER default off) or give it a password"
+
+			expectDescribed(r.Ping(logged(ctx), "redis-open"), open)
+			expectDescribed(r.Provision(logged(ctx), inst), open)
+			_, err = r.Bind(logged(ctx), inst, b)
+			expectDescribed(err, open, b.Password)
+			resp2, err := redis.New([]backends.Server{{Name: "redis-open", AdminURL: "redis://" + addr + "?protocol=2"}})
+			Expect(err).NotTo(HaveOccurred())
+			DeferCleanup(resp2.Close)
+			_, err = resp2.Bind(logged(ctx), inst, b)
+			expectDescribed(err, open, b.Password)
+			node := goredis.NewClient(&goredis.Options{Addr: addr})
+			DeferCleanup(node.Close)
+			Expect(node.ACLUsers(ctx).Val()).To(ConsistOf("default"), "Bind created no user")
+
+			By("giving the default user a password, as an operator would")
+			password := newBinding().Password
+			Expect(node.ACLSetUser(ctx, "default", ">"+password).Err()).To(Succeed())
+			Expect(node.Do(ctx, "AUTH", "default", "made-up").Err()).To(HaveOccurred())
+
+			Expect(r.Ping(logged(ctx), "redis-open")).To(Succeed())
+			Expect(r.Provision(logged(ctx), inst)).To(Succeed())
+			creds, err := r.Bind(logged(ctx), inst, b)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(mustLogin(ctx, creds).Set(ctx, keyPrefix(inst)+"k", "v", 0).Err()).To(Succeed())
+			Expect(r.Deprovision(logged(ctx), inst)).To(Succeed())
+		})
+	})
+
+	When("the node is secured as scripts/services leaves the local one: the default user off, an admin with a password", func() {
+		var (
+			r    *redis.Redis
+			node *goredis.Client
+			inst backends.Instance
+			addr string
+		)
+
+		BeforeEach(func() {
+			addr = startRedisServer(securedServerArgs()...)
+			var err error
+			r, err = redis.New([]backends.Server{{Name: "redis-secured", AdminURL: "redis://" + adminUser + ":" + adminPassword + "@" + addr}})
+			Expect(err).NotTo(HaveOccurred())
+			DeferCleanup(r.Close)
+			node = goredis.NewClient(&goredis.Options{Addr: addr, Username: adminUser, Password: adminPassword})
+			DeferCleanup(node.Close)
+			inst = backends.Instance{ID: uuid.NewString(), Node: "redis-secured"}
+		})
+
+		It("serves instances, and shuts out whoever logs in as the default user", func(ctx SpecContext) {
+			Expect(r.Ping(logged(ctx), "redis-secured")).To(Succeed())
+			Expect(r.Provision(logged(ctx), inst)).To(Succeed())
+			creds, err := r.Bind(logged(ctx), inst, newBinding())
+			Expect(err).NotTo(HaveOccurred())
+			Expect(mustLogin(ctx, creds).Set(ctx, keyPrefix(inst)+"k", "v", 0).Err()).To(Succeed())
+
+			intruder := goredis.NewClient(&goredis.Options{Addr: addr, Username: "default", Password: "made-up", MaxRetries: -1})
+			DeferCleanup(intruder.Close)
+			Expect(goredis.IsAuthError(intruder.Ping(ctx).Err())).To(BeTrue(), "the default user is off")
+			Expect(r.Deprovision(logged(ctx), inst)).To(Succeed())
+			Expect(node.Exists(ctx, keyPrefix(inst)+"k").Val()).To(BeZero())
+		})
+
+		It("refuses Ping and Provision while another user lets anyone in, naming it", func(ctx SpecContext) {
+			Expect(node.ACLSetUser(ctx, "ops", "on", "nopass", "+@all", "~*").Err()).To(Succeed())
+			const open = "node redis-secured lets anyone log in as its ACL user ops without a password; turn it off (ACL SETUSER ops off) or give it a password"
+			expectDescribed(r.Ping(logged(ctx), "redis-secured"), open)
+			expectDescribed(r.Provision(logged(ctx), inst), open)
+
+			Expect(node.ACLSetUser(ctx, "ops", "off").Err()).To(Succeed())
+			Expect(r.Ping(logged(ctx), "redis-secured")).To(Succeed())
+			Expect(r.Provision(logged(ctx), inst)).To(Succeed())
 		})
 	})
 
@@ -208,10 +290,11 @@ var _ = Describe("New", func() {
 		Expect(r.Provision(logged(ctx), inst)).To(Succeed())
 		creds, err := r.Bind(logged(ctx), inst, newBinding())
 		Expect(err).NotTo(HaveOccurred())
-		Expect(creds).To(HaveKeyWithValue("host", "cache.example.com"))
-		Expect(creds).To(HaveKeyWithValue("port", 16379))
-		Expect(creds["uri"]).To(HavePrefix("redis://" + creds["username"].(string) + ":"))
-		Expect(creds["uri"]).To(HaveSuffix("@cache.example.com:16379"))
+		Expect(creds["host"]).To(Equal("cache.example.com"))
+		Expect(creds["port"]).To(Equal(16379))
+		uri := creds["uri"].(string)
+		Expect(strings.HasPrefix(uri, "redis://"+creds["username"].(string)+":")).To(BeTrue(), "the uri logs in as the binding's user")
+		Expect(strings.HasSuffix(uri, "@cache.example.com:16379")).To(BeTrue(), "the uri names the public host and port")
 	})
 
 	It("defaults the port to 6379 and hands out rediss:// URIs for a node reached over TLS", func() {
@@ -219,7 +302,7 @@ var _ = Describe("New", func() {
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(r.Close)
 		creds := r.Credentials("redis-tls", "ob:x:", "ob_user", "pw")
-		Expect(creds).To(HaveKeyWithValue("port", 6379))
-		Expect(creds).To(HaveKeyWithValue("uri", "rediss://ob_user:pw@cache.example.com:6379"))
+		Expect(creds["port"]).To(Equal(6379))
+		Expect(creds["uri"]).To(Equal("rediss://ob_user:pw@cache.example.com:6379"))
 	})
 })

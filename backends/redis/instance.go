@@ -22,8 +22,9 @@ func userPrefix(inst backends.Instance) string {
 	return "ob_" + backends.Name("", inst.ID)[:12] + "_"
 }
 
-// Provision checks that the instance's node answers as a primary, runs Redis 7.0 or later, and
-// lets the broker's admin user manage ACL users. It creates nothing: the key prefix is the
+// Provision checks that the instance's node answers as a primary, runs Redis 7.0 or later,
+// lets the broker's admin user manage ACL users, and has no ACL user (the default user above
+// all) that anyone may log in as without a password. It creates nothing: the key prefix is the
 // instance, and it comes into use when a binding writes under it. A node too old for the ACL
 // rules of Bind is a permanent error.
 func (r *Redis) Provision(ctx context.Context, inst backends.Instance) (err error) {
@@ -113,7 +114,8 @@ func (n *node) deleteKeys(ctx context.Context, log lager.Logger, prefix string) 
 }
 
 // checkServes checks what Provision promises: a primary running Redis 7.0 or later, on which
-// the admin user may list (and so manage) ACL users.
+// the admin user may list (and so manage) ACL users, and no user lets anyone in without a
+// password.
 func (n *node) checkServes(ctx context.Context, log lager.Logger) error {
 	info, err := n.client.Info(ctx, "server", "replication").Result()
 	if err != nil {
@@ -129,8 +131,9 @@ func (n *node) checkServes(ctx context.Context, log lager.Logger) error {
 		return backends.Describe(fmt.Sprintf("node %s is a read-only replica, not a primary", n.name),
 			fmt.Errorf("node role %q", role))
 	}
-	if err := n.client.ACLUsers(ctx).Err(); err != nil {
-		return n.fail("list the ACL users", err)
+	// Listing the users also shows that the admin user may manage them.
+	if err := n.checkNoOpenUser(ctx); err != nil {
+		return err
 	}
 	log.Info("node-checked", lager.Data{"redis-version": version})
 	return nil

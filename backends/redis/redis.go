@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -54,9 +56,8 @@ func init() { goredis.SetLogger(silent{}) }
 
 // New validates the nodes and prepares one small admin client per node. A node's AdminURL is a
 // redis:// or rediss:// URL of a user allowed to manage ACL users and delete any key, such as
-// redis://127.0.0.1:6379 or redis://admin:secret@10.0.0.5:6379; Host and Port default to its
-// own. It does not connect: clients connect when first used. Error messages name the node,
-// never its URL.
+// redis://omnibroker:secret@10.0.0.5:6379; Host and Port default to its own. It does not
+// connect: clients connect when first used. Error messages name the node, never its URL.
 func New(nodes []backends.Server) (*Redis, error) {
 	r := &Redis{nodes: make(map[string]*node, len(nodes))}
 	for _, cfg := range nodes {
@@ -137,8 +138,9 @@ func (r *Redis) Close() error {
 	return errors.Join(errs...)
 }
 
-// Ping sends PING to node as the admin, for health logging at start-up. An unknown node is a
-// permanent error; the error describes the cause without the URL.
+// Ping sends PING to node as the admin, and checks that no ACL user of the node lets anyone
+// log in without a password, for health logging at start-up. An unknown node is a permanent
+// error; the error describes the cause without the URL.
 func (r *Redis) Ping(ctx context.Context, name string) error {
 	n, err := r.node(name)
 	if err != nil {
@@ -147,7 +149,107 @@ func (r *Redis) Ping(ctx context.Context, name string) error {
 	if err := n.client.Ping(ctx).Err(); err != nil {
 		return n.fail("answer a PING", err)
 	}
+	return n.checkNoOpenUser(ctx)
+}
+
+// checkNoOpenUser refuses a node on which an enabled ACL user has no password (nopass): Redis
+// never denies AUTH, so any application bound to any instance could log in as that user with
+// a made-up password and reach every instance's keys. The default user of a Redis left as
+// installed is such a user. ACL LIST names them all in one reply, which grows with the
+// number of users, so Bind, which runs for every binding, checks the default user alone
+// (checkDefaultClosed). Like every failure of the node, it is not permanent: an operator
+// closes the user, and a retry succeeds.
+func (n *node) checkNoOpenUser(ctx context.Context) error {
+	rules, err := n.client.ACLList(ctx).Result()
+	if err != nil {
+		return n.fail("list the ACL users", err)
+	}
+	for _, line := range rules {
+		// A line is "user <name> <flags...> <passwords, patterns and commands...>"; user names
+		// hold no spaces, and the flags come before everything else.
+		fields := strings.Fields(line)
+		if len(fields) < 2 || fields[0] != "user" {
+			continue
+		}
+		var flags []string
+		for _, f := range fields[2:] {
+			if !isUserFlag(f) {
+				break
+			}
+			flags = append(flags, f)
+		}
+		if letsAnyoneIn(flags) {
+			return n.openUser(fields[1])
+		}
+	}
 	return nil
+}
+
+// checkDefaultClosed refuses a node whose default user is enabled without a password, as
+// checkNoOpenUser does for every user.
+func (n *node) checkDefaultClosed(ctx context.Context) error {
+	reply, err := n.client.Do(ctx, "ACL", "GETUSER", "default").Result()
+	switch {
+	case errors.Is(err, goredis.Nil):
+		return nil
+	case err != nil:
+		return n.fail("read the ACL rules of user default", err)
+	}
+	if letsAnyoneIn(userFlags(reply)) {
+		return n.openUser("default")
+	}
+	return nil
+}
+
+// isUserFlag reports whether an ACL LIST field is one of the flags Redis 7 lists before a
+// user's passwords and rules.
+func isUserFlag(field string) bool {
+	switch field {
+	case "on", "off", "nopass", "sanitize-payload", "skip-sanitize-payload":
+		return true
+	}
+	return false
+}
+
+// letsAnyoneIn reports whether a user with flags lets anyone log in: it is on, and takes any
+// password.
+func letsAnyoneIn(flags []string) bool {
+	return slices.Contains(flags, "on") && slices.Contains(flags, "nopass")
+}
+
+// userFlags returns the flags in an ACL GETUSER reply, a map in RESP3 and a list of names
+// and values in RESP2.
+func userFlags(reply any) []string {
+	var value any
+	switch r := reply.(type) {
+	case map[any]any:
+		value = r["flags"]
+	case []any:
+		for i := 0; i+1 < len(r); i += 2 {
+			if r[i] == "flags" {
+				value = r[i+1]
+			}
+		}
+	}
+	list, _ := value.([]any)
+	flags := make([]string, 0, len(list))
+	for _, f := range list {
+		if s, ok := f.(string); ok {
+			flags = append(flags, s)
+		}
+	}
+	return flags
+}
+
+// openUser is the failure of a node on which anyone can log in as user, saying how to close it.
+func (n *node) openUser(user string) error {
+	who := "its ACL user " + user
+	if user == "default" {
+		who = "Redis's default user"
+	}
+	return backends.Describe(
+		fmt.Sprintf("node %s lets anyone log in as %s without a password; turn it off (ACL SETUSER %s off) or give it a password", n.name, who, user),
+		fmt.Errorf("ACL user %q is on and nopass", user))
 }
 
 func (r *Redis) node(name string) (*node, error) {

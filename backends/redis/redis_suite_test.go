@@ -2,17 +2,24 @@ package redis_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"net"
 	"os"
+	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"code.cloudfoundry.org/lager/v3/lagerctx"
 	"code.cloudfoundry.org/lager/v3/lagertest"
 	"github.com/google/uuid"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gbytes"
+	"github.com/onsi/gomega/gexec"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/omnibroker/omnibroker/backends"
@@ -27,6 +34,13 @@ func TestRedis(t *testing.T) {
 // closedNodePassword is in the admin URL of a node nobody listens on; no error may show it.
 const closedNodePassword = "s3cret-admin-pass"
 
+// The admin login of the local Redis as scripts/services leaves it, which the Redis servers the
+// specs start have too.
+const (
+	adminUser     = "omnibroker"
+	adminPassword = "omnibroker-dev"
+)
+
 var (
 	adminURL string
 	admin    *goredis.Client
@@ -37,7 +51,7 @@ var (
 var _ = BeforeSuite(func(ctx SpecContext) {
 	adminURL = os.Getenv("OMNIBROKER_TEST_REDIS_URL")
 	if adminURL == "" {
-		adminURL = "redis://127.0.0.1:6379"
+		adminURL = "redis://" + adminUser + ":" + adminPassword + "@127.0.0.1:6379"
 	}
 	opts, err := goredis.ParseURL(adminURL)
 	Expect(err).NotTo(HaveOccurred())
@@ -84,6 +98,31 @@ func silentListener() string {
 		}
 	})
 	return l.Addr().String()
+}
+
+// startRedisServer runs a Redis server of the spec's own on a free port of 127.0.0.1, with
+// extra configuration directives (such as "--user", "default", "off"), in memory only; it
+// returns its address and is stopped when the spec ends.
+func startRedisServer(extra ...string) string {
+	GinkgoHelper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	Expect(err).NotTo(HaveOccurred())
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	Expect(l.Close()).To(Succeed())
+	args := append([]string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"}, extra...)
+	session, err := gexec.Start(exec.Command("redis-server", args...), GinkgoWriter, GinkgoWriter)
+	Expect(err).NotTo(HaveOccurred(), "redis-server must be installed (scripts/services redis)")
+	DeferCleanup(func() { session.Kill().Wait(10 * time.Second) })
+	Eventually(session).Should(gbytes.Say("Ready to accept connections"), "redis-server on port "+port)
+	return net.JoinHostPort("127.0.0.1", port)
+}
+
+// securedServerArgs start a Redis server as scripts/services leaves the local one: the
+// default user off, and the admin user with every right and a password, given as its SHA-256
+// so that it stays out of the process list.
+func securedServerArgs() []string {
+	sum := sha256.Sum256([]byte(adminPassword))
+	return []string{"--user", "default", "off", "--user", adminUser, "on", "#" + hex.EncodeToString(sum[:]), "~*", "&*", "+@all"}
 }
 
 // logged returns ctx carrying this spec's test logger, as the worker hands its session on.
