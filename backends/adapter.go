@@ -120,3 +120,19 @@ func WholeNumber(v any) (n int, ok bool) {
 	}
 	return int(f), true
 }
+
+// Unfixable marks a failure that retrying cannot fix, with a sentence for last_operation.
+func Unfixable(sentence string, err error) error {
+	return Permanent(Describe(sentence, err))
+}
+
+// Fail gives err, met by an adapter on a node, a sentence for last_operation, worded by
+// sentence. An error that carries a sentence already keeps it, unless the call's context
+// ended: then that is the cause worth telling.
+func Fail(err error, sentence func(error) string) error {
+	var d Describer
+	if errors.As(err, &d) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return Describe(sentence(err), err)
+}

@@ -36,7 +36,7 @@ func (m *MySQL) Bind(ctx context.Context, inst backends.Instance, b backends.Bin
 		return nil, err
 	}
 	if err := checkPassword(b.Password); err != nil {
-		return nil, permanent("the binding's password cannot be used for MariaDB", err)
+		return nil, backends.Unfixable("the binding's password cannot be used for MariaDB", err)
 	}
 	db, user := databaseName(inst), userName(inst, b)
 	log := lagerctx.FromContext(ctx).Session("mysql-bind", lager.Data{
@@ -107,7 +107,7 @@ func (n *node) bindingUser(ctx context.Context, c *sql.Conn, user, db string) (b
 	case err != nil:
 		return false, n.fail("look up user "+user, err)
 	case elsewhere:
-		return true, permanent(
+		return true, backends.Unfixable(
 			fmt.Sprintf("user name %s on node %s is taken by a user this broker does not own", user, n.name),
 			fmt.Errorf("user %s holds privileges on a database other than %s", user, db))
 	}

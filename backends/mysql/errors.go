@@ -1,7 +1,6 @@
 package mysql
 
 import (
-	"context"
 	"errors"
 	"fmt"
 
@@ -53,11 +52,7 @@ const (
 // telling. None of these are permanent: an operator can fix each of them, and a retry then
 // succeeds.
 func (n *node) fail(action string, err error) error {
-	var d backends.Describer
-	if errors.As(err, &d) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
-		return err
-	}
-	return backends.Describe(n.sentence(action, err), err)
+	return backends.Fail(err, func(err error) string { return n.sentence(action, err) })
 }
 
 func (n *node) sentence(action string, err error) string {
@@ -98,9 +93,4 @@ func (n *node) sentence(action string, err error) string {
 		}
 	}
 	return fmt.Sprintf("node %s failed to %s", n.name, action)
-}
-
-// permanent marks a failure that retrying cannot fix, with a sentence for last_operation.
-func permanent(sentence string, err error) error {
-	return backends.Permanent(backends.Describe(sentence, err))
 }

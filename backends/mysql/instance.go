@@ -261,6 +261,6 @@ func (m *MySQL) settings(inst backends.Instance) (*node, int, error) {
 
 // missingDatabase is the permanent error of a call that needs the instance's database.
 func (n *node) missingDatabase(db string) error {
-	return permanent(fmt.Sprintf("database %s of this instance does not exist on node %s", db, n.name),
+	return backends.Unfixable(fmt.Sprintf("database %s of this instance does not exist on node %s", db, n.name),
 		errors.New("database missing"))
 }

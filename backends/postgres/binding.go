@@ -30,7 +30,7 @@ func (p *Postgres) Bind(ctx context.Context, inst backends.Instance, b backends.
 	}
 	verifier, err := scramVerifier(b.Password)
 	if err != nil {
-		return nil, permanent("the binding's password cannot be used for PostgreSQL", err)
+		return nil, backends.Unfixable("the binding's password cannot be used for PostgreSQL", err)
 	}
 	db, owner, role := databaseName(inst), ownerName(inst), bindingName(inst, b)
 	log := lagerctx.FromContext(ctx).Session("postgres-bind", lager.Data{
@@ -83,7 +83,7 @@ func (n *node) bindingRole(ctx context.Context, c *sql.Conn, role, owner string)
 	case err != nil:
 		return false, n.fail("look up role "+role, err)
 	case !member:
-		return true, permanent(
+		return true, backends.Unfixable(
 			fmt.Sprintf("role name %s on node %s is taken by a role this broker does not own", role, n.name),
 			fmt.Errorf("role %s is not a member of role %s", role, owner))
 	}

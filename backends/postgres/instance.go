@@ -165,7 +165,7 @@ func (n *node) databaseExists(ctx context.Context, c *sql.Conn, db, owner string
 	case err != nil:
 		return false, n.fail("look up database "+db, err)
 	case got != owner:
-		return true, permanent(
+		return true, backends.Unfixable(
 			fmt.Sprintf("database name %s on node %s is taken by an object this broker does not own", db, n.name),
 			fmt.Errorf("database %s is owned by role %s, not %s", db, got, owner))
 	}
@@ -382,6 +382,6 @@ func (p *Postgres) settings(inst backends.Instance) (*node, int, []string, error
 
 // missingDatabase is the permanent error of a call that needs the instance's database.
 func (n *node) missingDatabase(db string) error {
-	return permanent(fmt.Sprintf("database %s of this instance does not exist on node %s", db, n.name),
+	return backends.Unfixable(fmt.Sprintf("database %s of this instance does not exist on node %s", db, n.name),
 		errors.New("database missing"))
 }

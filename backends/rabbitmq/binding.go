@@ -41,7 +41,7 @@ func (r *RabbitMQ) Bind(ctx context.Context, inst backends.Instance, b backends.
 	}
 	hash, err := passwordHash(b.Password)
 	if err != nil {
-		return nil, permanent("the binding's password cannot be used for RabbitMQ", err)
+		return nil, backends.Unfixable("the binding's password cannot be used for RabbitMQ", err)
 	}
 	vhost, user := vhostName(inst), userName(inst, b)
 	log := lagerctx.FromContext(ctx).Session("rabbitmq-bind", lager.Data{
@@ -99,7 +99,7 @@ func (n *node) bindingUser(ctx context.Context, user, vhost string) (bool, error
 		return true, err
 	}
 	if hasTags(info.Tags) || !only {
-		return true, permanent(
+		return true, backends.Unfixable(
 			fmt.Sprintf("user name %s on node %s is taken by a user this broker does not own", user, n.name),
 			fmt.Errorf("user %s has tags or permissions outside vhost %s", user, vhost))
 	}

@@ -120,7 +120,7 @@ func (n *node) vhostExists(ctx context.Context, vhost string) (bool, error) {
 	case err != nil:
 		return false, n.fail("look up vhost "+vhost, err)
 	case !slices.Contains(info.Tags, vhostTag):
-		return true, permanent(
+		return true, backends.Unfixable(
 			fmt.Sprintf("vhost name %s on node %s is taken by an object this broker does not own", vhost, n.name),
 			fmt.Errorf("vhost %s has no %s tag", vhost, vhostTag))
 	}
@@ -170,6 +170,6 @@ func (n *node) onlyIn(ctx context.Context, user, vhost string) (bool, error) {
 
 // missingVhost is the permanent error of a call that needs the instance's vhost.
 func (n *node) missingVhost(vhost string) error {
-	return permanent(fmt.Sprintf("vhost %s of this instance does not exist on node %s", vhost, n.name),
+	return backends.Unfixable(fmt.Sprintf("vhost %s of this instance does not exist on node %s", vhost, n.name),
 		errors.New("vhost missing"))
 }

@@ -66,7 +66,7 @@ func (r *Redis) Bind(ctx context.Context, inst backends.Instance, b backends.Bin
 		return nil, err
 	}
 	if b.Password == "" {
-		return nil, permanent("the binding has no password, and Redis would let anyone in as its user",
+		return nil, backends.Unfixable("the binding has no password, and Redis would let anyone in as its user",
 			errors.New("empty binding password"))
 	}
 	prefix, user := keyPrefix(inst), userName(inst, b)

@@ -123,7 +123,7 @@ func (n *node) checkServes(ctx context.Context, log lager.Logger) error {
 	}
 	version := infoField(info, "redis_version")
 	if !supported(version) {
-		return permanent(
+		return backends.Unfixable(
 			fmt.Sprintf("node %s runs a Redis older than 7.0, which the redis backend needs for its ACL rules", n.name),
 			fmt.Errorf("redis version %q", version))
 	}
