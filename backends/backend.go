@@ -122,3 +122,16 @@ func NewPassword() (string, error) {
 	}
 	return string(out), nil
 }
+
+// UserPrefix starts the name of every login a backend makes for the bindings of instance
+// instanceID, so that deprovisioning finds them all in the node's list of users, those a bind
+// cut short left without privileges included.
+func UserPrefix(instanceID string) string {
+	return "ob_" + Name("", instanceID)[:12] + "_"
+}
+
+// UserName is the login of binding bindingID of instance instanceID: UserPrefix and 12 hex
+// characters of both ids, 28 characters in all.
+func UserName(instanceID, bindingID string) string {
+	return UserPrefix(instanceID) + Name("", instanceID, bindingID)[:12]
+}

@@ -154,13 +154,10 @@ func expectLoginRefused(err error) {
 
 func databaseName(inst backends.Instance) string { return backends.Name("ob_", inst.ID) }
 
-// userPrefix starts the names of all the users of inst's bindings.
-func userPrefix(inst backends.Instance) string {
-	return "ob_" + backends.Name("", inst.ID)[:12] + "_"
-}
+func userPrefix(inst backends.Instance) string { return backends.UserPrefix(inst.ID) }
 
 func userName(inst backends.Instance, b backends.Binding) string {
-	return userPrefix(inst) + backends.Name("", inst.ID, b.ID)[:12]
+	return backends.UserName(inst.ID, b.ID)
 }
 
 // parseSecretURL parses a URL that carries a password. url.Parse's error quotes the whole

@@ -16,17 +16,10 @@ import (
 	"github.com/omnibroker/omnibroker/backends"
 )
 
-// userPrefix starts the name of every user of the instance's bindings, so that Deprovision
-// finds them all in the node's list of users, those that a Bind cut short left without
-// permissions included.
-func userPrefix(inst backends.Instance) string {
-	return "ob_" + backends.Name("", inst.ID)[:12] + "_"
-}
+func userPrefix(inst backends.Instance) string { return backends.UserPrefix(inst.ID) }
 
-// userName is the binding's user: the instance's userPrefix and 12 hex characters of the
-// instance and binding ids, 28 characters in all.
 func userName(inst backends.Instance, b backends.Binding) string {
-	return userPrefix(inst) + backends.Name("", inst.ID, b.ID)[:12]
+	return backends.UserName(inst.ID, b.ID)
 }
 
 // Bind creates the binding's user with b.Password and no tags, so it cannot use the management

@@ -15,10 +15,8 @@ import (
 	"github.com/omnibroker/omnibroker/backends"
 )
 
-// userName is the binding's ACL user: the instance's userPrefix and 12 hex characters of the
-// binding, 28 characters in all.
 func userName(inst backends.Instance, b backends.Binding) string {
-	return userPrefix(inst) + backends.Name("", inst.ID, b.ID)[:12]
+	return backends.UserName(inst.ID, b.ID)
 }
 
 // deniedCommands reach beyond the instance's prefix, which key and channel patterns cannot

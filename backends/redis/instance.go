@@ -16,11 +16,7 @@ import (
 // of the glob characters that ACL patterns and SCAN MATCH would read as wildcards.
 func keyPrefix(inst backends.Instance) string { return backends.Name("ob:", inst.ID) + ":" }
 
-// userPrefix starts the name of every ACL user of the instance, so that Deprovision finds them
-// all in ACL USERS, those of bindings the broker has forgotten included.
-func userPrefix(inst backends.Instance) string {
-	return "ob_" + backends.Name("", inst.ID)[:12] + "_"
-}
+func userPrefix(inst backends.Instance) string { return backends.UserPrefix(inst.ID) }
 
 // Provision checks that the instance's node answers as a primary, runs Redis 7.0 or later,
 // lets the broker's admin user manage ACL users, and has no ACL user (the default user above

@@ -189,8 +189,9 @@ func mustLogin(ctx context.Context, creds backends.Credentials) *goredis.Client 
 }
 
 func keyPrefix(inst backends.Instance) string { return backends.Name("ob:", inst.ID) + ":" }
+
 func userName(inst backends.Instance, b backends.Binding) string {
-	return "ob_" + backends.Name("", inst.ID)[:12] + "_" + backends.Name("", inst.ID, b.ID)[:12]
+	return backends.UserName(inst.ID, b.ID)
 }
 
 // keysUnder lists, as the admin, the keys whose names start with prefix.
