@@ -15,7 +15,7 @@ func LockName(inst backends.Instance) string { return lockName(databaseName(inst
 
 // SetLockWait sets how long m's calls wait for an instance's lock, so a test need not wait 30 s.
 func (m *MySQL) SetLockWait(d time.Duration) {
-	for _, n := range m.nodes {
+	for n := range m.nodes.All() {
 		n.lockWait = d
 	}
 }

@@ -23,7 +23,7 @@ import (
 // calls for the same instance are serialised by a named lock (GET_LOCK) on its node, so two
 // workers (or two broker replicas) never interleave their statements.
 type MySQL struct {
-	nodes map[string]*node
+	nodes backends.Nodes[*node]
 }
 
 var _ backends.Adapter = (*MySQL)(nil)
@@ -57,27 +57,15 @@ const (
 // mysql://root@127.0.0.1:3306/; it may set tls, timeout, readTimeout and writeTimeout as the
 // driver spells them. Host and Port default to the URL's own. It does not connect: pools open
 // connections when first used. Error messages name the node, never its URL.
-func New(nodes []backends.Server) (*MySQL, error) {
-	m := &MySQL{nodes: make(map[string]*node, len(nodes))}
-	for _, cfg := range nodes {
-		n, err := newNode(cfg)
-		if err == nil && m.nodes[cfg.Name] != nil {
-			_ = n.db.Close()
-			err = fmt.Errorf("mysql node %q is listed twice", cfg.Name)
-		}
-		if err != nil {
-			_ = m.Close()
-			return nil, err
-		}
-		m.nodes[cfg.Name] = n
+func New(servers []backends.Server) (*MySQL, error) {
+	opened, err := backends.OpenNodes("mysql", servers, newNode, func(n *node) error { return n.db.Close() })
+	if err != nil {
+		return nil, err
 	}
-	return m, nil
+	return &MySQL{nodes: opened}, nil
 }
 
 func newNode(cfg backends.Server) (*node, error) {
-	if cfg.Name == "" {
-		return nil, errors.New("a mysql node has no name")
-	}
 	dc, err := driverConfig(cfg.AdminURL)
 	if err != nil {
 		return nil, fmt.Errorf("mysql node %q: %w", cfg.Name, err)
@@ -167,11 +155,7 @@ func driverConfig(adminURL string) (*gomysql.Config, error) {
 
 // Close closes the admin pools of all nodes.
 func (m *MySQL) Close() error {
-	var errs []error
-	for _, n := range m.nodes {
-		errs = append(errs, n.db.Close())
-	}
-	return errors.Join(errs...)
+	return m.nodes.Close()
 }
 
 // Ping connects to node as the admin, for health logging at start-up. An unknown node is a
@@ -188,11 +172,7 @@ func (m *MySQL) Ping(ctx context.Context, name string) error {
 }
 
 func (m *MySQL) node(name string) (*node, error) {
-	n, ok := m.nodes[name]
-	if !ok {
-		return nil, backends.UnknownNode("mysql", name)
-	}
-	return n, nil
+	return m.nodes.Get(name)
 }
 
 // lockName is the name of the GET_LOCK lock of the instance whose database is db. Lock names

@@ -25,7 +25,7 @@ import (
 // concurrent use; calls for the same instance are serialised by an advisory lock on its node,
 // so two workers (or two broker replicas) never interleave their DDL.
 type Postgres struct {
-	nodes map[string]*node
+	nodes backends.Nodes[*node]
 }
 
 var _ backends.Adapter = (*Postgres)(nil)
@@ -47,26 +47,15 @@ const connectTimeout = "10"
 // superuser (or a role with CREATEROLE and CREATEDB), such as
 // postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable; Host and Port default to its own. It does not connect: pools
 // open connections when first used. Error messages name the node, never its URL.
-func New(nodes []backends.Server) (*Postgres, error) {
-	p := &Postgres{nodes: make(map[string]*node, len(nodes))}
-	for _, cfg := range nodes {
-		n, err := newNode(cfg)
-		if err == nil && p.nodes[cfg.Name] != nil {
-			err = fmt.Errorf("postgres node %q is listed twice", cfg.Name)
-		}
-		if err != nil {
-			_ = p.Close()
-			return nil, err
-		}
-		p.nodes[cfg.Name] = n
+func New(servers []backends.Server) (*Postgres, error) {
+	opened, err := backends.OpenNodes("postgres", servers, newNode, func(n *node) error { return n.db.Close() })
+	if err != nil {
+		return nil, err
 	}
-	return p, nil
+	return &Postgres{nodes: opened}, nil
 }
 
 func newNode(cfg backends.Server) (*node, error) {
-	if cfg.Name == "" {
-		return nil, errors.New("a postgres node has no name")
-	}
 	// url.Parse errors quote the whole URL, password included, so they are not wrapped.
 	u, err := url.Parse(cfg.AdminURL)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
@@ -114,11 +103,7 @@ func newNode(cfg backends.Server) (*node, error) {
 
 // Close closes the admin pools of all nodes.
 func (p *Postgres) Close() error {
-	var errs []error
-	for _, n := range p.nodes {
-		errs = append(errs, n.db.Close())
-	}
-	return errors.Join(errs...)
+	return p.nodes.Close()
 }
 
 // Ping connects to node as the admin, for health logging at start-up. An unknown node is a
@@ -135,11 +120,7 @@ func (p *Postgres) Ping(ctx context.Context, name string) error {
 }
 
 func (p *Postgres) node(name string) (*node, error) {
-	n, ok := p.nodes[name]
-	if !ok {
-		return nil, backends.UnknownNode("postgres", name)
-	}
-	return n, nil
+	return p.nodes.Get(name)
 }
 
 // openDatabase returns a pool of at most one admin connection to database dbname on the node.

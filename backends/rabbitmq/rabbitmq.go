@@ -23,7 +23,7 @@ import (
 // The management API has no locks to offer, so every call is made of requests that are
 // idempotent on their own (PUT and DELETE), and two calls for the same id may interleave.
 type RabbitMQ struct {
-	nodes map[string]*node
+	nodes backends.Nodes[*node]
 }
 
 var _ backends.Adapter = (*RabbitMQ)(nil)
@@ -52,26 +52,18 @@ const requestTimeout = 10 * time.Second
 // port. A node whose admin URL is https is taken to serve AMQP over TLS only: applications
 // get amqps:// URIs, and Port defaults to 5671. It does not connect. Error messages name the
 // node, never its URL.
-func New(nodes []backends.Server) (*RabbitMQ, error) {
-	r := &RabbitMQ{nodes: make(map[string]*node, len(nodes))}
-	for _, cfg := range nodes {
-		n, err := newNode(cfg)
-		if err == nil && r.nodes[cfg.Name] != nil {
-			err = fmt.Errorf("rabbitmq node %q is listed twice", cfg.Name)
-		}
-		if err != nil {
-			_ = r.Close()
-			return nil, err
-		}
-		r.nodes[cfg.Name] = n
+func New(servers []backends.Server) (*RabbitMQ, error) {
+	opened, err := backends.OpenNodes("rabbitmq", servers, newNode, func(n *node) error {
+		n.transport.CloseIdleConnections()
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	return r, nil
+	return &RabbitMQ{nodes: opened}, nil
 }
 
 func newNode(cfg backends.Server) (*node, error) {
-	if cfg.Name == "" {
-		return nil, errors.New("a rabbitmq node has no name")
-	}
 	// url.Parse errors quote the whole URL, password included, so they are not wrapped.
 	u, err := url.Parse(cfg.AdminURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -114,10 +106,7 @@ func newNode(cfg backends.Server) (*node, error) {
 
 // Close drops the idle connections to the management APIs.
 func (r *RabbitMQ) Close() error {
-	for _, n := range r.nodes {
-		n.transport.CloseIdleConnections()
-	}
-	return nil
+	return r.nodes.Close()
 }
 
 // Ping asks node who the admin user is, for health logging at start-up, and checks that it has
@@ -140,11 +129,7 @@ func (r *RabbitMQ) Ping(ctx context.Context, name string) error {
 }
 
 func (r *RabbitMQ) node(name string) (*node, error) {
-	n, ok := r.nodes[name]
-	if !ok {
-		return nil, backends.UnknownNode("rabbitmq", name)
-	}
-	return n, nil
+	return r.nodes.Get(name)
 }
 
 // api returns a management API client whose requests end with ctx: rabbit-hole builds its

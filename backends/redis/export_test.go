@@ -14,5 +14,9 @@ var Supported = supported
 // Credentials exposes what Bind returns on node, for nodes the tests cannot bind on, such as
 // one reached over TLS.
 func (r *Redis) Credentials(nodeName, prefix, user, password string) backends.Credentials {
-	return r.nodes[nodeName].credentials(prefix, user, password)
+	n, err := r.nodes.Get(nodeName)
+	if err != nil {
+		panic(err)
+	}
+	return n.credentials(prefix, user, password)
 }

@@ -23,7 +23,7 @@ import (
 // for concurrent use, and takes no lock: every step is a single command that is harmless to
 // repeat, so two calls of the same kind for the same id may interleave and end alike.
 type Redis struct {
-	nodes map[string]*node
+	nodes backends.Nodes[*node]
 }
 
 var (
@@ -58,27 +58,15 @@ func init() { goredis.SetLogger(silent{}) }
 // redis:// or rediss:// URL of a user allowed to manage ACL users and delete any key, such as
 // redis://omnibroker:secret@10.0.0.5:6379; Host and Port default to its own. It does not
 // connect: clients connect when first used. Error messages name the node, never its URL.
-func New(nodes []backends.Server) (*Redis, error) {
-	r := &Redis{nodes: make(map[string]*node, len(nodes))}
-	for _, cfg := range nodes {
-		n, err := newNode(cfg)
-		if err == nil && r.nodes[cfg.Name] != nil {
-			_ = n.client.Close()
-			err = fmt.Errorf("redis node %q is listed twice", cfg.Name)
-		}
-		if err != nil {
-			_ = r.Close()
-			return nil, err
-		}
-		r.nodes[cfg.Name] = n
+func New(servers []backends.Server) (*Redis, error) {
+	opened, err := backends.OpenNodes("redis", servers, newNode, func(n *node) error { return n.client.Close() })
+	if err != nil {
+		return nil, err
 	}
-	return r, nil
+	return &Redis{nodes: opened}, nil
 }
 
 func newNode(cfg backends.Server) (*node, error) {
-	if cfg.Name == "" {
-		return nil, errors.New("a redis node has no name")
-	}
 	// ParseURL's errors can quote the whole URL, password included, so they are not wrapped.
 	opts, err := goredis.ParseURL(cfg.AdminURL)
 	if err != nil || opts.Network != "tcp" {
@@ -131,11 +119,7 @@ func newNode(cfg backends.Server) (*node, error) {
 
 // Close closes the admin clients of all nodes.
 func (r *Redis) Close() error {
-	var errs []error
-	for _, n := range r.nodes {
-		errs = append(errs, n.client.Close())
-	}
-	return errors.Join(errs...)
+	return r.nodes.Close()
 }
 
 // Ping sends PING to node as the admin, and checks that no ACL user of the node lets anyone
@@ -253,11 +237,7 @@ func (n *node) openUser(user string) error {
 }
 
 func (r *Redis) node(name string) (*node, error) {
-	n, ok := r.nodes[name]
-	if !ok {
-		return nil, backends.UnknownNode("redis", name)
-	}
-	return n, nil
+	return r.nodes.Get(name)
 }
 
 func (n *node) hostPort() string {
