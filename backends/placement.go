@@ -18,6 +18,13 @@ type Node struct {
 	Capacity int
 }
 
+// Takes tells whether the node takes instances of plan in version ("" for any): it serves the
+// plan, and offers the version.
+func (n Node) Takes(plan, version string) bool {
+	return (len(n.Plans) == 0 || slices.Contains(n.Plans, plan)) &&
+		(version == "" || slices.Contains(n.Versions, version))
+}
+
 // ErrNoCapacity is returned by Place when no eligible node has room.
 var ErrNoCapacity = errors.New("no node has room")
 
@@ -32,10 +39,7 @@ func Place(nodes []Node, used map[string]int, plan, version string) (string, err
 	best, bestFree := "", -1
 	eligible := 0
 	for _, n := range nodes {
-		if len(n.Plans) > 0 && !slices.Contains(n.Plans, plan) {
-			continue
-		}
-		if version != "" && !slices.Contains(n.Versions, version) {
+		if !n.Takes(plan, version) {
 			continue
 		}
 		eligible++

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"slices"
 
 	"code.cloudfoundry.org/lager/v3"
 	"github.com/pivotal-cf/brokerapi/v10/domain"
@@ -103,9 +102,9 @@ func (b *Broker) nodeServes(inst store.Instance, plan catalog.Plan, version stri
 	if !ok {
 		return false
 	}
-	for _, n := range be.Nodes {
+	for _, n := range poolOf(be) {
 		if n.Name == inst.Node {
-			return n.Serves(plan.Name) && (version == "" || slices.Contains(n.Versions, version))
+			return n.Takes(plan.Name, version)
 		}
 	}
 	return false

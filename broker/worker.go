@@ -374,6 +374,15 @@ func (p *Pool) plan(id string) (catalog.Plan, bool) {
 	return plan, ok
 }
 
+// poolOf is the backend's nodes as placement sees them.
+func poolOf(cfg catalog.Backend) []backends.Node {
+	nodes := make([]backends.Node, 0, len(cfg.Nodes))
+	for _, n := range cfg.Nodes {
+		nodes = append(nodes, backends.Node{Name: n.Name, Plans: n.Plans, Versions: n.Versions, Capacity: n.Capacity})
+	}
+	return nodes
+}
+
 // place puts a new instance on the eligible node with the most free capacity, counting and
 // claiming in one transaction; a retried provision keeps the node it got.
 func (p *Pool) place(ctx context.Context, inst store.Instance, plan catalog.Plan) (string, error) {
@@ -381,10 +390,7 @@ func (p *Pool) place(ctx context.Context, inst store.Instance, plan catalog.Plan
 	if !ok {
 		return "", permanentf("backend %q is not configured", plan.Backend)
 	}
-	nodes := make([]backends.Node, 0, len(cfg.Nodes))
-	for _, n := range cfg.Nodes {
-		nodes = append(nodes, backends.Node{Name: n.Name, Plans: n.Plans, Versions: n.Versions, Capacity: n.Capacity})
-	}
+	nodes := poolOf(cfg)
 	version := catalog.Version(plan, decodeObject(inst.Parameters))
 	var placeErr error
 	node, err := p.b.store.AssignNode(ctx, inst.ID, plan.Backend, func(used map[string]int) (string, error) {
