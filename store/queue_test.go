@@ -533,7 +533,7 @@ var _ = Describe("Succeed and Fail", func() {
 			Expect(err).NotTo(HaveOccurred())
 			Expect(got.State).To(Equal(store.BindingBound))
 			Expect(got.Credentials).To(MatchJSON(creds))
-			Expect(got.Password).To(Equal(b.Password))
+			Expect(got.Password == b.Password).To(BeTrue(), "the stored password is the one generated")
 		})
 
 		It("on failure marks the binding failed, without credentials, and lets a new bind start", func(ctx SpecContext) {
@@ -548,7 +548,7 @@ var _ = Describe("Succeed and Fail", func() {
 			got, err = st.GetBinding(ctx, inst.ID, b.ID)
 			Expect(err).NotTo(HaveOccurred())
 			Expect(got.State).To(Equal(store.BindingCreating))
-			Expect(got.Password).To(Equal(b.Password), "a new bind sets the same password")
+			Expect(got.Password == b.Password).To(BeTrue(), "a new bind sets the same password")
 		})
 	})
 
