@@ -1,0 +1,149 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/jmoiron/sqlx"
+)
+
+const insertBinding = `
+INSERT INTO bindings (
+    id, instance_id, service_id, plan_id, app_guid, bind_resource, parameters, context,
+    secret, secret_key_id, state
+)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
+
+// CreateBinding inserts b (State BindingCreating, Password sealed) and its bind operation
+// in one transaction and notifies the workers. ErrConflict when a binding with that id
+// exists, ErrNotFound when the instance does not, ErrBusy when another operation on the
+// instance is queued or running. b.Credentials is not stored: credentials arrive with Succeed.
+func (s *Store) CreateBinding(ctx context.Context, b Binding, op Operation) error {
+	if err := checkKind(op, OpBind); err != nil {
+		return fmt.Errorf("create binding %s: %w", b.ID, err)
+	}
+	keys, err := s.keyring()
+	if err != nil {
+		return fmt.Errorf("create binding %s: %w", b.ID, err)
+	}
+	secret, keyID, err := keys.seal([]byte(b.Password), secretAD(b.ID))
+	if err != nil {
+		return fmt.Errorf("create binding %s: %w", b.ID, err)
+	}
+	state := b.State
+	if state == "" {
+		state = BindingCreating
+	}
+	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
+		_, err := tx.ExecContext(ctx, insertBinding,
+			b.ID, b.InstanceID, b.ServiceID, b.PlanID, b.AppGUID, jsonText(b.BindResource, "{}"),
+			jsonText(b.Parameters, "{}"), jsonText(b.Context, "{}"), secret, keyID, state,
+		)
+		if err != nil {
+			return fmt.Errorf("insert binding: %w", violation(err))
+		}
+		return s.enqueue(ctx, tx, op, b.InstanceID, b.ID)
+	})
+	if err != nil {
+		return fmt.Errorf("create binding %s: %w", b.ID, err)
+	}
+	return nil
+}
+
+const setBindingStateOf = `
+UPDATE bindings
+SET state = $3, updated_at = now()
+WHERE instance_id = $1
+    AND id = $2`
+
+// touchBoundBinding matches only a bound binding of an instance that is ready or updating,
+// the bindings BoundBindings lists, so that a restore never revives a binding that an unbind,
+// a failure or a deprovision has moved on from since it was listed.
+const touchBoundBinding = `
+UPDATE bindings b
+SET updated_at = now()
+FROM instances i
+WHERE b.instance_id = $1
+    AND b.id = $2
+    AND b.state = 'bound'
+    AND i.id = b.instance_id
+    AND i.state IN ('ready', 'updating')`
+
+// StartBindingOperation, in one transaction, inserts op (unbind, a new bind of a failed
+// binding, or a restore) for an existing binding, sets the binding's state, and notifies the
+// workers. ErrNotFound, ErrBusy as for StartInstanceOperation. A new bind or a restore reuses
+// the sealed password. A restore keeps the binding bound: state must be BindingBound, and
+// ErrNotFound also means the binding is no longer bound or its instance no longer ready or
+// updating.
+func (s *Store) StartBindingOperation(ctx context.Context, instanceID, bindingID string, state BindingState, op Operation) error {
+	if err := checkKind(op, OpUnbind, OpBind, OpRestore); err != nil {
+		return fmt.Errorf("start operation on binding %s: %w", bindingID, err)
+	}
+	if op.Kind == OpRestore && state != BindingBound {
+		return fmt.Errorf("start restore operation on binding %s: the binding stays %s, not %s", bindingID, BindingBound, state)
+	}
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		var res sql.Result
+		var err error
+		if op.Kind == OpRestore {
+			res, err = tx.ExecContext(ctx, touchBoundBinding, instanceID, bindingID)
+		} else {
+			res, err = tx.ExecContext(ctx, setBindingStateOf, instanceID, bindingID, state)
+		}
+		if err != nil {
+			return fmt.Errorf("set binding state: %w", err)
+		}
+		if err := oneRow(res, ErrNotFound); err != nil {
+			return err
+		}
+		return s.enqueue(ctx, tx, op, instanceID, bindingID)
+	})
+	if err != nil {
+		return fmt.Errorf("start %s operation on binding %s: %w", op.Kind, bindingID, err)
+	}
+	return nil
+}
+
+const selectBinding = `
+SELECT id, instance_id, service_id, plan_id, app_guid, bind_resource, parameters, context, state,
+    created_at, updated_at, secret, secret_key_id, credentials,
+    COALESCE(credentials_key_id, '') AS credentials_key_id
+FROM bindings
+WHERE instance_id = $1
+    AND id = $2`
+
+// GetBinding returns the binding row of that instance with its secrets unsealed;
+// ErrNotFound when there is none.
+func (s *Store) GetBinding(ctx context.Context, instanceID, bindingID string) (Binding, error) {
+	var row struct {
+		Binding
+		sealedBinding
+	}
+	err := s.db.GetContext(ctx, &row, selectBinding, instanceID, bindingID)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return Binding{}, fmt.Errorf("get binding %s: %w", bindingID, err)
+	}
+	keys, err := s.keyring()
+	if err != nil {
+		return Binding{}, fmt.Errorf("get binding %s: %w", bindingID, err)
+	}
+	password, err := keys.open(row.SealedSecret, row.SecretKeyID, secretAD(bindingID))
+	if err != nil {
+		return Binding{}, fmt.Errorf("get binding %s: %w", bindingID, err)
+	}
+	b := row.Binding
+	b.Password = string(password)
+	if row.SealedCredentials != nil {
+		creds, err := keys.open(row.SealedCredentials, row.CredentialsKeyID, credentialsAD(bindingID))
+		if err != nil {
+			return Binding{}, fmt.Errorf("get binding %s: %w", bindingID, err)
+		}
+		b.Credentials = creds
+	}
+	return b, nil
+}

@@ -1,0 +1,212 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+const finishOperation = `
+UPDATE operations
+SET state = $4, description = $5, lease_expires_at = NULL, finished_at = now(), updated_at = now()` + fence + `
+RETURNING kind, instance_id, COALESCE(binding_id, '') AS binding_id, request`
+
+// finished is what a completion reads back from the fenced row: the database's word on what
+// the operation acts on, not the caller's copy.
+type finished struct {
+	Kind       OperationKind   `db:"kind"`
+	InstanceID string          `db:"instance_id"`
+	BindingID  string          `db:"binding_id"`
+	Request    json.RawMessage `db:"request"`
+}
+
+// finish marks op state with description, fenced, and returns the row it matched.
+func finish(ctx context.Context, tx *sqlx.Tx, op Operation, state OperationState, description string) (finished, error) {
+	var f finished
+	err := tx.GetContext(ctx, &f, finishOperation, op.ID, op.Attempt, op.LeaseOwner, state, description)
+	if errors.Is(err, sql.ErrNoRows) {
+		return finished{}, ErrLeaseLost
+	}
+	if err != nil {
+		return finished{}, fmt.Errorf("mark %s: %w", state, err)
+	}
+	return f, nil
+}
+
+const applyUpdate = `
+UPDATE instances
+SET plan_id = COALESCE(NULLIF($2, ''), plan_id), parameters = COALESCE($3::jsonb, parameters),
+    state = 'ready', updated_at = now()
+WHERE id = $1`
+
+const deleteInstance = `
+DELETE FROM instances
+WHERE id = $1`
+
+const setBindingCredentials = `
+UPDATE bindings
+SET credentials = $2, credentials_key_id = $3, state = 'bound', updated_at = now()
+WHERE id = $1`
+
+const setBindingState = `
+UPDATE bindings
+SET state = $2, updated_at = now()
+WHERE id = $1`
+
+const restoreBindingCredentials = `
+UPDATE bindings
+SET credentials = $2, credentials_key_id = $3, updated_at = now()
+WHERE id = $1
+    AND state = 'bound'`
+
+const deleteBinding = `
+DELETE FROM bindings
+WHERE id = $1`
+
+// Succeed, fenced like RenewLease, marks op succeeded and applies its outcome in the same
+// transaction: provision → instance ready; update → instance takes the UpdateRequest's plan
+// and parameters, ready; deprovision → the instance and its bindings are deleted; bind →
+// credentials sealed onto the binding, bound; unbind → the binding is deleted; restore →
+// credentials sealed again onto the binding, which stays bound (nil credentials, from a
+// restore that found nothing to do, leave the stored ones).
+// An UpdateRequest with an empty PlanID or absent Parameters keeps the instance's current
+// ones. The operation's description is cleared.
+func (s *Store) Succeed(ctx context.Context, op Operation, credentials json.RawMessage) error {
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		f, err := finish(ctx, tx, op, OpSucceeded, "")
+		if err != nil {
+			return err
+		}
+		switch f.Kind {
+		case OpProvision:
+			_, err = tx.ExecContext(ctx, setInstanceState, f.InstanceID, InstanceReady)
+		case OpUpdate:
+			var req UpdateRequest
+			if err := json.Unmarshal(f.Request, &req); err != nil {
+				return fmt.Errorf("decode update request: %w", err)
+			}
+			_, err = tx.ExecContext(ctx, applyUpdate, f.InstanceID, req.PlanID, jsonOrNull(req.Parameters))
+		case OpDeprovision:
+			_, err = tx.ExecContext(ctx, deleteInstance, f.InstanceID)
+		case OpBind, OpRestore:
+			query := setBindingCredentials
+			if f.Kind == OpRestore {
+				if len(credentials) == 0 {
+					break
+				}
+				query = restoreBindingCredentials
+			}
+			keys, keyErr := s.keyring()
+			if keyErr != nil {
+				return keyErr
+			}
+			sealed, keyID, sealErr := keys.seal([]byte(jsonText(credentials, "{}")), credentialsAD(f.BindingID))
+			if sealErr != nil {
+				return sealErr
+			}
+			_, err = tx.ExecContext(ctx, query, f.BindingID, sealed, keyID)
+		case OpUnbind:
+			_, err = tx.ExecContext(ctx, deleteBinding, f.BindingID)
+		}
+		if err != nil {
+			return fmt.Errorf("apply %s outcome: %w", f.Kind, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("succeed operation %s: %w", op.ID, err)
+	}
+	return nil
+}
+
+// applyFailure records on the instance or binding that f failed. A failed restore changes
+// nothing: the binding's stored credentials are still the right ones, and the next sweep tries
+// again.
+func applyFailure(ctx context.Context, tx *sqlx.Tx, f finished) error {
+	var err error
+	switch f.Kind {
+	case OpProvision:
+		_, err = tx.ExecContext(ctx, setInstanceState, f.InstanceID, InstanceFailed)
+	case OpUpdate:
+		_, err = tx.ExecContext(ctx, setInstanceState, f.InstanceID, InstanceReady)
+	case OpDeprovision:
+		_, err = tx.ExecContext(ctx, setInstanceState, f.InstanceID, InstanceDeleteFailed)
+	case OpBind, OpUnbind:
+		_, err = tx.ExecContext(ctx, setBindingState, f.BindingID, BindingFailed)
+	}
+	if err != nil {
+		return fmt.Errorf("apply %s failure: %w", f.Kind, err)
+	}
+	return nil
+}
+
+// Fail, fenced like RenewLease, marks op failed with description and applies the failure in
+// the same transaction: provision → instance failed; update → instance ready, unchanged;
+// deprovision → instance delete_failed, bindings kept (the backend objects may be partly
+// gone, so only a DELETE may follow); bind → binding failed; unbind → binding failed, not
+// bound (the unbind may already have taken the login away, so the stored credentials may
+// no longer work); restore → binding still bound.
+func (s *Store) Fail(ctx context.Context, op Operation, description string) error {
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		f, err := finish(ctx, tx, op, OpFailed, description)
+		if err != nil {
+			return err
+		}
+		return applyFailure(ctx, tx, f)
+	})
+	if err != nil {
+		return fmt.Errorf("fail operation %s: %w", op.ID, err)
+	}
+	return nil
+}
+
+const retryOperation = `
+UPDATE operations
+SET state = 'queued', description = $4, run_after = now() + $5::interval,
+    lease_owner = NULL, lease_expires_at = NULL, updated_at = now()` + fence
+
+// Retry, fenced like RenewLease, puts op back in the queue to run after the delay, keeping
+// description (what went wrong, for the person polling) and the attempt count.
+func (s *Store) Retry(ctx context.Context, op Operation, after time.Duration, description string) error {
+	res, err := s.db.ExecContext(ctx, retryOperation, op.ID, op.Attempt, op.LeaseOwner, description, interval(after))
+	if err != nil {
+		return fmt.Errorf("retry operation %s: %w", op.ID, err)
+	}
+	if err := oneRow(res, ErrLeaseLost); err != nil {
+		return fmt.Errorf("retry operation %s: %w", op.ID, err)
+	}
+	return nil
+}
+
+const releaseOperation = `
+UPDATE operations
+SET state = 'queued', attempt = attempt - 1, run_after = now(),
+    lease_owner = NULL, lease_expires_at = NULL, updated_at = now()` + fence
+
+// Release, fenced like RenewLease, puts op back in the queue at once without counting the
+// attempt; used at shutdown for operations that did not finish in time. It notifies the
+// workers, so another replica picks it up without waiting for its poll.
+func (s *Store) Release(ctx context.Context, op Operation) error {
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, releaseOperation, op.ID, op.Attempt, op.LeaseOwner)
+		if err != nil {
+			return fmt.Errorf("mark queued: %w", err)
+		}
+		if err := oneRow(res, ErrLeaseLost); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, notifyWorkers, s.notify, op.ID); err != nil {
+			return fmt.Errorf("notify workers: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("release operation %s: %w", op.ID, err)
+	}
+	return nil
+}

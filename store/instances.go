@@ -1,0 +1,96 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/jmoiron/sqlx"
+)
+
+const insertInstance = `
+INSERT INTO instances (
+    id, service_id, plan_id, organization_guid, space_guid, parameters, context, backend, node, state
+)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULLIF($9, ''), $10)`
+
+// CreateInstance inserts inst (whose State is InstanceProvisioning) and its provision
+// operation op in one transaction and notifies the workers. It returns ErrConflict when an
+// instance with that id exists; nothing is written then.
+func (s *Store) CreateInstance(ctx context.Context, inst Instance, op Operation) error {
+	if err := checkKind(op, OpProvision); err != nil {
+		return fmt.Errorf("create instance %s: %w", inst.ID, err)
+	}
+	state := inst.State
+	if state == "" {
+		state = InstanceProvisioning
+	}
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		_, err := tx.ExecContext(ctx, insertInstance,
+			inst.ID, inst.ServiceID, inst.PlanID, inst.OrganizationGUID, inst.SpaceGUID,
+			jsonText(inst.Parameters, "{}"), jsonText(inst.Context, "{}"), inst.Backend, inst.Node, state,
+		)
+		if err != nil {
+			return fmt.Errorf("insert instance: %w", violation(err))
+		}
+		return s.enqueue(ctx, tx, op, inst.ID, "")
+	})
+	if err != nil {
+		return fmt.Errorf("create instance %s: %w", inst.ID, err)
+	}
+	return nil
+}
+
+const setInstanceState = `
+UPDATE instances
+SET state = $2, updated_at = now()
+WHERE id = $1`
+
+// StartInstanceOperation, in one transaction, inserts op (update, deprovision, or a new
+// provision of a failed instance) for an existing instance, sets the instance's state to
+// state, and notifies the workers. ErrNotFound when the instance is gone; ErrBusy when
+// another operation on the instance is queued or running (nothing is written then).
+// It does not look at the instance's current state: which operation may follow which state
+// (after delete_failed, only a deprovision) is the caller's rule.
+// The operation is recorded against instanceID whatever op.InstanceID says.
+func (s *Store) StartInstanceOperation(ctx context.Context, instanceID string, state InstanceState, op Operation) error {
+	if err := checkKind(op, OpUpdate, OpDeprovision, OpProvision); err != nil {
+		return fmt.Errorf("start operation on instance %s: %w", instanceID, err)
+	}
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		// Updating the row first also locks it, so a concurrent start waits here and then
+		// meets the unique index as ErrBusy.
+		res, err := tx.ExecContext(ctx, setInstanceState, instanceID, state)
+		if err != nil {
+			return fmt.Errorf("set instance state: %w", err)
+		}
+		if err := oneRow(res, ErrNotFound); err != nil {
+			return err
+		}
+		return s.enqueue(ctx, tx, op, instanceID, "")
+	})
+	if err != nil {
+		return fmt.Errorf("start %s operation on instance %s: %w", op.Kind, instanceID, err)
+	}
+	return nil
+}
+
+const selectInstance = `
+SELECT id, service_id, plan_id, organization_guid, space_guid, parameters, context, backend,
+    COALESCE(node, '') AS node, state, created_at, updated_at
+FROM instances
+WHERE id = $1`
+
+// GetInstance returns the instance row; ErrNotFound when there is none.
+func (s *Store) GetInstance(ctx context.Context, id string) (Instance, error) {
+	var inst Instance
+	err := s.db.GetContext(ctx, &inst, selectInstance, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return Instance{}, fmt.Errorf("get instance %s: %w", id, err)
+	}
+	return inst, nil
+}

@@ -1,0 +1,47 @@
+package store
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"hash/crc32"
+	"io/fs"
+
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// migrationLockID is the advisory lock key that serializes Migrate across replicas; ours rather
+// than goose's default, so another goose user of the same server never waits on us.
+var migrationLockID = int64(crc32.ChecksumIEEE([]byte("omnibroker-migrations")))
+
+// Migrate applies the embedded migrations under a PostgreSQL advisory lock, so replicas that
+// start together apply each migration once.
+func (s *Store) Migrate(ctx context.Context) error {
+	fsys, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	// Poll for the lock every second, for up to ten minutes: a replica waits while another one
+	// migrates, and the wait ends long before that unless a migration hangs.
+	locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(migrationLockID), lock.WithLockTimeout(1, 600))
+	if err != nil {
+		return fmt.Errorf("migrate: session locker: %w", err)
+	}
+	provider, err := goose.NewProvider(goose.DialectPostgres, s.db.DB, fsys,
+		goose.WithSessionLocker(locker),
+		goose.WithDisableGlobalRegistry(true),
+		goose.WithLogger(goose.NopLogger()),
+	)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	// provider.Close would close our pool, so it is not called.
+	if _, err := provider.Up(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}

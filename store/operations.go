@@ -1,0 +1,72 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// operationColumns are the columns of Operation, with NULLs turned into the Go zero values
+// the struct documents.
+const operationColumns = `id, kind, instance_id, COALESCE(binding_id, '') AS binding_id, state,
+    description, attempt, max_attempts, run_after, COALESCE(lease_owner, '') AS lease_owner,
+    lease_expires_at, request, COALESCE(originating_identity, 'null'::jsonb) AS originating_identity,
+    context, created_at, updated_at, finished_at`
+
+const selectOperation = `
+SELECT ` + operationColumns + `
+FROM operations
+WHERE id = $1`
+
+// GetOperation returns the operation with that id; ErrNotFound when there is none.
+func (s *Store) GetOperation(ctx context.Context, id string) (Operation, error) {
+	var op Operation
+	err := s.db.GetContext(ctx, &op, selectOperation, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return Operation{}, fmt.Errorf("get operation %s: %w", id, err)
+	}
+	return op, nil
+}
+
+const selectLatestInstanceOperation = `
+SELECT ` + operationColumns + `
+FROM operations
+WHERE instance_id = $1
+    AND binding_id IS NULL
+ORDER BY created_at DESC, id DESC
+LIMIT 1`
+
+const selectLatestBindingOperation = `
+SELECT ` + operationColumns + `
+FROM operations
+WHERE instance_id = $1
+    AND binding_id = $2
+    AND kind <> 'restore'
+ORDER BY created_at DESC, id DESC
+LIMIT 1`
+
+// LatestOperation returns the newest operation on the instance itself (bindingID "") or on
+// one of its bindings; ErrNotFound when there is none. Operations outlive their instance, so
+// after a deprovision succeeded this still finds it. Restore operations are left out: the
+// platform never asked for them, and one that failed would otherwise read as a failed bind
+// to a platform that polls without an operation id.
+func (s *Store) LatestOperation(ctx context.Context, instanceID, bindingID string) (Operation, error) {
+	var op Operation
+	var err error
+	if bindingID == "" {
+		err = s.db.GetContext(ctx, &op, selectLatestInstanceOperation, instanceID)
+	} else {
+		err = s.db.GetContext(ctx, &op, selectLatestBindingOperation, instanceID, bindingID)
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return Operation{}, fmt.Errorf("latest operation of instance %s: %w", instanceID, err)
+	}
+	return op, nil
+}

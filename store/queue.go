@@ -1,0 +1,118 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+const notifyWorkers = `SELECT pg_notify($1, $2)`
+
+const insertOperation = `
+INSERT INTO operations (
+    id, kind, instance_id, binding_id, state, description, attempt, max_attempts, run_after,
+    request, originating_identity, context
+)
+VALUES (
+    $1, $2, $3, NULLIF($4, ''), 'queued', $5, 0, $6, COALESCE($7, now()),
+    $8, $9, $10
+)`
+
+// enqueue inserts op as queued for instanceID (and bindingID), then notifies the workers on
+// commit. The operation's own State, Attempt and lease fields are ignored: an enqueued
+// operation is always queued, at attempt 0, unleased.
+func (s *Store) enqueue(ctx context.Context, tx *sqlx.Tx, op Operation, instanceID, bindingID string) error {
+	if op.ID == "" {
+		return errors.New("operation has no id")
+	}
+	maxAttempts := op.MaxAttempts
+	if maxAttempts == 0 {
+		maxAttempts = DefaultMaxAttempts
+	}
+	var runAfter *time.Time
+	if !op.RunAfter.IsZero() {
+		runAfter = &op.RunAfter
+	}
+	_, err := tx.ExecContext(ctx, insertOperation,
+		op.ID, op.Kind, instanceID, bindingID, op.Description, maxAttempts, runAfter,
+		jsonText(op.Request, "{}"), jsonOrNull(op.OriginatingIdentity), jsonText(op.Context, "{}"),
+	)
+	if err != nil {
+		return fmt.Errorf("insert operation %s: %w", op.ID, violation(err))
+	}
+	if _, err := tx.ExecContext(ctx, notifyWorkers, s.notify, op.ID); err != nil {
+		return fmt.Errorf("notify workers: %w", err)
+	}
+	return nil
+}
+
+func checkKind(op Operation, allowed ...OperationKind) error {
+	for _, k := range allowed {
+		if op.Kind == k {
+			return nil
+		}
+	}
+	return fmt.Errorf("operation kind %q is not one of %q", op.Kind, allowed)
+}
+
+const claimOperation = `
+UPDATE operations
+SET state = 'running', attempt = attempt + 1, lease_owner = $1,
+    lease_expires_at = now() + $2::interval, claimed_at = now(), updated_at = now()
+WHERE id = (
+    SELECT id
+    FROM operations
+    WHERE state = 'queued'
+        AND run_after <= now()
+    ORDER BY created_at, id
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING ` + operationColumns
+
+// Claim takes the oldest queued operation whose run_after has come, with
+// FOR UPDATE SKIP LOCKED: it sets state running, increments attempt, and sets the lease to
+// owner until now()+lease on the database clock. ErrNotFound when nothing is claimable.
+// owner must name one worker: fencing tells workers apart by it.
+func (s *Store) Claim(ctx context.Context, owner string, lease time.Duration) (Operation, error) {
+	if owner == "" {
+		return Operation{}, errors.New("claim operation: empty lease owner")
+	}
+	var op Operation
+	err := s.db.GetContext(ctx, &op, claimOperation, owner, interval(lease))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Operation{}, ErrNotFound
+	}
+	if err != nil {
+		return Operation{}, fmt.Errorf("claim operation: %w", err)
+	}
+	return op, nil
+}
+
+// The fence every completion carries: $1 id, $2 attempt, $3 lease owner.
+const fence = `
+WHERE id = $1
+    AND attempt = $2
+    AND lease_owner = $3
+    AND state = 'running'`
+
+const renewLease = `
+UPDATE operations
+SET lease_expires_at = now() + $4::interval, updated_at = now()` + fence
+
+// RenewLease extends op's lease to now()+lease, fenced on (id, attempt, owner, running);
+// ErrLeaseLost when the fence does not match.
+func (s *Store) RenewLease(ctx context.Context, op Operation, lease time.Duration) error {
+	res, err := s.db.ExecContext(ctx, renewLease, op.ID, op.Attempt, op.LeaseOwner, interval(lease))
+	if err != nil {
+		return fmt.Errorf("renew lease of operation %s: %w", op.ID, err)
+	}
+	if err := oneRow(res, ErrLeaseLost); err != nil {
+		return fmt.Errorf("renew lease of operation %s: %w", op.ID, err)
+	}
+	return nil
+}

@@ -1,0 +1,127 @@
+package store
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// InstanceState is the life-cycle state of an instance row.
+type InstanceState string
+
+const (
+	InstanceProvisioning   InstanceState = "provisioning"
+	InstanceReady          InstanceState = "ready"
+	InstanceUpdating       InstanceState = "updating"
+	InstanceDeprovisioning InstanceState = "deprovisioning"
+	// InstanceFailed: the provision failed; a new provision or a DELETE may follow.
+	InstanceFailed InstanceState = "failed"
+	// InstanceDeleteFailed: the deprovision failed and the backend objects may be partly
+	// gone; only a DELETE may follow.
+	InstanceDeleteFailed InstanceState = "delete_failed"
+)
+
+// BindingState is the life-cycle state of a binding row.
+type BindingState string
+
+const (
+	BindingCreating BindingState = "creating"
+	BindingBound    BindingState = "bound"
+	BindingDeleting BindingState = "deleting"
+	// BindingFailed: the bind or the unbind failed. Either way the stored credentials may not
+	// work: a failed unbind may already have taken the login away.
+	BindingFailed BindingState = "failed"
+)
+
+// OperationKind says what an operation does.
+type OperationKind string
+
+const (
+	OpProvision   OperationKind = "provision"
+	OpUpdate      OperationKind = "update"
+	OpDeprovision OperationKind = "deprovision"
+	OpBind        OperationKind = "bind"
+	OpUnbind      OperationKind = "unbind"
+	// OpRestore runs the bind of a bound binding again, with its sealed password, after its
+	// node lost the login (a Redis node restarted without an aclfile). The broker starts it,
+	// not the platform, and the binding stays bound throughout.
+	OpRestore OperationKind = "restore"
+)
+
+// OperationState is where an operation is in the queue.
+type OperationState string
+
+const (
+	OpQueued    OperationState = "queued"
+	OpRunning   OperationState = "running"
+	OpSucceeded OperationState = "succeeded"
+	OpFailed    OperationState = "failed"
+)
+
+// Instance is a row of the instances table.
+type Instance struct {
+	ID               string          `db:"id"`
+	ServiceID        string          `db:"service_id"`
+	PlanID           string          `db:"plan_id"`
+	OrganizationGUID string          `db:"organization_guid"`
+	SpaceGUID        string          `db:"space_guid"`
+	Parameters       json.RawMessage `db:"parameters"` // JSON object, '{}' when none
+	Context          json.RawMessage `db:"context"`    // JSON object, '{}' when none
+	Backend          string          `db:"backend"`    // name of the backend that serves the plan
+	Node             string          `db:"node"`       // "" until placed
+	State            InstanceState   `db:"state"`
+	CreatedAt        time.Time       `db:"created_at"`
+	UpdatedAt        time.Time       `db:"updated_at"`
+}
+
+// Binding is a row of the bindings table, with its secrets unsealed.
+type Binding struct {
+	ID           string          `db:"id"`
+	InstanceID   string          `db:"instance_id"`
+	ServiceID    string          `db:"service_id"`
+	PlanID       string          `db:"plan_id"`
+	AppGUID      string          `db:"app_guid"`
+	BindResource json.RawMessage `db:"bind_resource"` // JSON object, '{}' when none
+	Parameters   json.RawMessage `db:"parameters"`    // JSON object, '{}' when none
+	Context      json.RawMessage `db:"context"`       // JSON object, '{}' when none
+	State        BindingState    `db:"state"`
+	CreatedAt    time.Time       `db:"created_at"`
+	UpdatedAt    time.Time       `db:"updated_at"`
+
+	// Password is generated before the backend call and sealed at rest, so a retried
+	// bind sets the same password.
+	Password string `db:"-"`
+	// Credentials is the JSON object returned to the application; sealed at rest,
+	// nil until the bind succeeded.
+	Credentials json.RawMessage `db:"-"`
+}
+
+// Operation is a row of the operations table: one unit of backend work and its outcome.
+// Operation rows outlive the instance and binding they act on, so a finished deprovision or
+// unbind can still be polled by id.
+type Operation struct {
+	ID                  string          `db:"id"`
+	Kind                OperationKind   `db:"kind"`
+	InstanceID          string          `db:"instance_id"`
+	BindingID           string          `db:"binding_id"` // "" for instance operations
+	State               OperationState  `db:"state"`
+	Description         string          `db:"description"`
+	Attempt             int             `db:"attempt"`
+	MaxAttempts         int             `db:"max_attempts"`
+	RunAfter            time.Time       `db:"run_after"`
+	LeaseOwner          string          `db:"lease_owner"`
+	LeaseExpiresAt      *time.Time      `db:"lease_expires_at"`
+	Request             json.RawMessage `db:"request"`              // kind-specific input, e.g. UpdateRequest
+	OriginatingIdentity json.RawMessage `db:"originating_identity"` // decoded header, 'null' when absent
+	Context             json.RawMessage `db:"context"`              // platform context, '{}' when none
+	CreatedAt           time.Time       `db:"created_at"`
+	UpdatedAt           time.Time       `db:"updated_at"`
+	FinishedAt          *time.Time      `db:"finished_at"`
+}
+
+// UpdateRequest is the Request of an update operation. The instance row keeps its old plan
+// and parameters until the update succeeds.
+type UpdateRequest struct {
+	PlanID         string          `json:"plan_id"`
+	PreviousPlanID string          `json:"previous_plan_id"`
+	Parameters     json.RawMessage `json:"parameters"`
+}
