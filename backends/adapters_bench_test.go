@@ -97,18 +97,15 @@ func BenchmarkBindUnbind(b *testing.B) {
 	}
 }
 
-// BenchmarkPlace is placement's choice in a pool of 200 nodes offering two versions, half of
-// them serving the plan.
+// BenchmarkPlace is placement's choice among 100 candidates, the half of a pool of 200 nodes
+// that the catalog finds eligible (catalog's BenchmarkEligible measures that filter).
 func BenchmarkPlace(b *testing.B) {
-	nodes := make([]backends.Node, 200)
+	nodes := make([]backends.Node, 100)
 	used := map[string]int{}
 	for i := range nodes {
-		name := fmt.Sprintf("node-%03d", i)
-		nodes[i] = backends.Node{Name: name, Versions: []string{"15", "16"}, Capacity: 500}
-		if i%2 == 1 {
-			nodes[i].Plans = []string{"other"}
-		}
-		used[name] = i
+		name := fmt.Sprintf("node-%03d", 2*i)
+		nodes[i] = backends.Node{Name: name, Capacity: 500}
+		used[name] = 2 * i
 	}
 	for b.Loop() {
 		if _, err := backends.Place(nodes, used, "small", "16"); err != nil {

@@ -3,46 +3,31 @@ package backends
 import (
 	"errors"
 	"fmt"
-	"slices"
 )
 
-// Node is one server of a backend as placement sees it.
+// Node is one candidate server for a new instance, as placement sees it: which nodes are
+// candidates (they serve the plan, offer the version, take new instances) is the caller's
+// question, asked of the catalog, so Place looks at capacity only.
 type Node struct {
 	Name string
-	// Plans lists the plan names the node serves; empty means every plan of its backend.
-	Plans []string
-	// Versions lists the server versions the node offers; a node without versions takes only
-	// instances that ask for none.
-	Versions []string
 	// Capacity is how many instances the node takes; 0 means no limit.
 	Capacity int
 }
 
-// Takes tells whether the node takes instances of plan in version ("" for any): it serves the
-// plan, and offers the version.
-func (n Node) Takes(plan, version string) bool {
-	return (len(n.Plans) == 0 || slices.Contains(n.Plans, plan)) &&
-		(version == "" || slices.Contains(n.Versions, version))
-}
-
-// ErrNoCapacity is returned by Place when no eligible node has room.
+// ErrNoCapacity is returned by Place when no candidate node has room.
 var ErrNoCapacity = errors.New("no node has room")
 
-// ErrNotServed is returned by Place when no node serves the plan in the version asked for.
+// ErrNotServed is returned by Place when there is no candidate: no node serves the plan in
+// the version asked for.
 var ErrNotServed = errors.New("no node serves the plan")
 
-// Place picks, among the nodes that serve plan and offer version ("" for any), the one with
-// the most free capacity given used (instances per node name). Ties go to the node listed
-// first. It is a pure function: the caller counts used and records the choice in one
-// transaction.
-func Place(nodes []Node, used map[string]int, plan, version string) (string, error) {
+// Place picks, among candidates, the one with the most free capacity given used (instances
+// per node name). Ties go to the node listed first. plan and version ("" for any) name the
+// instance in the errors only. It is a pure function: the caller counts used and records the
+// choice in one transaction.
+func Place(candidates []Node, used map[string]int, plan, version string) (string, error) {
 	best, bestFree := "", -1
-	eligible := 0
-	for _, n := range nodes {
-		if !n.Takes(plan, version) {
-			continue
-		}
-		eligible++
+	for _, n := range candidates {
 		free := 1 << 30
 		if n.Capacity > 0 {
 			free = n.Capacity - used[n.Name]
@@ -55,11 +40,11 @@ func Place(nodes []Node, used map[string]int, plan, version string) (string, err
 	if version != "" {
 		what += fmt.Sprintf(" in version %q", version)
 	}
-	if eligible == 0 {
+	if len(candidates) == 0 {
 		return "", fmt.Errorf("%w: %s", ErrNotServed, what)
 	}
 	if best == "" {
-		return "", fmt.Errorf("all %d nodes that serve %s are full: %w", eligible, what, ErrNoCapacity)
+		return "", fmt.Errorf("all %d nodes that serve %s are full: %w", len(candidates), what, ErrNoCapacity)
 	}
 	return best, nil
 }

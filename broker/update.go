@@ -92,22 +92,14 @@ func (b *Broker) Update(ctx context.Context, instanceID string, details domain.U
 }
 
 // nodeServes tells whether the node inst was placed on may run plan in version ("" for any):
-// the same backend, and a node that serves the plan and offers the version, as placement
-// would have required. An instance never moves between nodes.
+// the same backend, and a node Eligible for an instance already on it. An instance never
+// moves between nodes.
 func (b *Broker) nodeServes(inst store.Instance, plan catalog.Plan, version string) bool {
 	if plan.Backend != inst.Backend {
 		return false
 	}
-	be, ok := b.catalog.Backend(plan.Backend)
-	if !ok {
-		return false
-	}
-	for _, n := range poolOf(be) {
-		if n.Name == inst.Node {
-			return n.Takes(plan.Name, version)
-		}
-	}
-	return false
+	n, ok := b.catalog.Node(plan.Backend, inst.Node)
+	return ok && catalog.Eligible(n, catalog.Want{Plan: plan.Name, Version: version, New: false})
 }
 
 // startUpdate queues the update, or, when the same update is already under way (a re-sent

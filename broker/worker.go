@@ -374,24 +374,27 @@ func (p *Pool) plan(id string) (catalog.Plan, bool) {
 	return plan, ok
 }
 
-// poolOf is the backend's nodes as placement sees them.
-func poolOf(cfg catalog.Backend) []backends.Node {
-	nodes := make([]backends.Node, 0, len(cfg.Nodes))
+// candidates is the nodes of the backend that may take a new instance as w asks, as
+// placement sees them.
+func candidates(cfg catalog.Backend, w catalog.Want) []backends.Node {
+	var nodes []backends.Node
 	for _, n := range cfg.Nodes {
-		nodes = append(nodes, backends.Node{Name: n.Name, Plans: n.Plans, Versions: n.Versions, Capacity: n.Capacity})
+		if catalog.Eligible(n, w) {
+			nodes = append(nodes, backends.Node{Name: n.Name, Capacity: n.Capacity})
+		}
 	}
 	return nodes
 }
 
-// place puts a new instance on the eligible node with the most free capacity, counting and
+// place puts a new instance on the candidate node with the most free capacity, counting and
 // claiming in one transaction; a retried provision keeps the node it got.
 func (p *Pool) place(ctx context.Context, inst store.Instance, plan catalog.Plan) (string, error) {
 	cfg, ok := p.b.catalog.Backend(plan.Backend)
 	if !ok {
 		return "", permanentf("backend %q is not configured", plan.Backend)
 	}
-	nodes := poolOf(cfg)
 	version := catalog.Version(plan, decodeObject(inst.Parameters))
+	nodes := candidates(cfg, catalog.Want{Plan: plan.Name, Version: version, New: true})
 	var placeErr error
 	node, err := p.b.store.AssignNode(ctx, inst.ID, plan.Backend, func(used map[string]int) (string, error) {
 		node, err := backends.Place(nodes, used, plan.Name, version)

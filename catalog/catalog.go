@@ -238,12 +238,6 @@ func (p Plan) Budget() time.Duration {
 	return time.Duration(p.WaitBudget)
 }
 
-// Serves tells whether the node takes instances of the plan named planName: a node without
-// a plans list serves every plan of its backend.
-func (n Node) Serves(planName string) bool {
-	return len(n.Plans) == 0 || slices.Contains(n.Plans, planName)
-}
-
 // Action names which of a plan's schemas applies.
 type Action string
 

@@ -411,10 +411,10 @@ var _ = Describe("Catalog", func() {
 
 	It("tells which plans a node serves", func() {
 		b, _ := c.Backend("pg-pool")
-		Expect(b.Nodes[0].Serves("small")).To(BeTrue())
-		Expect(b.Nodes[0].Serves("large")).To(BeTrue())
-		Expect(b.Nodes[1].Serves("small")).To(BeFalse())
-		Expect(b.Nodes[1].Serves("large")).To(BeTrue())
+		Expect(catalog.Eligible(b.Nodes[0], catalog.Want{Plan: "small"})).To(BeTrue())
+		Expect(catalog.Eligible(b.Nodes[0], catalog.Want{Plan: "large"})).To(BeTrue())
+		Expect(catalog.Eligible(b.Nodes[1], catalog.Want{Plan: "small"})).To(BeFalse())
+		Expect(catalog.Eligible(b.Nodes[1], catalog.Want{Plan: "large"})).To(BeTrue())
 	})
 })
 

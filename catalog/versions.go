@@ -12,26 +12,6 @@ import (
 // must be one of the versions the plan's nodes offer.
 const VersionParameter = "version"
 
-// Versions lists the versions offered by the nodes that serve p, in catalog order, each once.
-func (c *Catalog) Versions(p Plan) []string {
-	b, ok := c.Backend(p.Backend)
-	if !ok {
-		return nil
-	}
-	var out []string
-	for _, n := range b.Nodes {
-		if !n.Serves(p.Name) {
-			continue
-		}
-		for _, v := range n.Versions {
-			if !slices.Contains(out, v) {
-				out = append(out, v)
-			}
-		}
-	}
-	return out
-}
-
 // Version is the version a new instance of p asks for: the version parameter when params
 // has one, else p's default_version, else "" (any node that serves p will do).
 func Version(p Plan, params map[string]any) string {
