@@ -31,7 +31,7 @@ func (p *Pool) restore(ctx context.Context, logger lager.Logger) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(jitter(p.cfg.RestoreInterval)):
+		case <-time.After(p.retry.jitter(p.cfg.RestoreInterval)):
 		}
 		p.sweep(ctx, logger)
 	}

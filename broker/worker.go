@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -37,6 +36,7 @@ type PoolConfig struct {
 type Pool struct {
 	b     *Broker
 	cfg   PoolConfig
+	retry retryPolicy
 	owner string
 	wake  chan struct{}
 }
@@ -58,7 +58,7 @@ func (b *Broker) NewPool(cfg PoolConfig) *Pool {
 	if cfg.RetryBase <= 0 {
 		cfg.RetryBase = 2 * time.Second
 	}
-	return &Pool{b: b, cfg: cfg, owner: uuid.NewString(), wake: make(chan struct{}, 1)}
+	return &Pool{b: b, cfg: cfg, retry: newRetryPolicy(cfg.RetryBase), owner: uuid.NewString(), wake: make(chan struct{}, 1)}
 }
 
 // Run works until fetchCtx ends, then lets running operations finish until workCtx ends,
@@ -111,7 +111,7 @@ func (p *Pool) work(fetchCtx, workCtx context.Context, owner string, logger lage
 		select {
 		case <-fetchCtx.Done():
 		case <-p.wake:
-		case <-time.After(jitter(p.cfg.PollInterval)):
+		case <-time.After(p.retry.jitter(p.cfg.PollInterval)):
 		}
 	}
 }
@@ -122,9 +122,9 @@ func (p *Pool) rescue(ctx context.Context, logger lager.Logger) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(jitter(p.cfg.Lease / 2)):
+		case <-time.After(p.retry.jitter(p.cfg.Lease / 2)):
 		}
-		n, err := p.b.store.RescueExpired(ctx, p.backoff)
+		n, err := p.b.store.RescueExpired(ctx, p.retry.backoff)
 		if err != nil && ctx.Err() == nil {
 			logger.Error("rescue-failed", err)
 		}
@@ -133,23 +133,6 @@ func (p *Pool) rescue(ctx context.Context, logger lager.Logger) {
 			p.signal()
 		}
 	}
-}
-
-// backoff is the delay before attempt+1: RetryBase doubled per attempt, at most a minute,
-// with ±25% jitter so retries of many operations spread out.
-func (p *Pool) backoff(attempt int) time.Duration {
-	d := p.cfg.RetryBase
-	for i := 1; i < attempt && d < time.Minute; i++ {
-		d *= 2
-	}
-	return jitter(min(d, time.Minute))
-}
-
-func jitter(d time.Duration) time.Duration {
-	if d <= 0 {
-		return 0
-	}
-	return d*3/4 + rand.N(d/2+1)
 }
 
 func (p *Pool) run(workCtx context.Context, op store.Operation) {
@@ -227,9 +210,7 @@ func (p *Pool) run(workCtx context.Context, op store.Operation) {
 		p.record(logger, p.b.store.Fail(recordCtx, op, sentence))
 		return
 	}
-	delay := p.backoff(op.Attempt)
-	next := time.Now().Add(delay).UTC().Format("15:04:05 MST")
-	description := fmt.Sprintf("%s; attempt %d of %d failed, the next begins at %s", sentence, op.Attempt, op.MaxAttempts, next)
+	delay, description := p.retry.retry(sentence, op.Attempt, op.MaxAttempts)
 	p.record(logger, p.b.store.Retry(recordCtx, op, delay, description))
 }
 
