@@ -23,9 +23,11 @@ type Config struct {
 	Backends map[string]backends.Backend
 	Logger   lager.Logger
 	// SyncBudget is how long a request without accepts_incomplete=true waits for its
-	// operation; it must stay under the platforms' 60 s client timeout.
+	// operation (default DefaultSyncBudget); it must stay under the platforms' 60 s client
+	// timeout (MaxSyncBudget).
 	SyncBudget time.Duration
-	// MaxAttempts bounds how often an operation runs before it is failed.
+	// MaxAttempts bounds how often an operation runs before it is failed (default
+	// DefaultMaxAttempts).
 	MaxAttempts int
 }
 
@@ -43,22 +45,16 @@ type Broker struct {
 
 var _ domain.ServiceBroker = (*Broker)(nil)
 
-// New returns a Broker; zero durations and counts in cfg take their defaults.
+// New returns a Broker; zero durations and counts in cfg take their Default… values.
 func New(cfg Config) *Broker {
 	b := &Broker{
 		catalog:     cfg.Catalog,
 		store:       cfg.Store,
 		backends:    cfg.Backends,
 		logger:      cfg.Logger,
-		syncBudget:  cfg.SyncBudget,
-		maxAttempts: cfg.MaxAttempts,
+		syncBudget:  orDefault(cfg.SyncBudget, DefaultSyncBudget),
+		maxAttempts: orDefault(cfg.MaxAttempts, DefaultMaxAttempts),
 		services:    toDomainServices(cfg.Catalog.Services()),
-	}
-	if b.syncBudget <= 0 {
-		b.syncBudget = 50 * time.Second
-	}
-	if b.maxAttempts <= 0 {
-		b.maxAttempts = 5
 	}
 	return b
 }

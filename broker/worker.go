@@ -17,13 +17,16 @@ import (
 	"github.com/omnibroker/omnibroker/store"
 )
 
-// PoolConfig tunes the workers; zero values take the defaults.
+// PoolConfig tunes the workers; zero durations take the Default… values of this package.
 type PoolConfig struct {
-	Workers          int           // default 4
-	Lease            time.Duration // default 30s; renewed every third of it
-	PollInterval     time.Duration // default 2s; NOTIFY wakes workers sooner
-	OperationTimeout time.Duration // default 10m; one attempt's limit
-	RetryBase        time.Duration // default 2s; doubles per attempt, up to a minute
+	// Workers is how many operations run at once; 0 runs none.
+	Workers int
+	// Lease is how long a claimed operation stays with its worker without a heartbeat; the
+	// heartbeat renews it every sixth of it.
+	Lease            time.Duration
+	PollInterval     time.Duration // how often idle workers look for work; NOTIFY wakes them sooner
+	OperationTimeout time.Duration // one attempt's limit
+	RetryBase        time.Duration // the first backoff; it doubles per attempt, up to a minute
 	// RestoreInterval is how often the pool checks, on the nodes of backends that can forget
 	// what Bind made (backends.Restorer), that the logins of live bindings are still there,
 	// and queues a restore of those that are not. 0 disables it.
@@ -43,21 +46,11 @@ type Pool struct {
 
 // NewPool returns a worker pool for b; Run starts it.
 func (b *Broker) NewPool(cfg PoolConfig) *Pool {
-	if cfg.Workers < 0 {
-		cfg.Workers = 0
-	}
-	if cfg.Lease <= 0 {
-		cfg.Lease = 30 * time.Second
-	}
-	if cfg.PollInterval <= 0 {
-		cfg.PollInterval = 2 * time.Second
-	}
-	if cfg.OperationTimeout <= 0 {
-		cfg.OperationTimeout = 10 * time.Minute
-	}
-	if cfg.RetryBase <= 0 {
-		cfg.RetryBase = 2 * time.Second
-	}
+	cfg.Workers = max(cfg.Workers, 0)
+	cfg.Lease = orDefault(cfg.Lease, DefaultLease)
+	cfg.PollInterval = orDefault(cfg.PollInterval, DefaultPollInterval)
+	cfg.OperationTimeout = orDefault(cfg.OperationTimeout, DefaultOperationTimeout)
+	cfg.RetryBase = orDefault(cfg.RetryBase, DefaultRetryBase)
 	return &Pool{b: b, cfg: cfg, retry: newRetryPolicy(cfg.RetryBase), owner: uuid.NewString(), wake: make(chan struct{}, 1)}
 }
 

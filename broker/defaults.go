@@ -1,0 +1,46 @@
+package broker
+
+import (
+	"time"
+
+	"github.com/omnibroker/omnibroker/catalog"
+)
+
+// The defaults of the broker's settings, each declared here and nowhere else: New and
+// NewPool take them for zero values, cmd/omnibroker takes them for unset environment
+// variables, and the README's configuration table states them (a test in cmd checks it).
+const (
+	// DefaultSyncBudget is Config.SyncBudget's default.
+	DefaultSyncBudget = 50 * time.Second
+	// MaxSyncBudget is the longest sync budget that makes sense: a request must be answered
+	// before the platforms' 60 s client timeout, as for a plan's wait budget.
+	MaxSyncBudget = catalog.MaxWaitBudget
+	// DefaultMaxAttempts is Config.MaxAttempts's default.
+	DefaultMaxAttempts = 5
+
+	// DefaultWorkers is how many workers a serving process runs when not told otherwise.
+	// PoolConfig.Workers has no default: 0 runs none, for a replica that only serves the API.
+	DefaultWorkers = 4
+	// DefaultLease is PoolConfig.Lease's default.
+	DefaultLease = 30 * time.Second
+	// DefaultPollInterval is PoolConfig.PollInterval's default.
+	DefaultPollInterval = 2 * time.Second
+	// DefaultOperationTimeout is PoolConfig.OperationTimeout's default.
+	DefaultOperationTimeout = 10 * time.Minute
+	// DefaultRetryBase is PoolConfig.RetryBase's default.
+	DefaultRetryBase = 2 * time.Second
+	// DefaultRestoreInterval is how often a serving process sweeps for lost logins when not
+	// told otherwise. PoolConfig.RestoreInterval has no default: 0 turns the sweep off.
+	DefaultRestoreInterval = time.Minute
+	// DefaultShutdownTimeout is how long, at shutdown, running operations may finish between
+	// the end of Pool.Run's fetchCtx and the end of its workCtx.
+	DefaultShutdownTimeout = 20 * time.Second
+)
+
+// orDefault is v, or def when v is not positive.
+func orDefault[T int | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
+}

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/omnibroker/omnibroker/broker"
+)
+
+// defaults is every setting with a default, and that default as declared in its package.
+var defaults = map[string]any{
+	"OMNIBROKER_CONFIG":           defaultCatalogPath,
+	"OMNIBROKER_LISTEN":           defaultListen,
+	"OMNIBROKER_WORKERS":          broker.DefaultWorkers,
+	"OMNIBROKER_LEASE":            broker.DefaultLease,
+	"OMNIBROKER_POLL_INTERVAL":    broker.DefaultPollInterval,
+	"OMNIBROKER_RETRY_BASE":       broker.DefaultRetryBase,
+	"OMNIBROKER_MAX_ATTEMPTS":     broker.DefaultMaxAttempts,
+	"OMNIBROKER_SYNC_BUDGET":      broker.DefaultSyncBudget,
+	"OMNIBROKER_SHUTDOWN_TIMEOUT": broker.DefaultShutdownTimeout,
+	"OMNIBROKER_RESTORE_INTERVAL": broker.DefaultRestoreInterval,
+	"OMNIBROKER_LOG_LEVEL":        defaultLogLevel.String(),
+}
+
+// TestREADMEDefaults checks that the README's configuration table states the declared
+// defaults.
+func TestREADMEDefaults(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := regexp.MustCompile("(?m)^\\| `([A-Z_]+)` \\| `([^`]*)` \\|")
+	stated := map[string]string{}
+	for _, m := range row.FindAllStringSubmatch(string(readme), -1) {
+		stated[m[1]] = m[2]
+	}
+	for name, want := range defaults {
+		cell, ok := stated[name]
+		if !ok {
+			t.Errorf("README: no row with a default for %s", name)
+			continue
+		}
+		if !sameSetting(cell, want) {
+			t.Errorf("README: %s defaults to `%s`, but the code says %v", name, cell, want)
+		}
+	}
+}
+
+// TestConfigDefaults checks that an empty environment gives the declared defaults.
+func TestConfigDefaults(t *testing.T) {
+	for name := range defaults {
+		t.Setenv(name, "")
+	}
+	t.Setenv("DATABASE_URL", "postgres://127.0.0.1/x")
+	cfg, err := loadConfig(false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]any{
+		"OMNIBROKER_CONFIG":           cfg.CatalogPath,
+		"OMNIBROKER_LISTEN":           cfg.Listen,
+		"OMNIBROKER_WORKERS":          cfg.Workers,
+		"OMNIBROKER_LEASE":            cfg.Lease,
+		"OMNIBROKER_POLL_INTERVAL":    cfg.PollInterval,
+		"OMNIBROKER_RETRY_BASE":       cfg.RetryBase,
+		"OMNIBROKER_MAX_ATTEMPTS":     cfg.MaxAttempts,
+		"OMNIBROKER_SYNC_BUDGET":      cfg.SyncBudget,
+		"OMNIBROKER_SHUTDOWN_TIMEOUT": cfg.ShutdownTimeout,
+		"OMNIBROKER_RESTORE_INTERVAL": cfg.RestoreInterval,
+		"OMNIBROKER_LOG_LEVEL":        cfg.LogLevel.String(),
+	}
+	for name, want := range defaults {
+		if got[name] != want {
+			t.Errorf("%s unset: got %v, want %v", name, got[name], want)
+		}
+	}
+}
+
+// sameSetting tells whether a README cell states value: a duration such as `1m` by what it
+// means, anything else as written.
+func sameSetting(cell string, value any) bool {
+	switch v := value.(type) {
+	case time.Duration:
+		d, err := time.ParseDuration(cell)
+		return err == nil && d == v
+	case int:
+		n, err := strconv.Atoi(cell)
+		return err == nil && n == v
+	default:
+		return strings.EqualFold(cell, v.(string))
+	}
+}
