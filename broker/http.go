@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"code.cloudfoundry.org/lager/v3"
 	"github.com/go-chi/chi/v5"
@@ -18,22 +19,25 @@ import (
 	"github.com/pivotal-cf/brokerapi/v10/middlewares"
 )
 
-// maxBodyBytes bounds a request body; OSB bodies are a few kilobytes.
-const maxBodyBytes = 1 << 20
+const (
+	// maxBodyBytes bounds a request body; OSB bodies are a few kilobytes.
+	maxBodyBytes = 1 << 20
+	// readHeaderTimeout bounds how long a client may take to send a request's headers.
+	readHeaderTimeout = 10 * time.Second
+)
 
-// Handler returns the broker's HTTP API: brokerapi's routes behind our own basic auth and
-// version check (so that every error is an OSB JSON body), a body check that answers 400 for
-// malformed JSON, and our own handlers where brokerapi v10 cannot say enough.
+// NewServer returns the HTTP server of handler (from Handler), with the timeouts that belong
+// to the connection rather than to the chain. TLS is terminated here, by the server's
+// TLSConfig, so every stage of the chain sees a request that came in the way it should.
+func NewServer(handler http.Handler) *http.Server {
+	return &http.Server{Handler: handler, ReadHeaderTimeout: readHeaderTimeout}
+}
+
+// Handler returns the broker's HTTP API: every request passes through chain, then reaches
+// brokerapi's routes or, where brokerapi v10 cannot say enough, our own handlers.
 func Handler(b *Broker, logger lager.Logger, username, password string) http.Handler {
 	r := chi.NewRouter()
-	r.Use(basicAuth(username, password))
-	r.Use(checkAPIVersion)
-	r.Use(middlewares.AddCorrelationIDToContext)
-	r.Use(middlewares.AddOriginatingIdentityToContext)
-	r.Use(middlewares.AddInfoLocationToContext)
-	r.Use(middlewares.AddRequestIdentityToContext)
-	r.Use(echoRequestIdentity)
-	r.Use(checkBody)
+	r.Use(chain(username, password)...)
 	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusNotFound, "", "no such route in the Open Service Broker API")
 	})
@@ -47,6 +51,50 @@ func Handler(b *Broker, logger lager.Logger, username, password string) http.Han
 	r.Get("/v2/service_instances/{instance_id}/last_operation", b.serveLastOperation)
 	r.Get("/v2/service_instances/{instance_id}/service_bindings/{binding_id}/last_operation", b.serveLastBindingOperation)
 	return r
+}
+
+// chain is what every request passes through before its route, outermost first; the first
+// stage that answers ends the request, always with an OSB JSON error body. It runs for
+// unknown routes too. A concern that later work adds takes its place in this list, and in
+// the slice below, and nowhere else:
+//
+//  1. the access log (to come): outermost, so that it sees every answer and its duration
+//  2. metrics (to come): the count and duration of each answer, by route and status
+//  3. timeouts and limits: limitBody bounds the body; a request deadline goes here
+//  4. health and metrics routes (to come): /healthz, /readyz and /metrics answer here,
+//     without the platform's credentials
+//  5. the operator API (to come): /admin/v1 answers here, behind its own credentials
+//  6. basicAuth: the platform's credentials, 401 (more than one at once for rotation goes here)
+//  7. checkAPIVersion: X-Broker-API-Version 2.x, else 412
+//  8. brokerapi's context middlewares: correlation id, originating identity, info location
+//     and request identity, which the request's log session and operation rows carry
+//  9. echoRequestIdentity: the request identity back on the response
+//  10. input checks: checkBody, 400 for a body that is not the JSON object its route expects
+//     (brokerapi v10 would say 422)
+//
+// TLS is not a stage: NewServer's server terminates it.
+func chain(username, password string) []func(http.Handler) http.Handler {
+	return []func(http.Handler) http.Handler{
+		limitBody,
+		basicAuth(username, password),
+		checkAPIVersion,
+		middlewares.AddCorrelationIDToContext,
+		middlewares.AddOriginatingIdentityToContext,
+		middlewares.AddInfoLocationToContext,
+		middlewares.AddRequestIdentityToContext,
+		echoRequestIdentity,
+		checkBody,
+	}
+}
+
+// limitBody makes reading more than maxBodyBytes of a request body fail, whoever reads it.
+func limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func basicAuth(username, password string) func(http.Handler) http.Handler {
@@ -102,7 +150,7 @@ func checkBody(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+		body, err := io.ReadAll(r.Body) // at most maxBodyBytes: limitBody came first
 		if err != nil {
 			writeError(w, http.StatusBadRequest, "BadRequest", "the request body could not be read or is larger than 1 MiB")
 			return

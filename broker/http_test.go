@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/google/uuid"
 	. "github.com/onsi/ginkgo/v2"
@@ -27,6 +28,7 @@ var _ = Describe("The HTTP API", func() {
 		Entry("provision with parameters that are a string", "PUT", "instance", `{"service_id":"`+serviceID+`","plan_id":"`+quickPlan+`","organization_guid":"o","space_guid":"s","parameters":"x"}`, "parameters"),
 		Entry("update that is not JSON", "PATCH", "instance", `nope`, "JSON object"),
 		Entry("bind that is truncated", "PUT", "binding", `{"service_id":`, "malformed JSON"),
+		Entry("provision larger than 1 MiB", "PUT", "instance", `{"service_id": "`+strings.Repeat("x", 1<<20)+`"}`, "larger than 1 MiB"),
 	)
 
 	DescribeTable("every refusal is an OSB JSON error body",
@@ -40,7 +42,17 @@ var _ = Describe("The HTTP API", func() {
 		Entry("a wrong password", func(r *http.Request) { r.SetBasicAuth("broker", "wrong") }, 401),
 		Entry("no API version", func(r *http.Request) { r.Header.Del("X-Broker-API-Version") }, 412),
 		Entry("API version 3", func(r *http.Request) { r.Header.Set("X-Broker-API-Version", "3.0") }, 412),
+		Entry("neither credentials nor an API version: credentials are checked first", func(r *http.Request) {
+			r.Header.Del("Authorization")
+			r.Header.Del("X-Broker-API-Version")
+		}, 401),
 	)
+
+	It("checks credentials and the API version before the route, so an unknown route answers 401 without them", func() {
+		Expect(call("GET", "/v2/no-such-route", nil).status).To(Equal(404))
+		Expect(call("GET", "/v2/no-such-route", nil, func(r *http.Request) { r.Header.Del("Authorization") }).status).To(Equal(401))
+		Expect(call("GET", "/v2/no-such-route", nil, func(r *http.Request) { r.Header.Del("X-Broker-API-Version") }).status).To(Equal(412))
+	})
 
 	It("serves the catalog without the backend settings", func() {
 		resp := call("GET", "/v2/catalog", nil)

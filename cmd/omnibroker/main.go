@@ -178,10 +178,7 @@ func serve() error {
 	if err != nil {
 		return fmt.Errorf("OMNIBROKER_LISTEN %s: %w", cfg.Listen, err)
 	}
-	server := &http.Server{
-		Handler:           broker.Handler(b, logger, cfg.Username, cfg.Password),
-		ReadHeaderTimeout: 10 * time.Second,
-	}
+	server := broker.NewServer(broker.Handler(b, logger, cfg.Username, cfg.Password))
 
 	// Shutdown comes in two steps: stop claiming, then, after ShutdownTimeout, cancel the
 	// backend calls still running so their operations go back to the queue.
