@@ -72,20 +72,11 @@ func (c *Catalog) validate() []string {
 	for i := range cfg.Services {
 		s := &cfg.Services[i]
 		sl := label("services", i, s.Name)
-		if checkID(&ps, sl, s.ID) {
-			if prev, dup := ids[s.ID]; dup {
-				ps.add(sl, "id %q is already used by %s", s.ID, prev)
-			} else {
-				ids[s.ID] = sl
-				c.services[s.ID] = i
-			}
+		if checkID(&ps, sl, s.ID) && ps.unique(ids, sl, "id", s.ID, "") {
+			c.services[s.ID] = i
 		}
 		if checkName(&ps, sl, s.Name) {
-			if prev, dup := serviceNames[s.Name]; dup {
-				ps.add(sl, "name %q is already used by %s", s.Name, prev)
-			} else {
-				serviceNames[s.Name] = sl
-			}
+			ps.unique(serviceNames, sl, "name", s.Name, "")
 		}
 		checkRequired(&ps, sl, "description", s.Description)
 		for k, r := range s.Requires {
@@ -102,20 +93,11 @@ func (c *Catalog) validate() []string {
 		for j := range s.Plans {
 			p := &s.Plans[j]
 			pl := sl + ": " + label("plans", j, p.Name)
-			if checkID(&ps, pl, p.ID) {
-				if prev, dup := ids[p.ID]; dup {
-					ps.add(pl, "id %q is already used by %s", p.ID, prev)
-				} else {
-					ids[p.ID] = pl
-					c.plans[p.ID] = planIndex{service: i, plan: j}
-				}
+			if checkID(&ps, pl, p.ID) && ps.unique(ids, pl, "id", p.ID, "") {
+				c.plans[p.ID] = planIndex{service: i, plan: j}
 			}
 			if checkName(&ps, pl, p.Name) {
-				if prev, dup := planNames[p.Name]; dup {
-					ps.add(pl, "name %q is already used by %s in the same service", p.Name, prev)
-				} else {
-					planNames[p.Name] = pl
-				}
+				ps.unique(planNames, pl, "name", p.Name, " in the same service")
 			}
 			checkRequired(&ps, pl, "description", p.Description)
 			checkJSON(&ps, pl, "metadata", p.Metadata)
@@ -148,11 +130,7 @@ func (c *Catalog) validate() []string {
 	for i, b := range cfg.Backends {
 		bl := label("backends", i, b.Name)
 		if checkName(&ps, bl, b.Name) {
-			if prev, dup := backendNames[b.Name]; dup {
-				ps.add(bl, "name %q is already used by %s", b.Name, prev)
-			} else {
-				backendNames[b.Name] = bl
-			}
+			ps.unique(backendNames, bl, "name", b.Name, "")
 		}
 		switch {
 		case strings.TrimSpace(b.Kind) == "":
@@ -166,11 +144,7 @@ func (c *Catalog) validate() []string {
 		for k, n := range b.Nodes {
 			nl := bl + ": " + label("nodes", k, n.Name)
 			if checkName(&ps, nl, n.Name) {
-				if prev, dup := nodeNames[n.Name]; dup {
-					ps.add(nl, "name %q is already used by %s", n.Name, prev)
-				} else {
-					nodeNames[n.Name] = nl
-				}
+				ps.unique(nodeNames, nl, "name", n.Name, "")
 			}
 			switch {
 			case n.URLEnv == "":
@@ -227,33 +201,39 @@ func checkRequired(ps *problems, at, field, v string) bool {
 	return true
 }
 
-// checkID reports an id that is missing or unfit, and tells whether it is usable.
-func checkID(ps *problems, at, id string) bool {
-	if !checkRequired(ps, at, "id", id) {
+// unique records in seen that the entry at has value v in field, and tells whether v is
+// new; a value an earlier entry has is reported, naming that entry (and scope, such as
+// " in the same service", when the rule holds within one).
+func (ps *problems) unique(seen map[string]string, at, field, v, scope string) bool {
+	if prev, dup := seen[v]; dup {
+		ps.add(at, "%s %q is already used by %s%s", field, v, prev, scope)
 		return false
 	}
-	switch {
-	case strings.TrimSpace(id) != id:
-		ps.add(at, "id %q has leading or trailing space", id)
-	case len(id) > maxFieldLength:
-		ps.add(at, "id is longer than %d characters", maxFieldLength)
-	default:
-		return true
-	}
-	return false
+	seen[v] = at
+	return true
+}
+
+// checkID reports an id that is missing or unfit, and tells whether it is usable.
+func checkID(ps *problems, at, id string) bool {
+	return checkField(ps, at, "id", id, strings.TrimSpace(id) == id, "has leading or trailing space")
 }
 
 // checkName reports a name that is missing or not CLI-friendly, and tells whether it is
 // usable.
 func checkName(ps *problems, at, name string) bool {
-	if !checkRequired(ps, at, "name", name) {
-		return false
-	}
+	return checkField(ps, at, "name", name, namePattern.MatchString(name),
+		"must be letters, digits, '.', '-' or '_', starting with a letter or digit")
+}
+
+// checkField reports a field that is missing, unfit (fit is false; unfit says why) or longer
+// than Cloud Controller stores, and tells whether it is usable.
+func checkField(ps *problems, at, field, v string, fit bool, unfit string) bool {
 	switch {
-	case !namePattern.MatchString(name):
-		ps.add(at, "name %q must be letters, digits, '.', '-' or '_', starting with a letter or digit", name)
-	case len(name) > maxFieldLength:
-		ps.add(at, "name is longer than %d characters", maxFieldLength)
+	case !checkRequired(ps, at, field, v):
+	case !fit:
+		ps.add(at, "%s %q %s", field, v, unfit)
+	case len(v) > maxFieldLength:
+		ps.add(at, "%s is longer than %d characters", field, maxFieldLength)
 	default:
 		return true
 	}
