@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/omnibroker/omnibroker/broker"
+	"github.com/omnibroker/omnibroker/catalog"
 )
 
 // defaults is every setting with a default, and that default as declared in its package.
@@ -46,6 +47,32 @@ func TestREADMEDefaults(t *testing.T) {
 		}
 		if !sameSetting(cell, want) {
 			t.Errorf("README: %s defaults to `%s`, but the code says %v", name, cell, want)
+		}
+	}
+}
+
+// TestREADMELimits checks the README's other statements of declared defaults and limits.
+func TestREADMELimits(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		pattern string
+		want    []time.Duration
+	}{
+		{"`wait_budget` \\(default `([^`]+)`, at most `([^`]+)`\\)", []time.Duration{catalog.DefaultWaitBudget, catalog.MaxWaitBudget}},
+		{"`OMNIBROKER_SYNC_BUDGET` \\|[^|]*\\| [^|]*\\(at most ([0-9a-z]+):", []time.Duration{broker.MaxSyncBudget}},
+	} {
+		m := regexp.MustCompile(c.pattern).FindStringSubmatch(string(readme))
+		if m == nil {
+			t.Errorf("README: nothing matches %s", c.pattern)
+			continue
+		}
+		for i, want := range c.want {
+			if !sameSetting(m[i+1], want) {
+				t.Errorf("README: %q states %s, but the code says %s", m[0], m[i+1], want)
+			}
 		}
 	}
 }
