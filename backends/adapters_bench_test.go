@@ -3,7 +3,6 @@ package backends_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"testing"
 
 	"github.com/google/uuid"
@@ -13,30 +12,23 @@ import (
 	"github.com/omnibroker/omnibroker/backends/postgres"
 	"github.com/omnibroker/omnibroker/backends/rabbitmq"
 	"github.com/omnibroker/omnibroker/backends/redis"
+	"github.com/omnibroker/omnibroker/internal/testkit"
 )
 
 // benchKinds are the local servers the benchmarks run against, as the suites find them.
 var benchKinds = []struct {
-	kind, env, url string
-	open           func([]backends.Server) (backends.Adapter, error)
+	kind   string
+	server testkit.Server
+	open   func([]backends.Server) (backends.Adapter, error)
 }{
-	{"postgres", "OMNIBROKER_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable",
-		func(s []backends.Server) (backends.Adapter, error) { return postgres.New(s) }},
-	{"mysql", "OMNIBROKER_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/",
-		func(s []backends.Server) (backends.Adapter, error) { return mysql.New(s) }},
-	{"redis", "OMNIBROKER_TEST_REDIS_URL", "redis://omnibroker:omnibroker-dev@127.0.0.1:6379",
-		func(s []backends.Server) (backends.Adapter, error) { return redis.New(s) }},
-	{"rabbitmq", "OMNIBROKER_TEST_RABBITMQ_URL", "http://guest:guest@127.0.0.1:15672",
-		func(s []backends.Server) (backends.Adapter, error) { return rabbitmq.New(s) }},
+	{"postgres", testkit.Postgres, func(s []backends.Server) (backends.Adapter, error) { return postgres.New(s) }},
+	{"mysql", testkit.MySQL, func(s []backends.Server) (backends.Adapter, error) { return mysql.New(s) }},
+	{"redis", testkit.Redis, func(s []backends.Server) (backends.Adapter, error) { return redis.New(s) }},
+	{"rabbitmq", testkit.RabbitMQ, func(s []backends.Server) (backends.Adapter, error) { return rabbitmq.New(s) }},
 }
 
 func openBench(b *testing.B, i int) backends.Adapter {
-	k := benchKinds[i]
-	url := os.Getenv(k.env)
-	if url == "" {
-		url = k.url
-	}
-	a, err := k.open([]backends.Server{{Name: "bench", AdminURL: url}})
+	a, err := benchKinds[i].open([]backends.Server{{Name: "bench", AdminURL: benchKinds[i].server.URL()}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -3,13 +3,10 @@ package broker_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"os"
 	"testing"
 	"time"
 
@@ -22,6 +19,7 @@ import (
 	"github.com/omnibroker/omnibroker/backends/postgres"
 	"github.com/omnibroker/omnibroker/broker"
 	"github.com/omnibroker/omnibroker/catalog"
+	"github.com/omnibroker/omnibroker/internal/testkit"
 	"github.com/omnibroker/omnibroker/store"
 )
 
@@ -61,60 +59,13 @@ type benchBroker struct {
 // benchNode is the one node of benchCatalog's backend.
 const benchNode = "pg-local"
 
-func benchEnv(name, fallback string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return fallback
-}
-
 // newBenchBroker starts a broker for one benchmark and stops it when the benchmark ends,
 // dropping its state database and whatever it left on the backend. The suite's BeforeSuite
 // does not run under `go test -run '^$' -bench`, so benchmarks set up without it.
 func newBenchBroker(b *testing.B) *benchBroker {
 	b.Helper()
-	const localDefault = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-	serverURL := benchEnv("OMNIBROKER_TEST_DATABASE_URL", localDefault)
-	nodeURL := benchEnv("OMNIBROKER_TEST_POSTGRES_URL", localDefault)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-
-	admin, err := sqlx.Open("postgres", serverURL)
-	if err != nil {
-		b.Fatalf("open admin connection: %v", err)
-	}
-	b.Cleanup(func() { _ = admin.Close() })
-	name := "omnibroker_broker_bench_" + uuid.NewString()[:8]
-	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+pq.QuoteIdentifier(name)); err != nil {
-		b.Fatalf("create state database; is PostgreSQL running at OMNIBROKER_TEST_DATABASE_URL (default %s)? %v", localDefault, err)
-	}
-	b.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if _, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+pq.QuoteIdentifier(name)+" WITH (FORCE)"); err != nil {
-			b.Errorf("drop state database %s: %v", name, err)
-		}
-	})
-
-	u, err := url.Parse(serverURL)
-	if err != nil {
-		b.Fatalf("parse OMNIBROKER_TEST_DATABASE_URL: %v", err)
-	}
-	u.Path = "/" + name
-	key := make([]byte, store.KeySize)
-	_, _ = rand.Read(key)
-	keys, err := store.NewKeyring(key)
-	if err != nil {
-		b.Fatalf("keyring: %v", err)
-	}
-	st, err := store.Open(ctx, u.String(), keys)
-	if err != nil {
-		b.Fatalf("open store: %v", err)
-	}
-	b.Cleanup(func() { _ = st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		b.Fatalf("migrate: %v", err)
-	}
+	nodeURL := testkit.Postgres.URL()
+	st := openStore(b, testkit.NewDatabase(b, testkit.State.URL(), "omnibroker_broker_bench").URL)
 
 	cat, err := catalog.Parse([]byte(benchCatalog))
 	if err != nil {

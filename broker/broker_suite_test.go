@@ -6,19 +6,14 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"code.cloudfoundry.org/lager/v3/lagertest"
-	"github.com/jmoiron/sqlx"
-	_ "github.com/lib/pq"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	goredis "github.com/redis/go-redis/v9"
@@ -28,6 +23,7 @@ import (
 	"github.com/omnibroker/omnibroker/backends/redis"
 	"github.com/omnibroker/omnibroker/broker"
 	"github.com/omnibroker/omnibroker/catalog"
+	"github.com/omnibroker/omnibroker/internal/testkit"
 	"github.com/omnibroker/omnibroker/store"
 )
 
@@ -93,26 +89,10 @@ var (
 var redisAdmin *goredis.Client
 
 var _ = BeforeSuite(func() {
-	adminURL = os.Getenv("OMNIBROKER_TEST_DATABASE_URL")
-	if adminURL == "" {
-		adminURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-	}
-	admin, err := sqlx.Open("postgres", adminURL)
-	Expect(err).NotTo(HaveOccurred())
-	defer admin.Close()
-	stateDB = fmt.Sprintf("omnibroker_broker_test_%d_%d", GinkgoParallelProcess(), time.Now().UnixNano())
-	_, err = admin.Exec("CREATE DATABASE " + stateDB)
-	Expect(err).NotTo(HaveOccurred(), "PostgreSQL must run at %s", "127.0.0.1:5432")
-
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	keys, err := store.NewKeyring(key)
-	Expect(err).NotTo(HaveOccurred())
-	u, _ := url.Parse(adminURL)
-	u.Path = "/" + stateDB
-	st, err = store.Open(context.Background(), u.String(), keys)
-	Expect(err).NotTo(HaveOccurred())
-	Expect(st.Migrate(context.Background())).To(Succeed())
+	adminURL = testkit.State.URL()
+	state := testkit.NewDatabase(GinkgoT(), adminURL, "omnibroker_broker_test")
+	stateDB = state.Name
+	st = openStore(GinkgoT(), state.URL)
 
 	cat, err := catalog.Parse([]byte(testCatalog))
 	Expect(err).NotTo(HaveOccurred())
@@ -120,17 +100,9 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 	down, err := postgres.New([]backends.Server{{Name: "pg-down", AdminURL: "postgres://postgres@127.0.0.1:1/postgres?sslmode=disable&connect_timeout=2"}})
 	Expect(err).NotTo(HaveOccurred())
-	redisURL := os.Getenv("OMNIBROKER_TEST_REDIS_URL")
-	if redisURL == "" {
-		// The admin login scripts/services gives the local Redis.
-		redisURL = "redis://omnibroker:omnibroker-dev@127.0.0.1:6379"
-	}
-	cache, err := redis.New([]backends.Server{{Name: "redis-local", AdminURL: redisURL}})
+	redisAdmin = testkit.RedisAdmin(GinkgoT(), testkit.Redis)
+	cache, err := redis.New([]backends.Server{{Name: "redis-local", AdminURL: testkit.Redis.URL()}})
 	Expect(err).NotTo(HaveOccurred())
-	opts, err := goredis.ParseURL(redisURL)
-	Expect(err).NotTo(HaveOccurred())
-	redisAdmin = goredis.NewClient(opts)
-	Expect(redisAdmin.Ping(context.Background()).Err()).To(Succeed(), "Redis must run at OMNIBROKER_TEST_REDIS_URL (or the local default)")
 
 	logger = lagertest.NewTestLogger("broker-test")
 	b := broker.New(broker.Config{
@@ -149,30 +121,38 @@ var _ = BeforeSuite(func() {
 		pool.Run(ctx, ctx)
 	}()
 	server = httptest.NewServer(broker.Handler(b, logger, "broker", "s3cret-broker-pw"))
-})
-
-var _ = AfterSuite(func() {
-	if server != nil {
-		server.Close()
-	}
-	if stopPool != nil {
+	// Cleanups run last-registered first: the server, then the workers, then the store and
+	// the state database.
+	DeferCleanup(func() {
 		stopPool()
 		Eventually(poolDone, 15*time.Second).Should(BeClosed())
-	}
-	if st != nil {
-		_ = st.Close()
-	}
-	if redisAdmin != nil {
-		_ = redisAdmin.Close()
-	}
-	if stateDB != "" {
-		admin, err := sqlx.Open("postgres", adminURL)
-		Expect(err).NotTo(HaveOccurred())
-		defer admin.Close()
-		_, err = admin.Exec("DROP DATABASE IF EXISTS " + stateDB + " WITH (FORCE)")
-		Expect(err).NotTo(HaveOccurred())
-	}
+	})
+	DeferCleanup(server.Close)
 })
+
+// openStore opens a store on the state database at url with a fresh key, migrates it, and
+// closes it at cleanup. The suite and the benchmarks (which run without ginkgo) both set up
+// with it.
+func openStore(t testkit.TB, url string) *store.Store {
+	t.Helper()
+	key := make([]byte, store.KeySize)
+	_, _ = rand.Read(key)
+	keys, err := store.NewKeyring(key)
+	if err != nil {
+		t.Fatalf("keyring: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := store.Open(ctx, url, keys)
+	if err != nil {
+		t.Fatalf("open the state database: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("migrate the state database: %v", err)
+	}
+	return s
+}
 
 type response struct {
 	status int

@@ -3,21 +3,17 @@ package store_test
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
-	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-	"github.com/lib/pq"
 
+	"github.com/omnibroker/omnibroker/internal/testkit"
 	"github.com/omnibroker/omnibroker/store"
 )
 
@@ -26,51 +22,14 @@ import (
 // `go test -run '^$' -bench`, so benchmarks set up without it, and without Gomega.
 func benchStore(b *testing.B) *store.Store {
 	b.Helper()
-	server := os.Getenv("OMNIBROKER_TEST_DATABASE_URL")
-	if server == "" {
-		server = defaultDatabaseURL
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-
-	admin, err := sql.Open("postgres", server)
-	if err != nil {
-		b.Fatalf("open admin connection: %v", err)
-	}
-	b.Cleanup(func() { _ = admin.Close() })
-	name := "omnibroker_store_bench_" + uuid.NewString()[:8]
-	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+pq.QuoteIdentifier(name)); err != nil {
-		b.Fatalf("create benchmark database; is PostgreSQL running at OMNIBROKER_TEST_DATABASE_URL (default %s)? %v", defaultDatabaseURL, err)
-	}
-	// Registered after admin.Close, so it runs first.
-	b.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if _, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+pq.QuoteIdentifier(name)+" WITH (FORCE)"); err != nil {
-			b.Errorf("drop benchmark database %s: %v", name, err)
-		}
-	})
-
-	u, err := url.Parse(server)
-	if err != nil {
-		b.Fatalf("parse OMNIBROKER_TEST_DATABASE_URL: %v", err)
-	}
-	u.Path = "/" + name
+	db := testkit.NewDatabase(b, testkit.State.URL(), "omnibroker_store_bench")
 	key := make([]byte, store.KeySize)
 	_, _ = rand.Read(key)
 	keys, err := store.NewKeyring(key)
 	if err != nil {
 		b.Fatalf("keyring: %v", err)
 	}
-	st, err := store.Open(ctx, u.String(), keys)
-	if err != nil {
-		b.Fatalf("open store: %v", err)
-	}
-	b.Cleanup(func() { _ = st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		b.Fatalf("migrate: %v", err)
-	}
-	return st
+	return openStore(b, db.URL, keys)
 }
 
 // benchPlace is the placement every benchmark instance gets: one node, whatever the counts.

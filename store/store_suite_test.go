@@ -3,19 +3,15 @@ package store_test
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
-	"fmt"
-	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/lib/pq"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/omnibroker/omnibroker/internal/testkit"
 	"github.com/omnibroker/omnibroker/store"
 )
 
@@ -23,8 +19,6 @@ func TestStore(t *testing.T) {
 	RegisterFailHandler(Fail)
 	RunSpecs(t, "Store Suite")
 }
-
-const defaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 
 var (
 	// adminURL reaches the server's maintenance database, where test databases are created.
@@ -39,54 +33,47 @@ var (
 )
 
 var _ = BeforeSuite(func(ctx SpecContext) {
-	adminURL = os.Getenv("OMNIBROKER_TEST_DATABASE_URL")
-	if adminURL == "" {
-		adminURL = defaultDatabaseURL
-	}
-	name := fmt.Sprintf("omnibroker_store_test_%d_%s", GinkgoParallelProcess(), uuid.NewString()[:8])
-	databaseURL = createDatabase(ctx, name)
-	databaseName = name
+	adminURL = testkit.State.URL()
+	db := testkit.NewDatabase(GinkgoT(), adminURL, "omnibroker_store_test")
+	databaseURL, databaseName = db.URL, db.Name
 
 	currentKey = newKey()
 	var err error
 	keys, err = store.NewKeyring(currentKey)
 	Expect(err).NotTo(HaveOccurred())
-	st, err = store.Open(ctx, databaseURL, keys)
-	Expect(err).NotTo(HaveOccurred())
-	Expect(st.Migrate(ctx)).To(Succeed())
+	st = openStore(GinkgoT(), databaseURL, keys)
 }, NodeTimeout(time.Minute))
 
-var _ = AfterSuite(func(ctx SpecContext) {
-	if st != nil {
-		Expect(st.Close()).To(Succeed())
+// openStore opens the store at url, sealing with keys, migrates it, and closes it at cleanup.
+// The suite and the benchmarks (which run without ginkgo) both set up with it.
+func openStore(t testkit.TB, url string, keys *store.Keyring) *store.Store {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := store.Open(ctx, url, keys)
+	if err != nil {
+		t.Fatalf("open store: %v", err)
 	}
-	if databaseName != "" {
-		dropDatabase(ctx, databaseName)
+	t.Cleanup(func() { _ = s.Close() })
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("migrate: %v", err)
 	}
-}, NodeTimeout(time.Minute))
+	return s
+}
 
 // createDatabase creates an empty database on the test server and returns its URL. A server
 // that cannot be reached fails the run: these specs are about PostgreSQL, so skipping them
 // would pass without testing anything.
 func createDatabase(ctx context.Context, name string) string {
-	admin, err := sql.Open("postgres", adminURL)
-	Expect(err).NotTo(HaveOccurred())
-	defer admin.Close()
-	_, err = admin.ExecContext(ctx, "CREATE DATABASE "+pq.QuoteIdentifier(name))
-	Expect(err).NotTo(HaveOccurred(), "cannot create a test database; is PostgreSQL running at OMNIBROKER_TEST_DATABASE_URL (default %s)?", defaultDatabaseURL)
-
-	u, err := url.Parse(adminURL)
-	Expect(err).NotTo(HaveOccurred())
-	u.Path = "/" + name
-	return u.String()
+	GinkgoHelper()
+	u, err := testkit.CreateDatabase(ctx, adminURL, name)
+	Expect(err).NotTo(HaveOccurred(), "cannot create a test database; is PostgreSQL running at %s?", testkit.State.Env)
+	return u
 }
 
 func dropDatabase(ctx context.Context, name string) {
-	admin, err := sql.Open("postgres", adminURL)
-	Expect(err).NotTo(HaveOccurred())
-	defer admin.Close()
-	_, err = admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+pq.QuoteIdentifier(name)+" WITH (FORCE)")
-	Expect(err).NotTo(HaveOccurred())
+	GinkgoHelper()
+	Expect(testkit.DropDatabase(ctx, adminURL, name)).To(Succeed())
 }
 
 func newKey() []byte {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/omnibroker/omnibroker/backends"
 	"github.com/omnibroker/omnibroker/backends/mysql"
+	"github.com/omnibroker/omnibroker/internal/testkit"
 )
 
 // description is what a person reads on last_operation for err.
@@ -225,28 +226,7 @@ func holdLock(ctx context.Context, inst backends.Instance) func() {
 // hungServer listens on a free port, accepts connections and never answers them, until the
 // spec ends. It returns the address.
 func hungServer() string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	Expect(err).NotTo(HaveOccurred())
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			conns = append(conns, c)
-		}
-	}()
-	DeferCleanup(func() {
-		_ = l.Close()
-		<-done
-		for _, c := range conns {
-			_ = c.Close()
-		}
-	})
-	return l.Addr().String()
+	return testkit.SilentListener(GinkgoT())
 }
 
 var _ = Describe("New", func() {

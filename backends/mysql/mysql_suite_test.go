@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/omnibroker/omnibroker/backends"
 	"github.com/omnibroker/omnibroker/backends/mysql"
+	"github.com/omnibroker/omnibroker/internal/testkit"
 )
 
 func TestMySQL(t *testing.T) {
@@ -38,21 +38,10 @@ var (
 )
 
 var _ = BeforeSuite(func(ctx SpecContext) {
-	adminURL = os.Getenv("OMNIBROKER_TEST_MYSQL_URL")
-	if adminURL == "" {
-		adminURL = "mysql://root@127.0.0.1:3306/"
-	}
-	u, err := url.Parse(adminURL)
-	Expect(err).NotTo(HaveOccurred())
-	cfg := gomysql.NewConfig()
-	cfg.User = u.User.Username()
-	cfg.Passwd, _ = u.User.Password()
-	cfg.Net = "tcp"
-	cfg.Addr = u.Host
-	admin = open(cfg)
-	DeferCleanup(admin.Close)
-	Expect(admin.PingContext(ctx)).To(Succeed(), "MariaDB must run at OMNIBROKER_TEST_MYSQL_URL (or the local default)")
+	adminURL = testkit.MySQL.URL()
+	admin = testkit.MySQLAdmin(GinkgoT(), testkit.MySQL)
 
+	var err error
 	backend, err = mysql.New([]backends.Server{
 		{Name: "mysql-local", AdminURL: adminURL},
 		{Name: "mysql-closed", AdminURL: "mysql://root:" + closedNodePassword + "@127.0.0.1:1/"},
@@ -71,11 +60,12 @@ func logged(ctx context.Context) context.Context {
 	return lagerctx.NewContext(ctx, logger)
 }
 
+// open opens a pool on cfg, with the driver's logger silenced: connections the backend ends
+// would be logged.
 func open(cfg *gomysql.Config) *sql.DB {
-	cfg.Logger = &gomysql.NopLogger{} // connections the backend ends would be logged
-	connector, err := gomysql.NewConnector(cfg)
+	db, err := testkit.OpenMySQL(cfg)
 	Expect(err).NotTo(HaveOccurred())
-	return sql.OpenDB(connector)
+	return db
 }
 
 // newInstance returns an instance with a fresh id on mysql-local, deprovisioned after the spec,

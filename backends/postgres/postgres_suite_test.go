@@ -4,18 +4,17 @@ import (
 	"context"
 	"database/sql"
 	"net/url"
-	"os"
 	"testing"
 
 	"code.cloudfoundry.org/lager/v3/lagerctx"
 	"code.cloudfoundry.org/lager/v3/lagertest"
 	"github.com/google/uuid"
-	_ "github.com/lib/pq"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
 	"github.com/omnibroker/omnibroker/backends"
 	"github.com/omnibroker/omnibroker/backends/postgres"
+	"github.com/omnibroker/omnibroker/internal/testkit"
 )
 
 func TestPostgres(t *testing.T) {
@@ -34,16 +33,10 @@ var (
 )
 
 var _ = BeforeSuite(func(ctx SpecContext) {
-	adminURL = os.Getenv("OMNIBROKER_TEST_POSTGRES_URL")
-	if adminURL == "" {
-		adminURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-	}
-	var err error
-	admin, err = sql.Open("postgres", adminURL)
-	Expect(err).NotTo(HaveOccurred())
-	DeferCleanup(admin.Close)
-	Expect(admin.PingContext(ctx)).To(Succeed(), "PostgreSQL must run at OMNIBROKER_TEST_POSTGRES_URL (or the local default)")
+	adminURL = testkit.Postgres.URL()
+	admin = testkit.PostgresAdmin(GinkgoT(), testkit.Postgres)
 
+	var err error
 	backend, err = postgres.New([]backends.Server{
 		{Name: "pg-local", AdminURL: adminURL},
 		{Name: "pg-closed", AdminURL: "postgres://postgres:" + closedNodePassword + "@127.0.0.1:1/postgres?sslmode=disable"},

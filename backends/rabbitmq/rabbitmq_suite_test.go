@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/omnibroker/omnibroker/backends"
 	"github.com/omnibroker/omnibroker/backends/rabbitmq"
+	"github.com/omnibroker/omnibroker/internal/testkit"
 )
 
 func TestRabbitMQ(t *testing.T) {
@@ -38,19 +38,10 @@ var (
 )
 
 var _ = BeforeSuite(func(ctx SpecContext) {
-	adminURL = os.Getenv("OMNIBROKER_TEST_RABBITMQ_URL")
-	if adminURL == "" {
-		adminURL = "http://guest:guest@127.0.0.1:15672"
-	}
-	u, err := url.Parse(adminURL)
-	Expect(err).NotTo(HaveOccurred(), "OMNIBROKER_TEST_RABBITMQ_URL is not a URL")
-	password, _ := u.User.Password()
-	admin, err = rabbithole.NewClient(u.Scheme+"://"+u.Host, u.User.Username(), password)
-	Expect(err).NotTo(HaveOccurred())
-	admin.SetTimeout(10 * time.Second)
-	_, err = admin.Whoami()
-	Expect(err).NotTo(HaveOccurred(), "RabbitMQ's management API must answer at OMNIBROKER_TEST_RABBITMQ_URL (or the local default)")
+	adminURL = testkit.RabbitMQ.URL()
+	admin = testkit.RabbitMQAdmin(GinkgoT(), testkit.RabbitMQ)
 
+	var err error
 	backend, err = rabbitmq.New([]backends.Server{
 		{Name: "rabbitmq-local", AdminURL: adminURL},
 		{Name: "rabbitmq-closed", AdminURL: "http://guest:" + closedNodePassword + "@127.0.0.1:1"},

@@ -2,28 +2,20 @@ package redis_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"net"
-	"os"
-	"os/exec"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"code.cloudfoundry.org/lager/v3/lagerctx"
 	"code.cloudfoundry.org/lager/v3/lagertest"
 	"github.com/google/uuid"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	"github.com/onsi/gomega/gbytes"
-	"github.com/onsi/gomega/gexec"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/omnibroker/omnibroker/backends"
 	"github.com/omnibroker/omnibroker/backends/redis"
+	"github.com/omnibroker/omnibroker/internal/testkit"
 )
 
 func TestRedis(t *testing.T) {
@@ -37,8 +29,8 @@ const closedNodePassword = "s3cret-admin-pass"
 // The admin login of the local Redis as scripts/services leaves it, which the Redis servers the
 // specs start have too.
 const (
-	adminUser     = "omnibroker"
-	adminPassword = "omnibroker-dev"
+	adminUser     = testkit.RedisAdminUser
+	adminPassword = testkit.RedisAdminPassword
 )
 
 var (
@@ -49,16 +41,10 @@ var (
 )
 
 var _ = BeforeSuite(func(ctx SpecContext) {
-	adminURL = os.Getenv("OMNIBROKER_TEST_REDIS_URL")
-	if adminURL == "" {
-		adminURL = "redis://" + adminUser + ":" + adminPassword + "@127.0.0.1:6379"
-	}
-	opts, err := goredis.ParseURL(adminURL)
-	Expect(err).NotTo(HaveOccurred())
-	admin = goredis.NewClient(opts)
-	DeferCleanup(admin.Close)
-	Expect(admin.Ping(ctx).Err()).To(Succeed(), "Redis must run at OMNIBROKER_TEST_REDIS_URL (or the local default)")
+	adminURL = testkit.Redis.URL()
+	admin = testkit.RedisAdmin(GinkgoT(), testkit.Redis)
 
+	var err error
 	backend, err = redis.New([]backends.Server{
 		{Name: "redis-local", AdminURL: adminURL},
 		{Name: "redis-closed", AdminURL: "redis://admin:" + closedNodePassword + "@127.0.0.1:1"},
@@ -76,28 +62,7 @@ var _ = BeforeEach(func() {
 // silentListener accepts connections and never answers, as a hung node would; it returns its
 // address and is closed after the suite.
 func silentListener() string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	Expect(err).NotTo(HaveOccurred())
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			conns = append(conns, c)
-		}
-	}()
-	DeferCleanup(func() {
-		_ = l.Close()
-		<-done
-		for _, c := range conns {
-			_ = c.Close()
-		}
-	})
-	return l.Addr().String()
+	return testkit.SilentListener(GinkgoT())
 }
 
 // startRedisServer runs a Redis server of the spec's own on a free port of 127.0.0.1, with
@@ -105,25 +70,13 @@ func silentListener() string {
 // returns its address and is stopped when the spec ends.
 func startRedisServer(extra ...string) string {
 	GinkgoHelper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	Expect(err).NotTo(HaveOccurred())
-	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
-	Expect(l.Close()).To(Succeed())
-	args := append([]string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"}, extra...)
-	session, err := gexec.Start(exec.Command("redis-server", args...), GinkgoWriter, GinkgoWriter)
-	Expect(err).NotTo(HaveOccurred(), "redis-server must be installed (scripts/services redis)")
-	DeferCleanup(func() { session.Kill().Wait(10 * time.Second) })
-	Eventually(session).Should(gbytes.Say("Ready to accept connections"), "redis-server on port "+port)
-	return net.JoinHostPort("127.0.0.1", port)
+	return testkit.StartRedis(GinkgoT(), 0, extra...).Addr
 }
 
 // securedServerArgs start a Redis server as scripts/services leaves the local one: the
 // default user off, and the admin user with every right and a password, given as its SHA-256
 // so that it stays out of the process list.
-func securedServerArgs() []string {
-	sum := sha256.Sum256([]byte(adminPassword))
-	return []string{"--user", "default", "off", "--user", adminUser, "on", "#" + hex.EncodeToString(sum[:]), "~*", "&*", "+@all"}
-}
+func securedServerArgs() []string { return testkit.SecuredRedisArgs() }
 
 // logged returns ctx carrying this spec's test logger, as the worker hands its session on.
 func logged(ctx context.Context) context.Context {
