@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/omnibroker/omnibroker/internal/testkit"
 	"github.com/omnibroker/omnibroker/store"
 )
