@@ -2,13 +2,14 @@ package acceptance_test
 
 import (
 	"database/sql"
-	"os"
 	"testing"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gexec"
+
+	"github.com/omnibroker/omnibroker/internal/testkit"
 )
 
 func TestAcceptance(t *testing.T) {
@@ -32,26 +33,17 @@ var (
 )
 
 var _ = SynchronizedBeforeSuite(func() []byte {
-	path, err := gexec.Build("github.com/omnibroker/omnibroker/cmd/omnibroker")
-	Expect(err).NotTo(HaveOccurred())
-	return []byte(path)
+	return []byte(buildBroker())
 }, func(path []byte) {
 	binaryPath = string(path)
 	SetDefaultEventuallyTimeout(30 * time.Second)
 	SetDefaultEventuallyPollingInterval(200 * time.Millisecond)
 	SetDefaultConsistentlyDuration(time.Second)
 
-	adminURL = os.Getenv("OMNIBROKER_TEST_DATABASE_URL")
-	if adminURL == "" {
-		adminURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-	}
 	// A missing server fails the run; it never skips it.
-	var err error
-	adminDB, err = sql.Open("postgres", adminURL)
-	Expect(err).NotTo(HaveOccurred())
+	adminURL = testkit.State.URL()
+	adminDB = testkit.PostgresAdmin(GinkgoT(), testkit.State)
 	adminDB.SetMaxOpenConns(4)
-	Expect(adminDB.Ping()).To(Succeed(), "PostgreSQL must be reachable at OMNIBROKER_TEST_DATABASE_URL")
-	DeferCleanup(adminDB.Close)
 
 	initSuiteSecrets()
 	shared = startBroker(newStateDB(), nil)

@@ -2,8 +2,6 @@ package acceptance_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -13,13 +11,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gbytes"
-	"github.com/onsi/gomega/gexec"
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/omnibroker/omnibroker/internal/testkit"
 )
 
 // The pool catalog's ids: one plan per backend kind, each backend a pool of two nodes. Redis's
@@ -344,8 +342,8 @@ var _ = Describe("A node that is down", func() {
 // The admin login of the Redis servers the specs start, which scripts/services also gives the
 // local Redis by default.
 const (
-	specRedisAdmin         = "omnibroker"
-	specRedisAdminPassword = "omnibroker-dev"
+	specRedisAdmin         = testkit.RedisAdminUser
+	specRedisAdminPassword = testkit.RedisAdminPassword
 )
 
 // specRedisURL is the admin URL of the spec's Redis server on port.
@@ -368,15 +366,7 @@ func redisSpecAdmin(ctx context.Context, port int) *goredis.Client {
 // as its SHA-256 so that it stays out of the process list.
 func startRedisServer(port int) {
 	GinkgoHelper()
-	sum := sha256.Sum256([]byte(specRedisAdminPassword))
-	cmd := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no",
-		"--user", "default", "off",
-		"--user", specRedisAdmin, "on", "#"+hex.EncodeToString(sum[:]), "~*", "&*", "+@all")
-	session, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
-	Expect(err).NotTo(HaveOccurred(), "redis-server must be installed (scripts/services redis)")
-	DeferCleanup(func() { session.Kill().Wait(10 * time.Second) })
-	Eventually(session).Should(gbytes.Say("Ready to accept connections"), fmt.Sprintf("redis-server on port %d", port))
+	testkit.StartRedis(GinkgoT(), port, testkit.SecuredRedisArgs()...)
 }
 
 // redisAdminPort is the port of the suite's Redis server.
