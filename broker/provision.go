@@ -117,7 +117,7 @@ func (b *Broker) startError(logger lager.Logger, err error, opID string) error {
 	switch {
 	case errors.Is(err, store.ErrBusy):
 		return errConcurrency
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrInstanceNotFound):
 		return gone("the service instance or binding no longer exists")
 	default:
 		logger.Error("store-start-operation-failed", err, lager.Data{"operation-id": opID})

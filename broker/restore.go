@@ -127,7 +127,7 @@ func (p *Pool) checkBinding(ctx context.Context, logger lager.Logger, ref store.
 	case errors.Is(err, store.ErrBusy):
 		logger.Info("restore-deferred", data)
 		return true, nil
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrNotBound):
 		return true, nil
 	case err != nil:
 		return true, err

@@ -98,7 +98,7 @@ func (p *Pool) work(fetchCtx, workCtx context.Context, owner string, logger lage
 			p.run(workCtx, op)
 			continue
 		}
-		if !errors.Is(err, store.ErrNotFound) && fetchCtx.Err() == nil {
+		if !errors.Is(err, store.ErrNothingToClaim) && fetchCtx.Err() == nil {
 			logger.Error("claim-failed", err)
 		}
 		select {

@@ -18,8 +18,8 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
 
 // CreateBinding inserts b (State BindingCreating, Password sealed) and its bind operation
 // in one transaction and notifies the workers. ErrConflict when a binding with that id
-// exists, ErrNotFound when the instance does not, ErrBusy when another operation on the
-// instance is queued or running. b.Credentials is not stored: credentials arrive with Succeed.
+// exists, ErrInstanceNotFound when the instance does not, ErrBusy when another operation on
+// the instance is queued or running. b.Credentials is not stored: credentials arrive with Succeed.
 func (s *Store) CreateBinding(ctx context.Context, b Binding, op Operation) error {
 	if err := checkKind(op, OpBind); err != nil {
 		return fmt.Errorf("create binding %s: %w", b.ID, err)
@@ -73,10 +73,10 @@ WHERE b.instance_id = $1
 
 // StartBindingOperation, in one transaction, inserts op (unbind, a new bind of a failed
 // binding, or a restore) for an existing binding, sets the binding's state, and notifies the
-// workers. ErrNotFound, ErrBusy as for StartInstanceOperation. A new bind or a restore reuses
-// the sealed password. A restore keeps the binding bound: state must be BindingBound, and
-// ErrNotFound also means the binding is no longer bound or its instance no longer ready or
-// updating.
+// workers. ErrNotFound when the binding is gone, ErrBusy as for StartInstanceOperation. A new
+// bind or a restore reuses the sealed password. A restore keeps the binding bound: state must
+// be BindingBound, and ErrNotBound when the binding is no longer bound or its instance no
+// longer ready or updating.
 func (s *Store) StartBindingOperation(ctx context.Context, instanceID, bindingID string, state BindingState, op Operation) error {
 	if err := checkKind(op, OpUnbind, OpBind, OpRestore); err != nil {
 		return fmt.Errorf("start operation on binding %s: %w", bindingID, err)
@@ -95,7 +95,11 @@ func (s *Store) StartBindingOperation(ctx context.Context, instanceID, bindingID
 		if err != nil {
 			return fmt.Errorf("set binding state: %w", err)
 		}
-		if err := oneRow(res, ErrNotFound); err != nil {
+		err = oneRow(res, ErrNotFound)
+		if errors.Is(err, ErrNotFound) && op.Kind == OpRestore {
+			err = whyNotBound(ctx, tx, instanceID, bindingID)
+		}
+		if err != nil {
 			return err
 		}
 		return s.enqueue(ctx, tx, op, instanceID, bindingID)
@@ -104,6 +108,27 @@ func (s *Store) StartBindingOperation(ctx context.Context, instanceID, bindingID
 		return fmt.Errorf("start %s operation on binding %s: %w", op.Kind, bindingID, err)
 	}
 	return nil
+}
+
+const bindingExists = `
+SELECT EXISTS (
+    SELECT 1
+    FROM bindings
+    WHERE instance_id = $1
+        AND id = $2
+)`
+
+// whyNotBound tells apart why a restore matched no binding: ErrNotFound when the binding is
+// gone, ErrNotBound when it is there but no longer one BoundBindings would list.
+func whyNotBound(ctx context.Context, tx *sqlx.Tx, instanceID, bindingID string) error {
+	var exists bool
+	if err := tx.GetContext(ctx, &exists, bindingExists, instanceID, bindingID); err != nil {
+		return fmt.Errorf("look for binding: %w", err)
+	}
+	if !exists {
+		return ErrNotFound
+	}
+	return ErrNotBound
 }
 
 const selectBinding = `

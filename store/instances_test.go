@@ -193,10 +193,10 @@ var _ = Describe("StartInstanceOperation", func() {
 
 var _ = Describe("CreateBinding", func() {
 	When("the instance does not exist", func() {
-		It("returns ErrNotFound and writes nothing", func(ctx SpecContext) {
+		It("returns ErrInstanceNotFound and writes nothing", func(ctx SpecContext) {
 			b := newBinding(uuid.NewString())
 			op := newOperation(store.OpBind, b.InstanceID, b.ID)
-			Expect(st.CreateBinding(ctx, b, op)).To(MatchError(store.ErrNotFound))
+			Expect(st.CreateBinding(ctx, b, op)).To(MatchError(store.ErrInstanceNotFound))
 			_, err := st.GetOperation(ctx, op.ID)
 			Expect(err).To(MatchError(store.ErrNotFound))
 		})

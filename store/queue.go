@@ -76,7 +76,7 @@ RETURNING ` + operationColumns
 
 // Claim takes the oldest queued operation whose run_after has come, with
 // FOR UPDATE SKIP LOCKED: it sets state running, increments attempt, and sets the lease to
-// owner until now()+lease on the database clock. ErrNotFound when nothing is claimable.
+// owner until now()+lease on the database clock. ErrNothingToClaim when nothing is claimable.
 // owner must name one worker: fencing tells workers apart by it.
 func (s *Store) Claim(ctx context.Context, owner string, lease time.Duration) (Operation, error) {
 	if owner == "" {
@@ -85,7 +85,7 @@ func (s *Store) Claim(ctx context.Context, owner string, lease time.Duration) (O
 	var op Operation
 	err := s.db.GetContext(ctx, &op, claimOperation, owner, interval(lease))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Operation{}, ErrNotFound
+		return Operation{}, ErrNothingToClaim
 	}
 	if err != nil {
 		return Operation{}, fmt.Errorf("claim operation: %w", err)

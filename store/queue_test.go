@@ -39,9 +39,9 @@ var _ = Describe("Claim", func() {
 		Expect(stored.LeaseOwner).To(Equal("worker-1"))
 	})
 
-	It("returns ErrNotFound when nothing is queued", func(ctx SpecContext) {
+	It("returns ErrNothingToClaim when nothing is queued", func(ctx SpecContext) {
 		_, err := st.Claim(ctx, "worker-1", time.Minute)
-		Expect(err).To(MatchError(store.ErrNotFound))
+		Expect(err).To(MatchError(store.ErrNothingToClaim))
 	})
 
 	It("never hands one operation to two concurrent claimers", func(ctx SpecContext) {
@@ -61,7 +61,7 @@ var _ = Describe("Claim", func() {
 			wg.Go(func() {
 				for {
 					op, err := st.Claim(ctx, fmt.Sprintf("worker-%d", i), time.Minute)
-					if errors.Is(err, store.ErrNotFound) {
+					if errors.Is(err, store.ErrNothingToClaim) {
 						return
 					}
 					if err != nil {
@@ -94,7 +94,7 @@ var _ = Describe("Claim", func() {
 		Expect(st.CreateInstance(ctx, inst, op)).To(Succeed())
 
 		_, err := st.Claim(ctx, "worker-1", time.Minute)
-		Expect(err).To(MatchError(store.ErrNotFound))
+		Expect(err).To(MatchError(store.ErrNothingToClaim))
 		stored, err := st.GetOperation(ctx, op.ID)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(stored.State).To(Equal(store.OpQueued))
@@ -116,7 +116,7 @@ var _ = Describe("Retry", func() {
 		Expect(stored.LeaseOwner).To(BeEmpty())
 		Expect(stored.RunAfter).To(BeTemporally(">", time.Now().Add(59*time.Minute)))
 		_, err = st.Claim(ctx, "worker-2", time.Minute)
-		Expect(err).To(MatchError(store.ErrNotFound), "the delay has not passed")
+		Expect(err).To(MatchError(store.ErrNothingToClaim), "the delay has not passed")
 
 		Expect(st.DB().ExecContext(ctx, "UPDATE operations SET run_after = now() WHERE id = $1", op.ID)).Error().NotTo(HaveOccurred())
 		again := claim(ctx, "worker-2", op.ID)
@@ -283,7 +283,7 @@ var _ = Describe("RescueExpired", func() {
 		Expect(stored.RunAfter).To(BeTemporally(">", time.Now().Add(59*time.Minute)))
 		Expect(stored.Description).NotTo(BeEmpty())
 		_, err = st.Claim(ctx, "worker-2", time.Minute)
-		Expect(err).To(MatchError(store.ErrNotFound))
+		Expect(err).To(MatchError(store.ErrNothingToClaim))
 	})
 
 	When("the operation reached max_attempts", func() {
@@ -311,7 +311,7 @@ var _ = Describe("RescueExpired", func() {
 			Expect(got.State).To(Equal(store.InstanceFailed))
 
 			_, err = st.Claim(ctx, "worker-2", time.Minute)
-			Expect(err).To(MatchError(store.ErrNotFound))
+			Expect(err).To(MatchError(store.ErrNothingToClaim))
 		})
 
 		It("marks a bind's binding failed", func(ctx SpecContext) {

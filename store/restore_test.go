@@ -163,24 +163,24 @@ var _ = Describe("Restore operations", func() {
 	})
 
 	DescribeTable("are not queued for a binding that is no longer bound, or whose instance is no longer in use",
-		func(ctx SpecContext, change func(ctx context.Context)) {
+		func(ctx SpecContext, change func(ctx context.Context), want error) {
 			change(ctx)
 			op, err := startRestore(ctx, inst, b)
-			Expect(err).To(MatchError(store.ErrNotFound))
+			Expect(err).To(MatchError(want))
 			_, err = st.GetOperation(ctx, op.ID)
 			Expect(err).To(MatchError(store.ErrNotFound))
 		},
 		Entry("a failed binding", func(ctx context.Context) {
 			_, err := st.DB().ExecContext(ctx, "UPDATE bindings SET state = 'failed' WHERE id = $1", b.ID)
 			Expect(err).NotTo(HaveOccurred())
-		}),
+		}, store.ErrNotBound),
 		Entry("a binding that is gone", func(ctx context.Context) {
 			_, err := st.DB().ExecContext(ctx, "DELETE FROM bindings WHERE id = $1", b.ID)
 			Expect(err).NotTo(HaveOccurred())
-		}),
+		}, store.ErrNotFound),
 		Entry("an instance whose deprovision failed", func(ctx context.Context) {
 			setInstanceState(ctx, inst, store.InstanceDeleteFailed)
-		}),
+		}, store.ErrNotBound),
 	)
 
 	It("must leave the binding bound", func(ctx SpecContext) {

@@ -151,7 +151,7 @@ func BenchmarkClaimContended(b *testing.B) {
 					break
 				}
 				// Empty, or every queued row is locked by another claimer: queue more.
-				if errors.Is(err, store.ErrNotFound) {
+				if errors.Is(err, store.ErrNothingToClaim) {
 					err = q.refill(ctx, seen)
 				}
 				if err != nil {
