@@ -13,7 +13,8 @@ import (
 
 const finishOperation = `
 UPDATE operations
-SET state = $4, description = $5, lease_expires_at = NULL, finished_at = now(), updated_at = now()` + fence + `
+SET state = :state, description = :description, lease_expires_at = NULL, finished_at = now(),
+    updated_at = now()` + fence + `
 RETURNING kind, instance_id, COALESCE(binding_id, '') AS binding_id, request`
 
 // finished is what a completion reads back from the fenced row: the database's word on what
@@ -27,8 +28,14 @@ type finished struct {
 
 // finish marks op state with description, fenced, and returns the row it matched.
 func finish(ctx context.Context, tx *sqlx.Tx, op Operation, state OperationState, description string) (finished, error) {
+	args := fenceOf(op)
+	args.State, args.Description = state, description
+	query, params, err := tx.BindNamed(finishOperation, args)
+	if err != nil {
+		return finished{}, fmt.Errorf("mark %s: %w", state, err)
+	}
 	var f finished
-	err := tx.GetContext(ctx, &f, finishOperation, op.ID, op.Attempt, op.LeaseOwner, state, description)
+	err = tx.GetContext(ctx, &f, query, params...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return finished{}, ErrLeaseLost
 	}
@@ -167,17 +174,15 @@ func (s *Store) Fail(ctx context.Context, op Operation, description string) erro
 
 const retryOperation = `
 UPDATE operations
-SET state = 'queued', description = $4, run_after = now() + $5::interval,
+SET state = 'queued', description = :description, run_after = now() + CAST(:delay AS interval),
     lease_owner = NULL, lease_expires_at = NULL, updated_at = now()` + fence
 
 // Retry, fenced like RenewLease, puts op back in the queue to run after the delay, keeping
 // description (what went wrong, for the person polling) and the attempt count.
 func (s *Store) Retry(ctx context.Context, op Operation, after time.Duration, description string) error {
-	res, err := s.db.ExecContext(ctx, retryOperation, op.ID, op.Attempt, op.LeaseOwner, description, interval(after))
-	if err != nil {
-		return fmt.Errorf("retry operation %s: %w", op.ID, err)
-	}
-	if err := oneRow(res, ErrLeaseLost); err != nil {
+	args := fenceOf(op)
+	args.Description, args.Delay = description, interval(after)
+	if err := execFenced(ctx, s.db, retryOperation, args); err != nil {
 		return fmt.Errorf("retry operation %s: %w", op.ID, err)
 	}
 	return nil
@@ -193,12 +198,8 @@ SET state = 'queued', attempt = attempt - 1, run_after = now(),
 // workers, so another replica picks it up without waiting for its poll.
 func (s *Store) Release(ctx context.Context, op Operation) error {
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, releaseOperation, op.ID, op.Attempt, op.LeaseOwner)
-		if err != nil {
+		if err := execFenced(ctx, tx, releaseOperation, fenceOf(op)); err != nil {
 			return fmt.Errorf("mark queued: %w", err)
-		}
-		if err := oneRow(res, ErrLeaseLost); err != nil {
-			return err
 		}
 		if _, err := tx.ExecContext(ctx, notifyWorkers, s.notify, op.ID); err != nil {
 			return fmt.Errorf("notify workers: %w", err)

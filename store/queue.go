@@ -93,25 +93,55 @@ func (s *Store) Claim(ctx context.Context, owner string, lease time.Duration) (O
 	return op, nil
 }
 
-// The fence every completion carries: $1 id, $2 attempt, $3 lease owner.
+// fence is the WHERE clause of every write a worker makes to the operation it holds
+// (RenewLease, Succeed, Fail, Retry, Release): it matches only while (id, attempt, lease
+// owner, state = running) are still this worker's. Its parameters are named, so a statement
+// that appends it names its own parameters beside them and never counts past the fence's.
 const fence = `
-WHERE id = $1
-    AND attempt = $2
-    AND lease_owner = $3
+WHERE id = :id
+    AND attempt = :attempt
+    AND lease_owner = :lease_owner
     AND state = 'running'`
+
+// fenced holds the named parameters of a fenced statement: the fence's own, from the operation
+// the worker holds (fenceOf), and those of the values the statement writes. sqlx reads "::"
+// in a named statement as an escaped ':', so fenced statements cast with CAST(… AS …).
+type fenced struct {
+	ID         string `db:"id"`
+	Attempt    int    `db:"attempt"`
+	LeaseOwner string `db:"lease_owner"`
+
+	State       OperationState `db:"state"`
+	Description string         `db:"description"`
+	Lease       string         `db:"lease"` // an interval
+	Delay       string         `db:"delay"` // an interval
+}
+
+// fenceOf returns the fence's parameters for op, the operation as the worker claimed it.
+func fenceOf(op Operation) fenced {
+	return fenced{ID: op.ID, Attempt: op.Attempt, LeaseOwner: op.LeaseOwner}
+}
+
+// execFenced runs a fenced statement that returns no rows; ErrLeaseLost when the fence
+// matched none.
+func execFenced(ctx context.Context, e sqlx.ExtContext, query string, args fenced) error {
+	res, err := sqlx.NamedExecContext(ctx, e, query, args)
+	if err != nil {
+		return err
+	}
+	return oneRow(res, ErrLeaseLost)
+}
 
 const renewLease = `
 UPDATE operations
-SET lease_expires_at = now() + $4::interval, updated_at = now()` + fence
+SET lease_expires_at = now() + CAST(:lease AS interval), updated_at = now()` + fence
 
 // RenewLease extends op's lease to now()+lease, fenced on (id, attempt, owner, running);
 // ErrLeaseLost when the fence does not match.
 func (s *Store) RenewLease(ctx context.Context, op Operation, lease time.Duration) error {
-	res, err := s.db.ExecContext(ctx, renewLease, op.ID, op.Attempt, op.LeaseOwner, interval(lease))
-	if err != nil {
-		return fmt.Errorf("renew lease of operation %s: %w", op.ID, err)
-	}
-	if err := oneRow(res, ErrLeaseLost); err != nil {
+	args := fenceOf(op)
+	args.Lease = interval(lease)
+	if err := execFenced(ctx, s.db, renewLease, args); err != nil {
 		return fmt.Errorf("renew lease of operation %s: %w", op.ID, err)
 	}
 	return nil
