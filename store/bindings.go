@@ -21,7 +21,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
 // exists, ErrInstanceNotFound when the instance does not, ErrBusy when another operation on
 // the instance is queued or running. b.Credentials is not stored: credentials arrive with Succeed.
 func (s *Store) CreateBinding(ctx context.Context, b Binding, op Operation) error {
-	if err := checkKind(op, OpBind); err != nil {
+	if err := checkOperation(op, OpBind); err != nil {
 		return fmt.Errorf("create binding %s: %w", b.ID, err)
 	}
 	keys, err := s.keyring()
@@ -78,7 +78,7 @@ WHERE b.instance_id = $1
 // be BindingBound, and ErrNotBound when the binding is no longer bound or its instance no
 // longer ready or updating.
 func (s *Store) StartBindingOperation(ctx context.Context, instanceID, bindingID string, state BindingState, op Operation) error {
-	if err := checkKind(op, OpUnbind, OpBind, OpRestore); err != nil {
+	if err := checkOperation(op, OpUnbind, OpBind, OpRestore); err != nil {
 		return fmt.Errorf("start operation on binding %s: %w", bindingID, err)
 	}
 	if op.Kind == OpRestore && state != BindingBound {

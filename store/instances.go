@@ -19,7 +19,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULLIF($9, ''), $10)`
 // operation op in one transaction and notifies the workers. It returns ErrConflict when an
 // instance with that id exists; nothing is written then.
 func (s *Store) CreateInstance(ctx context.Context, inst Instance, op Operation) error {
-	if err := checkKind(op, OpProvision); err != nil {
+	if err := checkOperation(op, OpProvision); err != nil {
 		return fmt.Errorf("create instance %s: %w", inst.ID, err)
 	}
 	state := inst.State
@@ -55,7 +55,7 @@ WHERE id = $1`
 // (after delete_failed, only a deprovision) is the caller's rule.
 // The operation is recorded against instanceID whatever op.InstanceID says.
 func (s *Store) StartInstanceOperation(ctx context.Context, instanceID string, state InstanceState, op Operation) error {
-	if err := checkKind(op, OpUpdate, OpDeprovision, OpProvision); err != nil {
+	if err := checkOperation(op, OpUpdate, OpDeprovision, OpProvision); err != nil {
 		return fmt.Errorf("start operation on instance %s: %w", instanceID, err)
 	}
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {

@@ -48,10 +48,10 @@ var _ = Describe("CreateInstance", func() {
 		Expect(latest.ID).To(Equal(op.ID))
 	})
 
-	It("fills defaults for absent JSON and max attempts", func(ctx SpecContext) {
+	It("fills defaults for absent JSON", func(ctx SpecContext) {
 		inst := newInstance()
 		inst.Parameters, inst.Context = nil, nil
-		op := store.Operation{ID: uuid.NewString(), Kind: store.OpProvision}
+		op := store.Operation{ID: uuid.NewString(), Kind: store.OpProvision, MaxAttempts: 2}
 		Expect(st.CreateInstance(ctx, inst, op)).To(Succeed())
 
 		got, err := st.GetInstance(ctx, inst.ID)
@@ -60,7 +60,7 @@ var _ = Describe("CreateInstance", func() {
 		Expect(got.Context).To(MatchJSON(`{}`))
 		gotOp, err := st.GetOperation(ctx, op.ID)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(gotOp.MaxAttempts).To(Equal(store.DefaultMaxAttempts))
+		Expect(gotOp.MaxAttempts).To(Equal(2))
 		Expect(gotOp.Request).To(MatchJSON(`{}`))
 		Expect(string(gotOp.OriginatingIdentity)).To(Equal("null"))
 	})
@@ -94,6 +94,21 @@ var _ = Describe("CreateInstance", func() {
 			Expect(err).To(MatchError(store.ErrNotFound))
 		})
 	})
+
+	DescribeTable("refuses an operation that may not run even once, and writes nothing",
+		func(ctx SpecContext, maxAttempts int) {
+			inst := newInstance()
+			op := newOperation(store.OpProvision, inst.ID, "")
+			op.MaxAttempts = maxAttempts
+			Expect(st.CreateInstance(ctx, inst, op)).To(MatchError(ContainSubstring("MaxAttempts")))
+			_, err := st.GetInstance(ctx, inst.ID)
+			Expect(err).To(MatchError(store.ErrNotFound))
+			_, err = st.GetOperation(ctx, op.ID)
+			Expect(err).To(MatchError(store.ErrNotFound))
+		},
+		Entry("MaxAttempts unset", 0),
+		Entry("MaxAttempts negative", -1),
+	)
 
 	It("rejects an operation of another kind", func(ctx SpecContext) {
 		inst := newInstance()

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -24,21 +25,18 @@ VALUES (
 
 // enqueue inserts op as queued for instanceID (and bindingID), then notifies the workers on
 // commit. The operation's own State, Attempt and lease fields are ignored: an enqueued
-// operation is always queued, at attempt 0, unleased.
+// operation is always queued, at attempt 0, unleased. Its MaxAttempts is the caller's, which
+// checkOperation has seen to be at least 1: the store has no default of its own.
 func (s *Store) enqueue(ctx context.Context, tx *sqlx.Tx, op Operation, instanceID, bindingID string) error {
 	if op.ID == "" {
 		return errors.New("operation has no id")
-	}
-	maxAttempts := op.MaxAttempts
-	if maxAttempts == 0 {
-		maxAttempts = DefaultMaxAttempts
 	}
 	var runAfter *time.Time
 	if !op.RunAfter.IsZero() {
 		runAfter = &op.RunAfter
 	}
 	_, err := tx.ExecContext(ctx, insertOperation,
-		op.ID, op.Kind, instanceID, bindingID, op.Description, maxAttempts, runAfter,
+		op.ID, op.Kind, instanceID, bindingID, op.Description, op.MaxAttempts, runAfter,
 		jsonText(op.Request, "{}"), jsonOrNull(op.OriginatingIdentity), jsonText(op.Context, "{}"),
 	)
 	if err != nil {
@@ -50,13 +48,16 @@ func (s *Store) enqueue(ctx context.Context, tx *sqlx.Tx, op Operation, instance
 	return nil
 }
 
-func checkKind(op Operation, allowed ...OperationKind) error {
-	for _, k := range allowed {
-		if op.Kind == k {
-			return nil
-		}
+// checkOperation refuses, before anything is written, an operation of a kind other than
+// allowed, or one that may not run even once.
+func checkOperation(op Operation, allowed ...OperationKind) error {
+	if !slices.Contains(allowed, op.Kind) {
+		return fmt.Errorf("operation kind %q is not one of %q", op.Kind, allowed)
 	}
-	return fmt.Errorf("operation kind %q is not one of %q", op.Kind, allowed)
+	if op.MaxAttempts < 1 {
+		return fmt.Errorf("operation %s has MaxAttempts %d; it must be at least 1", op.ID, op.MaxAttempts)
+	}
+	return nil
 }
 
 const claimOperation = `

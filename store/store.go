@@ -29,9 +29,6 @@ type Store struct {
 // operation id, delivered when its transaction commits.
 const NotifyChannel = "omnibroker_operations"
 
-// DefaultMaxAttempts is the max_attempts of an operation enqueued with MaxAttempts 0.
-const DefaultMaxAttempts = 5
-
 // Pool limits: enough for the request handlers and the workers of one replica, while four
 // replicas still fit under PostgreSQL's default max_connections of 100, and idle connections
 // are given back. Callers that need other limits set them on DB().
