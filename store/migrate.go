@@ -21,27 +21,33 @@ var migrationLockID = int64(crc32.ChecksumIEEE([]byte("omnibroker-migrations")))
 // Migrate applies the embedded migrations under a PostgreSQL advisory lock, so replicas that
 // start together apply each migration once.
 func (s *Store) Migrate(ctx context.Context) error {
-	fsys, err := fs.Sub(migrations, "migrations")
+	provider, err := s.migrationProvider()
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
+	}
+	if _, err := provider.Up(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// migrationProvider returns goose's provider of the embedded migrations on the store's pool,
+// holding the advisory lock while it runs. Its Close would close our pool, so it is never
+// called.
+func (s *Store) migrationProvider() (*goose.Provider, error) {
+	fsys, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return nil, err
 	}
 	// Poll for the lock every second, for up to ten minutes: a replica waits while another one
 	// migrates, and the wait ends long before that unless a migration hangs.
 	locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(migrationLockID), lock.WithLockTimeout(1, 600))
 	if err != nil {
-		return fmt.Errorf("migrate: session locker: %w", err)
+		return nil, fmt.Errorf("session locker: %w", err)
 	}
-	provider, err := goose.NewProvider(goose.DialectPostgres, s.db.DB, fsys,
+	return goose.NewProvider(goose.DialectPostgres, s.db.DB, fsys,
 		goose.WithSessionLocker(locker),
 		goose.WithDisableGlobalRegistry(true),
 		goose.WithLogger(goose.NopLogger()),
 	)
-	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	// provider.Close would close our pool, so it is not called.
-	if _, err := provider.Up(ctx); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	return nil
 }

@@ -1,11 +1,13 @@
 package store_test
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
@@ -68,6 +70,43 @@ var _ = Describe("Migrate", func() {
 		Expect(err).To(MatchError(ContainSubstring("instances_state_check")))
 	}, SpecTimeout(30*time.Second))
 
+	It("runs each migration up, down and up again, and each down restores the schema before it", func(ctx SpecContext) {
+		provider, err := replicaA.MigrationProvider()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(provider.ListSources()).NotTo(BeEmpty())
+		db := replicaA.DB()
+
+		before, previous := schemaOf(ctx, db), int64(0)
+		for _, source := range provider.ListSources() {
+			version := source.Version
+			By(fmt.Sprintf("migration %d up", version))
+			Expect(provider.UpTo(ctx, version)).Error().NotTo(HaveOccurred())
+			Expect(provider.GetDBVersion(ctx)).To(Equal(version))
+			after := schemaOf(ctx, db)
+			Expect(after).NotTo(Equal(before), "migration %d changes no schema", version)
+			rows, newer := rowsOnlyAllowedBy[version]
+			if newer {
+				Expect(db.ExecContext(ctx, rows.write)).Error().NotTo(HaveOccurred())
+			}
+
+			By(fmt.Sprintf("migration %d down", version))
+			Expect(provider.DownTo(ctx, previous)).Error().NotTo(HaveOccurred())
+			Expect(provider.GetDBVersion(ctx)).To(Equal(previous))
+			Expect(schemaOf(ctx, db)).To(Equal(before), "the down of migration %d leaves another schema than the one before it", version)
+			if newer {
+				var n int
+				Expect(db.GetContext(ctx, &n, rows.check)).To(Succeed())
+				Expect(n).To(Equal(rows.want), "the down of migration %d: %s", version, rows.check)
+			}
+
+			By(fmt.Sprintf("migration %d up again", version))
+			Expect(provider.UpTo(ctx, version)).Error().NotTo(HaveOccurred())
+			Expect(schemaOf(ctx, db)).To(Equal(after))
+			before, previous = after, version
+		}
+		Expect(before).To(Equal(schemaOf(ctx, st.DB())), "one migration at a time ends where Migrate does")
+	}, SpecTimeout(time.Minute))
+
 	When("the database is already migrated", func() {
 		It("does nothing and succeeds", func(ctx SpecContext) {
 			Expect(replicaA.Migrate(ctx)).To(Succeed())
@@ -84,3 +123,51 @@ var _ = Describe("Migrate", func() {
 		}, SpecTimeout(30*time.Second))
 	})
 })
+
+// rowsOnlyAllowedBy holds, per migration, rows that only the schema after it accepts: the test
+// writes them after the up, so the down has to deal with them, and check counts what the down
+// made of them.
+var rowsOnlyAllowedBy = map[int64]struct {
+	write, check string
+	want         int
+}{
+	2: {
+		write: `INSERT INTO instances (id, service_id, plan_id, organization_guid, space_guid, backend, state)
+VALUES ('migration-2', 'service', 'small', 'org', 'space', 'postgresql', 'delete_failed')`,
+		check: `SELECT count(*) FROM instances WHERE id = 'migration-2' AND state = 'failed'`,
+		want:  1,
+	},
+	3: {
+		write: `INSERT INTO operations (id, kind, instance_id, binding_id, state, max_attempts)
+VALUES ('migration-3', 'restore', 'instance', 'binding', 'failed', 1)`,
+		check: `SELECT count(*) FROM operations WHERE id = 'migration-3'`,
+		want:  0,
+	},
+}
+
+// describeSchema lists the public schema but goose's own table, a line per column, constraint
+// and index, in a stable order.
+const describeSchema = `
+SELECT 'column ' || table_name || '.' || column_name || ' ' || data_type
+    || ' nullable ' || is_nullable || ' default ' || COALESCE(column_default, '-')
+FROM information_schema.columns
+WHERE table_schema = 'public'
+    AND table_name <> 'goose_db_version'
+UNION ALL
+SELECT 'constraint ' || c.relname || '.' || k.conname || ' ' || pg_get_constraintdef(k.oid)
+FROM pg_constraint k
+JOIN pg_class c ON c.oid = k.conrelid
+WHERE c.relnamespace = 'public'::regnamespace
+    AND c.relname <> 'goose_db_version'
+UNION ALL
+SELECT 'index ' || indexdef
+FROM pg_indexes
+WHERE schemaname = 'public'
+    AND tablename <> 'goose_db_version'
+ORDER BY 1`
+
+func schemaOf(ctx context.Context, db *sqlx.DB) []string {
+	lines := []string{}
+	Expect(db.SelectContext(ctx, &lines, describeSchema)).To(Succeed())
+	return lines
+}
