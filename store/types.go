@@ -9,9 +9,14 @@ import (
 type InstanceState string
 
 const (
-	InstanceProvisioning   InstanceState = "provisioning"
-	InstanceReady          InstanceState = "ready"
-	InstanceUpdating       InstanceState = "updating"
+	// InstanceProvisioning: its provision is queued or running.
+	InstanceProvisioning InstanceState = "provisioning"
+	// InstanceReady: provisioned, with no instance operation queued or running.
+	InstanceReady InstanceState = "ready"
+	// InstanceUpdating: an update is queued or running; the row keeps its old plan and
+	// parameters until the update succeeds.
+	InstanceUpdating InstanceState = "updating"
+	// InstanceDeprovisioning: its deprovision is queued or running.
 	InstanceDeprovisioning InstanceState = "deprovisioning"
 	// InstanceFailed: the provision failed; a new provision or a DELETE may follow.
 	InstanceFailed InstanceState = "failed"
@@ -24,8 +29,12 @@ const (
 type BindingState string
 
 const (
+	// BindingCreating: its bind is queued or running.
 	BindingCreating BindingState = "creating"
-	BindingBound    BindingState = "bound"
+	// BindingBound: the bind succeeded and its credentials are stored; a restore keeps the
+	// binding bound while it runs.
+	BindingBound BindingState = "bound"
+	// BindingDeleting: its unbind is queued or running.
 	BindingDeleting BindingState = "deleting"
 	// BindingFailed: the bind or the unbind failed. Either way the stored credentials may not
 	// work: a failed unbind may already have taken the login away.
@@ -36,11 +45,17 @@ const (
 type OperationKind string
 
 const (
-	OpProvision   OperationKind = "provision"
-	OpUpdate      OperationKind = "update"
+	// OpProvision creates the instance's backend objects on a node it is placed on.
+	OpProvision OperationKind = "provision"
+	// OpUpdate changes the instance's plan or parameters (its Request is an UpdateRequest).
+	OpUpdate OperationKind = "update"
+	// OpDeprovision removes the instance's backend objects, and then its row and bindings.
 	OpDeprovision OperationKind = "deprovision"
-	OpBind        OperationKind = "bind"
-	OpUnbind      OperationKind = "unbind"
+	// OpBind creates the binding's login with its sealed password, and seals the credentials
+	// it returns onto the binding.
+	OpBind OperationKind = "bind"
+	// OpUnbind removes the binding's login, and then its row.
+	OpUnbind OperationKind = "unbind"
 	// OpRestore runs the bind of a bound binding again, with its sealed password, after its
 	// node lost the login (a Redis node restarted without an aclfile). The broker starts it,
 	// not the platform, and the binding stays bound throughout.
@@ -51,10 +66,15 @@ const (
 type OperationState string
 
 const (
-	OpQueued    OperationState = "queued"
-	OpRunning   OperationState = "running"
+	// OpQueued: waiting for a worker to claim it once its run_after has come.
+	OpQueued OperationState = "queued"
+	// OpRunning: claimed by the worker its lease names, until the lease expires and the
+	// rescuer returns it to the queue.
+	OpRunning OperationState = "running"
+	// OpSucceeded: finished, its outcome applied to the instance or binding.
 	OpSucceeded OperationState = "succeeded"
-	OpFailed    OperationState = "failed"
+	// OpFailed: finished without success; its Description says why, for the person polling.
+	OpFailed OperationState = "failed"
 )
 
 // Instance is a row of the instances table.
