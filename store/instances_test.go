@@ -247,14 +247,18 @@ var _ = Describe("CreateBinding", func() {
 })
 
 var _ = Describe("StartBindingOperation", func() {
-	It("returns ErrNotFound for a binding that does not exist", func(ctx SpecContext) {
-		inst := readyInstance(ctx)
-		id := uuid.NewString()
-		op := newOperation(store.OpUnbind, inst.ID, id)
-		Expect(st.StartBindingOperation(ctx, inst.ID, id, store.BindingDeleting, op)).To(MatchError(store.ErrNotFound))
-		_, err := st.GetOperation(ctx, op.ID)
-		Expect(err).To(MatchError(store.ErrNotFound))
-	})
+	DescribeTable("returns ErrNotFound for a binding that does not exist, and writes no operation",
+		func(ctx SpecContext, kind store.OperationKind, state store.BindingState) {
+			inst := readyInstance(ctx)
+			id := uuid.NewString()
+			op := newOperation(kind, inst.ID, id)
+			Expect(st.StartBindingOperation(ctx, inst.ID, id, state, op)).To(MatchError(store.ErrNotFound))
+			_, err := st.GetOperation(ctx, op.ID)
+			Expect(err).To(MatchError(store.ErrNotFound))
+		},
+		Entry("an unbind", store.OpUnbind, store.BindingDeleting),
+		Entry("a restore", store.OpRestore, store.BindingBound),
+	)
 
 	It("returns ErrBusy while the bind is still queued, leaving the binding as it was", func(ctx SpecContext) {
 		inst := readyInstance(ctx)

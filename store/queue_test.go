@@ -14,8 +14,6 @@ import (
 	"github.com/omnibroker/omnibroker/store"
 )
 
-func noBackoff(int) time.Duration { return 0 }
-
 var _ = Describe("Claim", func() {
 	It("takes the oldest queued operation, marks it running under a lease and counts the attempt", func(ctx SpecContext) {
 		first, firstOp := createInstance(ctx)
@@ -138,25 +136,21 @@ var _ = Describe("Release", func() {
 })
 
 var _ = Describe("Fencing", func() {
+	var (
+		inst         store.Instance
+		stale, fresh store.Operation
+	)
+	// takeOver has worker-a claim a provision and stop, then secondOwner claim it again.
+	takeOver := func(ctx context.Context, secondOwner string) {
+		var op store.Operation
+		inst, op = createInstance(ctx)
+		stale = abandon(ctx, "worker-a", op.ID, noBackoff)
+		fresh = claim(ctx, secondOwner, op.ID)
+		Expect(fresh.Attempt).To(Equal(stale.Attempt + 1))
+	}
+
 	When("a lease expired and another worker took the operation over", func() {
-		var (
-			inst         store.Instance
-			stale, fresh store.Operation
-		)
-
-		BeforeEach(func(ctx SpecContext) {
-			var op store.Operation
-			inst, op = createInstance(ctx)
-			var err error
-			stale, err = st.Claim(ctx, "worker-a", time.Millisecond)
-			Expect(err).NotTo(HaveOccurred())
-			Expect(stale.ID).To(Equal(op.ID))
-
-			Eventually(ctx, func() (int, error) { return st.RescueExpired(ctx, noBackoff) }).
-				WithPolling(5 * time.Millisecond).Should(Equal(1))
-			fresh = claim(ctx, "worker-b", op.ID)
-			Expect(fresh.Attempt).To(Equal(2))
-		})
+		BeforeEach(func(ctx SpecContext) { takeOver(ctx, "worker-b") })
 
 		It("refuses every write of the first worker and keeps the newer result", func(ctx SpecContext) {
 			Expect(st.RenewLease(ctx, stale, time.Minute)).To(MatchError(store.ErrLeaseLost))
@@ -190,24 +184,9 @@ var _ = Describe("Fencing", func() {
 	})
 
 	When("the same worker claims the operation again after its lease expired", func() {
-		var (
-			inst         store.Instance
-			stale, fresh store.Operation
-		)
-
 		BeforeEach(func(ctx SpecContext) {
-			var op store.Operation
-			inst, op = createInstance(ctx)
-			var err error
-			stale, err = st.Claim(ctx, "worker-a", time.Millisecond)
-			Expect(err).NotTo(HaveOccurred())
-			Expect(stale.ID).To(Equal(op.ID))
-
-			Eventually(ctx, func() (int, error) { return st.RescueExpired(ctx, noBackoff) }).
-				WithPolling(5 * time.Millisecond).Should(Equal(1))
-			fresh = claim(ctx, "worker-a", op.ID)
+			takeOver(ctx, "worker-a")
 			Expect(fresh.LeaseOwner).To(Equal(stale.LeaseOwner), "only the attempt tells the two claims apart")
-			Expect(fresh.Attempt).To(Equal(stale.Attempt + 1))
 		})
 
 		DescribeTable("refuses the write of the earlier attempt and leaves the later one running",
@@ -263,131 +242,100 @@ var _ = Describe("RescueExpired", func() {
 
 	It("requeues an expired operation to run after the backoff for its attempt", func(ctx SpecContext) {
 		_, op := createInstance(ctx)
-		_, err := st.Claim(ctx, "worker-1", time.Millisecond)
-		Expect(err).NotTo(HaveOccurred())
-
 		var attempts []int
 		backoff := func(attempt int) time.Duration {
 			attempts = append(attempts, attempt)
 			return time.Hour
 		}
-		Eventually(ctx, func() (int, error) { return st.RescueExpired(ctx, backoff) }).
-			WithPolling(5 * time.Millisecond).Should(Equal(1))
+		abandon(ctx, "worker-1", op.ID, backoff)
 		Expect(attempts).To(Equal([]int{1}))
 
-		stored, err := st.GetOperation(ctx, op.ID)
-		Expect(err).NotTo(HaveOccurred())
+		stored := storedOperation(ctx, op.ID)
 		Expect(stored.State).To(Equal(store.OpQueued))
 		Expect(stored.LeaseOwner).To(BeEmpty())
 		Expect(stored.LeaseExpiresAt).To(BeNil())
 		Expect(stored.RunAfter).To(BeTemporally(">", time.Now().Add(59*time.Minute)))
 		Expect(stored.Description).NotTo(BeEmpty())
-		_, err = st.Claim(ctx, "worker-2", time.Minute)
+		_, err := st.Claim(ctx, "worker-2", time.Minute)
 		Expect(err).To(MatchError(store.ErrNothingToClaim))
 	})
 
 	When("the operation reached max_attempts", func() {
 		It("fails it with an actionable description and marks the instance failed", func(ctx SpecContext) {
 			inst := newInstance()
-			op := newOperation(store.OpProvision, inst.ID, "")
-			op.MaxAttempts = 1
+			op := lastAttempt(store.OpProvision, inst.ID, "")
 			Expect(st.CreateInstance(ctx, inst, op)).To(Succeed())
-			_, err := st.Claim(ctx, "worker-1", time.Millisecond)
-			Expect(err).NotTo(HaveOccurred())
+			abandon(ctx, "worker-1", op.ID, noBackoff)
 
-			Eventually(ctx, func() (int, error) { return st.RescueExpired(ctx, noBackoff) }).
-				WithPolling(5 * time.Millisecond).Should(Equal(1))
-
-			stored, err := st.GetOperation(ctx, op.ID)
-			Expect(err).NotTo(HaveOccurred())
+			stored := storedOperation(ctx, op.ID)
 			Expect(stored.State).To(Equal(store.OpFailed))
 			Expect(stored.FinishedAt).NotTo(BeNil())
 			Expect(stored.Description).To(ContainSubstring("stopped without finishing"))
 			Expect(stored.Description).To(ContainSubstring("Retry the request"))
 			Expect(stored.Description).To(ContainSubstring(op.ID))
 			Expect(stored.Description).To(MatchRegexp(`began at \d\d:\d\d:\d\d UTC`))
-			got, err := st.GetInstance(ctx, inst.ID)
-			Expect(err).NotTo(HaveOccurred())
-			Expect(got.State).To(Equal(store.InstanceFailed))
+			Expect(instanceState(ctx, inst.ID)).To(Equal(store.InstanceFailed))
 
-			_, err = st.Claim(ctx, "worker-2", time.Minute)
+			_, err := st.Claim(ctx, "worker-2", time.Minute)
 			Expect(err).To(MatchError(store.ErrNothingToClaim))
 		})
 
-		It("marks a bind's binding failed", func(ctx SpecContext) {
-			inst := readyInstance(ctx)
-			b := newBinding(inst.ID)
-			op := newOperation(store.OpBind, inst.ID, b.ID)
-			op.MaxAttempts = 1
-			Expect(st.CreateBinding(ctx, b, op)).To(Succeed())
-			_, err := st.Claim(ctx, "worker-1", time.Millisecond)
-			Expect(err).NotTo(HaveOccurred())
-
-			Eventually(ctx, func() (int, error) { return st.RescueExpired(ctx, noBackoff) }).
-				WithPolling(5 * time.Millisecond).Should(Equal(1))
-			got, err := st.GetBinding(ctx, inst.ID, b.ID)
-			Expect(err).NotTo(HaveOccurred())
-			Expect(got.State).To(Equal(store.BindingFailed))
-			gotInst, err := st.GetInstance(ctx, inst.ID)
-			Expect(err).NotTo(HaveOccurred())
-			Expect(gotInst.State).To(Equal(store.InstanceReady))
-		})
-
-		It("marks a deprovision's instance delete_failed, not failed, and keeps its bindings", func(ctx SpecContext) {
-			inst, b := boundBinding(ctx, `{"password":"x"}`)
-			op := newOperation(store.OpDeprovision, inst.ID, "")
-			op.MaxAttempts = 1
-			Expect(st.StartInstanceOperation(ctx, inst.ID, store.InstanceDeprovisioning, op)).To(Succeed())
-			_, err := st.Claim(ctx, "worker-1", time.Millisecond)
-			Expect(err).NotTo(HaveOccurred())
-
-			Eventually(ctx, func() (int, error) { return st.RescueExpired(ctx, noBackoff) }).
-				WithPolling(5 * time.Millisecond).Should(Equal(1))
-			stored, err := st.GetOperation(ctx, op.ID)
-			Expect(err).NotTo(HaveOccurred())
-			Expect(stored.State).To(Equal(store.OpFailed))
-			got, err := st.GetInstance(ctx, inst.ID)
-			Expect(err).NotTo(HaveOccurred())
-			Expect(got.State).To(Equal(store.InstanceDeleteFailed))
-			gotBinding, err := st.GetBinding(ctx, inst.ID, b.ID)
-			Expect(err).NotTo(HaveOccurred())
-			Expect(gotBinding.State).To(Equal(store.BindingBound))
-		})
-
-		It("marks an unbind's binding failed, not bound", func(ctx SpecContext) {
-			inst, b := boundBinding(ctx, `{"password":"x"}`)
-			op := newOperation(store.OpUnbind, inst.ID, b.ID)
-			op.MaxAttempts = 1
-			Expect(st.StartBindingOperation(ctx, inst.ID, b.ID, store.BindingDeleting, op)).To(Succeed())
-			_, err := st.Claim(ctx, "worker-1", time.Millisecond)
-			Expect(err).NotTo(HaveOccurred())
-
-			Eventually(ctx, func() (int, error) { return st.RescueExpired(ctx, noBackoff) }).
-				WithPolling(5 * time.Millisecond).Should(Equal(1))
-			stored, err := st.GetOperation(ctx, op.ID)
-			Expect(err).NotTo(HaveOccurred())
-			Expect(stored.State).To(Equal(store.OpFailed))
-			got, err := st.GetBinding(ctx, inst.ID, b.ID)
-			Expect(err).NotTo(HaveOccurred())
-			Expect(got.State).To(Equal(store.BindingFailed))
-			gotInst, err := st.GetInstance(ctx, inst.ID)
-			Expect(err).NotTo(HaveOccurred())
-			Expect(gotInst.State).To(Equal(store.InstanceReady))
-		})
+		DescribeTable("fails it with the effects of Fail",
+			func(ctx SpecContext, start func(ctx context.Context) (store.Instance, store.Binding, store.Operation),
+				wantInstance store.InstanceState, wantBinding store.BindingState) {
+				inst, b, op := start(ctx)
+				abandon(ctx, "worker-1", op.ID, noBackoff)
+				Expect(storedOperation(ctx, op.ID).State).To(Equal(store.OpFailed))
+				Expect(instanceState(ctx, inst.ID)).To(Equal(wantInstance))
+				Expect(bindingState(ctx, inst.ID, b.ID)).To(Equal(wantBinding))
+			},
+			Entry("a bind's binding failed", func(ctx context.Context) (store.Instance, store.Binding, store.Operation) {
+				inst := readyInstance(ctx)
+				b := newBinding(inst.ID)
+				op := lastAttempt(store.OpBind, inst.ID, b.ID)
+				Expect(st.CreateBinding(ctx, b, op)).To(Succeed())
+				return inst, b, op
+			}, store.InstanceReady, store.BindingFailed),
+			Entry("a deprovision's instance delete_failed, not failed, with its bindings kept", func(ctx context.Context) (store.Instance, store.Binding, store.Operation) {
+				inst, b := boundBinding(ctx, `{"password":"x"}`)
+				op := lastAttempt(store.OpDeprovision, inst.ID, "")
+				Expect(st.StartInstanceOperation(ctx, inst.ID, store.InstanceDeprovisioning, op)).To(Succeed())
+				return inst, b, op
+			}, store.InstanceDeleteFailed, store.BindingBound),
+			Entry("an unbind's binding failed, not bound", func(ctx context.Context) (store.Instance, store.Binding, store.Operation) {
+				return startLastAttempt(ctx, store.OpUnbind, store.BindingDeleting)
+			}, store.InstanceReady, store.BindingFailed),
+			Entry("a restore's binding still bound", func(ctx context.Context) (store.Instance, store.Binding, store.Operation) {
+				return startLastAttempt(ctx, store.OpRestore, store.BindingBound)
+			}, store.InstanceReady, store.BindingBound),
+		)
 	})
 })
 
-// boundBinding creates a binding on a ready instance and runs its bind to success.
-func boundBinding(ctx SpecContext, credentials string) (store.Instance, store.Binding) {
-	inst := readyInstance(ctx)
-	b := newBinding(inst.ID)
-	op := newOperation(store.OpBind, inst.ID, b.ID)
-	Expect(st.CreateBinding(ctx, b, op)).To(Succeed())
-	Expect(st.Succeed(ctx, claim(ctx, "setup", op.ID), json.RawMessage(credentials))).To(Succeed())
-	return inst, b
+// lastAttempt is an operation that may run once, so the rescuer fails it rather than
+// requeue it.
+func lastAttempt(kind store.OperationKind, instanceID, bindingID string) store.Operation {
+	op := newOperation(kind, instanceID, bindingID)
+	op.MaxAttempts = 1
+	return op
+}
+
+// startLastAttempt starts a binding operation of kind that may run once on a bound binding,
+// leaving the binding in state.
+func startLastAttempt(ctx context.Context, kind store.OperationKind, state store.BindingState) (store.Instance, store.Binding, store.Operation) {
+	inst, b := boundBinding(ctx, `{"password":"x"}`)
+	op := lastAttempt(kind, inst.ID, b.ID)
+	Expect(st.StartBindingOperation(ctx, inst.ID, b.ID, state, op)).To(Succeed())
+	return inst, b, op
 }
 
 var _ = Describe("Succeed and Fail", func() {
+	var (
+		inst store.Instance
+		b    store.Binding
+		op   store.Operation
+	)
+
 	Context("provision", func() {
 		It("on success makes the instance ready", func(ctx SpecContext) {
 			inst, op := createInstance(ctx)
@@ -417,10 +365,6 @@ var _ = Describe("Succeed and Fail", func() {
 	})
 
 	Context("update", func() {
-		var (
-			inst store.Instance
-			op   store.Operation
-		)
 		BeforeEach(func(ctx SpecContext) {
 			inst = readyInstance(ctx)
 			op = newOperation(store.OpUpdate, inst.ID, "")
@@ -433,23 +377,20 @@ var _ = Describe("Succeed and Fail", func() {
 			Expect(got.PlanID).To(Equal("small"), "the new plan applies only on success")
 		})
 
-		It("on success applies the new plan and parameters", func(ctx SpecContext) {
-			Expect(st.Succeed(ctx, claim(ctx, "w", op.ID), nil)).To(Succeed())
-			got, err := st.GetInstance(ctx, inst.ID)
-			Expect(err).NotTo(HaveOccurred())
-			Expect(got.State).To(Equal(store.InstanceReady))
-			Expect(got.PlanID).To(Equal("large"))
-			Expect(got.Parameters).To(MatchJSON(`{"size":2}`))
-		})
-
-		It("on failure leaves the instance ready on its old plan", func(ctx SpecContext) {
-			Expect(st.Fail(ctx, claim(ctx, "w", op.ID), "node pg-1 cannot grow")).To(Succeed())
-			got, err := st.GetInstance(ctx, inst.ID)
-			Expect(err).NotTo(HaveOccurred())
-			Expect(got.State).To(Equal(store.InstanceReady))
-			Expect(got.PlanID).To(Equal("small"))
-			Expect(got.Parameters).To(MatchJSON(`{"size":1}`))
-		})
+		DescribeTable("leaves the instance ready",
+			func(ctx SpecContext, finish func(ctx context.Context, op store.Operation) error, wantPlan, wantParameters string) {
+				Expect(finish(ctx, claim(ctx, "w", op.ID))).To(Succeed())
+				got, err := st.GetInstance(ctx, inst.ID)
+				Expect(err).NotTo(HaveOccurred())
+				Expect(got.State).To(Equal(store.InstanceReady))
+				Expect(got.PlanID).To(Equal(wantPlan))
+				Expect(got.Parameters).To(MatchJSON(wantParameters))
+			},
+			Entry("on success with the new plan and parameters",
+				func(ctx context.Context, op store.Operation) error { return st.Succeed(ctx, op, nil) }, "large", `{"size":2}`),
+			Entry("on failure on its old plan",
+				func(ctx context.Context, op store.Operation) error { return st.Fail(ctx, op, "node pg-1 cannot grow") }, "small", `{"size":1}`),
+		)
 	})
 
 	It("keeps the parameters of an update that sends none", func(ctx SpecContext) {
@@ -465,11 +406,6 @@ var _ = Describe("Succeed and Fail", func() {
 	})
 
 	Context("deprovision", func() {
-		var (
-			inst store.Instance
-			b    store.Binding
-			op   store.Operation
-		)
 		BeforeEach(func(ctx SpecContext) {
 			inst, b = boundBinding(ctx, `{"password":"x"}`)
 			op = newOperation(store.OpDeprovision, inst.ID, "")
@@ -498,27 +434,18 @@ var _ = Describe("Succeed and Fail", func() {
 
 		It("on failure marks the instance delete_failed, not failed, keeps its bindings, and lets a new deprovision start", func(ctx SpecContext) {
 			Expect(st.Fail(ctx, claim(ctx, "w", op.ID), "node pg-1 is unreachable")).To(Succeed())
-			got, err := st.GetInstance(ctx, inst.ID)
-			Expect(err).NotTo(HaveOccurred())
-			Expect(got.State).To(Equal(store.InstanceDeleteFailed))
-			gotBinding, err := st.GetBinding(ctx, inst.ID, b.ID)
-			Expect(err).NotTo(HaveOccurred())
-			Expect(gotBinding.State).To(Equal(store.BindingBound))
+			Expect(instanceState(ctx, inst.ID)).To(Equal(store.InstanceDeleteFailed))
+			Expect(bindingState(ctx, inst.ID, b.ID)).To(Equal(store.BindingBound))
 
 			again := newOperation(store.OpDeprovision, inst.ID, "")
 			Expect(st.StartInstanceOperation(ctx, inst.ID, store.InstanceDeprovisioning, again)).To(Succeed())
 			Expect(st.Succeed(ctx, claim(ctx, "w", again.ID), nil)).To(Succeed())
-			_, err = st.GetInstance(ctx, inst.ID)
+			_, err := st.GetInstance(ctx, inst.ID)
 			Expect(err).To(MatchError(store.ErrNotFound))
 		})
 	})
 
 	Context("bind", func() {
-		var (
-			inst store.Instance
-			b    store.Binding
-			op   store.Operation
-		)
 		BeforeEach(func(ctx SpecContext) {
 			inst = readyInstance(ctx)
 			b = newBinding(inst.ID)
@@ -553,18 +480,11 @@ var _ = Describe("Succeed and Fail", func() {
 	})
 
 	Context("unbind", func() {
-		var (
-			inst store.Instance
-			b    store.Binding
-			op   store.Operation
-		)
 		BeforeEach(func(ctx SpecContext) {
 			inst, b = boundBinding(ctx, `{"password":"x"}`)
 			op = newOperation(store.OpUnbind, inst.ID, b.ID)
 			Expect(st.StartBindingOperation(ctx, inst.ID, b.ID, store.BindingDeleting, op)).To(Succeed())
-			got, err := st.GetBinding(ctx, inst.ID, b.ID)
-			Expect(err).NotTo(HaveOccurred())
-			Expect(got.State).To(Equal(store.BindingDeleting))
+			Expect(bindingState(ctx, inst.ID, b.ID)).To(Equal(store.BindingDeleting))
 		})
 
 		It("on success deletes the binding, and the operation stays readable", func(ctx SpecContext) {
@@ -581,17 +501,13 @@ var _ = Describe("Succeed and Fail", func() {
 
 		It("on failure marks the binding failed, not bound, and lets a new unbind start", func(ctx SpecContext) {
 			Expect(st.Fail(ctx, claim(ctx, "w", op.ID), "node pg-1 is unreachable")).To(Succeed())
-			got, err := st.GetBinding(ctx, inst.ID, b.ID)
-			Expect(err).NotTo(HaveOccurred())
-			Expect(got.State).To(Equal(store.BindingFailed), "the unbind may already have taken the login away")
-			gotInst, err := st.GetInstance(ctx, inst.ID)
-			Expect(err).NotTo(HaveOccurred())
-			Expect(gotInst.State).To(Equal(store.InstanceReady))
+			Expect(bindingState(ctx, inst.ID, b.ID)).To(Equal(store.BindingFailed), "the unbind may already have taken the login away")
+			Expect(instanceState(ctx, inst.ID)).To(Equal(store.InstanceReady))
 
 			again := newOperation(store.OpUnbind, inst.ID, b.ID)
 			Expect(st.StartBindingOperation(ctx, inst.ID, b.ID, store.BindingDeleting, again)).To(Succeed())
 			Expect(st.Succeed(ctx, claim(ctx, "w", again.ID), nil)).To(Succeed())
-			_, err = st.GetBinding(ctx, inst.ID, b.ID)
+			_, err := st.GetBinding(ctx, inst.ID, b.ID)
 			Expect(err).To(MatchError(store.ErrNotFound))
 		})
 	})

@@ -2,10 +2,8 @@ package store_test
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 
-	"github.com/google/uuid"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
@@ -22,14 +20,8 @@ func placedInstance(ctx context.Context, backend, node string) store.Instance {
 	return inst
 }
 
-// boundOn creates a binding of inst and runs its bind to success.
-func boundOn(ctx context.Context, inst store.Instance) store.Binding {
-	b := newBinding(inst.ID)
-	op := newOperation(store.OpBind, inst.ID, b.ID)
-	Expect(st.CreateBinding(ctx, b, op)).To(Succeed())
-	Expect(st.Succeed(ctx, claim(ctx, "setup", op.ID), json.RawMessage(`{"password":"first"}`))).To(Succeed())
-	return b
-}
+// firstCredentials are those of every binding boundOn makes here.
+const firstCredentials = `{"password":"first"}`
 
 // setInstanceState puts an idle instance in state, as an operation would have left it.
 func setInstanceState(ctx context.Context, inst store.Instance, state store.InstanceState) {
@@ -45,16 +37,16 @@ func startRestore(ctx context.Context, inst store.Instance, b store.Binding) (st
 var _ = Describe("BoundBindings", func() {
 	It("lists the bound bindings of the backend's ready and updating instances, and nothing else", func(ctx SpecContext) {
 		ready := placedInstance(ctx, "redis", "redis-1")
-		live := boundOn(ctx, ready)
+		live := boundOn(ctx, ready, firstCredentials)
 		updating := placedInstance(ctx, "redis", "redis-2")
-		duringUpdate := boundOn(ctx, updating)
+		duringUpdate := boundOn(ctx, updating, firstCredentials)
 		setInstanceState(ctx, updating, store.InstanceUpdating)
 
 		By("leaving out the bindings of instances of other backends, failed or being deleted")
-		boundOn(ctx, placedInstance(ctx, "postgresql", "pg-1"))
+		boundOn(ctx, placedInstance(ctx, "postgresql", "pg-1"), firstCredentials)
 		for _, state := range []store.InstanceState{store.InstanceDeprovisioning, store.InstanceDeleteFailed, store.InstanceFailed, store.InstanceProvisioning} {
 			inst := placedInstance(ctx, "redis", "redis-1")
-			boundOn(ctx, inst)
+			boundOn(ctx, inst, firstCredentials)
 			setInstanceState(ctx, inst, state)
 		}
 
@@ -64,7 +56,7 @@ var _ = Describe("BoundBindings", func() {
 		Expect(st.CreateBinding(ctx, failed, failedOp)).To(Succeed())
 		Expect(st.Fail(ctx, claim(ctx, "w", failedOp.ID), "node redis-1 refused the connection")).To(Succeed())
 		other := placedInstance(ctx, "redis", "redis-1")
-		deleting := boundOn(ctx, ready)
+		deleting := boundOn(ctx, ready, firstCredentials)
 		Expect(st.StartBindingOperation(ctx, ready.ID, deleting.ID, store.BindingDeleting, newOperation(store.OpUnbind, ready.ID, deleting.ID))).To(Succeed())
 		creating := newBinding(other.ID)
 		Expect(st.CreateBinding(ctx, creating, newOperation(store.OpBind, other.ID, creating.ID))).To(Succeed())
@@ -79,7 +71,7 @@ var _ = Describe("BoundBindings", func() {
 
 	It("leaves out the bindings of an instance without a node", func(ctx SpecContext) {
 		inst := placedInstance(ctx, "redis", "redis-1")
-		boundOn(ctx, inst)
+		boundOn(ctx, inst, firstCredentials)
 		_, err := st.DB().ExecContext(ctx, "UPDATE instances SET node = NULL WHERE id = $1", inst.ID)
 		Expect(err).NotTo(HaveOccurred())
 
@@ -88,7 +80,7 @@ var _ = Describe("BoundBindings", func() {
 
 	It("leaves out a binding whose restore failed within the quiet period, and lists it again after", func(ctx SpecContext) {
 		inst := placedInstance(ctx, "redis", "redis-quiet")
-		b := boundOn(ctx, inst)
+		b := boundOn(ctx, inst, firstCredentials)
 		op, err := startRestore(ctx, inst, b)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(st.Fail(ctx, claim(ctx, "w", op.ID), "node redis-quiet refused the connection")).To(Succeed())
@@ -124,7 +116,7 @@ var _ = Describe("Restore operations", func() {
 	)
 	BeforeEach(func(ctx SpecContext) {
 		inst = placedInstance(ctx, "redis", "redis-1")
-		b = boundOn(ctx, inst)
+		b = boundOn(ctx, inst, firstCredentials)
 	})
 
 	It("are queued for a bound binding, which stays bound and keeps its password and credentials", func(ctx SpecContext) {
@@ -193,7 +185,7 @@ var _ = Describe("Restore operations", func() {
 	It("on success seal the credentials again, and the binding stays bound", func(ctx SpecContext) {
 		op, err := startRestore(ctx, inst, b)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(st.Succeed(ctx, claim(ctx, "w", op.ID), json.RawMessage(`{"password":"again"}`))).To(Succeed())
+		Expect(st.Succeed(ctx, claim(ctx, "w", op.ID), []byte(`{"password":"again"}`))).To(Succeed())
 
 		got, err := st.GetBinding(ctx, inst.ID, b.ID)
 		Expect(err).NotTo(HaveOccurred())
@@ -233,23 +225,6 @@ var _ = Describe("Restore operations", func() {
 		Expect(err).NotTo(HaveOccurred())
 	})
 
-	It("given up by the rescuer leave the binding bound", func(ctx SpecContext) {
-		op := newOperation(store.OpRestore, inst.ID, b.ID)
-		op.MaxAttempts = 1
-		Expect(st.StartBindingOperation(ctx, inst.ID, b.ID, store.BindingBound, op)).To(Succeed())
-		_, err := st.Claim(ctx, "worker-1", time.Millisecond)
-		Expect(err).NotTo(HaveOccurred())
-
-		Eventually(ctx, func() (int, error) { return st.RescueExpired(ctx, noBackoff) }).
-			WithPolling(5 * time.Millisecond).Should(Equal(1))
-		stored, err := st.GetOperation(ctx, op.ID)
-		Expect(err).NotTo(HaveOccurred())
-		Expect(stored.State).To(Equal(store.OpFailed))
-		got, err := st.GetBinding(ctx, inst.ID, b.ID)
-		Expect(err).NotTo(HaveOccurred())
-		Expect(got.State).To(Equal(store.BindingBound))
-	})
-
 	It("never show as the binding's latest operation, which stays the platform's bind", func(ctx SpecContext) {
 		bind, err := st.LatestOperation(ctx, inst.ID, b.ID)
 		Expect(err).NotTo(HaveOccurred())
@@ -276,14 +251,5 @@ var _ = Describe("Restore operations", func() {
 		Expect(err).NotTo(HaveOccurred())
 		_, err = st.DB().ExecContext(ctx, "UPDATE operations SET kind = 'rebind' WHERE instance_id = $1 AND binding_id = $2", inst.ID, b.ID)
 		Expect(err).To(MatchError(ContainSubstring("operations_kind_check")))
-	})
-})
-
-var _ = Describe("StartBindingOperation of a restore on an unknown binding", func() {
-	It("returns ErrNotFound", func(ctx SpecContext) {
-		inst := readyInstance(ctx)
-		id := uuid.NewString()
-		op := newOperation(store.OpRestore, inst.ID, id)
-		Expect(st.StartBindingOperation(ctx, inst.ID, id, store.BindingBound, op)).To(MatchError(store.ErrNotFound))
 	})
 })

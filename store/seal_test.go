@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -154,13 +155,9 @@ WHERE bindings.id = $1
 
 	It("refuses to open a value sealed under a key it does not hold", func(ctx SpecContext) {
 		inst, b := boundBinding(ctx, credentials)
-		stranger, err := store.NewKeyring(newKey())
-		Expect(err).NotTo(HaveOccurred())
-		other, err := store.Open(ctx, databaseURL, stranger)
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(other.Close)
+		other := openWithKeys(ctx, newKey())
 
-		_, err = other.GetBinding(ctx, inst.ID, b.ID)
+		_, err := other.GetBinding(ctx, inst.ID, b.ID)
 		Expect(err).To(MatchError(ContainSubstring("not in the keyring")))
 	})
 })
@@ -180,15 +177,10 @@ var _ = Describe("Reseal", func() {
 		}
 		// One more that is not bound yet: only its secret is sealed.
 		pending := readyInstance(ctx)
-		pb := newBinding(pending.ID)
-		Expect(st.CreateBinding(ctx, pb, newOperation(store.OpBind, pending.ID, pb.ID))).To(Succeed())
+		pb := pendingBinding(ctx, pending)
 
 		newCurrent := newKey()
-		rotated, err := store.NewKeyring(newCurrent, currentKey)
-		Expect(err).NotTo(HaveOccurred())
-		rotating, err := store.Open(ctx, databaseURL, rotated)
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(rotating.Close)
+		rotating := openWithKeys(ctx, newCurrent, currentKey)
 
 		Expect(rotating.Reseal(ctx)).To(Equal(4))
 
@@ -202,21 +194,11 @@ FROM (
 ) k`)).To(Succeed())
 		Expect(ids).To(Equal([]string{store.KeyID(newCurrent)}))
 
-		onlyNew, err := store.NewKeyring(newCurrent)
-		Expect(err).NotTo(HaveOccurred())
-		after, err := store.Open(ctx, databaseURL, onlyNew)
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(after.Close)
+		after := openWithKeys(ctx, newCurrent)
 		for _, s := range all {
-			got, err := after.GetBinding(ctx, s.inst.ID, s.b.ID)
-			Expect(err).NotTo(HaveOccurred())
-			Expect(got.Password == s.b.Password).To(BeTrue(), "the stored password is the one generated")
-			Expect(got.Credentials).To(MatchJSON(s.cred))
+			expectOpens(ctx, after, s.inst, s.b, s.cred)
 		}
-		got, err := after.GetBinding(ctx, pending.ID, pb.ID)
-		Expect(err).NotTo(HaveOccurred())
-		Expect(got.Password == pb.Password).To(BeTrue(), "the stored password is the one generated")
-		Expect(got.Credentials).To(BeNil())
+		expectOpens(ctx, after, pending, pb, "")
 
 		Expect(rotating.Reseal(ctx)).To(Equal(0), "nothing is left under the old key")
 	})
@@ -225,16 +207,12 @@ FROM (
 		It("finds it on a later pass and leaves nothing under the old key", func(ctx SpecContext) {
 			oldID := keys.CurrentKeyID()
 			newCurrent := newKey()
-			rotated, err := store.NewKeyring(newCurrent, currentKey)
-			Expect(err).NotTo(HaveOccurred())
-			rotating, err := store.Open(ctx, databaseURL, rotated)
-			Expect(err).NotTo(HaveOccurred())
-			DeferCleanup(rotating.Close)
+			rotating := openWithKeys(ctx, newCurrent, currentKey)
 
 			// late's values as the old replica sealed them are kept aside, and late is moved to
 			// the new key, so that Reseal's first listing does not see it.
 			lateInst, late := boundBinding(ctx, `{"password":"late"}`)
-			_, err = st.DB().ExecContext(ctx, `
+			_, err := st.DB().ExecContext(ctx, `
 CREATE TABLE reseal_stash AS
 SELECT id, secret, secret_key_id, credentials, credentials_key_id
 FROM bindings
@@ -254,8 +232,7 @@ WHERE id = $1`, late.ID)).Error().NotTo(HaveOccurred())
 			// early is under the old key when Reseal lists; re-sealing it writes late back
 			// under the old key, in the same transaction, as the old replica would have.
 			earlyInst, early := boundBinding(ctx, `{"password":"early"}`)
-			_, err = st.DB().ExecContext(ctx, `
-CREATE FUNCTION reseal_race() RETURNS trigger LANGUAGE plpgsql AS $$
+			onBindingUpdate(ctx, "reseal_race", "AFTER", "NEW.id = "+pq.QuoteLiteral(early.ID), `
 BEGIN
     UPDATE bindings b
     SET secret = s.secret, secret_key_id = s.secret_key_id,
@@ -264,18 +241,7 @@ BEGIN
     WHERE b.id = s.id;
     DELETE FROM reseal_stash;
     RETURN NULL;
-END
-$$`)
-			Expect(err).NotTo(HaveOccurred())
-			DeferCleanup(func(ctx SpecContext) {
-				Expect(st.DB().ExecContext(ctx, "DROP FUNCTION reseal_race() CASCADE")).Error().NotTo(HaveOccurred())
-			})
-			Expect(st.DB().ExecContext(ctx, `
-CREATE TRIGGER reseal_race
-AFTER UPDATE ON bindings
-FOR EACH ROW
-WHEN (NEW.id = `+pq.QuoteLiteral(early.ID)+`)
-EXECUTE FUNCTION reseal_race()`)).Error().NotTo(HaveOccurred())
+END`)
 
 			Expect(rotating.Reseal(ctx)).To(Equal(2), "early on the first pass, late on the second")
 
@@ -285,21 +251,9 @@ EXECUTE FUNCTION reseal_race()`)).Error().NotTo(HaveOccurred())
 			Expect(st.SealedUnder(ctx, oldID)).To(Equal(0))
 			Expect(st.SealedUnder(ctx, store.KeyID(newCurrent))).To(Equal(4))
 
-			onlyNew, err := store.NewKeyring(newCurrent)
-			Expect(err).NotTo(HaveOccurred())
-			after, err := store.Open(ctx, databaseURL, onlyNew)
-			Expect(err).NotTo(HaveOccurred())
-			DeferCleanup(after.Close)
-			for _, s := range []struct {
-				inst store.Instance
-				b    store.Binding
-				cred string
-			}{{lateInst, late, `{"password":"late"}`}, {earlyInst, early, `{"password":"early"}`}} {
-				got, err := after.GetBinding(ctx, s.inst.ID, s.b.ID)
-				Expect(err).NotTo(HaveOccurred())
-				Expect(got.Password == s.b.Password).To(BeTrue(), "the stored password is the one generated")
-				Expect(got.Credentials).To(MatchJSON(s.cred))
-			}
+			after := openWithKeys(ctx, newCurrent)
+			expectOpens(ctx, after, lateInst, late, `{"password":"late"}`)
+			expectOpens(ctx, after, earlyInst, early, `{"password":"early"}`)
 		})
 	})
 
@@ -307,28 +261,13 @@ EXECUTE FUNCTION reseal_race()`)).Error().NotTo(HaveOccurred())
 		It("gives up after a bounded number of passes with an error that says what to do", func(ctx SpecContext) {
 			_, b := boundBinding(ctx, `{"password":"x"}`)
 			// Every re-seal of b is undone, as if a replica sealed it under the old key again at once.
-			_, err := st.DB().ExecContext(ctx, `
-CREATE FUNCTION reseal_undo() RETURNS trigger LANGUAGE plpgsql AS $$
+			onBindingUpdate(ctx, "reseal_undo", "BEFORE", "true", `
 BEGIN
     RETURN OLD;
-END
-$$`)
-			Expect(err).NotTo(HaveOccurred())
-			DeferCleanup(func(ctx SpecContext) {
-				Expect(st.DB().ExecContext(ctx, "DROP FUNCTION reseal_undo() CASCADE")).Error().NotTo(HaveOccurred())
-			})
-			Expect(st.DB().ExecContext(ctx, `
-CREATE TRIGGER reseal_undo
-BEFORE UPDATE ON bindings
-FOR EACH ROW
-EXECUTE FUNCTION reseal_undo()`)).Error().NotTo(HaveOccurred())
+END`)
 
 			newCurrent := newKey()
-			rotated, err := store.NewKeyring(newCurrent, currentKey)
-			Expect(err).NotTo(HaveOccurred())
-			rotating, err := store.Open(ctx, databaseURL, rotated)
-			Expect(err).NotTo(HaveOccurred())
-			DeferCleanup(rotating.Close)
+			rotating := openWithKeys(ctx, newCurrent, currentKey)
 
 			n, err := rotating.Reseal(ctx)
 			Expect(err).To(MatchError(ContainSubstring("after 10 passes")))
@@ -341,11 +280,7 @@ EXECUTE FUNCTION reseal_undo()`)).Error().NotTo(HaveOccurred())
 
 	It("stops with an error on a value no key in the ring opens, naming the binding", func(ctx SpecContext) {
 		_, b := boundBinding(ctx, `{"password":"x"}`)
-		stranger, err := store.NewKeyring(newKey())
-		Expect(err).NotTo(HaveOccurred())
-		other, err := store.Open(ctx, databaseURL, stranger)
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(other.Close)
+		other := openWithKeys(ctx, newKey())
 
 		n, err := other.Reseal(ctx)
 		Expect(err).To(MatchError(ContainSubstring(b.ID)))
@@ -363,11 +298,7 @@ var _ = Describe("SealedUnder", func() {
 
 		newCurrent := newKey()
 		newID := store.KeyID(newCurrent)
-		rotated, err := store.NewKeyring(newCurrent, currentKey)
-		Expect(err).NotTo(HaveOccurred())
-		rotating, err := store.Open(ctx, databaseURL, rotated)
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(rotating.Close)
+		rotating := openWithKeys(ctx, newCurrent, currentKey)
 
 		// Mid-rotation: the secret was sealed by a replica on the old key, the credentials by
 		// one on the new key.
@@ -378,9 +309,7 @@ var _ = Describe("SealedUnder", func() {
 		Expect(rotating.Succeed(ctx, claim(ctx, "w", bind.ID), []byte(`{"password":"m"}`))).To(Succeed())
 
 		// Not bound yet: only its secret is sealed.
-		pending := readyInstance(ctx)
-		pb := newBinding(pending.ID)
-		Expect(st.CreateBinding(ctx, pb, newOperation(store.OpBind, pending.ID, pb.ID))).To(Succeed())
+		pendingBinding(ctx, readyInstance(ctx))
 
 		Expect(st.SealedUnder(ctx, oldID)).To(Equal(4))
 		Expect(st.SealedUnder(ctx, newID)).To(Equal(1))
@@ -399,3 +328,16 @@ var _ = Describe("SealedUnder", func() {
 		Expect(keyless.SealedUnder(ctx, keys.CurrentKeyID())).To(Equal(2))
 	})
 })
+
+// expectOpens reads b through s and expects its generated password and credentials, none when
+// credentials is "".
+func expectOpens(ctx context.Context, s *store.Store, inst store.Instance, b store.Binding, credentials string) {
+	got, err := s.GetBinding(ctx, inst.ID, b.ID)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(got.Password == b.Password).To(BeTrue(), "the stored password is the one generated")
+	if credentials == "" {
+		Expect(got.Credentials).To(BeNil())
+		return
+	}
+	Expect(got.Credentials).To(MatchJSON(credentials))
+}
