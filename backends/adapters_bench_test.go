@@ -19,15 +19,15 @@ import (
 var benchKinds = []struct {
 	kind   string
 	server testkit.Server
-	open   func([]backends.Server) (backends.Adapter, error)
+	open   func([]backends.Server) (backends.Backend, error)
 }{
-	{"postgres", testkit.Postgres, func(s []backends.Server) (backends.Adapter, error) { return postgres.New(s) }},
-	{"mysql", testkit.MySQL, func(s []backends.Server) (backends.Adapter, error) { return mysql.New(s) }},
-	{"redis", testkit.Redis, func(s []backends.Server) (backends.Adapter, error) { return redis.New(s) }},
-	{"rabbitmq", testkit.RabbitMQ, func(s []backends.Server) (backends.Adapter, error) { return rabbitmq.New(s) }},
+	{"postgres", testkit.Postgres, func(s []backends.Server) (backends.Backend, error) { return postgres.New(s) }},
+	{"mysql", testkit.MySQL, func(s []backends.Server) (backends.Backend, error) { return mysql.New(s) }},
+	{"redis", testkit.Redis, func(s []backends.Server) (backends.Backend, error) { return redis.New(s) }},
+	{"rabbitmq", testkit.RabbitMQ, func(s []backends.Server) (backends.Backend, error) { return rabbitmq.New(s) }},
 }
 
-func openBench(b *testing.B, i int) backends.Adapter {
+func openBench(b *testing.B, i int) backends.Backend {
 	a, err := benchKinds[i].open([]backends.Server{{Name: "bench", AdminURL: benchKinds[i].server.URL()}})
 	if err != nil {
 		b.Fatal(err)
@@ -45,10 +45,10 @@ func BenchmarkProvisionDeprovision(b *testing.B) {
 			ctx := b.Context()
 			for b.Loop() {
 				inst := backends.Instance{ID: uuid.NewString(), Node: "bench", Plan: "bench", Parameters: map[string]any{}}
-				if err := a.Provision(ctx, inst); err != nil {
+				if _, err := a.Provision(ctx, backends.ProvisionRequest{Instance: inst}); err != nil {
 					b.Fatal(err)
 				}
-				if err := a.Deprovision(ctx, inst); err != nil {
+				if err := a.Deprovision(ctx, backends.DeprovisionRequest{Instance: inst}); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -65,11 +65,11 @@ func BenchmarkBindUnbind(b *testing.B) {
 			ctx := b.Context()
 			inst := backends.Instance{ID: uuid.NewString(), Node: "bench", Plan: "bench", Parameters: map[string]any{}}
 			b.Cleanup(func() {
-				if err := a.Deprovision(context.WithoutCancel(ctx), inst); err != nil {
+				if err := a.Deprovision(context.WithoutCancel(ctx), backends.DeprovisionRequest{Instance: inst}); err != nil {
 					b.Errorf("deprovision: %v", err)
 				}
 			})
-			if err := a.Provision(ctx, inst); err != nil {
+			if _, err := a.Provision(ctx, backends.ProvisionRequest{Instance: inst}); err != nil {
 				b.Fatal(err)
 			}
 			for b.Loop() {
@@ -78,10 +78,10 @@ func BenchmarkBindUnbind(b *testing.B) {
 					b.Fatal(err)
 				}
 				bnd := backends.Binding{ID: uuid.NewString(), Password: password}
-				if _, err := a.Bind(ctx, inst, bnd); err != nil {
+				if _, err := a.Bind(ctx, backends.BindRequest{Instance: inst, Binding: bnd}); err != nil {
 					b.Fatal(err)
 				}
-				if err := a.Unbind(ctx, inst, bnd); err != nil {
+				if err := a.Unbind(ctx, backends.UnbindRequest{Instance: inst, Binding: bnd}); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -117,7 +117,7 @@ func benchSweep(b *testing.B, backend backends.Backend, nodeURL string, ids []st
 	defer cancel()
 	names := make([]string, 0, 2*len(ids))
 	for _, id := range ids {
-		if err := backend.Deprovision(ctx, backends.Instance{ID: id, Node: benchNode}); err != nil {
+		if err := backend.Deprovision(ctx, backends.DeprovisionRequest{Instance: backends.Instance{ID: id, Node: benchNode}}); err != nil {
 			b.Errorf("deprovision instance %s: %v", id, err)
 		}
 		names = append(names, backends.Name("ob_", id), backends.Name("ob_o_", id))

@@ -107,7 +107,12 @@ var _ = BeforeSuite(func() {
 	logger = lagertest.NewTestLogger("broker-test")
 	b := broker.New(broker.Config{
 		Catalog: cat, Store: st, Logger: logger, MaxAttempts: 3, SyncBudget: 20 * time.Second,
-		Backends: map[string]backends.Backend{"local": local, "down": down, "cache": cache},
+		// Wrapped as cmd wraps them, so that restore is shown to work behind the wrappers.
+		Backends: map[string]backends.Backend{
+			"local": backends.Wrap(local, backends.Logging("postgres")),
+			"down":  backends.Wrap(down, backends.Logging("postgres")),
+			"cache": backends.Wrap(cache, backends.Logging("redis")),
+		},
 	})
 	pool := b.NewPool(broker.PoolConfig{
 		Workers: 2, Lease: 3 * time.Second, PollInterval: 200 * time.Millisecond, RetryBase: 100 * time.Millisecond,

@@ -14,7 +14,7 @@ import (
 	"github.com/omnibroker/omnibroker/store"
 )
 
-// checkTimeout bounds one BindingLost call. A node whose check fails is not asked again in the
+// checkTimeout bounds one CheckBinding call. A node whose check fails is not asked again in the
 // same sweep, so a node that does not answer holds the sweep up once, for no longer than this.
 const checkTimeout = 10 * time.Second
 
@@ -37,12 +37,12 @@ func (p *Pool) restore(ctx context.Context, logger lager.Logger) {
 	}
 }
 
-// sweep checks every live binding of every backend that implements backends.Restorer and
+// sweep checks every live binding of every backend whose nodes can lose them (LosesBindings) and
 // queues a restore of each one whose login is gone. A binding that cannot be checked is
 // logged and passed over; the next sweep tries it again.
 func (p *Pool) sweep(ctx context.Context, logger lager.Logger) {
 	for _, name := range slices.Sorted(maps.Keys(p.b.backends)) {
-		if _, ok := p.b.backends[name].(backends.Restorer); !ok {
+		if !p.b.backends[name].LosesBindings() {
 			continue
 		}
 		refs, err := p.b.store.BoundBindings(ctx, name, restoreQuiet*p.cfg.RestoreInterval)
@@ -101,18 +101,17 @@ func (p *Pool) checkBinding(ctx context.Context, logger lager.Logger, ref store.
 	if err != nil {
 		return false, err
 	}
-	restorer, ok := backend.(backends.Restorer)
-	if !ok || unchecked[target.Node] {
+	if !backend.LosesBindings() || unchecked[target.Node] {
 		return false, nil
 	}
 	checkCtx, cancel := context.WithTimeout(lagerctx.NewContext(ctx, logger), checkTimeout)
-	lost, err := restorer.BindingLost(checkCtx, target, bindingOf(binding))
+	check, err := backend.CheckBinding(checkCtx, backends.CheckBindingRequest{Instance: target, Binding: bindingOf(binding)})
 	cancel()
 	if err != nil {
 		unchecked[target.Node] = true
 		return false, err
 	}
-	if !lost {
+	if !check.Lost {
 		return false, nil
 	}
 

@@ -28,7 +28,7 @@ type PoolConfig struct {
 	OperationTimeout time.Duration // one attempt's limit
 	RetryBase        time.Duration // the first backoff; it doubles per attempt, up to a minute
 	// RestoreInterval is how often the pool checks, on the nodes of backends that can forget
-	// what Bind made (backends.Restorer), that the logins of live bindings are still there,
+	// what Bind made (Backend.LosesBindings), that the logins of live bindings are still there,
 	// and queues a restore of those that are not. 0 disables it.
 	RestoreInterval time.Duration
 }
@@ -220,9 +220,8 @@ func (p *Pool) record(logger lager.Logger, err error) {
 // sentenceFor is what last_operation shows for err: the backend's own sentence when it
 // wrote one for people, never driver text.
 func sentenceFor(err error, op store.Operation) string {
-	var d backends.Describer
-	if errors.As(err, &d) {
-		return d.Description()
+	if sentence, ok := backends.SentenceOf(err); ok {
+		return sentence
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return "the backend did not answer in time"
@@ -232,7 +231,7 @@ func sentenceFor(err error, op store.Operation) string {
 
 // permanentf is a failure of the broker's own part of an operation, which retrying cannot fix.
 func permanentf(format string, args ...any) error {
-	return backends.Permanent(backends.Describe(fmt.Sprintf(format, args...), nil))
+	return backends.Permanent(fmt.Sprintf(format, args...), nil)
 }
 
 // execute runs one attempt of op against its backend. A panic becomes a failed attempt.
@@ -265,7 +264,8 @@ func (p *Pool) execute(ctx context.Context, op store.Operation) (credentials jso
 			return nil, err
 		}
 		lagerctx.FromContext(ctx).Info("placed", lager.Data{"node": target.Node})
-		return nil, backend.Provision(ctx, target)
+		_, err = backend.Provision(ctx, backends.ProvisionRequest{Instance: target})
+		return nil, err
 
 	case store.OpUpdate:
 		var req store.UpdateRequest
@@ -280,13 +280,14 @@ func (p *Pool) execute(ctx context.Context, op store.Operation) (credentials jso
 			return nil, permanentf("plan %s runs on another backend; moving an instance between backends is not supported", next.Name)
 		}
 		target.Plan, target.PlanConfig, target.Parameters = next.Name, next.Config, decodeObject(req.Parameters)
-		return nil, backend.Update(ctx, target, plan.Name)
+		_, err = backend.Update(ctx, backends.UpdateRequest{Instance: target, FromPlan: plan.Name})
+		return nil, err
 
 	case store.OpDeprovision:
 		if target.Node == "" {
 			return nil, nil // never placed, so nothing was created
 		}
-		return nil, backend.Deprovision(ctx, target)
+		return nil, backend.Deprovision(ctx, backends.DeprovisionRequest{Instance: target})
 
 	case store.OpBind, store.OpUnbind, store.OpRestore:
 		binding, err := p.b.store.GetBinding(ctx, op.InstanceID, op.BindingID)
@@ -308,13 +309,13 @@ func (p *Pool) execute(ctx context.Context, op store.Operation) (credentials jso
 			if target.Node == "" {
 				return nil, nil
 			}
-			return nil, backend.Unbind(ctx, target, cred)
+			return nil, backend.Unbind(ctx, backends.UnbindRequest{Instance: target, Binding: cred})
 		}
-		creds, err := backend.Bind(ctx, target, cred)
+		res, err := backend.Bind(ctx, backends.BindRequest{Instance: target, Binding: cred})
 		if err != nil {
 			return nil, err
 		}
-		return json.Marshal(creds)
+		return json.Marshal(res.Credentials)
 	}
 	return nil, permanentf("operation kind %q is unknown", op.Kind)
 }
@@ -384,7 +385,7 @@ func (p *Pool) place(ctx context.Context, inst store.Instance, plan catalog.Plan
 		if errors.Is(placeErr, backends.ErrNoCapacity) {
 			sentence = fmt.Sprintf("every node of backend %s that serves %s is full; ask the broker's operator for capacity", plan.Backend, what)
 		}
-		return "", backends.Permanent(backends.Describe(sentence, placeErr))
+		return "", backends.Permanent(sentence, placeErr)
 	}
 	if err != nil {
 		return "", err

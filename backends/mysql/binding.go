@@ -24,19 +24,17 @@ func userName(inst backends.Instance, b backends.Binding) string {
 // call that raced another, sets the same password and limit again, and so does one after a
 // call cut short between creating the user and granting it. The password reaches the server
 // only as its mysql_native_password hash.
-func (m *MySQL) Bind(ctx context.Context, inst backends.Instance, b backends.Binding) (_ backends.Credentials, err error) {
+func (m *MySQL) Bind(ctx context.Context, req backends.BindRequest) (backends.BindResponse, error) {
+	inst, b := req.Instance, req.Binding
 	n, limit, err := m.settings(inst)
 	if err != nil {
-		return nil, err
+		return backends.BindResponse{}, err
 	}
 	if err := checkPassword(b.Password); err != nil {
-		return nil, backends.Unfixable("the binding's password cannot be used for MariaDB", err)
+		return backends.BindResponse{}, backends.PasswordUnusable("MariaDB", err)
 	}
 	db, user := databaseName(inst), userName(inst, b)
-	log := lagerctx.FromContext(ctx).Session("mysql-bind", lager.Data{
-		"instance-id": inst.ID, "binding-id": b.ID, "node": n.name, "database": db, "user": user,
-	})
-	defer backends.LogResult(ctx, log, &err)
+	log := lagerctx.FromContext(ctx).WithData(lager.Data{"database": db, "user": user})
 
 	err = n.locked(ctx, db, func(c *sql.Conn) error {
 		exists, err := n.databaseExists(ctx, c, db)
@@ -44,7 +42,7 @@ func (m *MySQL) Bind(ctx context.Context, inst backends.Instance, b backends.Bin
 			return err
 		}
 		if !exists {
-			return n.missingDatabase(db)
+			return backends.Missing("database", db, n.Name)
 		}
 		userExists, err := n.bindingUser(ctx, c, user, db)
 		if err != nil {
@@ -55,25 +53,25 @@ func (m *MySQL) Bind(ctx context.Context, inst backends.Instance, b backends.Bin
 			` WITH MAX_USER_CONNECTIONS ` + strconv.Itoa(limit)
 		if !userExists {
 			if _, err := c.ExecContext(ctx, `CREATE USER IF NOT EXISTS `+account(user)+identified); err != nil {
-				return n.fail("create user "+user, err)
+				return n.Fail("create user "+user, err)
 			}
 			log.Info("user-created")
 		}
 		// Also after CREATE USER: IF NOT EXISTS leaves a user created meanwhile as it was.
 		if _, err := c.ExecContext(ctx, `ALTER USER `+account(user)+identified); err != nil {
-			return n.fail("set the password of user "+user, err)
+			return n.Fail("set the password of user "+user, err)
 		}
 		log.Info("user-password-set", lager.Data{"max-user-connections": limit})
 		if _, err := c.ExecContext(ctx, `GRANT ALL PRIVILEGES ON `+quoteIdentifier(grantPattern(db))+`.* TO `+account(user)); err != nil {
-			return n.fail("grant user "+user+" its privileges on database "+db, err)
+			return n.Fail("grant user "+user+" its privileges on database "+db, err)
 		}
 		log.Info("privileges-granted")
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return backends.BindResponse{}, err
 	}
-	return n.credentials(db, user, b.Password), nil
+	return backends.BindResponse{Credentials: n.credentials(db, user, b.Password)}, nil
 }
 
 const selectBindingUser = `
@@ -99,10 +97,9 @@ func (n *node) bindingUser(ctx context.Context, c *sql.Conn, user, db string) (b
 	err := c.QueryRowContext(ctx, selectBindingUser, user, user, grantPattern(db), db).Scan(&exists, &elsewhere)
 	switch {
 	case err != nil:
-		return false, n.fail("look up user "+user, err)
+		return false, n.Fail("look up user "+user, err)
 	case elsewhere:
-		return true, backends.Unfixable(
-			fmt.Sprintf("user name %s on node %s is taken by a user this broker does not own", user, n.name),
+		return true, backends.NameTaken("user", user, n.Name, "a user",
 			fmt.Errorf("user %s holds privileges on a database other than %s", user, db))
 	}
 	return exists, nil
@@ -114,15 +111,15 @@ func (n *node) credentials(db, user, password string) backends.Credentials {
 	u := url.URL{
 		Scheme:   "mysql",
 		User:     url.UserPassword(user, password),
-		Host:     n.hostPort(),
+		Host:     n.HostPort(),
 		Path:     "/" + db,
 		RawQuery: "reconnect=true",
 	}
-	jdbc := "jdbc:mysql://" + n.hostPort() + "/" + db +
+	jdbc := "jdbc:mysql://" + n.HostPort() + "/" + db +
 		"?user=" + url.QueryEscape(user) + "&password=" + url.QueryEscape(password)
 	return backends.Credentials{
-		"hostname": n.host,
-		"port":     n.port,
+		"hostname": n.Host,
+		"port":     n.Port,
 		"name":     db,
 		"username": user,
 		"password": password,
@@ -134,16 +131,14 @@ func (n *node) credentials(db, user, password string) backends.Credentials {
 // Unbind drops the binding's user, then ends its connections, so the application loses its
 // access at once. A user that is already gone counts as unbound; one that holds privileges on
 // another database is not this binding's and is left alone.
-func (m *MySQL) Unbind(ctx context.Context, inst backends.Instance, b backends.Binding) (err error) {
-	n, err := m.node(inst.Node)
+func (m *MySQL) Unbind(ctx context.Context, req backends.UnbindRequest) error {
+	inst, b := req.Instance, req.Binding
+	n, err := m.nodes.Get(inst.Node)
 	if err != nil {
 		return err
 	}
 	db, user := databaseName(inst), userName(inst, b)
-	log := lagerctx.FromContext(ctx).Session("mysql-unbind", lager.Data{
-		"instance-id": inst.ID, "binding-id": b.ID, "node": n.name, "database": db, "user": user,
-	})
-	defer backends.LogResult(ctx, log, &err)
+	log := lagerctx.FromContext(ctx).WithData(lager.Data{"database": db, "user": user})
 
 	return n.locked(ctx, db, func(c *sql.Conn) error {
 		if _, err := n.bindingUser(ctx, c, user, db); err != nil {

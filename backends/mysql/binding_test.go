@@ -71,7 +71,7 @@ var _ = Describe("Bind", func() {
 		_, err := login(ctx, first, "")
 		Expect(err).To(HaveOccurred())
 
-		again, err := backend.Bind(logged(ctx), inst, b)
+		again, err := calls(backend).Bind(logged(ctx), inst, b)
 		Expect(err).NotTo(HaveOccurred())
 		for _, key := range []string{"hostname", "port", "name", "username"} {
 			Expect(again[key]).To(Equal(first[key]), key)
@@ -90,7 +90,7 @@ var _ = Describe("Bind", func() {
 			creds := make([]backends.Credentials, 2)
 			errs := make([]error, 2)
 			for i := range errs {
-				wg.Go(func() { creds[i], errs[i] = backend.Bind(logged(ctx), inst, b) })
+				wg.Go(func() { creds[i], errs[i] = calls(backend).Bind(logged(ctx), inst, b) })
 			}
 			wg.Wait()
 			Expect(errs[0]).NotTo(HaveOccurred())
@@ -170,7 +170,7 @@ var _ = Describe("Bind", func() {
 
 	It("fails permanently for an instance that has no database", func(ctx SpecContext) {
 		inst := newInstance(nil)
-		_, err := backend.Bind(logged(ctx), inst, newBinding())
+		_, err := calls(backend).Bind(logged(ctx), inst, newBinding())
 		Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
 		Expect(description(err)).To(ContainSubstring("does not exist on node mysql-local"))
 	})
@@ -184,11 +184,11 @@ var _ = Describe("Bind", func() {
 			DeferCleanup(func(ctx SpecContext) { adminExec(ctx, "DROP USER IF EXISTS `"+userName(inst, b)+"`@'%'") })
 			adminExec(ctx, "GRANT SELECT ON `"+databaseName(other)+"`.* TO `"+userName(inst, b)+"`@'%'")
 
-			_, err := backend.Bind(logged(ctx), inst, b)
+			_, err := calls(backend).Bind(logged(ctx), inst, b)
 			Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
 			Expect(description(err)).To(ContainSubstring("is taken by a user this broker does not own"))
 
-			err = backend.Unbind(logged(ctx), inst, b)
+			err = calls(backend).Unbind(logged(ctx), inst, b)
 			Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
 			Expect(userExists(ctx, userName(inst, b))).To(BeTrue())
 		})
@@ -200,7 +200,7 @@ var _ = Describe("Bind", func() {
 			b := newBinding()
 			adminExec(ctx, "CREATE USER `"+userName(inst, b)+"`@'%' IDENTIFIED BY 'leftByACrash123'")
 
-			creds, err := backend.Bind(logged(ctx), inst, b)
+			creds, err := calls(backend).Bind(logged(ctx), inst, b)
 			Expect(err).NotTo(HaveOccurred())
 
 			_, err = mustLogin(ctx, creds).ExecContext(ctx, `CREATE TABLE after_a_crash (id int)`)
@@ -212,7 +212,7 @@ var _ = Describe("Bind", func() {
 	DescribeTable("refuses a password the broker did not make, before any connection is made",
 		func(ctx SpecContext, password string) {
 			inst := backends.Instance{ID: "some-id", Node: "mysql-closed", Plan: "small"}
-			_, err := backend.Bind(logged(ctx), inst, backends.Binding{ID: "b", Password: password})
+			_, err := calls(backend).Bind(logged(ctx), inst, backends.Binding{ID: "b", Password: password})
 			Expect(backends.IsPermanent(err)).To(BeTrue())
 			Expect(description(err)).To(Equal("the binding's password cannot be used for MariaDB"))
 		},
@@ -236,7 +236,7 @@ var _ = Describe("Unbind", func() {
 		_, err = session.ExecContext(ctx, `INSERT INTO shared VALUES ('kept')`)
 		Expect(err).NotTo(HaveOccurred())
 
-		Expect(backend.Unbind(logged(ctx), inst, b1)).To(Succeed())
+		Expect(calls(backend).Unbind(logged(ctx), inst, b1)).To(Succeed())
 
 		Expect(session.PingContext(ctx)).NotTo(Succeed())
 		_, err = login(ctx, creds1, "")
@@ -248,7 +248,7 @@ var _ = Describe("Unbind", func() {
 		Expect(mustLogin(ctx, creds2).QueryRowContext(ctx, `SELECT body FROM shared`).Scan(&body)).To(Succeed())
 		Expect(body).To(Equal("kept"))
 
-		Expect(backend.Unbind(logged(ctx), inst, b1)).To(Succeed())
+		Expect(calls(backend).Unbind(logged(ctx), inst, b1)).To(Succeed())
 	})
 
 	It("ends the connections of a user that a crash left behind after dropping it", func(ctx SpecContext) {
@@ -260,14 +260,14 @@ var _ = Describe("Unbind", func() {
 		adminExec(ctx, "DROP USER `"+userName(inst, b)+"`@'%'")
 		Expect(session.PingContext(ctx)).To(Succeed())
 
-		Expect(backend.Unbind(logged(ctx), inst, b)).To(Succeed())
+		Expect(calls(backend).Unbind(logged(ctx), inst, b)).To(Succeed())
 
 		Expect(session.PingContext(ctx)).NotTo(Succeed())
 	})
 
 	It("succeeds for a binding that never existed", func(ctx SpecContext) {
 		inst := provisioned(ctx, nil)
-		Expect(backend.Unbind(logged(ctx), inst, newBinding())).To(Succeed())
+		Expect(calls(backend).Unbind(logged(ctx), inst, newBinding())).To(Succeed())
 	})
 })
 

@@ -2,7 +2,6 @@ package mysql
 
 import (
 	"errors"
-	"fmt"
 
 	gomysql "github.com/go-sql-driver/mysql"
 
@@ -45,52 +44,46 @@ const (
 	erAccountHasBeenLocked    = 4151
 )
 
-// fail turns an error met while the node was doing action (a verb phrase such as "create the
-// database") into one that carries a sentence for last_operation: the node and the cause in
-// plain words, never driver text, which can quote an account. Errors that already carry a
-// sentence pass through unchanged, unless the context ended: then that is the cause worth
-// telling. None of these are permanent: an operator can fix each of them, and a retry then
-// succeeds.
-func (n *node) fail(action string, err error) error {
-	return backends.Fail(err, func(err error) string { return n.sentence(action, err) })
-}
-
-func (n *node) sentence(action string, err error) string {
-	if s := backends.TransportSentence(n.name, err); s != "" {
-		return s
+// cause reads a MariaDB error into the words last_operation shows: the node and the cause in
+// plain words, never driver text, which can quote an account.
+func cause(err error) backends.Cause {
+	if c := backends.TransportCause(err); c != "" {
+		return c
 	}
 	if errors.Is(err, gomysql.ErrInvalidConn) {
 		// The driver says no more when the socket failed or its read timeout expired.
-		return fmt.Sprintf("node %s dropped the connection or stopped answering", n.name)
+		return "node %[1]s dropped the connection or stopped answering"
 	}
-	if e, ok := errors.AsType[*gomysql.MySQLError](err); ok {
-		switch e.Number {
-		case erAccessDenied, erAccessDeniedNoPassword, erHostNotPrivileged, erNotSupportedAuthMode,
-			erMustChangePasswordLogin, erAccountHasBeenLocked:
-			return fmt.Sprintf("node %s rejected the broker's login", n.name)
-		case erHostIsBlocked:
-			return fmt.Sprintf("node %s blocks the broker's host after too many failed connections", n.name)
-		case erConCount, erTooManyUserConnections:
-			return fmt.Sprintf("node %s ran out of connections", n.name)
-		case erDiskFull, erRecordFileFull, erOutOfMemory, erOutOfSortMemory, erOutOfResources,
-			erCantCreateThread, erUserLimitReached:
-			return fmt.Sprintf("node %s ran out of resources (disk, memory or connections)", n.name)
-		case erQueryInterrupted, erStatementTimeout:
-			return fmt.Sprintf("node %s cancelled the statement to %s", n.name, action)
-		case erServerShutdown:
-			return fmt.Sprintf("node %s is starting up or shutting down", n.name)
-		case erConnectionKilled:
-			return fmt.Sprintf("node %s dropped the connection", n.name)
-		case erDBAccessDenied, erTableAccessDenied, erColumnAccessDenied, erSpecificAccessDenied,
-			erProcAccessDenied, erKillDenied:
-			return fmt.Sprintf("the broker's admin user on node %s lacks a privilege it needs to %s", n.name, action)
-		case erLockWaitTimeout, erLockDeadlock:
-			return fmt.Sprintf("node %s could not %s: another session held a lock it needed", n.name, action)
-		case erOptionPreventsStatement, erReadOnlyMode:
-			return fmt.Sprintf("node %s is read-only, or runs with an option that forbids the statement to %s", n.name, action)
-		case erBadDB:
-			return fmt.Sprintf("node %s could not %s: a database is missing", n.name, action)
-		}
+	e, ok := errors.AsType[*gomysql.MySQLError](err)
+	if !ok {
+		return backends.FailedTo
 	}
-	return fmt.Sprintf("node %s failed to %s", n.name, action)
+	switch e.Number {
+	case erAccessDenied, erAccessDeniedNoPassword, erHostNotPrivileged, erNotSupportedAuthMode,
+		erMustChangePasswordLogin, erAccountHasBeenLocked:
+		return backends.LoginRejected
+	case erHostIsBlocked:
+		return "node %[1]s blocks the broker's host after too many failed connections"
+	case erConCount, erTooManyUserConnections:
+		return backends.OutOfConnections
+	case erDiskFull, erRecordFileFull, erOutOfMemory, erOutOfSortMemory, erOutOfResources,
+		erCantCreateThread, erUserLimitReached:
+		return backends.OutOfResources
+	case erQueryInterrupted, erStatementTimeout:
+		return backends.StatementCancelled
+	case erServerShutdown:
+		return backends.ShuttingDown
+	case erConnectionKilled:
+		return backends.Dropped
+	case erDBAccessDenied, erTableAccessDenied, erColumnAccessDenied, erSpecificAccessDenied,
+		erProcAccessDenied, erKillDenied:
+		return backends.LacksPrivilege
+	case erLockWaitTimeout, erLockDeadlock:
+		return "node %[1]s could not %[2]s: another session held a lock it needed"
+	case erOptionPreventsStatement, erReadOnlyMode:
+		return "node %[1]s is read-only, or runs with an option that forbids the statement to %[2]s"
+	case erBadDB:
+		return backends.DatabaseMissing
+	}
+	return backends.FailedTo
 }

@@ -16,22 +16,22 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/omnibroker/omnibroker/backends"
+	"github.com/omnibroker/omnibroker/backends/backendtest"
 	"github.com/omnibroker/omnibroker/backends/mysql"
 	"github.com/omnibroker/omnibroker/internal/testkit"
 )
 
 // description is what a person reads on last_operation for err.
-func description(err error) string {
-	var d backends.Describer
-	Expect(errors.As(err, &d)).To(BeTrue(), "%v carries no description", err)
-	return d.Description()
-}
+var description = backendtest.Description
+
+// calls runs the contract of b, an adapter of this package, as the specs speak of it.
+func calls(b backends.Backend) backendtest.Calls { return backendtest.Call("mysql", b) }
 
 var _ = Describe("Errors", func() {
 	When("the instance is on a node this backend does not know", func() {
 		It("fails permanently, naming the node", func(ctx SpecContext) {
 			inst := backends.Instance{ID: "some-id", Node: "mysql-unknown"}
-			err := backend.Provision(logged(ctx), inst)
+			err := calls(backend).Provision(logged(ctx), inst)
 			Expect(backends.IsPermanent(err)).To(BeTrue())
 			Expect(description(err)).To(ContainSubstring("mysql-unknown"))
 			Expect(backend.Ping(ctx, "mysql-unknown")).To(Satisfy(backends.IsPermanent))
@@ -54,14 +54,14 @@ var _ = Describe("Errors", func() {
 				expectHidden(string(logger.Buffer().Contents()), closedNodePassword, "the log")
 				expectHidden(string(logger.Buffer().Contents()), password, "the log")
 			},
-			Entry("provision", func(ctx context.Context) error { return backend.Provision(ctx, inst) }),
-			Entry("update", func(ctx context.Context) error { return backend.Update(ctx, inst, "small") }),
-			Entry("deprovision", func(ctx context.Context) error { return backend.Deprovision(ctx, inst) }),
+			Entry("provision", func(ctx context.Context) error { return calls(backend).Provision(ctx, inst) }),
+			Entry("update", func(ctx context.Context) error { return calls(backend).Update(ctx, inst, "small") }),
+			Entry("deprovision", func(ctx context.Context) error { return calls(backend).Deprovision(ctx, inst) }),
 			Entry("bind", func(ctx context.Context) error {
-				_, err := backend.Bind(ctx, inst, backends.Binding{ID: "b", Password: password})
+				_, err := calls(backend).Bind(ctx, inst, backends.Binding{ID: "b", Password: password})
 				return err
 			}),
-			Entry("unbind", func(ctx context.Context) error { return backend.Unbind(ctx, inst, backends.Binding{ID: "b"}) }),
+			Entry("unbind", func(ctx context.Context) error { return calls(backend).Unbind(ctx, inst, backends.Binding{ID: "b"}) }),
 			Entry("ping", func(ctx context.Context) error { return backend.Ping(ctx, "mysql-closed") }),
 		)
 	})
@@ -74,7 +74,7 @@ var _ = Describe("Errors", func() {
 			DeferCleanup(m.Close)
 
 			start := time.Now()
-			err = m.Provision(logged(context.WithoutCancel(ctx)), backends.Instance{ID: "some-id", Node: "mysql-hung"})
+			err = calls(m).Provision(logged(context.WithoutCancel(ctx)), backends.Instance{ID: "some-id", Node: "mysql-hung"})
 			Expect(time.Since(start)).To(BeNumerically("<", 5*time.Second))
 			Expect(backends.IsPermanent(err)).To(BeFalse())
 			Expect(description(err)).To(Equal("node mysql-hung dropped the connection or stopped answering"))
@@ -114,7 +114,7 @@ var _ = Describe("Errors", func() {
 			short, cancel := context.WithTimeout(logged(ctx), 300*time.Millisecond)
 			defer cancel()
 			start := time.Now()
-			err := backend.Update(short, inst, "small")
+			err := calls(backend).Update(short, inst, "small")
 			Expect(time.Since(start)).To(BeNumerically("<", 5*time.Second))
 			Expect(err).To(HaveOccurred())
 			Expect(backends.IsPermanent(err)).To(BeFalse())
@@ -122,7 +122,7 @@ var _ = Describe("Errors", func() {
 			Expect(errors.Is(err, context.DeadlineExceeded)).To(BeTrue())
 
 			release()
-			Expect(backend.Update(logged(ctx), inst, "small")).To(Succeed())
+			Expect(calls(backend).Update(logged(ctx), inst, "small")).To(Succeed())
 		})
 
 		It("gives up after its bounded wait, for a retry", func(ctx SpecContext) {
@@ -134,13 +134,13 @@ var _ = Describe("Errors", func() {
 			release := holdLock(ctx, inst)
 
 			start := time.Now()
-			_, err = m.Bind(logged(ctx), inst, newBinding())
+			_, err = calls(m).Bind(logged(ctx), inst, newBinding())
 			Expect(time.Since(start)).To(BeNumerically("~", 500*time.Millisecond, 2*time.Second))
 			Expect(backends.IsPermanent(err)).To(BeFalse())
 			Expect(description(err)).To(Equal("node mysql-local is still busy with another call for this instance"))
 
 			release()
-			_, err = m.Bind(logged(ctx), inst, newBinding())
+			_, err = calls(m).Bind(logged(ctx), inst, newBinding())
 			Expect(err).NotTo(HaveOccurred())
 		})
 	})
@@ -148,10 +148,10 @@ var _ = Describe("Errors", func() {
 	DescribeTable("invalid plan settings fail permanently before any connection is made",
 		func(ctx SpecContext, limit any) {
 			inst := backends.Instance{ID: "some-id", Node: "mysql-closed", Plan: "small", PlanConfig: map[string]any{"max_user_connections": limit}}
-			err := backend.Provision(logged(ctx), inst)
+			err := calls(backend).Provision(logged(ctx), inst)
 			Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
 			Expect(description(err)).To(Equal("plan small sets max_user_connections to something other than a positive whole number"))
-			_, err = backend.Bind(logged(ctx), inst, newBinding())
+			_, err = calls(backend).Bind(logged(ctx), inst, newBinding())
 			Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
 		},
 		Entry("text", "ten"),
@@ -260,8 +260,8 @@ var _ = Describe("New", func() {
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(m.Close)
 		inst := newInstance(nil)
-		Expect(m.Provision(logged(ctx), inst)).To(Succeed())
-		creds, err := m.Bind(logged(ctx), inst, newBinding())
+		Expect(calls(m).Provision(logged(ctx), inst)).To(Succeed())
+		creds, err := calls(m).Bind(logged(ctx), inst, newBinding())
 		Expect(err).NotTo(HaveOccurred())
 		Expect(creds["hostname"]).To(Equal("db.example.com"))
 		Expect(creds["port"]).To(Equal(13306))

@@ -22,5 +22,5 @@ func (m *MySQL) SetLockWait(d time.Duration) {
 
 // Sentence is the sentence a call on node gets for err while it did action.
 func Sentence(nodeName, action string, err error) string {
-	return (&node{name: nodeName}).sentence(action, err)
+	return cause(err).Sentence(nodeName, action)
 }

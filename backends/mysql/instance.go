@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"strconv"
 	"strings"
 
@@ -28,21 +27,19 @@ func grantPattern(db string) string {
 // Provision creates the instance's database in utf8mb4. It is idempotent: a database of that
 // name is taken to be this instance's, since the name is a hash of its id. The plan's settings
 // are checked first, so that a plan that could never be bound fails before anything is made.
-func (m *MySQL) Provision(ctx context.Context, inst backends.Instance) (err error) {
+func (m *MySQL) Provision(ctx context.Context, req backends.ProvisionRequest) (backends.ProvisionResponse, error) {
+	inst := req.Instance
 	n, _, err := m.settings(inst)
 	if err != nil {
-		return err
+		return backends.ProvisionResponse{}, err
 	}
 	db := databaseName(inst)
-	log := lagerctx.FromContext(ctx).Session("mysql-provision", lager.Data{
-		"instance-id": inst.ID, "node": n.name, "database": db,
-	})
-	defer backends.LogResult(ctx, log, &err)
+	log := lagerctx.FromContext(ctx).WithData(lager.Data{"database": db})
 
-	return n.locked(ctx, db, func(c *sql.Conn) error {
+	return backends.ProvisionResponse{}, n.locked(ctx, db, func(c *sql.Conn) error {
 		res, err := c.ExecContext(ctx, `CREATE DATABASE IF NOT EXISTS `+quoteIdentifier(db)+` CHARACTER SET utf8mb4`)
 		if err != nil {
-			return n.fail("create database "+db, err)
+			return n.Fail("create database "+db, err)
 		}
 		if created, _ := res.RowsAffected(); created > 0 {
 			log.Info("database-created")
@@ -55,24 +52,22 @@ func (m *MySQL) Provision(ctx context.Context, inst backends.Instance) (err erro
 
 // Update applies the new plan's max_user_connections to the users of the instance's existing
 // bindings; the database itself has nothing a plan changes.
-func (m *MySQL) Update(ctx context.Context, inst backends.Instance, fromPlan string) (err error) {
+func (m *MySQL) Update(ctx context.Context, req backends.UpdateRequest) (backends.UpdateResponse, error) {
+	inst := req.Instance
 	n, limit, err := m.settings(inst)
 	if err != nil {
-		return err
+		return backends.UpdateResponse{}, err
 	}
 	db := databaseName(inst)
-	log := lagerctx.FromContext(ctx).Session("mysql-update", lager.Data{
-		"instance-id": inst.ID, "node": n.name, "database": db, "from-plan": fromPlan, "plan": inst.Plan,
-	})
-	defer backends.LogResult(ctx, log, &err)
+	log := lagerctx.FromContext(ctx).WithData(lager.Data{"database": db})
 
-	return n.locked(ctx, db, func(c *sql.Conn) error {
+	return backends.UpdateResponse{}, n.locked(ctx, db, func(c *sql.Conn) error {
 		exists, err := n.databaseExists(ctx, c, db)
 		if err != nil {
 			return err
 		}
 		if !exists {
-			return n.missingDatabase(db)
+			return backends.Missing("database", db, n.Name)
 		}
 		users, err := n.instanceUsers(ctx, c, inst, db)
 		if err != nil {
@@ -81,7 +76,7 @@ func (m *MySQL) Update(ctx context.Context, inst backends.Instance, fromPlan str
 		for _, user := range users {
 			_, err := c.ExecContext(ctx, `ALTER USER IF EXISTS `+account(user)+` WITH MAX_USER_CONNECTIONS `+strconv.Itoa(limit))
 			if err != nil {
-				return n.fail("set the connection limit of user "+user, err)
+				return n.Fail("set the connection limit of user "+user, err)
 			}
 		}
 		log.Info("connection-limit-set", lager.Data{"max-user-connections": limit, "users": len(users)})
@@ -94,16 +89,14 @@ func (m *MySQL) Update(ctx context.Context, inst backends.Instance, fromPlan str
 // first, so that a failure further on leaves no way in. What is already gone counts as done,
 // so a re-run after a crash half-way finishes the job. Only users this broker names are
 // dropped; any other user an operator granted access to the database keeps its account.
-func (m *MySQL) Deprovision(ctx context.Context, inst backends.Instance) (err error) {
-	n, err := m.node(inst.Node)
+func (m *MySQL) Deprovision(ctx context.Context, req backends.DeprovisionRequest) error {
+	inst := req.Instance
+	n, err := m.nodes.Get(inst.Node)
 	if err != nil {
 		return err
 	}
 	db := databaseName(inst)
-	log := lagerctx.FromContext(ctx).Session("mysql-deprovision", lager.Data{
-		"instance-id": inst.ID, "node": n.name, "database": db,
-	})
-	defer backends.LogResult(ctx, log, &err)
+	log := lagerctx.FromContext(ctx).WithData(lager.Data{"database": db})
 
 	return n.locked(ctx, db, func(c *sql.Conn) error {
 		users, err := n.instanceUsers(ctx, c, inst, db)
@@ -120,7 +113,7 @@ func (m *MySQL) Deprovision(ctx context.Context, inst backends.Instance) (err er
 			return err
 		}
 		if _, err := c.ExecContext(ctx, `DROP DATABASE IF EXISTS `+quoteIdentifier(db)); err != nil {
-			return n.fail("drop database "+db, err)
+			return n.Fail("drop database "+db, err)
 		}
 		log.Info("database-dropped", lager.Data{"users-dropped": len(users), "connections-ended": ended})
 		return nil
@@ -135,7 +128,7 @@ WHERE SCHEMA_NAME = ?`
 func (n *node) databaseExists(ctx context.Context, c *sql.Conn, db string) (bool, error) {
 	var count int
 	if err := c.QueryRowContext(ctx, selectDatabaseExists, db).Scan(&count); err != nil {
-		return false, n.fail("look up database "+db, err)
+		return false, n.Fail("look up database "+db, err)
 	}
 	return count > 0, nil
 }
@@ -168,19 +161,19 @@ func likePrefix(prefix string) string {
 func (n *node) instanceUsers(ctx context.Context, c *sql.Conn, inst backends.Instance, db string) ([]string, error) {
 	rows, err := c.QueryContext(ctx, selectInstanceUsers, likePrefix(userPrefix(inst)), grantPattern(db), db)
 	if err != nil {
-		return nil, n.fail("list the users of database "+db, err)
+		return nil, n.Fail("list the users of database "+db, err)
 	}
 	defer rows.Close()
 	var users []string
 	for rows.Next() {
 		var u string
 		if err := rows.Scan(&u); err != nil {
-			return nil, n.fail("list the users of database "+db, err)
+			return nil, n.Fail("list the users of database "+db, err)
 		}
 		users = append(users, u)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, n.fail("list the users of database "+db, err)
+		return nil, n.Fail("list the users of database "+db, err)
 	}
 	return users, nil
 }
@@ -189,7 +182,7 @@ func (n *node) instanceUsers(ctx context.Context, c *sql.Conn, inst backends.Ins
 // between. A user already gone still has its connections ended, in case a crash came between.
 func (n *node) dropUser(ctx context.Context, log lager.Logger, c *sql.Conn, user string) error {
 	if _, err := c.ExecContext(ctx, `DROP USER IF EXISTS `+account(user)); err != nil {
-		return n.fail("drop user "+user, err)
+		return n.Fail("drop user "+user, err)
 	}
 	ended, err := n.kill(ctx, c, selectUserSessions, user, "end the connections of user "+user)
 	if err != nil {
@@ -216,22 +209,22 @@ WHERE DB = ?
 func (n *node) kill(ctx context.Context, c *sql.Conn, query, arg, action string) (int, error) {
 	rows, err := c.QueryContext(ctx, query, arg)
 	if err != nil {
-		return 0, n.fail(action, err)
+		return 0, n.Fail(action, err)
 	}
 	var ids []uint64
 	for rows.Next() {
 		var id uint64
 		if err := rows.Scan(&id); err != nil {
 			_ = rows.Close()
-			return 0, n.fail(action, err)
+			return 0, n.Fail(action, err)
 		}
 		ids = append(ids, id)
 	}
 	if err := rows.Close(); err != nil {
-		return 0, n.fail(action, err)
+		return 0, n.Fail(action, err)
 	}
 	if err := rows.Err(); err != nil {
-		return 0, n.fail(action, err)
+		return 0, n.Fail(action, err)
 	}
 	for _, id := range ids {
 		_, err := c.ExecContext(ctx, `KILL CONNECTION ?`, id)
@@ -239,7 +232,7 @@ func (n *node) kill(ctx context.Context, c *sql.Conn, query, arg, action string)
 			continue
 		}
 		if err != nil {
-			return 0, n.fail(action, err)
+			return 0, n.Fail(action, err)
 		}
 	}
 	return len(ids), nil
@@ -248,7 +241,7 @@ func (n *node) kill(ctx context.Context, c *sql.Conn, query, arg, action string)
 // settings reads what Provision, Update and Bind apply, before any connection is made: the
 // node and the plan's max_user_connections.
 func (m *MySQL) settings(inst backends.Instance) (*node, int, error) {
-	n, err := m.node(inst.Node)
+	n, err := m.nodes.Get(inst.Node)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -257,10 +250,4 @@ func (m *MySQL) settings(inst backends.Instance) (*node, int, error) {
 		return nil, 0, err
 	}
 	return n, limit, nil
-}
-
-// missingDatabase is the permanent error of a call that needs the instance's database.
-func (n *node) missingDatabase(db string) error {
-	return backends.Unfixable(fmt.Sprintf("database %s of this instance does not exist on node %s", db, n.name),
-		errors.New("database missing"))
 }

@@ -20,8 +20,8 @@ var _ = Describe("Provision", func() {
 	It("creates one utf8mb4 database, and succeeds again when it exists", func(ctx SpecContext) {
 		inst := newInstance(nil)
 
-		Expect(backend.Provision(logged(ctx), inst)).To(Succeed())
-		Expect(backend.Provision(logged(ctx), inst)).To(Succeed())
+		Expect(calls(backend).Provision(logged(ctx), inst)).To(Succeed())
+		Expect(calls(backend).Provision(logged(ctx), inst)).To(Succeed())
 
 		Expect(databaseExists(ctx, databaseName(inst))).To(BeTrue())
 		Expect(charsetOf(ctx, databaseName(inst))).To(Equal("utf8mb4"))
@@ -35,7 +35,7 @@ var _ = Describe("Provision", func() {
 			var wg sync.WaitGroup
 			errs := make([]error, 4)
 			for i := range errs {
-				wg.Go(func() { errs[i] = backend.Provision(logged(ctx), inst) })
+				wg.Go(func() { errs[i] = calls(backend).Provision(logged(ctx), inst) })
 			}
 			wg.Wait()
 			for _, err := range errs {
@@ -55,8 +55,8 @@ var _ = Describe("Update", func() {
 
 		inst.Plan = "large"
 		inst.PlanConfig = map[string]any{"max_user_connections": float64(40)}
-		Expect(backend.Update(logged(ctx), inst, "small")).To(Succeed())
-		Expect(backend.Update(logged(ctx), inst, "small")).To(Succeed())
+		Expect(calls(backend).Update(logged(ctx), inst, "small")).To(Succeed())
+		Expect(calls(backend).Update(logged(ctx), inst, "small")).To(Succeed())
 
 		Expect(maxUserConnectionsOf(ctx, userName(inst, b1))).To(Equal(40))
 		Expect(maxUserConnectionsOf(ctx, userName(inst, b2))).To(Equal(40))
@@ -68,7 +68,7 @@ var _ = Describe("Update", func() {
 
 	It("fails permanently for an instance whose database is gone", func(ctx SpecContext) {
 		inst := newInstance(nil)
-		err := backend.Update(logged(ctx), inst, "small")
+		err := calls(backend).Update(logged(ctx), inst, "small")
 		Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
 		Expect(description(err)).To(ContainSubstring("does not exist on node mysql-local"))
 	})
@@ -91,7 +91,7 @@ var _ = Describe("Deprovision", func() {
 		_, err = tx.ExecContext(ctx, `INSERT INTO kept_open VALUES (1)`)
 		Expect(err).NotTo(HaveOccurred())
 
-		Expect(backend.Deprovision(logged(ctx), inst)).To(Succeed())
+		Expect(calls(backend).Deprovision(logged(ctx), inst)).To(Succeed())
 
 		Expect(databaseExists(ctx, databaseName(inst))).To(BeFalse())
 		Expect(userExists(ctx, userName(inst, b1))).To(BeFalse())
@@ -100,7 +100,7 @@ var _ = Describe("Deprovision", func() {
 		_, err = login(ctx, creds2, "")
 		expectLoginRefused(err)
 
-		Expect(backend.Deprovision(logged(ctx), inst)).To(Succeed())
+		Expect(calls(backend).Deprovision(logged(ctx), inst)).To(Succeed())
 	})
 
 	When("a Bind was cut short, or ran out of attempts, between CREATE USER and GRANT", func() {
@@ -116,7 +116,7 @@ var _ = Describe("Deprovision", func() {
 			Expect(err).NotTo(HaveOccurred())
 			DeferCleanup(func() { _ = session.Close() })
 
-			Expect(backend.Deprovision(logged(ctx), inst)).To(Succeed())
+			Expect(calls(backend).Deprovision(logged(ctx), inst)).To(Succeed())
 
 			Expect(userExists(ctx, orphan)).To(BeFalse())
 			Expect(session.PingContext(ctx)).NotTo(Succeed())
@@ -133,7 +133,7 @@ var _ = Describe("Deprovision", func() {
 		DeferCleanup(func(ctx SpecContext) { adminExec(ctx, "DROP USER IF EXISTS `"+user+"`@'%'") })
 		adminExec(ctx, "GRANT SELECT ON `"+escapedDatabaseName(other)+"`.* TO `"+user+"`@'%'")
 
-		Expect(backend.Deprovision(logged(ctx), inst)).To(Succeed())
+		Expect(calls(backend).Deprovision(logged(ctx), inst)).To(Succeed())
 
 		Expect(databaseExists(ctx, databaseName(inst))).To(BeFalse())
 		Expect(userExists(ctx, user)).To(BeTrue())
@@ -154,7 +154,7 @@ var _ = Describe("Deprovision", func() {
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(func() { _ = session.Close() })
 
-		Expect(backend.Deprovision(logged(ctx), inst)).To(Succeed())
+		Expect(calls(backend).Deprovision(logged(ctx), inst)).To(Succeed())
 
 		Expect(databaseExists(ctx, db)).To(BeFalse())
 		Expect(session.PingContext(ctx)).NotTo(Succeed())
@@ -163,7 +163,7 @@ var _ = Describe("Deprovision", func() {
 
 	It("succeeds for an instance that was never provisioned", func(ctx SpecContext) {
 		inst := newInstance(nil)
-		Expect(backend.Deprovision(logged(ctx), inst)).To(Succeed())
+		Expect(calls(backend).Deprovision(logged(ctx), inst)).To(Succeed())
 	})
 })
 

@@ -5,7 +5,6 @@ package mysql
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"net"
@@ -17,22 +16,22 @@ import (
 	gomysql "github.com/go-sql-driver/mysql"
 
 	"github.com/omnibroker/omnibroker/backends"
+	"github.com/omnibroker/omnibroker/backends/sqlnode"
 )
 
 // MySQL creates databases and users on a set of MariaDB nodes. It is safe for concurrent use;
 // calls for the same instance are serialised by a named lock (GET_LOCK) on its node, so two
-// workers (or two broker replicas) never interleave their statements.
+// workers (or two broker replicas) never interleave their statements. Its nodes never forget
+// what Bind made.
 type MySQL struct {
-	nodes backends.Nodes[*node]
+	backends.KeepsBindings
+	nodes sqlnode.Nodes[*node]
 }
 
-var _ backends.Adapter = (*MySQL)(nil)
+var _ backends.Backend = (*MySQL)(nil)
 
 type node struct {
-	name     string
-	host     string
-	port     int
-	db       *sql.DB
+	*sqlnode.Node
 	lockWait time.Duration
 }
 
@@ -58,7 +57,7 @@ const (
 // driver spells them. Host and Port default to the URL's own. It does not connect: pools open
 // connections when first used. Error messages name the node, never its URL.
 func New(servers []backends.Server) (*MySQL, error) {
-	opened, err := backends.OpenNodes("mysql", servers, newNode, func(n *node) error { return n.db.Close() })
+	opened, err := sqlnode.OpenNodes("mysql", servers, newNode)
 	if err != nil {
 		return nil, err
 	}
@@ -70,26 +69,17 @@ func newNode(cfg backends.Server) (*node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mysql node %q: %w", cfg.Name, err)
 	}
-	n := &node{name: cfg.Name, host: cfg.Host, port: cfg.Port, lockWait: lockWait}
-	urlHost, urlPort, _ := net.SplitHostPort(dc.Addr)
-	if n.host == "" {
-		n.host = urlHost
-	}
-	if n.port == 0 {
-		n.port, _ = strconv.Atoi(urlPort)
-	}
-	if n.port < 1 || n.port > 65535 {
-		return nil, fmt.Errorf("mysql node %q: port %d is out of range", cfg.Name, n.port)
-	}
 	connector, err := gomysql.NewConnector(dc)
 	if err != nil {
 		return nil, fmt.Errorf("mysql node %q: the driver does not accept the admin URL", cfg.Name)
 	}
-	n.db = sql.OpenDB(connector)
-	n.db.SetMaxOpenConns(16)
-	n.db.SetMaxIdleConns(2)
-	n.db.SetConnMaxIdleTime(5 * time.Minute)
-	return n, nil
+	urlHost, urlPort, _ := net.SplitHostPort(dc.Addr)
+	port, _ := strconv.Atoi(urlPort)
+	sn, err := sqlnode.Open("mysql", cfg, urlHost, port, connector, cause)
+	if err != nil {
+		return nil, err
+	}
+	return &node{Node: sn, lockWait: lockWait}, nil
 }
 
 // driverConfig turns an admin URL, mysql://user[:password]@host[:port]/[?param=value], into
@@ -154,85 +144,51 @@ func driverConfig(adminURL string) (*gomysql.Config, error) {
 }
 
 // Close closes the admin pools of all nodes.
-func (m *MySQL) Close() error {
-	return m.nodes.Close()
-}
+func (m *MySQL) Close() error { return m.nodes.Close() }
 
 // Ping connects to node as the admin, for health logging at start-up. An unknown node is a
 // permanent error; the error describes the cause without the URL.
-func (m *MySQL) Ping(ctx context.Context, name string) error {
-	n, err := m.node(name)
-	if err != nil {
-		return err
-	}
-	if err := n.db.PingContext(ctx); err != nil {
-		return n.fail("accept a connection", err)
-	}
-	return nil
-}
-
-func (m *MySQL) node(name string) (*node, error) {
-	return m.nodes.Get(name)
-}
+func (m *MySQL) Ping(ctx context.Context, name string) error { return m.nodes.Ping(ctx, name) }
 
 // lockName is the name of the GET_LOCK lock of the instance whose database is db. Lock names
 // are server-wide, hence the prefix.
 func lockName(db string) string { return "omnibroker." + db }
 
-// locked runs f on one admin connection that holds the named lock of the instance whose
-// database is db, so that calls for the same instance wait for each other instead of racing.
-// The wait is bounded by the node's lockWait; a call that gives up fails for a retry. A named
-// lock belongs to its session, so the server releases it if the broker dies holding it.
-func (n *node) locked(ctx context.Context, db string, f func(c *sql.Conn) error) error {
-	c, err := n.db.Conn(ctx)
-	if err != nil {
-		return n.fail("accept a connection", err)
-	}
+// namedLock is the GET_LOCK lock of one instance on node. The wait is bounded by the node's
+// lockWait; a call that gives up fails for a retry. A named lock belongs to its session, so
+// the server releases it if the broker dies holding it.
+type namedLock struct {
+	node, name string
+	wait       time.Duration
+}
+
+func (l namedLock) Acquire(ctx context.Context, c *sql.Conn) error {
 	// GET_LOCK answers 1 when it has the lock, 0 when the wait ran out, NULL on an error.
 	var got sql.NullInt64
-	err = c.QueryRowContext(ctx, `SELECT GET_LOCK(?, ?)`, lockName(db), n.lockWait.Seconds()).Scan(&got)
+	err := c.QueryRowContext(ctx, `SELECT GET_LOCK(?, ?)`, l.name, l.wait.Seconds()).Scan(&got)
 	switch {
 	case err != nil:
-		discard(c)
-		return n.fail("take the instance's lock", err)
+		return err
 	case !got.Valid:
-		discard(c)
-		return n.fail("take the instance's lock", errors.New("GET_LOCK returned NULL"))
+		return errors.New("GET_LOCK returned NULL")
 	case got.Int64 != 1:
-		_ = c.Close()
-		return backends.Describe(
-			fmt.Sprintf("node %s is still busy with another call for this instance", n.name),
-			fmt.Errorf("GET_LOCK waited %s for lock %s", n.lockWait, lockName(db)))
+		return backends.Transient(
+			fmt.Sprintf("node %s is still busy with another call for this instance", l.node),
+			fmt.Errorf("GET_LOCK waited %s for lock %s", l.wait, l.name))
 	}
-	defer func() {
-		// Unlock even when ctx is done; a connection that cannot say whether it still holds
-		// the lock is closed rather than returned to the pool, which releases the lock.
-		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		var released sql.NullInt64
-		if err := c.QueryRowContext(uctx, `SELECT RELEASE_LOCK(?)`, lockName(db)).Scan(&released); err != nil || released.Int64 != 1 {
-			discard(c)
-			return
-		}
-		_ = c.Close()
-	}()
-	err = f(c)
-	if err != nil && ctx.Err() != nil && !backends.IsPermanent(err) && !errors.Is(err, ctx.Err()) {
-		// A statement cut short by ctx can surface as a broken connection; the sentence
-		// should say why it was cut short.
-		return n.fail("", fmt.Errorf("%w: %w", ctx.Err(), err))
-	}
-	return err
+	return nil
 }
 
-// discard closes c instead of returning it to its pool.
-func discard(c *sql.Conn) {
-	_ = c.Raw(func(any) error { return driver.ErrBadConn })
-	_ = c.Close()
+func (l namedLock) Release(ctx context.Context, c *sql.Conn) bool {
+	var released sql.NullInt64
+	err := c.QueryRowContext(ctx, `SELECT RELEASE_LOCK(?)`, l.name).Scan(&released)
+	return err == nil && released.Int64 == 1
 }
 
-func (n *node) hostPort() string {
-	return net.JoinHostPort(n.host, strconv.Itoa(n.port))
+// locked runs f on an admin connection that holds the named lock of the instance whose
+// database is db (see sqlnode.Node.Locked).
+func (n *node) locked(ctx context.Context, db string, f func(c *sql.Conn) error) error {
+	return n.Locked(ctx, namedLock{node: n.Name, name: lockName(db), wait: n.lockWait}, f)
 }
 
 // quoteIdentifier quotes a database or user name for SQL. Names are derived from ids and hold

@@ -79,7 +79,7 @@ func newInstance(planConfig map[string]any) backends.Instance {
 		Parameters: map[string]any{},
 	}
 	DeferCleanup(func(ctx SpecContext) {
-		Expect(backend.Deprovision(ctx, inst)).To(Succeed())
+		Expect(calls(backend).Deprovision(ctx, inst)).To(Succeed())
 		Expect(databaseExists(ctx, databaseName(inst))).To(BeFalse())
 	})
 	return inst
@@ -87,7 +87,7 @@ func newInstance(planConfig map[string]any) backends.Instance {
 
 func provisioned(ctx context.Context, planConfig map[string]any) backends.Instance {
 	inst := newInstance(planConfig)
-	Expect(backend.Provision(logged(ctx), inst)).To(Succeed())
+	Expect(calls(backend).Provision(logged(ctx), inst)).To(Succeed())
 	return inst
 }
 
@@ -99,7 +99,7 @@ func newBinding() backends.Binding {
 
 func bound(ctx context.Context, inst backends.Instance) (backends.Binding, backends.Credentials) {
 	b := newBinding()
-	creds, err := backend.Bind(logged(ctx), inst, b)
+	creds, err := calls(backend).Bind(logged(ctx), inst, b)
 	Expect(err).NotTo(HaveOccurred())
 	return b, creds
 }

@@ -18,7 +18,7 @@ func maxUserConnections(plan string, cfg map[string]any) (int, error) {
 	}
 	n, ok := backends.WholeNumber(v)
 	if !ok || n < 1 {
-		return 0, backends.Unfixable(
+		return 0, backends.Permanent(
 			fmt.Sprintf("plan %s sets max_user_connections to something other than a positive whole number", plan),
 			fmt.Errorf("max_user_connections is %v (%T)", v, v))
 	}

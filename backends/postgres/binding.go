@@ -23,20 +23,18 @@ func bindingName(inst backends.Instance, b backends.Binding) string {
 // b.Password, and makes its sessions act as the owner role, so that what one application
 // creates is owned by the instance and usable by the next. A retry sets the same password
 // again. The password reaches the server only as a SCRAM-SHA-256 verifier.
-func (p *Postgres) Bind(ctx context.Context, inst backends.Instance, b backends.Binding) (_ backends.Credentials, err error) {
-	n, err := p.node(inst.Node)
+func (p *Postgres) Bind(ctx context.Context, req backends.BindRequest) (backends.BindResponse, error) {
+	inst, b := req.Instance, req.Binding
+	n, err := p.nodes.Get(inst.Node)
 	if err != nil {
-		return nil, err
+		return backends.BindResponse{}, err
 	}
 	verifier, err := scramVerifier(b.Password)
 	if err != nil {
-		return nil, backends.Unfixable("the binding's password cannot be used for PostgreSQL", err)
+		return backends.BindResponse{}, backends.PasswordUnusable("PostgreSQL", err)
 	}
 	db, owner, role := databaseName(inst), ownerName(inst), bindingName(inst, b)
-	log := lagerctx.FromContext(ctx).Session("postgres-bind", lager.Data{
-		"instance-id": inst.ID, "binding-id": b.ID, "node": n.name, "database": db, "role": role,
-	})
-	defer backends.LogResult(ctx, log, &err)
+	log := lagerctx.FromContext(ctx).WithData(lager.Data{"database": db, "role": role})
 
 	err = n.locked(ctx, db, func(c *sql.Conn) error {
 		exists, err := n.databaseExists(ctx, c, db, owner)
@@ -44,21 +42,21 @@ func (p *Postgres) Bind(ctx context.Context, inst backends.Instance, b backends.
 			return err
 		}
 		if !exists {
-			return n.missingDatabase(db)
+			return backends.Missing("database", db, n.Name)
 		}
 		if err := n.createBindingRole(ctx, log, c, role, owner, verifier); err != nil {
 			return err
 		}
 		_, err = c.ExecContext(ctx, `ALTER ROLE `+pq.QuoteIdentifier(role)+` SET role = `+pq.QuoteLiteral(owner))
 		if err != nil {
-			return n.fail("make role "+role+" act as role "+owner, err)
+			return n.Fail("make role "+role+" act as role "+owner, err)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return backends.BindResponse{}, err
 	}
-	return n.credentials(db, role, b.Password), nil
+	return backends.BindResponse{Credentials: n.credentials(db, role, b.Password)}, nil
 }
 
 const selectBindingRole = `
@@ -81,10 +79,9 @@ func (n *node) bindingRole(ctx context.Context, c *sql.Conn, role, owner string)
 	case errors.Is(err, sql.ErrNoRows):
 		return false, nil
 	case err != nil:
-		return false, n.fail("look up role "+role, err)
+		return false, n.Fail("look up role "+role, err)
 	case !member:
-		return true, backends.Unfixable(
-			fmt.Sprintf("role name %s on node %s is taken by a role this broker does not own", role, n.name),
+		return true, backends.NameTaken("role", role, n.Name, "a role",
 			fmt.Errorf("role %s is not a member of role %s", role, owner))
 	}
 	return true, nil
@@ -104,7 +101,7 @@ func (n *node) createBindingRole(ctx context.Context, log lager.Logger, c *sql.C
 			return nil
 		}
 		if pq.As(err, pqerror.DuplicateObject, pqerror.UniqueViolation) == nil {
-			return n.fail("create role "+role, err)
+			return n.Fail("create role "+role, err)
 		}
 		// Created concurrently by a caller outside our lock: it must be ours to reuse it.
 		if _, err := n.bindingRole(ctx, c, role, owner); err != nil {
@@ -114,7 +111,7 @@ func (n *node) createBindingRole(ctx context.Context, log lager.Logger, c *sql.C
 	_, err = c.ExecContext(ctx, `ALTER ROLE `+pq.QuoteIdentifier(role)+
 		` WITH LOGIN INHERIT PASSWORD `+pq.QuoteLiteral(verifier))
 	if err != nil {
-		return n.fail("set the password of role "+role, err)
+		return n.Fail("set the password of role "+role, err)
 	}
 	log.Info("binding-role-password-set")
 	return nil
@@ -126,17 +123,17 @@ func (n *node) credentials(db, role, password string) backends.Credentials {
 	u := url.URL{
 		Scheme: "postgres",
 		User:   url.UserPassword(role, password),
-		Host:   n.hostPort(),
+		Host:   n.HostPort(),
 		Path:   "/" + db,
 	}
 	if n.sslDisable {
 		u.RawQuery = "sslmode=disable"
 	}
-	jdbc := "jdbc:postgresql://" + n.hostPort() + "/" + db +
+	jdbc := "jdbc:postgresql://" + n.HostPort() + "/" + db +
 		"?user=" + url.QueryEscape(role) + "&password=" + url.QueryEscape(password)
 	return backends.Credentials{
-		"hostname": n.host,
-		"port":     n.port,
+		"hostname": n.Host,
+		"port":     n.Port,
 		"name":     db,
 		"username": role,
 		"password": password,
@@ -150,16 +147,14 @@ func (n *node) credentials(db, role, password string) backends.Credentials {
 // holds in every other database it reached (see dropOwned), and drops it. It is not one
 // transaction, so that a failure half-way still revokes what it can: the role loses LOGIN
 // first. A role that is already gone counts as unbound.
-func (p *Postgres) Unbind(ctx context.Context, inst backends.Instance, b backends.Binding) (err error) {
-	n, err := p.node(inst.Node)
+func (p *Postgres) Unbind(ctx context.Context, req backends.UnbindRequest) error {
+	inst, b := req.Instance, req.Binding
+	n, err := p.nodes.Get(inst.Node)
 	if err != nil {
 		return err
 	}
 	db, owner, role := databaseName(inst), ownerName(inst), bindingName(inst, b)
-	log := lagerctx.FromContext(ctx).Session("postgres-unbind", lager.Data{
-		"instance-id": inst.ID, "binding-id": b.ID, "node": n.name, "database": db, "role": role,
-	})
-	defer backends.LogResult(ctx, log, &err)
+	log := lagerctx.FromContext(ctx).WithData(lager.Data{"database": db, "role": role})
 
 	return n.locked(ctx, db, func(c *sql.Conn) error {
 		exists, err := n.bindingRole(ctx, c, role, owner)

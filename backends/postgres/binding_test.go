@@ -70,7 +70,7 @@ var _ = Describe("Bind", func() {
 		inst := provisioned(ctx, nil)
 		b, first := bound(ctx, inst)
 
-		again, err := backend.Bind(logged(ctx), inst, b)
+		again, err := calls(backend).Bind(logged(ctx), inst, b)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(again).To(Equal(first))
 		mustLogin(ctx, again)
@@ -100,7 +100,7 @@ var _ = Describe("Bind", func() {
 
 	It("fails permanently for an instance that has no database", func(ctx SpecContext) {
 		inst := newInstance(nil)
-		_, err := backend.Bind(logged(ctx), inst, newBinding())
+		_, err := calls(backend).Bind(logged(ctx), inst, newBinding())
 		Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
 	})
 })
@@ -126,7 +126,7 @@ var _ = Describe("Unbind", func() {
 		Expect(tableOwner(ctx, inDatabase, "own")).To(Equal(bindingName(inst, b1)))
 		Expect(tableOwner(ctx, inDatabase, "shared")).To(Equal(ownerName(inst)))
 
-		Expect(backend.Unbind(logged(ctx), inst, b1)).To(Succeed())
+		Expect(calls(backend).Unbind(logged(ctx), inst, b1)).To(Succeed())
 
 		Expect(session.PingContext(ctx)).NotTo(Succeed())
 		_, err = login(ctx, creds1["uri"].(string))
@@ -143,12 +143,12 @@ var _ = Describe("Unbind", func() {
 		_, err = app2.ExecContext(ctx, `INSERT INTO own VALUES ('theirs')`)
 		Expect(err).NotTo(HaveOccurred())
 
-		Expect(backend.Unbind(logged(ctx), inst, b1)).To(Succeed())
+		Expect(calls(backend).Unbind(logged(ctx), inst, b1)).To(Succeed())
 	})
 
 	It("succeeds for a binding that never existed", func(ctx SpecContext) {
 		inst := provisioned(ctx, nil)
-		Expect(backend.Unbind(logged(ctx), inst, newBinding())).To(Succeed())
+		Expect(calls(backend).Unbind(logged(ctx), inst, newBinding())).To(Succeed())
 	})
 })
 

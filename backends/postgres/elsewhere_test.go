@@ -47,7 +47,7 @@ var _ = Describe("What a binding leaves in other databases", func() {
 			b2, _ := bound(ctx, inst.Instance)
 			inst.Bindings(b1, b2)
 
-			Expect(backend.Deprovision(logged(ctx), inst.Instance)).To(Succeed())
+			Expect(calls(backend).Deprovision(logged(ctx), inst.Instance)).To(Succeed())
 
 			Expect(session.PingContext(ctx)).NotTo(Succeed())
 			Expect(databaseCount(ctx, databaseName(inst.Instance))).To(Equal(0))
@@ -57,7 +57,7 @@ var _ = Describe("What a binding leaves in other databases", func() {
 			if stmt == table {
 				Expect(tableExists(ctx, where, "left_behind")).To(BeFalse())
 			}
-			Expect(backend.Deprovision(logged(ctx), inst.Instance)).To(Succeed())
+			Expect(calls(backend).Deprovision(logged(ctx), inst.Instance)).To(Succeed())
 		},
 		leftovers,
 	)
@@ -69,7 +69,7 @@ var _ = Describe("What a binding leaves in other databases", func() {
 			b, session := leaveBehind(ctx, inst, where, asOwner, stmt)
 			inst.Bindings(b)
 
-			Expect(backend.Unbind(logged(ctx), inst.Instance, b)).To(Succeed())
+			Expect(calls(backend).Unbind(logged(ctx), inst.Instance, b)).To(Succeed())
 
 			Expect(session.PingContext(ctx)).NotTo(Succeed())
 			Expect(roleExists(ctx, bindingName(inst.Instance, b))).To(BeFalse())
@@ -77,9 +77,9 @@ var _ = Describe("What a binding leaves in other databases", func() {
 				// Not the instance's data: dropped, not handed to the owner role.
 				Expect(tableExists(ctx, where, "left_behind")).To(BeFalse())
 			}
-			Expect(backend.Unbind(logged(ctx), inst.Instance, b)).To(Succeed())
+			Expect(calls(backend).Unbind(logged(ctx), inst.Instance, b)).To(Succeed())
 
-			Expect(backend.Deprovision(logged(ctx), inst.Instance)).To(Succeed())
+			Expect(calls(backend).Deprovision(logged(ctx), inst.Instance)).To(Succeed())
 			Expect(databaseCount(ctx, databaseName(inst.Instance))).To(Equal(0))
 			Expect(roleExists(ctx, ownerName(inst.Instance))).To(BeFalse())
 			if stmt == table {
@@ -98,7 +98,7 @@ var _ = Describe("What a binding leaves in other databases", func() {
 			inst.Bindings(b1, b2)
 			adminExec(ctx, "postgres", `ALTER DATABASE `+pq.QuoteIdentifier(where)+` WITH ALLOW_CONNECTIONS false`)
 
-			err := backend.Deprovision(logged(ctx), inst.Instance)
+			err := calls(backend).Deprovision(logged(ctx), inst.Instance)
 			Expect(err).To(HaveOccurred())
 			Expect(backends.IsPermanent(err)).To(BeFalse())
 			Expect(description(err)).To(ContainSubstring("still owns objects"))
@@ -115,7 +115,7 @@ var _ = Describe("What a binding leaves in other databases", func() {
 			Expect(err).To(HaveOccurred())
 
 			adminExec(ctx, "postgres", `ALTER DATABASE `+pq.QuoteIdentifier(where)+` WITH ALLOW_CONNECTIONS true`)
-			Expect(backend.Deprovision(logged(ctx), inst.Instance)).To(Succeed())
+			Expect(calls(backend).Deprovision(logged(ctx), inst.Instance)).To(Succeed())
 			Expect(databaseCount(ctx, databaseName(inst.Instance))).To(Equal(0))
 			Expect(roleExists(ctx, ownerName(inst.Instance))).To(BeFalse())
 			Expect(roleExists(ctx, bindingName(inst.Instance, b1))).To(BeFalse())

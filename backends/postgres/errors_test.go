@@ -12,21 +12,21 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/omnibroker/omnibroker/backends"
+	"github.com/omnibroker/omnibroker/backends/backendtest"
 	"github.com/omnibroker/omnibroker/backends/postgres"
 )
 
 // description is what a person reads on last_operation for err.
-func description(err error) string {
-	var d backends.Describer
-	Expect(errors.As(err, &d)).To(BeTrue(), "%v carries no description", err)
-	return d.Description()
-}
+var description = backendtest.Description
+
+// calls runs the contract of b, an adapter of this package, as the specs speak of it.
+func calls(b backends.Backend) backendtest.Calls { return backendtest.Call("postgres", b) }
 
 var _ = Describe("Errors", func() {
 	When("the instance is on a node this backend does not know", func() {
 		It("fails permanently, naming the node", func(ctx SpecContext) {
 			inst := backends.Instance{ID: "some-id", Node: "pg-unknown"}
-			err := backend.Provision(logged(ctx), inst)
+			err := calls(backend).Provision(logged(ctx), inst)
 			Expect(backends.IsPermanent(err)).To(BeTrue())
 			Expect(description(err)).To(ContainSubstring("pg-unknown"))
 			Expect(backend.Ping(ctx, "pg-unknown")).To(Satisfy(backends.IsPermanent))
@@ -46,13 +46,13 @@ var _ = Describe("Errors", func() {
 				Expect(err.Error()).NotTo(ContainSubstring("postgres://"))
 				Expect(string(logger.Buffer().Contents())).NotTo(ContainSubstring(closedNodePassword))
 			},
-			Entry("provision", func(ctx context.Context) error { return backend.Provision(ctx, inst) }),
-			Entry("deprovision", func(ctx context.Context) error { return backend.Deprovision(ctx, inst) }),
+			Entry("provision", func(ctx context.Context) error { return calls(backend).Provision(ctx, inst) }),
+			Entry("deprovision", func(ctx context.Context) error { return calls(backend).Deprovision(ctx, inst) }),
 			Entry("bind", func(ctx context.Context) error {
-				_, err := backend.Bind(ctx, inst, backends.Binding{ID: "b", Password: closedNodePassword})
+				_, err := calls(backend).Bind(ctx, inst, backends.Binding{ID: "b", Password: closedNodePassword})
 				return err
 			}),
-			Entry("unbind", func(ctx context.Context) error { return backend.Unbind(ctx, inst, backends.Binding{ID: "b"}) }),
+			Entry("unbind", func(ctx context.Context) error { return calls(backend).Unbind(ctx, inst, backends.Binding{ID: "b"}) }),
 			Entry("ping", func(ctx context.Context) error { return backend.Ping(ctx, "pg-closed") }),
 		)
 	})
@@ -69,7 +69,7 @@ var _ = Describe("Errors", func() {
 			short, cancel := context.WithTimeout(logged(ctx), 300*time.Millisecond)
 			defer cancel()
 			start := time.Now()
-			err = backend.Update(short, inst, "small")
+			err = calls(backend).Update(short, inst, "small")
 			Expect(time.Since(start)).To(BeNumerically("<", 5*time.Second))
 			Expect(err).To(HaveOccurred())
 			Expect(backends.IsPermanent(err)).To(BeFalse())
@@ -77,14 +77,14 @@ var _ = Describe("Errors", func() {
 			Expect(errors.Is(err, context.DeadlineExceeded)).To(BeTrue())
 
 			Expect(tx.Rollback()).To(Succeed())
-			Expect(backend.Update(logged(ctx), inst, "small")).To(Succeed())
+			Expect(calls(backend).Update(logged(ctx), inst, "small")).To(Succeed())
 		})
 	})
 
 	DescribeTable("invalid plan settings and parameters fail permanently before any connection is made",
 		func(ctx SpecContext, planConfig, params map[string]any, sentence string) {
 			inst := backends.Instance{ID: "some-id", Node: "pg-closed", Plan: "small", PlanConfig: planConfig, Parameters: params}
-			err := backend.Provision(logged(ctx), inst)
+			err := calls(backend).Provision(logged(ctx), inst)
 			Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
 			Expect(description(err)).To(ContainSubstring(sentence))
 		},
@@ -120,8 +120,8 @@ var _ = Describe("New", func() {
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(p.Close)
 		inst := newInstance(nil)
-		Expect(p.Provision(logged(ctx), inst)).To(Succeed())
-		creds, err := p.Bind(logged(ctx), inst, newBinding())
+		Expect(calls(p).Provision(logged(ctx), inst)).To(Succeed())
+		creds, err := calls(p).Bind(logged(ctx), inst, newBinding())
 		Expect(err).NotTo(HaveOccurred())
 		Expect(creds["hostname"]).To(Equal("db.example.com"))
 		Expect(creds["port"]).To(Equal(6432))

@@ -25,18 +25,16 @@ func ownerName(inst backends.Instance) string    { return backends.Name("ob_o_",
 // created closed to every session and opened only once PUBLIC has lost its access, so no one
 // else can connect to it in between, not even after a crash half-way. It is idempotent; a
 // database of that name owned by another role is a permanent error and is left alone.
-func (p *Postgres) Provision(ctx context.Context, inst backends.Instance) (err error) {
+func (p *Postgres) Provision(ctx context.Context, req backends.ProvisionRequest) (backends.ProvisionResponse, error) {
+	inst := req.Instance
 	n, limit, exts, err := p.settings(inst)
 	if err != nil {
-		return err
+		return backends.ProvisionResponse{}, err
 	}
 	db, owner := databaseName(inst), ownerName(inst)
-	log := lagerctx.FromContext(ctx).Session("postgres-provision", lager.Data{
-		"instance-id": inst.ID, "node": n.name, "database": db, "owner-role": owner,
-	})
-	defer backends.LogResult(ctx, log, &err)
+	log := lagerctx.FromContext(ctx).WithData(lager.Data{"database": db, "owner-role": owner})
 
-	return n.locked(ctx, db, func(c *sql.Conn) error {
+	return backends.ProvisionResponse{}, n.locked(ctx, db, func(c *sql.Conn) error {
 		exists, err := n.databaseExists(ctx, c, db, owner)
 		if err != nil {
 			return err
@@ -63,24 +61,22 @@ func (p *Postgres) Provision(ctx context.Context, inst backends.Instance) (err e
 
 // Update applies the new plan's connection limit and creates extensions the user now asks
 // for. It never drops an extension: data may depend on it.
-func (p *Postgres) Update(ctx context.Context, inst backends.Instance, fromPlan string) (err error) {
+func (p *Postgres) Update(ctx context.Context, req backends.UpdateRequest) (backends.UpdateResponse, error) {
+	inst := req.Instance
 	n, limit, exts, err := p.settings(inst)
 	if err != nil {
-		return err
+		return backends.UpdateResponse{}, err
 	}
 	db, owner := databaseName(inst), ownerName(inst)
-	log := lagerctx.FromContext(ctx).Session("postgres-update", lager.Data{
-		"instance-id": inst.ID, "node": n.name, "database": db, "from-plan": fromPlan, "plan": inst.Plan,
-	})
-	defer backends.LogResult(ctx, log, &err)
+	log := lagerctx.FromContext(ctx).WithData(lager.Data{"database": db})
 
-	return n.locked(ctx, db, func(c *sql.Conn) error {
+	return backends.UpdateResponse{}, n.locked(ctx, db, func(c *sql.Conn) error {
 		exists, err := n.databaseExists(ctx, c, db, owner)
 		if err != nil {
 			return err
 		}
 		if !exists {
-			return n.missingDatabase(db)
+			return backends.Missing("database", db, n.Name)
 		}
 		if err := n.openToBindings(ctx, log, c, db, limit); err != nil {
 			return err
@@ -97,16 +93,14 @@ func (p *Postgres) Update(ctx context.Context, inst backends.Instance, fromPlan 
 // the roles. What is already gone counts as done, so a re-run after a crash half-way finishes
 // the job; a database of that name owned by another role is not this instance's and is left
 // alone.
-func (p *Postgres) Deprovision(ctx context.Context, inst backends.Instance) (err error) {
-	n, err := p.node(inst.Node)
+func (p *Postgres) Deprovision(ctx context.Context, req backends.DeprovisionRequest) error {
+	inst := req.Instance
+	n, err := p.nodes.Get(inst.Node)
 	if err != nil {
 		return err
 	}
 	db, owner := databaseName(inst), ownerName(inst)
-	log := lagerctx.FromContext(ctx).Session("postgres-deprovision", lager.Data{
-		"instance-id": inst.ID, "node": n.name, "database": db, "owner-role": owner,
-	})
-	defer backends.LogResult(ctx, log, &err)
+	log := lagerctx.FromContext(ctx).WithData(lager.Data{"database": db, "owner-role": owner})
 
 	return n.locked(ctx, db, func(c *sql.Conn) error {
 		exists, err := n.databaseExists(ctx, c, db, owner)
@@ -123,7 +117,7 @@ func (p *Postgres) Deprovision(ctx context.Context, inst backends.Instance) (err
 		}
 		var ownerExists bool
 		if err := c.QueryRowContext(ctx, selectRoleExists, owner).Scan(&ownerExists); err != nil {
-			return n.fail("look up role "+owner, err)
+			return n.Fail("look up role "+owner, err)
 		}
 		roles := slices.Clone(bindings)
 		if ownerExists {
@@ -163,10 +157,9 @@ func (n *node) databaseExists(ctx context.Context, c *sql.Conn, db, owner string
 	case errors.Is(err, sql.ErrNoRows):
 		return false, nil
 	case err != nil:
-		return false, n.fail("look up database "+db, err)
+		return false, n.Fail("look up database "+db, err)
 	case got != owner:
-		return true, backends.Unfixable(
-			fmt.Sprintf("database name %s on node %s is taken by an object this broker does not own", db, n.name),
+		return true, backends.NameTaken("database", db, n.Name, "an object",
 			fmt.Errorf("database %s is owned by role %s, not %s", db, got, owner))
 	}
 	return true, nil
@@ -182,7 +175,7 @@ SELECT EXISTS (
 func (n *node) createOwnerRole(ctx context.Context, log lager.Logger, c *sql.Conn, owner string) error {
 	var exists bool
 	if err := c.QueryRowContext(ctx, selectRoleExists, owner).Scan(&exists); err != nil {
-		return n.fail("look up role "+owner, err)
+		return n.Fail("look up role "+owner, err)
 	}
 	if exists {
 		return nil
@@ -194,7 +187,7 @@ func (n *node) createOwnerRole(ctx context.Context, log lager.Logger, c *sql.Con
 		return nil
 	}
 	if err != nil {
-		return n.fail("create role "+owner, err)
+		return n.Fail("create role "+owner, err)
 	}
 	log.Info("owner-role-created")
 	return nil
@@ -213,7 +206,7 @@ WHERE datname = 'template0'`
 func (n *node) createDatabase(ctx context.Context, log lager.Logger, c *sql.Conn, db, owner string) error {
 	var collate, ctype string
 	if err := c.QueryRowContext(ctx, selectTemplateLocale).Scan(&collate, &ctype); err != nil {
-		return n.fail("look up the locale of template0", err)
+		return n.Fail("look up the locale of template0", err)
 	}
 	_, err := c.ExecContext(ctx, `CREATE DATABASE `+pq.QuoteIdentifier(db)+
 		` OWNER `+pq.QuoteIdentifier(owner)+
@@ -223,12 +216,12 @@ func (n *node) createDatabase(ctx context.Context, log lager.Logger, c *sql.Conn
 	if pq.As(err, pqerror.DuplicateDatabase, pqerror.DuplicateObject, pqerror.UniqueViolation) != nil {
 		exists, err := n.databaseExists(ctx, c, db, owner)
 		if err == nil && !exists {
-			err = n.fail("create database "+db, errors.New("database reported as duplicate but not found"))
+			err = n.Fail("create database "+db, errors.New("database reported as duplicate but not found"))
 		}
 		return err
 	}
 	if err != nil {
-		return n.fail("create database "+db, err)
+		return n.Fail("create database "+db, err)
 	}
 	log.Info("database-created")
 	return nil
@@ -239,13 +232,13 @@ func (n *node) createDatabase(ctx context.Context, log lager.Logger, c *sql.Conn
 // roles (and the admin) can ever connect to it.
 func (n *node) openToBindings(ctx context.Context, log lager.Logger, c *sql.Conn, db string, limit int) error {
 	if _, err := c.ExecContext(ctx, `REVOKE ALL ON DATABASE `+pq.QuoteIdentifier(db)+` FROM PUBLIC`); err != nil {
-		return n.fail("revoke PUBLIC's access to database "+db, err)
+		return n.Fail("revoke PUBLIC's access to database "+db, err)
 	}
 	log.Info("public-access-revoked")
 	_, err := c.ExecContext(ctx, `ALTER DATABASE `+pq.QuoteIdentifier(db)+
 		` WITH ALLOW_CONNECTIONS true CONNECTION LIMIT `+strconv.Itoa(limit))
 	if err != nil {
-		return n.fail("set the connection limit of database "+db, err)
+		return n.Fail("set the connection limit of database "+db, err)
 	}
 	log.Info("connection-limit-set", lager.Data{"connection-limit": limit})
 	return nil
@@ -261,14 +254,14 @@ func (n *node) dropDatabase(ctx context.Context, log lager.Logger, c *sql.Conn, 
 	q := pq.QuoteIdentifier(db)
 	_, err := c.ExecContext(ctx, `ALTER DATABASE `+q+` WITH ALLOW_CONNECTIONS false CONNECTION LIMIT 0`)
 	if err != nil && pq.As(err, pqerror.InvalidCatalogName) == nil {
-		return n.fail("close database "+db+" to new sessions", err)
+		return n.Fail("close database "+db+" to new sessions", err)
 	}
 	var ended int
 	if err := c.QueryRowContext(ctx, terminateDatabaseSessions, db).Scan(&ended); err != nil {
-		return n.fail("end the sessions on database "+db, err)
+		return n.Fail("end the sessions on database "+db, err)
 	}
 	if _, err := c.ExecContext(ctx, `DROP DATABASE IF EXISTS `+q+` WITH (FORCE)`); err != nil {
-		return n.fail("drop database "+db, err)
+		return n.Fail("drop database "+db, err)
 	}
 	log.Info("database-dropped", lager.Data{"sessions-ended": ended})
 	return nil
@@ -288,19 +281,19 @@ ORDER BY m.rolname`
 func (n *node) bindingRoles(ctx context.Context, c *sql.Conn, owner string) ([]string, error) {
 	rows, err := c.QueryContext(ctx, selectBindingRoles, owner)
 	if err != nil {
-		return nil, n.fail("list the binding roles of role "+owner, err)
+		return nil, n.Fail("list the binding roles of role "+owner, err)
 	}
 	defer rows.Close()
 	var roles []string
 	for rows.Next() {
 		var r string
 		if err := rows.Scan(&r); err != nil {
-			return nil, n.fail("list the binding roles of role "+owner, err)
+			return nil, n.Fail("list the binding roles of role "+owner, err)
 		}
 		roles = append(roles, r)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, n.fail("list the binding roles of role "+owner, err)
+		return nil, n.Fail("list the binding roles of role "+owner, err)
 	}
 	return roles, nil
 }
@@ -308,14 +301,14 @@ func (n *node) bindingRoles(ctx context.Context, c *sql.Conn, owner string) ([]s
 func (n *node) dropRole(ctx context.Context, log lager.Logger, c *sql.Conn, role string) error {
 	var ended int
 	if err := c.QueryRowContext(ctx, terminateRoleSessions, pq.Array([]string{role})).Scan(&ended); err != nil {
-		return n.fail("end the sessions of role "+role, err)
+		return n.Fail("end the sessions of role "+role, err)
 	}
 	if _, err := c.ExecContext(ctx, `DROP ROLE IF EXISTS `+pq.QuoteIdentifier(role)); err != nil {
 		if pq.As(err, pqerror.DependentObjectsStillExist) != nil {
-			return n.fail("drop role "+role, backends.Describe(
-				fmt.Sprintf("role %s on node %s still owns objects or holds privileges that the broker could not remove, such as in a database that allows no connections", role, n.name), err))
+			return n.Fail("drop role "+role, backends.Transient(
+				fmt.Sprintf("role %s on node %s still owns objects or holds privileges that the broker could not remove, such as in a database that allows no connections", role, n.Name), err))
 		}
-		return n.fail("drop role "+role, err)
+		return n.Fail("drop role "+role, err)
 	}
 	log.Info("role-dropped", lager.Data{"role": role, "sessions-ended": ended})
 	return nil
@@ -351,12 +344,12 @@ func (n *node) execInDatabase(ctx context.Context, log lager.Logger, db string, 
 func (n *node) runInDatabase(ctx context.Context, db string, stmts []statement) error {
 	pool, err := n.openDatabase(db)
 	if err != nil {
-		return n.fail("connect to database "+db, err)
+		return n.Fail("connect to database "+db, err)
 	}
 	defer pool.Close()
 	for _, s := range stmts {
 		if _, err := pool.ExecContext(ctx, s.sql); err != nil {
-			return n.fail(s.action, err)
+			return n.Fail(s.action, err)
 		}
 	}
 	return nil
@@ -365,7 +358,7 @@ func (n *node) runInDatabase(ctx context.Context, db string, stmts []statement) 
 // settings reads what Provision and Update apply, before any connection is made: the node,
 // the plan's connection limit and the extensions the user asked for.
 func (p *Postgres) settings(inst backends.Instance) (*node, int, []string, error) {
-	n, err := p.node(inst.Node)
+	n, err := p.nodes.Get(inst.Node)
 	if err != nil {
 		return nil, 0, nil, err
 	}
@@ -378,10 +371,4 @@ func (p *Postgres) settings(inst backends.Instance) (*node, int, []string, error
 		return nil, 0, nil, err
 	}
 	return n, limit, exts, nil
-}
-
-// missingDatabase is the permanent error of a call that needs the instance's database.
-func (n *node) missingDatabase(db string) error {
-	return backends.Unfixable(fmt.Sprintf("database %s of this instance does not exist on node %s", db, n.name),
-		errors.New("database missing"))
 }

@@ -74,8 +74,8 @@ var _ = Describe("Provision", func() {
 		inst := newInstance(map[string]any{"connection_limit": float64(7)}, "citext", "uuid-ossp")
 		db := databaseName(inst)
 
-		Expect(backend.Provision(logged(ctx), inst)).To(Succeed())
-		Expect(backend.Provision(logged(ctx), inst)).To(Succeed())
+		Expect(calls(backend).Provision(logged(ctx), inst)).To(Succeed())
+		Expect(calls(backend).Provision(logged(ctx), inst)).To(Succeed())
 
 		var owner string
 		var publicConnect bool
@@ -97,7 +97,7 @@ var _ = Describe("Provision", func() {
 		inst := newInstance(map[string]any{"connection_limit": 4})
 		seen := watchAccess(ctx, databaseName(inst))
 
-		Expect(backend.Provision(logged(ctx), inst)).To(Succeed())
+		Expect(calls(backend).Provision(logged(ctx), inst)).To(Succeed())
 
 		Expect(*seen).To(Equal([]access{
 			{"database-created", false, true},
@@ -116,7 +116,7 @@ var _ = Describe("Provision", func() {
 		Expect(err).NotTo(HaveOccurred())
 		seen := watchAccess(ctx, databaseName(inst))
 
-		Expect(backend.Provision(logged(ctx), inst)).To(Succeed())
+		Expect(calls(backend).Provision(logged(ctx), inst)).To(Succeed())
 
 		Expect(*seen).To(Equal([]access{
 			{"public-access-revoked", false, false},
@@ -132,7 +132,7 @@ var _ = Describe("Provision", func() {
 			var wg sync.WaitGroup
 			errs := make([]error, 4)
 			for i := range errs {
-				wg.Go(func() { errs[i] = backend.Provision(logged(ctx), inst) })
+				wg.Go(func() { errs[i] = calls(backend).Provision(logged(ctx), inst) })
 			}
 			wg.Wait()
 			for _, err := range errs {
@@ -170,12 +170,12 @@ var _ = Describe("Provision", func() {
 				Expect(err).NotTo(HaveOccurred())
 			})
 
-			err = backend.Provision(logged(ctx), inst)
+			err = calls(backend).Provision(logged(ctx), inst)
 			Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
 			Expect(description(err)).To(ContainSubstring("taken by an object this broker does not own"))
 			Expect(roleExists(ctx, ownerName(inst))).To(BeFalse())
 
-			Expect(backend.Deprovision(logged(ctx), inst)).To(Succeed())
+			Expect(calls(backend).Deprovision(logged(ctx), inst)).To(Succeed())
 			Expect(databaseCount(ctx, db)).To(Equal(1))
 		})
 	})
@@ -189,8 +189,8 @@ var _ = Describe("Update", func() {
 		inst.Plan = "large"
 		inst.PlanConfig = map[string]any{"connection_limit": float64(20)}
 		inst.Parameters["extensions"] = anyList("hstore", "pgcrypto")
-		Expect(backend.Update(logged(ctx), inst, "small")).To(Succeed())
-		Expect(backend.Update(logged(ctx), inst, "small")).To(Succeed())
+		Expect(calls(backend).Update(logged(ctx), inst, "small")).To(Succeed())
+		Expect(calls(backend).Update(logged(ctx), inst, "small")).To(Succeed())
 
 		Expect(connectionLimitOf(ctx, db)).To(Equal(20))
 		Expect(extensionsIn(ctx, db)).To(ContainElements("citext", "hstore", "pgcrypto"))
@@ -198,7 +198,7 @@ var _ = Describe("Update", func() {
 
 	It("fails permanently for an instance whose database is gone", func(ctx SpecContext) {
 		inst := newInstance(nil)
-		err := backend.Update(logged(ctx), inst, "small")
+		err := calls(backend).Update(logged(ctx), inst, "small")
 		Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
 		Expect(description(err)).To(ContainSubstring("does not exist on node pg-local"))
 	})
@@ -216,7 +216,7 @@ var _ = Describe("Deprovision", func() {
 		_, err = live.ExecContext(ctx, `CREATE TABLE kept_open (id int)`)
 		Expect(err).NotTo(HaveOccurred())
 
-		Expect(backend.Deprovision(logged(ctx), inst)).To(Succeed())
+		Expect(calls(backend).Deprovision(logged(ctx), inst)).To(Succeed())
 
 		Expect(databaseCount(ctx, databaseName(inst))).To(Equal(0))
 		Expect(roleExists(ctx, ownerName(inst))).To(BeFalse())
@@ -226,11 +226,11 @@ var _ = Describe("Deprovision", func() {
 		_, err = login(ctx, creds2["uri"].(string))
 		Expect(err).To(HaveOccurred())
 
-		Expect(backend.Deprovision(logged(ctx), inst)).To(Succeed())
+		Expect(calls(backend).Deprovision(logged(ctx), inst)).To(Succeed())
 	})
 
 	It("succeeds for an instance that was never provisioned", func(ctx SpecContext) {
 		inst := newInstance(nil)
-		Expect(backend.Deprovision(logged(ctx), inst)).To(Succeed())
+		Expect(calls(backend).Deprovision(logged(ctx), inst)).To(Succeed())
 	})
 })

@@ -31,12 +31,12 @@ func (n *node) shutOut(ctx context.Context, log lager.Logger, c *sql.Conn, roles
 	for _, role := range roles {
 		_, err := c.ExecContext(ctx, `ALTER ROLE `+pq.QuoteIdentifier(role)+` NOLOGIN`)
 		if err != nil && pq.As(err, pqerror.UndefinedObject) == nil {
-			return n.fail("stop role "+role+" from logging in", err)
+			return n.Fail("stop role "+role+" from logging in", err)
 		}
 	}
 	var ended int
 	if err := c.QueryRowContext(ctx, terminateRoleSessions, pq.Array(roles)).Scan(&ended); err != nil {
-		return n.fail("end the sessions of "+describeRoles(roles), err)
+		return n.Fail("end the sessions of "+describeRoles(roles), err)
 	}
 	log.Info("roles-shut-out", lager.Data{"roles": roles, "sessions-ended": ended})
 	return nil
@@ -67,19 +67,19 @@ type dependentDatabase struct {
 func (n *node) dependentDatabases(ctx context.Context, c *sql.Conn, roles []string, instanceDB string) ([]dependentDatabase, error) {
 	rows, err := c.QueryContext(ctx, selectDependentDatabases, pq.Array(roles), instanceDB)
 	if err != nil {
-		return nil, n.fail("list the databases where "+describeRoles(roles)+" "+own(roles)+" objects", err)
+		return nil, n.Fail("list the databases where "+describeRoles(roles)+" "+own(roles)+" objects", err)
 	}
 	defer rows.Close()
 	var dbs []dependentDatabase
 	for rows.Next() {
 		var d dependentDatabase
 		if err := rows.Scan(&d.name, &d.allowConn, &d.current); err != nil {
-			return nil, n.fail("list the databases where "+describeRoles(roles)+" "+own(roles)+" objects", err)
+			return nil, n.Fail("list the databases where "+describeRoles(roles)+" "+own(roles)+" objects", err)
 		}
 		dbs = append(dbs, d)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, n.fail("list the databases where "+describeRoles(roles)+" "+own(roles)+" objects", err)
+		return nil, n.Fail("list the databases where "+describeRoles(roles)+" "+own(roles)+" objects", err)
 	}
 	return dbs, nil
 }
@@ -136,7 +136,7 @@ func (n *node) dropOwned(ctx context.Context, log lager.Logger, c *sql.Conn, rol
 func (n *node) execOn(ctx context.Context, c *sql.Conn, stmts []statement) error {
 	for _, s := range stmts {
 		if _, err := c.ExecContext(ctx, s.sql); err != nil {
-			return n.fail(s.action, err)
+			return n.Fail(s.action, err)
 		}
 	}
 	return nil

@@ -22,7 +22,7 @@ func connectionLimit(plan string, cfg map[string]any) (int, error) {
 	}
 	n, ok := backends.WholeNumber(v)
 	if !ok || n == 0 || n < -1 {
-		return 0, backends.Unfixable(
+		return 0, backends.Permanent(
 			fmt.Sprintf("plan %s sets connection_limit to something other than -1 or a positive whole number", plan),
 			fmt.Errorf("connection_limit is %v (%T)", v, v))
 	}
@@ -44,18 +44,18 @@ func requestedExtensions(params map[string]any) ([]string, error) {
 		for _, e := range x {
 			s, ok := e.(string)
 			if !ok {
-				return nil, backends.Unfixable("parameter extensions must be a list of extension names",
+				return nil, backends.Permanent("parameter extensions must be a list of extension names",
 					fmt.Errorf("extensions holds a %T", e))
 			}
 			names = append(names, s)
 		}
 	default:
-		return nil, backends.Unfixable("parameter extensions must be a list of extension names",
+		return nil, backends.Permanent("parameter extensions must be a list of extension names",
 			fmt.Errorf("extensions is a %T", v))
 	}
 	for _, name := range names {
 		if !slices.Contains(offeredExtensions, name) {
-			return nil, backends.Unfixable(
+			return nil, backends.Permanent(
 				fmt.Sprintf("extension %q is not offered; choose from %s", truncate(name, 64), strings.Join(offeredExtensions, ", ")),
 				errors.New("extension not in the allow-list"))
 		}

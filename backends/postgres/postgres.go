@@ -7,36 +7,33 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
-	"database/sql/driver"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"strconv"
-	"time"
 
 	"github.com/lib/pq"
 
 	"github.com/omnibroker/omnibroker/backends"
+	"github.com/omnibroker/omnibroker/backends/sqlnode"
 )
 
 // Postgres creates databases and roles on a set of PostgreSQL nodes. It is safe for
 // concurrent use; calls for the same instance are serialised by an advisory lock on its node,
-// so two workers (or two broker replicas) never interleave their DDL.
+// so two workers (or two broker replicas) never interleave their DDL. Its nodes never forget
+// what Bind made.
 type Postgres struct {
-	nodes backends.Nodes[*node]
+	backends.KeepsBindings
+	nodes sqlnode.Nodes[*node]
 }
 
-var _ backends.Adapter = (*Postgres)(nil)
+var _ backends.Backend = (*Postgres)(nil)
 
 type node struct {
-	name       string
-	host       string
-	port       int
+	*sqlnode.Node
 	admin      *url.URL
 	sslDisable bool
-	db         *sql.DB
 }
 
 // connectTimeout bounds connection start-up when the admin URL sets none: pq honours the
@@ -48,7 +45,7 @@ const connectTimeout = "10"
 // postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable; Host and Port default to its own. It does not connect: pools
 // open connections when first used. Error messages name the node, never its URL.
 func New(servers []backends.Server) (*Postgres, error) {
-	opened, err := backends.OpenNodes("postgres", servers, newNode, func(n *node) error { return n.db.Close() })
+	opened, err := sqlnode.OpenNodes("postgres", servers, newNode)
 	if err != nil {
 		return nil, err
 	}
@@ -66,62 +63,32 @@ func newNode(cfg backends.Server) (*node, error) {
 		q.Set("connect_timeout", connectTimeout)
 		u.RawQuery = q.Encode()
 	}
-	n := &node{
-		name:       cfg.Name,
-		host:       cfg.Host,
-		port:       cfg.Port,
-		admin:      u,
-		sslDisable: q.Get("sslmode") == "disable",
-	}
-	if n.host == "" {
-		n.host = u.Hostname()
-	}
-	if n.host == "" {
+	if cfg.Host == "" && u.Hostname() == "" {
 		return nil, fmt.Errorf("postgres node %q: admin URL has no host name, so Host must be set", cfg.Name)
 	}
-	if n.port == 0 {
-		n.port = 5432
-		if s := u.Port(); s != "" {
-			if n.port, err = strconv.Atoi(s); err != nil {
-				return nil, fmt.Errorf("postgres node %q: admin URL has an invalid port", cfg.Name)
-			}
+	port := 5432
+	if s := u.Port(); s != "" {
+		if port, err = strconv.Atoi(s); err != nil && cfg.Port == 0 {
+			return nil, fmt.Errorf("postgres node %q: admin URL has an invalid port", cfg.Name)
 		}
-	}
-	if n.port < 1 || n.port > 65535 {
-		return nil, fmt.Errorf("postgres node %q: port %d is out of range", cfg.Name, n.port)
 	}
 	connector, err := pq.NewConnector(u.String())
 	if err != nil {
 		return nil, fmt.Errorf("postgres node %q: the driver does not accept the admin URL", cfg.Name)
 	}
-	n.db = sql.OpenDB(connector)
-	n.db.SetMaxOpenConns(16)
-	n.db.SetMaxIdleConns(2)
-	n.db.SetConnMaxIdleTime(5 * time.Minute)
-	return n, nil
+	sn, err := sqlnode.Open("postgres", cfg, u.Hostname(), port, connector, cause)
+	if err != nil {
+		return nil, err
+	}
+	return &node{Node: sn, admin: u, sslDisable: q.Get("sslmode") == "disable"}, nil
 }
 
 // Close closes the admin pools of all nodes.
-func (p *Postgres) Close() error {
-	return p.nodes.Close()
-}
+func (p *Postgres) Close() error { return p.nodes.Close() }
 
 // Ping connects to node as the admin, for health logging at start-up. An unknown node is a
 // permanent error; the error describes the cause without the URL.
-func (p *Postgres) Ping(ctx context.Context, name string) error {
-	n, err := p.node(name)
-	if err != nil {
-		return err
-	}
-	if err := n.db.PingContext(ctx); err != nil {
-		return n.fail("accept a connection", err)
-	}
-	return nil
-}
-
-func (p *Postgres) node(name string) (*node, error) {
-	return p.nodes.Get(name)
-}
+func (p *Postgres) Ping(ctx context.Context, name string) error { return p.nodes.Ping(ctx, name) }
 
 // openDatabase returns a pool of at most one admin connection to database dbname on the node.
 // The caller closes it; it does not connect until used.
@@ -144,47 +111,28 @@ func (n *node) openDatabase(dbname string) (*sql.DB, error) {
 // space does not overlap the one-key space other tools (such as migrations) tend to use.
 const lockClass int32 = 0x6f62 // "ob"
 
-// locked runs f on one admin connection that holds a session advisory lock derived from key,
-// so that calls for the same instance wait for each other instead of racing on the catalog.
-// CREATE DATABASE cannot run in a transaction, hence a session lock rather than a transaction one.
-func (n *node) locked(ctx context.Context, key string, f func(c *sql.Conn) error) error {
-	c, err := n.db.Conn(ctx)
-	if err != nil {
-		return n.fail("accept a connection", err)
-	}
+// advisoryLock is the session advisory lock of one instance, derived from a key. CREATE
+// DATABASE cannot run in a transaction, hence a session lock rather than a transaction one.
+type advisoryLock struct{ key int32 }
+
+func lockOf(key string) advisoryLock {
 	sum := sha256.Sum256([]byte(key))
-	k := int32(binary.BigEndian.Uint32(sum[:4]))
-	if _, err := c.ExecContext(ctx, `SELECT pg_advisory_lock($1, $2)`, lockClass, k); err != nil {
-		discard(c)
-		return n.fail("take the instance's lock", err)
-	}
-	defer func() {
-		// Unlock even when ctx is done; a connection that cannot say whether it still holds
-		// the lock is closed rather than returned to the pool, which releases the lock.
-		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		var released bool
-		if err := c.QueryRowContext(uctx, `SELECT pg_advisory_unlock($1, $2)`, lockClass, k).Scan(&released); err != nil || !released {
-			discard(c)
-			return
-		}
-		_ = c.Close()
-	}()
-	err = f(c)
-	if err != nil && ctx.Err() != nil && !backends.IsPermanent(err) {
-		// pq reports a statement it cancelled for ctx as the server's query_canceled; the
-		// sentence should say why it was cancelled.
-		return n.fail("", fmt.Errorf("%w: %w", ctx.Err(), err))
-	}
+	return advisoryLock{key: int32(binary.BigEndian.Uint32(sum[:4]))}
+}
+
+func (l advisoryLock) Acquire(ctx context.Context, c *sql.Conn) error {
+	_, err := c.ExecContext(ctx, `SELECT pg_advisory_lock($1, $2)`, lockClass, l.key)
 	return err
 }
 
-// discard closes c instead of returning it to its pool.
-func discard(c *sql.Conn) {
-	_ = c.Raw(func(any) error { return driver.ErrBadConn })
-	_ = c.Close()
+func (l advisoryLock) Release(ctx context.Context, c *sql.Conn) bool {
+	var released bool
+	err := c.QueryRowContext(ctx, `SELECT pg_advisory_unlock($1, $2)`, lockClass, l.key).Scan(&released)
+	return err == nil && released
 }
 
-func (n *node) hostPort() string {
-	return net.JoinHostPort(n.host, strconv.Itoa(n.port))
+// locked runs f on an admin connection that holds the advisory lock of key (see
+// sqlnode.Node.Locked).
+func (n *node) locked(ctx context.Context, key string, f func(c *sql.Conn) error) error {
+	return n.Locked(ctx, lockOf(key), f)
 }

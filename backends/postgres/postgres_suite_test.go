@@ -69,7 +69,7 @@ func newInstance(planConfig map[string]any, extensions ...string) backends.Insta
 		inst.Parameters["extensions"] = anyList(extensions...)
 	}
 	DeferCleanup(func(ctx SpecContext) {
-		Expect(backend.Deprovision(ctx, inst)).To(Succeed())
+		Expect(calls(backend).Deprovision(ctx, inst)).To(Succeed())
 		Expect(databaseCount(ctx, databaseName(inst))).To(Equal(0))
 		Expect(roleExists(ctx, ownerName(inst))).To(BeFalse())
 	})
@@ -78,7 +78,7 @@ func newInstance(planConfig map[string]any, extensions ...string) backends.Insta
 
 func provisioned(ctx context.Context, planConfig map[string]any, extensions ...string) backends.Instance {
 	inst := newInstance(planConfig, extensions...)
-	Expect(backend.Provision(logged(ctx), inst)).To(Succeed())
+	Expect(calls(backend).Provision(logged(ctx), inst)).To(Succeed())
 	return inst
 }
 
@@ -90,7 +90,7 @@ func newBinding() backends.Binding {
 
 func bound(ctx context.Context, inst backends.Instance) (backends.Binding, backends.Credentials) {
 	b := newBinding()
-	creds, err := backend.Bind(logged(ctx), inst, b)
+	creds, err := calls(backend).Bind(logged(ctx), inst, b)
 	Expect(err).NotTo(HaveOccurred())
 	return b, creds
 }

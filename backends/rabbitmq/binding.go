@@ -27,30 +27,28 @@ func userName(inst backends.Instance, b backends.Binding) string {
 // elsewhere. A retry sets the same password again, and so does one after a call cut short
 // between creating the user and setting its permissions. The password reaches the node only
 // as a salted hash.
-func (r *RabbitMQ) Bind(ctx context.Context, inst backends.Instance, b backends.Binding) (_ backends.Credentials, err error) {
+func (r *RabbitMQ) Bind(ctx context.Context, req backends.BindRequest) (backends.BindResponse, error) {
+	inst, b := req.Instance, req.Binding
 	n, err := r.node(inst.Node)
 	if err != nil {
-		return nil, err
+		return backends.BindResponse{}, err
 	}
 	hash, err := passwordHash(b.Password)
 	if err != nil {
-		return nil, backends.Unfixable("the binding's password cannot be used for RabbitMQ", err)
+		return backends.BindResponse{}, backends.PasswordUnusable("RabbitMQ", err)
 	}
 	vhost, user := vhostName(inst), userName(inst, b)
-	log := lagerctx.FromContext(ctx).Session("rabbitmq-bind", lager.Data{
-		"instance-id": inst.ID, "binding-id": b.ID, "node": n.name, "vhost": vhost, "user": user,
-	})
-	defer backends.LogResult(ctx, log, &err)
+	log := lagerctx.FromContext(ctx).WithData(lager.Data{"vhost": vhost, "user": user})
 
 	exists, err := n.vhostExists(ctx, vhost)
 	if err != nil {
-		return nil, err
+		return backends.BindResponse{}, err
 	}
 	if !exists {
-		return nil, n.missingVhost(vhost)
+		return backends.BindResponse{}, backends.Missing("vhost", vhost, n.Name)
 	}
 	if _, err := n.bindingUser(ctx, user, vhost); err != nil {
-		return nil, err
+		return backends.BindResponse{}, err
 	}
 	settings := rabbithole.UserSettings{
 		Name:             user,
@@ -64,17 +62,17 @@ func (r *RabbitMQ) Bind(ctx context.Context, inst backends.Instance, b backends.
 		err = closeBody(n.api(ctx).PutUser(user, settings))
 	}
 	if err != nil {
-		return nil, n.fail("create user "+user, err)
+		return backends.BindResponse{}, n.fail("create user "+user, err)
 	}
 	log.Info("user-password-set")
 	err = closeBody(n.api(ctx).UpdatePermissionsIn(vhost, user, rabbithole.Permissions{
 		Configure: ".*", Write: ".*", Read: ".*",
 	}))
 	if err != nil {
-		return nil, n.fail("give user "+user+" access to vhost "+vhost, err)
+		return backends.BindResponse{}, n.fail("give user "+user+" access to vhost "+vhost, err)
 	}
 	log.Info("permissions-set")
-	return n.credentials(vhost, user, b.Password), nil
+	return backends.BindResponse{Credentials: n.credentials(vhost, user, b.Password)}, nil
 }
 
 // bindingUser reports whether user exists; one with tags, or with permissions in another vhost
@@ -92,8 +90,7 @@ func (n *node) bindingUser(ctx context.Context, user, vhost string) (bool, error
 		return true, err
 	}
 	if hasTags(info.Tags) || !only {
-		return true, backends.Unfixable(
-			fmt.Sprintf("user name %s on node %s is taken by a user this broker does not own", user, n.name),
+		return true, backends.NameTaken("user", user, n.Name, "a user",
 			fmt.Errorf("user %s has tags or permissions outside vhost %s", user, vhost))
 	}
 	return true, nil
@@ -112,7 +109,7 @@ func (n *node) credentials(vhost, user, password string) backends.Credentials {
 	amqp := url.URL{
 		Scheme:  n.amqpScheme,
 		User:    url.UserPassword(user, password),
-		Host:    n.hostPort(),
+		Host:    n.HostPort(),
 		Path:    "/" + vhost,
 		RawPath: "/" + url.PathEscape(vhost),
 	}
@@ -121,8 +118,8 @@ func (n *node) credentials(vhost, user, password string) backends.Credentials {
 	api.Path += "/api/"
 	return backends.Credentials{
 		"uri":          amqp.String(),
-		"hostname":     n.host,
-		"port":         n.port,
+		"hostname":     n.Host,
+		"port":         n.Port,
 		"vhost":        vhost,
 		"username":     user,
 		"password":     password,
@@ -134,16 +131,14 @@ func (n *node) credentials(vhost, user, password string) backends.Credentials {
 // connections. A user that is already gone counts as unbound, and its connections are closed
 // all the same, in case an earlier attempt stopped in between. A user with tags, or with
 // permissions in another vhost, is not this binding's and is left alone.
-func (r *RabbitMQ) Unbind(ctx context.Context, inst backends.Instance, b backends.Binding) (err error) {
+func (r *RabbitMQ) Unbind(ctx context.Context, req backends.UnbindRequest) error {
+	inst, b := req.Instance, req.Binding
 	n, err := r.node(inst.Node)
 	if err != nil {
 		return err
 	}
 	vhost, user := vhostName(inst), userName(inst, b)
-	log := lagerctx.FromContext(ctx).Session("rabbitmq-unbind", lager.Data{
-		"instance-id": inst.ID, "binding-id": b.ID, "node": n.name, "vhost": vhost, "user": user,
-	})
-	defer backends.LogResult(ctx, log, &err)
+	log := lagerctx.FromContext(ctx).WithData(lager.Data{"vhost": vhost, "user": user})
 
 	exists, err := n.bindingUser(ctx, user, vhost)
 	switch {

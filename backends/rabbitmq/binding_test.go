@@ -66,7 +66,7 @@ var _ = Describe("Bind", func() {
 		inst := provisioned(ctx)
 		b, first := bound(ctx, inst)
 
-		again, err := backend.Bind(logged(ctx), inst, b)
+		again, err := calls(backend).Bind(logged(ctx), inst, b)
 		Expect(err).NotTo(HaveOccurred())
 		for k := range first {
 			Expect(again[k] == first[k]).To(BeTrue(), "%s is the same", k)
@@ -82,7 +82,7 @@ var _ = Describe("Bind", func() {
 			errs := make([]error, 2)
 			creds := make([]backends.Credentials, 2)
 			for i := range errs {
-				wg.Go(func() { creds[i], errs[i] = backend.Bind(logged(ctx), inst, b) })
+				wg.Go(func() { creds[i], errs[i] = calls(backend).Bind(logged(ctx), inst, b) })
 			}
 			wg.Wait()
 			Expect(errs).To(HaveEach(Succeed()))
@@ -133,7 +133,7 @@ var _ = Describe("Bind", func() {
 			b := newBinding()
 			putUser(userName(inst, b))
 
-			creds, err := backend.Bind(logged(ctx), inst, b)
+			creds, err := calls(backend).Bind(logged(ctx), inst, b)
 			Expect(err).NotTo(HaveOccurred())
 
 			roundTrip(ctx, mustDial(creds), "after a Bind cut short")
@@ -142,7 +142,7 @@ var _ = Describe("Bind", func() {
 
 	It("fails permanently for an instance that has no vhost", func(ctx SpecContext) {
 		inst := newInstance()
-		_, err := backend.Bind(logged(ctx), inst, newBinding())
+		_, err := calls(backend).Bind(logged(ctx), inst, newBinding())
 		Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
 		Expect(description(err)).To(ContainSubstring("does not exist on node rabbitmq-local"))
 	})
@@ -153,11 +153,11 @@ var _ = Describe("Bind", func() {
 			b := newBinding()
 			putUser(userName(inst, b), "management")
 
-			_, err := backend.Bind(logged(ctx), inst, b)
+			_, err := calls(backend).Bind(logged(ctx), inst, b)
 			Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
 			Expect(description(err)).To(ContainSubstring("taken by a user this broker does not own"))
 
-			Expect(backends.IsPermanent(backend.Unbind(logged(ctx), inst, b))).To(BeTrue())
+			Expect(backends.IsPermanent(calls(backend).Unbind(logged(ctx), inst, b))).To(BeTrue())
 			Expect(userExists(userName(inst, b))).To(BeTrue())
 			user, err := admin.GetUser(userName(inst, b))
 			Expect(err).NotTo(HaveOccurred())
@@ -175,7 +175,7 @@ var _ = Describe("Unbind", func() {
 		conn2 := mustDial(creds2)
 		roundTrip(ctx, conn1, "before unbind")
 
-		Expect(backend.Unbind(logged(ctx), inst, b1)).To(Succeed())
+		Expect(calls(backend).Unbind(logged(ctx), inst, b1)).To(Succeed())
 
 		Eventually(conn1.IsClosed).Should(BeTrue())
 		_, err := dial(creds1["uri"].(string))
@@ -183,11 +183,11 @@ var _ = Describe("Unbind", func() {
 		Expect(userExists(userName(inst, b1))).To(BeFalse())
 		roundTrip(ctx, conn2, "the other binding still works")
 
-		Expect(backend.Unbind(logged(ctx), inst, b1)).To(Succeed())
+		Expect(calls(backend).Unbind(logged(ctx), inst, b1)).To(Succeed())
 	})
 
 	It("succeeds for a binding that never existed", func(ctx SpecContext) {
 		inst := provisioned(ctx)
-		Expect(backend.Unbind(logged(ctx), inst, newBinding())).To(Succeed())
+		Expect(calls(backend).Unbind(logged(ctx), inst, newBinding())).To(Succeed())
 	})
 })

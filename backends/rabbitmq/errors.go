@@ -74,46 +74,42 @@ func closeBody(res *http.Response, err error) error {
 	return err
 }
 
-// fail turns an error met while the node was doing action (a verb phrase such as "create vhost
-// ob_…") into one that carries a sentence for last_operation: the node and the cause in plain
-// words, never the client's text, which can quote the endpoint. Errors that already carry a
-// sentence pass through unchanged, unless the context ended: then that is the cause worth
-// telling. None of these are permanent: an operator can fix each of them, and a retry then
-// succeeds.
+// fail is the transient failure of the node doing action (a verb phrase such as "create vhost
+// ob_…"), worded by cause.
 func (n *node) fail(action string, err error) error {
-	return backends.Fail(err, func(err error) string { return n.sentence(action, err) })
+	return backends.NodeFailed(n.Name, action, err, cause)
 }
 
-func (n *node) sentence(action string, err error) string {
-	// An answer comes first: net/http hands it on inside a *url.Error, which TransportSentence
+// cause reads a management API error into the words last_operation shows: the node and the
+// cause in plain words, never the client's text, which can quote the endpoint.
+func cause(err error) backends.Cause {
+	// An answer comes first: net/http hands it on inside a *url.Error, which TransportCause
 	// would take for a failure to reach the node.
-	if e, ok := errors.AsType[*apiError](err); ok {
-		switch {
-		// RabbitMQ answers 401 to a wrong login, to a user without the tag the request needs
-		// ("Not administrator user") and to one without access to the vhost it names.
-		case e.Status == http.StatusUnauthorized && strings.HasPrefix(e.Reason, "Not ") && strings.HasSuffix(e.Reason, " user"):
-			return fmt.Sprintf("the broker's admin user on node %s lacks the administrator tag", n.name)
-		case e.Status == http.StatusUnauthorized && !strings.Contains(e.Reason, "virtual host"):
-			return fmt.Sprintf("node %s rejected the broker's login", n.name)
-		case e.Status == http.StatusUnauthorized, e.Status == http.StatusForbidden:
-			return fmt.Sprintf("the broker's admin user on node %s lacks a permission it needs to %s", n.name, action)
-		case e.Status == http.StatusNotFound:
-			return fmt.Sprintf("node %s could not %s: it is missing, or the URL is not the management API's", n.name, action)
-		case e.Status == http.StatusRequestEntityTooLarge || e.Status == http.StatusTooManyRequests:
-			return fmt.Sprintf("node %s turned down the request to %s as too large or too many", n.name, action)
-		case e.Status == http.StatusServiceUnavailable:
-			return fmt.Sprintf("node %s is starting up, shutting down or not serving its management API", n.name)
-		case e.Status == http.StatusBadGateway:
-			return fmt.Sprintf("node %s could not be reached through the proxy in front of it", n.name)
-		case e.Status == http.StatusGatewayTimeout:
-			return fmt.Sprintf("node %s did not answer in time", n.name)
-		case e.Status >= http.StatusInternalServerError:
-			return fmt.Sprintf("node %s failed to %s (an internal error of the node)", n.name, action)
-		}
-		return fmt.Sprintf("node %s failed to %s", n.name, action)
+	e, ok := errors.AsType[*apiError](err)
+	if !ok {
+		return backends.TransportCause(err)
 	}
-	if s := backends.TransportSentence(n.name, err); s != "" {
-		return s
+	switch {
+	// RabbitMQ answers 401 to a wrong login, to a user without the tag the request needs
+	// ("Not administrator user") and to one without access to the vhost it names.
+	case e.Status == http.StatusUnauthorized && strings.HasPrefix(e.Reason, "Not ") && strings.HasSuffix(e.Reason, " user"):
+		return backends.LacksAdminTag
+	case e.Status == http.StatusUnauthorized && !strings.Contains(e.Reason, "virtual host"):
+		return backends.LoginRejected
+	case e.Status == http.StatusUnauthorized, e.Status == http.StatusForbidden:
+		return backends.LacksPermission
+	case e.Status == http.StatusNotFound:
+		return "node %[1]s could not %[2]s: it is missing, or the URL is not the management API's"
+	case e.Status == http.StatusRequestEntityTooLarge || e.Status == http.StatusTooManyRequests:
+		return "node %[1]s turned down the request to %[2]s as too large or too many"
+	case e.Status == http.StatusServiceUnavailable:
+		return "node %[1]s is starting up, shutting down or not serving its management API"
+	case e.Status == http.StatusBadGateway:
+		return "node %[1]s could not be reached through the proxy in front of it"
+	case e.Status == http.StatusGatewayTimeout:
+		return backends.TimedOut
+	case e.Status >= http.StatusInternalServerError:
+		return "node %[1]s failed to %[2]s (an internal error of the node)"
 	}
-	return fmt.Sprintf("node %s failed to %s", n.name, action)
+	return backends.FailedTo
 }

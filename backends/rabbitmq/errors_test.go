@@ -14,15 +14,15 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/omnibroker/omnibroker/backends"
+	"github.com/omnibroker/omnibroker/backends/backendtest"
 	"github.com/omnibroker/omnibroker/backends/rabbitmq"
 )
 
 // description is what a person reads on last_operation for err.
-func description(err error) string {
-	var d backends.Describer
-	Expect(errors.As(err, &d)).To(BeTrue(), "%v carries no description", err)
-	return d.Description()
-}
+var description = backendtest.Description
+
+// calls runs the contract of b, an adapter of this package, as the specs speak of it.
+func calls(b backends.Backend) backendtest.Calls { return backendtest.Call("rabbitmq", b) }
 
 // fakeNode returns a backend whose node rabbitmq-fake is a management API that answers every
 // request with handler, its admin URL carrying closedNodePassword.
@@ -56,10 +56,10 @@ var _ = Describe("Errors", func() {
 	When("the instance is on a node this backend does not know", func() {
 		It("fails permanently, naming the node", func(ctx SpecContext) {
 			inst := backends.Instance{ID: "some-id", Node: "rabbitmq-unknown"}
-			err := backend.Provision(logged(ctx), inst)
+			err := calls(backend).Provision(logged(ctx), inst)
 			Expect(backends.IsPermanent(err)).To(BeTrue())
 			Expect(description(err)).To(ContainSubstring("rabbitmq-unknown"))
-			Expect(backend.Update(logged(ctx), inst, "small")).To(Satisfy(backends.IsPermanent))
+			Expect(calls(backend).Update(logged(ctx), inst, "small")).To(Satisfy(backends.IsPermanent))
 			Expect(backend.Ping(ctx, "rabbitmq-unknown")).To(Satisfy(backends.IsPermanent))
 		})
 	})
@@ -75,13 +75,13 @@ var _ = Describe("Errors", func() {
 				Expect(description(err)).To(Equal("node rabbitmq-closed refused the connection"))
 				expectClean(err)
 			},
-			Entry("provision", func(ctx context.Context) error { return backend.Provision(ctx, inst) }),
-			Entry("deprovision", func(ctx context.Context) error { return backend.Deprovision(ctx, inst) }),
+			Entry("provision", func(ctx context.Context) error { return calls(backend).Provision(ctx, inst) }),
+			Entry("deprovision", func(ctx context.Context) error { return calls(backend).Deprovision(ctx, inst) }),
 			Entry("bind", func(ctx context.Context) error {
-				_, err := backend.Bind(ctx, inst, backends.Binding{ID: "b", Password: closedNodePassword})
+				_, err := calls(backend).Bind(ctx, inst, backends.Binding{ID: "b", Password: closedNodePassword})
 				return err
 			}),
-			Entry("unbind", func(ctx context.Context) error { return backend.Unbind(ctx, inst, backends.Binding{ID: "b"}) }),
+			Entry("unbind", func(ctx context.Context) error { return calls(backend).Unbind(ctx, inst, backends.Binding{ID: "b"}) }),
 			Entry("ping", func(ctx context.Context) error { return backend.Ping(ctx, "rabbitmq-closed") }),
 		)
 	})
@@ -90,7 +90,7 @@ var _ = Describe("Errors", func() {
 		func(ctx SpecContext, status int, body, sentence string) {
 			r := fakeNode(answer(status, body))
 			inst := backends.Instance{ID: "some-id", Node: "rabbitmq-fake"}
-			err := r.Provision(logged(ctx), inst)
+			err := calls(r).Provision(logged(ctx), inst)
 			Expect(err).To(HaveOccurred())
 			Expect(backends.IsPermanent(err)).To(BeFalse())
 			Expect(description(err)).To(Equal(strings.ReplaceAll(sentence, "VHOST", vhostName(inst))))
@@ -133,7 +133,7 @@ var _ = Describe("Errors", func() {
 			short, cancel := context.WithTimeout(logged(ctx), 300*time.Millisecond)
 			defer cancel()
 			start := time.Now()
-			err := r.Provision(short, backends.Instance{ID: "some-id", Node: "rabbitmq-fake"})
+			err := calls(r).Provision(short, backends.Instance{ID: "some-id", Node: "rabbitmq-fake"})
 			Expect(time.Since(start)).To(BeNumerically("<", 5*time.Second))
 			Expect(backends.IsPermanent(err)).To(BeFalse())
 			Expect(description(err)).To(Equal("node rabbitmq-fake did not answer in time"))
@@ -145,7 +145,7 @@ var _ = Describe("Errors", func() {
 			r := fakeNode(hang)
 			cancelled, cancel := context.WithCancel(logged(ctx))
 			time.AfterFunc(100*time.Millisecond, cancel)
-			_, err := r.Bind(cancelled, backends.Instance{ID: "some-id", Node: "rabbitmq-fake"}, backends.Binding{ID: "b", Password: "p"})
+			_, err := calls(r).Bind(cancelled, backends.Instance{ID: "some-id", Node: "rabbitmq-fake"}, backends.Binding{ID: "b", Password: "p"})
 			Expect(backends.IsPermanent(err)).To(BeFalse())
 			Expect(description(err)).To(Equal("the call to node rabbitmq-fake was cancelled"))
 		})
@@ -178,8 +178,8 @@ var _ = Describe("New", func() {
 		DeferCleanup(r.Close)
 		Expect(r.Ping(ctx, "rabbitmq-local")).To(Succeed())
 		inst := newInstance()
-		Expect(r.Provision(logged(ctx), inst)).To(Succeed())
-		creds, err := r.Bind(logged(ctx), inst, newBinding())
+		Expect(calls(r).Provision(logged(ctx), inst)).To(Succeed())
+		creds, err := calls(r).Bind(logged(ctx), inst, newBinding())
 		Expect(err).NotTo(HaveOccurred())
 		Expect(creds["hostname"]).To(Equal("mq.example.com"))
 		Expect(creds["port"]).To(Equal(5673))

@@ -2,7 +2,6 @@ package rabbitmq
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -23,36 +22,34 @@ func vhostName(inst backends.Instance) string { return backends.Name("ob_", inst
 // Provision creates the instance's vhost, tagged as the broker's and described with the
 // instance's id. It is idempotent; a vhost of that name without the broker's tag is a permanent
 // error and is left alone.
-func (r *RabbitMQ) Provision(ctx context.Context, inst backends.Instance) (err error) {
+func (r *RabbitMQ) Provision(ctx context.Context, req backends.ProvisionRequest) (backends.ProvisionResponse, error) {
+	inst := req.Instance
 	n, err := r.node(inst.Node)
 	if err != nil {
-		return err
+		return backends.ProvisionResponse{}, err
 	}
 	vhost := vhostName(inst)
-	log := lagerctx.FromContext(ctx).Session("rabbitmq-provision", lager.Data{
-		"instance-id": inst.ID, "node": n.name, "vhost": vhost,
-	})
-	defer backends.LogResult(ctx, log, &err)
+	log := lagerctx.FromContext(ctx).WithData(lager.Data{"vhost": vhost})
 
 	exists, err := n.vhostExists(ctx, vhost)
 	if err != nil || exists {
-		return err
+		return backends.ProvisionResponse{}, err
 	}
 	err = closeBody(n.api(ctx).PutVhost(vhost, rabbithole.VhostSettings{
 		Description: "omnibroker service instance " + inst.ID,
 		Tags:        rabbithole.VhostTags{vhostTag},
 	}))
 	if err != nil {
-		return n.fail("create vhost "+vhost, err)
+		return backends.ProvisionResponse{}, n.fail("create vhost "+vhost, err)
 	}
 	log.Info("vhost-created")
-	return nil
+	return backends.ProvisionResponse{}, nil
 }
 
 // Update has nothing to change: a vhost carries no setting that differs between plans.
-func (r *RabbitMQ) Update(ctx context.Context, inst backends.Instance, fromPlan string) error {
-	_, err := r.node(inst.Node)
-	return err
+func (r *RabbitMQ) Update(ctx context.Context, req backends.UpdateRequest) (backends.UpdateResponse, error) {
+	_, err := r.node(req.Instance.Node)
+	return backends.UpdateResponse{}, err
 }
 
 // Deprovision deletes the users of the instance's bindings (see instanceUsers) and closes
@@ -61,16 +58,14 @@ func (r *RabbitMQ) Update(ctx context.Context, inst backends.Instance, fromPlan 
 // vhost is gone already: what is already gone counts as done, so a re-run after a crash
 // half-way finishes the job. A vhost of that name without the broker's tag is not this
 // instance's, and it and the users are left alone.
-func (r *RabbitMQ) Deprovision(ctx context.Context, inst backends.Instance) (err error) {
+func (r *RabbitMQ) Deprovision(ctx context.Context, req backends.DeprovisionRequest) error {
+	inst := req.Instance
 	n, err := r.node(inst.Node)
 	if err != nil {
 		return err
 	}
 	vhost := vhostName(inst)
-	log := lagerctx.FromContext(ctx).Session("rabbitmq-deprovision", lager.Data{
-		"instance-id": inst.ID, "node": n.name, "vhost": vhost,
-	})
-	defer backends.LogResult(ctx, log, &err)
+	log := lagerctx.FromContext(ctx).WithData(lager.Data{"vhost": vhost})
 
 	exists, err := n.vhostExists(ctx, vhost)
 	switch {
@@ -120,8 +115,7 @@ func (n *node) vhostExists(ctx context.Context, vhost string) (bool, error) {
 	case err != nil:
 		return false, n.fail("look up vhost "+vhost, err)
 	case !slices.Contains(info.Tags, vhostTag):
-		return true, backends.Unfixable(
-			fmt.Sprintf("vhost name %s on node %s is taken by an object this broker does not own", vhost, n.name),
+		return true, backends.NameTaken("vhost", vhost, n.Name, "an object",
 			fmt.Errorf("vhost %s has no %s tag", vhost, vhostTag))
 	}
 	return true, nil
@@ -166,10 +160,4 @@ func (n *node) onlyIn(ctx context.Context, user, vhost string) (bool, error) {
 		}
 	}
 	return true, nil
-}
-
-// missingVhost is the permanent error of a call that needs the instance's vhost.
-func (n *node) missingVhost(vhost string) error {
-	return backends.Unfixable(fmt.Sprintf("vhost %s of this instance does not exist on node %s", vhost, n.name),
-		errors.New("vhost missing"))
 }

@@ -15,8 +15,8 @@ var _ = Describe("Provision", func() {
 	It("creates one vhost, tagged as the broker's and described with the instance's id", func(ctx SpecContext) {
 		inst := newInstance()
 
-		Expect(backend.Provision(logged(ctx), inst)).To(Succeed())
-		Expect(backend.Provision(logged(ctx), inst)).To(Succeed())
+		Expect(calls(backend).Provision(logged(ctx), inst)).To(Succeed())
+		Expect(calls(backend).Provision(logged(ctx), inst)).To(Succeed())
 
 		vhost, err := admin.GetVhost(vhostName(inst))
 		Expect(err).NotTo(HaveOccurred())
@@ -30,7 +30,7 @@ var _ = Describe("Provision", func() {
 			var wg sync.WaitGroup
 			errs := make([]error, 4)
 			for i := range errs {
-				wg.Go(func() { errs[i] = backend.Provision(logged(ctx), inst) })
+				wg.Go(func() { errs[i] = calls(backend).Provision(logged(ctx), inst) })
 			}
 			wg.Wait()
 			Expect(errs).To(HaveEach(Succeed()))
@@ -53,11 +53,11 @@ var _ = Describe("Provision", func() {
 				_ = res.Body.Close()
 			})
 
-			err = backend.Provision(logged(ctx), inst)
+			err = calls(backend).Provision(logged(ctx), inst)
 			Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
 			Expect(description(err)).To(ContainSubstring("taken by an object this broker does not own"))
 
-			Expect(backend.Deprovision(logged(ctx), inst)).To(Succeed())
+			Expect(calls(backend).Deprovision(logged(ctx), inst)).To(Succeed())
 			Expect(vhostExists(vhost)).To(BeTrue())
 			info, err := admin.GetVhost(vhost)
 			Expect(err).NotTo(HaveOccurred())
@@ -70,7 +70,7 @@ var _ = Describe("Update", func() {
 	It("has nothing to change, and leaves the instance usable", func(ctx SpecContext) {
 		inst := provisioned(ctx)
 		inst.Plan = "large"
-		Expect(backend.Update(logged(ctx), inst, "small")).To(Succeed())
+		Expect(calls(backend).Update(logged(ctx), inst, "small")).To(Succeed())
 		_, creds := bound(ctx, inst)
 		roundTrip(ctx, mustDial(creds), "after an update")
 	})
@@ -95,7 +95,7 @@ var _ = Describe("Deprovision", func() {
 		live := mustDial(creds1)
 		roundTrip(ctx, live, "before deprovision")
 
-		Expect(backend.Deprovision(logged(ctx), inst)).To(Succeed())
+		Expect(calls(backend).Deprovision(logged(ctx), inst)).To(Succeed())
 
 		Expect(vhostExists(vhostName(inst))).To(BeFalse())
 		Expect(userExists(userName(inst, b1))).To(BeFalse())
@@ -108,7 +108,7 @@ var _ = Describe("Deprovision", func() {
 		Expect(userExists(tagged)).To(BeTrue())
 		roundTrip(ctx, mustDial(otherCreds), "the other instance still works")
 
-		Expect(backend.Deprovision(logged(ctx), inst)).To(Succeed())
+		Expect(calls(backend).Deprovision(logged(ctx), inst)).To(Succeed())
 	})
 
 	When("a Bind was cut short, or ran out of attempts, between creating the user and setting its permissions", func() {
@@ -117,7 +117,7 @@ var _ = Describe("Deprovision", func() {
 			orphan := userName(inst, newBinding())
 			putUser(orphan)
 
-			Expect(backend.Deprovision(logged(ctx), inst)).To(Succeed())
+			Expect(calls(backend).Deprovision(logged(ctx), inst)).To(Succeed())
 
 			Expect(userExists(orphan)).To(BeFalse())
 		})
@@ -127,7 +127,7 @@ var _ = Describe("Deprovision", func() {
 			orphan := userName(inst, newBinding())
 			putUser(orphan)
 
-			Expect(backend.Deprovision(logged(ctx), inst)).To(Succeed())
+			Expect(calls(backend).Deprovision(logged(ctx), inst)).To(Succeed())
 
 			Expect(userExists(orphan)).To(BeFalse())
 		})
@@ -135,6 +135,6 @@ var _ = Describe("Deprovision", func() {
 
 	It("succeeds for an instance that was never provisioned", func(ctx SpecContext) {
 		inst := newInstance()
-		Expect(backend.Deprovision(logged(ctx), inst)).To(Succeed())
+		Expect(calls(backend).Deprovision(logged(ctx), inst)).To(Succeed())
 	})
 })

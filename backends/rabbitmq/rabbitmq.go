@@ -6,11 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -21,19 +19,19 @@ import (
 
 // RabbitMQ creates vhosts and users on a set of RabbitMQ nodes. It is safe for concurrent use.
 // The management API has no locks to offer, so every call is made of requests that are
-// idempotent on their own (PUT and DELETE), and two calls for the same id may interleave.
+// idempotent on their own (PUT and DELETE), and two calls for the same id may interleave. Its
+// nodes never forget what Bind made.
 type RabbitMQ struct {
+	backends.KeepsBindings
 	nodes backends.Nodes[*node]
 }
 
-var _ backends.Adapter = (*RabbitMQ)(nil)
+var _ backends.Backend = (*RabbitMQ)(nil)
 
 type node struct {
-	name string
-	// amqpScheme, host and port are what applications are told to connect to for AMQP.
+	// Endpoint and amqpScheme are what applications are told to connect to for AMQP.
+	backends.Endpoint
 	amqpScheme string
-	host       string
-	port       int
 	// mgmt is the management API's scheme, host and path prefix, without user or "/api".
 	mgmt      url.URL
 	user      string
@@ -76,10 +74,7 @@ func newNode(cfg backends.Server) (*node, error) {
 	// The management API may sit under a path prefix behind a proxy; "/api" is added per request.
 	prefix := strings.TrimSuffix(strings.TrimSuffix(u.Path, "/"), "/api")
 	n := &node{
-		name:       cfg.Name,
 		amqpScheme: "amqp",
-		host:       cfg.Host,
-		port:       cfg.Port,
 		mgmt:       url.URL{Scheme: u.Scheme, Host: u.Host, Path: prefix},
 		user:       u.User.Username(),
 		password:   password,
@@ -88,14 +83,8 @@ func newNode(cfg backends.Server) (*node, error) {
 	if u.Scheme == "https" {
 		n.amqpScheme, defaultPort = "amqps", 5671
 	}
-	if n.host == "" {
-		n.host = u.Hostname()
-	}
-	if n.port == 0 {
-		n.port = defaultPort
-	}
-	if n.port < 1 || n.port > 65535 {
-		return nil, fmt.Errorf("rabbitmq node %q: port %d is out of range", cfg.Name, n.port)
+	if n.Endpoint, err = backends.NewEndpoint("rabbitmq", cfg, u.Hostname(), defaultPort); err != nil {
+		return nil, err
 	}
 	if _, err := rabbithole.NewClient(n.mgmt.String(), n.user, n.password); err != nil {
 		return nil, fmt.Errorf("rabbitmq node %q: the management client does not accept the admin URL", cfg.Name)
@@ -122,7 +111,7 @@ func (r *RabbitMQ) Ping(ctx context.Context, name string) error {
 		return n.fail("answer who the admin user is", err)
 	}
 	if !slices.Contains(me.Tags, "administrator") {
-		return backends.Describe(fmt.Sprintf("the broker's admin user on node %s lacks the administrator tag", n.name),
+		return backends.Transient(backends.LacksAdminTag.Sentence(n.Name, ""),
 			errors.New("admin user has no administrator tag"))
 	}
 	return nil
@@ -139,8 +128,4 @@ func (n *node) api(ctx context.Context) *rabbithole.Client {
 	c, _ := rabbithole.NewTLSClient(n.mgmt.String(), n.user, n.password, &contextTransport{ctx: ctx, next: n.transport})
 	c.SetTimeout(requestTimeout)
 	return c
-}
-
-func (n *node) hostPort() string {
-	return net.JoinHostPort(n.host, strconv.Itoa(n.port))
 }

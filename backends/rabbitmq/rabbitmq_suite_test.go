@@ -70,7 +70,7 @@ func newInstance() backends.Instance {
 		Parameters: map[string]any{},
 	}
 	DeferCleanup(func(ctx SpecContext) {
-		Expect(backend.Deprovision(ctx, inst)).To(Succeed())
+		Expect(calls(backend).Deprovision(ctx, inst)).To(Succeed())
 		Expect(vhostExists(vhostName(inst))).To(BeFalse())
 	})
 	return inst
@@ -78,7 +78,7 @@ func newInstance() backends.Instance {
 
 func provisioned(ctx context.Context) backends.Instance {
 	inst := newInstance()
-	Expect(backend.Provision(logged(ctx), inst)).To(Succeed())
+	Expect(calls(backend).Provision(logged(ctx), inst)).To(Succeed())
 	return inst
 }
 
@@ -90,7 +90,7 @@ func newBinding() backends.Binding {
 
 func bound(ctx context.Context, inst backends.Instance) (backends.Binding, backends.Credentials) {
 	b := newBinding()
-	creds, err := backend.Bind(logged(ctx), inst, b)
+	creds, err := calls(backend).Bind(logged(ctx), inst, b)
 	Expect(err).NotTo(HaveOccurred())
 	return b, creds
 }

@@ -58,54 +58,53 @@ func aclRules(prefix, password string) []string {
 // password. A retry sets exactly the same user and leaves its clients connected, and so
 // does a re-run after the node lost its users in a restart without an aclfile, which is how
 // the broker restores them.
-func (r *Redis) Bind(ctx context.Context, inst backends.Instance, b backends.Binding) (_ backends.Credentials, err error) {
+func (r *Redis) Bind(ctx context.Context, req backends.BindRequest) (backends.BindResponse, error) {
+	inst, b := req.Instance, req.Binding
 	n, err := r.node(inst.Node)
 	if err != nil {
-		return nil, err
+		return backends.BindResponse{}, err
 	}
 	if b.Password == "" {
-		return nil, backends.Unfixable("the binding has no password, and Redis would let anyone in as its user",
+		return backends.BindResponse{}, backends.Permanent("the binding has no password, and Redis would let anyone in as its user",
 			errors.New("empty binding password"))
 	}
 	prefix, user := keyPrefix(inst), userName(inst, b)
-	log := lagerctx.FromContext(ctx).Session("redis-bind", lager.Data{
-		"instance-id": inst.ID, "binding-id": b.ID, "node": n.name, "key-prefix": prefix, "user": user,
-	})
-	defer backends.LogResult(ctx, log, &err)
+	log := lagerctx.FromContext(ctx).WithData(lager.Data{"key-prefix": prefix, "user": user})
 
 	// A node anyone can log in to would make the user's confinement pointless.
 	if err := n.checkDefaultClosed(ctx); err != nil {
-		return nil, err
+		return backends.BindResponse{}, err
 	}
 	if err := n.client.ACLSetUser(ctx, user, aclRules(prefix, b.Password)...).Err(); err != nil {
-		return nil, n.fail("set up ACL user "+user, err)
+		return backends.BindResponse{}, n.fail("set up ACL user "+user, err)
 	}
 	log.Info("user-set")
 	if err := n.saveACL(ctx, log); err != nil {
-		return nil, err
+		return backends.BindResponse{}, err
 	}
-	return n.credentials(prefix, user, b.Password), nil
+	return backends.BindResponse{Credentials: n.credentials(prefix, user, b.Password)}, nil
 }
 
-// BindingLost reports whether the binding's ACL user is missing from the instance's node, as
+// CheckBinding reports whether the binding's ACL user is missing from the instance's node, as
 // after a restart without an aclfile; Bind with the same password then restores it. It only
 // reads, and logs nothing: the broker runs it for every live binding on every sweep, and logs
 // what it finds.
-func (r *Redis) BindingLost(ctx context.Context, inst backends.Instance, b backends.Binding) (bool, error) {
+func (r *Redis) CheckBinding(ctx context.Context, req backends.CheckBindingRequest) (backends.CheckBindingResponse, error) {
+	inst, b := req.Instance, req.Binding
 	n, err := r.node(inst.Node)
 	if err != nil {
-		return false, err
+		return backends.CheckBindingResponse{}, err
 	}
 	user := userName(inst, b)
 	// ACL GETUSER answers nil for a user that does not exist.
 	err = n.client.Do(ctx, "ACL", "GETUSER", user).Err()
 	switch {
 	case errors.Is(err, goredis.Nil):
-		return true, nil
+		return backends.CheckBindingResponse{Lost: true}, nil
 	case err != nil:
-		return false, n.fail("look up ACL user "+user, err)
+		return backends.CheckBindingResponse{}, n.fail("look up ACL user "+user, err)
 	}
-	return false, nil
+	return backends.CheckBindingResponse{}, nil
 }
 
 // credentials are what the application gets: host, port, username, password, key_prefix and
@@ -114,14 +113,14 @@ func (n *node) credentials(prefix, user, password string) backends.Credentials {
 	u := url.URL{
 		Scheme: "redis",
 		User:   url.UserPassword(user, password),
-		Host:   n.hostPort(),
+		Host:   n.HostPort(),
 	}
 	if n.tls {
 		u.Scheme = "rediss"
 	}
 	return backends.Credentials{
-		"host":       n.host,
-		"port":       n.port,
+		"host":       n.Host,
+		"port":       n.Port,
 		"username":   user,
 		"password":   password,
 		"key_prefix": prefix,
@@ -131,16 +130,14 @@ func (n *node) credentials(prefix, user, password string) backends.Credentials {
 
 // Unbind ends the clients of the binding's ACL user and deletes the user. A user already gone
 // counts as unbound.
-func (r *Redis) Unbind(ctx context.Context, inst backends.Instance, b backends.Binding) (err error) {
+func (r *Redis) Unbind(ctx context.Context, req backends.UnbindRequest) error {
+	inst, b := req.Instance, req.Binding
 	n, err := r.node(inst.Node)
 	if err != nil {
 		return err
 	}
 	user := userName(inst, b)
-	log := lagerctx.FromContext(ctx).Session("redis-unbind", lager.Data{
-		"instance-id": inst.ID, "binding-id": b.ID, "node": n.name, "user": user,
-	})
-	defer backends.LogResult(ctx, log, &err)
+	log := lagerctx.FromContext(ctx).WithData(lager.Data{"user": user})
 
 	if err := n.deleteUser(ctx, log, user); err != nil {
 		return err

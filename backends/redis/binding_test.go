@@ -169,7 +169,7 @@ var _ = Describe("Bind", func() {
 		DeferCleanup(open.Close)
 		Expect(open.Ping(ctx).Err()).To(Succeed())
 
-		again, err := backend.Bind(logged(ctx), inst, b)
+		again, err := calls(backend).Bind(logged(ctx), inst, b)
 		Expect(err).NotTo(HaveOccurred())
 
 		for _, k := range []string{"host", "port", "username", "key_prefix"} {
@@ -205,7 +205,7 @@ var _ = Describe("Bind", func() {
 			_, err := login(ctx, creds)
 			Expect(goredis.IsAuthError(err)).To(BeTrue(), "%v", err)
 
-			_, err = backend.Bind(logged(ctx), inst, b)
+			_, err = calls(backend).Bind(logged(ctx), inst, b)
 			Expect(err).NotTo(HaveOccurred())
 
 			app := mustLogin(ctx, creds)
@@ -222,7 +222,7 @@ var _ = Describe("Bind", func() {
 			creds := make([]backends.Credentials, 4)
 			errs := make([]error, 4)
 			for i := range errs {
-				wg.Go(func() { creds[i], errs[i] = backend.Bind(logged(ctx), inst, b) })
+				wg.Go(func() { creds[i], errs[i] = calls(backend).Bind(logged(ctx), inst, b) })
 			}
 			wg.Wait()
 			for _, err := range errs {
@@ -235,7 +235,7 @@ var _ = Describe("Bind", func() {
 
 	It("fails permanently for a binding without a password", func(ctx SpecContext) {
 		inst := provisioned(ctx)
-		_, err := backend.Bind(logged(ctx), inst, backends.Binding{ID: "no-password"})
+		_, err := calls(backend).Bind(logged(ctx), inst, backends.Binding{ID: "no-password"})
 		Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
 		Expect(usersOf(ctx, inst)).To(BeEmpty())
 	})
@@ -245,15 +245,15 @@ var _ = Describe("BindingLost", func() {
 	It("is false for a bound binding, and true once its user is gone, as after a restart without an aclfile", func(ctx SpecContext) {
 		inst := provisioned(ctx)
 		b, creds := bound(ctx, inst)
-		Expect(backend.BindingLost(logged(ctx), inst, b)).To(BeFalse())
+		Expect(calls(backend).BindingLost(logged(ctx), inst, b)).To(BeFalse())
 
 		Expect(admin.ACLDelUser(ctx, userName(inst, b)).Err()).To(Succeed())
-		Expect(backend.BindingLost(logged(ctx), inst, b)).To(BeTrue())
+		Expect(calls(backend).BindingLost(logged(ctx), inst, b)).To(BeTrue())
 		Expect(userExists(ctx, userName(inst, b))).To(BeFalse(), "the check changes nothing")
 
-		_, err := backend.Bind(logged(ctx), inst, b)
+		_, err := calls(backend).Bind(logged(ctx), inst, b)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(backend.BindingLost(logged(ctx), inst, b)).To(BeFalse())
+		Expect(calls(backend).BindingLost(logged(ctx), inst, b)).To(BeFalse())
 		mustLogin(ctx, creds)
 	})
 
@@ -262,8 +262,8 @@ var _ = Describe("BindingLost", func() {
 		lost, _ := bound(ctx, inst)
 		kept, _ := bound(ctx, inst)
 		Expect(admin.ACLDelUser(ctx, userName(inst, lost)).Err()).To(Succeed())
-		Expect(backend.BindingLost(logged(ctx), inst, lost)).To(BeTrue())
-		Expect(backend.BindingLost(logged(ctx), inst, kept)).To(BeFalse())
+		Expect(calls(backend).BindingLost(logged(ctx), inst, lost)).To(BeTrue())
+		Expect(calls(backend).BindingLost(logged(ctx), inst, kept)).To(BeFalse())
 	})
 })
 
@@ -281,7 +281,7 @@ var _ = Describe("Unbind", func() {
 		_, err := sub.ReceiveTimeout(ctx, 5*time.Second)
 		Expect(err).NotTo(HaveOccurred())
 
-		Expect(backend.Unbind(logged(ctx), inst, b1)).To(Succeed())
+		Expect(calls(backend).Unbind(logged(ctx), inst, b1)).To(Succeed())
 
 		Expect(open.Get(ctx, keyPrefix(inst)+"k").Err()).To(HaveOccurred())
 		_, err = sub.ReceiveTimeout(ctx, 5*time.Second)
@@ -291,11 +291,11 @@ var _ = Describe("Unbind", func() {
 		Expect(userExists(ctx, userName(inst, b1))).To(BeFalse())
 
 		Expect(mustLogin(ctx, creds2).Get(ctx, keyPrefix(inst)+"k").Val()).To(Equal("v"))
-		Expect(backend.Unbind(logged(ctx), inst, b1)).To(Succeed())
+		Expect(calls(backend).Unbind(logged(ctx), inst, b1)).To(Succeed())
 	})
 
 	It("succeeds for a binding that never existed", func(ctx SpecContext) {
 		inst := provisioned(ctx)
-		Expect(backend.Unbind(logged(ctx), inst, newBinding())).To(Succeed())
+		Expect(calls(backend).Unbind(logged(ctx), inst, newBinding())).To(Succeed())
 	})
 })

@@ -3,7 +3,6 @@ package redis
 import (
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"strings"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -11,19 +10,17 @@ import (
 	"github.com/omnibroker/omnibroker/backends"
 )
 
-// fail turns an error met while the node was doing action (a verb phrase such as "delete ACL
-// user x") into one that carries a sentence for last_operation: the node and the cause in
-// plain words, never the reply's text, which can quote a command. Errors that already carry a
-// sentence pass through unchanged, unless the context ended: then that is the cause worth
-// telling. None of these are permanent: an operator can fix each of them, and a retry then
-// succeeds.
+// fail is the transient failure of the node doing action (a verb phrase such as "delete ACL
+// user x"), worded by cause.
 func (n *node) fail(action string, err error) error {
-	return backends.Fail(err, func(err error) string { return n.sentence(action, err) })
+	return backends.NodeFailed(n.Name, action, err, cause)
 }
 
-func (n *node) sentence(action string, err error) string {
-	if s := backends.TransportSentence(n.name, err); s != "" {
-		return s
+// cause reads a Redis error into the words last_operation shows: the node and the cause in
+// plain words, never the reply's text, which can quote a command.
+func cause(err error) backends.Cause {
+	if c := backends.TransportCause(err); c != "" {
+		return c
 	}
 	var re goredis.Error
 	if errors.As(err, &re) {
@@ -32,39 +29,39 @@ func (n *node) sentence(action string, err error) string {
 		code, _, _ := strings.Cut(msg, " ")
 		switch {
 		case code == "WRONGPASS", code == "NOAUTH":
-			return fmt.Sprintf("node %s rejected the broker's login", n.name)
+			return backends.LoginRejected
 		case code == "NOPERM":
-			return fmt.Sprintf("the broker's admin user on node %s lacks a permission it needs to %s", n.name, action)
+			return backends.LacksPermission
 		case code == "LOADING":
-			return fmt.Sprintf("node %s is loading its data set into memory", n.name)
+			return "node %[1]s is loading its data set into memory"
 		case code == "BUSY":
-			return fmt.Sprintf("node %s is busy running a script", n.name)
+			return "node %[1]s is busy running a script"
 		case code == "OOM":
-			return fmt.Sprintf("node %s ran out of memory (maxmemory)", n.name)
+			return "node %[1]s ran out of memory (maxmemory)"
 		case code == "MISCONF":
-			return fmt.Sprintf("node %s refuses writes because it cannot save its data to disk", n.name)
+			return "node %[1]s refuses writes because it cannot save its data to disk"
 		case code == "READONLY":
-			return fmt.Sprintf("node %s is a read-only replica, not a primary", n.name)
+			return backends.ReadOnlyReplica
 		case code == "MASTERDOWN":
-			return fmt.Sprintf("node %s is a replica that lost its link to the primary", n.name)
+			return "node %[1]s is a replica that lost its link to the primary"
 		case code == "MOVED", code == "ASK", code == "CLUSTERDOWN", code == "CROSSSLOT":
-			return fmt.Sprintf("node %s is part of a Redis Cluster, which the redis backend does not support", n.name)
+			return "node %[1]s is part of a Redis Cluster, which the redis backend does not support"
 		case strings.HasPrefix(msg, "ERR max number of clients reached"):
-			return fmt.Sprintf("node %s ran out of connections", n.name)
+			return backends.OutOfConnections
 		}
-		return fmt.Sprintf("node %s failed to %s", n.name, action)
+		return backends.FailedTo
 	}
 	switch {
 	case errors.Is(err, goredis.ErrPoolTimeout):
-		return fmt.Sprintf("node %s did not answer in time", n.name)
+		return backends.TimedOut
 	case errors.Is(err, goredis.ErrClosed):
-		return fmt.Sprintf("the broker has closed its connections to node %s, as it does when it stops", n.name)
+		return "the broker has closed its connections to node %[1]s, as it does when it stops"
 	}
 	if _, ok := errors.AsType[*tls.CertificateVerificationError](err); ok {
-		return fmt.Sprintf("node %s presented a TLS certificate the broker does not trust", n.name)
+		return "node %[1]s presented a TLS certificate the broker does not trust"
 	}
 	if _, ok := errors.AsType[tls.RecordHeaderError](err); ok {
-		return fmt.Sprintf("node %s does not speak TLS", n.name)
+		return "node %[1]s does not speak TLS"
 	}
-	return fmt.Sprintf("node %s failed to %s", n.name, action)
+	return backends.FailedTo
 }

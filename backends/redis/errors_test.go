@@ -17,15 +17,15 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/omnibroker/omnibroker/backends"
+	"github.com/omnibroker/omnibroker/backends/backendtest"
 	"github.com/omnibroker/omnibroker/backends/redis"
 )
 
 // description is what a person reads on last_operation for err.
-func description(err error) string {
-	var d backends.Describer
-	Expect(errors.As(err, &d)).To(BeTrue(), "%v carries no description", err)
-	return d.Description()
-}
+var description = backendtest.Description
+
+// calls runs the contract of b, an adapter of this package, as the specs speak of it.
+func calls(b backends.Backend) backendtest.Calls { return backendtest.Call("redis", b) }
 
 // reply is an error reply as a Redis node sends it.
 type reply string
@@ -40,18 +40,20 @@ func adminAddr() string {
 	return opts.Addr
 }
 
-// calls are table entries of the backend calls that talk to the node, for inst.
-func calls(inst backends.Instance) []TableEntry {
+// nodeCalls are table entries of the backend calls that talk to the node, for inst.
+func nodeCalls(inst backends.Instance) []TableEntry {
 	return []TableEntry{
-		Entry("provision", func(ctx context.Context, r *redis.Redis) error { return r.Provision(ctx, inst) }),
-		Entry("deprovision", func(ctx context.Context, r *redis.Redis) error { return r.Deprovision(ctx, inst) }),
+		Entry("provision", func(ctx context.Context, r *redis.Redis) error { return calls(r).Provision(ctx, inst) }),
+		Entry("deprovision", func(ctx context.Context, r *redis.Redis) error { return calls(r).Deprovision(ctx, inst) }),
 		Entry("bind", func(ctx context.Context, r *redis.Redis) error {
-			_, err := r.Bind(ctx, inst, backends.Binding{ID: "b", Password: closedNodePassword})
+			_, err := calls(r).Bind(ctx, inst, backends.Binding{ID: "b", Password: closedNodePassword})
 			return err
 		}),
-		Entry("unbind", func(ctx context.Context, r *redis.Redis) error { return r.Unbind(ctx, inst, backends.Binding{ID: "b"}) }),
+		Entry("unbind", func(ctx context.Context, r *redis.Redis) error {
+			return calls(r).Unbind(ctx, inst, backends.Binding{ID: "b"})
+		}),
 		Entry("binding-lost", func(ctx context.Context, r *redis.Redis) error {
-			_, err := r.BindingLost(ctx, inst, backends.Binding{ID: "b", Password: closedNodePassword})
+			_, err := calls(r).BindingLost(ctx, inst, backends.Binding{ID: "b", Password: closedNodePassword})
 			return err
 		}),
 		Entry("ping", func(ctx context.Context, r *redis.Redis) error { return r.Ping(ctx, inst.Node) }),
@@ -79,9 +81,9 @@ var _ = Describe("Errors", func() {
 				Expect(backends.IsPermanent(err)).To(BeTrue())
 				Expect(description(err)).To(Equal("node redis-unknown is not configured in this broker's redis backend"))
 			},
-			calls(backends.Instance{ID: "some-id", Node: "redis-unknown"}),
+			nodeCalls(backends.Instance{ID: "some-id", Node: "redis-unknown"}),
 			Entry("update", func(ctx context.Context, r *redis.Redis) error {
-				return r.Update(ctx, backends.Instance{ID: "some-id", Node: "redis-unknown"}, "small")
+				return calls(r).Update(ctx, backends.Instance{ID: "some-id", Node: "redis-unknown"}, "small")
 			}),
 		)
 	})
@@ -91,7 +93,7 @@ var _ = Describe("Errors", func() {
 			func(ctx SpecContext, call func(context.Context, *redis.Redis) error) {
 				expectDescribed(call(logged(ctx), backend), "node redis-closed refused the connection")
 			},
-			calls(backends.Instance{ID: "some-id", Node: "redis-closed"}),
+			nodeCalls(backends.Instance{ID: "some-id", Node: "redis-closed"}),
 		)
 	})
 
@@ -100,7 +102,7 @@ var _ = Describe("Errors", func() {
 			short, cancel := context.WithTimeout(logged(ctx), 300*time.Millisecond)
 			defer cancel()
 			start := time.Now()
-			err := backend.Provision(short, backends.Instance{ID: "some-id", Node: "redis-silent"})
+			err := calls(backend).Provision(short, backends.Instance{ID: "some-id", Node: "redis-silent"})
 			Expect(time.Since(start)).To(BeNumerically("<", 5*time.Second))
 			expectDescribed(err, "node redis-silent did not answer in time")
 		})
@@ -115,7 +117,7 @@ var _ = Describe("Errors", func() {
 				DeferCleanup(r.Close)
 				expectDescribed(call(logged(ctx), r), "node redis-wrong rejected the broker's login", password)
 			},
-			calls(backends.Instance{ID: "some-id", Node: "redis-wrong"}),
+			nodeCalls(backends.Instance{ID: "some-id", Node: "redis-wrong"}),
 		)
 	})
 
@@ -129,12 +131,12 @@ var _ = Describe("Errors", func() {
 			DeferCleanup(r.Close)
 			inst, b := backends.Instance{ID: uuid.NewString(), Node: "redis-limited"}, newBinding()
 
-			expectDescribed(r.Provision(logged(ctx), inst),
+			expectDescribed(calls(r).Provision(logged(ctx), inst),
 				"the broker's admin user on node redis-limited lacks a permission it needs to list the ACL users", password)
-			_, err = r.Bind(logged(ctx), inst, b)
+			_, err = calls(r).Bind(logged(ctx), inst, b)
 			expectDescribed(err,
 				"the broker's admin user on node redis-limited lacks a permission it needs to read the ACL rules of user default", password, b.Password)
-			expectDescribed(r.Deprovision(logged(ctx), inst),
+			expectDescribed(calls(r).Deprovision(logged(ctx), inst),
 				"the broker's admin user on node redis-limited lacks a permission it needs to list the ACL users", password)
 		})
 	})
@@ -149,13 +151,13 @@ var _ = Describe("Errors", func() {
 			const open = "node redis-open lets anyone log in as Redis's default user without a password; turn it off (ACL SETUSER default off) or give it a password"
 
 			expectDescribed(r.Ping(logged(ctx), "redis-open"), open)
-			expectDescribed(r.Provision(logged(ctx), inst), open)
-			_, err = r.Bind(logged(ctx), inst, b)
+			expectDescribed(calls(r).Provision(logged(ctx), inst), open)
+			_, err = calls(r).Bind(logged(ctx), inst, b)
 			expectDescribed(err, open, b.Password)
 			resp2, err := redis.New([]backends.Server{{Name: "redis-open", AdminURL: "redis://" + addr + "?protocol=2"}})
 			Expect(err).NotTo(HaveOccurred())
 			DeferCleanup(resp2.Close)
-			_, err = resp2.Bind(logged(ctx), inst, b)
+			_, err = calls(resp2).Bind(logged(ctx), inst, b)
 			expectDescribed(err, open, b.Password)
 			node := goredis.NewClient(&goredis.Options{Addr: addr})
 			DeferCleanup(node.Close)
@@ -167,11 +169,11 @@ var _ = Describe("Errors", func() {
 			Expect(node.Do(ctx, "AUTH", "default", "made-up").Err()).To(HaveOccurred())
 
 			Expect(r.Ping(logged(ctx), "redis-open")).To(Succeed())
-			Expect(r.Provision(logged(ctx), inst)).To(Succeed())
-			creds, err := r.Bind(logged(ctx), inst, b)
+			Expect(calls(r).Provision(logged(ctx), inst)).To(Succeed())
+			creds, err := calls(r).Bind(logged(ctx), inst, b)
 			Expect(err).NotTo(HaveOccurred())
 			Expect(mustLogin(ctx, creds).Set(ctx, keyPrefix(inst)+"k", "v", 0).Err()).To(Succeed())
-			Expect(r.Deprovision(logged(ctx), inst)).To(Succeed())
+			Expect(calls(r).Deprovision(logged(ctx), inst)).To(Succeed())
 		})
 	})
 
@@ -196,15 +198,15 @@ var _ = Describe("Errors", func() {
 
 		It("serves instances, and shuts out whoever logs in as the default user", func(ctx SpecContext) {
 			Expect(r.Ping(logged(ctx), "redis-secured")).To(Succeed())
-			Expect(r.Provision(logged(ctx), inst)).To(Succeed())
-			creds, err := r.Bind(logged(ctx), inst, newBinding())
+			Expect(calls(r).Provision(logged(ctx), inst)).To(Succeed())
+			creds, err := calls(r).Bind(logged(ctx), inst, newBinding())
 			Expect(err).NotTo(HaveOccurred())
 			Expect(mustLogin(ctx, creds).Set(ctx, keyPrefix(inst)+"k", "v", 0).Err()).To(Succeed())
 
 			intruder := goredis.NewClient(&goredis.Options{Addr: addr, Username: "default", Password: "made-up", MaxRetries: -1})
 			DeferCleanup(intruder.Close)
 			Expect(goredis.IsAuthError(intruder.Ping(ctx).Err())).To(BeTrue(), "the default user is off")
-			Expect(r.Deprovision(logged(ctx), inst)).To(Succeed())
+			Expect(calls(r).Deprovision(logged(ctx), inst)).To(Succeed())
 			Expect(node.Exists(ctx, keyPrefix(inst)+"k").Val()).To(BeZero())
 		})
 
@@ -212,11 +214,11 @@ var _ = Describe("Errors", func() {
 			Expect(node.ACLSetUser(ctx, "ops", "on", "nopass", "+@all", "~*").Err()).To(Succeed())
 			const open = "node redis-secured lets anyone log in as its ACL user ops without a password; turn it off (ACL SETUSER ops off) or give it a password"
 			expectDescribed(r.Ping(logged(ctx), "redis-secured"), open)
-			expectDescribed(r.Provision(logged(ctx), inst), open)
+			expectDescribed(calls(r).Provision(logged(ctx), inst), open)
 
 			Expect(node.ACLSetUser(ctx, "ops", "off").Err()).To(Succeed())
 			Expect(r.Ping(logged(ctx), "redis-secured")).To(Succeed())
-			Expect(r.Provision(logged(ctx), inst)).To(Succeed())
+			Expect(calls(r).Provision(logged(ctx), inst)).To(Succeed())
 		})
 	})
 
@@ -287,8 +289,8 @@ var _ = Describe("New", func() {
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(r.Close)
 		inst := newInstance()
-		Expect(r.Provision(logged(ctx), inst)).To(Succeed())
-		creds, err := r.Bind(logged(ctx), inst, newBinding())
+		Expect(calls(r).Provision(logged(ctx), inst)).To(Succeed())
+		creds, err := calls(r).Bind(logged(ctx), inst, newBinding())
 		Expect(err).NotTo(HaveOccurred())
 		Expect(creds["host"]).To(Equal("cache.example.com"))
 		Expect(creds["port"]).To(Equal(16379))

@@ -5,7 +5,7 @@ import "github.com/omnibroker/omnibroker/backends"
 // Sentence exposes the wording of errors to the tests, which check it for error replies the
 // local node cannot be made to give (LOADING, READONLY, OOM, ...).
 func Sentence(nodeName, action string, err error) string {
-	return (&node{name: nodeName}).sentence(action, err)
+	return cause(err).Sentence(nodeName, action)
 }
 
 // Supported exposes the version check of Provision.

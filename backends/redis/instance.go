@@ -23,39 +23,35 @@ func userPrefix(inst backends.Instance) string { return backends.UserPrefix(inst
 // all) that anyone may log in as without a password. It creates nothing: the key prefix is the
 // instance, and it comes into use when a binding writes under it. A node too old for the ACL
 // rules of Bind is a permanent error.
-func (r *Redis) Provision(ctx context.Context, inst backends.Instance) (err error) {
+func (r *Redis) Provision(ctx context.Context, req backends.ProvisionRequest) (backends.ProvisionResponse, error) {
+	inst := req.Instance
 	n, err := r.node(inst.Node)
 	if err != nil {
-		return err
+		return backends.ProvisionResponse{}, err
 	}
-	log := lagerctx.FromContext(ctx).Session("redis-provision", lager.Data{
-		"instance-id": inst.ID, "node": n.name, "key-prefix": keyPrefix(inst),
-	})
-	defer backends.LogResult(ctx, log, &err)
+	log := lagerctx.FromContext(ctx).WithData(lager.Data{"key-prefix": keyPrefix(inst)})
 
-	return n.checkServes(ctx, log)
+	return backends.ProvisionResponse{}, n.checkServes(ctx, log)
 }
 
 // Update does nothing: a plan of this backend sets nothing on the node.
-func (r *Redis) Update(ctx context.Context, inst backends.Instance, fromPlan string) error {
-	_, err := r.node(inst.Node)
-	return err
+func (r *Redis) Update(ctx context.Context, req backends.UpdateRequest) (backends.UpdateResponse, error) {
+	_, err := r.node(req.Instance.Node)
+	return backends.UpdateResponse{}, err
 }
 
 // Deprovision deletes every ACL user of the instance, which ends their clients, then every key
 // under its prefix. The users go first, so that no one writes behind the scan and a failure
 // half-way leaves no way in. What is already gone counts as done, so a re-run after a crash
 // finishes the job.
-func (r *Redis) Deprovision(ctx context.Context, inst backends.Instance) (err error) {
+func (r *Redis) Deprovision(ctx context.Context, req backends.DeprovisionRequest) error {
+	inst := req.Instance
 	n, err := r.node(inst.Node)
 	if err != nil {
 		return err
 	}
 	prefix := keyPrefix(inst)
-	log := lagerctx.FromContext(ctx).Session("redis-deprovision", lager.Data{
-		"instance-id": inst.ID, "node": n.name, "key-prefix": prefix,
-	})
-	defer backends.LogResult(ctx, log, &err)
+	log := lagerctx.FromContext(ctx).WithData(lager.Data{"key-prefix": prefix})
 
 	users, err := n.client.ACLUsers(ctx).Result()
 	if err != nil {
@@ -119,12 +115,12 @@ func (n *node) checkServes(ctx context.Context, log lager.Logger) error {
 	}
 	version := infoField(info, "redis_version")
 	if !supported(version) {
-		return backends.Unfixable(
-			fmt.Sprintf("node %s runs a Redis older than 7.0, which the redis backend needs for its ACL rules", n.name),
+		return backends.Permanent(
+			fmt.Sprintf("node %s runs a Redis older than 7.0, which the redis backend needs for its ACL rules", n.Name),
 			fmt.Errorf("redis version %q", version))
 	}
 	if role := infoField(info, "role"); role != "master" {
-		return backends.Describe(fmt.Sprintf("node %s is a read-only replica, not a primary", n.name),
+		return backends.Transient(backends.ReadOnlyReplica.Sentence(n.Name, ""),
 			fmt.Errorf("node role %q", role))
 	}
 	// Listing the users also shows that the admin user may manage them.

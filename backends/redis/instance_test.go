@@ -28,8 +28,8 @@ func fill(ctx context.Context, prefix string, n int) {
 var _ = Describe("Provision", func() {
 	It("checks the node and creates nothing, however often it runs", func(ctx SpecContext) {
 		inst := newInstance()
-		Expect(backend.Provision(logged(ctx), inst)).To(Succeed())
-		Expect(backend.Provision(logged(ctx), inst)).To(Succeed())
+		Expect(calls(backend).Provision(logged(ctx), inst)).To(Succeed())
+		Expect(calls(backend).Provision(logged(ctx), inst)).To(Succeed())
 
 		Expect(keysUnder(ctx, keyPrefix(inst))).To(BeEmpty())
 		Expect(usersOf(ctx, inst)).To(BeEmpty())
@@ -42,7 +42,7 @@ var _ = Describe("Provision", func() {
 			var wg sync.WaitGroup
 			errs := make([]error, 4)
 			for i := range errs {
-				wg.Go(func() { errs[i] = backend.Provision(logged(ctx), inst) })
+				wg.Go(func() { errs[i] = calls(backend).Provision(logged(ctx), inst) })
 			}
 			wg.Wait()
 			for _, err := range errs {
@@ -64,7 +64,7 @@ var _ = Describe("Update", func() {
 		inst := provisioned(ctx)
 		_, creds := bound(ctx, inst)
 		inst.Plan = "large"
-		Expect(backend.Update(logged(ctx), inst, "small")).To(Succeed())
+		Expect(calls(backend).Update(logged(ctx), inst, "small")).To(Succeed())
 		Expect(mustLogin(ctx, creds).Set(ctx, keyPrefix(inst)+"k", "v", 0).Err()).To(Succeed())
 	})
 })
@@ -81,7 +81,7 @@ var _ = Describe("Deprovision", func() {
 		DeferCleanup(open.Close)
 		Expect(open.Ping(ctx).Err()).To(Succeed())
 
-		Expect(backend.Deprovision(logged(ctx), inst)).To(Succeed())
+		Expect(calls(backend).Deprovision(logged(ctx), inst)).To(Succeed())
 
 		Expect(keysUnder(ctx, keyPrefix(inst))).To(BeEmpty())
 		Expect(usersOf(ctx, inst)).To(BeEmpty())
@@ -95,12 +95,12 @@ var _ = Describe("Deprovision", func() {
 		Expect(userExists(ctx, userName(other, bo))).To(BeTrue())
 		mustLogin(ctx, credsOther)
 
-		Expect(backend.Deprovision(logged(ctx), inst)).To(Succeed())
+		Expect(calls(backend).Deprovision(logged(ctx), inst)).To(Succeed())
 	})
 
 	It("succeeds for an instance that was never provisioned", func(ctx SpecContext) {
 		inst := newInstance()
-		Expect(backend.Deprovision(logged(ctx), inst)).To(Succeed())
+		Expect(calls(backend).Deprovision(logged(ctx), inst)).To(Succeed())
 	})
 
 	When("several workers deprovision the same instance at once", func() {
@@ -111,7 +111,7 @@ var _ = Describe("Deprovision", func() {
 			var wg sync.WaitGroup
 			errs := make([]error, 3)
 			for i := range errs {
-				wg.Go(func() { errs[i] = backend.Deprovision(logged(ctx), inst) })
+				wg.Go(func() { errs[i] = calls(backend).Deprovision(logged(ctx), inst) })
 			}
 			wg.Wait()
 			for _, err := range errs {

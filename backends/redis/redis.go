@@ -26,15 +26,10 @@ type Redis struct {
 	nodes backends.Nodes[*node]
 }
 
-var (
-	_ backends.Adapter  = (*Redis)(nil)
-	_ backends.Restorer = (*Redis)(nil)
-)
+var _ backends.Backend = (*Redis)(nil)
 
 type node struct {
-	name   string
-	host   string
-	port   int
+	backends.Endpoint
 	tls    bool
 	client *goredis.Client
 }
@@ -81,18 +76,15 @@ func newNode(cfg backends.Server) (*node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redis node %q: admin URL has an invalid address", cfg.Name)
 	}
-	n := &node{name: cfg.Name, host: cfg.Host, port: cfg.Port, tls: opts.TLSConfig != nil}
-	if n.host == "" {
-		n.host = host
+	urlPort, err := strconv.Atoi(port)
+	if err != nil && cfg.Port == 0 {
+		return nil, fmt.Errorf("redis node %q: admin URL has an invalid port", cfg.Name)
 	}
-	if n.port == 0 {
-		if n.port, err = strconv.Atoi(port); err != nil {
-			return nil, fmt.Errorf("redis node %q: admin URL has an invalid port", cfg.Name)
-		}
+	e, err := backends.NewEndpoint("redis", cfg, host, urlPort)
+	if err != nil {
+		return nil, err
 	}
-	if n.port < 1 || n.port > 65535 {
-		return nil, fmt.Errorf("redis node %q: port %d is out of range", cfg.Name, n.port)
-	}
+	n := &node{Endpoint: e, tls: opts.TLSConfig != nil}
 	if opts.DialTimeout <= 0 {
 		opts.DialTimeout = dialTimeout
 	}
@@ -231,15 +223,15 @@ func (n *node) openUser(user string) error {
 	if user == "default" {
 		who = "Redis's default user"
 	}
-	return backends.Describe(
-		fmt.Sprintf("node %s lets anyone log in as %s without a password; turn it off (ACL SETUSER %s off) or give it a password", n.name, who, user),
+	return backends.Transient(
+		fmt.Sprintf("node %s lets anyone log in as %s without a password; turn it off (ACL SETUSER %s off) or give it a password", n.Name, who, user),
 		fmt.Errorf("ACL user %q is on and nopass", user))
 }
 
+// LosesBindings reports true: a node that restarts without an aclfile forgets its ACL users,
+// and the broker restores those of its live bindings (see CheckBinding).
+func (r *Redis) LosesBindings() bool { return true }
+
 func (r *Redis) node(name string) (*node, error) {
 	return r.nodes.Get(name)
-}
-
-func (n *node) hostPort() string {
-	return net.JoinHostPort(n.host, strconv.Itoa(n.port))
 }

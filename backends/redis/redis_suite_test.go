@@ -93,7 +93,7 @@ func newInstance() backends.Instance {
 		Parameters: map[string]any{},
 	}
 	DeferCleanup(func(ctx SpecContext) {
-		Expect(backend.Deprovision(ctx, inst)).To(Succeed())
+		Expect(calls(backend).Deprovision(ctx, inst)).To(Succeed())
 		Expect(keysUnder(ctx, keyPrefix(inst))).To(BeEmpty())
 		Expect(usersOf(ctx, inst)).To(BeEmpty())
 	})
@@ -102,7 +102,7 @@ func newInstance() backends.Instance {
 
 func provisioned(ctx context.Context) backends.Instance {
 	inst := newInstance()
-	Expect(backend.Provision(logged(ctx), inst)).To(Succeed())
+	Expect(calls(backend).Provision(logged(ctx), inst)).To(Succeed())
 	return inst
 }
 
@@ -114,7 +114,7 @@ func newBinding() backends.Binding {
 
 func bound(ctx context.Context, inst backends.Instance) (backends.Binding, backends.Credentials) {
 	b := newBinding()
-	creds, err := backend.Bind(logged(ctx), inst, b)
+	creds, err := calls(backend).Bind(logged(ctx), inst, b)
 	Expect(err).NotTo(HaveOccurred())
 	return b, creds
 }

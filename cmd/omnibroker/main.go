@@ -217,18 +217,24 @@ func serve() error {
 }
 
 // adapterKinds builds the adapter of each backend kind from its nodes.
-var adapterKinds = map[string]func([]backends.Server) (backends.Adapter, error){
-	"postgres": func(nodes []backends.Server) (backends.Adapter, error) { return postgres.New(nodes) },
-	"mysql":    func(nodes []backends.Server) (backends.Adapter, error) { return mysql.New(nodes) },
-	"redis":    func(nodes []backends.Server) (backends.Adapter, error) { return redis.New(nodes) },
-	"rabbitmq": func(nodes []backends.Server) (backends.Adapter, error) { return rabbitmq.New(nodes) },
+var adapterKinds = map[string]func([]backends.Server) (backends.Backend, error){
+	"postgres": func(nodes []backends.Server) (backends.Backend, error) { return postgres.New(nodes) },
+	"mysql":    func(nodes []backends.Server) (backends.Backend, error) { return mysql.New(nodes) },
+	"redis":    func(nodes []backends.Server) (backends.Backend, error) { return redis.New(nodes) },
+	"rabbitmq": func(nodes []backends.Server) (backends.Backend, error) { return rabbitmq.New(nodes) },
+}
+
+// middleware is what every adapter is wrapped in, outermost first: the per-call log session
+// and result line. The metrics of each call will be the next one.
+func middleware(kind string) []backends.Middleware {
+	return []backends.Middleware{backends.Logging(kind)}
 }
 
 // openBackends builds one adapter per configured backend. A node that does not answer does
 // not stop start-up: its operations wait and retry, and the log says which node it is.
 func openBackends(ctx context.Context, logger lager.Logger, cat *catalog.Catalog) (map[string]backends.Backend, func(), error) {
 	adapters := map[string]backends.Backend{}
-	var opened []backends.Adapter
+	var opened []backends.Backend
 	closeAll := func() {
 		for _, a := range opened {
 			_ = a.Close()
@@ -257,6 +263,7 @@ func openBackends(ctx context.Context, logger lager.Logger, cat *catalog.Catalog
 			closeAll()
 			return nil, nil, fmt.Errorf("backend %s: %w", be.Name, err)
 		}
+		adapter = backends.Wrap(adapter, middleware(be.Kind)...)
 		opened = append(opened, adapter)
 		adapters[be.Name] = adapter
 		pingNodes(ctx, logger, be.Name, adapter, nodes)
@@ -266,7 +273,7 @@ func openBackends(ctx context.Context, logger lager.Logger, cat *catalog.Catalog
 
 // pingNodes logs, for each node, whether it answers, all at once so that several nodes that
 // are down do not hold up start-up one after the other.
-func pingNodes(ctx context.Context, logger lager.Logger, backend string, adapter backends.Adapter, nodes []backends.Server) {
+func pingNodes(ctx context.Context, logger lager.Logger, backend string, adapter backends.Backend, nodes []backends.Server) {
 	var wg sync.WaitGroup
 	for _, n := range nodes {
 		wg.Go(func() {
@@ -285,9 +292,8 @@ func pingNodes(ctx context.Context, logger lager.Logger, backend string, adapter
 
 // describe is the sentence an adapter's error carries, which names the node and never its URL.
 func describe(err error) string {
-	var d backends.Describer
-	if errors.As(err, &d) {
-		return d.Description()
+	if sentence, ok := backends.SentenceOf(err); ok {
+		return sentence
 	}
 	return "the node did not answer"
 }

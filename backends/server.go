@@ -1,0 +1,78 @@
+package backends
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"net"
+	"strconv"
+)
+
+// Server is how an adapter reaches one node: its name (unique across the catalog), the admin
+// URL from the node's environment variable, and the host and port applications are told to
+// connect to (empty and 0 mean those of AdminURL, or the kind's default port).
+type Server struct {
+	Name     string
+	AdminURL string
+	Host     string
+	Port     int
+}
+
+// WholeNumber reads a plan setting that must be a whole number within int32: JSON numbers
+// arrive as float64 from a decoder, as int from YAML or code. ok is false for anything else.
+func WholeNumber(v any) (n int, ok bool) {
+	var f float64
+	switch x := v.(type) {
+	case int:
+		f = float64(x)
+	case int32:
+		f = float64(x)
+	case int64:
+		f = float64(x)
+	case uint64:
+		f = float64(x)
+	case float64:
+		f = x
+	case json.Number:
+		var err error
+		if f, err = x.Float64(); err != nil {
+			return 0, false
+		}
+	default:
+		return 0, false
+	}
+	if f != math.Trunc(f) || f < math.MinInt32 || f > math.MaxInt32 {
+		return 0, false
+	}
+	return int(f), true
+}
+
+// Endpoint is a node as the sentences and the applications know it: its name, and the host
+// and port applications are told to connect to.
+type Endpoint struct {
+	Name string
+	Host string
+	Port int
+}
+
+// NewEndpoint is the endpoint of server cfg, a node of kind, whose Host and Port default to
+// host and port (those of its admin URL, or the kind's default port). Its error names the
+// node, never its URL.
+func NewEndpoint(kind string, cfg Server, host string, port int) (Endpoint, error) {
+	e := Endpoint{Name: cfg.Name, Host: cfg.Host, Port: cfg.Port}
+	if e.Host == "" {
+		e.Host = host
+	}
+	if e.Port == 0 {
+		e.Port = port
+	}
+	if e.Port < 1 || e.Port > 65535 {
+		return Endpoint{}, fmt.Errorf("%s node %q: port %d is out of range", kind, cfg.Name, e.Port)
+	}
+	return e, nil
+}
+
+// HostPort is host:port, for the URLs applications get.
+func (e Endpoint) HostPort() string {
+	return net.JoinHostPort(e.Host, strconv.Itoa(e.Port))
+}
