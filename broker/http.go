@@ -27,8 +27,8 @@ const (
 )
 
 // NewServer returns the HTTP server of handler (from Handler), with the timeouts that belong
-// to the connection rather than to the chain. TLS is terminated here, by the server's
-// TLSConfig, so every stage of the chain sees a request that came in the way it should.
+// to the connection rather than to the chain. TLS, when it comes, is set here too: the
+// server's TLSConfig (a GetCertificate that re-reads the PEM files), not a stage of the chain.
 func NewServer(handler http.Handler) *http.Server {
 	return &http.Server{Handler: handler, ReadHeaderTimeout: readHeaderTimeout}
 }
@@ -53,9 +53,9 @@ func Handler(b *Broker, logger lager.Logger, username, password string) http.Han
 	return r
 }
 
-// chain is what every request passes through before its route, outermost first; the first
-// stage that answers ends the request, always with an OSB JSON error body. It runs for
-// unknown routes too. A concern that later work adds takes its place in this list, and in
+// chain is what every request passes through before its route, outermost first; a stage
+// that refuses a request answers it with an OSB JSON error body, and the stages after it do
+// not run. It runs for unknown routes too. A concern that later work adds takes its place in this list, and in
 // the slice below, and nowhere else:
 //
 //  1. the access log (to come): outermost, so that it sees every answer and its duration
@@ -71,8 +71,6 @@ func Handler(b *Broker, logger lager.Logger, username, password string) http.Han
 //  9. echoRequestIdentity: the request identity back on the response
 //  10. input checks: checkBody, 400 for a body that is not the JSON object its route expects
 //     (brokerapi v10 would say 422)
-//
-// TLS is not a stage: NewServer's server terminates it.
 func chain(username, password string) []func(http.Handler) http.Handler {
 	return []func(http.Handler) http.Handler{
 		limitBody,
