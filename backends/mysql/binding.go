@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"net/url"
 	"strconv"
 
 	"code.cloudfoundry.org/lager/v3"
@@ -12,12 +11,6 @@ import (
 
 	"github.com/omnibroker/omnibroker/backends"
 )
-
-func userPrefix(inst backends.Instance) string { return backends.UserPrefix(inst.ID) }
-
-func userName(inst backends.Instance, b backends.Binding) string {
-	return backends.UserName(inst.ID, b.ID)
-}
 
 // Bind creates the binding's user with b.Password, limited to the plan's max_user_connections,
 // and grants it every privilege on the instance's database and on nothing else. A retry, or a
@@ -33,7 +26,7 @@ func (m *MySQL) Bind(ctx context.Context, req backends.BindRequest) (backends.Bi
 	if err := checkPassword(b.Password); err != nil {
 		return backends.BindResponse{}, backends.PasswordUnusable("MariaDB", err)
 	}
-	db, user := databaseName(inst), userName(inst, b)
+	db, user := databaseName(inst), backends.UserName(inst.ID, b.ID)
 	log := lagerctx.FromContext(ctx).WithData(lager.Data{"database": db, "user": user})
 
 	err = n.locked(ctx, db, func(c *sql.Conn) error {
@@ -108,24 +101,7 @@ func (n *node) bindingUser(ctx context.Context, c *sql.Conn, user, db string) (b
 // credentials are what the application gets: hostname, port, name, username, password, uri
 // and jdbcUrl.
 func (n *node) credentials(db, user, password string) backends.Credentials {
-	u := url.URL{
-		Scheme:   "mysql",
-		User:     url.UserPassword(user, password),
-		Host:     n.HostPort(),
-		Path:     "/" + db,
-		RawQuery: "reconnect=true",
-	}
-	jdbc := "jdbc:mysql://" + n.HostPort() + "/" + db +
-		"?user=" + url.QueryEscape(user) + "&password=" + url.QueryEscape(password)
-	return backends.Credentials{
-		"hostname": n.Host,
-		"port":     n.Port,
-		"name":     db,
-		"username": user,
-		"password": password,
-		"uri":      u.String(),
-		"jdbcUrl":  jdbc,
-	}
+	return n.Credentials("mysql", "reconnect=true", "mysql", db, user, password)
 }
 
 // Unbind drops the binding's user, then ends its connections, so the application loses its
@@ -137,7 +113,7 @@ func (m *MySQL) Unbind(ctx context.Context, req backends.UnbindRequest) error {
 	if err != nil {
 		return err
 	}
-	db, user := databaseName(inst), userName(inst, b)
+	db, user := databaseName(inst), backends.UserName(inst.ID, b.ID)
 	log := lagerctx.FromContext(ctx).WithData(lager.Data{"database": db, "user": user})
 
 	return n.locked(ctx, db, func(c *sql.Conn) error {

@@ -133,7 +133,7 @@ func (n *node) databaseExists(ctx context.Context, c *sql.Conn, db string) (bool
 	return count > 0, nil
 }
 
-// selectInstanceUsers takes the instance's userPrefix as a LIKE pattern, then the database's
+// selectInstanceUsers takes the instance's backends.UserPrefix as a LIKE pattern, then the database's
 // GRANT pattern and name (the name too, should one have been granted unescaped by hand).
 const selectInstanceUsers = `
 SELECT u.User
@@ -155,11 +155,11 @@ func likePrefix(prefix string) string {
 	return strings.NewReplacer(`!`, `!!`, `_`, `!_`, `%`, `!%`).Replace(prefix) + "%"
 }
 
-// instanceUsers lists the users of the instance's bindings: those named with its userPrefix,
+// instanceUsers lists the users of the instance's bindings: those named with its backends.UserPrefix,
 // found even without a privilege, as a Bind cut short between CREATE USER and GRANT leaves
 // them. A user that holds privileges on another database is not the instance's and is left out.
 func (n *node) instanceUsers(ctx context.Context, c *sql.Conn, inst backends.Instance, db string) ([]string, error) {
-	rows, err := c.QueryContext(ctx, selectInstanceUsers, likePrefix(userPrefix(inst)), grantPattern(db), db)
+	rows, err := c.QueryContext(ctx, selectInstanceUsers, likePrefix(backends.UserPrefix(inst.ID)), grantPattern(db), db)
 	if err != nil {
 		return nil, n.Fail("list the users of database "+db, err)
 	}

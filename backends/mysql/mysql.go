@@ -28,8 +28,6 @@ type MySQL struct {
 	nodes sqlnode.Nodes[*node]
 }
 
-var _ backends.Backend = (*MySQL)(nil)
-
 type node struct {
 	*sqlnode.Node
 	lockWait time.Duration
@@ -63,6 +61,8 @@ func New(servers []backends.Server) (*MySQL, error) {
 	}
 	return &MySQL{nodes: opened}, nil
 }
+
+var _ backends.Backend = (*MySQL)(nil)
 
 func newNode(cfg backends.Server) (*node, error) {
 	dc, err := driverConfig(cfg.AdminURL)

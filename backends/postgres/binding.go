@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
 
 	"code.cloudfoundry.org/lager/v3"
 	"code.cloudfoundry.org/lager/v3/lagerctx"
@@ -120,26 +119,11 @@ func (n *node) createBindingRole(ctx context.Context, log lager.Logger, c *sql.C
 // credentials are what the application gets: hostname, port, name, username, password, uri
 // and jdbcUrl. The uri asks for sslmode=disable only when the broker's own admin URL does.
 func (n *node) credentials(db, role, password string) backends.Credentials {
-	u := url.URL{
-		Scheme: "postgres",
-		User:   url.UserPassword(role, password),
-		Host:   n.HostPort(),
-		Path:   "/" + db,
-	}
+	query := ""
 	if n.sslDisable {
-		u.RawQuery = "sslmode=disable"
+		query = "sslmode=disable"
 	}
-	jdbc := "jdbc:postgresql://" + n.HostPort() + "/" + db +
-		"?user=" + url.QueryEscape(role) + "&password=" + url.QueryEscape(password)
-	return backends.Credentials{
-		"hostname": n.Host,
-		"port":     n.Port,
-		"name":     db,
-		"username": role,
-		"password": password,
-		"uri":      u.String(),
-		"jdbcUrl":  jdbc,
-	}
+	return n.Credentials("postgres", query, "postgresql", db, role, password)
 }
 
 // Unbind takes LOGIN away from the binding role and ends its sessions, hands what it owns in

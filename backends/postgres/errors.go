@@ -7,6 +7,24 @@ import (
 	"github.com/omnibroker/omnibroker/backends"
 )
 
+// causeOfCode and causeOfClass word the PostgreSQL errors a node gives, by SQLSTATE; a code
+// is looked up before its class.
+var (
+	causeOfCode = map[pqerror.Code]backends.Cause{
+		pqerror.InvalidPassword:       backends.LoginRejected,
+		pqerror.TooManyConnections:    backends.OutOfConnections,
+		pqerror.QueryCanceled:         backends.StatementCancelled,
+		pqerror.InsufficientPrivilege: backends.LacksPrivilege,
+	}
+	causeOfClass = map[pqerror.Class]backends.Cause{
+		pqerror.ClassInvalidAuthorizationSpecification: backends.LoginRejected,
+		pqerror.ClassInsufficientResources:             backends.OutOfResources,
+		pqerror.ClassOperatorIntervention:              backends.ShuttingDown,
+		pqerror.ClassConnectionException:               backends.Dropped,
+		pqerror.ClassInvalidCatalogName:                backends.DatabaseMissing,
+	}
+)
+
 // cause reads a PostgreSQL error into the words last_operation shows: the node and the cause
 // in plain words, never driver text, which can quote a DSN.
 func cause(err error) backends.Cause {
@@ -14,25 +32,14 @@ func cause(err error) backends.Cause {
 		return c
 	}
 	e := pq.As(err)
-	switch {
-	case e == nil:
+	if e == nil {
 		return backends.FailedTo
-	case e.Code.Class() == pqerror.ClassInvalidAuthorizationSpecification, e.Code == pqerror.InvalidPassword:
-		return backends.LoginRejected
-	case e.Code == pqerror.TooManyConnections:
-		return backends.OutOfConnections
-	case e.Code.Class() == pqerror.ClassInsufficientResources:
-		return backends.OutOfResources
-	case e.Code == pqerror.QueryCanceled:
-		return backends.StatementCancelled
-	case e.Code.Class() == pqerror.ClassOperatorIntervention:
-		return backends.ShuttingDown
-	case e.Code.Class() == pqerror.ClassConnectionException:
-		return backends.Dropped
-	case e.Code == pqerror.InsufficientPrivilege:
-		return backends.LacksPrivilege
-	case e.Code.Class() == pqerror.ClassInvalidCatalogName:
-		return backends.DatabaseMissing
+	}
+	if c, ok := causeOfCode[e.Code]; ok {
+		return c
+	}
+	if c, ok := causeOfClass[e.Code.Class()]; ok {
+		return c
 	}
 	return backends.FailedTo
 }

@@ -28,8 +28,6 @@ type Postgres struct {
 	nodes sqlnode.Nodes[*node]
 }
 
-var _ backends.Backend = (*Postgres)(nil)
-
 type node struct {
 	*sqlnode.Node
 	admin      *url.URL
@@ -51,6 +49,8 @@ func New(servers []backends.Server) (*Postgres, error) {
 	}
 	return &Postgres{nodes: opened}, nil
 }
+
+var _ backends.Backend = (*Postgres)(nil)
 
 func newNode(cfg backends.Server) (*node, error) {
 	// url.Parse errors quote the whole URL, password included, so they are not wrapped.

@@ -2,12 +2,10 @@ package rabbitmq
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 
 	"code.cloudfoundry.org/lager/v3"
 	"code.cloudfoundry.org/lager/v3/lagerctx"
@@ -15,12 +13,6 @@ import (
 
 	"github.com/omnibroker/omnibroker/backends"
 )
-
-func userPrefix(inst backends.Instance) string { return backends.UserPrefix(inst.ID) }
-
-func userName(inst backends.Instance, b backends.Binding) string {
-	return backends.UserName(inst.ID, b.ID)
-}
 
 // Bind creates the binding's user with b.Password and no tags, so it cannot use the management
 // API, and lets it configure, write and read everything in the instance's vhost and nothing
@@ -37,7 +29,7 @@ func (r *RabbitMQ) Bind(ctx context.Context, req backends.BindRequest) (backends
 	if err != nil {
 		return backends.BindResponse{}, backends.PasswordUnusable("RabbitMQ", err)
 	}
-	vhost, user := vhostName(inst), userName(inst, b)
+	vhost, user := vhostName(inst), backends.UserName(inst.ID, b.ID)
 	log := lagerctx.FromContext(ctx).WithData(lager.Data{"vhost": vhost, "user": user})
 
 	exists, err := n.vhostExists(ctx, vhost)
@@ -57,7 +49,7 @@ func (r *RabbitMQ) Bind(ctx context.Context, req backends.BindRequest) (backends
 		HashingAlgorithm: hashAlgorithm,
 	}
 	err = closeBody(n.api(ctx).PutUser(user, settings))
-	if e, ok := errors.AsType[*apiError](err); ok && e.Status == http.StatusBadRequest && strings.Contains(e.Reason, "user_already_exists") {
+	if answered(err, http.StatusBadRequest, "user_already_exists") {
 		// A PUT races with another that creates the same user; once it exists, a PUT updates it.
 		err = closeBody(n.api(ctx).PutUser(user, settings))
 	}
@@ -137,7 +129,7 @@ func (r *RabbitMQ) Unbind(ctx context.Context, req backends.UnbindRequest) error
 	if err != nil {
 		return err
 	}
-	vhost, user := vhostName(inst), userName(inst, b)
+	vhost, user := vhostName(inst), backends.UserName(inst.ID, b.ID)
 	log := lagerctx.FromContext(ctx).WithData(lager.Data{"vhost": vhost, "user": user})
 
 	exists, err := n.bindingUser(ctx, user, vhost)

@@ -25,9 +25,13 @@ func (e *apiError) Error() string {
 }
 
 // notFound reports whether err is the management API's 404.
-func notFound(err error) bool {
+func notFound(err error) bool { return answered(err, http.StatusNotFound, "") }
+
+// answered reports whether err is the management API's answer status with a reason that
+// contains reason.
+func answered(err error, status int, reason string) bool {
 	e, ok := errors.AsType[*apiError](err)
-	return ok && e.Status == http.StatusNotFound
+	return ok && e.Status == status && strings.Contains(e.Reason, reason)
 }
 
 // contextTransport sends requests with ctx (as well as the http.Client's own deadline) and

@@ -121,7 +121,7 @@ func (n *node) vhostExists(ctx context.Context, vhost string) (bool, error) {
 	return true, nil
 }
 
-// instanceUsers lists the users of the instance's bindings: those named with its userPrefix,
+// instanceUsers lists the users of the instance's bindings: those named with its backends.UserPrefix,
 // found in the node's list of users even without permissions, as a Bind cut short between
 // creating the user and setting its permissions leaves them. A user with tags, or with
 // permissions in another vhost, is not the instance's and is left out.
@@ -133,7 +133,7 @@ func (n *node) instanceUsers(ctx context.Context, inst backends.Instance, vhost 
 	}
 	var users []string
 	for _, u := range all {
-		if !strings.HasPrefix(u.Name, userPrefix(inst)) || hasTags(u.Tags) {
+		if !strings.HasPrefix(u.Name, backends.UserPrefix(inst.ID)) || hasTags(u.Tags) {
 			continue
 		}
 		only, err := n.onlyIn(ctx, u.Name, vhost)

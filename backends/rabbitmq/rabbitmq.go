@@ -26,8 +26,6 @@ type RabbitMQ struct {
 	nodes backends.Nodes[*node]
 }
 
-var _ backends.Backend = (*RabbitMQ)(nil)
-
 type node struct {
 	// Endpoint and amqpScheme are what applications are told to connect to for AMQP.
 	backends.Endpoint
@@ -60,6 +58,8 @@ func New(servers []backends.Server) (*RabbitMQ, error) {
 	}
 	return &RabbitMQ{nodes: opened}, nil
 }
+
+var _ backends.Backend = (*RabbitMQ)(nil)
 
 func newNode(cfg backends.Server) (*node, error) {
 	// url.Parse errors quote the whole URL, password included, so they are not wrapped.

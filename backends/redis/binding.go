@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"net/url"
 	"strings"
 
 	"code.cloudfoundry.org/lager/v3"
@@ -14,10 +13,6 @@ import (
 
 	"github.com/omnibroker/omnibroker/backends"
 )
-
-func userName(inst backends.Instance, b backends.Binding) string {
-	return backends.UserName(inst.ID, b.ID)
-}
 
 // deniedCommands reach beyond the instance's prefix, which key and channel patterns cannot
 // stop: to other instances' key and channel names (SCAN and RANDOMKEY walk every key, PUBSUB
@@ -68,7 +63,7 @@ func (r *Redis) Bind(ctx context.Context, req backends.BindRequest) (backends.Bi
 		return backends.BindResponse{}, backends.Permanent("the binding has no password, and Redis would let anyone in as its user",
 			errors.New("empty binding password"))
 	}
-	prefix, user := keyPrefix(inst), userName(inst, b)
+	prefix, user := keyPrefix(inst), backends.UserName(inst.ID, b.ID)
 	log := lagerctx.FromContext(ctx).WithData(lager.Data{"key-prefix": prefix, "user": user})
 
 	// A node anyone can log in to would make the user's confinement pointless.
@@ -95,7 +90,7 @@ func (r *Redis) CheckBinding(ctx context.Context, req backends.CheckBindingReque
 	if err != nil {
 		return backends.CheckBindingResponse{}, err
 	}
-	user := userName(inst, b)
+	user := backends.UserName(inst.ID, b.ID)
 	// ACL GETUSER answers nil for a user that does not exist.
 	err = n.client.Do(ctx, "ACL", "GETUSER", user).Err()
 	switch {
@@ -107,27 +102,6 @@ func (r *Redis) CheckBinding(ctx context.Context, req backends.CheckBindingReque
 	return backends.CheckBindingResponse{}, nil
 }
 
-// credentials are what the application gets: host, port, username, password, key_prefix and
-// uri. The uri is rediss:// when the broker's own admin URL is.
-func (n *node) credentials(prefix, user, password string) backends.Credentials {
-	u := url.URL{
-		Scheme: "redis",
-		User:   url.UserPassword(user, password),
-		Host:   n.HostPort(),
-	}
-	if n.tls {
-		u.Scheme = "rediss"
-	}
-	return backends.Credentials{
-		"host":       n.Host,
-		"port":       n.Port,
-		"username":   user,
-		"password":   password,
-		"key_prefix": prefix,
-		"uri":        u.String(),
-	}
-}
-
 // Unbind ends the clients of the binding's ACL user and deletes the user. A user already gone
 // counts as unbound.
 func (r *Redis) Unbind(ctx context.Context, req backends.UnbindRequest) error {
@@ -136,7 +110,7 @@ func (r *Redis) Unbind(ctx context.Context, req backends.UnbindRequest) error {
 	if err != nil {
 		return err
 	}
-	user := userName(inst, b)
+	user := backends.UserName(inst.ID, b.ID)
 	log := lagerctx.FromContext(ctx).WithData(lager.Data{"user": user})
 
 	if err := n.deleteUser(ctx, log, user); err != nil {

@@ -16,8 +16,6 @@ import (
 // of the glob characters that ACL patterns and SCAN MATCH would read as wildcards.
 func keyPrefix(inst backends.Instance) string { return backends.Name("ob:", inst.ID) + ":" }
 
-func userPrefix(inst backends.Instance) string { return backends.UserPrefix(inst.ID) }
-
 // Provision checks that the instance's node answers as a primary, runs Redis 7.0 or later,
 // lets the broker's admin user manage ACL users, and has no ACL user (the default user above
 // all) that anyone may log in as without a password. It creates nothing: the key prefix is the
@@ -59,7 +57,7 @@ func (r *Redis) Deprovision(ctx context.Context, req backends.DeprovisionRequest
 	}
 	var deleted int
 	for _, user := range users {
-		if strings.HasPrefix(user, userPrefix(inst)) {
+		if strings.HasPrefix(user, backends.UserPrefix(inst.ID)) {
 			if err := n.deleteUser(ctx, log, user); err != nil {
 				return err
 			}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,8 +26,6 @@ import (
 type Redis struct {
 	nodes backends.Nodes[*node]
 }
-
-var _ backends.Backend = (*Redis)(nil)
 
 type node struct {
 	backends.Endpoint
@@ -60,6 +59,8 @@ func New(servers []backends.Server) (*Redis, error) {
 	}
 	return &Redis{nodes: opened}, nil
 }
+
+var _ backends.Backend = (*Redis)(nil)
 
 func newNode(cfg backends.Server) (*node, error) {
 	// ParseURL's errors can quote the whole URL, password included, so they are not wrapped.
@@ -234,4 +235,25 @@ func (r *Redis) LosesBindings() bool { return true }
 
 func (r *Redis) node(name string) (*node, error) {
 	return r.nodes.Get(name)
+}
+
+// credentials are what the application gets: host, port, username, password, key_prefix and
+// uri. The uri is rediss:// when the broker's own admin URL is.
+func (n *node) credentials(prefix, user, password string) backends.Credentials {
+	u := url.URL{
+		Scheme: "redis",
+		User:   url.UserPassword(user, password),
+		Host:   n.HostPort(),
+	}
+	if n.tls {
+		u.Scheme = "rediss"
+	}
+	return backends.Credentials{
+		"host":       n.Host,
+		"port":       n.Port,
+		"username":   user,
+		"password":   password,
+		"key_prefix": prefix,
+		"uri":        u.String(),
+	}
 }

@@ -1,5 +1,5 @@
 // Package sqlnode is what the adapters of SQL servers (postgres, mysql) share: one admin pool
-// per node with the same limits, Ping and Close, node lookup, the node's host and port, and
+// per node with the same limits, Ping and Close, node lookup, the credentials of a database, and
 // running a call for one instance on an admin session that holds the instance's lock, whatever
 // the server's kind of lock. It imports nothing of ours but backends.
 package sqlnode
@@ -10,6 +10,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"net/url"
 	"time"
 
 	"github.com/omnibroker/omnibroker/backends"
@@ -41,6 +42,30 @@ func Open(kind string, cfg backends.Server, urlHost string, urlPort int, connect
 
 // SQL returns n; it lets Nodes reach the Node an adapter's node type embeds.
 func (n *Node) SQL() *Node { return n }
+
+// Credentials are what an application gets of database db on the node, to log in as user
+// with password: hostname, port, name, username, password, a uri of scheme (with query, such
+// as "sslmode=disable", when it is not empty) and a jdbcUrl of the JDBC subprotocol.
+func (n *Node) Credentials(scheme, query, subprotocol, db, user, password string) backends.Credentials {
+	u := url.URL{
+		Scheme:   scheme,
+		User:     url.UserPassword(user, password),
+		Host:     n.HostPort(),
+		Path:     "/" + db,
+		RawQuery: query,
+	}
+	jdbc := "jdbc:" + subprotocol + "://" + n.HostPort() + "/" + db +
+		"?user=" + url.QueryEscape(user) + "&password=" + url.QueryEscape(password)
+	return backends.Credentials{
+		"hostname": n.Host,
+		"port":     n.Port,
+		"name":     db,
+		"username": user,
+		"password": password,
+		"uri":      u.String(),
+		"jdbcUrl":  jdbc,
+	}
+}
 
 // Fail is the transient failure of the node doing action (a verb phrase such as "create the
 // database"), worded from err by the node's driver (backends.NodeFailed).
