@@ -1,11 +1,18 @@
 // Package backendtest is what the specs of the adapters share: calling a backend the way they
-// speak of it, and reading the sentence a failure carries. It is imported by tests only, and
+// speak of it, the calls that talk to a node, calls made at once, the credentials of a SQL
+// database, and reading the sentence a failure carries. It is imported by tests only, and
 // imports nothing of ours but backends.
 package backendtest
 
 import (
 	"context"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
 
+	"github.com/onsi/ginkgo/v2"
 	"github.com/onsi/gomega"
 
 	"github.com/omnibroker/omnibroker/backends"
@@ -62,4 +69,95 @@ func Description(err error) string {
 	sentence, ok := backends.SentenceOf(err)
 	gomega.ExpectWithOffset(1, ok).To(gomega.BeTrue(), "%v carries no description", err)
 	return sentence
+}
+
+// A NodeCall is one call of the contract that talks to a node, made on b.
+type NodeCall func(ctx context.Context, b backends.Backend) error
+
+// NodeCalls are the table entries of the calls that talk to inst's node, for specs of what a
+// node does to every call: provision, deprovision, bind (with password), unbind and ping.
+func NodeCalls(kind string, inst backends.Instance, password string) []ginkgo.TableEntry {
+	return []ginkgo.TableEntry{
+		ginkgo.Entry("provision", NodeCall(func(ctx context.Context, b backends.Backend) error {
+			return Call(kind, b).Provision(ctx, inst)
+		})),
+		ginkgo.Entry("deprovision", NodeCall(func(ctx context.Context, b backends.Backend) error {
+			return Call(kind, b).Deprovision(ctx, inst)
+		})),
+		ginkgo.Entry("bind", NodeCall(func(ctx context.Context, b backends.Backend) error {
+			_, err := Call(kind, b).Bind(ctx, inst, backends.Binding{ID: "b", Password: password})
+			return err
+		})),
+		ginkgo.Entry("unbind", NodeCall(func(ctx context.Context, b backends.Backend) error {
+			return Call(kind, b).Unbind(ctx, inst, backends.Binding{ID: "b"})
+		})),
+		ginkgo.Entry("ping", NodeCall(func(ctx context.Context, b backends.Backend) error {
+			return b.Ping(ctx, inst.Node)
+		})),
+	}
+}
+
+// AtOnce runs call n times at once, as n workers would, and expects every run to succeed.
+func AtOnce(n int, call func() error) {
+	ginkgo.GinkgoHelper()
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range errs {
+		wg.Go(func() { errs[i] = call() })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+	}
+}
+
+// SQLCredentials are what the credentials of a SQL database must say. Scheme is the uri's,
+// JDBC the subprotocol of the jdbcUrl.
+type SQLCredentials struct {
+	Host               string
+	Port               int
+	Name               string
+	Username, Password string
+	Scheme, JDBC       string
+}
+
+// ExpectSQLCredentials checks creds key by key against want, and secrets as booleans, so that
+// a failure prints no password: hostname, port, name, username, password, and the uri and
+// jdbcUrl made of them. It returns the uri, for the checks of its query.
+func ExpectSQLCredentials(creds backends.Credentials, want SQLCredentials) *url.URL {
+	ginkgo.GinkgoHelper()
+	gomega.Expect(len(creds) == 7).To(gomega.BeTrue(), "the credentials have 7 keys: hostname, port, name, username, password, uri, jdbcUrl")
+	gomega.Expect(creds["hostname"]).To(gomega.Equal(want.Host))
+	gomega.Expect(creds["port"]).To(gomega.Equal(want.Port))
+	gomega.Expect(creds["name"]).To(gomega.Equal(want.Name))
+	gomega.Expect(creds["username"]).To(gomega.Equal(want.Username))
+	gomega.Expect(creds["password"] == want.Password).To(gomega.BeTrue(), "the password is not the binding's")
+	hostPort := net.JoinHostPort(want.Host, strconv.Itoa(want.Port))
+
+	uri := parseSecretURL(creds["uri"], "the uri")
+	gomega.Expect(uri.Scheme).To(gomega.Equal(want.Scheme))
+	gomega.Expect(uri.Host).To(gomega.Equal(hostPort))
+	gomega.Expect(uri.Path).To(gomega.Equal("/" + want.Name))
+	gomega.Expect(uri.User.Username()).To(gomega.Equal(want.Username))
+	password, _ := uri.User.Password()
+	gomega.Expect(password == want.Password).To(gomega.BeTrue(), "the uri's password is not the binding's")
+
+	jdbc, _ := creds["jdbcUrl"].(string)
+	prefix := "jdbc:" + want.JDBC + "://"
+	gomega.Expect(strings.HasPrefix(jdbc, prefix)).To(gomega.BeTrue(), "the jdbcUrl does not start with %s", prefix)
+	ju := parseSecretURL(strings.TrimPrefix(jdbc, "jdbc:"), "the jdbcUrl")
+	gomega.Expect(ju.Host).To(gomega.Equal(hostPort))
+	gomega.Expect(ju.Path).To(gomega.Equal("/" + want.Name))
+	gomega.Expect(ju.Query().Get("user")).To(gomega.Equal(want.Username))
+	gomega.Expect(ju.Query().Get("password") == want.Password).To(gomega.BeTrue(), "the jdbcUrl's password is not the binding's")
+	return uri
+}
+
+// parseSecretURL parses s, a URL that carries a password, without printing it on failure.
+func parseSecretURL(s any, what string) *url.URL {
+	ginkgo.GinkgoHelper()
+	str, _ := s.(string)
+	u, err := url.Parse(str)
+	gomega.Expect(err == nil).To(gomega.BeTrue(), "%s does not parse as a URL", what) // url.Parse's error would quote the password
+	return u
 }

@@ -3,7 +3,6 @@ package mysql_test
 import (
 	"context"
 	"database/sql"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -11,6 +10,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/omnibroker/omnibroker/backends"
+	"github.com/omnibroker/omnibroker/backends/backendtest"
 	"github.com/omnibroker/omnibroker/backends/mysql"
 )
 
@@ -19,32 +19,13 @@ var _ = Describe("Bind", func() {
 		inst := provisioned(ctx, nil)
 		b1, creds1 := bound(ctx, inst)
 
-		// Key by key: on failure gomega would print the whole map or URL, password included.
-		Expect(len(creds1) == 7).To(BeTrue(), "the credentials have 7 keys: hostname, port, name, username, password, uri, jdbcUrl")
-		Expect(creds1["hostname"]).To(Equal("127.0.0.1"))
-		Expect(creds1["port"]).To(Equal(3306))
-		Expect(creds1["name"]).To(Equal(databaseName(inst)))
-		Expect(creds1["username"]).To(Equal(userName(inst, b1)))
-		Expect(creds1["password"] == b1.Password).To(BeTrue(), "the password is not the binding's")
+		uri := backendtest.ExpectSQLCredentials(creds1, backendtest.SQLCredentials{
+			Host: "127.0.0.1", Port: 3306, Name: databaseName(inst), Username: userName(inst, b1), Password: b1.Password,
+			Scheme: "mysql", JDBC: "mysql",
+		})
+		Expect(uri.RawQuery).To(Equal("reconnect=true"))
 		Expect(userName(inst, b1)).To(HavePrefix(userPrefix(inst)))
 		Expect(len(userName(inst, b1))).To(BeNumerically("<=", 32))
-
-		uri := parseSecretURL(creds1["uri"], "the uri")
-		Expect(uri.Scheme).To(Equal("mysql"))
-		Expect(uri.Host).To(Equal("127.0.0.1:3306"))
-		Expect(uri.Path).To(Equal("/" + databaseName(inst)))
-		Expect(uri.User.Username()).To(Equal(userName(inst, b1)))
-		password, _ := uri.User.Password()
-		Expect(password == b1.Password).To(BeTrue(), "the uri's password is not the binding's")
-		Expect(uri.RawQuery).To(Equal("reconnect=true"))
-
-		jdbc, _ := creds1["jdbcUrl"].(string)
-		Expect(strings.HasPrefix(jdbc, "jdbc:mysql://")).To(BeTrue(), "the jdbcUrl starts with jdbc:mysql://")
-		ju := parseSecretURL(strings.TrimPrefix(jdbc, "jdbc:"), "the jdbcUrl")
-		Expect(ju.Host).To(Equal("127.0.0.1:" + strconv.Itoa(creds1["port"].(int))))
-		Expect(ju.Path).To(Equal("/" + databaseName(inst)))
-		Expect(ju.Query().Get("user")).To(Equal(userName(inst, b1)))
-		Expect(ju.Query().Get("password") == b1.Password).To(BeTrue(), "the jdbcUrl's password is not the binding's")
 
 		app1 := mustLogin(ctx, creds1)
 		_, err := app1.ExecContext(ctx, `CREATE TABLE notes (id int AUTO_INCREMENT PRIMARY KEY, body text)`)

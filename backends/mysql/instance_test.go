@@ -2,12 +2,12 @@ package mysql_test
 
 import (
 	"encoding/json"
-	"sync"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
 	"github.com/omnibroker/omnibroker/backends"
+	"github.com/omnibroker/omnibroker/backends/backendtest"
 )
 
 func charsetOf(ctx SpecContext, dbname string) string {
@@ -32,15 +32,7 @@ var _ = Describe("Provision", func() {
 	When("the same instance is provisioned by several workers at once", func() {
 		It("succeeds for all of them and leaves one database", func(ctx SpecContext) {
 			inst := newInstance(nil)
-			var wg sync.WaitGroup
-			errs := make([]error, 4)
-			for i := range errs {
-				wg.Go(func() { errs[i] = calls(backend).Provision(logged(ctx), inst) })
-			}
-			wg.Wait()
-			for _, err := range errs {
-				Expect(err).NotTo(HaveOccurred())
-			}
+			backendtest.AtOnce(4, func() error { return calls(backend).Provision(logged(ctx), inst) })
 			Expect(databaseExists(ctx, databaseName(inst))).To(BeTrue())
 		})
 	})

@@ -3,9 +3,6 @@ package postgres_test
 import (
 	"context"
 	"database/sql"
-	"net/url"
-	"strconv"
-	"strings"
 
 	"github.com/lib/pq"
 	"github.com/lib/pq/pqerror"
@@ -13,6 +10,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/omnibroker/omnibroker/backends"
+	"github.com/omnibroker/omnibroker/backends/backendtest"
 )
 
 var _ = Describe("Bind", func() {
@@ -20,35 +18,14 @@ var _ = Describe("Bind", func() {
 		inst := provisioned(ctx, nil)
 		b1, creds1 := bound(ctx, inst)
 
-		// Field by field, and secrets as booleans, so that a failure prints no password.
-		Expect(len(creds1) == 7).To(BeTrue(), "the credentials have seven keys")
-		Expect(creds1["hostname"]).To(Equal("127.0.0.1"))
-		Expect(creds1["port"]).To(Equal(5432))
-		Expect(creds1["name"]).To(Equal(databaseName(inst)))
-		Expect(creds1["username"]).To(Equal(bindingName(inst, b1)))
-		Expect(creds1["password"] == b1.Password).To(BeTrue(), "password is the binding's")
-
-		uri, err := url.Parse(creds1["uri"].(string))
-		Expect(err == nil).To(BeTrue(), "the URL parses") // url.Parse's error would quote the password
-		Expect(uri.Scheme).To(Equal("postgres"))
-		Expect(uri.Host).To(Equal("127.0.0.1:5432"))
-		Expect(uri.Path).To(Equal("/" + databaseName(inst)))
-		Expect(uri.User.Username()).To(Equal(bindingName(inst, b1)))
-		password, _ := uri.User.Password()
-		Expect(password == b1.Password).To(BeTrue(), "the stored password is the one generated")
+		uri := backendtest.ExpectSQLCredentials(creds1, backendtest.SQLCredentials{
+			Host: "127.0.0.1", Port: 5432, Name: databaseName(inst), Username: bindingName(inst, b1), Password: b1.Password,
+			Scheme: "postgres", JDBC: "postgresql",
+		})
 		Expect(uri.Query().Get("sslmode")).To(Equal("disable"))
 
-		jdbc := creds1["jdbcUrl"].(string)
-		Expect(strings.HasPrefix(jdbc, "jdbc:postgresql://")).To(BeTrue(), "jdbcUrl is a PostgreSQL JDBC URL")
-		ju, err := url.Parse(strings.TrimPrefix(jdbc, "jdbc:"))
-		Expect(err == nil).To(BeTrue(), "the URL parses") // url.Parse's error would quote the password
-		Expect(ju.Host).To(Equal("127.0.0.1:" + strconv.Itoa(creds1["port"].(int))))
-		Expect(ju.Path).To(Equal("/" + databaseName(inst)))
-		Expect(ju.Query().Get("user")).To(Equal(bindingName(inst, b1)))
-		Expect(ju.Query().Get("password")).To(Equal(b1.Password))
-
 		app1 := mustLogin(ctx, creds1)
-		_, err = app1.ExecContext(ctx, `CREATE TABLE notes (id serial PRIMARY KEY, body text)`)
+		_, err := app1.ExecContext(ctx, `CREATE TABLE notes (id serial PRIMARY KEY, body text)`)
 		Expect(err).NotTo(HaveOccurred())
 		_, err = app1.ExecContext(ctx, `INSERT INTO notes (body) VALUES ('from app 1')`)
 		Expect(err).NotTo(HaveOccurred())

@@ -37,8 +37,8 @@ var _ = Describe("Errors", func() {
 		inst := backends.Instance{ID: "some-id", Node: "pg-closed"}
 
 		DescribeTable("fails for a retry, saying so in plain words and without the admin's or the binding's password",
-			func(ctx SpecContext, call func(context.Context) error) {
-				err := call(logged(ctx))
+			func(ctx SpecContext, call backendtest.NodeCall) {
+				err := call(logged(ctx), backend)
 				Expect(err).To(HaveOccurred())
 				Expect(backends.IsPermanent(err)).To(BeFalse())
 				Expect(description(err)).To(Equal("node pg-closed refused the connection"))
@@ -46,14 +46,7 @@ var _ = Describe("Errors", func() {
 				Expect(err.Error()).NotTo(ContainSubstring("postgres://"))
 				Expect(string(logger.Buffer().Contents())).NotTo(ContainSubstring(closedNodePassword))
 			},
-			Entry("provision", func(ctx context.Context) error { return calls(backend).Provision(ctx, inst) }),
-			Entry("deprovision", func(ctx context.Context) error { return calls(backend).Deprovision(ctx, inst) }),
-			Entry("bind", func(ctx context.Context) error {
-				_, err := calls(backend).Bind(ctx, inst, backends.Binding{ID: "b", Password: closedNodePassword})
-				return err
-			}),
-			Entry("unbind", func(ctx context.Context) error { return calls(backend).Unbind(ctx, inst, backends.Binding{ID: "b"}) }),
-			Entry("ping", func(ctx context.Context) error { return backend.Ping(ctx, "pg-closed") }),
+			backendtest.NodeCalls("postgres", inst, closedNodePassword),
 		)
 	})
 

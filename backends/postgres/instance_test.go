@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
-	"sync"
 
 	"code.cloudfoundry.org/lager/v3"
 	"github.com/lib/pq"
@@ -12,6 +11,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/omnibroker/omnibroker/backends"
+	"github.com/omnibroker/omnibroker/backends/backendtest"
 )
 
 func extensionsIn(ctx SpecContext, dbname string) []string {
@@ -129,15 +129,7 @@ var _ = Describe("Provision", func() {
 	When("the same instance is provisioned by several workers at once", func() {
 		It("succeeds for all of them and leaves one database", func(ctx SpecContext) {
 			inst := newInstance(map[string]any{"connection_limit": 3}, "pg_trgm")
-			var wg sync.WaitGroup
-			errs := make([]error, 4)
-			for i := range errs {
-				wg.Go(func() { errs[i] = calls(backend).Provision(logged(ctx), inst) })
-			}
-			wg.Wait()
-			for _, err := range errs {
-				Expect(err).NotTo(HaveOccurred())
-			}
+			backendtest.AtOnce(4, func() error { return calls(backend).Provision(logged(ctx), inst) })
 			Expect(databaseCount(ctx, databaseName(inst))).To(Equal(1))
 			Expect(connectionLimitOf(ctx, databaseName(inst))).To(Equal(3))
 			Expect(extensionsIn(ctx, databaseName(inst))).To(ContainElement("pg_trgm"))

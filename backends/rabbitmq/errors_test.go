@@ -68,21 +68,14 @@ var _ = Describe("Errors", func() {
 		inst := backends.Instance{ID: "some-id", Node: "rabbitmq-closed"}
 
 		DescribeTable("fails for a retry, saying so in plain words and without the admin's or the binding's password",
-			func(ctx SpecContext, call func(context.Context) error) {
-				err := call(logged(ctx))
+			func(ctx SpecContext, call backendtest.NodeCall) {
+				err := call(logged(ctx), backend)
 				Expect(err).To(HaveOccurred())
 				Expect(backends.IsPermanent(err)).To(BeFalse())
 				Expect(description(err)).To(Equal("node rabbitmq-closed refused the connection"))
 				expectClean(err)
 			},
-			Entry("provision", func(ctx context.Context) error { return calls(backend).Provision(ctx, inst) }),
-			Entry("deprovision", func(ctx context.Context) error { return calls(backend).Deprovision(ctx, inst) }),
-			Entry("bind", func(ctx context.Context) error {
-				_, err := calls(backend).Bind(ctx, inst, backends.Binding{ID: "b", Password: closedNodePassword})
-				return err
-			}),
-			Entry("unbind", func(ctx context.Context) error { return calls(backend).Unbind(ctx, inst, backends.Binding{ID: "b"}) }),
-			Entry("ping", func(ctx context.Context) error { return backend.Ping(ctx, "rabbitmq-closed") }),
+			backendtest.NodeCalls("rabbitmq", inst, closedNodePassword),
 		)
 	})
 

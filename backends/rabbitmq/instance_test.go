@@ -1,14 +1,13 @@
 package rabbitmq_test
 
 import (
-	"sync"
-
 	rabbithole "github.com/michaelklishin/rabbit-hole/v3"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/omnibroker/omnibroker/backends"
+	"github.com/omnibroker/omnibroker/backends/backendtest"
 )
 
 var _ = Describe("Provision", func() {
@@ -27,13 +26,7 @@ var _ = Describe("Provision", func() {
 	When("the same instance is provisioned by several workers at once", func() {
 		It("succeeds for all of them and leaves one usable vhost", func(ctx SpecContext) {
 			inst := newInstance()
-			var wg sync.WaitGroup
-			errs := make([]error, 4)
-			for i := range errs {
-				wg.Go(func() { errs[i] = calls(backend).Provision(logged(ctx), inst) })
-			}
-			wg.Wait()
-			Expect(errs).To(HaveEach(Succeed()))
+			backendtest.AtOnce(4, func() error { return calls(backend).Provision(logged(ctx), inst) })
 			Expect(vhostExists(vhostName(inst))).To(BeTrue())
 			_, creds := bound(ctx, inst)
 			roundTrip(ctx, mustDial(creds), "provisioned four times")

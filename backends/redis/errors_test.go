@@ -40,24 +40,14 @@ func adminAddr() string {
 	return opts.Addr
 }
 
-// nodeCalls are table entries of the backend calls that talk to the node, for inst.
+// nodeCalls are table entries of the backend calls that talk to the node, for inst: those of
+// every adapter, and the check of a binding.
 func nodeCalls(inst backends.Instance) []TableEntry {
-	return []TableEntry{
-		Entry("provision", func(ctx context.Context, r *redis.Redis) error { return calls(r).Provision(ctx, inst) }),
-		Entry("deprovision", func(ctx context.Context, r *redis.Redis) error { return calls(r).Deprovision(ctx, inst) }),
-		Entry("bind", func(ctx context.Context, r *redis.Redis) error {
-			_, err := calls(r).Bind(ctx, inst, backends.Binding{ID: "b", Password: closedNodePassword})
+	return append(backendtest.NodeCalls("redis", inst, closedNodePassword),
+		Entry("binding-lost", backendtest.NodeCall(func(ctx context.Context, b backends.Backend) error {
+			_, err := calls(b).BindingLost(ctx, inst, backends.Binding{ID: "b", Password: closedNodePassword})
 			return err
-		}),
-		Entry("unbind", func(ctx context.Context, r *redis.Redis) error {
-			return calls(r).Unbind(ctx, inst, backends.Binding{ID: "b"})
-		}),
-		Entry("binding-lost", func(ctx context.Context, r *redis.Redis) error {
-			_, err := calls(r).BindingLost(ctx, inst, backends.Binding{ID: "b", Password: closedNodePassword})
-			return err
-		}),
-		Entry("ping", func(ctx context.Context, r *redis.Redis) error { return r.Ping(ctx, inst.Node) }),
-	}
+		})))
 }
 
 // expectDescribed expects err to be a retryable failure described by sentence, showing
@@ -76,21 +66,21 @@ func expectDescribed(err error, sentence string, secrets ...string) {
 var _ = Describe("Errors", func() {
 	When("the instance is on a node this backend does not know", func() {
 		DescribeTable("fails permanently, naming the node",
-			func(ctx SpecContext, call func(context.Context, *redis.Redis) error) {
+			func(ctx SpecContext, call backendtest.NodeCall) {
 				err := call(logged(ctx), backend)
 				Expect(backends.IsPermanent(err)).To(BeTrue())
 				Expect(description(err)).To(Equal("node redis-unknown is not configured in this broker's redis backend"))
 			},
 			nodeCalls(backends.Instance{ID: "some-id", Node: "redis-unknown"}),
-			Entry("update", func(ctx context.Context, r *redis.Redis) error {
-				return calls(r).Update(ctx, backends.Instance{ID: "some-id", Node: "redis-unknown"}, "small")
-			}),
+			Entry("update", backendtest.NodeCall(func(ctx context.Context, b backends.Backend) error {
+				return calls(b).Update(ctx, backends.Instance{ID: "some-id", Node: "redis-unknown"}, "small")
+			})),
 		)
 	})
 
 	When("the node refuses connections", func() {
 		DescribeTable("fails for a retry, saying so in plain words and without the admin's or the binding's password",
-			func(ctx SpecContext, call func(context.Context, *redis.Redis) error) {
+			func(ctx SpecContext, call backendtest.NodeCall) {
 				expectDescribed(call(logged(ctx), backend), "node redis-closed refused the connection")
 			},
 			nodeCalls(backends.Instance{ID: "some-id", Node: "redis-closed"}),
@@ -110,7 +100,7 @@ var _ = Describe("Errors", func() {
 
 	When("the node rejects the broker's admin login", func() {
 		DescribeTable("fails for a retry, without the admin's password",
-			func(ctx SpecContext, call func(context.Context, *redis.Redis) error) {
+			func(ctx SpecContext, call backendtest.NodeCall) {
 				const password = "wr0ng-admin-pass"
 				r, err := redis.New([]backends.Server{{Name: "redis-wrong", AdminURL: "redis://ob-nobody:" + password + "@" + adminAddr()}})
 				Expect(err).NotTo(HaveOccurred())

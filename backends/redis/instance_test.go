@@ -3,12 +3,13 @@ package redis_test
 import (
 	"context"
 	"strconv"
-	"sync"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/omnibroker/omnibroker/backends/backendtest"
 )
 
 // fill writes n string keys, and one of each other type, under prefix as the admin.
@@ -39,15 +40,7 @@ var _ = Describe("Provision", func() {
 	When("several workers provision the same instance at once", func() {
 		It("succeeds for all of them", func(ctx SpecContext) {
 			inst := newInstance()
-			var wg sync.WaitGroup
-			errs := make([]error, 4)
-			for i := range errs {
-				wg.Go(func() { errs[i] = calls(backend).Provision(logged(ctx), inst) })
-			}
-			wg.Wait()
-			for _, err := range errs {
-				Expect(err).NotTo(HaveOccurred())
-			}
+			backendtest.AtOnce(4, func() error { return calls(backend).Provision(logged(ctx), inst) })
 		})
 	})
 
@@ -108,15 +101,7 @@ var _ = Describe("Deprovision", func() {
 			inst := provisioned(ctx)
 			bound(ctx, inst)
 			fill(ctx, keyPrefix(inst), 700)
-			var wg sync.WaitGroup
-			errs := make([]error, 3)
-			for i := range errs {
-				wg.Go(func() { errs[i] = calls(backend).Deprovision(logged(ctx), inst) })
-			}
-			wg.Wait()
-			for _, err := range errs {
-				Expect(err).NotTo(HaveOccurred())
-			}
+			backendtest.AtOnce(3, func() error { return calls(backend).Deprovision(logged(ctx), inst) })
 			Expect(keysUnder(ctx, keyPrefix(inst))).To(BeEmpty())
 		})
 	})
