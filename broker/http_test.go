@@ -53,29 +53,4 @@ var _ = Describe("The HTTP API", func() {
 		Expect(call("GET", "/v2/no-such-route", nil, func(r *http.Request) { r.Header.Del("Authorization") }).status).To(Equal(401))
 		Expect(call("GET", "/v2/no-such-route", nil, func(r *http.Request) { r.Header.Del("X-Broker-API-Version") }).status).To(Equal(412))
 	})
-
-	It("serves the catalog without the backend settings", func() {
-		resp := call("GET", "/v2/catalog", nil)
-		Expect(resp.status).To(Equal(200))
-		plans := resp.body["services"].([]any)[0].(map[string]any)["plans"].([]any)
-		Expect(plans).To(HaveLen(3))
-		for _, p := range plans {
-			Expect(p).NotTo(HaveKey("backend"))
-			Expect(p).NotTo(HaveKey("wait_budget"))
-		}
-	})
-
-	It("answers 422 AsyncRequired for an async-only plan without accepts_incomplete", func() {
-		resp := call("PUT", "/v2/service_instances/"+uuid.NewString(), provisionBody(asyncPlan))
-		Expect(resp.status).To(Equal(422))
-		Expect(resp.body["error"]).To(Equal("AsyncRequired"))
-	})
-
-	It("answers 400 for an operation id that is not the instance's", func() {
-		id := uuid.NewString()
-		Expect(call("PUT", "/v2/service_instances/"+id, provisionBody(quickPlan)).status).To(Equal(201))
-		resp := call("GET", "/v2/service_instances/"+id+"/last_operation?operation="+uuid.NewString(), nil)
-		Expect(resp.status).To(Equal(400))
-		Expect(call("DELETE", "/v2/service_instances/"+id+"?service_id="+serviceID+"&plan_id="+quickPlan, nil).status).To(Equal(200))
-	})
 })

@@ -44,17 +44,6 @@ var _ = Describe("Workers", func() {
 			Expect(again.body["operation"]).NotTo(Equal(opID))
 		})
 	})
-
-	When("an operation finishes inside the budget", func() {
-		It("answers 201 at once, and a repeated PUT answers 200", func() {
-			id := uuid.NewString()
-			Expect(call("PUT", "/v2/service_instances/"+id+"?accepts_incomplete=true", provisionBody(quickPlan)).status).To(Equal(201))
-			Expect(call("PUT", "/v2/service_instances/"+id+"?accepts_incomplete=true", provisionBody(quickPlan)).status).To(Equal(200))
-			del := call("DELETE", "/v2/service_instances/"+id+"?service_id="+serviceID+"&plan_id="+quickPlan, nil)
-			Expect(del.status).To(Equal(200))
-			Expect(call("GET", "/v2/service_instances/"+id+"/last_operation", nil).status).To(Equal(410))
-		})
-	})
 })
 
 var _ = Describe("Leases", func() {

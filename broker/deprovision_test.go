@@ -1,0 +1,97 @@
+package broker_test
+
+import (
+	"github.com/google/uuid"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/omnibroker/omnibroker/store"
+)
+
+var _ = Describe("Deprovision", func() {
+	When("the instance does not exist", func() {
+		It("answers 410 Gone and writes nothing", func() {
+			id := uuid.NewString()
+			expectRefusal(deprovision(id, quickPlan, true), 410, "")
+			Expect(rowsOf(id)).To(Equal(rows{}))
+		})
+	})
+
+	Describe("a DELETE it refuses leaves the instance as it was", Ordered, func() {
+		var id string
+		BeforeAll(func() { id = readyInstance(quickPlan) })
+
+		DescribeTable("answering 400",
+			func(query, mention string) {
+				resp := call("DELETE", instancePath(id)+"?accepts_incomplete=true&"+query, nil)
+				expectRefusal(resp, 400, "")
+				Expect(resp.body["description"]).To(ContainSubstring(mention))
+				Expect(call("GET", instancePath(id), nil).status).To(Equal(200))
+				Expect(rowsOf(id).operations).To(Equal(1))
+			},
+			Entry("no plan_id", "service_id="+serviceID, "plan_id"),
+			Entry("another plan", ids(serviceID, asyncPlan), "must be those of service instance"),
+			Entry("another service", ids(cacheServiceID, cachePlan), "must be those of service instance"),
+		)
+	})
+
+	When("the plan runs its operations asynchronously only", func() {
+		It("answers 422 AsyncRequired without accepts_incomplete, and 202 with it", func() {
+			id := readyInstance(asyncPlan)
+			expectRefusal(deprovision(id, asyncPlan, false), 422, "AsyncRequired")
+			Expect(call("GET", instancePath(id), nil).status).To(Equal(200))
+
+			opID := operationID(deprovision(id, asyncPlan, true))
+			done := finished(id, "", opID)
+			Expect(done.body).To(HaveKeyWithValue("state", "succeeded"))
+			Expect(done.body).To(HaveKeyWithValue("description", "the service instance was deleted"))
+			expectRefusal(deprovision(id, asyncPlan, true), 410, "")
+		})
+	})
+
+	DescribeTable("a deprovision that finishes inside the budget answers 200, and the instance is gone",
+		func(async bool) {
+			id := readyInstance(cachePlan)
+			resp := deprovision(id, cachePlan, async)
+			Expect(resp.status).To(Equal(200))
+			Expect(resp.body).NotTo(HaveKey("operation"))
+
+			Expect(call("GET", instancePath(id), nil).status).To(Equal(404))
+			expectRefusal(poll(id, "", ""), 410, "")
+			expectRefusal(deprovision(id, cachePlan, async), 410, "")
+			Expect(rowsOf(id)).To(Equal(rows{operations: 2}), "the operation rows outlive the instance")
+		},
+		Entry("with accepts_incomplete", true),
+		Entry("without accepts_incomplete", false),
+	)
+
+	When("a deprovision waits in the queue", func() {
+		It("answers a repeated DELETE with 202 and that operation, and queues no other", func() {
+			id := readyInstance(asyncPlan)
+			op := waiting(store.OpDeprovision, id, "", nil)
+			Expect(operationID(deprovision(id, asyncPlan, true))).To(Equal(op.ID))
+			Expect(rowsOf(id).operations).To(Equal(2))
+		})
+	})
+
+	When("the provision of the instance still runs", func() {
+		It("answers 422 ConcurrencyError and queues nothing", func() {
+			id, _ := heldProvision()
+			expectRefusal(deprovision(id, downPlan, true), 422, "ConcurrencyError")
+			Expect(rowsOf(id).operations).To(Equal(1))
+		})
+	})
+
+	When("deleting fails on the instance's node", func() {
+		It("keeps the instance, and a DELETE without accepts_incomplete tries again and answers 500 with the worker's sentence", func() {
+			id, _ := deleteFailedInstance()
+			Expect(rowsOf(id).instances).To(Equal(1))
+			before := rowsOf(id).operations
+
+			resp := deprovision(id, downPlan, false)
+			expectRefusal(resp, 500, "")
+			Expect(resp.body["description"]).To(And(ContainSubstring("pg-down"), Not(ContainSubstring("postgres://"))))
+			Expect(rowsOf(id)).To(Equal(rows{instances: 1, operations: before + 1}))
+		})
+	})
+})

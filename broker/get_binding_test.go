@@ -1,0 +1,67 @@
+package broker_test
+
+import (
+	"github.com/google/uuid"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/omnibroker/omnibroker/store"
+)
+
+var _ = Describe("GetBinding", func() {
+	DescribeTable("a binding that is not there answers 404",
+		func(route func() (string, string)) {
+			expectRefusal(call("GET", bindingPath(route()), nil), 404, "")
+		},
+		Entry("on an instance that does not exist", func() (string, string) { return uuid.NewString(), uuid.NewString() }),
+		Entry("on an instance without it", func() (string, string) { return readyInstance(cachePlan), uuid.NewString() }),
+		Entry("asked for under another instance", func() (string, string) {
+			b := boundBinding(readyInstance(cachePlan), cachePlan)
+			return readyInstance(cachePlan), b.id
+		}),
+	)
+
+	When("the binding is bound", func() {
+		It("answers 200 with the bind's credentials and parameters", func() {
+			id := readyInstance(quickPlan)
+			bindingID := uuid.NewString()
+			body := bindBody(quickPlan, uuid.NewString())
+			body["parameters"] = map[string]any{"purpose": "reports"}
+			made := bind(id, bindingID, body, true)
+			Expect(made.status).To(Equal(201))
+			DeferCleanup(func() { Expect(unbind(id, bindingID, quickPlan, false).status).To(Equal(200)) })
+
+			got := call("GET", bindingPath(id, bindingID), nil)
+			Expect(got.status).To(Equal(200))
+			Expect(got.body).To(HaveKeyWithValue("parameters", map[string]any{"purpose": "reports"}))
+			Expect(sameSecrets(got.body["credentials"], made.body["credentials"])).To(BeTrue(), "GET shows the bind's credentials")
+		})
+	})
+
+	When("its unbind waits in the queue", func() {
+		It("still answers 200 with the credentials", func() {
+			id := readyInstance(asyncPlan)
+			b := boundBinding(id, asyncPlan)
+			waiting(store.OpUnbind, id, b.id, nil)
+			got := call("GET", bindingPath(id, b.id), nil)
+			Expect(got.status).To(Equal(200))
+			Expect(sameSecrets(got.body["credentials"], b.creds)).To(BeTrue(), "GET shows the bind's credentials")
+		})
+	})
+
+	When("its bind failed", func() {
+		It("answers 404, as the binding is not ready", func() {
+			id := readyInstance(quickPlan)
+			first := boundBinding(id, quickPlan)
+			dropDatabase(first.creds["name"])
+
+			bindingID := uuid.NewString()
+			opID := operationID(bind(id, bindingID, bindBody(quickPlan, uuid.NewString()), true))
+			DeferCleanup(func() { Expect(unbind(id, bindingID, quickPlan, false).status).To(BeElementOf(200, 410)) })
+			Expect(finished(id, bindingID, opID).body).To(HaveKeyWithValue("state", "failed"))
+			resp := call("GET", bindingPath(id, bindingID), nil)
+			expectRefusal(resp, 404, "")
+			Expect(resp.body["description"]).To(ContainSubstring("not ready"))
+		})
+	})
+})

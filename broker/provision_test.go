@@ -1,0 +1,148 @@
+package broker_test
+
+import (
+	"github.com/google/uuid"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/omnibroker/omnibroker/store"
+)
+
+var _ = Describe("Provision", func() {
+	DescribeTable("a request the catalog or OSB refuses answers 400 and writes nothing",
+		func(change func(body map[string]any), mention string) {
+			id := uuid.NewString()
+			body := provisionBody(quickPlan)
+			change(body)
+			resp := call("PUT", instancePath(id)+query(true), body)
+			expectRefusal(resp, 400, "")
+			Expect(resp.body["description"]).To(ContainSubstring(mention))
+			Expect(rowsOf(id)).To(Equal(rows{}))
+		},
+		Entry("no service_id", func(b map[string]any) { delete(b, "service_id") }, "service_id"),
+		Entry("a service_id not in the catalog", func(b map[string]any) { b["service_id"] = uuid.NewString() }, "catalog"),
+		Entry("a plan_id not in the catalog", func(b map[string]any) { b["plan_id"] = uuid.NewString() }, "catalog"),
+		Entry("a plan of another service", func(b map[string]any) { b["plan_id"] = cachePlan }, "belongs to service"),
+		Entry("no organization_guid", func(b map[string]any) { delete(b, "organization_guid") }, "organization_guid"),
+		Entry("no space_guid", func(b map[string]any) { delete(b, "space_guid") }, "space_guid"),
+		Entry("a version on a plan that offers no choice", func(b map[string]any) { b["parameters"] = map[string]any{"version": "16"} }, "does not offer a choice of version"),
+		Entry("a version that is not a string", func(b map[string]any) { b["parameters"] = map[string]any{"version": 16} }, "non-empty string"),
+	)
+
+	When("the plan runs its operations asynchronously only", func() {
+		It("answers 422 AsyncRequired without accepts_incomplete and writes nothing", func() {
+			id := uuid.NewString()
+			expectRefusal(provision(id, asyncPlan, false), 422, "AsyncRequired")
+			Expect(rowsOf(id)).To(Equal(rows{}))
+		})
+
+		It("answers 202 at once with accepts_incomplete, names an operation that succeeds, and a repeated PUT then answers 200", func() {
+			id := uuid.NewString()
+			deleteAtEnd(id)
+			opID := operationID(provision(id, asyncPlan, true))
+			done := finished(id, "", opID)
+			Expect(done.body).To(HaveKeyWithValue("state", "succeeded"))
+			Expect(done.body).To(HaveKeyWithValue("description", "the service instance is ready"))
+
+			again := provision(id, asyncPlan, true)
+			Expect(again.status).To(Equal(200))
+			Expect(again.body).NotTo(HaveKey("operation"))
+		})
+	})
+
+	DescribeTable("an operation that finishes inside the budget answers 201, and a repeated PUT answers 200",
+		func(async bool) {
+			id := uuid.NewString()
+			deleteAtEnd(id)
+			first := provision(id, quickPlan, async)
+			Expect(first.status).To(Equal(201))
+			Expect(first.body).NotTo(HaveKey("operation"))
+			Expect(provision(id, quickPlan, async).status).To(Equal(200))
+			Expect(call("GET", instancePath(id), nil).status).To(Equal(200))
+			Expect(rowsOf(id).operations).To(Equal(1))
+		},
+		Entry("with accepts_incomplete, inside the plan's short budget", true),
+		Entry("without accepts_incomplete, inside the broker's long budget", false),
+	)
+
+	When("the same PUT arrives while the provision runs", func() {
+		It("answers 202 with the same operation and queues no other", func() {
+			id, opID := heldProvision()
+			again := provision(id, downPlan, true)
+			Expect(operationID(again)).To(Equal(opID))
+			Expect(rowsOf(id).operations).To(Equal(1))
+		})
+	})
+
+	Describe("a PUT for an existing id with other attributes", Ordered, func() {
+		var id string
+		BeforeAll(func() { id = readyInstance(quickPlan) })
+
+		DescribeTable("answers 409 and leaves the instance as it was",
+			func(change func(body map[string]any)) {
+				body := provisionBody(quickPlan)
+				change(body)
+				expectRefusal(call("PUT", instancePath(id)+query(true), body), 409, "")
+
+				got := call("GET", instancePath(id), nil)
+				Expect(got.status).To(Equal(200))
+				Expect(got.body).To(HaveKeyWithValue("plan_id", quickPlan))
+				Expect(got.body).To(HaveKeyWithValue("parameters", BeEmpty()))
+				Expect(rowsOf(id).operations).To(Equal(1))
+			},
+			Entry("another plan", func(b map[string]any) { b["plan_id"] = asyncPlan }),
+			Entry("another service", func(b map[string]any) { b["service_id"], b["plan_id"] = cacheServiceID, cachePlan }),
+			Entry("another organization", func(b map[string]any) { b["organization_guid"] = "other-org" }),
+			Entry("another space", func(b map[string]any) { b["space_guid"] = "other-space" }),
+			Entry("other parameters", func(b map[string]any) { b["parameters"] = map[string]any{"extensions": []string{"citext"}} }),
+		)
+	})
+
+	When("a repeated PUT writes the same parameters in another order and spacing", func() {
+		It("answers 200, as for the same PUT", func() {
+			id := uuid.NewString()
+			deleteAtEnd(id)
+			body := provisionBody(quickPlan)
+			body["parameters"] = map[string]any{"a": 1, "b": []any{"x", map[string]any{"c": true}}}
+			Expect(call("PUT", instancePath(id)+query(true), body).status).To(Equal(201))
+
+			again := `{"space_guid":"space","organization_guid":"org","plan_id":"` + quickPlan + `","service_id":"` + serviceID + `",
+				"parameters": { "b" : [ "x", {"c":true} ], "a": 1.0 }}`
+			Expect(call("PUT", instancePath(id)+query(true), again).status).To(Equal(200))
+		})
+	})
+
+	When("the provision fails on its node", func() {
+		It("answers a request without accepts_incomplete with 500 and the worker's sentence, and an identical PUT tries again", func() {
+			id := uuid.NewString()
+			resp := provision(id, downPlan, false)
+			expectRefusal(resp, 500, "")
+			Expect(resp.body["description"]).To(And(ContainSubstring("pg-down"), ContainSubstring("refused")))
+			Expect(resp.body["description"]).NotTo(ContainSubstring("postgres://"))
+			Expect(rowsOf(id)).To(Equal(rows{instances: 1, operations: 1}))
+
+			again := provision(id, downPlan, true)
+			Expect(again.status).To(Equal(202))
+			Expect(rowsOf(id).operations).To(Equal(2))
+			Expect(finished(id, "", operationID(again)).body).To(HaveKeyWithValue("state", "failed"))
+		})
+	})
+
+	When("deleting the instance failed", func() {
+		It("answers 422 InstanceNotReady to an identical PUT and queues nothing", func() {
+			id, _ := deleteFailedInstance()
+			before := rowsOf(id)
+			expectRefusal(provision(id, downPlan, true), 422, "InstanceNotReady")
+			Expect(rowsOf(id)).To(Equal(before))
+		})
+	})
+
+	When("the instance is being deleted", func() {
+		It("answers 422 ConcurrencyError to an identical PUT", func() {
+			id := readyInstance(quickPlan)
+			waiting(store.OpDeprovision, id, "", nil)
+			expectRefusal(provision(id, quickPlan, true), 422, "ConcurrencyError")
+			Expect(rowsOf(id).operations).To(Equal(2))
+		})
+	})
+})
