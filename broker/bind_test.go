@@ -9,65 +9,54 @@ import (
 )
 
 var _ = Describe("Bind", func() {
-	When("the instance does not exist", func() {
-		It("answers 404 and writes nothing", func() {
-			id := uuid.NewString()
-			expectRefusal(bind(id, uuid.NewString(), bindBody(quickPlan, uuid.NewString()), true), 404, "")
-			Expect(rowsOf(id)).To(Equal(rows{}))
-		})
+	describeUnusable("an instance left unusable answers 422 InstanceNotReady and writes no binding", func(id string) response {
+		return bind(id, uuid.NewString(), bindBody(downPlan, uuid.NewString()), true)
 	})
 
-	Describe("a bind it refuses writes nothing", Ordered, func() {
-		var id string
-		BeforeAll(func() { id = readyInstance(quickPlan) })
-
-		DescribeTable("answering 400",
-			func(change func(body map[string]any), mention string) {
-				body := bindBody(quickPlan, uuid.NewString())
-				change(body)
-				resp := bind(id, uuid.NewString(), body, true)
-				expectRefusal(resp, 400, "")
-				Expect(resp.body["description"]).To(ContainSubstring(mention))
-				Expect(rowsOf(id)).To(Equal(rows{instances: 1, operations: 1}))
-			},
-			Entry("no service_id", func(b map[string]any) { delete(b, "service_id") }, "service_id"),
-			Entry("no plan_id", func(b map[string]any) { delete(b, "plan_id") }, "plan_id"),
-			Entry("a service_id not in the catalog", func(b map[string]any) { b["service_id"] = uuid.NewString() }, "not in this broker's catalog"),
-			Entry("a plan_id not in the catalog", func(b map[string]any) { b["plan_id"] = uuid.NewString() }, "not in this broker's catalog"),
-			Entry("a plan of another service", func(b map[string]any) { b["plan_id"] = cachePlan }, "belongs to service"),
-			Entry("another plan of the instance's service", func(b map[string]any) { b["plan_id"] = asyncPlan }, "must be those of service instance"),
-		)
-	})
+	DescribeTable("while another operation on the instance is queued or running it answers 422 ConcurrencyError and writes no binding",
+		func(busy func() (string, string)) {
+			id, plan := busy()
+			before := rowsOf(id)
+			expectRefusal(bind(id, uuid.NewString(), bindBody(plan, uuid.NewString()), true), 422, "ConcurrencyError")
+			Expect(rowsOf(id)).To(Equal(before))
+		},
+		Entry("its provision", func() (string, string) { id, _ := heldProvision(); return id, downPlan }),
+		Entry("its deprovision", func() (string, string) {
+			id := readyInstance(quickPlan)
+			waiting(store.OpDeprovision, id, "", nil)
+			return id, quickPlan
+		}),
+		Entry("the unbind of another binding", func() (string, string) {
+			id := readyInstance(quickPlan)
+			waiting(store.OpUnbind, id, boundBinding(id, quickPlan).id, nil)
+			return id, quickPlan
+		}),
+	)
 
 	Describe("a binding that is bound", Ordered, func() {
-		var id string
-		var b binding
-		BeforeAll(func() {
-			id = readyInstance(quickPlan)
-			b = boundBinding(id, quickPlan)
-		})
+		f := boundBeforeAll(quickPlan)
 
 		It("hands out credentials an application logs in with", func() {
-			Expect(loginWorks(b.creds)).To(BeTrue(), "the binding's login works")
-			got := call("GET", bindingPath(id, b.id), nil)
-			Expect(sameSecrets(got.body["credentials"], b.creds)).To(BeTrue(), "GET binding shows the bind's credentials")
+			Expect(loginWorks(f.b.creds)).To(BeTrue(), "the binding's login works")
+			got := call("GET", bindingPath(f.id, f.b.id), nil)
+			Expect(sameSecrets(got.body["credentials"], f.b.creds)).To(BeTrue(), "GET binding shows the bind's credentials")
 		})
 
 		It("answers the same PUT with 200 and the same credentials", func() {
-			again := bind(id, b.id, bindBody(quickPlan, b.app), true)
+			again := bind(f.id, f.b.id, bindBody(quickPlan, f.b.app), true)
 			Expect(again.status).To(Equal(200))
-			Expect(sameSecrets(again.body["credentials"], b.creds)).To(BeTrue(), "the same credentials again")
-			Expect(rowsOf(id)).To(Equal(rows{instances: 1, bindings: 1, operations: 2}))
+			Expect(sameSecrets(again.body["credentials"], f.b.creds)).To(BeTrue(), "the same credentials again")
+			Expect(rowsOf(f.id)).To(Equal(rows{instances: 1, bindings: 1, operations: 2}))
 		})
 
 		DescribeTable("answers a PUT with other attributes with 409 and keeps the binding as it was",
 			func(change func(body map[string]any)) {
-				body := bindBody(quickPlan, b.app)
+				body := bindBody(quickPlan, f.b.app)
 				change(body)
-				expectRefusal(bind(id, b.id, body, true), 409, "")
-				got := call("GET", bindingPath(id, b.id), nil)
-				Expect(sameSecrets(got.body["credentials"], b.creds)).To(BeTrue(), "the credentials are unchanged")
-				Expect(rowsOf(id)).To(Equal(rows{instances: 1, bindings: 1, operations: 2}))
+				expectRefusal(bind(f.id, f.b.id, body, true), 409, "")
+				got := call("GET", bindingPath(f.id, f.b.id), nil)
+				Expect(sameSecrets(got.body["credentials"], f.b.creds)).To(BeTrue(), "the credentials are unchanged")
+				Expect(rowsOf(f.id)).To(Equal(rows{instances: 1, bindings: 1, operations: 2}))
 			},
 			Entry("another app", func(b map[string]any) { b["app_guid"] = uuid.NewString() }),
 			Entry("other parameters", func(b map[string]any) { b["parameters"] = map[string]any{"read_only": true} }),
@@ -76,9 +65,30 @@ var _ = Describe("Bind", func() {
 
 		It("answers 409 to the same binding id on another instance", func() {
 			other := readyInstance(cachePlan)
-			expectRefusal(bind(other, b.id, bindBody(cachePlan, b.app), true), 409, "")
+			expectRefusal(bind(other, f.b.id, bindBody(cachePlan, f.b.app), true), 409, "")
 			Expect(rowsOf(other).bindings).To(BeZero())
 		})
+	})
+
+	Describe("a bind it refuses writes nothing", Ordered, func() {
+		f := readyBeforeAll(quickPlan)
+
+		DescribeTable("answering 400",
+			func(change func(body map[string]any), mention string) {
+				body := bindBody(quickPlan, uuid.NewString())
+				change(body)
+				resp := bind(f.id, uuid.NewString(), body, true)
+				expectRefusal(resp, 400, "")
+				Expect(resp.body["description"]).To(ContainSubstring(mention))
+				Expect(rowsOf(f.id)).To(Equal(rows{instances: 1, operations: 1}))
+			},
+			Entry("no service_id", func(b map[string]any) { delete(b, "service_id") }, "service_id"),
+			Entry("no plan_id", func(b map[string]any) { delete(b, "plan_id") }, "plan_id"),
+			Entry("a service_id not in the catalog", func(b map[string]any) { b["service_id"] = uuid.NewString() }, "not in this broker's catalog"),
+			Entry("a plan_id not in the catalog", func(b map[string]any) { b["plan_id"] = uuid.NewString() }, "not in this broker's catalog"),
+			Entry("a plan of another service", func(b map[string]any) { b["plan_id"] = cachePlan }, "belongs to service"),
+			Entry("another plan of the instance's service", func(b map[string]any) { b["plan_id"] = asyncPlan }, "must be those of service instance"),
+		)
 	})
 
 	When("the plan runs its operations asynchronously only", func() {
@@ -103,34 +113,11 @@ var _ = Describe("Bind", func() {
 		})
 	})
 
-	DescribeTable("while another operation on the instance is queued or running it answers 422 ConcurrencyError and writes no binding",
-		func(busy func() (string, string)) {
-			id, plan := busy()
-			before := rowsOf(id)
-			expectRefusal(bind(id, uuid.NewString(), bindBody(plan, uuid.NewString()), true), 422, "ConcurrencyError")
-			Expect(rowsOf(id)).To(Equal(before))
-		},
-		Entry("its provision", func() (string, string) { id, _ := heldProvision(); return id, downPlan }),
-		Entry("its deprovision", func() (string, string) {
-			id := readyInstance(quickPlan)
-			waiting(store.OpDeprovision, id, "", nil)
-			return id, quickPlan
-		}),
-		Entry("the unbind of another binding", func() (string, string) {
-			id := readyInstance(quickPlan)
-			waiting(store.OpUnbind, id, boundBinding(id, quickPlan).id, nil)
-			return id, quickPlan
-		}),
-	)
-
-	DescribeTable("an instance left unusable answers 422 InstanceNotReady and writes no binding",
-		func(unusable func() string) {
-			id := unusable()
-			before := rowsOf(id)
-			expectRefusal(bind(id, uuid.NewString(), bindBody(downPlan, uuid.NewString()), true), 422, "InstanceNotReady")
-			Expect(rowsOf(id)).To(Equal(before))
-		},
-		Entry("after its provision failed", failedInstance),
-		Entry("after its deprovision failed", func() string { id, _ := deleteFailedInstance(); return id }),
-	)
+	When("the instance does not exist", func() {
+		It("answers 404 and writes nothing", func() {
+			id := uuid.NewString()
+			expectRefusal(bind(id, uuid.NewString(), bindBody(quickPlan, uuid.NewString()), true), 404, "")
+			Expect(rowsOf(id)).To(Equal(rows{}))
+		})
+	})
 })

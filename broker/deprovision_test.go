@@ -9,6 +9,22 @@ import (
 )
 
 var _ = Describe("Deprovision", func() {
+	DescribeTable("a deprovision that finishes inside the budget answers 200, and the instance is gone",
+		func(async bool) {
+			id := readyInstance(cachePlan)
+			resp := deprovision(id, cachePlan, async)
+			Expect(resp.status).To(Equal(200))
+			Expect(resp.body).NotTo(HaveKey("operation"))
+
+			Expect(call("GET", instancePath(id), nil).status).To(Equal(404))
+			expectRefusal(poll(id, "", ""), 410, "")
+			expectRefusal(deprovision(id, cachePlan, async), 410, "")
+			Expect(rowsOf(id)).To(Equal(rows{operations: 2}), "the operation rows outlive the instance")
+		},
+		Entry("with accepts_incomplete", true),
+		Entry("without accepts_incomplete", false),
+	)
+
 	When("the instance does not exist", func() {
 		It("answers 410 Gone and writes nothing", func() {
 			id := uuid.NewString()
@@ -18,16 +34,15 @@ var _ = Describe("Deprovision", func() {
 	})
 
 	Describe("a DELETE it refuses leaves the instance as it was", Ordered, func() {
-		var id string
-		BeforeAll(func() { id = readyInstance(quickPlan) })
+		f := readyBeforeAll(quickPlan)
 
 		DescribeTable("answering 400",
 			func(query, mention string) {
-				resp := call("DELETE", instancePath(id)+"?accepts_incomplete=true&"+query, nil)
+				resp := call("DELETE", instancePath(f.id)+"?accepts_incomplete=true&"+query, nil)
 				expectRefusal(resp, 400, "")
 				Expect(resp.body["description"]).To(ContainSubstring(mention))
-				Expect(call("GET", instancePath(id), nil).status).To(Equal(200))
-				Expect(rowsOf(id).operations).To(Equal(1))
+				Expect(call("GET", instancePath(f.id), nil).status).To(Equal(200))
+				Expect(rowsOf(f.id).operations).To(Equal(1))
 			},
 			Entry("no plan_id", "service_id="+serviceID, "plan_id"),
 			Entry("another plan", ids(serviceID, asyncPlan), "must be those of service instance"),
@@ -48,22 +63,6 @@ var _ = Describe("Deprovision", func() {
 			expectRefusal(deprovision(id, asyncPlan, true), 410, "")
 		})
 	})
-
-	DescribeTable("a deprovision that finishes inside the budget answers 200, and the instance is gone",
-		func(async bool) {
-			id := readyInstance(cachePlan)
-			resp := deprovision(id, cachePlan, async)
-			Expect(resp.status).To(Equal(200))
-			Expect(resp.body).NotTo(HaveKey("operation"))
-
-			Expect(call("GET", instancePath(id), nil).status).To(Equal(404))
-			expectRefusal(poll(id, "", ""), 410, "")
-			expectRefusal(deprovision(id, cachePlan, async), 410, "")
-			Expect(rowsOf(id)).To(Equal(rows{operations: 2}), "the operation rows outlive the instance")
-		},
-		Entry("with accepts_incomplete", true),
-		Entry("without accepts_incomplete", false),
-	)
 
 	When("a deprovision waits in the queue", func() {
 		It("answers a repeated DELETE with 202 and that operation, and queues no other", func() {

@@ -13,6 +13,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/omnibroker/omnibroker/internal/testkit"
 	"github.com/omnibroker/omnibroker/store"
 )
 
@@ -215,6 +216,31 @@ func boundBinding(id, plan string) binding {
 	return b
 }
 
+// shared is an instance, and perhaps a binding of it, that the specs of an Ordered
+// container share.
+type shared struct {
+	id string
+	b  binding
+}
+
+// readyBeforeAll makes a ready instance of plan before the container's first spec.
+func readyBeforeAll(plan string) *shared {
+	f := &shared{}
+	BeforeAll(func() { f.id = readyInstance(plan) })
+	return f
+}
+
+// boundBeforeAll makes a ready instance of plan and a binding of it before the container's
+// first spec.
+func boundBeforeAll(plan string) *shared {
+	f := &shared{}
+	BeforeAll(func() {
+		f.id = readyInstance(plan)
+		f.b = boundBinding(f.id, plan)
+	})
+	return f
+}
+
 // heldProvision starts a provision of the down plan whose worker waits at placement, because
 // the spec holds the placement lock of that plan's backend, as a placement running elsewhere
 // would. It returns the instance and the running operation. When the spec ends the lock is let
@@ -228,12 +254,7 @@ func heldProvision() (string, string) {
 			finished(id, "", opID)
 		}
 	})
-	tx, err := st.DB().Beginx()
-	Expect(err).NotTo(HaveOccurred())
-	DeferCleanup(func() { _ = tx.Rollback() })
-	_, err = tx.Exec(`SELECT pg_advisory_xact_lock(hashtextextended('omnibroker-placement:' || 'down', 0))`)
-	Expect(err).NotTo(HaveOccurred())
-
+	testkit.HoldPlacementLock(GinkgoT(), st.DB().DB, "down")
 	opID = operationID(provision(id, downPlan, true))
 	Eventually(func() any { return poll(id, "", opID).body["description"] }, 10*time.Second, 20*time.Millisecond).
 		Should(Equal("provision is running"))
@@ -257,6 +278,21 @@ func deleteFailedInstance() (string, string) {
 	opID := operationID(deprovision(id, downPlan, true))
 	Expect(finished(id, "", opID).body).To(HaveKeyWithValue("state", "failed"))
 	return id, opID
+}
+
+// describeUnusable is the table of a request on an instance that a failed operation left
+// unusable: it answers 422 InstanceNotReady and writes nothing.
+func describeUnusable(text string, request func(id string) response) bool {
+	return DescribeTable(text,
+		func(unusable func() string) {
+			id := unusable()
+			before := rowsOf(id)
+			expectRefusal(request(id), 422, "InstanceNotReady")
+			Expect(rowsOf(id)).To(Equal(before))
+		},
+		Entry("after its provision failed", failedInstance),
+		Entry("after its deprovision failed", func() string { id, _ := deleteFailedInstance(); return id }),
+	)
 }
 
 // waiting starts op on the instance (or its binding) as a transient failure would leave it:

@@ -75,20 +75,19 @@ var _ = Describe("Provision", func() {
 	})
 
 	Describe("a PUT for an existing id with other attributes", Ordered, func() {
-		var id string
-		BeforeAll(func() { id = readyInstance(quickPlan) })
+		f := readyBeforeAll(quickPlan)
 
 		DescribeTable("answers 409 and leaves the instance as it was",
 			func(change func(body map[string]any)) {
 				body := provisionBody(quickPlan)
 				change(body)
-				expectRefusal(call("PUT", instancePath(id)+query(true), body), 409, "")
+				expectRefusal(call("PUT", instancePath(f.id)+query(true), body), 409, "")
 
-				got := call("GET", instancePath(id), nil)
+				got := call("GET", instancePath(f.id), nil)
 				Expect(got.status).To(Equal(200))
 				Expect(got.body).To(HaveKeyWithValue("plan_id", quickPlan))
 				Expect(got.body).To(HaveKeyWithValue("parameters", BeEmpty()))
-				Expect(rowsOf(id).operations).To(Equal(1))
+				Expect(rowsOf(f.id).operations).To(Equal(1))
 			},
 			Entry("another plan", func(b map[string]any) { b["plan_id"] = asyncPlan }),
 			Entry("another service", func(b map[string]any) { b["service_id"], b["plan_id"] = cacheServiceID, cachePlan }),

@@ -21,20 +21,15 @@ var _ = Describe("Unbind", func() {
 	)
 
 	Describe("an unbind it refuses leaves the binding as it was", Ordered, func() {
-		var id string
-		var b binding
-		BeforeAll(func() {
-			id = readyInstance(quickPlan)
-			b = boundBinding(id, quickPlan)
-		})
+		f := boundBeforeAll(quickPlan)
 
 		DescribeTable("answering 400",
 			func(query, mention string) {
-				resp := call("DELETE", bindingPath(id, b.id)+"?accepts_incomplete=true&"+query, nil)
+				resp := call("DELETE", bindingPath(f.id, f.b.id)+"?accepts_incomplete=true&"+query, nil)
 				expectRefusal(resp, 400, "")
 				Expect(resp.body["description"]).To(ContainSubstring(mention))
-				Expect(call("GET", bindingPath(id, b.id), nil).status).To(Equal(200))
-				Expect(rowsOf(id)).To(Equal(rows{instances: 1, bindings: 1, operations: 2}))
+				Expect(call("GET", bindingPath(f.id, f.b.id), nil).status).To(Equal(200))
+				Expect(rowsOf(f.id)).To(Equal(rows{instances: 1, bindings: 1, operations: 2}))
 			},
 			Entry("no plan_id", "service_id="+serviceID, "plan_id"),
 			Entry("another plan", ids(serviceID, asyncPlan), "must be those of service instance"),
@@ -42,7 +37,7 @@ var _ = Describe("Unbind", func() {
 		)
 
 		It("still lets the application log in", func() {
-			Expect(loginWorks(b.creds)).To(BeTrue(), "the binding's login works")
+			Expect(loginWorks(f.b.creds)).To(BeTrue(), "the binding's login works")
 		})
 	})
 

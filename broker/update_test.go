@@ -11,28 +11,19 @@ import (
 )
 
 var _ = Describe("Update", func() {
-	When("the instance does not exist", func() {
-		It("answers 404 and creates nothing", func() {
-			id := uuid.NewString()
-			expectRefusal(update(id, updateBody(asyncPlan, nil), true), 404, "")
-			Expect(rowsOf(id)).To(Equal(rows{}))
-		})
-	})
-
 	Describe("a PATCH it refuses leaves the instance on its plan and parameters, with no operation queued", Ordered, func() {
-		var id string
-		BeforeAll(func() { id = readyInstance(quickPlan) })
+		f := readyBeforeAll(quickPlan)
 
 		DescribeTable("with the status and error the request earns",
 			func(body map[string]any, async bool, status int, key, mention string) {
-				resp := update(id, body, async)
+				resp := update(f.id, body, async)
 				expectRefusal(resp, status, key)
 				Expect(resp.body["description"]).To(ContainSubstring(mention))
 
-				got := call("GET", instancePath(id), nil)
+				got := call("GET", instancePath(f.id), nil)
 				Expect(got.body).To(HaveKeyWithValue("plan_id", quickPlan))
 				Expect(got.body).To(HaveKeyWithValue("parameters", BeEmpty()))
-				Expect(rowsOf(id).operations).To(Equal(1))
+				Expect(rowsOf(f.id).operations).To(Equal(1))
 			},
 			Entry("no service_id", map[string]any{"plan_id": asyncPlan}, true, 400, "", "service_id"),
 			Entry("another service", map[string]any{"service_id": cacheServiceID, "plan_id": cachePlan}, true, 400, "BadRequest", "is not the service of instance"),
@@ -101,14 +92,15 @@ var _ = Describe("Update", func() {
 		)
 	})
 
-	DescribeTable("an instance left unusable answers 422 InstanceNotReady and queues nothing",
-		func(unusable func() string) {
-			id := unusable()
-			before := rowsOf(id)
-			expectRefusal(update(id, updateBody("", map[string]any{"a": 1}), true), 422, "InstanceNotReady")
-			Expect(rowsOf(id)).To(Equal(before))
-		},
-		Entry("after its provision failed", failedInstance),
-		Entry("after its deprovision failed", func() string { id, _ := deleteFailedInstance(); return id }),
-	)
+	describeUnusable("an instance left unusable answers 422 InstanceNotReady and queues nothing", func(id string) response {
+		return update(id, updateBody("", map[string]any{"a": 1}), true)
+	})
+
+	When("the instance does not exist", func() {
+		It("answers 404 and creates nothing", func() {
+			id := uuid.NewString()
+			expectRefusal(update(id, updateBody(asyncPlan, nil), true), 404, "")
+			Expect(rowsOf(id)).To(Equal(rows{}))
+		})
+	})
 })
