@@ -22,14 +22,14 @@ var _ = Describe("Bind", func() {
 		},
 		Entry("its provision", func() (string, string) { id, _ := heldProvision(); return id, downPlan }),
 		Entry("its deprovision", func() (string, string) {
-			id := readyInstance(quickPlan)
+			id := readyInstance(cachePlan)
 			waiting(store.OpDeprovision, id, "", nil)
-			return id, quickPlan
+			return id, cachePlan
 		}),
 		Entry("the unbind of another binding", func() (string, string) {
-			id := readyInstance(quickPlan)
-			waiting(store.OpUnbind, id, boundBinding(id, quickPlan).id, nil)
-			return id, quickPlan
+			id := readyInstance(cachePlan)
+			waiting(store.OpUnbind, id, boundBinding(id, cachePlan).id, nil)
+			return id, cachePlan
 		}),
 	)
 

@@ -51,19 +51,19 @@ var _ = Describe("GetInstance", func() {
 
 	When("an update of the instance waits in the queue", func() {
 		It("answers 422 ConcurrencyError", func() {
-			id := readyInstance(asyncPlan)
-			waiting(store.OpUpdate, id, "", store.UpdateRequest{PlanID: asyncPlan, PreviousPlanID: asyncPlan})
+			id := readyInstance(cachePlan)
+			waiting(store.OpUpdate, id, "", store.UpdateRequest{PlanID: cachePlan, PreviousPlanID: cachePlan})
 			expectRefusal(call("GET", instancePath(id), nil), 422, "ConcurrencyError")
 		})
 	})
 
 	When("a deprovision of the instance waits in the queue", func() {
 		It("still answers 200 with the instance", func() {
-			id := readyInstance(asyncPlan)
+			id := readyInstance(cachePlan)
 			waiting(store.OpDeprovision, id, "", nil)
 			resp := call("GET", instancePath(id), nil)
 			Expect(resp.status).To(Equal(200))
-			Expect(resp.body).To(HaveKeyWithValue("plan_id", asyncPlan))
+			Expect(resp.body).To(HaveKeyWithValue("plan_id", cachePlan))
 		})
 	})
 })

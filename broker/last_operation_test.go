@@ -36,8 +36,8 @@ var _ = Describe("LastOperation", func() {
 
 	When("the operation waits on its backoff", func() {
 		It("answers in progress with Retry-After the whole seconds until its next attempt", func() {
-			id := readyInstance(asyncPlan)
-			op := waiting(store.OpUpdate, id, "", store.UpdateRequest{PlanID: asyncPlan, PreviousPlanID: asyncPlan})
+			id := readyInstance(cachePlan)
+			op := waiting(store.OpUpdate, id, "", store.UpdateRequest{PlanID: cachePlan, PreviousPlanID: cachePlan})
 			resp := poll(id, "", op.ID)
 			Expect(resp.body).To(HaveKeyWithValue("state", "in progress"))
 			Expect(resp.body).To(HaveKeyWithValue("description", "update is queued"))

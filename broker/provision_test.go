@@ -138,9 +138,9 @@ var _ = Describe("Provision", func() {
 
 	When("the instance is being deleted", func() {
 		It("answers 422 ConcurrencyError to an identical PUT", func() {
-			id := readyInstance(quickPlan)
+			id := readyInstance(cachePlan)
 			waiting(store.OpDeprovision, id, "", nil)
-			expectRefusal(provision(id, quickPlan, true), 422, "ConcurrencyError")
+			expectRefusal(provision(id, cachePlan, true), 422, "ConcurrencyError")
 			Expect(rowsOf(id).operations).To(Equal(2))
 		})
 	})
