@@ -1,6 +1,9 @@
 package broker_test
 
 import (
+	"encoding/base64"
+	"net/http"
+
 	"github.com/google/uuid"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -144,4 +147,25 @@ var _ = Describe("Provision", func() {
 			Expect(rowsOf(id).operations).To(Equal(2))
 		})
 	})
+})
+
+var _ = Describe("The originating identity of a provision", func() {
+	DescribeTable("is recorded with its operation, decoded, or as null when the header cannot be read",
+		func(header, want string) {
+			id := uuid.NewString()
+			deleteAtEnd(id)
+			resp := call("PUT", instancePath(id)+query(true), instanceBody(cachePlan), func(r *http.Request) {
+				r.Header.Set("X-Broker-API-Originating-Identity", header)
+			})
+			Expect(resp.status).To(Equal(201))
+			var recorded string
+			Expect(st.DB().Get(&recorded, "SELECT COALESCE(originating_identity, 'null'::jsonb) FROM operations WHERE instance_id = $1", id)).To(Succeed())
+			Expect(recorded).To(MatchJSON(want))
+		},
+		Entry("Cloud Foundry's", "cloudfoundry "+base64.StdEncoding.EncodeToString([]byte(`{"user_id":"u-2"}`)),
+			`{"platform": "cloudfoundry", "value": {"user_id": "u-2"}}`),
+		Entry("one without a value", "kubernetes", "null"),
+		Entry("one whose value is not base64", "kubernetes %%%", "null"),
+		Entry("one whose value is not JSON", "kubernetes "+base64.StdEncoding.EncodeToString([]byte("user")), "null"),
+	)
 })
