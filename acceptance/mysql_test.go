@@ -11,6 +11,8 @@ import (
 	gomysql "github.com/go-sql-driver/mysql"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+
+	"github.com/omnibroker/omnibroker/internal/testkit"
 )
 
 var _ = Describe("MySQL", func() {
@@ -171,29 +173,16 @@ func mysqlURIOfJDBC(jdbc string) string {
 // belong to other clients (Rails) and are left out.
 func mysqlConfig(uri string) *gomysql.Config {
 	GinkgoHelper()
-	u := parseURLWithSecret(uri, "a mysql:// URL")
-	cfg := gomysql.NewConfig()
-	cfg.Net = "tcp"
-	cfg.Addr = u.Host
-	cfg.User = u.User.Username()
-	cfg.Passwd, _ = u.User.Password()
-	cfg.DBName = strings.TrimPrefix(u.Path, "/")
-	cfg.Logger = &gomysql.NopLogger{} // connections the broker ends would be logged
+	cfg, err := testkit.MySQLConfig(uri)
+	Expect(err).NotTo(HaveOccurred(), "a mysql:// URL")
 	return cfg
 }
 
 // mysqlTryLogin logs in with uri; it returns the pool (closed when the spec ends) or the error
 // of logging in.
 func mysqlTryLogin(ctx context.Context, uri string) (*sql.DB, error) {
-	connector, err := gomysql.NewConnector(mysqlConfig(uri))
-	Expect(err).NotTo(HaveOccurred())
-	db := sql.OpenDB(connector)
-	if err := db.PingContext(ctx); err != nil {
-		_ = db.Close()
-		return nil, err
-	}
-	DeferCleanup(db.Close)
-	return db, nil
+	GinkgoHelper()
+	return testkit.MySQLLogin(ctx, GinkgoT(), mysqlConfig(uri))
 }
 
 func mysqlLogin(ctx context.Context, uri string) *sql.DB {

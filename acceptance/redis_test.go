@@ -13,6 +13,8 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/omnibroker/omnibroker/internal/testkit"
 )
 
 var _ = Describe("Redis", func() {
@@ -182,16 +184,8 @@ func expectRedisNoPerm(err error, what string) {
 // connection shows as an error; it returns the client (closed when the spec ends) or the error
 // of logging in.
 func redisTryLogin(ctx context.Context, uri string) (*goredis.Client, error) {
-	opts, err := goredis.ParseURL(uri)
-	Expect(err).NotTo(HaveOccurred(), "a redis:// URL")
-	opts.MaxRetries = -1
-	c := goredis.NewClient(opts)
-	if err := c.Ping(ctx).Err(); err != nil {
-		_ = c.Close()
-		return nil, err
-	}
-	DeferCleanup(c.Close)
-	return c, nil
+	GinkgoHelper()
+	return testkit.RedisLogin(ctx, GinkgoT(), uri)
 }
 
 func redisLogin(ctx context.Context, uri string) *goredis.Client {
@@ -212,12 +206,8 @@ func redisAdmin() *goredis.Client {
 // redisKeysUnder lists the keys under prefix with SCAN, as the admin.
 func redisKeysUnder(ctx context.Context, admin *goredis.Client, prefix string) []string {
 	GinkgoHelper()
-	var keys []string
-	iter := admin.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
-	}
-	Expect(iter.Err()).NotTo(HaveOccurred())
+	keys, err := testkit.RedisKeysUnder(ctx, admin, prefix)
+	Expect(err).NotTo(HaveOccurred())
 	return keys
 }
 

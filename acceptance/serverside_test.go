@@ -39,18 +39,14 @@ func roleExists(name string) bool {
 // connect logs in with an application's uri; it returns the connection (closed when the
 // spec ends) or the error of logging in.
 func connect(uri string) (*sql.DB, error) {
-	db, err := sql.Open("postgres", uri)
+	GinkgoHelper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	db, err := testkit.PostgresLogin(ctx, GinkgoT(), uri)
 	if err != nil {
 		return nil, err
 	}
 	db.SetMaxOpenConns(1)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
-		return nil, err
-	}
-	DeferCleanup(db.Close)
 	return db, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	. "github.com/onsi/gomega"
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/omnibroker/omnibroker/internal/testkit"
 	"github.com/omnibroker/omnibroker/store"
 )
 
@@ -41,16 +42,9 @@ func cacheBound() (string, string, map[string]any) {
 
 // tryLogin logs in with the credentials' uri as an application would, without retries.
 func tryLogin(ctx context.Context, creds map[string]any) (*goredis.Client, error) {
-	opts, err := goredis.ParseURL(creds["uri"].(string))
-	Expect(err).NotTo(HaveOccurred())
-	opts.MaxRetries = -1
-	c := goredis.NewClient(opts)
-	if err := c.Ping(ctx).Err(); err != nil {
-		_ = c.Close()
-		return nil, err
-	}
-	DeferCleanup(c.Close)
-	return c, nil
+	GinkgoHelper()
+	uri, _ := creds["uri"].(string)
+	return testkit.RedisLogin(ctx, GinkgoT(), uri)
 }
 
 // restoreLogs are the restore sweep's lines with message suffix about bindingID.

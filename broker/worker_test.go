@@ -7,6 +7,8 @@ import (
 	"github.com/google/uuid"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+
+	"github.com/omnibroker/omnibroker/internal/testkit"
 )
 
 var _ = Describe("Workers", func() {
@@ -50,11 +52,7 @@ var _ = Describe("Leases", func() {
 	When("another worker takes over an operation while its first worker is still at it", func() {
 		It("makes the first worker abandon it without recording a result", func() {
 			By("holding the placement lock so the provision stays in its worker")
-			tx, err := st.DB().Beginx()
-			Expect(err).NotTo(HaveOccurred())
-			defer func() { _ = tx.Rollback() }()
-			_, err = tx.Exec(`SELECT pg_advisory_xact_lock(hashtextextended('omnibroker-placement:' || 'local', 0))`)
-			Expect(err).NotTo(HaveOccurred())
+			lock := testkit.HoldPlacementLock(GinkgoT(), st.DB().DB, "local")
 
 			id := uuid.NewString()
 			resp := call("PUT", "/v2/service_instances/"+id+"?accepts_incomplete=true", provisionBody(asyncPlan))
@@ -67,12 +65,12 @@ var _ = Describe("Leases", func() {
 			}, 10*time.Second).Should(Equal("running"))
 
 			By("moving the lease to another owner, as a rescuer and a second claim would")
-			_, err = st.DB().Exec(`UPDATE operations SET lease_owner = 'someone-else', attempt = attempt + 1 WHERE id = $1`, opID)
+			_, err := st.DB().Exec(`UPDATE operations SET lease_owner = 'someone-else', attempt = attempt + 1 WHERE id = $1`, opID)
 			Expect(err).NotTo(HaveOccurred())
 			Eventually(logger.LogMessages, 10*time.Second).Should(ContainElement(HaveSuffix("operation.abandoned")))
 
 			By("leaving the newer owner's operation untouched")
-			Expect(tx.Rollback()).To(Succeed())
+			lock.Release()
 			Consistently(func() string {
 				var owner string
 				Expect(st.DB().Get(&owner, `SELECT lease_owner FROM operations WHERE id = $1`, opID)).To(Succeed())

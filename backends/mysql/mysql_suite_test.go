@@ -37,18 +37,13 @@ var (
 	logger   *lagertest.TestLogger
 )
 
-var _ = BeforeSuite(func(ctx SpecContext) {
+var _ = BeforeSuite(func() {
 	adminURL = testkit.MySQL.URL()
 	admin = testkit.MySQLAdmin(GinkgoT(), testkit.MySQL)
 
-	var err error
-	backend, err = mysql.New([]backends.Server{
-		{Name: "mysql-local", AdminURL: adminURL},
-		{Name: "mysql-closed", AdminURL: "mysql://root:" + closedNodePassword + "@127.0.0.1:1/"},
-	})
-	Expect(err).NotTo(HaveOccurred())
-	DeferCleanup(backend.Close)
-	Expect(backend.Ping(ctx, "mysql-local")).To(Succeed())
+	backend = testkit.OpenAdapter(GinkgoT(), mysql.New, "mysql-local",
+		backends.Server{Name: "mysql-local", AdminURL: adminURL},
+		backends.Server{Name: "mysql-closed", AdminURL: "mysql://root:" + closedNodePassword + "@127.0.0.1:1/"})
 })
 
 var _ = BeforeEach(func() {
@@ -113,13 +108,7 @@ func login(ctx context.Context, creds backends.Credentials, dbname string) (*sql
 	cfg.Net = "tcp"
 	cfg.Addr = net.JoinHostPort(creds["hostname"].(string), strconv.Itoa(creds["port"].(int)))
 	cfg.DBName = dbname
-	db := open(cfg)
-	if err := db.PingContext(ctx); err != nil {
-		_ = db.Close()
-		return nil, err
-	}
-	DeferCleanup(db.Close)
-	return db, nil
+	return testkit.MySQLLogin(ctx, GinkgoT(), cfg)
 }
 
 func mustLogin(ctx context.Context, creds backends.Credentials) *sql.DB {

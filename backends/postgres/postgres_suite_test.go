@@ -32,18 +32,13 @@ var (
 	logger   *lagertest.TestLogger
 )
 
-var _ = BeforeSuite(func(ctx SpecContext) {
+var _ = BeforeSuite(func() {
 	adminURL = testkit.Postgres.URL()
 	admin = testkit.PostgresAdmin(GinkgoT(), testkit.Postgres)
 
-	var err error
-	backend, err = postgres.New([]backends.Server{
-		{Name: "pg-local", AdminURL: adminURL},
-		{Name: "pg-closed", AdminURL: "postgres://postgres:" + closedNodePassword + "@127.0.0.1:1/postgres?sslmode=disable"},
-	})
-	Expect(err).NotTo(HaveOccurred())
-	DeferCleanup(backend.Close)
-	Expect(backend.Ping(ctx, "pg-local")).To(Succeed())
+	backend = testkit.OpenAdapter(GinkgoT(), postgres.New, "pg-local",
+		backends.Server{Name: "pg-local", AdminURL: adminURL},
+		backends.Server{Name: "pg-closed", AdminURL: "postgres://postgres:" + closedNodePassword + "@127.0.0.1:1/postgres?sslmode=disable"})
 })
 
 var _ = BeforeEach(func() {
@@ -105,14 +100,8 @@ func anyList(s ...string) []any {
 
 // login connects with uri as an application would and returns the pool, closed after the spec.
 func login(ctx context.Context, uri string) (*sql.DB, error) {
-	db, err := sql.Open("postgres", uri)
-	Expect(err).NotTo(HaveOccurred())
-	if err := db.PingContext(ctx); err != nil {
-		_ = db.Close()
-		return nil, err
-	}
-	DeferCleanup(db.Close)
-	return db, nil
+	GinkgoHelper()
+	return testkit.PostgresLogin(ctx, GinkgoT(), uri)
 }
 
 func mustLogin(ctx context.Context, creds backends.Credentials) *sql.DB {

@@ -37,18 +37,13 @@ var (
 	logger   *lagertest.TestLogger
 )
 
-var _ = BeforeSuite(func(ctx SpecContext) {
+var _ = BeforeSuite(func() {
 	adminURL = testkit.RabbitMQ.URL()
 	admin = testkit.RabbitMQAdmin(GinkgoT(), testkit.RabbitMQ)
 
-	var err error
-	backend, err = rabbitmq.New([]backends.Server{
-		{Name: "rabbitmq-local", AdminURL: adminURL},
-		{Name: "rabbitmq-closed", AdminURL: "http://guest:" + closedNodePassword + "@127.0.0.1:1"},
-	})
-	Expect(err).NotTo(HaveOccurred())
-	DeferCleanup(backend.Close)
-	Expect(backend.Ping(ctx, "rabbitmq-local")).To(Succeed())
+	backend = testkit.OpenAdapter(GinkgoT(), rabbitmq.New, "rabbitmq-local",
+		backends.Server{Name: "rabbitmq-local", AdminURL: adminURL},
+		backends.Server{Name: "rabbitmq-closed", AdminURL: "http://guest:" + closedNodePassword + "@127.0.0.1:1"})
 })
 
 var _ = BeforeEach(func() {

@@ -40,19 +40,14 @@ var (
 	logger   *lagertest.TestLogger
 )
 
-var _ = BeforeSuite(func(ctx SpecContext) {
+var _ = BeforeSuite(func() {
 	adminURL = testkit.Redis.URL()
 	admin = testkit.RedisAdmin(GinkgoT(), testkit.Redis)
 
-	var err error
-	backend, err = redis.New([]backends.Server{
-		{Name: "redis-local", AdminURL: adminURL},
-		{Name: "redis-closed", AdminURL: "redis://admin:" + closedNodePassword + "@127.0.0.1:1"},
-		{Name: "redis-silent", AdminURL: "redis://admin:" + closedNodePassword + "@" + silentListener()},
-	})
-	Expect(err).NotTo(HaveOccurred())
-	DeferCleanup(backend.Close)
-	Expect(backend.Ping(ctx, "redis-local")).To(Succeed())
+	backend = testkit.OpenAdapter(GinkgoT(), redis.New, "redis-local",
+		backends.Server{Name: "redis-local", AdminURL: adminURL},
+		backends.Server{Name: "redis-closed", AdminURL: "redis://admin:" + closedNodePassword + "@127.0.0.1:1"},
+		backends.Server{Name: "redis-silent", AdminURL: "redis://admin:" + closedNodePassword + "@" + silentListener()})
 })
 
 var _ = BeforeEach(func() {
@@ -123,16 +118,9 @@ func bound(ctx context.Context, inst backends.Instance) (backends.Binding, backe
 // closed connection shows as an error rather than a silent reconnect. The client is closed
 // after the spec.
 func login(ctx context.Context, creds backends.Credentials) (*goredis.Client, error) {
-	opts, err := goredis.ParseURL(creds["uri"].(string))
-	Expect(err).NotTo(HaveOccurred(), "the uri does not parse")
-	opts.MaxRetries = -1
-	c := goredis.NewClient(opts)
-	if err := c.Ping(ctx).Err(); err != nil {
-		_ = c.Close()
-		return nil, err
-	}
-	DeferCleanup(c.Close)
-	return c, nil
+	GinkgoHelper()
+	uri, _ := creds["uri"].(string)
+	return testkit.RedisLogin(ctx, GinkgoT(), uri)
 }
 
 func mustLogin(ctx context.Context, creds backends.Credentials) *goredis.Client {
@@ -149,12 +137,8 @@ func userName(inst backends.Instance, b backends.Binding) string {
 
 // keysUnder lists, as the admin, the keys whose names start with prefix.
 func keysUnder(ctx context.Context, prefix string) []string {
-	var keys []string
-	iter := admin.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
-	}
-	Expect(iter.Err()).NotTo(HaveOccurred())
+	keys, err := testkit.RedisKeysUnder(ctx, admin, prefix)
+	Expect(err).NotTo(HaveOccurred())
 	return keys
 }
 

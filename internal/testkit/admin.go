@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"net/url"
+	"strings"
 	"time"
 
 	gomysql "github.com/go-sql-driver/mysql"
@@ -24,17 +25,14 @@ func PostgresAdmin(t TB, s Server) *sql.DB {
 		t.Fatalf("%s", s.missing())
 	}
 	t.Cleanup(func() { _ = db.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
-	defer cancel()
-	if err := db.PingContext(ctx); err != nil {
-		t.Fatalf("%s: %v", s.missing(), err)
-	}
+	mustAnswer(t, s, db.PingContext)
 	return db
 }
 
-// MySQLConfig is the go-sql-driver configuration of a mysql://user:password@host:port/ admin
-// URL, without a database, and with the driver's logger silenced (it would log every
-// connection a spec's backend ends).
+// MySQLConfig reads a mysql://user:password@host:port/database URL (the admin's, or a
+// binding's) as an application would, into a go-sql-driver configuration with the driver's
+// logger silenced (it would log every connection a broker or backend ends). Parameters such as
+// reconnect=true belong to other clients (Rails) and are left out. The error quotes no URL.
 func MySQLConfig(rawURL string) (*gomysql.Config, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -45,6 +43,7 @@ func MySQLConfig(rawURL string) (*gomysql.Config, error) {
 	cfg.Passwd, _ = u.User.Password()
 	cfg.Net = "tcp"
 	cfg.Addr = u.Host
+	cfg.DBName = strings.TrimPrefix(u.Path, "/")
 	cfg.Logger = &gomysql.NopLogger{}
 	return cfg, nil
 }
@@ -72,11 +71,7 @@ func MySQLAdmin(t TB, s Server) *sql.DB {
 		t.Fatalf("%s: %v", s.missing(), err)
 	}
 	t.Cleanup(func() { _ = db.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
-	defer cancel()
-	if err := db.PingContext(ctx); err != nil {
-		t.Fatalf("%s: %v", s.missing(), err)
-	}
+	mustAnswer(t, s, db.PingContext)
 	return db
 }
 
@@ -90,11 +85,7 @@ func RedisAdmin(t TB, s Server) *goredis.Client {
 	}
 	c := goredis.NewClient(opts)
 	t.Cleanup(func() { _ = c.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
-	defer cancel()
-	if err := c.Ping(ctx).Err(); err != nil {
-		t.Fatalf("%s: %v", s.missing(), err)
-	}
+	mustAnswer(t, s, func(ctx context.Context) error { return c.Ping(ctx).Err() })
 	return c
 }
 
@@ -112,8 +103,37 @@ func RabbitMQAdmin(t TB, s Server) *rabbithole.Client {
 		t.Fatalf("%s: %v", s.missing(), err)
 	}
 	c.SetTimeout(10 * time.Second)
-	if _, err := c.Whoami(); err != nil {
+	mustAnswer(t, s, func(context.Context) error { _, err := c.Whoami(); return err })
+	return c
+}
+
+// Adapter is what OpenAdapter needs of a backend adapter: a check that one of its nodes
+// answers, and Close.
+type Adapter interface {
+	Ping(ctx context.Context, node string) error
+	Close() error
+}
+
+// OpenAdapter opens an adapter with open (its package's New) on servers, closes it at
+// cleanup, and fails unless node answers. The kit knows neither the server type S nor the
+// adapter type A, since it imports nothing of ours; New's errors quote no URL.
+func OpenAdapter[S any, A Adapter](t TB, open func([]S) (A, error), node string, servers ...S) A {
+	t.Helper()
+	a, err := open(servers)
+	if err != nil {
+		t.Fatalf("open the adapter: %v", err)
+	}
+	t.Cleanup(func() { _ = a.Close() })
+	mustAnswer(t, Server{What: "node " + node}, func(ctx context.Context) error { return a.Ping(ctx, node) })
+	return a
+}
+
+// mustAnswer fails t unless ping succeeds within adminTimeout.
+func mustAnswer(t TB, s Server, ping func(context.Context) error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
+	defer cancel()
+	if err := ping(ctx); err != nil {
 		t.Fatalf("%s: %v", s.missing(), err)
 	}
-	return c
 }
