@@ -55,14 +55,6 @@ func logged(ctx context.Context) context.Context {
 	return lagerctx.NewContext(ctx, logger)
 }
 
-// open opens a pool on cfg, with the driver's logger silenced: connections the backend ends
-// would be logged.
-func open(cfg *gomysql.Config) *sql.DB {
-	db, err := testkit.OpenMySQL(cfg)
-	Expect(err).NotTo(HaveOccurred())
-	return db
-}
-
 // newInstance returns an instance with a fresh id on mysql-local, deprovisioned after the spec,
 // which then checks that its database is gone.
 func newInstance(planConfig map[string]any) backends.Instance {
