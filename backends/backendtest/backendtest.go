@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/google/uuid"
 	"github.com/onsi/ginkgo/v2"
 	"github.com/onsi/gomega"
 
@@ -62,6 +63,38 @@ func (c Calls) BindingLost(ctx context.Context, inst backends.Instance, b backen
 	res, err := c.backend.CheckBinding(ctx, backends.CheckBindingRequest{Instance: inst, Binding: b})
 	return res.Lost, err
 }
+
+// NewInstance is an instance with a fresh id on node, of plan "small" with planConfig (nil for
+// none) and no parameters. After the spec it is deprovisioned, and gone checks that nothing of
+// it is left on the node.
+func (c Calls) NewInstance(node string, planConfig map[string]any, gone func(ctx context.Context, inst backends.Instance)) backends.Instance {
+	inst := backends.Instance{ID: uuid.NewString(), Node: node, Plan: "small", PlanConfig: planConfig, Parameters: map[string]any{}}
+	ginkgo.DeferCleanup(func(ctx ginkgo.SpecContext) {
+		gomega.Expect(c.Deprovision(ctx, inst)).To(gomega.Succeed())
+		gone(ctx, inst)
+	})
+	return inst
+}
+
+// Bound binds a NewBinding to inst and returns it with its credentials; the spec fails unless
+// the bind succeeds.
+func (c Calls) Bound(ctx context.Context, inst backends.Instance) (backends.Binding, backends.Credentials) {
+	b := NewBinding()
+	creds, err := c.Bind(ctx, inst, b)
+	gomega.ExpectWithOffset(1, err).NotTo(gomega.HaveOccurred())
+	return b, creds
+}
+
+// NewBinding is a binding with a fresh id and a password made as the broker makes them.
+func NewBinding() backends.Binding {
+	password, err := backends.NewPassword()
+	gomega.ExpectWithOffset(1, err).NotTo(gomega.HaveOccurred())
+	return backends.Binding{ID: uuid.NewString(), Password: password}
+}
+
+// ClosedNodePassword is the password in the admin URL of each suite's node where nothing
+// listens; no error and no log line may show it.
+const ClosedNodePassword = "s3cret-admin-pass"
 
 // Description is what a person reads on last_operation for err. The spec fails when err
 // carries no sentence.

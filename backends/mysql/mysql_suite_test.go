@@ -13,11 +13,11 @@ import (
 	"code.cloudfoundry.org/lager/v3/lagerctx"
 	"code.cloudfoundry.org/lager/v3/lagertest"
 	gomysql "github.com/go-sql-driver/mysql"
-	"github.com/google/uuid"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
 	"github.com/omnibroker/omnibroker/backends"
+	"github.com/omnibroker/omnibroker/backends/backendtest"
 	"github.com/omnibroker/omnibroker/backends/mysql"
 	"github.com/omnibroker/omnibroker/internal/testkit"
 )
@@ -27,8 +27,7 @@ func TestMySQL(t *testing.T) {
 	RunSpecs(t, "MySQL Backend Suite")
 }
 
-// closedNodePassword is in the admin URL of a node nobody listens on; no error may show it.
-const closedNodePassword = "s3cret-admin-pass"
+const closedNodePassword = backendtest.ClosedNodePassword
 
 var (
 	adminURL string
@@ -58,18 +57,9 @@ func logged(ctx context.Context) context.Context {
 // newInstance returns an instance with a fresh id on mysql-local, deprovisioned after the spec,
 // which then checks that its database is gone.
 func newInstance(planConfig map[string]any) backends.Instance {
-	inst := backends.Instance{
-		ID:         uuid.NewString(),
-		Node:       "mysql-local",
-		Plan:       "small",
-		PlanConfig: planConfig,
-		Parameters: map[string]any{},
-	}
-	DeferCleanup(func(ctx SpecContext) {
-		Expect(calls(backend).Deprovision(ctx, inst)).To(Succeed())
+	return calls(backend).NewInstance("mysql-local", planConfig, func(ctx context.Context, inst backends.Instance) {
 		Expect(databaseExists(ctx, databaseName(inst))).To(BeFalse())
 	})
-	return inst
 }
 
 func provisioned(ctx context.Context, planConfig map[string]any) backends.Instance {
@@ -78,17 +68,11 @@ func provisioned(ctx context.Context, planConfig map[string]any) backends.Instan
 	return inst
 }
 
-func newBinding() backends.Binding {
-	password, err := backends.NewPassword()
-	Expect(err).NotTo(HaveOccurred())
-	return backends.Binding{ID: uuid.NewString(), Password: password}
-}
+func newBinding() backends.Binding { return backendtest.NewBinding() }
 
+// bound binds a new binding to inst, logged with the spec's logger.
 func bound(ctx context.Context, inst backends.Instance) (backends.Binding, backends.Credentials) {
-	b := newBinding()
-	creds, err := calls(backend).Bind(logged(ctx), inst, b)
-	Expect(err).NotTo(HaveOccurred())
-	return b, creds
+	return calls(backend).Bound(logged(ctx), inst)
 }
 
 // login connects with the credentials' hostname, port, username, password and database

@@ -8,11 +8,11 @@ import (
 
 	"code.cloudfoundry.org/lager/v3/lagerctx"
 	"code.cloudfoundry.org/lager/v3/lagertest"
-	"github.com/google/uuid"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
 	"github.com/omnibroker/omnibroker/backends"
+	"github.com/omnibroker/omnibroker/backends/backendtest"
 	"github.com/omnibroker/omnibroker/backends/postgres"
 	"github.com/omnibroker/omnibroker/internal/testkit"
 )
@@ -22,8 +22,7 @@ func TestPostgres(t *testing.T) {
 	RunSpecs(t, "Postgres Backend Suite")
 }
 
-// closedNodePassword is in the admin URL of a node nobody listens on; no error may show it.
-const closedNodePassword = "s3cret-admin-pass"
+const closedNodePassword = backendtest.ClosedNodePassword
 
 var (
 	adminURL string
@@ -53,21 +52,13 @@ func logged(ctx context.Context) context.Context {
 // newInstance returns an instance with a fresh id on pg-local, deprovisioned after the spec,
 // which then checks that nothing of it is left.
 func newInstance(planConfig map[string]any, extensions ...string) backends.Instance {
-	inst := backends.Instance{
-		ID:         uuid.NewString(),
-		Node:       "pg-local",
-		Plan:       "small",
-		PlanConfig: planConfig,
-		Parameters: map[string]any{},
-	}
-	if len(extensions) > 0 {
-		inst.Parameters["extensions"] = anyList(extensions...)
-	}
-	DeferCleanup(func(ctx SpecContext) {
-		Expect(calls(backend).Deprovision(ctx, inst)).To(Succeed())
+	inst := calls(backend).NewInstance("pg-local", planConfig, func(ctx context.Context, inst backends.Instance) {
 		Expect(databaseCount(ctx, databaseName(inst))).To(Equal(0))
 		Expect(roleExists(ctx, ownerName(inst))).To(BeFalse())
 	})
+	if len(extensions) > 0 {
+		inst.Parameters["extensions"] = anyList(extensions...)
+	}
 	return inst
 }
 
@@ -77,17 +68,11 @@ func provisioned(ctx context.Context, planConfig map[string]any, extensions ...s
 	return inst
 }
 
-func newBinding() backends.Binding {
-	password, err := backends.NewPassword()
-	Expect(err).NotTo(HaveOccurred())
-	return backends.Binding{ID: uuid.NewString(), Password: password}
-}
+func newBinding() backends.Binding { return backendtest.NewBinding() }
 
+// bound binds a new binding to inst, logged with the spec's logger.
 func bound(ctx context.Context, inst backends.Instance) (backends.Binding, backends.Credentials) {
-	b := newBinding()
-	creds, err := calls(backend).Bind(logged(ctx), inst, b)
-	Expect(err).NotTo(HaveOccurred())
-	return b, creds
+	return calls(backend).Bound(logged(ctx), inst)
 }
 
 func anyList(s ...string) []any {

@@ -18,6 +18,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/omnibroker/omnibroker/backends"
+	"github.com/omnibroker/omnibroker/backends/backendtest"
 	"github.com/omnibroker/omnibroker/backends/rabbitmq"
 	"github.com/omnibroker/omnibroker/internal/testkit"
 )
@@ -27,8 +28,7 @@ func TestRabbitMQ(t *testing.T) {
 	RunSpecs(t, "RabbitMQ Backend Suite")
 }
 
-// closedNodePassword is in the admin URL of a node nobody listens on; no error may show it.
-const closedNodePassword = "s3cret-admin-pass"
+const closedNodePassword = backendtest.ClosedNodePassword
 
 var (
 	adminURL string
@@ -58,17 +58,9 @@ func logged(ctx context.Context) context.Context {
 // newInstance returns an instance with a fresh id on rabbitmq-local, deprovisioned after the
 // spec, which then checks that its vhost is gone.
 func newInstance() backends.Instance {
-	inst := backends.Instance{
-		ID:         uuid.NewString(),
-		Node:       "rabbitmq-local",
-		Plan:       "small",
-		Parameters: map[string]any{},
-	}
-	DeferCleanup(func(ctx SpecContext) {
-		Expect(calls(backend).Deprovision(ctx, inst)).To(Succeed())
+	return calls(backend).NewInstance("rabbitmq-local", nil, func(_ context.Context, inst backends.Instance) {
 		Expect(vhostExists(vhostName(inst))).To(BeFalse())
 	})
-	return inst
 }
 
 func provisioned(ctx context.Context) backends.Instance {
@@ -77,17 +69,11 @@ func provisioned(ctx context.Context) backends.Instance {
 	return inst
 }
 
-func newBinding() backends.Binding {
-	password, err := backends.NewPassword()
-	Expect(err).NotTo(HaveOccurred())
-	return backends.Binding{ID: uuid.NewString(), Password: password}
-}
+func newBinding() backends.Binding { return backendtest.NewBinding() }
 
+// bound binds a new binding to inst, logged with the spec's logger.
 func bound(ctx context.Context, inst backends.Instance) (backends.Binding, backends.Credentials) {
-	b := newBinding()
-	creds, err := calls(backend).Bind(logged(ctx), inst, b)
-	Expect(err).NotTo(HaveOccurred())
-	return b, creds
+	return calls(backend).Bound(logged(ctx), inst)
 }
 
 // dial connects with uri as an application would and returns the connection, closed after

@@ -8,12 +8,12 @@ import (
 
 	"code.cloudfoundry.org/lager/v3/lagerctx"
 	"code.cloudfoundry.org/lager/v3/lagertest"
-	"github.com/google/uuid"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/omnibroker/omnibroker/backends"
+	"github.com/omnibroker/omnibroker/backends/backendtest"
 	"github.com/omnibroker/omnibroker/backends/redis"
 	"github.com/omnibroker/omnibroker/internal/testkit"
 )
@@ -23,8 +23,7 @@ func TestRedis(t *testing.T) {
 	RunSpecs(t, "Redis Backend Suite")
 }
 
-// closedNodePassword is in the admin URL of a node nobody listens on; no error may show it.
-const closedNodePassword = "s3cret-admin-pass"
+const closedNodePassword = backendtest.ClosedNodePassword
 
 // The admin login of the local Redis as scripts/services leaves it, which the Redis servers the
 // specs start have too.
@@ -81,18 +80,10 @@ func logged(ctx context.Context) context.Context {
 // newInstance returns an instance with a fresh id on redis-local, deprovisioned after the spec,
 // which then checks that no key and no ACL user of it is left.
 func newInstance() backends.Instance {
-	inst := backends.Instance{
-		ID:         uuid.NewString(),
-		Node:       "redis-local",
-		Plan:       "small",
-		Parameters: map[string]any{},
-	}
-	DeferCleanup(func(ctx SpecContext) {
-		Expect(calls(backend).Deprovision(ctx, inst)).To(Succeed())
+	return calls(backend).NewInstance("redis-local", nil, func(ctx context.Context, inst backends.Instance) {
 		Expect(keysUnder(ctx, keyPrefix(inst))).To(BeEmpty())
 		Expect(usersOf(ctx, inst)).To(BeEmpty())
 	})
-	return inst
 }
 
 func provisioned(ctx context.Context) backends.Instance {
@@ -101,17 +92,11 @@ func provisioned(ctx context.Context) backends.Instance {
 	return inst
 }
 
-func newBinding() backends.Binding {
-	password, err := backends.NewPassword()
-	Expect(err).NotTo(HaveOccurred())
-	return backends.Binding{ID: uuid.NewString(), Password: password}
-}
+func newBinding() backends.Binding { return backendtest.NewBinding() }
 
+// bound binds a new binding to inst, logged with the spec's logger.
 func bound(ctx context.Context, inst backends.Instance) (backends.Binding, backends.Credentials) {
-	b := newBinding()
-	creds, err := calls(backend).Bind(logged(ctx), inst, b)
-	Expect(err).NotTo(HaveOccurred())
-	return b, creds
+	return calls(backend).Bound(logged(ctx), inst)
 }
 
 // login connects with the credentials' uri as an application would, with no retries, so that a
