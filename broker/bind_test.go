@@ -91,6 +91,26 @@ var _ = Describe("Bind", func() {
 		)
 	})
 
+	When("a bind waits in the queue", Ordered, func() {
+		var id string
+		var b binding
+		var op store.Operation
+		BeforeAll(func() {
+			id = readyInstance(asyncPlan)
+			b, op = waitingBind(id, asyncPlan)
+		})
+
+		It("answers the same PUT with 202 and that operation", func() {
+			Expect(operationID(bind(id, b.id, bindBody(asyncPlan, b.app), true))).To(Equal(op.ID))
+			Expect(rowsOf(id)).To(Equal(rows{instances: 1, bindings: 1, operations: 2}))
+		})
+
+		It("answers a PUT of that binding for another app with 409", func() {
+			expectRefusal(bind(id, b.id, bindBody(asyncPlan, uuid.NewString()), true), 409, "")
+			Expect(rowsOf(id)).To(Equal(rows{instances: 1, bindings: 1, operations: 2}))
+		})
+	})
+
 	When("the plan runs its operations asynchronously only", func() {
 		It("answers 422 AsyncRequired without accepts_incomplete, and 202 with it, after which GET shows the credentials", func() {
 			id := readyInstance(asyncPlan)

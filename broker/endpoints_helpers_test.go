@@ -13,6 +13,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/omnibroker/omnibroker/backends"
 	"github.com/omnibroker/omnibroker/internal/testkit"
 	"github.com/omnibroker/omnibroker/store"
 )
@@ -216,10 +217,7 @@ func boundBinding(id, plan string) binding {
 	GinkgoHelper()
 	b := binding{id: uuid.NewString(), app: uuid.NewString()}
 	resp := bind(id, b.id, bindBody(plan, b.app), true)
-	DeferCleanup(func() {
-		Eventually(func() int { return unbind(id, b.id, plan, true).status }, 20*time.Second, 100*time.Millisecond).
-			Should(BeElementOf(200, 410))
-	})
+	unbindAtEnd(id, b.id, plan)
 	if resp.status == 202 {
 		Expect(finished(id, b.id, operationID(resp)).body).To(HaveKeyWithValue("state", "succeeded"))
 		resp = call("GET", bindingPath(id, b.id), nil)
@@ -230,6 +228,14 @@ func boundBinding(id, plan string) binding {
 	b.creds, _ = resp.body["credentials"].(map[string]any)
 	Expect(b.creds).NotTo(BeEmpty())
 	return b
+}
+
+// unbindAtEnd deletes the binding when the spec ends, waiting out any operation on it.
+func unbindAtEnd(id, bindingID, plan string) {
+	DeferCleanup(func() {
+		Eventually(func() int { return unbind(id, bindingID, plan, true).status }, 20*time.Second, 100*time.Millisecond).
+			Should(BeElementOf(200, 410))
+	})
 }
 
 // shared is an instance, and perhaps a binding of it, that the specs of an Ordered
@@ -316,10 +322,7 @@ func describeUnusable(text string, request func(id string) response) bool {
 func waiting(kind store.OperationKind, id, bindingID string, request any) store.Operation {
 	GinkgoHelper()
 	ctx := context.Background()
-	op := store.Operation{
-		ID: uuid.NewString(), Kind: kind, InstanceID: id, BindingID: bindingID,
-		MaxAttempts: 1, RunAfter: time.Now().Add(time.Hour),
-	}
+	op := later(kind, id, bindingID)
 	if request != nil {
 		data, err := json.Marshal(request)
 		Expect(err).NotTo(HaveOccurred())
@@ -337,8 +340,34 @@ func waiting(kind store.OperationKind, id, bindingID string, request any) store.
 		Fail("waiting has no start for " + string(kind))
 	}
 	Expect(err).NotTo(HaveOccurred())
+	return op
+}
+
+// later is an operation whose next attempt is an hour away; when the spec ends it may run.
+func later(kind store.OperationKind, id, bindingID string) store.Operation {
+	op := store.Operation{
+		ID: uuid.NewString(), Kind: kind, InstanceID: id, BindingID: bindingID,
+		MaxAttempts: 1, RunAfter: time.Now().Add(time.Hour),
+	}
 	DeferCleanup(runNow, op.ID)
 	return op
+}
+
+// waitingBind records the bind of a new app as the broker does (the binding row with its
+// sealed password, and the bind operation) with its first attempt an hour away. When the
+// spec ends the bind may run, and the binding is then deleted.
+func waitingBind(id, plan string) (binding, store.Operation) {
+	GinkgoHelper()
+	b := binding{id: uuid.NewString(), app: uuid.NewString()}
+	password, err := backends.NewPassword()
+	Expect(err).NotTo(HaveOccurred())
+	unbindAtEnd(id, b.id, plan)
+	op := later(store.OpBind, id, b.id)
+	Expect(st.CreateBinding(context.Background(), store.Binding{
+		ID: b.id, InstanceID: id, ServiceID: serviceOf(plan), PlanID: plan, AppGUID: b.app,
+		State: store.BindingCreating, Password: password,
+	}, op)).To(Succeed())
+	return b, op
 }
 
 // loginWorks tells whether an application can log in with the credentials of a binding of

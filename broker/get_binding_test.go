@@ -49,6 +49,16 @@ var _ = Describe("GetBinding", func() {
 		})
 	})
 
+	When("its bind waits in the queue", func() {
+		It("answers 404, as the binding is not ready", func() {
+			id := readyInstance(cachePlan)
+			b, _ := waitingBind(id, cachePlan)
+			resp := call("GET", bindingPath(id, b.id), nil)
+			expectRefusal(resp, 404, "")
+			Expect(resp.body["description"]).To(ContainSubstring("not ready"))
+		})
+	})
+
 	When("its bind failed", func() {
 		It("answers 404, as the binding is not ready", func() {
 			id := readyInstance(quickPlan)
