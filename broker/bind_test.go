@@ -112,13 +112,13 @@ var _ = Describe("Bind", func() {
 	})
 
 	When("the plan runs its operations asynchronously only", func() {
-		It("answers 422 AsyncRequired without accepts_incomplete, and 202 with it, after which GET shows the credentials", func() {
+		It("answers 422 AsyncRequired without accepts_incomplete, and binds with it, after which GET shows the credentials", func() {
 			id := readyInstance(asyncPlan)
 			bindingID, app := uuid.NewString(), uuid.NewString()
 			expectRefusal(bind(id, bindingID, bindBody(asyncPlan, app), false), 422, "AsyncRequired")
 			Expect(rowsOf(id).bindings).To(BeZero())
 
-			opID := operationID(bind(id, bindingID, bindBody(asyncPlan, app), true))
+			opID := startedOperation(bind(id, bindingID, bindBody(asyncPlan, app), true), id, bindingID)
 			DeferCleanup(func() { Expect(unbind(id, bindingID, asyncPlan, true).status).To(BeElementOf(202, 410)) })
 			done := finished(id, bindingID, opID)
 			Expect(done.body).To(HaveKeyWithValue("state", "succeeded"))

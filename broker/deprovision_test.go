@@ -51,12 +51,12 @@ var _ = Describe("Deprovision", func() {
 	})
 
 	When("the plan runs its operations asynchronously only", func() {
-		It("answers 422 AsyncRequired without accepts_incomplete, and 202 with it", func() {
+		It("answers 422 AsyncRequired without accepts_incomplete, and carries it out with it", func() {
 			id := readyInstance(asyncPlan)
 			expectRefusal(deprovision(id, asyncPlan, false), 422, "AsyncRequired")
 			Expect(call("GET", instancePath(id), nil).status).To(Equal(200))
 
-			opID := operationID(deprovision(id, asyncPlan, true))
+			opID := startedOperation(deprovision(id, asyncPlan, true), id, "")
 			done := finished(id, "", opID)
 			Expect(done.body).To(HaveKeyWithValue("state", "succeeded"))
 			Expect(done.body).To(HaveKeyWithValue("description", "the service instance was deleted"))

@@ -136,6 +136,21 @@ func operationID(resp response) string {
 	return op
 }
 
+// startedOperation is the operation a request on an async-only plan started. The broker
+// answers 202 with it, or 200 or 201 when the worker finished it before the broker's one look
+// (the request never waits); either way it can then be polled by its id.
+func startedOperation(resp response, id, bindingID string) string {
+	GinkgoHelper()
+	if resp.status == 202 {
+		return operationID(resp)
+	}
+	Expect(resp.status).To(BeElementOf(200, 201), "body %v", redacted(resp.body))
+	var opID string
+	Expect(st.DB().Get(&opID, `SELECT id FROM operations WHERE instance_id = $1 AND COALESCE(binding_id, '') = $2
+		ORDER BY created_at DESC LIMIT 1`, id, bindingID)).To(Succeed())
+	return opID
+}
+
 // redacted is a body fit for a failure message: credentials show only which keys they have.
 func redacted(body map[string]any) map[string]any {
 	out := make(map[string]any, len(body))

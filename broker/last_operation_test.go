@@ -51,7 +51,7 @@ var _ = Describe("LastOperation", func() {
 		It("answers succeeded with a sentence and no Retry-After, by its id and as the latest", func() {
 			id := uuid.NewString()
 			deleteAtEnd(id)
-			opID := operationID(provision(id, asyncPlan, true))
+			opID := startedOperation(provision(id, asyncPlan, true), id, "")
 			finished(id, "", opID)
 			for _, asked := range []string{opID, ""} {
 				resp := poll(id, "", asked)
@@ -62,7 +62,7 @@ var _ = Describe("LastOperation", func() {
 
 		It("still answers for a deprovision by its id once the instance is gone, and 410 without it", func() {
 			id := readyInstance(asyncPlan)
-			opID := operationID(deprovision(id, asyncPlan, true))
+			opID := startedOperation(deprovision(id, asyncPlan, true), id, "")
 			Expect(finished(id, "", opID).body).To(HaveKeyWithValue("state", "succeeded"))
 			expectRefusal(poll(id, "", ""), 410, "")
 			Expect(poll(id, "", opID).body).To(HaveKeyWithValue("description", "the service instance was deleted"))
@@ -86,7 +86,7 @@ var _ = Describe("LastOperation", func() {
 		Entry("an update, which leaves it as it was", func() (string, string) {
 			id := readyInstance(asyncPlan)
 			dropDatabase(boundBinding(id, asyncPlan).creds["name"])
-			opID := operationID(update(id, updateBody("", map[string]any{"a": 1}), true))
+			opID := startedOperation(update(id, updateBody("", map[string]any{"a": 1}), true), id, "")
 			Expect(finished(id, "", opID).body).To(HaveKeyWithValue("state", "failed"))
 			return id, opID
 		}, true),
@@ -98,10 +98,10 @@ var _ = Describe("LastOperation", func() {
 		BeforeAll(func() {
 			id = uuid.NewString()
 			deleteAtEnd(id)
-			provisionOp = operationID(provision(id, asyncPlan, true))
+			provisionOp = startedOperation(provision(id, asyncPlan, true), id, "")
 			finished(id, "", provisionOp)
 			b = binding{id: uuid.NewString(), app: uuid.NewString()}
-			bindOp = operationID(bind(id, b.id, bindBody(asyncPlan, b.app), true))
+			bindOp = startedOperation(bind(id, b.id, bindBody(asyncPlan, b.app), true), id, b.id)
 			DeferCleanup(func() { Expect(unbind(id, b.id, asyncPlan, true).status).To(Equal(202)) })
 			Expect(finished(id, b.id, bindOp).body).To(HaveKeyWithValue("description", "the binding is ready"))
 		})

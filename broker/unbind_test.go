@@ -59,13 +59,13 @@ var _ = Describe("Unbind", func() {
 	)
 
 	When("the plan runs its operations asynchronously only", func() {
-		It("answers 422 AsyncRequired without accepts_incomplete, and 202 with it", func() {
+		It("answers 422 AsyncRequired without accepts_incomplete, and carries it out with it", func() {
 			id := readyInstance(asyncPlan)
 			b := boundBinding(id, asyncPlan)
 			expectRefusal(unbind(id, b.id, asyncPlan, false), 422, "AsyncRequired")
 			Expect(loginWorks(b.creds)).To(BeTrue(), "the binding's login still works")
 
-			opID := operationID(unbind(id, b.id, asyncPlan, true))
+			opID := startedOperation(unbind(id, b.id, asyncPlan, true), id, b.id)
 			done := finished(id, b.id, opID)
 			Expect(done.body).To(HaveKeyWithValue("state", "succeeded"))
 			Expect(done.body).To(HaveKeyWithValue("description", "the binding was deleted"))
@@ -88,11 +88,11 @@ var _ = Describe("Unbind", func() {
 		It("takes the binding's plan or the instance's new one", func() {
 			id := readyInstance(quickPlan)
 			bindings := []binding{boundBinding(id, quickPlan), boundBinding(id, quickPlan)}
-			Expect(finished(id, "", operationID(update(id, updateBody(asyncPlan, nil), true))).body).To(HaveKeyWithValue("state", "succeeded"))
+			Expect(finished(id, "", startedOperation(update(id, updateBody(asyncPlan, nil), true), id, "")).body).To(HaveKeyWithValue("state", "succeeded"))
 
 			for i, plan := range []string{quickPlan, asyncPlan} {
 				b := bindings[i]
-				Expect(finished(id, b.id, operationID(unbind(id, b.id, plan, true))).body).To(HaveKeyWithValue("state", "succeeded"))
+				Expect(finished(id, b.id, startedOperation(unbind(id, b.id, plan, true), id, b.id)).body).To(HaveKeyWithValue("state", "succeeded"))
 				Expect(loginWorks(b.creds)).To(BeFalse(), "the binding's login is refused")
 			}
 		})

@@ -36,9 +36,9 @@ var _ = Describe("Update", func() {
 	})
 
 	When("the plan changes to an async-only one", func() {
-		It("answers 202, and the instance has the new plan once the operation succeeded", func() {
+		It("takes it with accepts_incomplete, and the instance has the new plan once the operation succeeded", func() {
 			id := readyInstance(quickPlan)
-			opID := operationID(update(id, updateBody(asyncPlan, nil), true))
+			opID := startedOperation(update(id, updateBody(asyncPlan, nil), true), id, "")
 
 			done := finished(id, "", opID)
 			Expect(done.body).To(HaveKeyWithValue("state", "succeeded"))
