@@ -30,6 +30,10 @@ func (b *Broker) Update(ctx context.Context, instanceID string, details domain.U
 	if details.ServiceID != inst.ServiceID {
 		return domain.UpdateServiceSpec{}, badRequest("service_id %q is not the service of instance %s", details.ServiceID, instanceID)
 	}
+	if inst.State == store.InstanceProvisioning || inst.State == store.InstanceDeprovisioning {
+		// Before the plan checks: a provision still running has no node to ask about a plan.
+		return domain.UpdateServiceSpec{}, errConcurrency
+	}
 	planID := details.PlanID
 	if planID == "" {
 		planID = inst.PlanID

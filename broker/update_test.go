@@ -62,11 +62,16 @@ var _ = Describe("Update", func() {
 	})
 
 	When("the provision of the instance still runs", func() {
-		It("answers 422 ConcurrencyError and queues nothing", func() {
-			id, _ := heldProvision()
-			expectRefusal(update(id, updateBody("", map[string]any{"a": 1}), true), 422, "ConcurrencyError")
-			Expect(rowsOf(id).operations).To(Equal(1))
-		})
+		DescribeTable("answers 422 ConcurrencyError and queues nothing",
+			func(body map[string]any) {
+				id, _ := heldProvision()
+				expectRefusal(update(id, body, true), 422, "ConcurrencyError")
+				Expect(rowsOf(id).operations).To(Equal(1))
+			},
+			Entry("new parameters", updateBody("", map[string]any{"a": 1})),
+			// The instance has no node yet, so whether a node serves the new plan is not asked.
+			Entry("a plan change", updateBody(quickPlan, nil)),
+		)
 	})
 
 	When("an update waits in the queue", Ordered, func() {
