@@ -1,7 +1,7 @@
-// Package backendtest is what the specs of the adapters share: calling a backend the way they
-// speak of it, the calls that talk to a node, calls made at once, the credentials of a SQL
-// database, and reading the sentence a failure carries. It is imported by tests only, and
-// imports nothing of ours but backends.
+// Package backendtest is what the specs of the adapters share: the chassis of their suites,
+// calling a backend the way they speak of it, the calls that talk to a node, calls made at
+// once, the credentials of a SQL database, and reading the sentence a failure carries. It is
+// imported by tests only, and imports nothing of ours but backends and internal/testkit.
 package backendtest
 
 import (

@@ -17,7 +17,7 @@ import (
 var _ = Describe("Bind", func() {
 	It("returns credentials with which an application creates a table that the next binding can use", func(ctx SpecContext) {
 		inst := provisioned(ctx, nil)
-		b1, creds1 := bound(ctx, inst)
+		b1, creds1 := suite.Bound(ctx, inst)
 
 		uri := backendtest.ExpectSQLCredentials(creds1, backendtest.SQLCredentials{
 			Host: "127.0.0.1", Port: 3306, Name: databaseName(inst), Username: userName(inst, b1), Password: b1.Password,
@@ -33,7 +33,7 @@ var _ = Describe("Bind", func() {
 		_, err = app1.ExecContext(ctx, `INSERT INTO notes (body) VALUES ('from app 1 😀')`)
 		Expect(err).NotTo(HaveOccurred())
 
-		_, creds2 := bound(ctx, inst)
+		_, creds2 := suite.Bound(ctx, inst)
 		app2 := mustLogin(ctx, creds2)
 		_, err = app2.ExecContext(ctx, `INSERT INTO notes (body) VALUES ('from app 2')`)
 		Expect(err).NotTo(HaveOccurred())
@@ -47,12 +47,12 @@ var _ = Describe("Bind", func() {
 
 	It("sets the same password again when retried, even after the password was changed", func(ctx SpecContext) {
 		inst := provisioned(ctx, nil)
-		b, first := bound(ctx, inst)
+		b, first := suite.Bound(ctx, inst)
 		adminExec(ctx, "ALTER USER `"+userName(inst, b)+"`@'%' IDENTIFIED BY 'changedByHand123'")
 		_, err := login(ctx, first, "")
 		Expect(err).To(HaveOccurred())
 
-		again, err := calls(backend).Bind(logged(ctx), inst, b)
+		again, err := suite.Calls().Bind(suite.Logged(ctx), inst, b)
 		Expect(err).NotTo(HaveOccurred())
 		for _, key := range []string{"hostname", "port", "name", "username"} {
 			Expect(again[key]).To(Equal(first[key]), key)
@@ -71,13 +71,13 @@ var _ = Describe("Bind", func() {
 			creds := make([]backends.Credentials, 2)
 			errs := make([]error, 2)
 			for i := range errs {
-				wg.Go(func() { creds[i], errs[i] = calls(backend).Bind(logged(ctx), inst, b) })
+				wg.Go(func() { creds[i], errs[i] = suite.Calls().Bind(suite.Logged(ctx), inst, b) })
 			}
 			wg.Wait()
 			Expect(errs[0]).NotTo(HaveOccurred())
 			Expect(errs[1]).NotTo(HaveOccurred())
 			var users int
-			Expect(admin.QueryRowContext(ctx, `SELECT COUNT(*) FROM mysql.user WHERE User = ?`, userName(inst, b)).Scan(&users)).To(Succeed())
+			Expect(suite.Admin.QueryRowContext(ctx, `SELECT COUNT(*) FROM mysql.user WHERE User = ?`, userName(inst, b)).Scan(&users)).To(Succeed())
 			Expect(users).To(Equal(1))
 			mustLogin(ctx, creds[0])
 			mustLogin(ctx, creds[1])
@@ -86,7 +86,7 @@ var _ = Describe("Bind", func() {
 
 	It("limits the user to the plan's max_user_connections", func(ctx SpecContext) {
 		inst := provisioned(ctx, map[string]any{"max_user_connections": float64(2)})
-		_, creds := bound(ctx, inst)
+		_, creds := suite.Bound(ctx, inst)
 		app := mustLogin(ctx, creds)
 		var conns []*sql.Conn
 		for range 2 {
@@ -102,22 +102,22 @@ var _ = Describe("Bind", func() {
 
 	It("stores the password's hash, never the password, and logs no password", func(ctx SpecContext) {
 		inst := provisioned(ctx, nil)
-		b, _ := bound(ctx, inst)
+		b, _ := suite.Bound(ctx, inst)
 
 		var stored, serverHash, plugin string
-		Expect(admin.QueryRowContext(ctx, `SELECT authentication_string, plugin, PASSWORD(?) FROM mysql.user WHERE User = ? AND Host = '%'`,
+		Expect(suite.Admin.QueryRowContext(ctx, `SELECT authentication_string, plugin, PASSWORD(?) FROM mysql.user WHERE User = ? AND Host = '%'`,
 			b.Password, userName(inst, b)).Scan(&stored, &plugin, &serverHash)).To(Succeed())
 		Expect(stored == serverHash).To(BeTrue(), "the stored hash is not PASSWORD() of the binding's password")
 		Expect(mysql.NativePasswordHash(b.Password) == serverHash).To(BeTrue(), "the hash differs from PASSWORD()")
 		Expect(plugin).To(Equal("mysql_native_password"))
-		Expect(string(logger.Buffer().Contents())).To(ContainSubstring("user-created"))
-		expectHidden(string(logger.Buffer().Contents()), b.Password, "the log")
+		Expect(string(suite.Logger.Buffer().Contents())).To(ContainSubstring("user-created"))
+		expectHidden(string(suite.Logger.Buffer().Contents()), b.Password, "the log")
 	})
 
 	It("gives no sight of, or access to, another instance's database, and no way to create one", func(ctx SpecContext) {
 		a := provisioned(ctx, nil)
 		other := provisioned(ctx, nil)
-		_, credsA := bound(ctx, a)
+		_, credsA := suite.Bound(ctx, a)
 		adminExec(ctx, "CREATE TABLE `"+databaseName(other)+"`.secrets (s text)")
 
 		app := mustLogin(ctx, credsA)
@@ -151,7 +151,7 @@ var _ = Describe("Bind", func() {
 
 	It("fails permanently for an instance that has no database", func(ctx SpecContext) {
 		inst := newInstance(nil)
-		_, err := calls(backend).Bind(logged(ctx), inst, newBinding())
+		_, err := suite.Calls().Bind(suite.Logged(ctx), inst, newBinding())
 		Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
 		Expect(description(err)).To(ContainSubstring("does not exist on node mysql-local"))
 	})
@@ -165,11 +165,11 @@ var _ = Describe("Bind", func() {
 			DeferCleanup(func(ctx SpecContext) { adminExec(ctx, "DROP USER IF EXISTS `"+userName(inst, b)+"`@'%'") })
 			adminExec(ctx, "GRANT SELECT ON `"+databaseName(other)+"`.* TO `"+userName(inst, b)+"`@'%'")
 
-			_, err := calls(backend).Bind(logged(ctx), inst, b)
+			_, err := suite.Calls().Bind(suite.Logged(ctx), inst, b)
 			Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
 			Expect(description(err)).To(ContainSubstring("is taken by a user this broker does not own"))
 
-			err = calls(backend).Unbind(logged(ctx), inst, b)
+			err = suite.Calls().Unbind(suite.Logged(ctx), inst, b)
 			Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
 			Expect(userExists(ctx, userName(inst, b))).To(BeTrue())
 		})
@@ -181,7 +181,7 @@ var _ = Describe("Bind", func() {
 			b := newBinding()
 			adminExec(ctx, "CREATE USER `"+userName(inst, b)+"`@'%' IDENTIFIED BY 'leftByACrash123'")
 
-			creds, err := calls(backend).Bind(logged(ctx), inst, b)
+			creds, err := suite.Calls().Bind(suite.Logged(ctx), inst, b)
 			Expect(err).NotTo(HaveOccurred())
 
 			_, err = mustLogin(ctx, creds).ExecContext(ctx, `CREATE TABLE after_a_crash (id int)`)
@@ -193,7 +193,7 @@ var _ = Describe("Bind", func() {
 	DescribeTable("refuses a password the broker did not make, before any connection is made",
 		func(ctx SpecContext, password string) {
 			inst := backends.Instance{ID: "some-id", Node: "mysql-closed", Plan: "small"}
-			_, err := calls(backend).Bind(logged(ctx), inst, backends.Binding{ID: "b", Password: password})
+			_, err := suite.Calls().Bind(suite.Logged(ctx), inst, backends.Binding{ID: "b", Password: password})
 			Expect(backends.IsPermanent(err)).To(BeTrue())
 			Expect(description(err)).To(Equal("the binding's password cannot be used for MariaDB"))
 		},
@@ -206,8 +206,8 @@ var _ = Describe("Bind", func() {
 var _ = Describe("Unbind", func() {
 	It("closes the binding's open connection, refuses its login, and keeps the data for the other bindings", func(ctx SpecContext) {
 		inst := provisioned(ctx, nil)
-		b1, creds1 := bound(ctx, inst)
-		_, creds2 := bound(ctx, inst)
+		b1, creds1 := suite.Bound(ctx, inst)
+		_, creds2 := suite.Bound(ctx, inst)
 
 		session, err := mustLogin(ctx, creds1).Conn(ctx)
 		Expect(err).NotTo(HaveOccurred())
@@ -217,7 +217,7 @@ var _ = Describe("Unbind", func() {
 		_, err = session.ExecContext(ctx, `INSERT INTO shared VALUES ('kept')`)
 		Expect(err).NotTo(HaveOccurred())
 
-		Expect(calls(backend).Unbind(logged(ctx), inst, b1)).To(Succeed())
+		Expect(suite.Calls().Unbind(suite.Logged(ctx), inst, b1)).To(Succeed())
 
 		Expect(session.PingContext(ctx)).NotTo(Succeed())
 		_, err = login(ctx, creds1, "")
@@ -229,32 +229,32 @@ var _ = Describe("Unbind", func() {
 		Expect(mustLogin(ctx, creds2).QueryRowContext(ctx, `SELECT body FROM shared`).Scan(&body)).To(Succeed())
 		Expect(body).To(Equal("kept"))
 
-		Expect(calls(backend).Unbind(logged(ctx), inst, b1)).To(Succeed())
+		Expect(suite.Calls().Unbind(suite.Logged(ctx), inst, b1)).To(Succeed())
 	})
 
 	It("ends the connections of a user that a crash left behind after dropping it", func(ctx SpecContext) {
 		inst := provisioned(ctx, nil)
-		b, creds := bound(ctx, inst)
+		b, creds := suite.Bound(ctx, inst)
 		session, err := mustLogin(ctx, creds).Conn(ctx)
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(func() { _ = session.Close() })
 		adminExec(ctx, "DROP USER `"+userName(inst, b)+"`@'%'")
 		Expect(session.PingContext(ctx)).To(Succeed())
 
-		Expect(calls(backend).Unbind(logged(ctx), inst, b)).To(Succeed())
+		Expect(suite.Calls().Unbind(suite.Logged(ctx), inst, b)).To(Succeed())
 
 		Expect(session.PingContext(ctx)).NotTo(Succeed())
 	})
 
 	It("succeeds for a binding that never existed", func(ctx SpecContext) {
 		inst := provisioned(ctx, nil)
-		Expect(calls(backend).Unbind(logged(ctx), inst, newBinding())).To(Succeed())
+		Expect(suite.Calls().Unbind(suite.Logged(ctx), inst, newBinding())).To(Succeed())
 	})
 })
 
 func sessionsOf(ctx context.Context, user string) int {
 	var n int
-	Expect(admin.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = ?`, user).Scan(&n)).To(Succeed())
+	Expect(suite.Admin.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = ?`, user).Scan(&n)).To(Succeed())
 	return n
 }
 

@@ -31,10 +31,10 @@ var _ = Describe("Errors", func() {
 	When("the instance is on a node this backend does not know", func() {
 		It("fails permanently, naming the node", func(ctx SpecContext) {
 			inst := backends.Instance{ID: "some-id", Node: "mysql-unknown"}
-			err := calls(backend).Provision(logged(ctx), inst)
+			err := suite.Calls().Provision(suite.Logged(ctx), inst)
 			Expect(backends.IsPermanent(err)).To(BeTrue())
 			Expect(description(err)).To(ContainSubstring("mysql-unknown"))
-			Expect(backend.Ping(ctx, "mysql-unknown")).To(Satisfy(backends.IsPermanent))
+			Expect(suite.Backend.Ping(ctx, "mysql-unknown")).To(Satisfy(backends.IsPermanent))
 		})
 	})
 
@@ -44,15 +44,15 @@ var _ = Describe("Errors", func() {
 
 		DescribeTable("fails for a retry, saying so in plain words and without the admin's or the binding's password",
 			func(ctx SpecContext, call backendtest.NodeCall) {
-				err := call(logged(ctx), backend)
+				err := call(suite.Logged(ctx), suite.Backend)
 				Expect(err).To(HaveOccurred())
 				Expect(backends.IsPermanent(err)).To(BeFalse())
 				Expect(description(err)).To(Equal("node mysql-closed refused the connection"))
 				expectHidden(err.Error(), closedNodePassword, "the error")
 				expectHidden(err.Error(), password, "the error")
 				Expect(strings.Contains(err.Error(), "mysql://")).To(BeFalse(), "the error shows a URL")
-				expectHidden(string(logger.Buffer().Contents()), closedNodePassword, "the log")
-				expectHidden(string(logger.Buffer().Contents()), password, "the log")
+				expectHidden(string(suite.Logger.Buffer().Contents()), closedNodePassword, "the log")
+				expectHidden(string(suite.Logger.Buffer().Contents()), password, "the log")
 			},
 			backendtest.NodeCalls("mysql", inst, password),
 			Entry("update", backendtest.NodeCall(func(ctx context.Context, b backends.Backend) error {
@@ -69,7 +69,7 @@ var _ = Describe("Errors", func() {
 			DeferCleanup(m.Close)
 
 			start := time.Now()
-			err = calls(m).Provision(logged(context.WithoutCancel(ctx)), backends.Instance{ID: "some-id", Node: "mysql-hung"})
+			err = calls(m).Provision(suite.Logged(context.WithoutCancel(ctx)), backends.Instance{ID: "some-id", Node: "mysql-hung"})
 			Expect(time.Since(start)).To(BeNumerically("<", 5*time.Second))
 			Expect(backends.IsPermanent(err)).To(BeFalse())
 			Expect(description(err)).To(Equal("node mysql-hung dropped the connection or stopped answering"))
@@ -81,7 +81,7 @@ var _ = Describe("Errors", func() {
 			Expect(err).NotTo(HaveOccurred())
 			DeferCleanup(m.Close)
 
-			short, cancel := context.WithTimeout(logged(ctx), 300*time.Millisecond)
+			short, cancel := context.WithTimeout(suite.Logged(ctx), 300*time.Millisecond)
 			defer cancel()
 			err = m.Ping(short, "mysql-hung")
 			Expect(backends.IsPermanent(err)).To(BeFalse())
@@ -106,10 +106,10 @@ var _ = Describe("Errors", func() {
 			inst := provisioned(ctx, nil)
 			release := holdLock(ctx, inst)
 
-			short, cancel := context.WithTimeout(logged(ctx), 300*time.Millisecond)
+			short, cancel := context.WithTimeout(suite.Logged(ctx), 300*time.Millisecond)
 			defer cancel()
 			start := time.Now()
-			err := calls(backend).Update(short, inst, "small")
+			err := suite.Calls().Update(short, inst, "small")
 			Expect(time.Since(start)).To(BeNumerically("<", 5*time.Second))
 			Expect(err).To(HaveOccurred())
 			Expect(backends.IsPermanent(err)).To(BeFalse())
@@ -117,11 +117,11 @@ var _ = Describe("Errors", func() {
 			Expect(errors.Is(err, context.DeadlineExceeded)).To(BeTrue())
 
 			release()
-			Expect(calls(backend).Update(logged(ctx), inst, "small")).To(Succeed())
+			Expect(suite.Calls().Update(suite.Logged(ctx), inst, "small")).To(Succeed())
 		})
 
 		It("gives up after its bounded wait, for a retry", func(ctx SpecContext) {
-			m, err := mysql.New([]backends.Server{{Name: "mysql-local", AdminURL: adminURL}})
+			m, err := mysql.New([]backends.Server{{Name: "mysql-local", AdminURL: suite.AdminURL}})
 			Expect(err).NotTo(HaveOccurred())
 			DeferCleanup(m.Close)
 			m.SetLockWait(500 * time.Millisecond)
@@ -129,13 +129,13 @@ var _ = Describe("Errors", func() {
 			release := holdLock(ctx, inst)
 
 			start := time.Now()
-			_, err = calls(m).Bind(logged(ctx), inst, newBinding())
+			_, err = calls(m).Bind(suite.Logged(ctx), inst, newBinding())
 			Expect(time.Since(start)).To(BeNumerically("~", 500*time.Millisecond, 2*time.Second))
 			Expect(backends.IsPermanent(err)).To(BeFalse())
 			Expect(description(err)).To(Equal("node mysql-local is still busy with another call for this instance"))
 
 			release()
-			_, err = calls(m).Bind(logged(ctx), inst, newBinding())
+			_, err = calls(m).Bind(suite.Logged(ctx), inst, newBinding())
 			Expect(err).NotTo(HaveOccurred())
 		})
 	})
@@ -143,10 +143,10 @@ var _ = Describe("Errors", func() {
 	DescribeTable("invalid plan settings fail permanently before any connection is made",
 		func(ctx SpecContext, limit any) {
 			inst := backends.Instance{ID: "some-id", Node: "mysql-closed", Plan: "small", PlanConfig: map[string]any{"max_user_connections": limit}}
-			err := calls(backend).Provision(logged(ctx), inst)
+			err := suite.Calls().Provision(suite.Logged(ctx), inst)
 			Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
 			Expect(description(err)).To(Equal("plan small sets max_user_connections to something other than a positive whole number"))
-			_, err = calls(backend).Bind(logged(ctx), inst, newBinding())
+			_, err = suite.Calls().Bind(suite.Logged(ctx), inst, newBinding())
 			Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
 		},
 		Entry("text", "ten"),
@@ -199,7 +199,7 @@ func serverErr(number uint16) error {
 // holdLock takes inst's lock on an admin connection of its own, as another call would, and
 // returns a function that releases it; the spec's end releases it too.
 func holdLock(ctx context.Context, inst backends.Instance) func() {
-	c, err := admin.Conn(ctx)
+	c, err := suite.Admin.Conn(ctx)
 	Expect(err).NotTo(HaveOccurred())
 	var got int
 	Expect(c.QueryRowContext(ctx, `SELECT GET_LOCK(?, 5)`, mysql.LockName(inst)).Scan(&got)).To(Succeed())
@@ -251,12 +251,12 @@ var _ = Describe("New", func() {
 	)
 
 	It("hands out the node's public host and port when they are set", func(ctx SpecContext) {
-		m, err := mysql.New([]backends.Server{{Name: "mysql-local", AdminURL: adminURL, Host: "db.example.com", Port: 13306}})
+		m, err := mysql.New([]backends.Server{{Name: "mysql-local", AdminURL: suite.AdminURL, Host: "db.example.com", Port: 13306}})
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(m.Close)
 		inst := newInstance(nil)
-		Expect(calls(m).Provision(logged(ctx), inst)).To(Succeed())
-		creds, err := calls(m).Bind(logged(ctx), inst, newBinding())
+		Expect(calls(m).Provision(suite.Logged(ctx), inst)).To(Succeed())
+		creds, err := calls(m).Bind(suite.Logged(ctx), inst, newBinding())
 		Expect(err).NotTo(HaveOccurred())
 		Expect(creds["hostname"]).To(Equal("db.example.com"))
 		Expect(creds["port"]).To(Equal(13306))

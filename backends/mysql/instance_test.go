@@ -12,7 +12,7 @@ import (
 
 func charsetOf(ctx SpecContext, dbname string) string {
 	var charset string
-	Expect(admin.QueryRowContext(ctx, `SELECT DEFAULT_CHARACTER_SET_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?`, dbname).Scan(&charset)).To(Succeed())
+	Expect(suite.Admin.QueryRowContext(ctx, `SELECT DEFAULT_CHARACTER_SET_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?`, dbname).Scan(&charset)).To(Succeed())
 	return charset
 }
 
@@ -20,19 +20,19 @@ var _ = Describe("Provision", func() {
 	It("creates one utf8mb4 database, and succeeds again when it exists", func(ctx SpecContext) {
 		inst := newInstance(nil)
 
-		Expect(calls(backend).Provision(logged(ctx), inst)).To(Succeed())
-		Expect(calls(backend).Provision(logged(ctx), inst)).To(Succeed())
+		Expect(suite.Calls().Provision(suite.Logged(ctx), inst)).To(Succeed())
+		Expect(suite.Calls().Provision(suite.Logged(ctx), inst)).To(Succeed())
 
 		Expect(databaseExists(ctx, databaseName(inst))).To(BeTrue())
 		Expect(charsetOf(ctx, databaseName(inst))).To(Equal("utf8mb4"))
-		Expect(string(logger.Buffer().Contents())).To(ContainSubstring("database-created"))
-		Expect(string(logger.Buffer().Contents())).To(ContainSubstring("database-exists"))
+		Expect(string(suite.Logger.Buffer().Contents())).To(ContainSubstring("database-created"))
+		Expect(string(suite.Logger.Buffer().Contents())).To(ContainSubstring("database-exists"))
 	})
 
 	When("the same instance is provisioned by several workers at once", func() {
 		It("succeeds for all of them and leaves one database", func(ctx SpecContext) {
 			inst := newInstance(nil)
-			backendtest.AtOnce(4, func() error { return calls(backend).Provision(logged(ctx), inst) })
+			backendtest.AtOnce(4, func() error { return suite.Calls().Provision(suite.Logged(ctx), inst) })
 			Expect(databaseExists(ctx, databaseName(inst))).To(BeTrue())
 		})
 	})
@@ -41,26 +41,26 @@ var _ = Describe("Provision", func() {
 var _ = Describe("Update", func() {
 	It("applies the new plan's max_user_connections to the users of existing bindings", func(ctx SpecContext) {
 		inst := provisioned(ctx, map[string]any{"max_user_connections": float64(5)})
-		b1, _ := bound(ctx, inst)
-		b2, creds2 := bound(ctx, inst)
+		b1, _ := suite.Bound(ctx, inst)
+		b2, creds2 := suite.Bound(ctx, inst)
 		Expect(maxUserConnectionsOf(ctx, userName(inst, b1))).To(Equal(5))
 
 		inst.Plan = "large"
 		inst.PlanConfig = map[string]any{"max_user_connections": float64(40)}
-		Expect(calls(backend).Update(logged(ctx), inst, "small")).To(Succeed())
-		Expect(calls(backend).Update(logged(ctx), inst, "small")).To(Succeed())
+		Expect(suite.Calls().Update(suite.Logged(ctx), inst, "small")).To(Succeed())
+		Expect(suite.Calls().Update(suite.Logged(ctx), inst, "small")).To(Succeed())
 
 		Expect(maxUserConnectionsOf(ctx, userName(inst, b1))).To(Equal(40))
 		Expect(maxUserConnectionsOf(ctx, userName(inst, b2))).To(Equal(40))
 		mustLogin(ctx, creds2)
 
-		_, creds3 := bound(ctx, inst)
+		_, creds3 := suite.Bound(ctx, inst)
 		Expect(maxUserConnectionsOf(ctx, creds3["username"].(string))).To(Equal(40))
 	})
 
 	It("fails permanently for an instance whose database is gone", func(ctx SpecContext) {
 		inst := newInstance(nil)
-		err := calls(backend).Update(logged(ctx), inst, "small")
+		err := suite.Calls().Update(suite.Logged(ctx), inst, "small")
 		Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
 		Expect(description(err)).To(ContainSubstring("does not exist on node mysql-local"))
 	})
@@ -69,8 +69,8 @@ var _ = Describe("Update", func() {
 var _ = Describe("Deprovision", func() {
 	It("drops the database under a live connection, and the binding users with their connections", func(ctx SpecContext) {
 		inst := provisioned(ctx, nil)
-		b1, creds1 := bound(ctx, inst)
-		b2, creds2 := bound(ctx, inst)
+		b1, creds1 := suite.Bound(ctx, inst)
+		b2, creds2 := suite.Bound(ctx, inst)
 
 		live, err := mustLogin(ctx, creds1).Conn(ctx)
 		Expect(err).NotTo(HaveOccurred())
@@ -83,7 +83,7 @@ var _ = Describe("Deprovision", func() {
 		_, err = tx.ExecContext(ctx, `INSERT INTO kept_open VALUES (1)`)
 		Expect(err).NotTo(HaveOccurred())
 
-		Expect(calls(backend).Deprovision(logged(ctx), inst)).To(Succeed())
+		Expect(suite.Calls().Deprovision(suite.Logged(ctx), inst)).To(Succeed())
 
 		Expect(databaseExists(ctx, databaseName(inst))).To(BeFalse())
 		Expect(userExists(ctx, userName(inst, b1))).To(BeFalse())
@@ -92,7 +92,7 @@ var _ = Describe("Deprovision", func() {
 		_, err = login(ctx, creds2, "")
 		expectLoginRefused(err)
 
-		Expect(calls(backend).Deprovision(logged(ctx), inst)).To(Succeed())
+		Expect(suite.Calls().Deprovision(suite.Logged(ctx), inst)).To(Succeed())
 	})
 
 	When("a Bind was cut short, or ran out of attempts, between CREATE USER and GRANT", func() {
@@ -108,7 +108,7 @@ var _ = Describe("Deprovision", func() {
 			Expect(err).NotTo(HaveOccurred())
 			DeferCleanup(func() { _ = session.Close() })
 
-			Expect(calls(backend).Deprovision(logged(ctx), inst)).To(Succeed())
+			Expect(suite.Calls().Deprovision(suite.Logged(ctx), inst)).To(Succeed())
 
 			Expect(userExists(ctx, orphan)).To(BeFalse())
 			Expect(session.PingContext(ctx)).NotTo(Succeed())
@@ -125,7 +125,7 @@ var _ = Describe("Deprovision", func() {
 		DeferCleanup(func(ctx SpecContext) { adminExec(ctx, "DROP USER IF EXISTS `"+user+"`@'%'") })
 		adminExec(ctx, "GRANT SELECT ON `"+escapedDatabaseName(other)+"`.* TO `"+user+"`@'%'")
 
-		Expect(calls(backend).Deprovision(logged(ctx), inst)).To(Succeed())
+		Expect(suite.Calls().Deprovision(suite.Logged(ctx), inst)).To(Succeed())
 
 		Expect(databaseExists(ctx, databaseName(inst))).To(BeFalse())
 		Expect(userExists(ctx, user)).To(BeTrue())
@@ -146,7 +146,7 @@ var _ = Describe("Deprovision", func() {
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(func() { _ = session.Close() })
 
-		Expect(calls(backend).Deprovision(logged(ctx), inst)).To(Succeed())
+		Expect(suite.Calls().Deprovision(suite.Logged(ctx), inst)).To(Succeed())
 
 		Expect(databaseExists(ctx, db)).To(BeFalse())
 		Expect(session.PingContext(ctx)).NotTo(Succeed())
@@ -155,14 +155,14 @@ var _ = Describe("Deprovision", func() {
 
 	It("succeeds for an instance that was never provisioned", func(ctx SpecContext) {
 		inst := newInstance(nil)
-		Expect(calls(backend).Deprovision(logged(ctx), inst)).To(Succeed())
+		Expect(suite.Calls().Deprovision(suite.Logged(ctx), inst)).To(Succeed())
 	})
 })
 
 var _ = DescribeTable("reads max_user_connections however the number was decoded",
 	func(ctx SpecContext, limit any, want int) {
 		inst := provisioned(ctx, map[string]any{"max_user_connections": limit})
-		b, _ := bound(ctx, inst)
+		b, _ := suite.Bound(ctx, inst)
 		Expect(maxUserConnectionsOf(ctx, userName(inst, b))).To(Equal(want))
 	},
 	Entry("a JSON float64", float64(5), 5),

@@ -10,8 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"code.cloudfoundry.org/lager/v3/lagerctx"
-	"code.cloudfoundry.org/lager/v3/lagertest"
 	gomysql "github.com/go-sql-driver/mysql"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -29,51 +27,26 @@ func TestMySQL(t *testing.T) {
 
 const closedNodePassword = backendtest.ClosedNodePassword
 
-var (
-	adminURL string
-	admin    *sql.DB
-	backend  *mysql.MySQL
-	logger   *lagertest.TestLogger
-)
-
-var _ = BeforeSuite(func() {
-	adminURL = testkit.MySQL.URL()
-	admin = testkit.MySQLAdmin(GinkgoT(), testkit.MySQL)
-
-	backend = testkit.OpenAdapter(GinkgoT(), mysql.New, "mysql-local",
-		backends.Server{Name: "mysql-local", AdminURL: adminURL},
-		backends.Server{Name: "mysql-closed", AdminURL: "mysql://root:" + closedNodePassword + "@127.0.0.1:1/"})
-})
-
-var _ = BeforeEach(func() {
-	logger = lagertest.NewTestLogger("mysql-test")
-})
-
-// logged returns ctx carrying this spec's test logger, as the worker hands its session on.
-func logged(ctx context.Context) context.Context {
-	return lagerctx.NewContext(ctx, logger)
-}
+var suite = backendtest.NewSuite("mysql", testkit.MySQL, testkit.MySQLAdmin, mysql.New, "mysql-local",
+	func() []backends.Server {
+		return []backends.Server{{Name: "mysql-closed", AdminURL: "mysql://root:" + closedNodePassword + "@127.0.0.1:1/"}}
+	})
 
 // newInstance returns an instance with a fresh id on mysql-local, deprovisioned after the spec,
 // which then checks that its database is gone.
 func newInstance(planConfig map[string]any) backends.Instance {
-	return calls(backend).NewInstance("mysql-local", planConfig, func(ctx context.Context, inst backends.Instance) {
+	return suite.Calls().NewInstance("mysql-local", planConfig, func(ctx context.Context, inst backends.Instance) {
 		Expect(databaseExists(ctx, databaseName(inst))).To(BeFalse())
 	})
 }
 
 func provisioned(ctx context.Context, planConfig map[string]any) backends.Instance {
 	inst := newInstance(planConfig)
-	Expect(calls(backend).Provision(logged(ctx), inst)).To(Succeed())
+	Expect(suite.Calls().Provision(suite.Logged(ctx), inst)).To(Succeed())
 	return inst
 }
 
 func newBinding() backends.Binding { return backendtest.NewBinding() }
-
-// bound binds a new binding to inst, logged with the spec's logger.
-func bound(ctx context.Context, inst backends.Instance) (backends.Binding, backends.Credentials) {
-	return calls(backend).Bound(logged(ctx), inst)
-}
 
 // login connects with the credentials' hostname, port, username, password and database
 // (dbname, "" for none), as an application would, and returns the pool, closed after the spec.
@@ -134,24 +107,24 @@ func expectHidden(text, secret, what string) {
 
 func databaseExists(ctx context.Context, dbname string) bool {
 	var n int
-	Expect(admin.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?`, dbname).Scan(&n)).To(Succeed())
+	Expect(suite.Admin.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?`, dbname).Scan(&n)).To(Succeed())
 	return n > 0
 }
 
 func userExists(ctx context.Context, user string) bool {
 	var n int
-	Expect(admin.QueryRowContext(ctx, `SELECT COUNT(*) FROM mysql.user WHERE User = ?`, user).Scan(&n)).To(Succeed())
+	Expect(suite.Admin.QueryRowContext(ctx, `SELECT COUNT(*) FROM mysql.user WHERE User = ?`, user).Scan(&n)).To(Succeed())
 	return n > 0
 }
 
 func maxUserConnectionsOf(ctx context.Context, user string) int {
 	var n int
-	Expect(admin.QueryRowContext(ctx, `SELECT max_user_connections FROM mysql.user WHERE User = ? AND Host = '%'`, user).Scan(&n)).To(Succeed())
+	Expect(suite.Admin.QueryRowContext(ctx, `SELECT max_user_connections FROM mysql.user WHERE User = ? AND Host = '%'`, user).Scan(&n)).To(Succeed())
 	return n
 }
 
 // adminExec runs stmt as the admin.
 func adminExec(ctx context.Context, stmt string, args ...any) {
-	_, err := admin.ExecContext(ctx, stmt, args...)
+	_, err := suite.Admin.ExecContext(ctx, stmt, args...)
 	Expect(err).NotTo(HaveOccurred(), stmt)
 }

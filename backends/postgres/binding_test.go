@@ -16,7 +16,7 @@ import (
 var _ = Describe("Bind", func() {
 	It("returns credentials with which an application creates a table that the next binding can use", func(ctx SpecContext) {
 		inst := provisioned(ctx, nil)
-		b1, creds1 := bound(ctx, inst)
+		b1, creds1 := suite.Bound(ctx, inst)
 
 		uri := backendtest.ExpectSQLCredentials(creds1, backendtest.SQLCredentials{
 			Host: "127.0.0.1", Port: 5432, Name: databaseName(inst), Username: bindingName(inst, b1), Password: b1.Password,
@@ -34,7 +34,7 @@ var _ = Describe("Bind", func() {
 		Expect(app1.QueryRowContext(ctx, `SELECT tableowner FROM pg_tables WHERE tablename = 'notes'`).Scan(&tableOwner)).To(Succeed())
 		Expect(tableOwner).To(Equal(ownerName(inst)))
 
-		_, creds2 := bound(ctx, inst)
+		_, creds2 := suite.Bound(ctx, inst)
 		app2 := mustLogin(ctx, creds2)
 		_, err = app2.ExecContext(ctx, `INSERT INTO notes (body) VALUES ('from app 2')`)
 		Expect(err).NotTo(HaveOccurred())
@@ -45,9 +45,9 @@ var _ = Describe("Bind", func() {
 
 	It("sets the same password again when retried", func(ctx SpecContext) {
 		inst := provisioned(ctx, nil)
-		b, first := bound(ctx, inst)
+		b, first := suite.Bound(ctx, inst)
 
-		again, err := calls(backend).Bind(logged(ctx), inst, b)
+		again, err := suite.Calls().Bind(suite.Logged(ctx), inst, b)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(again).To(Equal(first))
 		mustLogin(ctx, again)
@@ -55,20 +55,20 @@ var _ = Describe("Bind", func() {
 
 	It("stores a SCRAM-SHA-256 verifier, never the password, and logs no password", func(ctx SpecContext) {
 		inst := provisioned(ctx, nil)
-		b, _ := bound(ctx, inst)
+		b, _ := suite.Bound(ctx, inst)
 
 		var stored string
-		Expect(admin.QueryRowContext(ctx, `SELECT rolpassword FROM pg_authid WHERE rolname = $1`, bindingName(inst, b)).Scan(&stored)).To(Succeed())
+		Expect(suite.Admin.QueryRowContext(ctx, `SELECT rolpassword FROM pg_authid WHERE rolname = $1`, bindingName(inst, b)).Scan(&stored)).To(Succeed())
 		Expect(stored).To(HavePrefix("SCRAM-SHA-256$4096:"))
 		Expect(stored).NotTo(ContainSubstring(b.Password))
-		Expect(string(logger.Buffer().Contents())).To(ContainSubstring("binding-role-created"))
-		Expect(string(logger.Buffer().Contents())).NotTo(ContainSubstring(b.Password))
+		Expect(string(suite.Logger.Buffer().Contents())).To(ContainSubstring("binding-role-created"))
+		Expect(string(suite.Logger.Buffer().Contents())).NotTo(ContainSubstring(b.Password))
 	})
 
 	It("gives no access to another instance's database", func(ctx SpecContext) {
 		a := provisioned(ctx, nil)
 		b := provisioned(ctx, nil)
-		_, credsA := bound(ctx, a)
+		_, credsA := suite.Bound(ctx, a)
 
 		_, err := login(ctx, withDatabase(credsA["uri"].(string), databaseName(b)))
 		Expect(pq.As(err, pqerror.InsufficientPrivilege)).NotTo(BeNil(), "%v", err)
@@ -77,7 +77,7 @@ var _ = Describe("Bind", func() {
 
 	It("fails permanently for an instance that has no database", func(ctx SpecContext) {
 		inst := newInstance(nil)
-		_, err := calls(backend).Bind(logged(ctx), inst, newBinding())
+		_, err := suite.Calls().Bind(suite.Logged(ctx), inst, newBinding())
 		Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
 	})
 })
@@ -85,8 +85,8 @@ var _ = Describe("Bind", func() {
 var _ = Describe("Unbind", func() {
 	It("ends the binding's sessions and logins, and keeps what it created for the other bindings", func(ctx SpecContext) {
 		inst := provisioned(ctx, nil)
-		b1, creds1 := bound(ctx, inst)
-		_, creds2 := bound(ctx, inst)
+		b1, creds1 := suite.Bound(ctx, inst)
+		_, creds2 := suite.Bound(ctx, inst)
 
 		session, err := mustLogin(ctx, creds1).Conn(ctx)
 		Expect(err).NotTo(HaveOccurred())
@@ -103,7 +103,7 @@ var _ = Describe("Unbind", func() {
 		Expect(tableOwner(ctx, inDatabase, "own")).To(Equal(bindingName(inst, b1)))
 		Expect(tableOwner(ctx, inDatabase, "shared")).To(Equal(ownerName(inst)))
 
-		Expect(calls(backend).Unbind(logged(ctx), inst, b1)).To(Succeed())
+		Expect(suite.Calls().Unbind(suite.Logged(ctx), inst, b1)).To(Succeed())
 
 		Expect(session.PingContext(ctx)).NotTo(Succeed())
 		_, err = login(ctx, creds1["uri"].(string))
@@ -120,12 +120,12 @@ var _ = Describe("Unbind", func() {
 		_, err = app2.ExecContext(ctx, `INSERT INTO own VALUES ('theirs')`)
 		Expect(err).NotTo(HaveOccurred())
 
-		Expect(calls(backend).Unbind(logged(ctx), inst, b1)).To(Succeed())
+		Expect(suite.Calls().Unbind(suite.Logged(ctx), inst, b1)).To(Succeed())
 	})
 
 	It("succeeds for a binding that never existed", func(ctx SpecContext) {
 		inst := provisioned(ctx, nil)
-		Expect(calls(backend).Unbind(logged(ctx), inst, newBinding())).To(Succeed())
+		Expect(suite.Calls().Unbind(suite.Logged(ctx), inst, newBinding())).To(Succeed())
 	})
 })
 

@@ -44,10 +44,10 @@ var _ = Describe("What a binding leaves in other databases", func() {
 			inst := scrubbedInstance(ctx)
 			where = databaseOrOpen(ctx, where)
 			b1, session := leaveBehind(ctx, inst, where, asOwner, stmt)
-			b2, _ := bound(ctx, inst.Instance)
+			b2, _ := suite.Bound(ctx, inst.Instance)
 			inst.Bindings(b1, b2)
 
-			Expect(calls(backend).Deprovision(logged(ctx), inst.Instance)).To(Succeed())
+			Expect(suite.Calls().Deprovision(suite.Logged(ctx), inst.Instance)).To(Succeed())
 
 			Expect(session.PingContext(ctx)).NotTo(Succeed())
 			Expect(databaseCount(ctx, databaseName(inst.Instance))).To(Equal(0))
@@ -57,7 +57,7 @@ var _ = Describe("What a binding leaves in other databases", func() {
 			if stmt == table {
 				Expect(tableExists(ctx, where, "left_behind")).To(BeFalse())
 			}
-			Expect(calls(backend).Deprovision(logged(ctx), inst.Instance)).To(Succeed())
+			Expect(suite.Calls().Deprovision(suite.Logged(ctx), inst.Instance)).To(Succeed())
 		},
 		leftovers,
 	)
@@ -69,7 +69,7 @@ var _ = Describe("What a binding leaves in other databases", func() {
 			b, session := leaveBehind(ctx, inst, where, asOwner, stmt)
 			inst.Bindings(b)
 
-			Expect(calls(backend).Unbind(logged(ctx), inst.Instance, b)).To(Succeed())
+			Expect(suite.Calls().Unbind(suite.Logged(ctx), inst.Instance, b)).To(Succeed())
 
 			Expect(session.PingContext(ctx)).NotTo(Succeed())
 			Expect(roleExists(ctx, bindingName(inst.Instance, b))).To(BeFalse())
@@ -77,9 +77,9 @@ var _ = Describe("What a binding leaves in other databases", func() {
 				// Not the instance's data: dropped, not handed to the owner role.
 				Expect(tableExists(ctx, where, "left_behind")).To(BeFalse())
 			}
-			Expect(calls(backend).Unbind(logged(ctx), inst.Instance, b)).To(Succeed())
+			Expect(suite.Calls().Unbind(suite.Logged(ctx), inst.Instance, b)).To(Succeed())
 
-			Expect(calls(backend).Deprovision(logged(ctx), inst.Instance)).To(Succeed())
+			Expect(suite.Calls().Deprovision(suite.Logged(ctx), inst.Instance)).To(Succeed())
 			Expect(databaseCount(ctx, databaseName(inst.Instance))).To(Equal(0))
 			Expect(roleExists(ctx, ownerName(inst.Instance))).To(BeFalse())
 			if stmt == table {
@@ -94,11 +94,11 @@ var _ = Describe("What a binding leaves in other databases", func() {
 			inst := scrubbedInstance(ctx)
 			where := publicDatabase(ctx)
 			b1, session := leaveBehind(ctx, inst, where, false, largeObject)
-			b2, creds2 := bound(ctx, inst.Instance)
+			b2, creds2 := suite.Bound(ctx, inst.Instance)
 			inst.Bindings(b1, b2)
 			adminExec(ctx, "postgres", `ALTER DATABASE `+pq.QuoteIdentifier(where)+` WITH ALLOW_CONNECTIONS false`)
 
-			err := calls(backend).Deprovision(logged(ctx), inst.Instance)
+			err := suite.Calls().Deprovision(suite.Logged(ctx), inst.Instance)
 			Expect(err).To(HaveOccurred())
 			Expect(backends.IsPermanent(err)).To(BeFalse())
 			Expect(description(err)).To(ContainSubstring("still owns objects"))
@@ -107,7 +107,7 @@ var _ = Describe("What a binding leaves in other databases", func() {
 			Expect(roleExists(ctx, bindingName(inst.Instance, b1))).To(BeTrue())
 			for _, b := range []backends.Binding{b1, b2} { // b2 may be dropped already
 				var canLogin bool
-				Expect(admin.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1 AND rolcanlogin)`,
+				Expect(suite.Admin.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1 AND rolcanlogin)`,
 					bindingName(inst.Instance, b)).Scan(&canLogin)).To(Succeed())
 				Expect(canLogin).To(BeFalse(), "role %s can still log in", bindingName(inst.Instance, b))
 			}
@@ -115,7 +115,7 @@ var _ = Describe("What a binding leaves in other databases", func() {
 			Expect(err).To(HaveOccurred())
 
 			adminExec(ctx, "postgres", `ALTER DATABASE `+pq.QuoteIdentifier(where)+` WITH ALLOW_CONNECTIONS true`)
-			Expect(calls(backend).Deprovision(logged(ctx), inst.Instance)).To(Succeed())
+			Expect(suite.Calls().Deprovision(suite.Logged(ctx), inst.Instance)).To(Succeed())
 			Expect(databaseCount(ctx, databaseName(inst.Instance))).To(Equal(0))
 			Expect(roleExists(ctx, ownerName(inst.Instance))).To(BeFalse())
 			Expect(roleExists(ctx, bindingName(inst.Instance, b1))).To(BeFalse())
@@ -140,7 +140,7 @@ func scrubbedInstance(ctx SpecContext) scrubbed {
 		if s.ID == "" {
 			return
 		}
-		_, err := admin.ExecContext(ctx, `DROP DATABASE IF EXISTS `+pq.QuoteIdentifier(databaseName(s.Instance))+` WITH (FORCE)`)
+		_, err := suite.Admin.ExecContext(ctx, `DROP DATABASE IF EXISTS `+pq.QuoteIdentifier(databaseName(s.Instance))+` WITH (FORCE)`)
 		Expect(err).NotTo(HaveOccurred())
 		var roles []string
 		for _, b := range *s.bindings {
@@ -151,7 +151,7 @@ func scrubbedInstance(ctx SpecContext) scrubbed {
 				continue
 			}
 			adminExec(ctx, "postgres", `DROP OWNED BY `+pq.QuoteIdentifier(role))
-			_, err := admin.ExecContext(ctx, `DROP ROLE `+pq.QuoteIdentifier(role))
+			_, err := suite.Admin.ExecContext(ctx, `DROP ROLE `+pq.QuoteIdentifier(role))
 			Expect(err).NotTo(HaveOccurred())
 		}
 	})
@@ -163,7 +163,7 @@ func scrubbedInstance(ctx SpecContext) scrubbed {
 // the default SET role unless asOwner, and runs stmt there. It returns the binding and the
 // session, which stays open.
 func leaveBehind(ctx SpecContext, inst scrubbed, where string, asOwner bool, stmt string) (backends.Binding, *sql.Conn) {
-	b, creds := bound(ctx, inst.Instance)
+	b, creds := suite.Bound(ctx, inst.Instance)
 	inst.Bindings(b)
 	session, err := mustLoginTo(ctx, creds, where).Conn(ctx)
 	Expect(err).NotTo(HaveOccurred())
@@ -190,7 +190,7 @@ func mustLoginTo(ctx context.Context, creds backends.Credentials, dbname string)
 // dependencies counts what depends on role in database dbname.
 func dependencies(ctx context.Context, dbname, role string) int {
 	var n int
-	Expect(admin.QueryRowContext(ctx, `
+	Expect(suite.Admin.QueryRowContext(ctx, `
 		SELECT count(*)
 		FROM pg_shdepend s
 		JOIN pg_database d ON d.oid = s.dbid
@@ -212,10 +212,10 @@ func databaseOrOpen(ctx SpecContext, where string) string {
 // public, dropped after the spec.
 func publicDatabase(ctx SpecContext) string {
 	name := "obtest_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:20]
-	_, err := admin.ExecContext(ctx, `CREATE DATABASE `+pq.QuoteIdentifier(name)+` TEMPLATE template0`)
+	_, err := suite.Admin.ExecContext(ctx, `CREATE DATABASE `+pq.QuoteIdentifier(name)+` TEMPLATE template0`)
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(func(ctx SpecContext) {
-		_, err := admin.ExecContext(ctx, `DROP DATABASE IF EXISTS `+pq.QuoteIdentifier(name)+` WITH (FORCE)`)
+		_, err := suite.Admin.ExecContext(ctx, `DROP DATABASE IF EXISTS `+pq.QuoteIdentifier(name)+` WITH (FORCE)`)
 		Expect(err).NotTo(HaveOccurred())
 	})
 	adminExec(ctx, name, `GRANT CREATE ON SCHEMA public TO PUBLIC`)
@@ -224,7 +224,7 @@ func publicDatabase(ctx SpecContext) string {
 
 // adminExec runs stmt as the admin in database dbname, on a connection closed right after.
 func adminExec(ctx context.Context, dbname, stmt string) {
-	db, err := sql.Open("postgres", withDatabase(adminURL, dbname))
+	db, err := sql.Open("postgres", withDatabase(suite.AdminURL, dbname))
 	Expect(err).NotTo(HaveOccurred())
 	defer db.Close()
 	_, err = db.ExecContext(ctx, stmt)
@@ -232,7 +232,7 @@ func adminExec(ctx context.Context, dbname, stmt string) {
 }
 
 func tableExists(ctx context.Context, dbname, name string) bool {
-	db, err := sql.Open("postgres", withDatabase(adminURL, dbname))
+	db, err := sql.Open("postgres", withDatabase(suite.AdminURL, dbname))
 	Expect(err).NotTo(HaveOccurred())
 	defer db.Close()
 	var exists bool

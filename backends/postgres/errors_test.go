@@ -26,10 +26,10 @@ var _ = Describe("Errors", func() {
 	When("the instance is on a node this backend does not know", func() {
 		It("fails permanently, naming the node", func(ctx SpecContext) {
 			inst := backends.Instance{ID: "some-id", Node: "pg-unknown"}
-			err := calls(backend).Provision(logged(ctx), inst)
+			err := suite.Calls().Provision(suite.Logged(ctx), inst)
 			Expect(backends.IsPermanent(err)).To(BeTrue())
 			Expect(description(err)).To(ContainSubstring("pg-unknown"))
-			Expect(backend.Ping(ctx, "pg-unknown")).To(Satisfy(backends.IsPermanent))
+			Expect(suite.Backend.Ping(ctx, "pg-unknown")).To(Satisfy(backends.IsPermanent))
 		})
 	})
 
@@ -38,13 +38,13 @@ var _ = Describe("Errors", func() {
 
 		DescribeTable("fails for a retry, saying so in plain words and without the admin's or the binding's password",
 			func(ctx SpecContext, call backendtest.NodeCall) {
-				err := call(logged(ctx), backend)
+				err := call(suite.Logged(ctx), suite.Backend)
 				Expect(err).To(HaveOccurred())
 				Expect(backends.IsPermanent(err)).To(BeFalse())
 				Expect(description(err)).To(Equal("node pg-closed refused the connection"))
 				Expect(err.Error()).NotTo(ContainSubstring(closedNodePassword))
 				Expect(err.Error()).NotTo(ContainSubstring("postgres://"))
-				Expect(string(logger.Buffer().Contents())).NotTo(ContainSubstring(closedNodePassword))
+				Expect(string(suite.Logger.Buffer().Contents())).NotTo(ContainSubstring(closedNodePassword))
 			},
 			backendtest.NodeCalls("postgres", inst, closedNodePassword),
 		)
@@ -53,16 +53,16 @@ var _ = Describe("Errors", func() {
 	When("the caller's context ends while a statement waits", func() {
 		It("aborts the statement, fails for a retry, and leaves the instance usable", func(ctx SpecContext) {
 			inst := provisioned(ctx, nil)
-			tx, err := admin.BeginTx(ctx, nil)
+			tx, err := suite.Admin.BeginTx(ctx, nil)
 			Expect(err).NotTo(HaveOccurred())
 			DeferCleanup(func() { _ = tx.Rollback() })
 			_, err = tx.ExecContext(ctx, `ALTER DATABASE `+pq.QuoteIdentifier(databaseName(inst))+` CONNECTION LIMIT 9`)
 			Expect(err).NotTo(HaveOccurred())
 
-			short, cancel := context.WithTimeout(logged(ctx), 300*time.Millisecond)
+			short, cancel := context.WithTimeout(suite.Logged(ctx), 300*time.Millisecond)
 			defer cancel()
 			start := time.Now()
-			err = calls(backend).Update(short, inst, "small")
+			err = suite.Calls().Update(short, inst, "small")
 			Expect(time.Since(start)).To(BeNumerically("<", 5*time.Second))
 			Expect(err).To(HaveOccurred())
 			Expect(backends.IsPermanent(err)).To(BeFalse())
@@ -70,14 +70,14 @@ var _ = Describe("Errors", func() {
 			Expect(errors.Is(err, context.DeadlineExceeded)).To(BeTrue())
 
 			Expect(tx.Rollback()).To(Succeed())
-			Expect(calls(backend).Update(logged(ctx), inst, "small")).To(Succeed())
+			Expect(suite.Calls().Update(suite.Logged(ctx), inst, "small")).To(Succeed())
 		})
 	})
 
 	DescribeTable("invalid plan settings and parameters fail permanently before any connection is made",
 		func(ctx SpecContext, planConfig, params map[string]any, sentence string) {
 			inst := backends.Instance{ID: "some-id", Node: "pg-closed", Plan: "small", PlanConfig: planConfig, Parameters: params}
-			err := calls(backend).Provision(logged(ctx), inst)
+			err := suite.Calls().Provision(suite.Logged(ctx), inst)
 			Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
 			Expect(description(err)).To(ContainSubstring(sentence))
 		},
@@ -109,12 +109,12 @@ var _ = Describe("New", func() {
 	)
 
 	It("hands out the node's public host and port when they are set", func(ctx SpecContext) {
-		p, err := postgres.New([]backends.Server{{Name: "pg-local", AdminURL: adminURL, Host: "db.example.com", Port: 6432}})
+		p, err := postgres.New([]backends.Server{{Name: "pg-local", AdminURL: suite.AdminURL, Host: "db.example.com", Port: 6432}})
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(p.Close)
 		inst := newInstance(nil)
-		Expect(calls(p).Provision(logged(ctx), inst)).To(Succeed())
-		creds, err := calls(p).Bind(logged(ctx), inst, newBinding())
+		Expect(calls(p).Provision(suite.Logged(ctx), inst)).To(Succeed())
+		creds, err := calls(p).Bind(suite.Logged(ctx), inst, newBinding())
 		Expect(err).NotTo(HaveOccurred())
 		Expect(creds["hostname"]).To(Equal("db.example.com"))
 		Expect(creds["port"]).To(Equal(6432))

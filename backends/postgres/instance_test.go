@@ -41,13 +41,13 @@ type access struct {
 // so each record shows the state between two statements.
 func watchAccess(ctx context.Context, dbname string) *[]access {
 	seen := new([]access)
-	logger.RegisterSink(sinkFunc(func(l lager.LogFormat) {
+	suite.Logger.RegisterSink(sinkFunc(func(l lager.LogFormat) {
 		for _, m := range []string{"database-created", "public-access-revoked", "connection-limit-set"} {
 			if !strings.HasSuffix(l.Message, "."+m) {
 				continue
 			}
 			a := access{Message: m}
-			Expect(admin.QueryRowContext(ctx, `
+			Expect(suite.Admin.QueryRowContext(ctx, `
 				SELECT datallowconn, has_database_privilege('public', datname, 'CONNECT')
 				FROM pg_database WHERE datname = $1`, dbname).Scan(&a.AllowConn, &a.PublicConnect)).To(Succeed())
 			*seen = append(*seen, a)
@@ -65,7 +65,7 @@ func must(_ backends.Binding, creds backends.Credentials) backends.Credentials {
 
 func connectionLimitOf(ctx SpecContext, dbname string) int {
 	var limit int
-	Expect(admin.QueryRowContext(ctx, `SELECT datconnlimit FROM pg_database WHERE datname = $1`, dbname).Scan(&limit)).To(Succeed())
+	Expect(suite.Admin.QueryRowContext(ctx, `SELECT datconnlimit FROM pg_database WHERE datname = $1`, dbname).Scan(&limit)).To(Succeed())
 	return limit
 }
 
@@ -74,12 +74,12 @@ var _ = Describe("Provision", func() {
 		inst := newInstance(map[string]any{"connection_limit": float64(7)}, "citext", "uuid-ossp")
 		db := databaseName(inst)
 
-		Expect(calls(backend).Provision(logged(ctx), inst)).To(Succeed())
-		Expect(calls(backend).Provision(logged(ctx), inst)).To(Succeed())
+		Expect(suite.Calls().Provision(suite.Logged(ctx), inst)).To(Succeed())
+		Expect(suite.Calls().Provision(suite.Logged(ctx), inst)).To(Succeed())
 
 		var owner string
 		var publicConnect bool
-		Expect(admin.QueryRowContext(ctx, `
+		Expect(suite.Admin.QueryRowContext(ctx, `
 			SELECT pg_get_userbyid(datdba), has_database_privilege('public', datname, 'CONNECT')
 			FROM pg_database WHERE datname = $1`, db).Scan(&owner, &publicConnect)).To(Succeed())
 		Expect(databaseCount(ctx, db)).To(Equal(1))
@@ -89,7 +89,7 @@ var _ = Describe("Provision", func() {
 		Expect(extensionsIn(ctx, db)).To(ContainElements("citext", "uuid-ossp"))
 
 		var canLogin bool
-		Expect(admin.QueryRowContext(ctx, `SELECT rolcanlogin FROM pg_roles WHERE rolname = $1`, owner).Scan(&canLogin)).To(Succeed())
+		Expect(suite.Admin.QueryRowContext(ctx, `SELECT rolcanlogin FROM pg_roles WHERE rolname = $1`, owner).Scan(&canLogin)).To(Succeed())
 		Expect(canLogin).To(BeFalse())
 	})
 
@@ -97,39 +97,39 @@ var _ = Describe("Provision", func() {
 		inst := newInstance(map[string]any{"connection_limit": 4})
 		seen := watchAccess(ctx, databaseName(inst))
 
-		Expect(calls(backend).Provision(logged(ctx), inst)).To(Succeed())
+		Expect(suite.Calls().Provision(suite.Logged(ctx), inst)).To(Succeed())
 
 		Expect(*seen).To(Equal([]access{
 			{"database-created", false, true},
 			{"public-access-revoked", false, false},
 			{"connection-limit-set", true, false},
 		}))
-		mustLogin(ctx, must(bound(ctx, inst)))
+		mustLogin(ctx, must(suite.Bound(ctx, inst)))
 	})
 
 	It("leaves a database that a crash left closed, or that was opened to PUBLIC, open to the bindings alone when run again", func(ctx SpecContext) {
 		inst := provisioned(ctx, map[string]any{"connection_limit": 6})
 		db := pq.QuoteIdentifier(databaseName(inst))
-		_, err := admin.ExecContext(ctx, `ALTER DATABASE `+db+` WITH ALLOW_CONNECTIONS false CONNECTION LIMIT -1`)
+		_, err := suite.Admin.ExecContext(ctx, `ALTER DATABASE `+db+` WITH ALLOW_CONNECTIONS false CONNECTION LIMIT -1`)
 		Expect(err).NotTo(HaveOccurred())
-		_, err = admin.ExecContext(ctx, `GRANT ALL ON DATABASE `+db+` TO PUBLIC`)
+		_, err = suite.Admin.ExecContext(ctx, `GRANT ALL ON DATABASE `+db+` TO PUBLIC`)
 		Expect(err).NotTo(HaveOccurred())
 		seen := watchAccess(ctx, databaseName(inst))
 
-		Expect(calls(backend).Provision(logged(ctx), inst)).To(Succeed())
+		Expect(suite.Calls().Provision(suite.Logged(ctx), inst)).To(Succeed())
 
 		Expect(*seen).To(Equal([]access{
 			{"public-access-revoked", false, false},
 			{"connection-limit-set", true, false},
 		}))
 		Expect(connectionLimitOf(ctx, databaseName(inst))).To(Equal(6))
-		mustLogin(ctx, must(bound(ctx, inst)))
+		mustLogin(ctx, must(suite.Bound(ctx, inst)))
 	})
 
 	When("the same instance is provisioned by several workers at once", func() {
 		It("succeeds for all of them and leaves one database", func(ctx SpecContext) {
 			inst := newInstance(map[string]any{"connection_limit": 3}, "pg_trgm")
-			backendtest.AtOnce(4, func() error { return calls(backend).Provision(logged(ctx), inst) })
+			backendtest.AtOnce(4, func() error { return suite.Calls().Provision(suite.Logged(ctx), inst) })
 			Expect(databaseCount(ctx, databaseName(inst))).To(Equal(1))
 			Expect(connectionLimitOf(ctx, databaseName(inst))).To(Equal(3))
 			Expect(extensionsIn(ctx, databaseName(inst))).To(ContainElement("pg_trgm"))
@@ -155,19 +155,19 @@ var _ = Describe("Provision", func() {
 		It("fails permanently, creates nothing, and deprovision leaves that database alone", func(ctx SpecContext) {
 			inst := newInstance(nil)
 			db := databaseName(inst)
-			_, err := admin.ExecContext(ctx, `CREATE DATABASE `+pq.QuoteIdentifier(db)+` TEMPLATE template0`)
+			_, err := suite.Admin.ExecContext(ctx, `CREATE DATABASE `+pq.QuoteIdentifier(db)+` TEMPLATE template0`)
 			Expect(err).NotTo(HaveOccurred())
 			DeferCleanup(func(ctx SpecContext) {
-				_, err := admin.ExecContext(ctx, `DROP DATABASE IF EXISTS `+pq.QuoteIdentifier(db))
+				_, err := suite.Admin.ExecContext(ctx, `DROP DATABASE IF EXISTS `+pq.QuoteIdentifier(db))
 				Expect(err).NotTo(HaveOccurred())
 			})
 
-			err = calls(backend).Provision(logged(ctx), inst)
+			err = suite.Calls().Provision(suite.Logged(ctx), inst)
 			Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
 			Expect(description(err)).To(ContainSubstring("taken by an object this broker does not own"))
 			Expect(roleExists(ctx, ownerName(inst))).To(BeFalse())
 
-			Expect(calls(backend).Deprovision(logged(ctx), inst)).To(Succeed())
+			Expect(suite.Calls().Deprovision(suite.Logged(ctx), inst)).To(Succeed())
 			Expect(databaseCount(ctx, db)).To(Equal(1))
 		})
 	})
@@ -181,8 +181,8 @@ var _ = Describe("Update", func() {
 		inst.Plan = "large"
 		inst.PlanConfig = map[string]any{"connection_limit": float64(20)}
 		inst.Parameters["extensions"] = anyList("hstore", "pgcrypto")
-		Expect(calls(backend).Update(logged(ctx), inst, "small")).To(Succeed())
-		Expect(calls(backend).Update(logged(ctx), inst, "small")).To(Succeed())
+		Expect(suite.Calls().Update(suite.Logged(ctx), inst, "small")).To(Succeed())
+		Expect(suite.Calls().Update(suite.Logged(ctx), inst, "small")).To(Succeed())
 
 		Expect(connectionLimitOf(ctx, db)).To(Equal(20))
 		Expect(extensionsIn(ctx, db)).To(ContainElements("citext", "hstore", "pgcrypto"))
@@ -190,7 +190,7 @@ var _ = Describe("Update", func() {
 
 	It("fails permanently for an instance whose database is gone", func(ctx SpecContext) {
 		inst := newInstance(nil)
-		err := calls(backend).Update(logged(ctx), inst, "small")
+		err := suite.Calls().Update(suite.Logged(ctx), inst, "small")
 		Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
 		Expect(description(err)).To(ContainSubstring("does not exist on node pg-local"))
 	})
@@ -199,8 +199,8 @@ var _ = Describe("Update", func() {
 var _ = Describe("Deprovision", func() {
 	It("drops the database under a live session, the leftover binding roles and the owner role", func(ctx SpecContext) {
 		inst := provisioned(ctx, nil)
-		b1, creds1 := bound(ctx, inst)
-		b2, creds2 := bound(ctx, inst)
+		b1, creds1 := suite.Bound(ctx, inst)
+		b2, creds2 := suite.Bound(ctx, inst)
 
 		live, err := mustLogin(ctx, creds1).Conn(ctx)
 		Expect(err).NotTo(HaveOccurred())
@@ -208,7 +208,7 @@ var _ = Describe("Deprovision", func() {
 		_, err = live.ExecContext(ctx, `CREATE TABLE kept_open (id int)`)
 		Expect(err).NotTo(HaveOccurred())
 
-		Expect(calls(backend).Deprovision(logged(ctx), inst)).To(Succeed())
+		Expect(suite.Calls().Deprovision(suite.Logged(ctx), inst)).To(Succeed())
 
 		Expect(databaseCount(ctx, databaseName(inst))).To(Equal(0))
 		Expect(roleExists(ctx, ownerName(inst))).To(BeFalse())
@@ -218,11 +218,11 @@ var _ = Describe("Deprovision", func() {
 		_, err = login(ctx, creds2["uri"].(string))
 		Expect(err).To(HaveOccurred())
 
-		Expect(calls(backend).Deprovision(logged(ctx), inst)).To(Succeed())
+		Expect(suite.Calls().Deprovision(suite.Logged(ctx), inst)).To(Succeed())
 	})
 
 	It("succeeds for an instance that was never provisioned", func(ctx SpecContext) {
 		inst := newInstance(nil)
-		Expect(calls(backend).Deprovision(logged(ctx), inst)).To(Succeed())
+		Expect(suite.Calls().Deprovision(suite.Logged(ctx), inst)).To(Succeed())
 	})
 })

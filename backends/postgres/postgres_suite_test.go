@@ -6,8 +6,6 @@ import (
 	"net/url"
 	"testing"
 
-	"code.cloudfoundry.org/lager/v3/lagerctx"
-	"code.cloudfoundry.org/lager/v3/lagertest"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
@@ -24,35 +22,15 @@ func TestPostgres(t *testing.T) {
 
 const closedNodePassword = backendtest.ClosedNodePassword
 
-var (
-	adminURL string
-	admin    *sql.DB
-	backend  *postgres.Postgres
-	logger   *lagertest.TestLogger
-)
-
-var _ = BeforeSuite(func() {
-	adminURL = testkit.Postgres.URL()
-	admin = testkit.PostgresAdmin(GinkgoT(), testkit.Postgres)
-
-	backend = testkit.OpenAdapter(GinkgoT(), postgres.New, "pg-local",
-		backends.Server{Name: "pg-local", AdminURL: adminURL},
-		backends.Server{Name: "pg-closed", AdminURL: "postgres://postgres:" + closedNodePassword + "@127.0.0.1:1/postgres?sslmode=disable"})
-})
-
-var _ = BeforeEach(func() {
-	logger = lagertest.NewTestLogger("postgres-test")
-})
-
-// logged returns ctx carrying this spec's test logger, as the worker hands its session on.
-func logged(ctx context.Context) context.Context {
-	return lagerctx.NewContext(ctx, logger)
-}
+var suite = backendtest.NewSuite("postgres", testkit.Postgres, testkit.PostgresAdmin, postgres.New, "pg-local",
+	func() []backends.Server {
+		return []backends.Server{{Name: "pg-closed", AdminURL: "postgres://postgres:" + closedNodePassword + "@127.0.0.1:1/postgres?sslmode=disable"}}
+	})
 
 // newInstance returns an instance with a fresh id on pg-local, deprovisioned after the spec,
 // which then checks that nothing of it is left.
 func newInstance(planConfig map[string]any, extensions ...string) backends.Instance {
-	inst := calls(backend).NewInstance("pg-local", planConfig, func(ctx context.Context, inst backends.Instance) {
+	inst := suite.Calls().NewInstance("pg-local", planConfig, func(ctx context.Context, inst backends.Instance) {
 		Expect(databaseCount(ctx, databaseName(inst))).To(Equal(0))
 		Expect(roleExists(ctx, ownerName(inst))).To(BeFalse())
 	})
@@ -64,16 +42,11 @@ func newInstance(planConfig map[string]any, extensions ...string) backends.Insta
 
 func provisioned(ctx context.Context, planConfig map[string]any, extensions ...string) backends.Instance {
 	inst := newInstance(planConfig, extensions...)
-	Expect(calls(backend).Provision(logged(ctx), inst)).To(Succeed())
+	Expect(suite.Calls().Provision(suite.Logged(ctx), inst)).To(Succeed())
 	return inst
 }
 
 func newBinding() backends.Binding { return backendtest.NewBinding() }
-
-// bound binds a new binding to inst, logged with the spec's logger.
-func bound(ctx context.Context, inst backends.Instance) (backends.Binding, backends.Credentials) {
-	return calls(backend).Bound(logged(ctx), inst)
-}
 
 func anyList(s ...string) []any {
 	out := make([]any, len(s))
@@ -105,7 +78,7 @@ func withDatabase(uri, dbname string) string {
 
 // adminIn connects as the admin to database dbname.
 func adminIn(ctx context.Context, dbname string) *sql.DB {
-	db, err := login(ctx, withDatabase(adminURL, dbname))
+	db, err := login(ctx, withDatabase(suite.AdminURL, dbname))
 	Expect(err).NotTo(HaveOccurred())
 	return db
 }
@@ -118,12 +91,12 @@ func bindingName(inst backends.Instance, b backends.Binding) string {
 
 func roleExists(ctx context.Context, role string) bool {
 	var exists bool
-	Expect(admin.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)`, role).Scan(&exists)).To(Succeed())
+	Expect(suite.Admin.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)`, role).Scan(&exists)).To(Succeed())
 	return exists
 }
 
 func databaseCount(ctx context.Context, dbname string) int {
 	var n int
-	Expect(admin.QueryRowContext(ctx, `SELECT count(*) FROM pg_database WHERE datname = $1`, dbname).Scan(&n)).To(Succeed())
+	Expect(suite.Admin.QueryRowContext(ctx, `SELECT count(*) FROM pg_database WHERE datname = $1`, dbname).Scan(&n)).To(Succeed())
 	return n
 }

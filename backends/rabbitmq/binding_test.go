@@ -31,7 +31,7 @@ func roundTrip(ctx context.Context, conn *amqp.Connection, body string) {
 var _ = Describe("Bind", func() {
 	It("returns credentials with which an application publishes and consumes a message on the instance's vhost", func(ctx SpecContext) {
 		inst := provisioned(ctx)
-		b, creds := bound(ctx, inst)
+		b, creds := suite.Bound(ctx, inst)
 
 		// Field by field: on failure gomega would print the whole map, password included.
 		Expect(len(creds) == 7).To(BeTrue(), "the credentials have 7 keys: uri, hostname, port, vhost, username, password, http_api_uri")
@@ -64,9 +64,9 @@ var _ = Describe("Bind", func() {
 
 	It("sets the same password again when retried", func(ctx SpecContext) {
 		inst := provisioned(ctx)
-		b, first := bound(ctx, inst)
+		b, first := suite.Bound(ctx, inst)
 
-		again, err := calls(backend).Bind(logged(ctx), inst, b)
+		again, err := suite.Calls().Bind(suite.Logged(ctx), inst, b)
 		Expect(err).NotTo(HaveOccurred())
 		for k := range first {
 			Expect(again[k] == first[k]).To(BeTrue(), "%s is the same", k)
@@ -82,7 +82,7 @@ var _ = Describe("Bind", func() {
 			errs := make([]error, 2)
 			creds := make([]backends.Credentials, 2)
 			for i := range errs {
-				wg.Go(func() { creds[i], errs[i] = calls(backend).Bind(logged(ctx), inst, b) })
+				wg.Go(func() { creds[i], errs[i] = suite.Calls().Bind(suite.Logged(ctx), inst, b) })
 			}
 			wg.Wait()
 			Expect(errs).To(HaveEach(Succeed()))
@@ -93,28 +93,28 @@ var _ = Describe("Bind", func() {
 
 	It("sends a salted hash, never the password, gives the user no tags, and logs no password", func(ctx SpecContext) {
 		inst := provisioned(ctx)
-		b, _ := bound(ctx, inst)
+		b, _ := suite.Bound(ctx, inst)
 
-		user, err := admin.GetUser(userName(inst, b))
+		user, err := suite.Admin.GetUser(userName(inst, b))
 		Expect(err).NotTo(HaveOccurred())
 		Expect(user.Tags).To(Or(BeEmpty(), Equal(rabbithole.UserTags{""})))
 		Expect(user.HashingAlgorithm).To(Equal(rabbithole.HashingAlgorithmSHA256))
 		Expect(user.PasswordHash).NotTo(BeEmpty())
 		expectHidden(user.PasswordHash, b.Password, "the stored hash")
-		Expect(string(logger.Buffer().Contents())).To(ContainSubstring("user-password-set"))
-		expectHidden(string(logger.Buffer().Contents()), b.Password, "the log")
+		Expect(string(suite.Logger.Buffer().Contents())).To(ContainSubstring("user-password-set"))
+		expectHidden(string(suite.Logger.Buffer().Contents()), b.Password, "the log")
 	})
 
 	It("gives access to the instance's vhost only, and none to the management API", func(ctx SpecContext) {
 		a := provisioned(ctx)
 		other := provisioned(ctx)
-		b, creds := bound(ctx, a)
+		b, creds := suite.Bound(ctx, a)
 
 		_, err := dial(withVhost(creds["uri"].(string), vhostName(other)))
 		Expect(amqpCode(err)).To(Equal(amqp.NotAllowed), "%v", err)
 		Expect(err.Error()).To(ContainSubstring("access to vhost '" + vhostName(other) + "' refused"))
 
-		perms, err := admin.ListPermissionsOf(userName(a, b))
+		perms, err := suite.Admin.ListPermissionsOf(userName(a, b))
 		Expect(err).NotTo(HaveOccurred())
 		Expect(perms).To(HaveLen(1))
 		Expect(perms[0].Vhost).To(Equal(vhostName(a)))
@@ -133,7 +133,7 @@ var _ = Describe("Bind", func() {
 			b := newBinding()
 			putUser(userName(inst, b))
 
-			creds, err := calls(backend).Bind(logged(ctx), inst, b)
+			creds, err := suite.Calls().Bind(suite.Logged(ctx), inst, b)
 			Expect(err).NotTo(HaveOccurred())
 
 			roundTrip(ctx, mustDial(creds), "after a Bind cut short")
@@ -142,7 +142,7 @@ var _ = Describe("Bind", func() {
 
 	It("fails permanently for an instance that has no vhost", func(ctx SpecContext) {
 		inst := newInstance()
-		_, err := calls(backend).Bind(logged(ctx), inst, newBinding())
+		_, err := suite.Calls().Bind(suite.Logged(ctx), inst, newBinding())
 		Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
 		Expect(description(err)).To(ContainSubstring("does not exist on node rabbitmq-local"))
 	})
@@ -153,13 +153,13 @@ var _ = Describe("Bind", func() {
 			b := newBinding()
 			putUser(userName(inst, b), "management")
 
-			_, err := calls(backend).Bind(logged(ctx), inst, b)
+			_, err := suite.Calls().Bind(suite.Logged(ctx), inst, b)
 			Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
 			Expect(description(err)).To(ContainSubstring("taken by a user this broker does not own"))
 
-			Expect(backends.IsPermanent(calls(backend).Unbind(logged(ctx), inst, b))).To(BeTrue())
+			Expect(backends.IsPermanent(suite.Calls().Unbind(suite.Logged(ctx), inst, b))).To(BeTrue())
 			Expect(userExists(userName(inst, b))).To(BeTrue())
-			user, err := admin.GetUser(userName(inst, b))
+			user, err := suite.Admin.GetUser(userName(inst, b))
 			Expect(err).NotTo(HaveOccurred())
 			Expect(user.Tags).To(ContainElement("management"))
 		})
@@ -169,13 +169,13 @@ var _ = Describe("Bind", func() {
 var _ = Describe("Unbind", func() {
 	It("closes the binding's open connection and refuses its logins, and leaves the other bindings alone", func(ctx SpecContext) {
 		inst := provisioned(ctx)
-		b1, creds1 := bound(ctx, inst)
-		_, creds2 := bound(ctx, inst)
+		b1, creds1 := suite.Bound(ctx, inst)
+		_, creds2 := suite.Bound(ctx, inst)
 		conn1 := mustDial(creds1)
 		conn2 := mustDial(creds2)
 		roundTrip(ctx, conn1, "before unbind")
 
-		Expect(calls(backend).Unbind(logged(ctx), inst, b1)).To(Succeed())
+		Expect(suite.Calls().Unbind(suite.Logged(ctx), inst, b1)).To(Succeed())
 
 		Eventually(conn1.IsClosed).Should(BeTrue())
 		_, err := dial(creds1["uri"].(string))
@@ -183,11 +183,11 @@ var _ = Describe("Unbind", func() {
 		Expect(userExists(userName(inst, b1))).To(BeFalse())
 		roundTrip(ctx, conn2, "the other binding still works")
 
-		Expect(calls(backend).Unbind(logged(ctx), inst, b1)).To(Succeed())
+		Expect(suite.Calls().Unbind(suite.Logged(ctx), inst, b1)).To(Succeed())
 	})
 
 	It("succeeds for a binding that never existed", func(ctx SpecContext) {
 		inst := provisioned(ctx)
-		Expect(calls(backend).Unbind(logged(ctx), inst, newBinding())).To(Succeed())
+		Expect(suite.Calls().Unbind(suite.Logged(ctx), inst, newBinding())).To(Succeed())
 	})
 })

@@ -49,18 +49,18 @@ func expectClean(err error) {
 	expectHidden(err.Error(), closedNodePassword, "the error")
 	Expect(strings.Contains(err.Error(), "admin:")).To(BeFalse(), "the error shows the admin URL's login")
 	Expect(description(err)).NotTo(ContainSubstring("http"))
-	expectHidden(string(logger.Buffer().Contents()), closedNodePassword, "the log")
+	expectHidden(string(suite.Logger.Buffer().Contents()), closedNodePassword, "the log")
 }
 
 var _ = Describe("Errors", func() {
 	When("the instance is on a node this backend does not know", func() {
 		It("fails permanently, naming the node", func(ctx SpecContext) {
 			inst := backends.Instance{ID: "some-id", Node: "rabbitmq-unknown"}
-			err := calls(backend).Provision(logged(ctx), inst)
+			err := suite.Calls().Provision(suite.Logged(ctx), inst)
 			Expect(backends.IsPermanent(err)).To(BeTrue())
 			Expect(description(err)).To(ContainSubstring("rabbitmq-unknown"))
-			Expect(calls(backend).Update(logged(ctx), inst, "small")).To(Satisfy(backends.IsPermanent))
-			Expect(backend.Ping(ctx, "rabbitmq-unknown")).To(Satisfy(backends.IsPermanent))
+			Expect(suite.Calls().Update(suite.Logged(ctx), inst, "small")).To(Satisfy(backends.IsPermanent))
+			Expect(suite.Backend.Ping(ctx, "rabbitmq-unknown")).To(Satisfy(backends.IsPermanent))
 		})
 	})
 
@@ -69,7 +69,7 @@ var _ = Describe("Errors", func() {
 
 		DescribeTable("fails for a retry, saying so in plain words and without the admin's or the binding's password",
 			func(ctx SpecContext, call backendtest.NodeCall) {
-				err := call(logged(ctx), backend)
+				err := call(suite.Logged(ctx), suite.Backend)
 				Expect(err).To(HaveOccurred())
 				Expect(backends.IsPermanent(err)).To(BeFalse())
 				Expect(description(err)).To(Equal("node rabbitmq-closed refused the connection"))
@@ -83,7 +83,7 @@ var _ = Describe("Errors", func() {
 		func(ctx SpecContext, status int, body, sentence string) {
 			r := fakeNode(answer(status, body))
 			inst := backends.Instance{ID: "some-id", Node: "rabbitmq-fake"}
-			err := calls(r).Provision(logged(ctx), inst)
+			err := calls(r).Provision(suite.Logged(ctx), inst)
 			Expect(err).To(HaveOccurred())
 			Expect(backends.IsPermanent(err)).To(BeFalse())
 			Expect(description(err)).To(Equal(strings.ReplaceAll(sentence, "VHOST", vhostName(inst))))
@@ -123,7 +123,7 @@ var _ = Describe("Errors", func() {
 
 		It("gives up at the deadline and fails for a retry", func(ctx SpecContext) {
 			r := fakeNode(hang)
-			short, cancel := context.WithTimeout(logged(ctx), 300*time.Millisecond)
+			short, cancel := context.WithTimeout(suite.Logged(ctx), 300*time.Millisecond)
 			defer cancel()
 			start := time.Now()
 			err := calls(r).Provision(short, backends.Instance{ID: "some-id", Node: "rabbitmq-fake"})
@@ -136,7 +136,7 @@ var _ = Describe("Errors", func() {
 
 		It("stops when cancelled", func(ctx SpecContext) {
 			r := fakeNode(hang)
-			cancelled, cancel := context.WithCancel(logged(ctx))
+			cancelled, cancel := context.WithCancel(suite.Logged(ctx))
 			time.AfterFunc(100*time.Millisecond, cancel)
 			_, err := calls(r).Bind(cancelled, backends.Instance{ID: "some-id", Node: "rabbitmq-fake"}, backends.Binding{ID: "b", Password: "p"})
 			Expect(backends.IsPermanent(err)).To(BeFalse())
@@ -166,13 +166,13 @@ var _ = Describe("New", func() {
 	)
 
 	It("hands out the node's public host and port when they are set, and the management API's own address", func(ctx SpecContext) {
-		r, err := rabbitmq.New([]backends.Server{{Name: "rabbitmq-local", AdminURL: adminURL + "/api/", Host: "mq.example.com", Port: 5673}})
+		r, err := rabbitmq.New([]backends.Server{{Name: "rabbitmq-local", AdminURL: suite.AdminURL + "/api/", Host: "mq.example.com", Port: 5673}})
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(r.Close)
 		Expect(r.Ping(ctx, "rabbitmq-local")).To(Succeed())
 		inst := newInstance()
-		Expect(calls(r).Provision(logged(ctx), inst)).To(Succeed())
-		creds, err := calls(r).Bind(logged(ctx), inst, newBinding())
+		Expect(calls(r).Provision(suite.Logged(ctx), inst)).To(Succeed())
+		creds, err := calls(r).Bind(suite.Logged(ctx), inst, newBinding())
 		Expect(err).NotTo(HaveOccurred())
 		Expect(creds["hostname"]).To(Equal("mq.example.com"))
 		Expect(creds["port"]).To(Equal(5673))

@@ -14,10 +14,10 @@ var _ = Describe("Provision", func() {
 	It("creates one vhost, tagged as the broker's and described with the instance's id", func(ctx SpecContext) {
 		inst := newInstance()
 
-		Expect(calls(backend).Provision(logged(ctx), inst)).To(Succeed())
-		Expect(calls(backend).Provision(logged(ctx), inst)).To(Succeed())
+		Expect(suite.Calls().Provision(suite.Logged(ctx), inst)).To(Succeed())
+		Expect(suite.Calls().Provision(suite.Logged(ctx), inst)).To(Succeed())
 
-		vhost, err := admin.GetVhost(vhostName(inst))
+		vhost, err := suite.Admin.GetVhost(vhostName(inst))
 		Expect(err).NotTo(HaveOccurred())
 		Expect(vhost.Tags).To(ConsistOf("omnibroker"))
 		Expect(vhost.Description).To(ContainSubstring(inst.ID))
@@ -26,9 +26,9 @@ var _ = Describe("Provision", func() {
 	When("the same instance is provisioned by several workers at once", func() {
 		It("succeeds for all of them and leaves one usable vhost", func(ctx SpecContext) {
 			inst := newInstance()
-			backendtest.AtOnce(4, func() error { return calls(backend).Provision(logged(ctx), inst) })
+			backendtest.AtOnce(4, func() error { return suite.Calls().Provision(suite.Logged(ctx), inst) })
 			Expect(vhostExists(vhostName(inst))).To(BeTrue())
-			_, creds := bound(ctx, inst)
+			_, creds := suite.Bound(ctx, inst)
 			roundTrip(ctx, mustDial(creds), "provisioned four times")
 		})
 	})
@@ -37,22 +37,22 @@ var _ = Describe("Provision", func() {
 		It("fails permanently, and deprovision leaves that vhost alone", func(ctx SpecContext) {
 			inst := newInstance()
 			vhost := vhostName(inst)
-			res, err := admin.PutVhost(vhost, rabbithole.VhostSettings{Description: "an operator's"})
+			res, err := suite.Admin.PutVhost(vhost, rabbithole.VhostSettings{Description: "an operator's"})
 			Expect(err).NotTo(HaveOccurred())
 			_ = res.Body.Close()
 			DeferCleanup(func() {
-				res, err := admin.DeleteVhost(vhost)
+				res, err := suite.Admin.DeleteVhost(vhost)
 				Expect(err).NotTo(HaveOccurred())
 				_ = res.Body.Close()
 			})
 
-			err = calls(backend).Provision(logged(ctx), inst)
+			err = suite.Calls().Provision(suite.Logged(ctx), inst)
 			Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
 			Expect(description(err)).To(ContainSubstring("taken by an object this broker does not own"))
 
-			Expect(calls(backend).Deprovision(logged(ctx), inst)).To(Succeed())
+			Expect(suite.Calls().Deprovision(suite.Logged(ctx), inst)).To(Succeed())
 			Expect(vhostExists(vhost)).To(BeTrue())
-			info, err := admin.GetVhost(vhost)
+			info, err := suite.Admin.GetVhost(vhost)
 			Expect(err).NotTo(HaveOccurred())
 			Expect(info.Description).To(Equal("an operator's"))
 		})
@@ -63,8 +63,8 @@ var _ = Describe("Update", func() {
 	It("has nothing to change, and leaves the instance usable", func(ctx SpecContext) {
 		inst := provisioned(ctx)
 		inst.Plan = "large"
-		Expect(calls(backend).Update(logged(ctx), inst, "small")).To(Succeed())
-		_, creds := bound(ctx, inst)
+		Expect(suite.Calls().Update(suite.Logged(ctx), inst, "small")).To(Succeed())
+		_, creds := suite.Bound(ctx, inst)
 		roundTrip(ctx, mustDial(creds), "after an update")
 	})
 })
@@ -73,9 +73,9 @@ var _ = Describe("Deprovision", func() {
 	It("deletes the binding users and the vhost under a live connection, and leaves users it does not own", func(ctx SpecContext) {
 		inst := provisioned(ctx)
 		other := provisioned(ctx)
-		b1, creds1 := bound(ctx, inst)
-		b2, creds2 := bound(ctx, inst)
-		_, otherCreds := bound(ctx, other)
+		b1, creds1 := suite.Bound(ctx, inst)
+		b2, creds2 := suite.Bound(ctx, inst)
+		_, otherCreds := suite.Bound(ctx, other)
 		// Named like a binding user of the instance, but allowed into another vhost too, or
 		// given a tag: not this instance's.
 		shared := userName(inst, newBinding())
@@ -88,7 +88,7 @@ var _ = Describe("Deprovision", func() {
 		live := mustDial(creds1)
 		roundTrip(ctx, live, "before deprovision")
 
-		Expect(calls(backend).Deprovision(logged(ctx), inst)).To(Succeed())
+		Expect(suite.Calls().Deprovision(suite.Logged(ctx), inst)).To(Succeed())
 
 		Expect(vhostExists(vhostName(inst))).To(BeFalse())
 		Expect(userExists(userName(inst, b1))).To(BeFalse())
@@ -101,7 +101,7 @@ var _ = Describe("Deprovision", func() {
 		Expect(userExists(tagged)).To(BeTrue())
 		roundTrip(ctx, mustDial(otherCreds), "the other instance still works")
 
-		Expect(calls(backend).Deprovision(logged(ctx), inst)).To(Succeed())
+		Expect(suite.Calls().Deprovision(suite.Logged(ctx), inst)).To(Succeed())
 	})
 
 	When("a Bind was cut short, or ran out of attempts, between creating the user and setting its permissions", func() {
@@ -110,7 +110,7 @@ var _ = Describe("Deprovision", func() {
 			orphan := userName(inst, newBinding())
 			putUser(orphan)
 
-			Expect(calls(backend).Deprovision(logged(ctx), inst)).To(Succeed())
+			Expect(suite.Calls().Deprovision(suite.Logged(ctx), inst)).To(Succeed())
 
 			Expect(userExists(orphan)).To(BeFalse())
 		})
@@ -120,7 +120,7 @@ var _ = Describe("Deprovision", func() {
 			orphan := userName(inst, newBinding())
 			putUser(orphan)
 
-			Expect(calls(backend).Deprovision(logged(ctx), inst)).To(Succeed())
+			Expect(suite.Calls().Deprovision(suite.Logged(ctx), inst)).To(Succeed())
 
 			Expect(userExists(orphan)).To(BeFalse())
 		})
@@ -128,6 +128,6 @@ var _ = Describe("Deprovision", func() {
 
 	It("succeeds for an instance that was never provisioned", func(ctx SpecContext) {
 		inst := newInstance()
-		Expect(calls(backend).Deprovision(logged(ctx), inst)).To(Succeed())
+		Expect(suite.Calls().Deprovision(suite.Logged(ctx), inst)).To(Succeed())
 	})
 })

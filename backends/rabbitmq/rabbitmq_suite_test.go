@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"code.cloudfoundry.org/lager/v3/lagerctx"
-	"code.cloudfoundry.org/lager/v3/lagertest"
 	"github.com/google/uuid"
 	rabbithole "github.com/michaelklishin/rabbit-hole/v3"
 	. "github.com/onsi/ginkgo/v2"
@@ -30,51 +28,26 @@ func TestRabbitMQ(t *testing.T) {
 
 const closedNodePassword = backendtest.ClosedNodePassword
 
-var (
-	adminURL string
-	admin    *rabbithole.Client
-	backend  *rabbitmq.RabbitMQ
-	logger   *lagertest.TestLogger
-)
-
-var _ = BeforeSuite(func() {
-	adminURL = testkit.RabbitMQ.URL()
-	admin = testkit.RabbitMQAdmin(GinkgoT(), testkit.RabbitMQ)
-
-	backend = testkit.OpenAdapter(GinkgoT(), rabbitmq.New, "rabbitmq-local",
-		backends.Server{Name: "rabbitmq-local", AdminURL: adminURL},
-		backends.Server{Name: "rabbitmq-closed", AdminURL: "http://guest:" + closedNodePassword + "@127.0.0.1:1"})
-})
-
-var _ = BeforeEach(func() {
-	logger = lagertest.NewTestLogger("rabbitmq-test")
-})
-
-// logged returns ctx carrying this spec's test logger, as the worker hands its session on.
-func logged(ctx context.Context) context.Context {
-	return lagerctx.NewContext(ctx, logger)
-}
+var suite = backendtest.NewSuite("rabbitmq", testkit.RabbitMQ, testkit.RabbitMQAdmin, rabbitmq.New, "rabbitmq-local",
+	func() []backends.Server {
+		return []backends.Server{{Name: "rabbitmq-closed", AdminURL: "http://guest:" + closedNodePassword + "@127.0.0.1:1"}}
+	})
 
 // newInstance returns an instance with a fresh id on rabbitmq-local, deprovisioned after the
 // spec, which then checks that its vhost is gone.
 func newInstance() backends.Instance {
-	return calls(backend).NewInstance("rabbitmq-local", nil, func(_ context.Context, inst backends.Instance) {
+	return suite.Calls().NewInstance("rabbitmq-local", nil, func(_ context.Context, inst backends.Instance) {
 		Expect(vhostExists(vhostName(inst))).To(BeFalse())
 	})
 }
 
 func provisioned(ctx context.Context) backends.Instance {
 	inst := newInstance()
-	Expect(calls(backend).Provision(logged(ctx), inst)).To(Succeed())
+	Expect(suite.Calls().Provision(suite.Logged(ctx), inst)).To(Succeed())
 	return inst
 }
 
 func newBinding() backends.Binding { return backendtest.NewBinding() }
-
-// bound binds a new binding to inst, logged with the spec's logger.
-func bound(ctx context.Context, inst backends.Instance) (backends.Binding, backends.Credentials) {
-	return calls(backend).Bound(logged(ctx), inst)
-}
 
 // dial connects with uri as an application would and returns the connection, closed after
 // the spec.
@@ -148,7 +121,7 @@ func status(err error) int {
 }
 
 func vhostExists(vhost string) bool {
-	_, err := admin.GetVhost(vhost)
+	_, err := suite.Admin.GetVhost(vhost)
 	if status(err) == http.StatusNotFound {
 		return false
 	}
@@ -157,7 +130,7 @@ func vhostExists(vhost string) bool {
 }
 
 func userExists(user string) bool {
-	_, err := admin.GetUser(user)
+	_, err := suite.Admin.GetUser(user)
 	if status(err) == http.StatusNotFound {
 		return false
 	}
@@ -169,11 +142,11 @@ func userExists(user string) bool {
 // spec, and returns the password.
 func putUser(user string, tags ...string) string {
 	password := uuid.NewString()
-	res, err := admin.PutUser(user, rabbithole.UserSettings{Password: password, Tags: tags})
+	res, err := suite.Admin.PutUser(user, rabbithole.UserSettings{Password: password, Tags: tags})
 	Expect(err).NotTo(HaveOccurred())
 	_ = res.Body.Close()
 	DeferCleanup(func() {
-		res, err := admin.DeleteUser(user)
+		res, err := suite.Admin.DeleteUser(user)
 		Expect(err).NotTo(HaveOccurred())
 		_ = res.Body.Close()
 	})
@@ -181,7 +154,7 @@ func putUser(user string, tags ...string) string {
 }
 
 func permit(vhost, user string) {
-	res, err := admin.UpdatePermissionsIn(vhost, user, rabbithole.Permissions{Configure: ".*", Write: ".*", Read: ".*"})
+	res, err := suite.Admin.UpdatePermissionsIn(vhost, user, rabbithole.Permissions{Configure: ".*", Write: ".*", Read: ".*"})
 	Expect(err).NotTo(HaveOccurred())
 	_ = res.Body.Close()
 }

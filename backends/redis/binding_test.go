@@ -23,7 +23,7 @@ func expectNoPerm(err error, what string) {
 var _ = Describe("Bind", func() {
 	It("returns credentials with which an application uses keys and channels under the instance's prefix", func(ctx SpecContext) {
 		inst := provisioned(ctx)
-		b, creds := bound(ctx, inst)
+		b, creds := suite.Bound(ctx, inst)
 		prefix := keyPrefix(inst)
 
 		// Key by key, and the count as a boolean: a failing matcher on the whole map would print
@@ -73,10 +73,10 @@ var _ = Describe("Bind", func() {
 
 	It("gives no access to another instance's keys and channels, nor to keys outside any prefix", func(ctx SpecContext) {
 		a, other := provisioned(ctx), provisioned(ctx)
-		_, creds := bound(ctx, a)
+		_, creds := suite.Bound(ctx, a)
 		app := mustLogin(ctx, creds)
 		theirs := keyPrefix(other)
-		Expect(admin.Set(ctx, theirs+"secret", "x", 0).Err()).To(Succeed())
+		Expect(suite.Admin.Set(ctx, theirs+"secret", "x", 0).Err()).To(Succeed())
 
 		expectNoPerm(app.Get(ctx, theirs+"secret").Err(), "GET of another instance's key")
 		expectNoPerm(app.Set(ctx, theirs+"secret", "y", 0).Err(), "SET of another instance's key")
@@ -89,13 +89,13 @@ var _ = Describe("Bind", func() {
 		DeferCleanup(sub.Close)
 		_, err := sub.ReceiveTimeout(ctx, 5*time.Second)
 		expectNoPerm(err, "SUBSCRIBE to another instance's channel")
-		Expect(admin.Get(ctx, theirs+"secret").Val()).To(Equal("x"))
+		Expect(suite.Admin.Get(ctx, theirs+"secret").Val()).To(Equal("x"))
 	})
 
 	DescribeTable("refuses commands that reach beyond the instance's prefix",
 		func(ctx SpecContext, args ...any) {
 			inst := provisioned(ctx)
-			_, creds := bound(ctx, inst)
+			_, creds := suite.Bound(ctx, inst)
 			app := mustLogin(ctx, creds)
 			cmd := make([]any, len(args))
 			for i, a := range args {
@@ -145,67 +145,67 @@ var _ = Describe("Bind", func() {
 
 	It("refuses DEBUG, which a node may also refuse on its own before it looks at the user", func(ctx SpecContext) {
 		inst := provisioned(ctx)
-		b, _ := bound(ctx, inst)
-		Expect(admin.ACLDryRun(ctx, userName(inst, b), "DEBUG", "SLEEP", 0).Val()).To(ContainSubstring("no permissions to run the 'debug' command"))
-		Expect(admin.ACLDryRun(ctx, userName(inst, b), "SET", keyPrefix(inst)+"k", "v").Val()).To(Equal("OK"))
+		b, _ := suite.Bound(ctx, inst)
+		Expect(suite.Admin.ACLDryRun(ctx, userName(inst, b), "DEBUG", "SLEEP", 0).Val()).To(ContainSubstring("no permissions to run the 'debug' command"))
+		Expect(suite.Admin.ACLDryRun(ctx, userName(inst, b), "SET", keyPrefix(inst)+"k", "v").Val()).To(Equal("OK"))
 	})
 
 	It("leaves scripts usable, as client libraries load and call them", func(ctx SpecContext) {
 		inst := provisioned(ctx)
-		_, creds := bound(ctx, inst)
+		_, creds := suite.Bound(ctx, inst)
 		app := mustLogin(ctx, creds)
 		script := goredis.NewScript(`return redis.call('SET', KEYS[1], ARGV[1])`)
 		Expect(script.Load(ctx, app).Err()).To(Succeed())
 		Expect(script.EvalSha(ctx, app, []string{keyPrefix(inst) + "s"}, "v").Err()).To(Succeed())
-		Expect(admin.Get(ctx, keyPrefix(inst)+"s").Val()).To(Equal("v"))
+		Expect(suite.Admin.Get(ctx, keyPrefix(inst)+"s").Val()).To(Equal("v"))
 	})
 
 	It("sets the same user again when retried, leaving its clients connected", func(ctx SpecContext) {
 		inst := provisioned(ctx)
-		b, first := bound(ctx, inst)
-		before, err := admin.Do(ctx, "ACL", "GETUSER", userName(inst, b)).Result()
+		b, first := suite.Bound(ctx, inst)
+		before, err := suite.Admin.Do(ctx, "ACL", "GETUSER", userName(inst, b)).Result()
 		Expect(err).NotTo(HaveOccurred())
 		open := mustLogin(ctx, first).Conn()
 		DeferCleanup(open.Close)
 		Expect(open.Ping(ctx).Err()).To(Succeed())
 
-		again, err := calls(backend).Bind(logged(ctx), inst, b)
+		again, err := suite.Calls().Bind(suite.Logged(ctx), inst, b)
 		Expect(err).NotTo(HaveOccurred())
 
 		for _, k := range []string{"host", "port", "username", "key_prefix"} {
 			Expect(again[k]).To(Equal(first[k]), k)
 		}
 		Expect(again["password"] == first["password"] && again["uri"] == first["uri"]).To(BeTrue(), "the same password and uri")
-		Expect(admin.Do(ctx, "ACL", "GETUSER", userName(inst, b)).Val()).To(Equal(before))
+		Expect(suite.Admin.Do(ctx, "ACL", "GETUSER", userName(inst, b)).Val()).To(Equal(before))
 		Expect(open.Ping(ctx).Err()).To(Succeed())
 		mustLogin(ctx, again)
 	})
 
 	It("keeps the password off the node, which holds only its SHA-256, and out of the log", func(ctx SpecContext) {
 		inst := provisioned(ctx)
-		b, _ := bound(ctx, inst)
+		b, _ := suite.Bound(ctx, inst)
 
-		user, err := admin.Do(ctx, "ACL", "GETUSER", userName(inst, b)).Result()
+		user, err := suite.Admin.Do(ctx, "ACL", "GETUSER", userName(inst, b)).Result()
 		Expect(err).NotTo(HaveOccurred())
 		Expect(user).To(HaveKey("passwords"))
 		passwords := user.(map[any]any)["passwords"].([]any)
 		Expect(passwords).To(HaveLen(1))
 		Expect(passwords[0]).To(HaveLen(64))
 		Expect(passwords[0] == b.Password).To(BeFalse())
-		Expect(string(logger.Buffer().Contents())).To(ContainSubstring("user-set"))
-		Expect(string(logger.Buffer().Contents())).NotTo(ContainSubstring(b.Password))
+		Expect(string(suite.Logger.Buffer().Contents())).To(ContainSubstring("user-set"))
+		Expect(string(suite.Logger.Buffer().Contents())).NotTo(ContainSubstring(b.Password))
 	})
 
 	When("the node lost its ACL users, as after a restart without an aclfile", func() {
 		It("restores the login when the broker binds again with the same password", func(ctx SpecContext) {
 			inst := provisioned(ctx)
-			b, creds := bound(ctx, inst)
+			b, creds := suite.Bound(ctx, inst)
 			mustLogin(ctx, creds)
-			Expect(admin.ACLDelUser(ctx, userName(inst, b)).Err()).To(Succeed())
+			Expect(suite.Admin.ACLDelUser(ctx, userName(inst, b)).Err()).To(Succeed())
 			_, err := login(ctx, creds)
 			Expect(goredis.IsAuthError(err)).To(BeTrue(), "%v", err)
 
-			_, err = calls(backend).Bind(logged(ctx), inst, b)
+			_, err = suite.Calls().Bind(suite.Logged(ctx), inst, b)
 			Expect(err).NotTo(HaveOccurred())
 
 			app := mustLogin(ctx, creds)
@@ -222,7 +222,7 @@ var _ = Describe("Bind", func() {
 			creds := make([]backends.Credentials, 4)
 			errs := make([]error, 4)
 			for i := range errs {
-				wg.Go(func() { creds[i], errs[i] = calls(backend).Bind(logged(ctx), inst, b) })
+				wg.Go(func() { creds[i], errs[i] = suite.Calls().Bind(suite.Logged(ctx), inst, b) })
 			}
 			wg.Wait()
 			for _, err := range errs {
@@ -235,7 +235,7 @@ var _ = Describe("Bind", func() {
 
 	It("fails permanently for a binding without a password", func(ctx SpecContext) {
 		inst := provisioned(ctx)
-		_, err := calls(backend).Bind(logged(ctx), inst, backends.Binding{ID: "no-password"})
+		_, err := suite.Calls().Bind(suite.Logged(ctx), inst, backends.Binding{ID: "no-password"})
 		Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
 		Expect(usersOf(ctx, inst)).To(BeEmpty())
 	})
@@ -244,34 +244,34 @@ var _ = Describe("Bind", func() {
 var _ = Describe("BindingLost", func() {
 	It("is false for a bound binding, and true once its user is gone, as after a restart without an aclfile", func(ctx SpecContext) {
 		inst := provisioned(ctx)
-		b, creds := bound(ctx, inst)
-		Expect(calls(backend).BindingLost(logged(ctx), inst, b)).To(BeFalse())
+		b, creds := suite.Bound(ctx, inst)
+		Expect(suite.Calls().BindingLost(suite.Logged(ctx), inst, b)).To(BeFalse())
 
-		Expect(admin.ACLDelUser(ctx, userName(inst, b)).Err()).To(Succeed())
-		Expect(calls(backend).BindingLost(logged(ctx), inst, b)).To(BeTrue())
+		Expect(suite.Admin.ACLDelUser(ctx, userName(inst, b)).Err()).To(Succeed())
+		Expect(suite.Calls().BindingLost(suite.Logged(ctx), inst, b)).To(BeTrue())
 		Expect(userExists(ctx, userName(inst, b))).To(BeFalse(), "the check changes nothing")
 
-		_, err := calls(backend).Bind(logged(ctx), inst, b)
+		_, err := suite.Calls().Bind(suite.Logged(ctx), inst, b)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(calls(backend).BindingLost(logged(ctx), inst, b)).To(BeFalse())
+		Expect(suite.Calls().BindingLost(suite.Logged(ctx), inst, b)).To(BeFalse())
 		mustLogin(ctx, creds)
 	})
 
 	It("is false for another binding of the instance that is still there", func(ctx SpecContext) {
 		inst := provisioned(ctx)
-		lost, _ := bound(ctx, inst)
-		kept, _ := bound(ctx, inst)
-		Expect(admin.ACLDelUser(ctx, userName(inst, lost)).Err()).To(Succeed())
-		Expect(calls(backend).BindingLost(logged(ctx), inst, lost)).To(BeTrue())
-		Expect(calls(backend).BindingLost(logged(ctx), inst, kept)).To(BeFalse())
+		lost, _ := suite.Bound(ctx, inst)
+		kept, _ := suite.Bound(ctx, inst)
+		Expect(suite.Admin.ACLDelUser(ctx, userName(inst, lost)).Err()).To(Succeed())
+		Expect(suite.Calls().BindingLost(suite.Logged(ctx), inst, lost)).To(BeTrue())
+		Expect(suite.Calls().BindingLost(suite.Logged(ctx), inst, kept)).To(BeFalse())
 	})
 })
 
 var _ = Describe("Unbind", func() {
 	It("ends the binding's clients and logins, and leaves the other bindings and the keys alone", func(ctx SpecContext) {
 		inst := provisioned(ctx)
-		b1, creds1 := bound(ctx, inst)
-		_, creds2 := bound(ctx, inst)
+		b1, creds1 := suite.Bound(ctx, inst)
+		_, creds2 := suite.Bound(ctx, inst)
 		app1 := mustLogin(ctx, creds1)
 		open := app1.Conn()
 		DeferCleanup(open.Close)
@@ -281,7 +281,7 @@ var _ = Describe("Unbind", func() {
 		_, err := sub.ReceiveTimeout(ctx, 5*time.Second)
 		Expect(err).NotTo(HaveOccurred())
 
-		Expect(calls(backend).Unbind(logged(ctx), inst, b1)).To(Succeed())
+		Expect(suite.Calls().Unbind(suite.Logged(ctx), inst, b1)).To(Succeed())
 
 		Expect(open.Get(ctx, keyPrefix(inst)+"k").Err()).To(HaveOccurred())
 		_, err = sub.ReceiveTimeout(ctx, 5*time.Second)
@@ -291,11 +291,11 @@ var _ = Describe("Unbind", func() {
 		Expect(userExists(ctx, userName(inst, b1))).To(BeFalse())
 
 		Expect(mustLogin(ctx, creds2).Get(ctx, keyPrefix(inst)+"k").Val()).To(Equal("v"))
-		Expect(calls(backend).Unbind(logged(ctx), inst, b1)).To(Succeed())
+		Expect(suite.Calls().Unbind(suite.Logged(ctx), inst, b1)).To(Succeed())
 	})
 
 	It("succeeds for a binding that never existed", func(ctx SpecContext) {
 		inst := provisioned(ctx)
-		Expect(calls(backend).Unbind(logged(ctx), inst, newBinding())).To(Succeed())
+		Expect(suite.Calls().Unbind(suite.Logged(ctx), inst, newBinding())).To(Succeed())
 	})
 })

@@ -35,7 +35,7 @@ func (reply) RedisError()     {}
 
 // adminAddr is host:port of the local node.
 func adminAddr() string {
-	opts, err := goredis.ParseURL(adminURL)
+	opts, err := goredis.ParseURL(suite.AdminURL)
 	Expect(err).NotTo(HaveOccurred())
 	return opts.Addr
 }
@@ -59,7 +59,7 @@ func expectDescribed(err error, sentence string, secrets ...string) {
 	Expect(description(err)).To(Equal(sentence))
 	for _, s := range append(secrets, closedNodePassword, "redis://") {
 		Expect(err.Error()).NotTo(ContainSubstring(s))
-		Expect(string(logger.Buffer().Contents())).NotTo(ContainSubstring(s))
+		Expect(string(suite.Logger.Buffer().Contents())).NotTo(ContainSubstring(s))
 	}
 }
 
@@ -67,7 +67,7 @@ var _ = Describe("Errors", func() {
 	When("the instance is on a node this backend does not know", func() {
 		DescribeTable("fails permanently, naming the node",
 			func(ctx SpecContext, call backendtest.NodeCall) {
-				err := call(logged(ctx), backend)
+				err := call(suite.Logged(ctx), suite.Backend)
 				Expect(backends.IsPermanent(err)).To(BeTrue())
 				Expect(description(err)).To(Equal("node redis-unknown is not configured in this broker's redis backend"))
 			},
@@ -81,7 +81,7 @@ var _ = Describe("Errors", func() {
 	When("the node refuses connections", func() {
 		DescribeTable("fails for a retry, saying so in plain words and without the admin's or the binding's password",
 			func(ctx SpecContext, call backendtest.NodeCall) {
-				expectDescribed(call(logged(ctx), backend), "node redis-closed refused the connection")
+				expectDescribed(call(suite.Logged(ctx), suite.Backend), "node redis-closed refused the connection")
 			},
 			nodeCalls(backends.Instance{ID: "some-id", Node: "redis-closed"}),
 		)
@@ -89,10 +89,10 @@ var _ = Describe("Errors", func() {
 
 	When("the node accepts connections but never answers", func() {
 		It("gives up when the caller's context ends, for a retry", func(ctx SpecContext) {
-			short, cancel := context.WithTimeout(logged(ctx), 300*time.Millisecond)
+			short, cancel := context.WithTimeout(suite.Logged(ctx), 300*time.Millisecond)
 			defer cancel()
 			start := time.Now()
-			err := calls(backend).Provision(short, backends.Instance{ID: "some-id", Node: "redis-silent"})
+			err := suite.Calls().Provision(short, backends.Instance{ID: "some-id", Node: "redis-silent"})
 			Expect(time.Since(start)).To(BeNumerically("<", 5*time.Second))
 			expectDescribed(err, "node redis-silent did not answer in time")
 		})
@@ -105,7 +105,7 @@ var _ = Describe("Errors", func() {
 				r, err := redis.New([]backends.Server{{Name: "redis-wrong", AdminURL: "redis://ob-nobody:" + password + "@" + adminAddr()}})
 				Expect(err).NotTo(HaveOccurred())
 				DeferCleanup(r.Close)
-				expectDescribed(call(logged(ctx), r), "node redis-wrong rejected the broker's login", password)
+				expectDescribed(call(suite.Logged(ctx), r), "node redis-wrong rejected the broker's login", password)
 			},
 			nodeCalls(backends.Instance{ID: "some-id", Node: "redis-wrong"}),
 		)
@@ -114,19 +114,19 @@ var _ = Describe("Errors", func() {
 	When("the broker's admin user may not manage ACL users", func() {
 		It("says which permission is missing, for a retry once an operator grants it", func(ctx SpecContext) {
 			user, password := "obtest-limited-"+uuid.NewString()[:8], newBinding().Password
-			Expect(admin.ACLSetUser(ctx, user, "reset", "on", ">"+password, "~*", "&*", "+@all", "-acl").Err()).To(Succeed())
-			DeferCleanup(func(ctx SpecContext) { Expect(admin.ACLDelUser(ctx, user).Err()).To(Succeed()) })
+			Expect(suite.Admin.ACLSetUser(ctx, user, "reset", "on", ">"+password, "~*", "&*", "+@all", "-acl").Err()).To(Succeed())
+			DeferCleanup(func(ctx SpecContext) { Expect(suite.Admin.ACLDelUser(ctx, user).Err()).To(Succeed()) })
 			r, err := redis.New([]backends.Server{{Name: "redis-limited", AdminURL: "redis://" + user + ":" + password + "@" + adminAddr()}})
 			Expect(err).NotTo(HaveOccurred())
 			DeferCleanup(r.Close)
 			inst, b := backends.Instance{ID: uuid.NewString(), Node: "redis-limited"}, newBinding()
 
-			expectDescribed(calls(r).Provision(logged(ctx), inst),
+			expectDescribed(calls(r).Provision(suite.Logged(ctx), inst),
 				"the broker's admin user on node redis-limited lacks a permission it needs to list the ACL users", password)
-			_, err = calls(r).Bind(logged(ctx), inst, b)
+			_, err = calls(r).Bind(suite.Logged(ctx), inst, b)
 			expectDescribed(err,
 				"the broker's admin user on node redis-limited lacks a permission it needs to read the ACL rules of user default", password, b.Password)
-			expectDescribed(calls(r).Deprovision(logged(ctx), inst),
+			expectDescribed(calls(r).Deprovision(suite.Logged(ctx), inst),
 				"the broker's admin user on node redis-limited lacks a permission it needs to list the ACL users", password)
 		})
 	})
@@ -140,14 +140,14 @@ var _ = Describe("Errors", func() {
 			inst, b := backends.Instance{ID: uuid.NewString(), Node: "redis-open"}, newBinding()
 			const open = "node redis-open lets anyone log in as Redis's default user without a password; turn it off (ACL SETUSER default off) or give it a password"
 
-			expectDescribed(r.Ping(logged(ctx), "redis-open"), open)
-			expectDescribed(calls(r).Provision(logged(ctx), inst), open)
-			_, err = calls(r).Bind(logged(ctx), inst, b)
+			expectDescribed(r.Ping(suite.Logged(ctx), "redis-open"), open)
+			expectDescribed(calls(r).Provision(suite.Logged(ctx), inst), open)
+			_, err = calls(r).Bind(suite.Logged(ctx), inst, b)
 			expectDescribed(err, open, b.Password)
 			resp2, err := redis.New([]backends.Server{{Name: "redis-open", AdminURL: "redis://" + addr + "?protocol=2"}})
 			Expect(err).NotTo(HaveOccurred())
 			DeferCleanup(resp2.Close)
-			_, err = calls(resp2).Bind(logged(ctx), inst, b)
+			_, err = calls(resp2).Bind(suite.Logged(ctx), inst, b)
 			expectDescribed(err, open, b.Password)
 			node := goredis.NewClient(&goredis.Options{Addr: addr})
 			DeferCleanup(node.Close)
@@ -158,12 +158,12 @@ var _ = Describe("Errors", func() {
 			Expect(node.ACLSetUser(ctx, "default", ">"+password).Err()).To(Succeed())
 			Expect(node.Do(ctx, "AUTH", "default", "made-up").Err()).To(HaveOccurred())
 
-			Expect(r.Ping(logged(ctx), "redis-open")).To(Succeed())
-			Expect(calls(r).Provision(logged(ctx), inst)).To(Succeed())
-			creds, err := calls(r).Bind(logged(ctx), inst, b)
+			Expect(r.Ping(suite.Logged(ctx), "redis-open")).To(Succeed())
+			Expect(calls(r).Provision(suite.Logged(ctx), inst)).To(Succeed())
+			creds, err := calls(r).Bind(suite.Logged(ctx), inst, b)
 			Expect(err).NotTo(HaveOccurred())
 			Expect(mustLogin(ctx, creds).Set(ctx, keyPrefix(inst)+"k", "v", 0).Err()).To(Succeed())
-			Expect(calls(r).Deprovision(logged(ctx), inst)).To(Succeed())
+			Expect(calls(r).Deprovision(suite.Logged(ctx), inst)).To(Succeed())
 		})
 	})
 
@@ -187,28 +187,28 @@ var _ = Describe("Errors", func() {
 		})
 
 		It("serves instances, and shuts out whoever logs in as the default user", func(ctx SpecContext) {
-			Expect(r.Ping(logged(ctx), "redis-secured")).To(Succeed())
-			Expect(calls(r).Provision(logged(ctx), inst)).To(Succeed())
-			creds, err := calls(r).Bind(logged(ctx), inst, newBinding())
+			Expect(r.Ping(suite.Logged(ctx), "redis-secured")).To(Succeed())
+			Expect(calls(r).Provision(suite.Logged(ctx), inst)).To(Succeed())
+			creds, err := calls(r).Bind(suite.Logged(ctx), inst, newBinding())
 			Expect(err).NotTo(HaveOccurred())
 			Expect(mustLogin(ctx, creds).Set(ctx, keyPrefix(inst)+"k", "v", 0).Err()).To(Succeed())
 
 			intruder := goredis.NewClient(&goredis.Options{Addr: addr, Username: "default", Password: "made-up", MaxRetries: -1})
 			DeferCleanup(intruder.Close)
 			Expect(goredis.IsAuthError(intruder.Ping(ctx).Err())).To(BeTrue(), "the default user is off")
-			Expect(calls(r).Deprovision(logged(ctx), inst)).To(Succeed())
+			Expect(calls(r).Deprovision(suite.Logged(ctx), inst)).To(Succeed())
 			Expect(node.Exists(ctx, keyPrefix(inst)+"k").Val()).To(BeZero())
 		})
 
 		It("refuses Ping and Provision while another user lets anyone in, naming it", func(ctx SpecContext) {
 			Expect(node.ACLSetUser(ctx, "ops", "on", "nopass", "+@all", "~*").Err()).To(Succeed())
 			const open = "node redis-secured lets anyone log in as its ACL user ops without a password; turn it off (ACL SETUSER ops off) or give it a password"
-			expectDescribed(r.Ping(logged(ctx), "redis-secured"), open)
-			expectDescribed(calls(r).Provision(logged(ctx), inst), open)
+			expectDescribed(r.Ping(suite.Logged(ctx), "redis-secured"), open)
+			expectDescribed(calls(r).Provision(suite.Logged(ctx), inst), open)
 
 			Expect(node.ACLSetUser(ctx, "ops", "off").Err()).To(Succeed())
-			Expect(r.Ping(logged(ctx), "redis-secured")).To(Succeed())
-			Expect(calls(r).Provision(logged(ctx), inst)).To(Succeed())
+			Expect(r.Ping(suite.Logged(ctx), "redis-secured")).To(Succeed())
+			Expect(calls(r).Provision(suite.Logged(ctx), inst)).To(Succeed())
 		})
 	})
 
@@ -275,12 +275,12 @@ var _ = Describe("New", func() {
 	)
 
 	It("hands out the node's public host and port when they are set", func(ctx SpecContext) {
-		r, err := redis.New([]backends.Server{{Name: "redis-local", AdminURL: adminURL, Host: "cache.example.com", Port: 16379}})
+		r, err := redis.New([]backends.Server{{Name: "redis-local", AdminURL: suite.AdminURL, Host: "cache.example.com", Port: 16379}})
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(r.Close)
 		inst := newInstance()
-		Expect(calls(r).Provision(logged(ctx), inst)).To(Succeed())
-		creds, err := calls(r).Bind(logged(ctx), inst, newBinding())
+		Expect(calls(r).Provision(suite.Logged(ctx), inst)).To(Succeed())
+		creds, err := calls(r).Bind(suite.Logged(ctx), inst, newBinding())
 		Expect(err).NotTo(HaveOccurred())
 		Expect(creds["host"]).To(Equal("cache.example.com"))
 		Expect(creds["port"]).To(Equal(16379))

@@ -18,29 +18,29 @@ func fill(ctx context.Context, prefix string, n int) {
 	for i := range n {
 		pairs = append(pairs, prefix+"k"+strconv.Itoa(i), i)
 	}
-	Expect(admin.MSet(ctx, pairs...).Err()).To(Succeed())
-	Expect(admin.HSet(ctx, prefix+"hash", "f", "v").Err()).To(Succeed())
-	Expect(admin.RPush(ctx, prefix+"list", "a", "b").Err()).To(Succeed())
-	Expect(admin.SAdd(ctx, prefix+"set", "a").Err()).To(Succeed())
-	Expect(admin.XAdd(ctx, &goredis.XAddArgs{Stream: prefix + "stream", Values: []string{"f", "v"}}).Err()).To(Succeed())
-	Expect(admin.Set(ctx, prefix+"expiring", "v", time.Hour).Err()).To(Succeed())
+	Expect(suite.Admin.MSet(ctx, pairs...).Err()).To(Succeed())
+	Expect(suite.Admin.HSet(ctx, prefix+"hash", "f", "v").Err()).To(Succeed())
+	Expect(suite.Admin.RPush(ctx, prefix+"list", "a", "b").Err()).To(Succeed())
+	Expect(suite.Admin.SAdd(ctx, prefix+"set", "a").Err()).To(Succeed())
+	Expect(suite.Admin.XAdd(ctx, &goredis.XAddArgs{Stream: prefix + "stream", Values: []string{"f", "v"}}).Err()).To(Succeed())
+	Expect(suite.Admin.Set(ctx, prefix+"expiring", "v", time.Hour).Err()).To(Succeed())
 }
 
 var _ = Describe("Provision", func() {
 	It("checks the node and creates nothing, however often it runs", func(ctx SpecContext) {
 		inst := newInstance()
-		Expect(calls(backend).Provision(logged(ctx), inst)).To(Succeed())
-		Expect(calls(backend).Provision(logged(ctx), inst)).To(Succeed())
+		Expect(suite.Calls().Provision(suite.Logged(ctx), inst)).To(Succeed())
+		Expect(suite.Calls().Provision(suite.Logged(ctx), inst)).To(Succeed())
 
 		Expect(keysUnder(ctx, keyPrefix(inst))).To(BeEmpty())
 		Expect(usersOf(ctx, inst)).To(BeEmpty())
-		Expect(string(logger.Buffer().Contents())).To(ContainSubstring("node-checked"))
+		Expect(string(suite.Logger.Buffer().Contents())).To(ContainSubstring("node-checked"))
 	})
 
 	When("several workers provision the same instance at once", func() {
 		It("succeeds for all of them", func(ctx SpecContext) {
 			inst := newInstance()
-			backendtest.AtOnce(4, func() error { return calls(backend).Provision(logged(ctx), inst) })
+			backendtest.AtOnce(4, func() error { return suite.Calls().Provision(suite.Logged(ctx), inst) })
 		})
 	})
 
@@ -55,9 +55,9 @@ var _ = Describe("Provision", func() {
 var _ = Describe("Update", func() {
 	It("succeeds and changes nothing", func(ctx SpecContext) {
 		inst := provisioned(ctx)
-		_, creds := bound(ctx, inst)
+		_, creds := suite.Bound(ctx, inst)
 		inst.Plan = "large"
-		Expect(calls(backend).Update(logged(ctx), inst, "small")).To(Succeed())
+		Expect(suite.Calls().Update(suite.Logged(ctx), inst, "small")).To(Succeed())
 		Expect(mustLogin(ctx, creds).Set(ctx, keyPrefix(inst)+"k", "v", 0).Err()).To(Succeed())
 	})
 })
@@ -65,16 +65,16 @@ var _ = Describe("Update", func() {
 var _ = Describe("Deprovision", func() {
 	It("deletes every key under the prefix and every user of the instance, ending their clients, and nothing of another instance", func(ctx SpecContext) {
 		inst, other := provisioned(ctx), provisioned(ctx)
-		b1, creds1 := bound(ctx, inst)
-		b2, creds2 := bound(ctx, inst)
-		bo, credsOther := bound(ctx, other)
+		b1, creds1 := suite.Bound(ctx, inst)
+		b2, creds2 := suite.Bound(ctx, inst)
+		bo, credsOther := suite.Bound(ctx, other)
 		fill(ctx, keyPrefix(inst), 1234)
 		fill(ctx, keyPrefix(other), 3)
 		open := mustLogin(ctx, creds1).Conn()
 		DeferCleanup(open.Close)
 		Expect(open.Ping(ctx).Err()).To(Succeed())
 
-		Expect(calls(backend).Deprovision(logged(ctx), inst)).To(Succeed())
+		Expect(suite.Calls().Deprovision(suite.Logged(ctx), inst)).To(Succeed())
 
 		Expect(keysUnder(ctx, keyPrefix(inst))).To(BeEmpty())
 		Expect(usersOf(ctx, inst)).To(BeEmpty())
@@ -88,20 +88,20 @@ var _ = Describe("Deprovision", func() {
 		Expect(userExists(ctx, userName(other, bo))).To(BeTrue())
 		mustLogin(ctx, credsOther)
 
-		Expect(calls(backend).Deprovision(logged(ctx), inst)).To(Succeed())
+		Expect(suite.Calls().Deprovision(suite.Logged(ctx), inst)).To(Succeed())
 	})
 
 	It("succeeds for an instance that was never provisioned", func(ctx SpecContext) {
 		inst := newInstance()
-		Expect(calls(backend).Deprovision(logged(ctx), inst)).To(Succeed())
+		Expect(suite.Calls().Deprovision(suite.Logged(ctx), inst)).To(Succeed())
 	})
 
 	When("several workers deprovision the same instance at once", func() {
 		It("succeeds for all of them", func(ctx SpecContext) {
 			inst := provisioned(ctx)
-			bound(ctx, inst)
+			suite.Bound(ctx, inst)
 			fill(ctx, keyPrefix(inst), 700)
-			backendtest.AtOnce(3, func() error { return calls(backend).Deprovision(logged(ctx), inst) })
+			backendtest.AtOnce(3, func() error { return suite.Calls().Deprovision(suite.Logged(ctx), inst) })
 			Expect(keysUnder(ctx, keyPrefix(inst))).To(BeEmpty())
 		})
 	})

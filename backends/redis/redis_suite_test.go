@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"code.cloudfoundry.org/lager/v3/lagerctx"
-	"code.cloudfoundry.org/lager/v3/lagertest"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	goredis "github.com/redis/go-redis/v9"
@@ -32,26 +30,13 @@ const (
 	adminPassword = testkit.RedisAdminPassword
 )
 
-var (
-	adminURL string
-	admin    *goredis.Client
-	backend  *redis.Redis
-	logger   *lagertest.TestLogger
-)
-
-var _ = BeforeSuite(func() {
-	adminURL = testkit.Redis.URL()
-	admin = testkit.RedisAdmin(GinkgoT(), testkit.Redis)
-
-	backend = testkit.OpenAdapter(GinkgoT(), redis.New, "redis-local",
-		backends.Server{Name: "redis-local", AdminURL: adminURL},
-		backends.Server{Name: "redis-closed", AdminURL: "redis://admin:" + closedNodePassword + "@127.0.0.1:1"},
-		backends.Server{Name: "redis-silent", AdminURL: "redis://admin:" + closedNodePassword + "@" + silentListener()})
-})
-
-var _ = BeforeEach(func() {
-	logger = lagertest.NewTestLogger("redis-test")
-})
+var suite = backendtest.NewSuite("redis", testkit.Redis, testkit.RedisAdmin, redis.New, "redis-local",
+	func() []backends.Server {
+		return []backends.Server{
+			{Name: "redis-closed", AdminURL: "redis://admin:" + closedNodePassword + "@127.0.0.1:1"},
+			{Name: "redis-silent", AdminURL: "redis://admin:" + closedNodePassword + "@" + silentListener()},
+		}
+	})
 
 // silentListener accepts connections and never answers, as a hung node would; it returns its
 // address and is closed after the suite.
@@ -72,15 +57,10 @@ func startRedisServer(extra ...string) string {
 // so that it stays out of the process list.
 func securedServerArgs() []string { return testkit.SecuredRedisArgs() }
 
-// logged returns ctx carrying this spec's test logger, as the worker hands its session on.
-func logged(ctx context.Context) context.Context {
-	return lagerctx.NewContext(ctx, logger)
-}
-
 // newInstance returns an instance with a fresh id on redis-local, deprovisioned after the spec,
 // which then checks that no key and no ACL user of it is left.
 func newInstance() backends.Instance {
-	return calls(backend).NewInstance("redis-local", nil, func(ctx context.Context, inst backends.Instance) {
+	return suite.Calls().NewInstance("redis-local", nil, func(ctx context.Context, inst backends.Instance) {
 		Expect(keysUnder(ctx, keyPrefix(inst))).To(BeEmpty())
 		Expect(usersOf(ctx, inst)).To(BeEmpty())
 	})
@@ -88,16 +68,11 @@ func newInstance() backends.Instance {
 
 func provisioned(ctx context.Context) backends.Instance {
 	inst := newInstance()
-	Expect(calls(backend).Provision(logged(ctx), inst)).To(Succeed())
+	Expect(suite.Calls().Provision(suite.Logged(ctx), inst)).To(Succeed())
 	return inst
 }
 
 func newBinding() backends.Binding { return backendtest.NewBinding() }
-
-// bound binds a new binding to inst, logged with the spec's logger.
-func bound(ctx context.Context, inst backends.Instance) (backends.Binding, backends.Credentials) {
-	return calls(backend).Bound(logged(ctx), inst)
-}
 
 // login connects with the credentials' uri as an application would, with no retries, so that a
 // closed connection shows as an error rather than a silent reconnect. The client is closed
@@ -122,14 +97,14 @@ func userName(inst backends.Instance, b backends.Binding) string {
 
 // keysUnder lists, as the admin, the keys whose names start with prefix.
 func keysUnder(ctx context.Context, prefix string) []string {
-	keys, err := testkit.RedisKeysUnder(ctx, admin, prefix)
+	keys, err := testkit.RedisKeysUnder(ctx, suite.Admin, prefix)
 	Expect(err).NotTo(HaveOccurred())
 	return keys
 }
 
 // usersOf lists the node's ACL users that belong to inst.
 func usersOf(ctx context.Context, inst backends.Instance) []string {
-	users, err := admin.ACLUsers(ctx).Result()
+	users, err := suite.Admin.ACLUsers(ctx).Result()
 	Expect(err).NotTo(HaveOccurred())
 	var ours []string
 	for _, u := range users {
@@ -141,7 +116,7 @@ func usersOf(ctx context.Context, inst backends.Instance) []string {
 }
 
 func userExists(ctx context.Context, user string) bool {
-	users, err := admin.ACLUsers(ctx).Result()
+	users, err := suite.Admin.ACLUsers(ctx).Result()
 	Expect(err).NotTo(HaveOccurred())
 	return slices.Contains(users, user)
 }

@@ -1,0 +1,69 @@
+package backendtest
+
+import (
+	"context"
+
+	"code.cloudfoundry.org/lager/v3/lagerctx"
+	"code.cloudfoundry.org/lager/v3/lagertest"
+	"github.com/onsi/ginkgo/v2"
+
+	"github.com/omnibroker/omnibroker/backends"
+	"github.com/omnibroker/omnibroker/internal/testkit"
+)
+
+// A Suite is the chassis of an adapter's suite: the server its node runs on, an admin login to
+// it, the adapter under test, and a fresh test logger for every spec. NewSuite fills it in.
+type Suite[A any, B backends.Backend] struct {
+	// AdminURL is the admin URL of the suite's node.
+	AdminURL string
+	// Admin is the suite's own admin login to the node's server, for checking what the adapter did.
+	Admin A
+	// Backend is the adapter, with the node named local and the others of NewSuite.
+	Backend B
+	// Logger is this spec's test logger.
+	Logger *lagertest.TestLogger
+
+	kind string
+}
+
+// NewSuite returns the chassis of the suite of the adapter of kind and registers its setup:
+// before the suite, an admin login to server with admin, and the adapter opened with open (its
+// package's New) on the node local, at server's URL, and on the nodes others returns (made
+// then, so that they may start listeners of the suite's own); before each spec, a new test
+// logger. Both are released after the suite. A suite calls NewSuite once, at package level, in
+// place of a BeforeSuite of its own.
+func NewSuite[A any, B backends.Backend](
+	kind string,
+	server testkit.Server,
+	admin func(testkit.TB, testkit.Server) A,
+	open func([]backends.Server) (B, error),
+	local string,
+	others func() []backends.Server,
+) *Suite[A, B] {
+	s := &Suite[A, B]{kind: kind}
+	ginkgo.BeforeSuite(func() {
+		s.AdminURL = server.URL()
+		s.Admin = admin(ginkgo.GinkgoT(), server)
+		servers := append([]backends.Server{{Name: local, AdminURL: s.AdminURL}}, others()...)
+		s.Backend = testkit.OpenAdapter(ginkgo.GinkgoT(), open, local, servers...)
+	})
+	ginkgo.BeforeEach(func() {
+		s.Logger = lagertest.NewTestLogger(kind + "-test")
+	})
+	return s
+}
+
+// Logged returns ctx carrying this spec's test logger, as the worker hands its session on.
+func (s *Suite[A, B]) Logged(ctx context.Context) context.Context {
+	return lagerctx.NewContext(ctx, s.Logger)
+}
+
+// Calls are the calls of the suite's adapter.
+func (s *Suite[A, B]) Calls() Calls { return Call(s.kind, s.Backend) }
+
+// Bound binds a NewBinding to inst, logged with this spec's logger, and returns it with its
+// credentials; the spec fails unless the bind succeeds.
+func (s *Suite[A, B]) Bound(ctx context.Context, inst backends.Instance) (backends.Binding, backends.Credentials) {
+	ginkgo.GinkgoHelper()
+	return s.Calls().Bound(s.Logged(ctx), inst)
+}
