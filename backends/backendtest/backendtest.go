@@ -167,7 +167,7 @@ func ExpectSQLCredentials(creds backends.Credentials, want SQLCredentials) *url.
 	gomega.Expect(creds["password"] == want.Password).To(gomega.BeTrue(), "the password is not the binding's")
 	hostPort := net.JoinHostPort(want.Host, strconv.Itoa(want.Port))
 
-	uri := parseSecretURL(creds["uri"], "the uri")
+	uri := ParseSecretURL(creds["uri"], "the uri")
 	gomega.Expect(uri.Scheme).To(gomega.Equal(want.Scheme))
 	gomega.Expect(uri.Host).To(gomega.Equal(hostPort))
 	gomega.Expect(uri.Path).To(gomega.Equal("/" + want.Name))
@@ -178,7 +178,7 @@ func ExpectSQLCredentials(creds backends.Credentials, want SQLCredentials) *url.
 	jdbc, _ := creds["jdbcUrl"].(string)
 	prefix := "jdbc:" + want.JDBC + "://"
 	gomega.Expect(strings.HasPrefix(jdbc, prefix)).To(gomega.BeTrue(), "the jdbcUrl does not start with %s", prefix)
-	ju := parseSecretURL(strings.TrimPrefix(jdbc, "jdbc:"), "the jdbcUrl")
+	ju := ParseSecretURL(strings.TrimPrefix(jdbc, "jdbc:"), "the jdbcUrl")
 	gomega.Expect(ju.Host).To(gomega.Equal(hostPort))
 	gomega.Expect(ju.Path).To(gomega.Equal("/" + want.Name))
 	gomega.Expect(ju.Query().Get("user")).To(gomega.Equal(want.Username))
@@ -186,11 +186,19 @@ func ExpectSQLCredentials(creds backends.Credentials, want SQLCredentials) *url.
 	return uri
 }
 
-// parseSecretURL parses s, a URL that carries a password, without printing it on failure.
-func parseSecretURL(s any, what string) *url.URL {
+// ParseSecretURL parses s, a URL that carries a password, without printing it on failure:
+// what names it in the failure message.
+func ParseSecretURL(s any, what string) *url.URL {
 	ginkgo.GinkgoHelper()
 	str, _ := s.(string)
 	u, err := url.Parse(str)
 	gomega.Expect(err == nil).To(gomega.BeTrue(), "%s does not parse as a URL", what) // url.Parse's error would quote the password
 	return u
+}
+
+// ExpectHidden checks that text does not show secret; a failure names what showed it, and
+// prints neither.
+func ExpectHidden(text, secret, what string) {
+	ginkgo.GinkgoHelper()
+	gomega.Expect(strings.Contains(text, secret)).To(gomega.BeFalse(), "%s shows a password", what)
 }

@@ -2,10 +2,12 @@ package backendtest
 
 import (
 	"context"
+	"testing"
 
 	"code.cloudfoundry.org/lager/v3/lagerctx"
 	"code.cloudfoundry.org/lager/v3/lagertest"
 	"github.com/onsi/ginkgo/v2"
+	"github.com/onsi/gomega"
 
 	"github.com/omnibroker/omnibroker/backends"
 	"github.com/omnibroker/omnibroker/internal/testkit"
@@ -28,29 +30,49 @@ type Suite[A any, B backends.Backend] struct {
 
 // NewSuite returns the chassis of the suite of the adapter of kind and registers its setup:
 // before the suite, an admin login to server with admin, and the adapter opened with open (its
-// package's New) on the node local, at server's URL, and on the nodes others returns (made
-// then, so that they may start listeners of the suite's own); before each spec, a new test
-// logger. Both are released after the suite. A suite calls NewSuite once, at package level, in
-// place of a BeforeSuite of its own.
+// package's New) on the node local, at server's URL, and on the nodes others make (made then,
+// so that they may start listeners of the suite's own); before each spec, a new test logger.
+// Both are released after the suite. A suite calls NewSuite once, at package level, in place
+// of a BeforeSuite of its own.
 func NewSuite[A any, B backends.Backend](
 	kind string,
 	server testkit.Server,
 	admin func(testkit.TB, testkit.Server) A,
 	open func([]backends.Server) (B, error),
 	local string,
-	others func() []backends.Server,
+	others ...func() backends.Server,
 ) *Suite[A, B] {
 	s := &Suite[A, B]{kind: kind}
 	ginkgo.BeforeSuite(func() {
 		s.AdminURL = server.URL()
 		s.Admin = admin(ginkgo.GinkgoT(), server)
-		servers := append([]backends.Server{{Name: local, AdminURL: s.AdminURL}}, others()...)
+		servers := []backends.Server{{Name: local, AdminURL: s.AdminURL}}
+		for _, node := range others {
+			servers = append(servers, node())
+		}
 		s.Backend = testkit.OpenAdapter(ginkgo.GinkgoT(), open, local, servers...)
 	})
 	ginkgo.BeforeEach(func() {
 		s.Logger = lagertest.NewTestLogger(kind + "-test")
 	})
 	return s
+}
+
+// Node is a node named name at adminURL, for NewSuite.
+func Node(name, adminURL string) func() backends.Server {
+	return func() backends.Server { return backends.Server{Name: name, AdminURL: adminURL} }
+}
+
+// ClosedNode is a node named name where nothing listens, at scheme://user:ClosedNodePassword@
+// 127.0.0.1:1 followed by rest, for NewSuite.
+func ClosedNode(name, scheme, user, rest string) func() backends.Server {
+	return Node(name, scheme+"://"+user+":"+ClosedNodePassword+"@127.0.0.1:1"+rest)
+}
+
+// Run runs the suite's specs, described as description, under t.
+func Run(t *testing.T, description string) {
+	gomega.RegisterFailHandler(ginkgo.Fail)
+	ginkgo.RunSpecs(t, description)
 }
 
 // Logged returns ctx carrying this spec's test logger, as the worker hands its session on.

@@ -27,19 +27,10 @@ var _ = Describe("Bind", func() {
 		Expect(userName(inst, b1)).To(HavePrefix(userPrefix(inst)))
 		Expect(len(userName(inst, b1))).To(BeNumerically("<=", 32))
 
-		app1 := mustLogin(ctx, creds1)
-		_, err := app1.ExecContext(ctx, `CREATE TABLE notes (id int AUTO_INCREMENT PRIMARY KEY, body text)`)
-		Expect(err).NotTo(HaveOccurred())
-		_, err = app1.ExecContext(ctx, `INSERT INTO notes (body) VALUES ('from app 1 😀')`)
-		Expect(err).NotTo(HaveOccurred())
-
 		_, creds2 := suite.Bound(ctx, inst)
 		app2 := mustLogin(ctx, creds2)
-		_, err = app2.ExecContext(ctx, `INSERT INTO notes (body) VALUES ('from app 2')`)
-		Expect(err).NotTo(HaveOccurred())
-		var count int
-		Expect(app2.QueryRowContext(ctx, `SELECT COUNT(*) FROM notes`).Scan(&count)).To(Succeed())
-		Expect(count).To(Equal(2))
+		backendtest.ExpectTableShared(ctx, mustLogin(ctx, creds1), app2,
+			`CREATE TABLE notes (id int AUTO_INCREMENT PRIMARY KEY, body text)`, "from app 1 😀")
 		var body string
 		Expect(app2.QueryRowContext(ctx, `SELECT body FROM notes WHERE id = 1`).Scan(&body)).To(Succeed())
 		Expect(body).To(Equal("from app 1 😀"))

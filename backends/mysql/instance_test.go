@@ -72,11 +72,7 @@ var _ = Describe("Deprovision", func() {
 		b1, creds1 := suite.Bound(ctx, inst)
 		b2, creds2 := suite.Bound(ctx, inst)
 
-		live, err := mustLogin(ctx, creds1).Conn(ctx)
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(func() { _ = live.Close() }) // the server ends it
-		_, err = live.ExecContext(ctx, `CREATE TABLE kept_open (id int)`)
-		Expect(err).NotTo(HaveOccurred())
+		live := backendtest.LiveSession(ctx, mustLogin(ctx, creds1))
 		tx, err := live.BeginTx(ctx, nil)
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(func() { _ = tx.Rollback() })

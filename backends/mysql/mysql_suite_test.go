@@ -5,9 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"net"
-	"net/url"
 	"strconv"
-	"strings"
 	"testing"
 
 	gomysql "github.com/go-sql-driver/mysql"
@@ -20,17 +18,18 @@ import (
 	"github.com/omnibroker/omnibroker/internal/testkit"
 )
 
-func TestMySQL(t *testing.T) {
-	RegisterFailHandler(Fail)
-	RunSpecs(t, "MySQL Backend Suite")
-}
+func TestMySQL(t *testing.T) { backendtest.Run(t, "MySQL Backend Suite") }
 
 const closedNodePassword = backendtest.ClosedNodePassword
 
 var suite = backendtest.NewSuite("mysql", testkit.MySQL, testkit.MySQLAdmin, mysql.New, "mysql-local",
-	func() []backends.Server {
-		return []backends.Server{{Name: "mysql-closed", AdminURL: "mysql://root:" + closedNodePassword + "@127.0.0.1:1/"}}
-	})
+	backendtest.ClosedNode("mysql-closed", "mysql", "root", "/"))
+
+// parseSecretURL parses a URL that carries a password; a failure says only what did not parse.
+var parseSecretURL = backendtest.ParseSecretURL
+
+// expectHidden checks that text does not show secret; a failure prints neither.
+var expectHidden = backendtest.ExpectHidden
 
 // newInstance returns an instance with a fresh id on mysql-local, deprovisioned after the spec,
 // which then checks that its database is gone.
@@ -86,23 +85,6 @@ func userPrefix(inst backends.Instance) string { return backends.UserPrefix(inst
 
 func userName(inst backends.Instance, b backends.Binding) string {
 	return backends.UserName(inst.ID, b.ID)
-}
-
-// parseSecretURL parses a URL that carries a password. url.Parse's error quotes the whole
-// URL, so a failure says only what did not parse.
-func parseSecretURL(s any, what string) *url.URL {
-	GinkgoHelper()
-	str, _ := s.(string)
-	u, err := url.Parse(str)
-	Expect(err == nil).To(BeTrue(), "%s does not parse as a URL", what)
-	return u
-}
-
-// expectHidden checks that text does not show secret; a failure names what showed it, and
-// prints neither.
-func expectHidden(text, secret, what string) {
-	GinkgoHelper()
-	Expect(strings.Contains(text, secret)).To(BeFalse(), "%s shows a password", what)
 }
 
 func databaseExists(ctx context.Context, dbname string) bool {

@@ -25,22 +25,13 @@ var _ = Describe("Bind", func() {
 		Expect(uri.Query().Get("sslmode")).To(Equal("disable"))
 
 		app1 := mustLogin(ctx, creds1)
-		_, err := app1.ExecContext(ctx, `CREATE TABLE notes (id serial PRIMARY KEY, body text)`)
-		Expect(err).NotTo(HaveOccurred())
-		_, err = app1.ExecContext(ctx, `INSERT INTO notes (body) VALUES ('from app 1')`)
-		Expect(err).NotTo(HaveOccurred())
+		_, creds2 := suite.Bound(ctx, inst)
+		backendtest.ExpectTableShared(ctx, app1, mustLogin(ctx, creds2),
+			`CREATE TABLE notes (id serial PRIMARY KEY, body text)`, "from app 1")
 
 		var tableOwner string
 		Expect(app1.QueryRowContext(ctx, `SELECT tableowner FROM pg_tables WHERE tablename = 'notes'`).Scan(&tableOwner)).To(Succeed())
 		Expect(tableOwner).To(Equal(ownerName(inst)))
-
-		_, creds2 := suite.Bound(ctx, inst)
-		app2 := mustLogin(ctx, creds2)
-		_, err = app2.ExecContext(ctx, `INSERT INTO notes (body) VALUES ('from app 2')`)
-		Expect(err).NotTo(HaveOccurred())
-		var count int
-		Expect(app2.QueryRowContext(ctx, `SELECT count(*) FROM notes`).Scan(&count)).To(Succeed())
-		Expect(count).To(Equal(2))
 	})
 
 	It("sets the same password again when retried", func(ctx SpecContext) {

@@ -202,11 +202,7 @@ var _ = Describe("Deprovision", func() {
 		b1, creds1 := suite.Bound(ctx, inst)
 		b2, creds2 := suite.Bound(ctx, inst)
 
-		live, err := mustLogin(ctx, creds1).Conn(ctx)
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(func() { _ = live.Close() }) // the server ends it
-		_, err = live.ExecContext(ctx, `CREATE TABLE kept_open (id int)`)
-		Expect(err).NotTo(HaveOccurred())
+		live := backendtest.LiveSession(ctx, mustLogin(ctx, creds1))
 
 		Expect(suite.Calls().Deprovision(suite.Logged(ctx), inst)).To(Succeed())
 
@@ -215,7 +211,7 @@ var _ = Describe("Deprovision", func() {
 		Expect(roleExists(ctx, bindingName(inst, b1))).To(BeFalse())
 		Expect(roleExists(ctx, bindingName(inst, b2))).To(BeFalse())
 		Expect(live.PingContext(ctx)).NotTo(Succeed())
-		_, err = login(ctx, creds2["uri"].(string))
+		_, err := login(ctx, creds2["uri"].(string))
 		Expect(err).To(HaveOccurred())
 
 		Expect(suite.Calls().Deprovision(suite.Logged(ctx), inst)).To(Succeed())

@@ -15,17 +15,12 @@ import (
 	"github.com/omnibroker/omnibroker/internal/testkit"
 )
 
-func TestPostgres(t *testing.T) {
-	RegisterFailHandler(Fail)
-	RunSpecs(t, "Postgres Backend Suite")
-}
+func TestPostgres(t *testing.T) { backendtest.Run(t, "Postgres Backend Suite") }
 
 const closedNodePassword = backendtest.ClosedNodePassword
 
 var suite = backendtest.NewSuite("postgres", testkit.Postgres, testkit.PostgresAdmin, postgres.New, "pg-local",
-	func() []backends.Server {
-		return []backends.Server{{Name: "pg-closed", AdminURL: "postgres://postgres:" + closedNodePassword + "@127.0.0.1:1/postgres?sslmode=disable"}}
-	})
+	backendtest.ClosedNode("pg-closed", "postgres", "postgres", "/postgres?sslmode=disable"))
 
 // newInstance returns an instance with a fresh id on pg-local, deprovisioned after the spec,
 // which then checks that nothing of it is left.

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/url"
-	"strings"
 	"testing"
 	"time"
 
@@ -21,17 +19,18 @@ import (
 	"github.com/omnibroker/omnibroker/internal/testkit"
 )
 
-func TestRabbitMQ(t *testing.T) {
-	RegisterFailHandler(Fail)
-	RunSpecs(t, "RabbitMQ Backend Suite")
-}
+func TestRabbitMQ(t *testing.T) { backendtest.Run(t, "RabbitMQ Backend Suite") }
 
 const closedNodePassword = backendtest.ClosedNodePassword
 
 var suite = backendtest.NewSuite("rabbitmq", testkit.RabbitMQ, testkit.RabbitMQAdmin, rabbitmq.New, "rabbitmq-local",
-	func() []backends.Server {
-		return []backends.Server{{Name: "rabbitmq-closed", AdminURL: "http://guest:" + closedNodePassword + "@127.0.0.1:1"}}
-	})
+	backendtest.ClosedNode("rabbitmq-closed", "http", "guest", ""))
+
+// parseSecretURL parses a URL that carries a password; a failure says only what did not parse.
+var parseSecretURL = backendtest.ParseSecretURL
+
+// expectHidden checks that text does not show secret; a failure prints neither.
+var expectHidden = backendtest.ExpectHidden
 
 // newInstance returns an instance with a fresh id on rabbitmq-local, deprovisioned after the
 // spec, which then checks that its vhost is gone.
@@ -92,23 +91,6 @@ func userPrefix(inst backends.Instance) string {
 
 func userName(inst backends.Instance, b backends.Binding) string {
 	return userPrefix(inst) + backends.Name("", inst.ID, b.ID)[:12]
-}
-
-// parseSecretURL parses a URL that carries a password. url.Parse's error quotes the whole
-// URL, so a failure says only what did not parse.
-func parseSecretURL(s any, what string) *url.URL {
-	GinkgoHelper()
-	str, _ := s.(string)
-	u, err := url.Parse(str)
-	Expect(err == nil).To(BeTrue(), "%s does not parse as a URL", what)
-	return u
-}
-
-// expectHidden checks that text does not show secret; a failure names what showed it, and
-// prints neither.
-func expectHidden(text, secret, what string) {
-	GinkgoHelper()
-	Expect(strings.Contains(text, secret)).To(BeFalse(), "%s shows a password", what)
 }
 
 // status is the HTTP status in a rabbit-hole error, or 0.

@@ -16,10 +16,7 @@ import (
 	"github.com/omnibroker/omnibroker/internal/testkit"
 )
 
-func TestRedis(t *testing.T) {
-	RegisterFailHandler(Fail)
-	RunSpecs(t, "Redis Backend Suite")
-}
+func TestRedis(t *testing.T) { backendtest.Run(t, "Redis Backend Suite") }
 
 const closedNodePassword = backendtest.ClosedNodePassword
 
@@ -31,11 +28,9 @@ const (
 )
 
 var suite = backendtest.NewSuite("redis", testkit.Redis, testkit.RedisAdmin, redis.New, "redis-local",
-	func() []backends.Server {
-		return []backends.Server{
-			{Name: "redis-closed", AdminURL: "redis://admin:" + closedNodePassword + "@127.0.0.1:1"},
-			{Name: "redis-silent", AdminURL: "redis://admin:" + closedNodePassword + "@" + silentListener()},
-		}
+	backendtest.ClosedNode("redis-closed", "redis", "admin", ""),
+	func() backends.Server {
+		return backends.Server{Name: "redis-silent", AdminURL: "redis://admin:" + closedNodePassword + "@" + silentListener()}
 	})
 
 // silentListener accepts connections and never answers, as a hung node would; it returns its

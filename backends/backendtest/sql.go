@@ -1,0 +1,38 @@
+package backendtest
+
+import (
+	"context"
+	"database/sql"
+
+	"github.com/onsi/ginkgo/v2"
+	"github.com/onsi/gomega"
+)
+
+// ExpectTableShared checks that the applications of two bindings of one database share its
+// tables: app1 creates table notes (id, body) with createNotes, in its server's dialect, and
+// adds the note first (a constant of the spec's, without quotes); app2 adds a note of its own
+// and counts both.
+func ExpectTableShared(ctx context.Context, app1, app2 *sql.DB, createNotes, first string) {
+	ginkgo.GinkgoHelper()
+	_, err := app1.ExecContext(ctx, createNotes)
+	gomega.Expect(err).NotTo(gomega.HaveOccurred())
+	_, err = app1.ExecContext(ctx, `INSERT INTO notes (body) VALUES ('`+first+`')`)
+	gomega.Expect(err).NotTo(gomega.HaveOccurred())
+	_, err = app2.ExecContext(ctx, `INSERT INTO notes (body) VALUES ('from app 2')`)
+	gomega.Expect(err).NotTo(gomega.HaveOccurred())
+	var count int
+	gomega.Expect(app2.QueryRowContext(ctx, `SELECT COUNT(*) FROM notes`).Scan(&count)).To(gomega.Succeed())
+	gomega.Expect(count).To(gomega.Equal(2))
+}
+
+// LiveSession opens a session of its own on db, closed after the spec unless the server ends
+// it first, and creates table kept_open in it, so that a drop has a live session to end.
+func LiveSession(ctx context.Context, db *sql.DB) *sql.Conn {
+	ginkgo.GinkgoHelper()
+	live, err := db.Conn(ctx)
+	gomega.Expect(err).NotTo(gomega.HaveOccurred())
+	ginkgo.DeferCleanup(func() { _ = live.Close() }) // the server ends it
+	_, err = live.ExecContext(ctx, `CREATE TABLE kept_open (id int)`)
+	gomega.Expect(err).NotTo(gomega.HaveOccurred())
+	return live
+}
