@@ -44,6 +44,19 @@ func (c *osbClient) send(r route) response {
 	return c.do(r.method, r.path, nil, r.body)
 }
 
+// refusedOnEveryRoute is a table of every route, each sent by a client that spoil changes and
+// answered with status in OSB's JSON.
+func refusedOnEveryRoute(description string, status int, spoil func(c *osbClient)) bool {
+	return DescribeTable(description,
+		func(r route) {
+			c := shared.client()
+			spoil(c)
+			expectOSBError(c.send(r), status)
+		},
+		routes,
+	)
+}
+
 var _ = Describe("Error answers", func() {
 	AfterEach(func() {
 		By("checking that the refused request stored nothing")
@@ -51,48 +64,9 @@ var _ = Describe("Error answers", func() {
 		expectNoBindingStored(sharedState, unknownBindingID)
 	})
 
-	DescribeTable("answer 401 in JSON without credentials",
-		func(r route) {
-			c := shared.client()
-			c.noAuth = true
-			expectOSBError(c.send(r), http.StatusUnauthorized)
-		},
-		routes,
-	)
-
-	DescribeTable("answer 401 in JSON with a wrong password",
-		func(r route) {
-			c := shared.client()
-			c.password = randomBase62(32)
-			expectOSBError(c.send(r), http.StatusUnauthorized)
-		},
-		routes,
-	)
-
-	DescribeTable("answer 401 in JSON with an unknown user",
-		func(r route) {
-			c := shared.client()
-			c.username = "someone-else"
-			expectOSBError(c.send(r), http.StatusUnauthorized)
-		},
-		routes,
-	)
-
-	DescribeTable("answer 412 in JSON without X-Broker-API-Version",
-		func(r route) {
-			c := shared.client()
-			c.version = ""
-			expectOSBError(c.send(r), http.StatusPreconditionFailed)
-		},
-		routes,
-	)
-
-	DescribeTable("answer 412 in JSON to an API version other than 2.x",
-		func(r route) {
-			c := shared.client()
-			c.version = "1.0"
-			expectOSBError(c.send(r), http.StatusPreconditionFailed)
-		},
-		routes,
-	)
+	refusedOnEveryRoute("answer 401 in JSON without credentials", http.StatusUnauthorized, func(c *osbClient) { c.noAuth = true })
+	refusedOnEveryRoute("answer 401 in JSON with a wrong password", http.StatusUnauthorized, func(c *osbClient) { c.password = randomBase62(32) })
+	refusedOnEveryRoute("answer 401 in JSON with an unknown user", http.StatusUnauthorized, func(c *osbClient) { c.username = "someone-else" })
+	refusedOnEveryRoute("answer 412 in JSON without X-Broker-API-Version", http.StatusPreconditionFailed, func(c *osbClient) { c.version = "" })
+	refusedOnEveryRoute("answer 412 in JSON to an API version other than 2.x", http.StatusPreconditionFailed, func(c *osbClient) { c.version = "1.0" })
 })

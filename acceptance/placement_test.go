@@ -95,25 +95,23 @@ backends:
     nodes:
       - {name: pg-a, url_env: OMNIBROKER_POSTGRES_URL, host: 127.0.0.1, plans: [pooled, sixteen], versions: ["15"], capacity: 3}
       - {name: pg-b, url_env: OMNIBROKER_POSTGRES_URL, host: localhost, versions: ["15", "16"], capacity: 3}
-  - name: mysql-pool
-    kind: mysql
-    nodes:
-      - {name: mysql-a, url_env: OMNIBROKER_MYSQL_URL, host: 127.0.0.1, capacity: 1}
-      - {name: mysql-b, url_env: OMNIBROKER_MYSQL_URL, host: localhost, capacity: 1}
-  - name: redis-pool
-    kind: redis
-    nodes:
-      - {name: redis-a, url_env: OMNIBROKER_REDIS_URL, host: 127.0.0.1, capacity: 1}
-      - {name: redis-b, url_env: OMNIBROKER_TEST_REDIS_B_URL, host: localhost, capacity: 1}
-  - name: rabbitmq-pool
-    kind: rabbitmq
-    nodes:
-      - {name: rabbitmq-a, url_env: OMNIBROKER_RABBITMQ_URL, host: 127.0.0.1, capacity: 1}
-      - {name: rabbitmq-b, url_env: OMNIBROKER_RABBITMQ_URL, host: localhost, capacity: 1}
-  - name: redis-down
+` + pairPool("mysql", "OMNIBROKER_MYSQL_URL", "OMNIBROKER_MYSQL_URL") +
+		pairPool("redis", "OMNIBROKER_REDIS_URL", "OMNIBROKER_TEST_REDIS_B_URL") +
+		pairPool("rabbitmq", "OMNIBROKER_RABBITMQ_URL", "OMNIBROKER_RABBITMQ_URL") + `  - name: redis-down
     kind: redis
     nodes:
       - {name: redis-down, url_env: OMNIBROKER_TEST_DOWN_REDIS_URL}
+`)
+}
+
+// pairPool is the catalog's backend KIND-pool: two nodes of one instance each, KIND-a with its
+// admin URL from urlEnvA telling apps 127.0.0.1, KIND-b from urlEnvB telling them localhost.
+func pairPool(kind, urlEnvA, urlEnvB string) string {
+	return strings.NewReplacer("KIND", kind, "URL_A", urlEnvA, "URL_B", urlEnvB).Replace(`  - name: KIND-pool
+    kind: KIND
+    nodes:
+      - {name: KIND-a, url_env: URL_A, host: 127.0.0.1, capacity: 1}
+      - {name: KIND-b, url_env: URL_B, host: localhost, capacity: 1}
 `)
 }
 

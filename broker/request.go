@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"code.cloudfoundry.org/lager/v3"
-	"github.com/google/uuid"
 	"github.com/pivotal-cf/brokerapi/v10/middlewares"
 
 	"github.com/omnibroker/omnibroker/catalog"
@@ -74,17 +73,9 @@ func decodeObject(raw json.RawMessage) map[string]any {
 }
 
 func (b *Broker) newOperation(ctx context.Context, kind store.OperationKind, instanceID, bindingID string, platformContext, request json.RawMessage) store.Operation {
-	return store.Operation{
-		ID:                  uuid.NewString(),
-		Kind:                kind,
-		InstanceID:          instanceID,
-		BindingID:           bindingID,
-		State:               store.OpQueued,
-		MaxAttempts:         b.maxAttempts,
-		Request:             object(request),
-		OriginatingIdentity: originatingIdentity(ctx),
-		Context:             object(platformContext),
-	}
+	op := store.NewOperation(kind, instanceID, bindingID, b.maxAttempts, object(request), object(platformContext))
+	op.OriginatingIdentity = originatingIdentity(ctx)
+	return op
 }
 
 // planOf finds the plan by id and checks it belongs to serviceID.

@@ -3,9 +3,28 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/google/uuid"
 )
+
+// NewOperation is a queued operation of kind with a fresh id, on instanceID and bindingID (""
+// for an instance operation), to be tried at most maxAttempts times, with its request and
+// platform context (JSON objects). The caller inserts it with the write it belongs to.
+func NewOperation(kind OperationKind, instanceID, bindingID string, maxAttempts int, request, platformContext json.RawMessage) Operation {
+	return Operation{
+		ID:          uuid.NewString(),
+		Kind:        kind,
+		InstanceID:  instanceID,
+		BindingID:   bindingID,
+		State:       OpQueued,
+		MaxAttempts: maxAttempts,
+		Request:     request,
+		Context:     platformContext,
+	}
+}
 
 // operationColumns are the columns of Operation, with NULLs turned into the Go zero values
 // the struct documents.

@@ -105,16 +105,7 @@ func newInstance() store.Instance {
 }
 
 func newOperation(kind store.OperationKind, instanceID, bindingID string) store.Operation {
-	return store.Operation{
-		ID:          uuid.NewString(),
-		Kind:        kind,
-		InstanceID:  instanceID,
-		BindingID:   bindingID,
-		State:       store.OpQueued,
-		MaxAttempts: 3,
-		Request:     []byte(`{}`),
-		Context:     []byte(`{}`),
-	}
+	return store.NewOperation(kind, instanceID, bindingID, 3, []byte(`{}`), []byte(`{}`))
 }
 
 func newBinding(instanceID string) store.Binding {
