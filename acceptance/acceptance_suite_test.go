@@ -12,10 +12,7 @@ import (
 	"github.com/omnibroker/omnibroker/internal/testkit"
 )
 
-func TestAcceptance(t *testing.T) {
-	RegisterFailHandler(Fail)
-	RunSpecs(t, "Acceptance Suite")
-}
+func TestAcceptance(t *testing.T) { testkit.RunSuite(t, "Acceptance Suite") }
 
 var (
 	// binaryPath is the omnibroker binary, built once for all parallel processes.

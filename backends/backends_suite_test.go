@@ -3,11 +3,7 @@ package backends_test
 import (
 	"testing"
 
-	. "github.com/onsi/ginkgo/v2"
-	. "github.com/onsi/gomega"
+	"github.com/omnibroker/omnibroker/internal/testkit"
 )
 
-func TestBackends(t *testing.T) {
-	RegisterFailHandler(Fail)
-	RunSpecs(t, "Backends Suite")
-}
+func TestBackends(t *testing.T) { testkit.RunSuite(t, "Backends Suite") }

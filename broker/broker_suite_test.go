@@ -27,10 +27,7 @@ import (
 	"github.com/omnibroker/omnibroker/store"
 )
 
-func TestBroker(t *testing.T) {
-	RegisterFailHandler(Fail)
-	RunSpecs(t, "Broker Suite")
-}
+func TestBroker(t *testing.T) { testkit.RunSuite(t, "Broker Suite") }
 
 const (
 	serviceID = "b6a4f0c2-0000-4000-8000-000000000001"

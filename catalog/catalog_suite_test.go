@@ -3,11 +3,7 @@ package catalog_test
 import (
 	"testing"
 
-	. "github.com/onsi/ginkgo/v2"
-	. "github.com/onsi/gomega"
+	"github.com/omnibroker/omnibroker/internal/testkit"
 )
 
-func TestCatalog(t *testing.T) {
-	RegisterFailHandler(Fail)
-	RunSpecs(t, "Catalog Suite")
-}
+func TestCatalog(t *testing.T) { testkit.RunSuite(t, "Catalog Suite") }

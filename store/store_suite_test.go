@@ -15,10 +15,7 @@ import (
 	"github.com/omnibroker/omnibroker/store"
 )
 
-func TestStore(t *testing.T) {
-	RegisterFailHandler(Fail)
-	RunSpecs(t, "Store Suite")
-}
+func TestStore(t *testing.T) { testkit.RunSuite(t, "Store Suite") }
 
 var (
 	// adminURL reaches the server's maintenance database, where test databases are created.

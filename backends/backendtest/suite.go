@@ -2,12 +2,10 @@ package backendtest
 
 import (
 	"context"
-	"testing"
 
 	"code.cloudfoundry.org/lager/v3/lagerctx"
 	"code.cloudfoundry.org/lager/v3/lagertest"
 	"github.com/onsi/ginkgo/v2"
-	"github.com/onsi/gomega"
 
 	"github.com/omnibroker/omnibroker/backends"
 	"github.com/omnibroker/omnibroker/internal/testkit"
@@ -67,12 +65,6 @@ func Node(name, adminURL string) func() backends.Server {
 // 127.0.0.1:1 followed by rest, for NewSuite.
 func ClosedNode(name, scheme, user, rest string) func() backends.Server {
 	return Node(name, scheme+"://"+user+":"+ClosedNodePassword+"@127.0.0.1:1"+rest)
-}
-
-// Run runs the suite's specs, described as description, under t.
-func Run(t *testing.T, description string) {
-	gomega.RegisterFailHandler(ginkgo.Fail)
-	ginkgo.RunSpecs(t, description)
 }
 
 // Logged returns ctx carrying this spec's test logger, as the worker hands its session on.

@@ -102,7 +102,7 @@ var _ = Describe("Bind", func() {
 		Expect(mysql.NativePasswordHash(b.Password) == serverHash).To(BeTrue(), "the hash differs from PASSWORD()")
 		Expect(plugin).To(Equal("mysql_native_password"))
 		Expect(string(suite.Logger.Buffer().Contents())).To(ContainSubstring("user-created"))
-		expectHidden(string(suite.Logger.Buffer().Contents()), b.Password, "the log")
+		backendtest.ExpectHidden(string(suite.Logger.Buffer().Contents()), b.Password, "the log")
 	})
 
 	It("gives no sight of, or access to, another instance's database, and no way to create one", func(ctx SpecContext) {

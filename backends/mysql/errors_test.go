@@ -48,11 +48,11 @@ var _ = Describe("Errors", func() {
 				Expect(err).To(HaveOccurred())
 				Expect(backends.IsPermanent(err)).To(BeFalse())
 				Expect(description(err)).To(Equal("node mysql-closed refused the connection"))
-				expectHidden(err.Error(), closedNodePassword, "the error")
-				expectHidden(err.Error(), password, "the error")
+				backendtest.ExpectHidden(err.Error(), backendtest.ClosedNodePassword, "the error")
+				backendtest.ExpectHidden(err.Error(), password, "the error")
 				Expect(strings.Contains(err.Error(), "mysql://")).To(BeFalse(), "the error shows a URL")
-				expectHidden(string(suite.Logger.Buffer().Contents()), closedNodePassword, "the log")
-				expectHidden(string(suite.Logger.Buffer().Contents()), password, "the log")
+				backendtest.ExpectHidden(string(suite.Logger.Buffer().Contents()), backendtest.ClosedNodePassword, "the log")
+				backendtest.ExpectHidden(string(suite.Logger.Buffer().Contents()), password, "the log")
 			},
 			backendtest.NodeCalls("mysql", inst, password),
 			Entry("update", backendtest.NodeCall(func(ctx context.Context, b backends.Backend) error {
@@ -64,7 +64,7 @@ var _ = Describe("Errors", func() {
 	When("the node accepts the connection and then never answers", func() {
 		It("gives up after the read timeout, for a retry, even without a deadline on the call", func(ctx SpecContext) {
 			addr := hungServer()
-			m, err := mysql.New([]backends.Server{{Name: "mysql-hung", AdminURL: "mysql://root:" + closedNodePassword + "@" + addr + "/?readTimeout=300ms"}})
+			m, err := mysql.New([]backends.Server{{Name: "mysql-hung", AdminURL: "mysql://root:" + backendtest.ClosedNodePassword + "@" + addr + "/?readTimeout=300ms"}})
 			Expect(err).NotTo(HaveOccurred())
 			DeferCleanup(m.Close)
 
@@ -73,7 +73,7 @@ var _ = Describe("Errors", func() {
 			Expect(time.Since(start)).To(BeNumerically("<", 5*time.Second))
 			Expect(backends.IsPermanent(err)).To(BeFalse())
 			Expect(description(err)).To(Equal("node mysql-hung dropped the connection or stopped answering"))
-			expectHidden(err.Error(), closedNodePassword, "the error")
+			backendtest.ExpectHidden(err.Error(), backendtest.ClosedNodePassword, "the error")
 		})
 
 		It("gives up when the call's context ends", func(ctx SpecContext) {
@@ -91,13 +91,13 @@ var _ = Describe("Errors", func() {
 
 	When("the admin login is wrong", func() {
 		It("says the node rejected the broker's login, for a retry, without the password", func(ctx SpecContext) {
-			m, err := mysql.New([]backends.Server{{Name: "mysql-wrong", AdminURL: "mysql://nobody_here:" + closedNodePassword + "@127.0.0.1:3306/"}})
+			m, err := mysql.New([]backends.Server{{Name: "mysql-wrong", AdminURL: "mysql://nobody_here:" + backendtest.ClosedNodePassword + "@127.0.0.1:3306/"}})
 			Expect(err).NotTo(HaveOccurred())
 			DeferCleanup(m.Close)
 			err = m.Ping(ctx, "mysql-wrong")
 			Expect(backends.IsPermanent(err)).To(BeFalse())
 			Expect(description(err)).To(Equal("node mysql-wrong rejected the broker's login"))
-			expectHidden(err.Error(), closedNodePassword, "the error")
+			backendtest.ExpectHidden(err.Error(), backendtest.ClosedNodePassword, "the error")
 		})
 	})
 
@@ -230,7 +230,7 @@ var _ = Describe("New", func() {
 			m, err := mysql.New(nodes)
 			Expect(err).To(HaveOccurred())
 			Expect(m).To(BeNil())
-			expectHidden(err.Error(), "s3cret", "the error")
+			backendtest.ExpectHidden(err.Error(), "s3cret", "the error")
 			Expect(err.Error()).To(ContainSubstring(want))
 		},
 		Entry("an unparsable URL", []backends.Server{{Name: "a", AdminURL: "mysql://u:s3cret@%zz/"}}, `mysql node "a": admin URL is not a mysql:// URL`),
@@ -260,7 +260,7 @@ var _ = Describe("New", func() {
 		Expect(err).NotTo(HaveOccurred())
 		Expect(creds["hostname"]).To(Equal("db.example.com"))
 		Expect(creds["port"]).To(Equal(13306))
-		Expect(parseSecretURL(creds["uri"], "the uri").Host).To(Equal("db.example.com:13306"))
+		Expect(backendtest.ParseSecretURL(creds["uri"], "the uri").Host).To(Equal("db.example.com:13306"))
 		jdbc, _ := creds["jdbcUrl"].(string)
 		Expect(strings.HasPrefix(jdbc, "jdbc:mysql://db.example.com:13306/")).To(BeTrue(), "the jdbcUrl names db.example.com:13306")
 	})

@@ -18,18 +18,10 @@ import (
 	"github.com/omnibroker/omnibroker/internal/testkit"
 )
 
-func TestMySQL(t *testing.T) { backendtest.Run(t, "MySQL Backend Suite") }
-
-const closedNodePassword = backendtest.ClosedNodePassword
+func TestMySQL(t *testing.T) { testkit.RunSuite(t, "MySQL Backend Suite") }
 
 var suite = backendtest.NewSuite("mysql", testkit.MySQL, testkit.MySQLAdmin, mysql.New, "mysql-local",
 	backendtest.ClosedNode("mysql-closed", "mysql", "root", "/"))
-
-// parseSecretURL parses a URL that carries a password; a failure says only what did not parse.
-var parseSecretURL = backendtest.ParseSecretURL
-
-// expectHidden checks that text does not show secret; a failure prints neither.
-var expectHidden = backendtest.ExpectHidden
 
 // newInstance returns an instance with a fresh id on mysql-local, deprovisioned after the spec,
 // which then checks that its database is gone.

@@ -42,11 +42,11 @@ var _ = Describe("Errors", func() {
 				Expect(err).To(HaveOccurred())
 				Expect(backends.IsPermanent(err)).To(BeFalse())
 				Expect(description(err)).To(Equal("node pg-closed refused the connection"))
-				Expect(err.Error()).NotTo(ContainSubstring(closedNodePassword))
+				Expect(err.Error()).NotTo(ContainSubstring(backendtest.ClosedNodePassword))
 				Expect(err.Error()).NotTo(ContainSubstring("postgres://"))
-				Expect(string(suite.Logger.Buffer().Contents())).NotTo(ContainSubstring(closedNodePassword))
+				Expect(string(suite.Logger.Buffer().Contents())).NotTo(ContainSubstring(backendtest.ClosedNodePassword))
 			},
-			backendtest.NodeCalls("postgres", inst, closedNodePassword),
+			backendtest.NodeCalls("postgres", inst, backendtest.ClosedNodePassword),
 		)
 	})
 

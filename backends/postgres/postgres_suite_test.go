@@ -15,9 +15,7 @@ import (
 	"github.com/omnibroker/omnibroker/internal/testkit"
 )
 
-func TestPostgres(t *testing.T) { backendtest.Run(t, "Postgres Backend Suite") }
-
-const closedNodePassword = backendtest.ClosedNodePassword
+func TestPostgres(t *testing.T) { testkit.RunSuite(t, "Postgres Backend Suite") }
 
 var suite = backendtest.NewSuite("postgres", testkit.Postgres, testkit.PostgresAdmin, postgres.New, "pg-local",
 	backendtest.ClosedNode("pg-closed", "postgres", "postgres", "/postgres?sslmode=disable"))

@@ -11,6 +11,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/omnibroker/omnibroker/backends"
+	"github.com/omnibroker/omnibroker/backends/backendtest"
 )
 
 // roundTrip publishes a message on a fresh channel of conn and consumes it again.
@@ -43,7 +44,7 @@ var _ = Describe("Bind", func() {
 		Expect(userName(inst, b)).To(HavePrefix(userPrefix(inst)))
 		Expect(len(userName(inst, b))).To(BeNumerically("<=", 32))
 
-		uri := parseSecretURL(creds["uri"], "the uri")
+		uri := backendtest.ParseSecretURL(creds["uri"], "the uri")
 		Expect(uri.Scheme).To(Equal("amqp"))
 		Expect(uri.Host).To(Equal("127.0.0.1:5672"))
 		Expect(uri.Path).To(Equal("/" + vhostName(inst)))
@@ -51,7 +52,7 @@ var _ = Describe("Bind", func() {
 		password, _ := uri.User.Password()
 		Expect(password == b.Password).To(BeTrue(), "the uri carries the binding's password")
 
-		api := parseSecretURL(creds["http_api_uri"], "the http_api_uri")
+		api := backendtest.ParseSecretURL(creds["http_api_uri"], "the http_api_uri")
 		Expect(api.Scheme).To(Equal("http"))
 		Expect(api.Host).To(Equal("127.0.0.1:15672"))
 		Expect(api.Path).To(Equal("/api/"))
@@ -100,9 +101,9 @@ var _ = Describe("Bind", func() {
 		Expect(user.Tags).To(Or(BeEmpty(), Equal(rabbithole.UserTags{""})))
 		Expect(user.HashingAlgorithm).To(Equal(rabbithole.HashingAlgorithmSHA256))
 		Expect(user.PasswordHash).NotTo(BeEmpty())
-		expectHidden(user.PasswordHash, b.Password, "the stored hash")
+		backendtest.ExpectHidden(user.PasswordHash, b.Password, "the stored hash")
 		Expect(string(suite.Logger.Buffer().Contents())).To(ContainSubstring("user-password-set"))
-		expectHidden(string(suite.Logger.Buffer().Contents()), b.Password, "the log")
+		backendtest.ExpectHidden(string(suite.Logger.Buffer().Contents()), b.Password, "the log")
 	})
 
 	It("gives access to the instance's vhost only, and none to the management API", func(ctx SpecContext) {

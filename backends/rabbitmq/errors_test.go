@@ -25,11 +25,11 @@ var description = backendtest.Description
 func calls(b backends.Backend) backendtest.Calls { return backendtest.Call("rabbitmq", b) }
 
 // fakeNode returns a backend whose node rabbitmq-fake is a management API that answers every
-// request with handler, its admin URL carrying closedNodePassword.
+// request with handler, its admin URL carrying backendtest.ClosedNodePassword.
 func fakeNode(handler http.HandlerFunc) *rabbitmq.RabbitMQ {
 	srv := httptest.NewServer(handler)
 	DeferCleanup(srv.Close)
-	r, err := rabbitmq.New([]backends.Server{{Name: "rabbitmq-fake", AdminURL: "http://admin:" + closedNodePassword + "@" + srv.Listener.Addr().String()}})
+	r, err := rabbitmq.New([]backends.Server{{Name: "rabbitmq-fake", AdminURL: "http://admin:" + backendtest.ClosedNodePassword + "@" + srv.Listener.Addr().String()}})
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(r.Close)
 	return r
@@ -46,10 +46,10 @@ func answer(status int, body string) http.HandlerFunc {
 // expectClean checks that err, and what was logged, show neither the admin password nor a URL.
 func expectClean(err error) {
 	GinkgoHelper()
-	expectHidden(err.Error(), closedNodePassword, "the error")
+	backendtest.ExpectHidden(err.Error(), backendtest.ClosedNodePassword, "the error")
 	Expect(strings.Contains(err.Error(), "admin:")).To(BeFalse(), "the error shows the admin URL's login")
 	Expect(description(err)).NotTo(ContainSubstring("http"))
-	expectHidden(string(suite.Logger.Buffer().Contents()), closedNodePassword, "the log")
+	backendtest.ExpectHidden(string(suite.Logger.Buffer().Contents()), backendtest.ClosedNodePassword, "the log")
 }
 
 var _ = Describe("Errors", func() {
@@ -75,7 +75,7 @@ var _ = Describe("Errors", func() {
 				Expect(description(err)).To(Equal("node rabbitmq-closed refused the connection"))
 				expectClean(err)
 			},
-			backendtest.NodeCalls("rabbitmq", inst, closedNodePassword),
+			backendtest.NodeCalls("rabbitmq", inst, backendtest.ClosedNodePassword),
 		)
 	})
 
@@ -151,7 +151,7 @@ var _ = Describe("New", func() {
 			r, err := rabbitmq.New(nodes)
 			Expect(err).To(HaveOccurred())
 			Expect(r).To(BeNil())
-			expectHidden(err.Error(), "s3cret", "the error")
+			backendtest.ExpectHidden(err.Error(), "s3cret", "the error")
 		},
 		Entry("an unparsable URL", []backends.Server{{Name: "a", AdminURL: "http://u:s3cret@%zz/x"}}),
 		Entry("another scheme", []backends.Server{{Name: "a", AdminURL: "amqp://u:s3cret@h:5672/x"}}),
@@ -176,8 +176,8 @@ var _ = Describe("New", func() {
 		Expect(err).NotTo(HaveOccurred())
 		Expect(creds["hostname"]).To(Equal("mq.example.com"))
 		Expect(creds["port"]).To(Equal(5673))
-		Expect(parseSecretURL(creds["uri"], "the uri").Host).To(Equal("mq.example.com:5673"))
-		api := parseSecretURL(creds["http_api_uri"], "the http_api_uri")
+		Expect(backendtest.ParseSecretURL(creds["uri"], "the uri").Host).To(Equal("mq.example.com:5673"))
+		api := backendtest.ParseSecretURL(creds["http_api_uri"], "the http_api_uri")
 		Expect(api.Host).To(Equal("127.0.0.1:15672"))
 		Expect(api.Path).To(Equal("/api/"))
 	})
@@ -190,14 +190,14 @@ var _ = Describe("New", func() {
 			Expect(err).NotTo(HaveOccurred())
 			Expect(creds["hostname"]).To(Equal("mq.example.com"))
 			Expect(creds["port"]).To(Equal(port))
-			uri := parseSecretURL(creds["uri"], "the uri")
+			uri := backendtest.ParseSecretURL(creds["uri"], "the uri")
 			Expect(uri.Scheme).To(Equal(scheme))
 			Expect(uri.Host).To(Equal(net.JoinHostPort("mq.example.com", strconv.Itoa(port))))
 			Expect(uri.Path).To(Equal("/ob_vhost"))
 			Expect(uri.User.Username()).To(Equal("ob_user"))
 			uriPassword, _ := uri.User.Password()
 			Expect(uriPassword == password).To(BeTrue(), "the uri carries the binding's password")
-			api := parseSecretURL(creds["http_api_uri"], "the http_api_uri")
+			api := backendtest.ParseSecretURL(creds["http_api_uri"], "the http_api_uri")
 			adminScheme, _, _ := strings.Cut(server.AdminURL, "://")
 			Expect(api.Scheme).To(Equal(adminScheme))
 			Expect(api.Host).To(Equal("mq.example.com:15672"))

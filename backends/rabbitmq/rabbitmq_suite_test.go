@@ -19,18 +19,10 @@ import (
 	"github.com/omnibroker/omnibroker/internal/testkit"
 )
 
-func TestRabbitMQ(t *testing.T) { backendtest.Run(t, "RabbitMQ Backend Suite") }
-
-const closedNodePassword = backendtest.ClosedNodePassword
+func TestRabbitMQ(t *testing.T) { testkit.RunSuite(t, "RabbitMQ Backend Suite") }
 
 var suite = backendtest.NewSuite("rabbitmq", testkit.RabbitMQ, testkit.RabbitMQAdmin, rabbitmq.New, "rabbitmq-local",
 	backendtest.ClosedNode("rabbitmq-closed", "http", "guest", ""))
-
-// parseSecretURL parses a URL that carries a password; a failure says only what did not parse.
-var parseSecretURL = backendtest.ParseSecretURL
-
-// expectHidden checks that text does not show secret; a failure prints neither.
-var expectHidden = backendtest.ExpectHidden
 
 // newInstance returns an instance with a fresh id on rabbitmq-local, deprovisioned after the
 // spec, which then checks that its vhost is gone.
@@ -68,7 +60,7 @@ func mustDial(creds backends.Credentials) *amqp.Connection {
 // withVhost returns uri with its vhost replaced by vhost.
 func withVhost(uri, vhost string) string {
 	GinkgoHelper()
-	u := parseSecretURL(uri, "the uri")
+	u := backendtest.ParseSecretURL(uri, "the uri")
 	u.Path, u.RawPath = "/"+vhost, ""
 	return u.String()
 }

@@ -43,9 +43,9 @@ func adminAddr() string {
 // nodeCalls are table entries of the backend calls that talk to the node, for inst: those of
 // every adapter, and the check of a binding.
 func nodeCalls(inst backends.Instance) []TableEntry {
-	return append(backendtest.NodeCalls("redis", inst, closedNodePassword),
+	return append(backendtest.NodeCalls("redis", inst, backendtest.ClosedNodePassword),
 		Entry("binding-lost", backendtest.NodeCall(func(ctx context.Context, b backends.Backend) error {
-			_, err := calls(b).BindingLost(ctx, inst, backends.Binding{ID: "b", Password: closedNodePassword})
+			_, err := calls(b).BindingLost(ctx, inst, backends.Binding{ID: "b", Password: backendtest.ClosedNodePassword})
 			return err
 		})))
 }
@@ -57,7 +57,7 @@ func expectDescribed(err error, sentence string, secrets ...string) {
 	Expect(err).To(HaveOccurred())
 	Expect(backends.IsPermanent(err)).To(BeFalse())
 	Expect(description(err)).To(Equal(sentence))
-	for _, s := range append(secrets, closedNodePassword, "redis://") {
+	for _, s := range append(secrets, backendtest.ClosedNodePassword, "redis://") {
 		Expect(err.Error()).NotTo(ContainSubstring(s))
 		Expect(string(suite.Logger.Buffer().Contents())).NotTo(ContainSubstring(s))
 	}

@@ -16,9 +16,7 @@ import (
 	"github.com/omnibroker/omnibroker/internal/testkit"
 )
 
-func TestRedis(t *testing.T) { backendtest.Run(t, "Redis Backend Suite") }
-
-const closedNodePassword = backendtest.ClosedNodePassword
+func TestRedis(t *testing.T) { testkit.RunSuite(t, "Redis Backend Suite") }
 
 // The admin login of the local Redis as scripts/services leaves it, which the Redis servers the
 // specs start have too.
@@ -30,7 +28,7 @@ const (
 var suite = backendtest.NewSuite("redis", testkit.Redis, testkit.RedisAdmin, redis.New, "redis-local",
 	backendtest.ClosedNode("redis-closed", "redis", "admin", ""),
 	func() backends.Server {
-		return backends.Server{Name: "redis-silent", AdminURL: "redis://admin:" + closedNodePassword + "@" + silentListener()}
+		return backends.Server{Name: "redis-silent", AdminURL: "redis://admin:" + backendtest.ClosedNodePassword + "@" + silentListener()}
 	})
 
 // silentListener accepts connections and never answers, as a hung node would; it returns its

@@ -3,11 +3,7 @@ package sqlnode_test
 import (
 	"testing"
 
-	. "github.com/onsi/ginkgo/v2"
-	. "github.com/onsi/gomega"
+	"github.com/omnibroker/omnibroker/internal/testkit"
 )
 
-func TestSQLNode(t *testing.T) {
-	RegisterFailHandler(Fail)
-	RunSpecs(t, "SQL Node Suite")
-}
+func TestSQLNode(t *testing.T) { testkit.RunSuite(t, "SQL Node Suite") }

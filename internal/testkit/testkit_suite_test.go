@@ -3,11 +3,7 @@ package testkit_test
 import (
 	"testing"
 
-	. "github.com/onsi/ginkgo/v2"
-	. "github.com/onsi/gomega"
+	"github.com/omnibroker/omnibroker/internal/testkit"
 )
 
-func TestTestkit(t *testing.T) {
-	RegisterFailHandler(Fail)
-	RunSpecs(t, "Testkit Suite")
-}
+func TestTestkit(t *testing.T) { testkit.RunSuite(t, "Testkit Suite") }
