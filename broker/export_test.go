@@ -21,3 +21,6 @@ func (r retryPolicy) Jitter(d time.Duration) time.Duration { return r.jitter(d) 
 func (r retryPolicy) Retry(sentence string, attempt, maxAttempts int) (time.Duration, string) {
 	return r.retry(sentence, attempt, maxAttempts)
 }
+
+// ConnectionLimitOf is the connection bound LimitConnections sets under a file limit of files.
+func ConnectionLimitOf(files uint64) int { return connectionLimit(files) }

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,16 +24,12 @@ import (
 const (
 	// maxBodyBytes bounds a request body; OSB bodies are a few kilobytes.
 	maxBodyBytes = 1 << 20
-	// readHeaderTimeout bounds how long a client may take to send a request's headers.
-	readHeaderTimeout = 10 * time.Second
+	// refusedBodyWait is how long the rest of a refused request's body may take to arrive
+	// after its answer: a client that sent it whole loses nothing (closing a connection with
+	// unread data would reset it, and the client might lose the answer), and one that is
+	// holding it back holds the connection no longer.
+	refusedBodyWait = time.Second
 )
-
-// NewServer returns the HTTP server of handler (from Handler), with the timeouts that belong
-// to the connection rather than to the chain. TLS, when it comes, is set here too: the
-// server's TLSConfig (a GetCertificate that re-reads the PEM files), not a stage of the chain.
-func NewServer(handler http.Handler) *http.Server {
-	return &http.Server{Handler: handler, ReadHeaderTimeout: readHeaderTimeout}
-}
 
 // Handler returns the broker's HTTP API: every request passes through chain, then reaches
 // brokerapi's routes or, where brokerapi v10 cannot say enough, our own handlers.
@@ -64,13 +62,14 @@ func Handler(b *Broker, logger lager.Logger, username, password string) http.Han
 //  4. health and metrics routes (to come): /healthz, /readyz and /metrics answer here,
 //     without the platform's credentials
 //  5. the operator API (to come): /admin/v1 answers here, behind its own credentials
-//  6. basicAuth: the platform's credentials, 401 (more than one at once for rotation goes here)
-//  7. checkAPIVersion: X-Broker-API-Version 2.x, else 412
+//  6. basicAuth: the platform's credentials, else 401 without reading the body, on a
+//     connection then closed (more than one credential at once for rotation goes here)
+//  7. checkAPIVersion: X-Broker-API-Version 2.N with N >= 11, else 412
 //  8. brokerapi's context middlewares: correlation id, originating identity, info location
 //     and request identity, which the request's log session and operation rows carry
 //  9. echoRequestIdentity: the request identity back on the response
-//  10. input checks: checkBody, 400 for a body that is not the JSON object its route expects
-//     (brokerapi v10 would say 422)
+//  10. input checks: checkQuery, 400 for a query parameter given more than once; checkBody,
+//     400 for a body that is not the JSON object its route expects (brokerapi v10 would say 422)
 func chain(username, password string) []func(http.Handler) http.Handler {
 	return []func(http.Handler) http.Handler{
 		limitBody,
@@ -81,6 +80,7 @@ func chain(username, password string) []func(http.Handler) http.Handler {
 		middlewares.AddInfoLocationToContext,
 		middlewares.AddRequestIdentityToContext,
 		echoRequestIdentity,
+		checkQuery,
 		checkBody,
 	}
 }
@@ -106,6 +106,12 @@ func basicAuth(username, password string) func(http.Handler) http.Handler {
 			userOK := subtle.ConstantTimeCompare(gotUser[:], wantUser[:])
 			passOK := subtle.ConstantTimeCompare(gotPass[:], wantPass[:])
 			if !ok || userOK&passOK != 1 {
+				// The answer goes out before any of the body is read (Connection: close spares
+				// it Go's server's read-ahead), and Go's server then reads what is left of the
+				// body for only refusedBodyWait before it closes the connection: a half-sent
+				// body would otherwise hold it until readTimeout.
+				w.Header().Set("Connection", "close")
+				_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(refusedBodyWait))
 				w.Header().Set("WWW-Authenticate", `Basic realm="omnibroker"`)
 				writeError(w, http.StatusUnauthorized, "Unauthorized", "the broker's basic-auth credentials are missing or wrong")
 				return
@@ -115,26 +121,66 @@ func basicAuth(username, password string) func(http.Handler) http.Handler {
 	}
 }
 
+// apiVersion is the form of an X-Broker-API-Version the broker accepts: 2.N, N written
+// without a leading zero.
+var apiVersion = regexp.MustCompile(`^2\.(0|[1-9][0-9]*)$`)
+
+// minAPIMinor is the oldest minor version of OSB API 2 the broker speaks (the Kubernetes
+// service catalog's 2.11); minor versions are additive, so any newer one is accepted.
+const minAPIMinor = 11
+
+// checkAPIVersion answers 412 unless X-Broker-API-Version is 2.N with N >= minAPIMinor.
 func checkAPIVersion(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		header := r.Header.Get("X-Broker-API-Version")
-		var major, minor int
 		if header == "" {
-			writeError(w, http.StatusPreconditionFailed, "", "the X-Broker-API-Version header is missing; this broker speaks 2.x")
+			writeError(w, http.StatusPreconditionFailed, "", "the X-Broker-API-Version header is missing; this broker speaks 2.11 and later")
 			return
 		}
-		if n, err := fmt.Sscanf(header, "%d.%d", &major, &minor); err != nil || n != 2 || major != 2 {
-			writeError(w, http.StatusPreconditionFailed, "", fmt.Sprintf("X-Broker-API-Version %q is not supported; this broker speaks 2.x", header))
+		if !supportedAPIVersion(header) {
+			writeError(w, http.StatusPreconditionFailed, "", "the X-Broker-API-Version header is not supported; this broker speaks 2.11 and later")
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
+func supportedAPIVersion(header string) bool {
+	m := apiVersion.FindStringSubmatch(header)
+	if m == nil {
+		return false
+	}
+	minor, err := strconv.Atoi(m[1])
+	// A minor too large for an int is still a newer minor.
+	return err != nil || minor >= minAPIMinor
+}
+
 func echoRequestIdentity(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if id := r.Header.Get("X-Broker-API-Request-Identity"); id != "" {
 			w.Header().Set("X-Broker-API-Request-Identity", id)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// queryNames are the query parameters of the OSB API, which a refusal may name.
+var queryNames = map[string]bool{"accepts_incomplete": true, "operation": true, "service_id": true, "plan_id": true}
+
+// checkQuery answers 400 for a query parameter given more than once: which of the values
+// counts would otherwise be up to whoever reads it first.
+func checkQuery(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for name, values := range r.URL.Query() {
+			if len(values) < 2 {
+				continue
+			}
+			description := "a query parameter is given more than once; give each once"
+			if queryNames[name] {
+				description = "the query parameter " + name + " is given more than once; give it once"
+			}
+			writeError(w, http.StatusBadRequest, "BadRequest", description)
+			return
 		}
 		next.ServeHTTP(w, r)
 	})

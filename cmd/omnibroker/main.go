@@ -178,6 +178,7 @@ func serve() error {
 	if err != nil {
 		return fmt.Errorf("OMNIBROKER_LISTEN %s: %w", cfg.Listen, err)
 	}
+	listener = broker.LimitConnections(listener)
 	server := broker.NewServer(broker.Handler(b, logger, cfg.Username, cfg.Password))
 
 	// Shutdown comes in two steps: stop claiming, then, after ShutdownTimeout, cancel the
@@ -191,7 +192,7 @@ func serve() error {
 	}()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- server.Serve(listener) }()
-	logger.Info("serving", lager.Data{"address": listener.Addr().String(), "workers": cfg.Workers})
+	logger.Info("serving", lager.Data{"address": listener.Addr().String(), "workers": cfg.Workers, "max-connections": broker.ConnectionLimit()})
 
 	select {
 	case <-ctx.Done():

@@ -1,0 +1,140 @@
+package acceptance_test
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+)
+
+// hostileRequests is how many half-sent requests the flood opens: more than the broker's
+// 1,024 file descriptors.
+const hostileRequests = 1100
+
+// startLimitedBroker starts a broker limited to files open file descriptors, through
+// prlimit(1), which execs the broker in its place.
+func startLimitedBroker(files int) *broker {
+	GinkgoHelper()
+	wrapper := filepath.Join(GinkgoT().TempDir(), "omnibroker")
+	script := fmt.Sprintf("#!/bin/sh\nexec prlimit --nofile=%d:%d -- %q \"$@\"\n", files, files, binaryPath)
+	Expect(os.WriteFile(wrapper, []byte(script), 0o700)).To(Succeed())
+	built := binaryPath
+	binaryPath = wrapper
+	defer func() { binaryPath = built }()
+	return startBroker(newStateDB(), nil)
+}
+
+// halfSent sends the headers of an unauthenticated PUT that announces a 10-byte body and
+// never sends it, and returns the connection.
+func halfSent(addr string) net.Conn {
+	GinkgoHelper()
+	conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	Expect(err).NotTo(HaveOccurred())
+	_, err = fmt.Fprintf(conn, "PUT /v2/service_instances/%s?accepts_incomplete=true HTTP/1.1\r\n"+
+		"Host: %s\r\nX-Broker-API-Version: 2.15\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n", newID(), addr)
+	Expect(err).NotTo(HaveOccurred())
+	return conn
+}
+
+var _ = Describe("The broker's edge", func() {
+	When("limited to 1,024 files, it meets 1,100 unauthenticated requests that never send their body", func() {
+		It("still serves a platform's request, and closes every hostile socket by itself", func() {
+			b := startLimitedBroker(1024)
+			limits, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", b.session.Command.Process.Pid))
+			Expect(err).NotTo(HaveOccurred())
+			Expect(string(limits)).To(MatchRegexp(`Max open files\s+1024\s+1024`))
+			addr := strings.TrimPrefix(b.url, "http://")
+
+			By("opening the hostile requests, all to 127.0.0.1")
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			var slowest time.Duration
+			fastest := time.Hour
+			began := time.Now()
+			refused, done := 0, 0
+			for range hostileRequests {
+				conn := halfSent(addr)
+				sent := time.Now()
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					defer conn.Close()
+					_ = conn.SetReadDeadline(time.Now().Add(time.Minute))
+					reader := bufio.NewReader(conn)
+					status, _ := reader.ReadString('\n')
+					for _, err := reader.ReadByte(); err == nil; _, err = reader.ReadByte() {
+					}
+					mu.Lock()
+					defer mu.Unlock()
+					slowest = max(slowest, time.Since(sent))
+					fastest = min(fastest, time.Since(sent))
+					done++
+					if strings.HasPrefix(status, "HTTP/1.1 401") {
+						refused++
+					}
+				}()
+			}
+			flooded := time.Now()
+
+			By("serving a platform's request meanwhile, on a new connection")
+			c := b.client()
+			// Not DefaultTransport, whose pool still holds a connection from before the flood.
+			c.http = &http.Client{Timeout: time.Minute, Transport: &http.Transport{}}
+			Expect(c.getInstance(newID()).Status).To(Equal(http.StatusNotFound))
+			served := time.Since(flooded)
+			mu.Lock()
+			open := hostileRequests - done
+			mu.Unlock()
+
+			By("closing each hostile socket, the client never closing one first")
+			closed := make(chan struct{})
+			go func() { wg.Wait(); close(closed) }()
+			Eventually(closed, 30*time.Second).Should(BeClosed())
+			Expect(refused).To(Equal(hostileRequests), "each hostile request is answered 401")
+			AddReportEntry("edge flood", fmt.Sprintf("flood opened in %s; platform request served %s after it, %d hostile sockets still open; hostile sockets closed %s to %s after their headers",
+				flooded.Sub(began), served, open, fastest, slowest))
+			Expect(served).To(BeNumerically("<", 10*time.Second))
+			Expect(slowest).To(BeNumerically("<", 10*time.Second))
+
+			By("still serving afterwards, without having run out of files")
+			id := newID()
+			c.provisionReady(id, quickPlan, nil)
+			c.deprovisionGone(id, quickPlan)
+			output := string(b.session.Out.Contents()) + string(b.session.Err.Contents())
+			Expect(output).NotTo(ContainSubstring("too many open files"))
+		})
+	})
+
+	DescribeTable("answer 412 in JSON to an API version header that is not 2.N with N >= 11",
+		func(version string) {
+			c := shared.client()
+			c.version = version
+			expectOSBError(c.catalog(), http.StatusPreconditionFailed)
+		},
+		Entry("2.17x", "2.17x"),
+		Entry("02.17", "02.17"),
+		Entry("2.", "2."),
+		Entry("+2.17", "+2.17"),
+		Entry("2.10", "2.10"),
+	)
+
+	DescribeTable("answer 400 in JSON to a query parameter given twice, and write nothing",
+		func(query url.Values) {
+			c := shared.client()
+			id := newID()
+			expectOSBError(c.do(http.MethodPut, instancePath(id), query, provisionBody(quickPlan, nil)), http.StatusBadRequest)
+			Expect(c.getInstance(id).Status).To(Equal(http.StatusNotFound))
+		},
+		Entry("accepts_incomplete twice", url.Values{"accepts_incomplete": {"true", "false"}}),
+		Entry("plan_id twice", url.Values{"accepts_incomplete": {"true"}, "plan_id": {quickPlan.planID, quickPlan.planID}}),
+	)
+})
