@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -65,21 +66,29 @@ func Handler(b *Broker, logger lager.Logger, username, password string) http.Han
 //  6. basicAuth: the platform's credentials, else 401 without reading the body, on a
 //     connection then closed (more than one credential at once for rotation goes here)
 //  7. checkAPIVersion: X-Broker-API-Version 2.N with N >= 11, else 412
-//  8. brokerapi's context middlewares: correlation id, originating identity, info location
+//  8. checkHeaders: 400 for an identity header (or the JSON inside the originating identity)
+//     that is not UTF-8 or holds a control character, before anything carries it
+//  9. brokerapi's context middlewares: correlation id, originating identity, info location
 //     and request identity, which the request's log session and operation rows carry
-//  9. echoRequestIdentity: the request identity back on the response
-//  10. input checks: checkQuery, 400 for a query parameter given more than once; checkBody,
-//     400 for a body that is not the JSON object its route expects (brokerapi v10 would say 422)
+//  10. echoRequestIdentity: the request identity back on the response
+//  11. input checks, so that nothing hostile reaches a log line or SQL: checkPath, 400 for an
+//     id that is empty, over MaxIDBytes, not UTF-8, holds a control character or an encoded
+//     "/", then routing on the path decoded once; checkQuery, 400 for a query that does not
+//     parse, a parameter given more than once or a value checkQueryValue refuses; checkBody,
+//     400 for a body that is not the JSON object its route expects (brokerapi v10 says 422
+//     for it) or whose strings checkBodyStrings refuses
 func chain(username, password string) []func(http.Handler) http.Handler {
 	return []func(http.Handler) http.Handler{
 		limitBody,
 		basicAuth(username, password),
 		checkAPIVersion,
+		checkHeaders,
 		middlewares.AddCorrelationIDToContext,
 		middlewares.AddOriginatingIdentityToContext,
 		middlewares.AddInfoLocationToContext,
 		middlewares.AddRequestIdentityToContext,
 		echoRequestIdentity,
+		checkPath,
 		checkQuery,
 		checkBody,
 	}
@@ -167,20 +176,27 @@ func echoRequestIdentity(next http.Handler) http.Handler {
 // queryNames are the query parameters of the OSB API, which a refusal may name.
 var queryNames = map[string]bool{"accepts_incomplete": true, "operation": true, "service_id": true, "plan_id": true}
 
-// checkQuery answers 400 for a query parameter given more than once: which of the values
-// counts would otherwise be up to whoever reads it first.
+// checkQuery answers 400 for a query string that does not parse, a query parameter given
+// more than once (which of the values counts would otherwise be up to whoever reads it
+// first), or a value that checkQueryValue refuses.
 func checkQuery(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		for name, values := range r.URL.Query() {
-			if len(values) < 2 {
-				continue
-			}
-			description := "a query parameter is given more than once; give each once"
-			if queryNames[name] {
-				description = "the query parameter " + name + " is given more than once; give it once"
-			}
-			writeError(w, http.StatusBadRequest, "BadRequest", description)
+		query, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "BadRequest", "the query string is malformed: give name=value pairs joined by &, percent-encoded")
 			return
+		}
+		for name, values := range query {
+			problem := ""
+			if len(values) > 1 {
+				problem = "is given more than once; give it once"
+			} else if problem = checkText(name, false); problem == "" {
+				problem = checkQueryValue(name, values[0])
+			}
+			if problem != "" {
+				writeError(w, http.StatusBadRequest, "BadRequest", queryError(name, problem))
+				return
+			}
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -210,6 +226,10 @@ func checkBody(next http.Handler) http.Handler {
 		}
 		if err := decodeStrictObject(body, target); err != nil {
 			writeError(w, http.StatusBadRequest, "BadRequest", "the request body is not valid: "+err.Error())
+			return
+		}
+		if problem := checkBodyStrings(body); problem != "" {
+			writeError(w, http.StatusBadRequest, "BadRequest", problem)
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))

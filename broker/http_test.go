@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"bufio"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net"
@@ -143,4 +144,147 @@ var _ = Describe("The HTTP API", func() {
 		Entry("a large file limit", uint64(1<<20), broker.MaxConnections),
 		Entry("a file limit smaller than the reserve", uint64(100), 64),
 	)
+
+	DescribeTable("hostile input on every route answers 400 with an OSB body, echoes nothing, logs nothing and writes no row",
+		func(h hostile) {
+			marker := "hostile-" + uuid.NewString()[:8]
+			fill := func(s string) string { return strings.ReplaceAll(s, "@", marker) }
+			path := strings.NewReplacer("{i}", uuid.NewString(), "{b}", uuid.NewString()).Replace(fill(h.path))
+			var body any
+			if h.body != "" {
+				body = fill(h.body)
+			}
+			before := stateRows()
+			resp := call(h.method, path, body, func(r *http.Request) {
+				for name, value := range h.headers {
+					r.Header.Set(name, fill(value))
+				}
+			})
+			Expect(resp.status).To(Equal(400))
+			Expect(resp.header.Get("Content-Type")).To(Equal("application/json"))
+			Expect(resp.body["error"]).To(Equal("BadRequest"))
+			Expect(resp.body["description"]).To(ContainSubstring(h.mention))
+			Expect(resp.body["description"]).NotTo(ContainSubstring("hostile"), "the raw value is not echoed")
+			Expect(string(logger.Buffer().Contents())).NotTo(ContainSubstring(marker), "nor logged")
+			Expect(stateRows()).To(Equal(before))
+		},
+		hostileEntries(),
+	)
+
+	Describe("ids in the path", func() {
+		It("are percent-decoded exactly once, so two spellings of one id are one row", func() {
+			id := uuid.NewString()
+			Expect(call("PUT", "/v2/service_instances/"+id+"%41?accepts_incomplete=true", provisionBody(quickPlan)).status).To(BeElementOf(200, 201, 202))
+			Expect(instanceRows(id + "A")).To(Equal(1))
+			Expect(call("PUT", "/v2/service_instances/"+id+"A?accepts_incomplete=true", provisionBody(quickPlan)).status).To(BeElementOf(200, 202))
+			Expect(instanceRows(id + "%41")).To(Equal(0))
+		})
+
+		It("keeps an encoded percent sign as one: a%252Fb is the id a%2Fb", func() {
+			id := uuid.NewString() + "a%2Fb"
+			Expect(call("PUT", "/v2/service_instances/"+strings.ReplaceAll(id, "%", "%25")+"?accepts_incomplete=true", provisionBody(quickPlan)).status).To(BeElementOf(200, 201, 202))
+			Expect(instanceRows(id)).To(Equal(1))
+		})
+
+		It("accepts an id of exactly the stated limit", func() {
+			id := uuid.NewString() + strings.Repeat("x", broker.MaxIDBytes-36)
+			Expect(call("PUT", "/v2/service_instances/"+id+"?accepts_incomplete=true", provisionBody(quickPlan)).status).To(BeElementOf(200, 201, 202))
+			Expect(instanceRows(id)).To(Equal(1))
+		})
+	})
 })
+
+// hostile is one hostile request: "@" in path, body and header values stands for a marker
+// that must appear in no answer and no log line; {i} and {b} are fresh instance and binding ids.
+type hostile struct {
+	method, path, body string
+	headers            map[string]string
+	mention            string
+}
+
+// hostileEntries is every route crossed with every hostile id, then hostile query values,
+// headers and body strings.
+func hostileEntries() []TableEntry {
+	instance := "/v2/service_instances/{i}"
+	binding := instance + "/service_bindings/{b}"
+	provision := `{"service_id":"` + serviceID + `","plan_id":"` + quickPlan + `","organization_guid":"org","space_guid":"space"`
+	bind := `{"service_id":"` + serviceID + `","plan_id":"` + quickPlan + `"`
+	routes := []struct{ method, path, body string }{
+		{"PUT", instance, provision + "}"},
+		{"PATCH", instance, `{"service_id":"` + serviceID + `"}`},
+		{"DELETE", instance, ""},
+		{"GET", instance, ""},
+		{"GET", instance + "/last_operation", ""},
+		{"PUT", binding, bind + "}"},
+		{"DELETE", binding, ""},
+		{"GET", binding, ""},
+		{"GET", binding + "/last_operation", ""},
+	}
+	ids := [][2]string{
+		{"a NUL byte", "@%00"},
+		{"a control character", "@%01x"},
+		{"DEL", "@%7F"},
+		{"a C1 control character", "@%C2%85"},
+		{"invalid UTF-8", "@%FF%FE"},
+		{"longer than the limit", "@" + strings.Repeat("x", broker.MaxIDBytes)},
+		{"10 kB", "@" + strings.Repeat("x", 10<<10)},
+		{"an encoded slash", "@%2Fx"},
+		{"an encoded slash in lowercase", "@%2fx"},
+	}
+	var entries []TableEntry
+	for _, r := range routes {
+		for _, pair := range ids {
+			what, id := pair[0], pair[1]
+			for _, at := range []string{"{i}", "{b}"} {
+				if at == "{b}" && !strings.Contains(r.path, at) {
+					continue
+				}
+				mention := map[bool]string{true: "instance_id", false: "binding_id"}[at == "{i}"]
+				if strings.Contains(what, "slash") {
+					mention = `"/"`
+				}
+				path := strings.Replace(r.path, at, id, 1) + "?accepts_incomplete=true"
+				entries = append(entries, Entry(r.method+" "+r.path+", "+at+" with "+what,
+					hostile{method: r.method, path: path, body: r.body, mention: mention}))
+			}
+		}
+	}
+	identity := func(json string) string {
+		return "cloudfoundry " + base64.StdEncoding.EncodeToString([]byte(json))
+	}
+	return append(entries,
+		Entry("operation with a NUL byte", hostile{method: "GET", path: instance + "/last_operation?operation=@%00", mention: "operation"}),
+		Entry("operation of 10 kB", hostile{method: "GET", path: instance + "/last_operation?operation=@" + strings.Repeat("x", 10<<10), mention: "operation"}),
+		Entry("operation that is not UTF-8", hostile{method: "GET", path: binding + "/last_operation?operation=@%FF", mention: "operation"}),
+		Entry("a malformed percent escape in the query", hostile{method: "GET", path: instance + "/last_operation?operation=@%zz", mention: "malformed"}),
+		Entry("service_id with a control character", hostile{method: "DELETE", path: instance + "?service_id=@%07&plan_id=" + quickPlan, mention: "service_id"}),
+		Entry("plan_id over the limit", hostile{method: "DELETE", path: binding + "?service_id=" + serviceID + "&plan_id=@" + strings.Repeat("x", broker.MaxIDBytes), mention: "plan_id"}),
+		Entry("accepts_incomplete with a NUL byte", hostile{method: "PUT", path: instance + "?accepts_incomplete=@%00", body: provision + "}", mention: "accepts_incomplete"}),
+		Entry("a request identity that is not UTF-8", hostile{method: "GET", path: instance, headers: map[string]string{"X-Broker-API-Request-Identity": "@\xff"}, mention: "X-Broker-API-Request-Identity"}),
+		Entry("a correlation id that is not UTF-8", hostile{method: "PUT", path: instance, body: provision + "}", headers: map[string]string{"X-Correlation-ID": "@\xff"}, mention: "X-Correlation-ID"}),
+		Entry("an originating identity with a NUL inside its JSON", hostile{method: "PUT", path: instance + "?accepts_incomplete=true", body: provision + "}", headers: map[string]string{"X-Broker-API-Originating-Identity": identity(`{"user_id":"u\u0000"}`)}, mention: "Originating-Identity"}),
+		Entry("provision, organization_guid with a NUL", hostile{method: "PUT", path: instance, body: strings.Replace(provision, `"org"`, `"@\u0000"`, 1) + "}", mention: "control character"}),
+		Entry("provision, space_guid over the limit", hostile{method: "PUT", path: instance, body: strings.Replace(provision, `"space"`, `"@`+strings.Repeat("x", broker.MaxIDBytes)+`"`, 1) + "}", mention: "space_guid"}),
+		Entry("provision, service_id of 10 kB", hostile{method: "PUT", path: instance, body: `{"service_id":"@` + strings.Repeat("x", 10<<10) + `","plan_id":"` + quickPlan + `"}`, mention: "service_id"}),
+		Entry("provision, a control character inside context", hostile{method: "PUT", path: instance, body: provision + `,"context":{"a":{"b":"@\u0001"}}}`, mention: "control character"}),
+		Entry("provision, a NUL inside parameters", hostile{method: "PUT", path: instance, body: provision + `,"parameters":{"x":["@\u0000"]}}`, mention: "control character"}),
+		Entry("provision, a NUL in a key of parameters", hostile{method: "PUT", path: instance, body: provision + `,"parameters":{"@\u0000":1}}`, mention: "control character"}),
+		Entry("provision, raw bytes that are not UTF-8", hostile{method: "PUT", path: instance, body: strings.Replace(provision, `"org"`, "\"@\xff\"", 1) + "}", mention: "UTF-8"}),
+		Entry("update, a NUL inside context", hostile{method: "PATCH", path: instance, body: `{"service_id":"` + serviceID + `","context":{"space_guid":"@\u0000"}}`, mention: "control character"}),
+		Entry("bind, app_guid with a NUL", hostile{method: "PUT", path: binding, body: bind + `,"app_guid":"@\u0000"}`, mention: "control character"}),
+		Entry("bind, a control character inside bind_resource", hostile{method: "PUT", path: binding, body: bind + `,"bind_resource":{"app_guid":"@\u001b"}}`, mention: "control character"}),
+	)
+}
+
+// stateRows counts the rows of the broker's state tables.
+func stateRows() int {
+	var n int
+	Expect(st.DB().Get(&n, `SELECT (SELECT count(*) FROM instances) + (SELECT count(*) FROM bindings) + (SELECT count(*) FROM operations)`)).To(Succeed())
+	return n
+}
+
+func instanceRows(id string) int {
+	var n int
+	Expect(st.DB().Get(&n, `SELECT count(*) FROM instances WHERE id = $1`, id)).To(Succeed())
+	return n
+}

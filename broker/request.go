@@ -26,7 +26,18 @@ func (b *Broker) session(ctx context.Context, action string, data lager.Data) la
 			data[name] = v
 		}
 	}
-	return b.logger.Session(action, data)
+	return b.logger.Session(action, logIDs(data))
+}
+
+// logIDs cuts every string of data with logID: the chain refuses a long id in a request, but
+// a header or a row written before it did may still carry one.
+func logIDs(data lager.Data) lager.Data {
+	for k, v := range data {
+		if s, ok := v.(string); ok {
+			data[k] = logID(s)
+		}
+	}
+	return data
 }
 
 // originatingIdentity decodes X-Broker-API-Originating-Identity ("platform base64(json)")

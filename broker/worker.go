@@ -129,10 +129,10 @@ func (p *Pool) rescue(ctx context.Context, logger lager.Logger) {
 }
 
 func (p *Pool) run(workCtx context.Context, op store.Operation) {
-	logger := p.b.logger.Session("operation", lager.Data{
+	logger := p.b.logger.Session("operation", logIDs(lager.Data{
 		"operation-id": op.ID, "kind": op.Kind, "attempt": op.Attempt,
 		"instance-id": op.InstanceID, "binding-id": op.BindingID,
-	})
+	}))
 	started := time.Now()
 	logger.Info("claimed")
 
