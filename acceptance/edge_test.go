@@ -137,4 +137,54 @@ var _ = Describe("The broker's edge", func() {
 		Entry("accepts_incomplete twice", url.Values{"accepts_incomplete": {"true", "false"}}),
 		Entry("plan_id twice", url.Values{"accepts_incomplete": {"true"}, "plan_id": {quickPlan.planID, quickPlan.planID}}),
 	)
+
+	DescribeTable("answer 400 in JSON to hostile ids and strings, echo and log none of them, and store nothing",
+		func(send func(c *osbClient, marker string) response) {
+			c := shared.client()
+			marker := newID()
+			r := send(c, marker)
+			expectOSBError(r, http.StatusBadRequest)
+			Expect(string(r.Raw)).NotTo(ContainSubstring(marker), "the answer does not echo the value")
+			Expect(string(shared.session.Out.Contents())).NotTo(ContainSubstring(marker), "nor does the log")
+			Expect(count(sharedState, `SELECT count(*) FROM instances WHERE position($1 IN id) > 0`, marker)).To(BeZero())
+			Expect(count(sharedState, `SELECT count(*) FROM operations WHERE position($1 IN instance_id) > 0`, marker)).To(BeZero())
+		},
+		Entry("an instance id with a NUL byte", func(c *osbClient, m string) response {
+			return c.do(http.MethodPut, instancePath(m+"%00"), incomplete(true), provisionBody(quickPlan, nil))
+		}),
+		Entry("an instance id that is not UTF-8", func(c *osbClient, m string) response {
+			return c.do(http.MethodPut, instancePath(m+"%FF"), incomplete(true), provisionBody(quickPlan, nil))
+		}),
+		Entry("an instance id of 100 kB", func(c *osbClient, m string) response {
+			return c.do(http.MethodPut, instancePath(m+strings.Repeat("x", 100<<10)), incomplete(true), provisionBody(quickPlan, nil))
+		}),
+		Entry("an instance id with an encoded slash", func(c *osbClient, m string) response {
+			return c.do(http.MethodPut, instancePath(m+"%2Fx"), incomplete(true), provisionBody(quickPlan, nil))
+		}),
+		Entry("a binding id with a control character", func(c *osbClient, m string) response {
+			return c.do(http.MethodPut, bindingPath(m, m+"%01"), incomplete(true), map[string]any{"service_id": quickPlan.serviceID, "plan_id": quickPlan.planID})
+		}),
+		Entry("an operation with a NUL byte", func(c *osbClient, m string) response {
+			return c.do(http.MethodGet, instancePath(m)+"/last_operation", url.Values{"operation": {m + "\x00"}}, nil)
+		}),
+		Entry("an organization_guid with a NUL", func(c *osbClient, m string) response {
+			body := provisionBody(quickPlan, nil)
+			body["organization_guid"] = m + "\x00"
+			return c.do(http.MethodPut, instancePath(m), incomplete(true), body)
+		}),
+		Entry("a NUL inside context", func(c *osbClient, m string) response {
+			body := provisionBody(quickPlan, nil)
+			body["context"] = map[string]any{"platform": "cloudfoundry", "space_name": m + "\x00"}
+			return c.do(http.MethodPut, instancePath(m), incomplete(true), body)
+		}),
+	)
+
+	It("decodes an id exactly once: a%252Fb is stored as the id a%2Fb", func() {
+		c := shared.client()
+		id := newID() + "a%2Fb"
+		r := c.do(http.MethodPut, instancePath(strings.ReplaceAll(id, "%", "%25")), incomplete(true), provisionBody(quickPlan, nil))
+		Expect(r.Status).To(BeElementOf(http.StatusCreated, http.StatusAccepted), r.String())
+		Expect(count(sharedState, `SELECT count(*) FROM instances WHERE id = $1`, id)).To(Equal(1))
+		c.deprovisionGone(strings.ReplaceAll(id, "%", "%25"), quickPlan)
+	})
 })
