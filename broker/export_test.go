@@ -24,3 +24,6 @@ func (r retryPolicy) Retry(sentence string, attempt, maxAttempts int) (time.Dura
 
 // ConnectionLimitOf is the connection bound LimitConnections sets under a file limit of files.
 func ConnectionLimitOf(files uint64) int { return connectionLimit(files) }
+
+// LogID is logID.
+func LogID(id string) string { return logID(id) }

@@ -186,6 +186,16 @@ var _ = Describe("The HTTP API", func() {
 			Expect(instanceRows(id)).To(Equal(1))
 		})
 
+		It("cuts a long correlation id in the request's log lines, which the chain lets through", func() {
+			long := "corr-" + uuid.NewString() + strings.Repeat("y", 10<<10)
+			id := uuid.NewString()
+			Expect(call("PUT", "/v2/service_instances/"+id+"?accepts_incomplete=true", provisionBody(quickPlan), func(r *http.Request) {
+				r.Header.Set("X-Correlation-ID", long)
+			}).status).To(BeElementOf(200, 201, 202))
+			Expect(string(logger.Buffer().Contents())).To(ContainSubstring(long[:41]))
+			Expect(string(logger.Buffer().Contents())).NotTo(ContainSubstring(long[:200]))
+		})
+
 		It("accepts an id of exactly the stated limit", func() {
 			id := uuid.NewString() + strings.Repeat("x", broker.MaxIDBytes-36)
 			Expect(call("PUT", "/v2/service_instances/"+id+"?accepts_incomplete=true", provisionBody(quickPlan)).status).To(BeElementOf(200, 201, 202))
@@ -193,6 +203,14 @@ var _ = Describe("The HTTP API", func() {
 		})
 	})
 })
+
+var _ = DescribeTable("log lines cut an id to its first 64 bytes and its length",
+	func(id, logged string) { Expect(broker.LogID(id)).To(Equal(logged)) },
+	Entry("a short id whole", "abc", "abc"),
+	Entry("an id of 64 bytes whole", strings.Repeat("a", 64), strings.Repeat("a", 64)),
+	Entry("a 100 kB id cut", strings.Repeat("a", 100<<10), strings.Repeat("a", 64)+"...(102400 bytes)"),
+	Entry("cut before a character that would not fit", strings.Repeat("a", 63)+"é", strings.Repeat("a", 63)+"...(65 bytes)"),
+)
 
 // hostile is one hostile request: "@" in path, body and header values stands for a marker
 // that must appear in no answer and no log line; {i} and {b} are fresh instance and binding ids.
