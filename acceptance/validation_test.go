@@ -41,9 +41,11 @@ var _ = Describe("Validation", func() {
 			expectNoInstance(cf, id)
 		})
 
-		DescribeTable("answers 400 when a required field is missing, and creates nothing",
+		DescribeTable("answers 400 BadRequest naming a missing required field as OSB spells it, and creates nothing",
 			func(field string) {
-				expectOSBError(cf.provision(id, with(provisionBody(quickPlan, nil), field, nil), true), http.StatusBadRequest)
+				r := cf.provision(id, with(provisionBody(quickPlan, nil), field, nil), true)
+				expectOSBErrorCode(r, http.StatusBadRequest, "BadRequest")
+				Expect(r.str("description")).To(Equal(field + " is required"))
 				expectNoInstance(cf, id)
 			},
 			Entry("service_id", "service_id"),
@@ -52,14 +54,18 @@ var _ = Describe("Validation", func() {
 			Entry("space_guid", "space_guid"),
 		)
 
-		DescribeTable("answers 400 to ids that are not in the catalog, and creates nothing",
-			func(p plan) {
-				expectOSBError(cf.provision(id, provisionBody(p, nil), true), http.StatusBadRequest)
+		DescribeTable("answers 400 BadRequest to ids that are not in the catalog, naming the id to send for a name, and creates nothing",
+			func(p plan, description string) {
+				r := cf.provision(id, provisionBody(p, nil), true)
+				expectOSBErrorCode(r, http.StatusBadRequest, "BadRequest")
+				Expect(r.str("description")).To(ContainSubstring(description))
 				expectNoInstance(cf, id)
 			},
-			Entry("an unknown service", plan{unknownID, quickPlanID}),
-			Entry("an unknown plan", plan{pgServiceID, unknownID}),
-			Entry("a plan of another service", plan{pgServiceID, otherPlanID}),
+			Entry("an unknown service", plan{unknownID, quickPlanID}, `service_id "`+unknownID+`" is not in this broker's catalog`),
+			Entry("an unknown plan", plan{pgServiceID, unknownID}, `plan_id "`+unknownID+`" is not in this broker's catalog`),
+			Entry("a plan of another service", plan{pgServiceID, otherPlanID}, `plan_id "`+otherPlanID+`" belongs to service`),
+			Entry("a service's name", plan{"pg-test", quickPlanID}, `service_id "pg-test" is a service name; its id is "`+pgServiceID+`"`),
+			Entry("a plan's name", plan{pgServiceID, "quick"}, `plan_id "quick" is a plan name; its id is "`+quickPlanID+`"`),
 		)
 
 		DescribeTable("answers 400 naming the field when parameters break the plan's schema, and creates nothing",

@@ -78,14 +78,15 @@ var _ = Describe("Bind", func() {
 				body := bindBody(quickPlan, uuid.NewString())
 				change(body)
 				resp := bind(f.id, uuid.NewString(), body, true)
-				expectRefusal(resp, 400, "")
+				expectRefusal(resp, 400, "BadRequest")
 				Expect(resp.body["description"]).To(ContainSubstring(mention))
 				Expect(rowsOf(f.id)).To(Equal(rows{instances: 1, operations: 1}))
 			},
-			Entry("no service_id", func(b map[string]any) { delete(b, "service_id") }, "service_id"),
-			Entry("no plan_id", func(b map[string]any) { delete(b, "plan_id") }, "plan_id"),
+			Entry("no service_id", func(b map[string]any) { delete(b, "service_id") }, "service_id is required"),
+			Entry("no plan_id", func(b map[string]any) { delete(b, "plan_id") }, "plan_id is required"),
 			Entry("a service_id not in the catalog", func(b map[string]any) { b["service_id"] = uuid.NewString() }, "not in this broker's catalog"),
 			Entry("a plan_id not in the catalog", func(b map[string]any) { b["plan_id"] = uuid.NewString() }, "not in this broker's catalog"),
+			Entry("a plan's name as plan_id", func(b map[string]any) { b["plan_id"] = "quick" }, `plan_id "quick" is a plan name; its id is "`+quickPlan+`"`),
 			Entry("a plan of another service", func(b map[string]any) { b["plan_id"] = cachePlan }, "belongs to service"),
 			Entry("another plan of the instance's service", func(b map[string]any) { b["plan_id"] = asyncPlan }, "must be those of service instance"),
 		)

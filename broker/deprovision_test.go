@@ -39,12 +39,13 @@ var _ = Describe("Deprovision", func() {
 		DescribeTable("answering 400",
 			func(query, mention string) {
 				resp := call("DELETE", instancePath(f.id)+"?accepts_incomplete=true&"+query, nil)
-				expectRefusal(resp, 400, "")
+				expectRefusal(resp, 400, "BadRequest")
 				Expect(resp.body["description"]).To(ContainSubstring(mention))
 				Expect(call("GET", instancePath(f.id), nil).status).To(Equal(200))
 				Expect(rowsOf(f.id).operations).To(Equal(1))
 			},
-			Entry("no plan_id", "service_id="+serviceID, "plan_id"),
+			Entry("no service_id", "plan_id="+quickPlan, "service_id is required"),
+			Entry("no plan_id", "service_id="+serviceID, "plan_id is required"),
 			Entry("another plan", ids(serviceID, asyncPlan), "must be those of service instance"),
 			Entry("another service", ids(cacheServiceID, cachePlan), "must be those of service instance"),
 		)

@@ -36,7 +36,7 @@ const (
 // brokerapi's routes or, where brokerapi v10 cannot say enough, our own handlers.
 func Handler(b *Broker, logger lager.Logger, username, password string) http.Handler {
 	r := chi.NewRouter()
-	r.Use(chain(username, password)...)
+	r.Use(append(chain(username, password), b.checkFields)...)
 	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusNotFound, "", "no such route in the Open Service Broker API")
 	})
@@ -77,6 +77,9 @@ func Handler(b *Broker, logger lager.Logger, username, password string) http.Han
 //     parse, a parameter given more than once or a value checkQueryValue refuses; checkBody,
 //     400 for a body that is not the JSON object its route expects (brokerapi v10 says 422
 //     for it) or whose strings checkBodyStrings refuses
+//  12. checkFields (in Handler, as it reads the broker's catalog): 400 BadRequest in the
+//     broker's words for a missing service_id or plan_id, and for a provision's ids that are
+//     not in the catalog, before brokerapi answers them in its own
 func chain(username, password string) []func(http.Handler) http.Handler {
 	return []func(http.Handler) http.Handler{
 		limitBody,

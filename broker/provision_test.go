@@ -32,6 +32,32 @@ var _ = Describe("Provision", func() {
 		Entry("a version that is not a string", func(b map[string]any) { b["parameters"] = map[string]any{"version": 16} }, "non-empty string"),
 	)
 
+	DescribeTable("a refused id is named as OSB spells it, under the error BadRequest, and a name hears its id",
+		func(change func(body map[string]any), description string) {
+			id := uuid.NewString()
+			body := provisionBody(quickPlan)
+			change(body)
+			resp := call("PUT", instancePath(id)+query(true), body)
+			expectRefusal(resp, 400, "BadRequest")
+			Expect(resp.body["description"]).To(Equal(description))
+			Expect(rowsOf(id)).To(Equal(rows{}))
+		},
+		Entry("no service_id", func(b map[string]any) { delete(b, "service_id") }, "service_id is required"),
+		Entry("no plan_id", func(b map[string]any) { delete(b, "plan_id") }, "plan_id is required"),
+		Entry("an unknown service_id", func(b map[string]any) { b["service_id"] = "nope" },
+			`service_id "nope" is not in this broker's catalog`),
+		Entry("an unknown plan_id", func(b map[string]any) { b["plan_id"] = "nope" },
+			`plan_id "nope" is not in this broker's catalog`),
+		Entry("a service's name as service_id", func(b map[string]any) { b["service_id"] = "pg" },
+			`service_id "pg" is not in this broker's catalog; service_id "pg" is a service name; its id is "`+serviceID+`"`),
+		Entry("a plan's name as plan_id", func(b map[string]any) { b["plan_id"] = "quick" },
+			`plan_id "quick" is not in this broker's catalog; plan_id "quick" is a plan name; its id is "`+quickPlan+`"`),
+		Entry("another service's plan name as plan_id", func(b map[string]any) { b["plan_id"] = "shared" },
+			`plan_id "shared" is not in this broker's catalog; plan_id "shared" is a plan name; its id is "`+cachePlan+`"`),
+		Entry("no organization_guid", func(b map[string]any) { delete(b, "organization_guid") }, "organization_guid is required"),
+		Entry("no space_guid", func(b map[string]any) { delete(b, "space_guid") }, "space_guid is required"),
+	)
+
 	When("the plan runs its operations asynchronously only", func() {
 		It("answers 422 AsyncRequired without accepts_incomplete and writes nothing", func() {
 			id := uuid.NewString()

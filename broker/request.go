@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
 
@@ -89,17 +90,50 @@ func (b *Broker) newOperation(ctx context.Context, kind store.OperationKind, ins
 	return op
 }
 
-// planOf finds the plan by id and checks it belongs to serviceID.
+// planOf finds the plan by id and checks it belongs to serviceID. An id that is a name in
+// the catalog hears which id to send instead.
 func (b *Broker) planOf(serviceID, planID string) (catalog.Plan, catalog.Service, error) {
 	if _, ok := b.catalog.Service(serviceID); !ok {
-		return catalog.Plan{}, catalog.Service{}, badRequest("service_id %q is not in this broker's catalog", serviceID)
+		return catalog.Plan{}, catalog.Service{}, badRequest("service_id %q is not in this broker's catalog%s", serviceID, b.serviceNameHint(serviceID))
 	}
 	plan, svc, ok := b.catalog.Plan(planID)
 	if !ok {
-		return catalog.Plan{}, catalog.Service{}, badRequest("plan_id %q is not in this broker's catalog", planID)
+		return catalog.Plan{}, catalog.Service{}, badRequest("plan_id %q is not in this broker's catalog%s", planID, b.planNameHint(serviceID, planID))
 	}
 	if svc.ID != serviceID {
 		return catalog.Plan{}, catalog.Service{}, badRequest("plan_id %q belongs to service %q, not to service_id %q", planID, svc.Name, serviceID)
 	}
 	return plan, svc, nil
+}
+
+// serviceNameHint is "; service_id "pg" is a service name; its id is "…"" when name is the
+// name of a service in the catalog, else "".
+func (b *Broker) serviceNameHint(name string) string {
+	for _, s := range b.catalog.Services() {
+		if s.Name == name {
+			return fmt.Sprintf("; service_id %q is a service name; its id is %q", name, s.ID)
+		}
+	}
+	return ""
+}
+
+// planNameHint is "; plan_id "small" is a plan name; its id is "…"" when name is the name of
+// a plan in the catalog, one of serviceID's first, else "".
+func (b *Broker) planNameHint(serviceID, name string) string {
+	var found []catalog.Service
+	for _, s := range b.catalog.Services() {
+		if s.ID == serviceID {
+			found = append([]catalog.Service{s}, found...)
+		} else {
+			found = append(found, s)
+		}
+	}
+	for _, s := range found {
+		for _, p := range s.Plans {
+			if p.Name == name {
+				return fmt.Sprintf("; plan_id %q is a plan name; its id is %q", name, p.ID)
+			}
+		}
+	}
+	return ""
 }

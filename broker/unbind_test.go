@@ -26,12 +26,13 @@ var _ = Describe("Unbind", func() {
 		DescribeTable("answering 400",
 			func(query, mention string) {
 				resp := call("DELETE", bindingPath(f.id, f.b.id)+"?accepts_incomplete=true&"+query, nil)
-				expectRefusal(resp, 400, "")
+				expectRefusal(resp, 400, "BadRequest")
 				Expect(resp.body["description"]).To(ContainSubstring(mention))
 				Expect(call("GET", bindingPath(f.id, f.b.id), nil).status).To(Equal(200))
 				Expect(rowsOf(f.id)).To(Equal(rows{instances: 1, bindings: 1, operations: 2}))
 			},
-			Entry("no plan_id", "service_id="+serviceID, "plan_id"),
+			Entry("no service_id", "plan_id="+quickPlan, "service_id is required"),
+			Entry("no plan_id", "service_id="+serviceID, "plan_id is required"),
 			Entry("another plan", ids(serviceID, asyncPlan), "must be those of service instance"),
 			Entry("another service", ids(cacheServiceID, cachePlan), "must be those of service instance"),
 		)

@@ -28,7 +28,7 @@ func (b *Broker) Update(ctx context.Context, instanceID string, details domain.U
 		return domain.UpdateServiceSpec{}, internalError(instanceID)
 	}
 	if details.ServiceID != inst.ServiceID {
-		return domain.UpdateServiceSpec{}, badRequest("service_id %q is not the service of instance %s", details.ServiceID, instanceID)
+		return domain.UpdateServiceSpec{}, badRequest("service_id %q is not the service of instance %s%s", details.ServiceID, instanceID, b.serviceNameHint(details.ServiceID))
 	}
 	if inst.State == store.InstanceProvisioning || inst.State == store.InstanceDeprovisioning {
 		// Before the plan checks: a provision still running has no node to ask about a plan.

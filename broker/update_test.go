@@ -25,7 +25,9 @@ var _ = Describe("Update", func() {
 				Expect(got.body).To(HaveKeyWithValue("parameters", BeEmpty()))
 				Expect(rowsOf(f.id).operations).To(Equal(1))
 			},
-			Entry("no service_id", map[string]any{"plan_id": asyncPlan}, true, 400, "", "service_id"),
+			Entry("no service_id", map[string]any{"plan_id": asyncPlan}, true, 400, "BadRequest", "service_id is required"),
+			Entry("a service's name as service_id", map[string]any{"service_id": "pg"}, true, 400, "BadRequest", `service_id "pg" is a service name; its id is "`+serviceID+`"`),
+			Entry("a plan's name as plan_id", updateBody("async", nil), true, 400, "BadRequest", `plan_id "async" is a plan name; its id is "`+asyncPlan+`"`),
 			Entry("another service", map[string]any{"service_id": cacheServiceID, "plan_id": cachePlan}, true, 400, "BadRequest", "is not the service of instance"),
 			Entry("a plan_id not in the catalog", updateBody(uuid.NewString(), nil), true, 400, "BadRequest", "not in this broker's catalog"),
 			Entry("a plan of another service", updateBody(cachePlan, nil), false, 400, "BadRequest", "belongs to service"),
