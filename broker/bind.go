@@ -41,7 +41,7 @@ func (b *Broker) Bind(ctx context.Context, instanceID, bindingID string, details
 		return domain.Binding{}, internalError(bindingID)
 	}
 	if inst.ServiceID != details.ServiceID || inst.PlanID != details.PlanID {
-		return domain.Binding{}, badRequest("service_id and plan_id must be those of service instance %s", instanceID)
+		return domain.Binding{}, b.notTheInstances(instanceID, details.ServiceID, details.PlanID)
 	}
 
 	password, err := backends.NewPassword()

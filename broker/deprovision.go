@@ -25,7 +25,7 @@ func (b *Broker) Deprovision(ctx context.Context, instanceID string, details dom
 		return domain.DeprovisionServiceSpec{}, internalError(instanceID)
 	}
 	if details.ServiceID != inst.ServiceID || details.PlanID != inst.PlanID {
-		return domain.DeprovisionServiceSpec{}, badRequest("service_id and plan_id must be those of service instance %s", instanceID)
+		return domain.DeprovisionServiceSpec{}, b.notTheInstances(instanceID, details.ServiceID, details.PlanID)
 	}
 	plan, _, _ := b.catalog.Plan(inst.PlanID)
 	if plan.AsyncOnly && !asyncAllowed {

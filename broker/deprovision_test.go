@@ -48,6 +48,8 @@ var _ = Describe("Deprovision", func() {
 			Entry("no plan_id", "service_id="+serviceID, "plan_id is required"),
 			Entry("another plan", ids(serviceID, asyncPlan), "must be those of service instance"),
 			Entry("another service", ids(cacheServiceID, cachePlan), "must be those of service instance"),
+			Entry("a service's name", ids("pg", quickPlan), `; service_id "pg" is a service name; its id is "`+serviceID+`"`),
+			Entry("a plan's name", ids(serviceID, "quick"), `; plan_id "quick" is a plan name; its id is "`+quickPlan+`"`),
 		)
 	})
 

@@ -106,6 +106,19 @@ func (b *Broker) planOf(serviceID, planID string) (catalog.Plan, catalog.Service
 	return plan, svc, nil
 }
 
+// notTheInstances refuses a request whose service_id and plan_id are not those of the
+// instance, naming the id to send for either that is a name in the catalog.
+func (b *Broker) notTheInstances(instanceID, serviceID, planID string) error {
+	hint := ""
+	if _, ok := b.catalog.Service(serviceID); !ok {
+		hint = b.serviceNameHint(serviceID)
+	}
+	if _, _, ok := b.catalog.Plan(planID); !ok {
+		hint += b.planNameHint(serviceID, planID)
+	}
+	return badRequest("service_id and plan_id must be those of service instance %s%s", instanceID, hint)
+}
+
 // serviceNameHint is "; service_id "pg" is a service name; its id is "…"" when name is the
 // name of a service in the catalog, else "".
 func (b *Broker) serviceNameHint(name string) string {

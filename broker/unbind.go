@@ -30,7 +30,7 @@ func (b *Broker) Unbind(ctx context.Context, instanceID, bindingID string, detai
 		return domain.UnbindSpec{}, internalError(bindingID)
 	}
 	if details.ServiceID != inst.ServiceID || (details.PlanID != inst.PlanID && details.PlanID != binding.PlanID) {
-		return domain.UnbindSpec{}, badRequest("service_id and plan_id must be those of service instance %s", instanceID)
+		return domain.UnbindSpec{}, b.notTheInstances(instanceID, details.ServiceID, details.PlanID)
 	}
 	plan, _, _ := b.catalog.Plan(inst.PlanID)
 	if plan.AsyncOnly && !asyncAllowed {
