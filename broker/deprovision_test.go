@@ -44,12 +44,7 @@ var _ = Describe("Deprovision", func() {
 				Expect(call("GET", instancePath(f.id), nil).status).To(Equal(200))
 				Expect(rowsOf(f.id).operations).To(Equal(1))
 			},
-			Entry("no service_id", "plan_id="+quickPlan, "service_id is required"),
-			Entry("no plan_id", "service_id="+serviceID, "plan_id is required"),
-			Entry("another plan", ids(serviceID, asyncPlan), "must be those of service instance"),
-			Entry("another service", ids(cacheServiceID, cachePlan), "must be those of service instance"),
-			Entry("a service's name", ids("pg", quickPlan), `; service_id "pg" is a service name; its id is "`+serviceID+`"`),
-			Entry("a plan's name", ids(serviceID, "quick"), `; plan_id "quick" is a plan name; its id is "`+quickPlan+`"`),
+			wrongDeleteQueries,
 		)
 	})
 

@@ -410,3 +410,14 @@ func dropDatabase(name any) {
 	_, err = admin.Exec("DROP DATABASE " + pq.QuoteIdentifier(db) + " WITH (FORCE)")
 	Expect(err).NotTo(HaveOccurred())
 }
+
+// wrongDeleteQueries are the DELETE queries (of an instance or a binding of it) whose service_id
+// and plan_id are missing or not the instance's, each with what the 400 must say.
+var wrongDeleteQueries = []TableEntry{
+	Entry("no service_id", "plan_id="+quickPlan, "service_id is required"),
+	Entry("no plan_id", "service_id="+serviceID, "plan_id is required"),
+	Entry("another plan", ids(serviceID, asyncPlan), "must be those of service instance"),
+	Entry("another service", ids(cacheServiceID, cachePlan), "must be those of service instance"),
+	Entry("a service's name", ids("pg", quickPlan), `; service_id "pg" is a service name; its id is "`+serviceID+`"`),
+	Entry("a plan's name", ids(serviceID, "quick"), `; plan_id "quick" is a plan name; its id is "`+quickPlan+`"`),
+}
