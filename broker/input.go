@@ -136,10 +136,11 @@ func checkBodyStrings(body []byte) string {
 	if !utf8.Valid(body) {
 		return "the request body is not valid UTF-8"
 	}
-	var fields map[string]any
-	if json.Unmarshal(body, &fields) != nil {
+	var doc any
+	if json.Unmarshal(body, &doc) != nil {
 		return ""
 	}
+	fields, _ := doc.(map[string]any)
 	for _, name := range bodyIDFields {
 		if id, ok := fields[name].(string); ok && id != "" {
 			if problem := checkID(id); problem != "" {
@@ -147,7 +148,7 @@ func checkBodyStrings(body []byte) string {
 			}
 		}
 	}
-	if problem := checkJSONStrings(body); problem != "" {
+	if problem := walkStrings(doc); problem != "" {
 		return "a string in the request body " + problem
 	}
 	return ""
