@@ -41,7 +41,11 @@ func (b *Broker) LastBindingOperation(ctx context.Context, instanceID, bindingID
 
 // findOperation returns the operation the platform polls: the one named by opID, which
 // outlives its instance (so a finished delete still answers succeeded), or else the newest
-// one of the instance or binding, which is 410 Gone once that was deleted. The newest is never
+// one of the instance or binding, which is 410 Gone once that was deleted. An opID this broker
+// never issued for that instance or binding (the OSB checker's Go suite polls
+// operation=provision, a literal) is answered as if none had been given, never with a 400:
+// the platform asks what is happening to the instance, and the newest operation says. The
+// chain has already refused a malformed one. The newest is never
 // a restore: the platform did not ask for one, and a failed restore (after which the binding
 // is still bound, with the same credentials) must not read as a failed bind.
 func (b *Broker) findOperation(ctx context.Context, instanceID, bindingID, opID string) (store.Operation, error) {
@@ -74,8 +78,6 @@ func (b *Broker) findOperation(ctx context.Context, instanceID, bindingID, opID 
 	case err != nil:
 		logger.Error("store-get-failed", err)
 		return store.Operation{}, internalError(instanceID)
-	case opID != "":
-		return store.Operation{}, badRequest("operation %q is not an operation of %s", opID, subject)
 	}
 
 	op, err := b.store.LatestOperation(ctx, instanceID, bindingID)

@@ -2,12 +2,14 @@ package broker_test
 
 import (
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/omnibroker/omnibroker/broker"
 	"github.com/omnibroker/omnibroker/store"
 )
 
@@ -106,14 +108,25 @@ var _ = Describe("LastOperation", func() {
 			Expect(finished(id, b.id, bindOp).body).To(HaveKeyWithValue("description", "the binding is ready"))
 		})
 
-		DescribeTable("answers 400",
-			func(route func() (string, string, string)) {
-				expectRefusal(poll(route()), 400, "BadRequest")
+		DescribeTable("answers for the latest operation of what was asked about, as if none had been named",
+			func(route func() (string, string, string), description string) {
+				resp := poll(route())
+				Expect(resp.status).To(Equal(200), "body %v", resp.body)
+				Expect(resp.body).To(Equal(map[string]any{"state": "succeeded", "description": description}))
 			},
-			Entry("another instance's", func() (string, string, string) { return readyInstance(cachePlan), "", provisionOp }),
-			Entry("one never issued", func() (string, string, string) { return id, "", uuid.NewString() }),
-			Entry("its binding's, asked of the instance", func() (string, string, string) { return id, "", bindOp }),
-			Entry("the instance's, asked of its binding", func() (string, string, string) { return id, b.id, provisionOp }),
+			Entry("another instance's", func() (string, string, string) { return readyInstance(cachePlan), "", provisionOp }, "the service instance is ready"),
+			Entry("one never issued", func() (string, string, string) { return id, "", uuid.NewString() }, "the service instance is ready"),
+			Entry("the literal provision, as the OSB checker's Go suite sends", func() (string, string, string) { return id, "", "provision" }, "the service instance is ready"),
+			Entry("its binding's, asked of the instance", func() (string, string, string) { return id, "", bindOp }, "the service instance is ready"),
+			Entry("the instance's, asked of its binding", func() (string, string, string) { return id, b.id, provisionOp }, "the binding is ready"),
+			Entry("the literal bind, asked of its binding", func() (string, string, string) { return id, b.id, "bind" }, "the binding is ready"),
 		)
+
+		It("still answers 400 BadRequest for a malformed one", func() {
+			for _, bindingID := range []string{"", b.id} {
+				expectRefusal(poll(id, bindingID, strings.Repeat("x", broker.MaxIDBytes+1)), 400, "BadRequest")
+				expectRefusal(poll(id, bindingID, "a%00b"), 400, "BadRequest")
+			}
+		})
 	})
 })
