@@ -16,22 +16,30 @@ import (
 
 // deniedCommands reach beyond the instance's prefix, which key and channel patterns cannot
 // stop: to other instances' key and channel names (SCAN and RANDOMKEY walk every key, PUBSUB
-// lists every channel, CLIENT TRACKING BCAST reports changes under any prefix), to numbers
-// about the whole node that tell how much other instances hold (DBSIZE, INFO's keyspace
-// section, MEMORY STATS, DOCTOR and MALLOC-STATS), to what all instances share (FUNCTION
-// libraries, the script cache, a script debugger that blocks the node), to other databases,
-// which Deprovision does not clean (SELECT, MOVE, COPY with DB), or to the node itself. Redis
-// 7.0 puts several of them, INFO included, in @dangerous or @admin already; naming them keeps
-// them denied should a release move a command to another category. ACL WHOAMI stays allowed:
-// it only tells an application which user it is, and so does MEMORY USAGE of its own keys.
+// lists every channel and counts its subscribers, CLIENT TRACKING BCAST reports changes under
+// any prefix, CLUSTER GETKEYSINSLOT and COUNTKEYSINSLOT list and count the keys of a slot), to
+// what other instances' clients do (CLIENT LIST and KILL, MONITOR, SLOWLOG, which keeps their
+// commands with arguments, LATENCY), to numbers about the whole node that tell how much other
+// instances hold (DBSIZE, INFO's keyspace section, every MEMORY subcommand but USAGE, which
+// checks its key), to the whole data set (SYNC and PSYNC, which a replica uses), to what all
+// instances share (FUNCTION libraries and FCALL of them, the script cache, whose SCRIPT EXISTS
+// tells one instance which scripts another loaded, a script debugger that blocks the node), to
+// other databases, which Deprovision does not clean (SELECT, MOVE, COPY with DB), or to the
+// node itself. Redis 7.0 puts several of them, INFO included, in @dangerous or @admin already;
+// naming them keeps them denied should a release move a command to another category. What
+// stays allowed tells an application only of itself: ACL WHOAMI, CLIENT ID, INFO and SETNAME
+// of its own connection, SCRIPT LOAD (client libraries load their scripts) and EVALSHA, whose
+// NOSCRIPT answer says whether anyone loaded a script whose text the caller already has.
 var deniedCommands = []string{
 	"-flushall", "-flushdb", "-swapdb", "-keys", "-scan", "-randomkey",
-	"-select", "-move", "-copy", "-migrate",
-	"-dbsize", "-info", "-memory|stats", "-memory|doctor", "-memory|malloc-stats",
-	"-config", "-debug", "-shutdown", "-monitor",
+	"-select", "-move", "-copy", "-migrate", "-sync", "-psync",
+	"-dbsize", "-info", "-memory", "+memory|usage",
+	"-config", "-debug", "-shutdown", "-monitor", "-slowlog", "-latency",
 	"-acl", "+acl|whoami",
-	"-pubsub", "-client|tracking",
-	"-function", "-script|flush", "-script|kill", "-script|debug",
+	"-pubsub", "-client|tracking", "-client|list", "-client|kill",
+	"-client|pause", "-client|unpause", "-client|unblock", "-client|no-evict",
+	"-cluster|getkeysinslot", "-cluster|countkeysinslot",
+	"-function", "-fcall", "-fcall_ro", "-script", "+script|load",
 }
 
 // aclRules are the whole definition of a binding's user: ACL SETUSER applies them after
@@ -40,7 +48,8 @@ var deniedCommands = []string{
 func aclRules(prefix, password string) []string {
 	sum := sha256.Sum256([]byte(password))
 	rules := []string{
-		"reset", "on", "#" + hex.EncodeToString(sum[:]),
+		// reset grants every channel when the node's acl-pubsub-default is allchannels.
+		"reset", "resetchannels", "on", "#" + hex.EncodeToString(sum[:]),
 		"~" + prefix + "*", "&" + prefix + "*",
 		"+@all", "-@dangerous", "-@admin",
 	}

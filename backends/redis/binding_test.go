@@ -5,11 +5,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/omnibroker/omnibroker/backends"
+	"github.com/omnibroker/omnibroker/backends/backendtest"
+	"github.com/omnibroker/omnibroker/backends/redis"
 )
 
 // own stands for a key of the binding's own instance in a command.
@@ -84,7 +87,16 @@ var _ = Describe("Bind", func() {
 		expectNoPerm(app.Set(ctx, "unprefixed", "y", 0).Err(), "SET of a key outside any prefix")
 		expectNoPerm(app.Rename(ctx, keyPrefix(a)+"k", theirs+"k").Err(), "RENAME into another instance's prefix")
 		expectNoPerm(app.Eval(ctx, `return redis.call('GET', KEYS[1])`, []string{theirs + "secret"}).Err(), "a script reading another instance's key")
+		expectNoPerm(app.MemoryUsage(ctx, theirs+"secret").Err(), "MEMORY USAGE of another instance's key")
+		expectNoPerm(app.ObjectEncoding(ctx, theirs+"secret").Err(), "OBJECT ENCODING of another instance's key")
 		expectNoPerm(app.Publish(ctx, theirs+"news", "x").Err(), "PUBLISH on another instance's channel")
+		expectNoPerm(app.SPublish(ctx, theirs+"news", "x").Err(), "SPUBLISH on another instance's shard channel")
+		for _, pattern := range []string{"*", "ob:*", theirs + "*"} {
+			psub := app.PSubscribe(ctx, pattern)
+			_, err := psub.ReceiveTimeout(ctx, 5*time.Second)
+			expectNoPerm(err, "PSUBSCRIBE "+pattern)
+			Expect(psub.Close()).To(Succeed())
+		}
 		sub := app.Subscribe(ctx, theirs+"news")
 		DeferCleanup(sub.Close)
 		_, err := sub.ReceiveTimeout(ctx, 5*time.Second)
@@ -134,13 +146,36 @@ var _ = Describe("Bind", func() {
 		Entry("CLIENT LIST", "CLIENT", "LIST"),
 		Entry("CLIENT KILL", "CLIENT", "KILL", "ID", 999999999),
 		Entry("CLIENT TRACKING, which can report other instances' key names", "CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "ob:"),
+		Entry("CLIENT PAUSE", "CLIENT", "PAUSE", 1),
+		Entry("CLIENT UNPAUSE", "CLIENT", "UNPAUSE"),
+		Entry("CLIENT UNBLOCK, which wakes another client's blocked command", "CLIENT", "UNBLOCK", 1),
+		Entry("CLIENT NO-EVICT", "CLIENT", "NO-EVICT", "ON"),
+		Entry("SLOWLOG GET, which shows other clients' commands and their arguments", "SLOWLOG", "GET"),
+		Entry("SLOWLOG LEN", "SLOWLOG", "LEN"),
+		Entry("LATENCY LATEST", "LATENCY", "LATEST"),
+		Entry("LATENCY HISTOGRAM", "LATENCY", "HISTOGRAM"),
+		Entry("MEMORY PURGE", "MEMORY", "PURGE"),
+		Entry("SYNC, which sends the whole data set", "SYNC"),
+		Entry("PSYNC", "PSYNC", "?", -1),
+		Entry("ACL LOG, which shows other users' refused commands", "ACL", "LOG"),
 		Entry("PUBSUB CHANNELS", "PUBSUB", "CHANNELS"),
+		Entry("PUBSUB NUMSUB, which counts another instance's subscribers", "PUBSUB", "NUMSUB", "ob:x"),
+		Entry("PUBSUB NUMPAT", "PUBSUB", "NUMPAT"),
+		Entry("PUBSUB SHARDCHANNELS", "PUBSUB", "SHARDCHANNELS"),
+		Entry("CLUSTER GETKEYSINSLOT", "CLUSTER", "GETKEYSINSLOT", 0, 10),
+		Entry("CLUSTER COUNTKEYSINSLOT", "CLUSTER", "COUNTKEYSINSLOT", 0),
 		Entry("FUNCTION LIST", "FUNCTION", "LIST"),
+		Entry("FUNCTION DUMP", "FUNCTION", "DUMP"),
+		Entry("FUNCTION LOAD", "FUNCTION", "LOAD", "#!lua name=ob\nredis.register_function('f', function() return 1 end)"),
 		Entry("FUNCTION DELETE", "FUNCTION", "DELETE", "no-such-library"),
+		Entry("FCALL, which tells whether a function of that name is loaded", "FCALL", "f", 0),
+		Entry("FCALL_RO", "FCALL_RO", "f", 0),
+		Entry("SCRIPT EXISTS, which tells which scripts other instances loaded", "SCRIPT", "EXISTS", "e0e1f9fabfc9d4800c877a703b823ac0578ff8db"),
 		Entry("SCRIPT FLUSH", "SCRIPT", "FLUSH"),
 		Entry("SCRIPT KILL", "SCRIPT", "KILL"),
 		Entry("SCRIPT DEBUG", "SCRIPT", "DEBUG", "NO"),
 		Entry("SORT, whose BY and GET read any key", "SORT", own),
+		Entry("SORT_RO", "SORT_RO", own, "BY", "nosort", "GET", "*"),
 	)
 
 	It("refuses DEBUG, which a node may also refuse on its own before it looks at the user", func(ctx SpecContext) {
@@ -158,6 +193,49 @@ var _ = Describe("Bind", func() {
 		Expect(script.Load(ctx, app).Err()).To(Succeed())
 		Expect(script.EvalSha(ctx, app, []string{keyPrefix(inst) + "s"}, "v").Err()).To(Succeed())
 		Expect(suite.Admin.Get(ctx, keyPrefix(inst)+"s").Val()).To(Equal("v"))
+	})
+
+	It("leaves an application the commands that tell it only of itself and its own channels", func(ctx SpecContext) {
+		inst := provisioned(ctx)
+		b, creds := suite.Bound(ctx, inst)
+		app := mustLogin(ctx, creds).Conn()
+		DeferCleanup(app.Close)
+		Expect(app.Do(ctx, "ACL", "WHOAMI").Val()).To(Equal(userName(inst, b)))
+		Expect(app.ClientID(ctx).Err()).To(Succeed())
+		Expect(app.ClientSetName(ctx, "app").Err()).To(Succeed())
+		Expect(app.Do(ctx, "CLIENT", "INFO").Val()).To(ContainSubstring("name=app"))
+		Expect(app.Do(ctx, "CLIENT", "GETNAME").Val()).To(Equal("app"))
+		Expect(app.Do(ctx, "WAIT", 0, 0).Err()).To(Succeed())
+
+		psub := mustLogin(ctx, creds).PSubscribe(ctx, keyPrefix(inst)+"*")
+		DeferCleanup(psub.Close)
+		_, err := psub.ReceiveTimeout(ctx, 5*time.Second)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(app.Publish(ctx, keyPrefix(inst)+"news", "extra").Val()).To(BeEquivalentTo(1))
+		msg, err := psub.ReceiveTimeout(ctx, 5*time.Second)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(msg.(*goredis.Message).Payload).To(Equal("extra"))
+	})
+
+	It("confines channels also on a node whose acl-pubsub-default lets reset grant every channel", func(ctx SpecContext) {
+		addr := startRedisServer(append(securedServerArgs(), "--acl-pubsub-default", "allchannels")...)
+		r, err := redis.New([]backends.Server{{Name: "redis-allchannels", AdminURL: "redis://" + adminUser + ":" + adminPassword + "@" + addr}})
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(r.Close)
+		inst := backends.Instance{ID: uuid.NewString(), Node: "redis-allchannels"}
+		calls := backendtest.Call("redis", r)
+		Expect(calls.Provision(suite.Logged(ctx), inst)).To(Succeed())
+		b := newBinding()
+		creds, err := calls.Bind(suite.Logged(ctx), inst, b)
+		Expect(err).NotTo(HaveOccurred())
+
+		app := mustLogin(ctx, creds)
+		Expect(app.Publish(ctx, keyPrefix(inst)+"news", "x").Err()).To(Succeed())
+		expectNoPerm(app.Publish(ctx, "ob:other:news", "x").Err(), "PUBLISH outside the prefix")
+		sub := app.Subscribe(ctx, "ob:other:news")
+		DeferCleanup(sub.Close)
+		_, err = sub.ReceiveTimeout(ctx, 5*time.Second)
+		expectNoPerm(err, "SUBSCRIBE outside the prefix")
 	})
 
 	It("sets the same user again when retried, leaving its clients connected", func(ctx SpecContext) {
