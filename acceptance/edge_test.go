@@ -114,6 +114,40 @@ var _ = Describe("The broker's edge", func() {
 		})
 	})
 
+	When("one address keeps sending new wrong passwords", func() {
+		It("answers it 429 with Retry-After in JSON for a while, and still serves a stale password's neighbour until then", func() {
+			b := startBroker(newStateDB(), map[string]string{"OMNIBROKER_LOGIN_FAILURES": "3", "OMNIBROKER_LOGIN_INTERVAL": "2s"})
+			platform := b.client()
+			stale := b.client()
+			stale.password = "stale-" + randomBase62(8)
+
+			By("serving the platform while a client with a stale password behind its address keeps failing")
+			for range 10 {
+				expectOSBErrorCode(stale.catalog(), http.StatusUnauthorized, "Unauthorized")
+				Expect(platform.catalog().Status).To(Equal(http.StatusOK))
+			}
+
+			By("refusing the address once two more new passwords have failed")
+			guesser := b.client()
+			for i := range 2 {
+				guesser.password = fmt.Sprintf("guess-%d-%s", i, randomBase62(8))
+				expectOSBErrorCode(guesser.getInstance(newID()), http.StatusUnauthorized, "Unauthorized")
+			}
+			began := time.Now()
+			for _, c := range []*osbClient{guesser, platform} {
+				r := c.provision(newID(), provisionBody(quickPlan, nil), true)
+				expectOSBErrorCode(r, http.StatusTooManyRequests, "TooManyRequests")
+				Expect(r.Header.Get("Retry-After")).To(MatchRegexp(`^[12]$`))
+			}
+			Expect(string(b.session.Out.Contents())).To(ContainSubstring("logins-throttled"))
+
+			By("serving the platform again once Retry-After has passed")
+			Eventually(func() int { return platform.catalog().Status }).WithTimeout(5 * time.Second).Should(Equal(http.StatusOK))
+			AddReportEntry("login throttle", fmt.Sprintf("throttled address served again %s after its last failure", time.Since(began)))
+			Expect(count(b.state.open(), `SELECT (SELECT count(*) FROM instances) + (SELECT count(*) FROM operations)`)).To(BeZero())
+		})
+	})
+
 	DescribeTable("answer 412 in JSON to an API version header that is not 2.N with N >= 11",
 		func(version string) {
 			c := shared.client()

@@ -29,6 +29,8 @@ type Config struct {
 	// MaxAttempts bounds how often an operation runs before it is failed (default
 	// DefaultMaxAttempts).
 	MaxAttempts int
+	// Logins bounds how fast one address may guess the platform's password (LoginLimits).
+	Logins LoginLimits
 }
 
 // Broker is omnibroker's domain.ServiceBroker.
@@ -39,6 +41,7 @@ type Broker struct {
 	logger      lager.Logger
 	syncBudget  time.Duration
 	maxAttempts int
+	logins      LoginLimits
 	// services is the catalog as brokerapi wants it, which it asks for on every provision.
 	services []domain.Service
 }
@@ -54,6 +57,7 @@ func New(cfg Config) *Broker {
 		logger:      cfg.Logger,
 		syncBudget:  orDefault(cfg.SyncBudget, DefaultSyncBudget),
 		maxAttempts: orDefault(cfg.MaxAttempts, DefaultMaxAttempts),
+		logins:      cfg.Logins,
 		services:    toDomainServices(cfg.Catalog.Services()),
 	}
 	return b

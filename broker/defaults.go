@@ -35,6 +35,16 @@ const (
 	// DefaultShutdownTimeout is how long, at shutdown, running operations may finish between
 	// the end of Pool.Run's fetchCtx and the end of its workCtx.
 	DefaultShutdownTimeout = 20 * time.Second
+
+	// DefaultLoginFailures is LoginLimits.Failures's default: how many new wrong credentials
+	// one address may send at once.
+	DefaultLoginFailures = 10
+	// DefaultLoginInterval is LoginLimits.Interval's default: after its first
+	// DefaultLoginFailures, an address may try one more every 6 s (14,400 a day).
+	DefaultLoginInterval = 6 * time.Second
+	// MaxLoginAddresses bounds how many addresses the failed-login table holds at once (a few
+	// hundred kilobytes); an address leaves it once its bucket is full again.
+	MaxLoginAddresses = 10000
 )
 
 // orDefault is v, or def when v is not positive.

@@ -1,6 +1,11 @@
 package broker
 
-import "time"
+import (
+	"net/http"
+	"time"
+
+	"code.cloudfoundry.org/lager/v3"
+)
 
 // RetryPolicy is the pool's retry policy, for tests that fix its random source and clock.
 type RetryPolicy = retryPolicy
@@ -27,3 +32,34 @@ func ConnectionLimitOf(files uint64) int { return connectionLimit(files) }
 
 // LogID is logID.
 func LogID(id string) string { return logID(id) }
+
+// LoginLimiter is the failed-login table, for tests that drive its clock.
+type LoginLimiter = loginLimiter
+
+// NewLoginLimiter returns a table with limits that reads the time from now.
+func NewLoginLimiter(limits LoginLimits, now func() time.Time) *LoginLimiter {
+	return newLoginLimiter(limits, now)
+}
+
+// Failed is failed, for the address remoteAddr.
+func (l *loginLimiter) Failed(remoteAddr, user, password string) bool {
+	return l.failed(loginAddress(remoteAddr), user, password)
+}
+
+// Wait is wait, for the address remoteAddr.
+func (l *loginLimiter) Wait(remoteAddr string) time.Duration { return l.wait(loginAddress(remoteAddr)) }
+
+// Size is size.
+func (l *loginLimiter) Size() int { return l.size() }
+
+// LoginAddress is the address loginLimiter counts remoteAddr's failures by.
+func LoginAddress(remoteAddr string) string { return loginAddress(remoteAddr).String() }
+
+// ChainFor is the chain with logins in front of handler, as Handler builds it.
+func ChainFor(handler http.Handler, logger lager.Logger, logins *LoginLimiter) http.Handler {
+	stages := chain(logger, "broker", "pw", logins)
+	for i := len(stages) - 1; i >= 0; i-- {
+		handler = stages[i](handler)
+	}
+	return handler
+}

@@ -45,7 +45,7 @@ var _ = Describe("GetInstance", func() {
 
 		It("answers 412 to a platform older than OSB 2.14, which has no such endpoint", func() {
 			resp := call("GET", instancePath(id), nil, func(r *http.Request) { r.Header.Set("X-Broker-API-Version", "2.13") })
-			expectRefusal(resp, 412, "")
+			expectRefusal(resp, 412, "PreconditionFailed")
 		})
 	})
 

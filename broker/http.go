@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -36,12 +37,13 @@ const (
 // brokerapi's routes or, where brokerapi v10 cannot say enough, our own handlers.
 func Handler(b *Broker, logger lager.Logger, username, password string) http.Handler {
 	r := chi.NewRouter()
-	r.Use(append(chain(username, password), b.checkFields)...)
+	logins := newLoginLimiter(b.logins, time.Now)
+	r.Use(append(chain(logger, username, password, logins), b.checkFields)...)
 	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
-		writeError(w, http.StatusNotFound, "", "no such route in the Open Service Broker API")
+		writeError(w, http.StatusNotFound, "NotFound", "no such route in the Open Service Broker API")
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, _ *http.Request) {
-		writeError(w, http.StatusMethodNotAllowed, "", "method not allowed on this route")
+		writeError(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "method not allowed on this route")
 	})
 
 	brokerapi.AttachRoutes(r, b, logger)
@@ -59,31 +61,38 @@ func Handler(b *Broker, logger lager.Logger, username, password string) http.Han
 //
 //  1. the access log (to come): outermost, so that it sees every answer and its duration
 //  2. metrics (to come): the count and duration of each answer, by route and status
-//  3. timeouts and limits: limitBody bounds the body; a request deadline goes here
-//  4. health and metrics routes (to come): /healthz, /readyz and /metrics answer here,
+//  3. recoverPanic: a handler that panics answers 500 in an OSB body, its stack in the log
+//  4. timeouts and limits: limitBody bounds the body; a request deadline goes here
+//  5. health and metrics routes (to come): /healthz, /readyz and /metrics answer here,
 //     without the platform's credentials
-//  5. the operator API (to come): /admin/v1 answers here, behind its own credentials
-//  6. basicAuth: the platform's credentials, else 401 without reading the body, on a
-//     connection then closed (more than one credential at once for rotation goes here)
-//  7. checkAPIVersion: X-Broker-API-Version 2.N with N >= 11, else 412
-//  8. checkHeaders: 400 for an identity header (or the JSON inside the originating identity)
-//     that is not UTF-8 or holds a control character, before anything carries it
-//  9. brokerapi's context middlewares: correlation id, originating identity, info location
+//  6. the operator API (to come): /admin/v1 answers here, behind its own credentials
+//  7. basicAuth: the platform's credentials, else 401 without reading the body, on a
+//     connection then closed; 429 with Retry-After, credentials unlooked at, for an address
+//     that has used up its failed logins (loginLimiter); more than one credential at once
+//     for rotation goes here
+//  8. checkAPIVersion: X-Broker-API-Version 2.N with N >= 11, else 412
+//  9. checkHeaders: 400 for an identity header over MaxIdentityHeaderBytes, not UTF-8 or
+//     holding a control character, or an originating identity that is not "platform
+//     base64(JSON object)", before anything carries it
+//  10. brokerapi's context middlewares: correlation id, originating identity, info location
 //     and request identity, which the request's log session and operation rows carry
-//  10. echoRequestIdentity: the request identity back on the response
-//  11. input checks, so that nothing hostile reaches a log line or SQL: checkPath, 400 for an
+//  11. echoRequestIdentity: the request identity back on the response
+//  12. input checks, so that nothing hostile reaches a log line or SQL: checkPath, 400 for an
 //     id that is empty, over MaxIDBytes, not UTF-8, holds a control character or an encoded
 //     "/", then routing on the path decoded once; checkQuery, 400 for a query that does not
 //     parse, a parameter given more than once or a value checkQueryValue refuses; checkBody,
 //     400 for a body that is not the JSON object its route expects (brokerapi v10 says 422
 //     for it) or whose strings checkBodyStrings refuses
-//  12. checkFields (in Handler, as it reads the broker's catalog): 400 BadRequest in the
+//  13. osbErrorBodies: every error answer after it is an OSB error body, and a 412 carries
+//     an error key (brokerapi's own for a GET below OSB 2.14 has none)
+//  14. checkFields (in Handler, as it reads the broker's catalog): 400 BadRequest in the
 //     broker's words for a missing service_id or plan_id, and for a provision's ids that are
 //     not in the catalog, before brokerapi answers them in its own
-func chain(username, password string) []func(http.Handler) http.Handler {
+func chain(logger lager.Logger, username, password string, logins *loginLimiter) []func(http.Handler) http.Handler {
 	return []func(http.Handler) http.Handler{
+		recoverPanic(logger),
 		limitBody,
-		basicAuth(username, password),
+		basicAuth(logger, username, password, logins),
 		checkAPIVersion,
 		checkHeaders,
 		middlewares.AddCorrelationIDToContext,
@@ -94,6 +103,7 @@ func chain(username, password string) []func(http.Handler) http.Handler {
 		checkPath,
 		checkQuery,
 		checkBody,
+		osbErrorBodies,
 	}
 }
 
@@ -107,30 +117,46 @@ func limitBody(next http.Handler) http.Handler {
 	})
 }
 
-func basicAuth(username, password string) func(http.Handler) http.Handler {
+// basicAuth lets through a request with the platform's credentials. Any other gets 401, and
+// counts as a failed login of its address; an address that has no failed login left gets
+// 429 with Retry-After, whatever its credentials, until it has one again (loginLimiter).
+func basicAuth(logger lager.Logger, username, password string, logins *loginLimiter) func(http.Handler) http.Handler {
 	wantUser := sha256.Sum256([]byte(username))
 	wantPass := sha256.Sum256([]byte(password))
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			addr := loginAddress(r.RemoteAddr)
+			if wait := logins.wait(addr); wait > 0 {
+				w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+				refuse(w, http.StatusTooManyRequests, "TooManyRequests", "too many failed logins from this address; try again after Retry-After seconds")
+				return
+			}
 			u, p, ok := r.BasicAuth()
 			gotUser := sha256.Sum256([]byte(u))
 			gotPass := sha256.Sum256([]byte(p))
 			userOK := subtle.ConstantTimeCompare(gotUser[:], wantUser[:])
 			passOK := subtle.ConstantTimeCompare(gotPass[:], wantPass[:])
 			if !ok || userOK&passOK != 1 {
-				// The answer goes out before any of the body is read (Connection: close spares
-				// it Go's server's read-ahead), and Go's server then reads what is left of the
-				// body for only refusedBodyWait before it closes the connection: a half-sent
-				// body would otherwise hold it until readTimeout.
-				w.Header().Set("Connection", "close")
-				_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(refusedBodyWait))
+				if logins.failed(addr, u, p) {
+					logger.Info("logins-throttled", lager.Data{"address": addr.String()})
+				}
 				w.Header().Set("WWW-Authenticate", `Basic realm="omnibroker"`)
-				writeError(w, http.StatusUnauthorized, "Unauthorized", "the broker's basic-auth credentials are missing or wrong")
+				refuse(w, http.StatusUnauthorized, "Unauthorized", "the broker's basic-auth credentials are missing or wrong")
 				return
 			}
 			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// refuse answers a request the broker will not read: the answer goes out before any of the
+// body is read (Connection: close spares it Go's server's read-ahead), and Go's server then
+// reads what is left of the body for only refusedBodyWait before it closes the connection: a
+// half-sent body would otherwise hold it until readTimeout.
+func refuse(w http.ResponseWriter, status int, key, description string) {
+	w.Header().Set("Connection", "close")
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(refusedBodyWait))
+	writeError(w, status, key, description)
 }
 
 // apiVersion is the form of an X-Broker-API-Version the broker accepts: 2.N, N written
@@ -146,11 +172,11 @@ func checkAPIVersion(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		header := r.Header.Get("X-Broker-API-Version")
 		if header == "" {
-			writeError(w, http.StatusPreconditionFailed, "", "the X-Broker-API-Version header is missing; this broker speaks 2.11 and later")
+			writeError(w, http.StatusPreconditionFailed, "PreconditionFailed", "the X-Broker-API-Version header is missing; this broker speaks 2.11 and later")
 			return
 		}
 		if !supportedAPIVersion(header) {
-			writeError(w, http.StatusPreconditionFailed, "", "the X-Broker-API-Version header is not supported; this broker speaks 2.11 and later")
+			writeError(w, http.StatusPreconditionFailed, "PreconditionFailed", "the X-Broker-API-Version header is not supported; this broker speaks 2.11 and later")
 			return
 		}
 		next.ServeHTTP(w, r)

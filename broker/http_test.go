@@ -45,10 +45,12 @@ var _ = Describe("The HTTP API", func() {
 			Expect(resp.status).To(Equal(status))
 			Expect(resp.header.Get("Content-Type")).To(Equal("application/json"))
 			Expect(resp.body).To(HaveKey("description"))
+			Expect(resp.body).To(HaveKeyWithValue("error", Not(BeEmpty())))
 		},
 		Entry("no credentials", func(r *http.Request) { r.Header.Del("Authorization") }, 401),
 		Entry("a wrong password", func(r *http.Request) { r.SetBasicAuth("broker", "wrong") }, 401),
 		Entry("no API version", func(r *http.Request) { r.Header.Del("X-Broker-API-Version") }, 412),
+		Entry("an unknown method", func(r *http.Request) { r.Method = "BREW" }, 405),
 		Entry("API version 3", func(r *http.Request) { r.Header.Set("X-Broker-API-Version", "3.0") }, 412),
 		Entry("neither credentials nor an API version: credentials are checked first", func(r *http.Request) {
 			r.Header.Del("Authorization")
@@ -187,7 +189,7 @@ var _ = Describe("The HTTP API", func() {
 		})
 
 		It("cuts a long correlation id in the request's log lines, which the chain lets through", func() {
-			long := "corr-" + uuid.NewString() + strings.Repeat("y", 10<<10)
+			long := "corr-" + uuid.NewString() + strings.Repeat("y", broker.MaxIdentityHeaderBytes-41)
 			id := uuid.NewString()
 			Expect(call("PUT", "/v2/service_instances/"+id+"?accepts_incomplete=true", provisionBody(quickPlan), func(r *http.Request) {
 				r.Header.Set("X-Correlation-ID", long)
@@ -281,6 +283,14 @@ func hostileEntries() []TableEntry {
 		Entry("a request identity that is not UTF-8", hostile{method: "GET", path: instance, headers: map[string]string{"X-Broker-API-Request-Identity": "@\xff"}, mention: "X-Broker-API-Request-Identity"}),
 		Entry("a correlation id that is not UTF-8", hostile{method: "PUT", path: instance, body: provision + "}", headers: map[string]string{"X-Correlation-ID": "@\xff"}, mention: "X-Correlation-ID"}),
 		Entry("an originating identity with a NUL inside its JSON", hostile{method: "PUT", path: instance + "?accepts_incomplete=true", body: provision + "}", headers: map[string]string{"X-Broker-API-Originating-Identity": identity(`{"user_id":"u\u0000"}`)}, mention: "Originating-Identity"}),
+		Entry("a correlation id over the limit", hostile{method: "GET", path: instance, headers: map[string]string{"X-Correlation-ID": "@" + strings.Repeat("x", broker.MaxIdentityHeaderBytes)}, mention: "longer than 4096 bytes"}),
+		Entry("an originating identity without a value", hostile{method: "PUT", path: instance + "?accepts_incomplete=true", body: provision + "}", headers: map[string]string{"X-Broker-API-Originating-Identity": "@"}, mention: "Originating-Identity must be a platform name"}),
+		Entry("an originating identity of two spaces", hostile{method: "PUT", path: instance + "?accepts_incomplete=true", body: provision + "}", headers: map[string]string{"X-Broker-API-Originating-Identity": "@  e30="}, mention: "Originating-Identity must be"}),
+		Entry("an originating identity without a platform", hostile{method: "PUT", path: binding + "?accepts_incomplete=true", body: bind + "}", headers: map[string]string{"X-Broker-API-Originating-Identity": " @"}, mention: "Originating-Identity must be"}),
+		Entry("an originating identity that is not base64", hostile{method: "PATCH", path: instance, body: `{"service_id":"` + serviceID + `"}`, headers: map[string]string{"X-Broker-API-Originating-Identity": "kubernetes @%%%"}, mention: "not base64"}),
+		Entry("an originating identity that is not JSON", hostile{method: "DELETE", path: instance + "?service_id=" + serviceID + "&plan_id=" + quickPlan, headers: map[string]string{"X-Broker-API-Originating-Identity": identity("@")}, mention: "not the base64 of a JSON object"}),
+		Entry("an originating identity that is a JSON array", hostile{method: "PUT", path: instance, body: provision + "}", headers: map[string]string{"X-Broker-API-Originating-Identity": identity(`["@"]`)}, mention: "JSON object"}),
+		Entry("an originating identity that is not UTF-8 inside", hostile{method: "PUT", path: instance, body: provision + "}", headers: map[string]string{"X-Broker-API-Originating-Identity": identity("{\"user_id\":\"@\xff\"}")}, mention: "UTF-8"}),
 		Entry("provision, organization_guid with a NUL", hostile{method: "PUT", path: instance, body: strings.Replace(provision, `"org"`, `"@\u0000"`, 1) + "}", mention: "control character"}),
 		Entry("provision, space_guid over the limit", hostile{method: "PUT", path: instance, body: strings.Replace(provision, `"space"`, `"@`+strings.Repeat("x", broker.MaxIDBytes)+`"`, 1) + "}", mention: "space_guid"}),
 		Entry("provision, service_id of 10 kB", hostile{method: "PUT", path: instance, body: `{"service_id":"@` + strings.Repeat("x", 10<<10) + `","plan_id":"` + quickPlan + `"}`, mention: "service_id"}),

@@ -20,6 +20,16 @@ const MaxIDBytes = 255
 // logIDBytes is how much of an id a log line carries; the rest is cut (logID).
 const logIDBytes = 64
 
+// MaxIdentityHeaderBytes is the longest value of an identity header (identityHeaders) the
+// broker accepts, in bytes: Cloud Foundry's originating identity is about a hundred bytes and
+// a Kubernetes user's, with its groups, a few hundred; the request and correlation ids are
+// GUIDs. The value is stored with each operation and put into log lines.
+const MaxIdentityHeaderBytes = 4096
+
+// MaxHeaderBytes bounds all of a request's headers together (the server's MaxHeaderBytes;
+// Go's server allows 4 KiB more before it answers 431).
+const MaxHeaderBytes = 128 << 10
+
 // identityHeaders are the headers that brokerapi's context middlewares put into the request's
 // log session and operation rows.
 var identityHeaders = []string{
@@ -59,36 +69,69 @@ func checkPath(next http.Handler) http.Handler {
 	})
 }
 
-// checkHeaders answers 400 for an identity header that is not valid UTF-8 or holds a control
-// character, or an originating identity whose JSON value does (jsonb refuses "\u0000").
+// checkHeaders answers 400 for an identity header that is longer than
+// MaxIdentityHeaderBytes, not valid UTF-8 or holds a control character, or for an
+// originating identity that checkIdentity refuses.
 func checkHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		for _, name := range identityHeaders {
 			for _, value := range r.Header.Values(name) {
-				if problem := checkText(value, false); problem != "" {
+				if problem := checkHeaderValue(value); problem != "" {
 					writeError(w, http.StatusBadRequest, "BadRequest", "the header "+name+" "+problem)
 					return
 				}
 			}
 		}
-		if problem := checkIdentityValue(r.Header.Get("X-Broker-API-Originating-Identity")); problem != "" {
-			writeError(w, http.StatusBadRequest, "BadRequest", "the value of X-Broker-API-Originating-Identity "+problem)
-			return
+		if values := r.Header.Values("X-Broker-API-Originating-Identity"); len(values) > 0 {
+			problem := "is given more than once; give it once"
+			if len(values) == 1 {
+				problem = checkIdentity(values[0])
+			}
+			if problem != "" {
+				writeError(w, http.StatusBadRequest, "BadRequest", "the header X-Broker-API-Originating-Identity "+problem)
+				return
+			}
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
-func checkIdentityValue(header string) string {
-	_, encoded, ok := strings.Cut(strings.TrimSpace(header), " ")
-	if !ok {
-		return ""
+// checkHeaderValue says what is wrong with the value of an identity header, or "".
+func checkHeaderValue(value string) string {
+	if len(value) > MaxIdentityHeaderBytes {
+		return fmt.Sprintf("is longer than %d bytes", MaxIdentityHeaderBytes)
 	}
-	value, err := base64.StdEncoding.DecodeString(strings.TrimSpace(encoded))
-	if err != nil || !json.Valid(value) {
-		return "" // originatingIdentity ignores what it cannot read
+	return checkText(value, false)
+}
+
+// checkIdentity says what is wrong with an X-Broker-API-Originating-Identity value, or "":
+// OSB says it is "Platform Value", a platform name and the base64 (standard encoding) of a
+// JSON object, whose keys and strings pass checkText (jsonb refuses "\u0000"). A value the
+// broker could not record as sent is refused rather than dropped.
+func checkIdentity(header string) string {
+	platform, encoded, ok := strings.Cut(header, " ")
+	if !ok || platform == "" || strings.ContainsAny(encoded, " \t") {
+		return `must be a platform name, one space and a base64-encoded JSON object, as in "cloudfoundry eyJ1c2VyX2lkIjoiYWJjIn0="`
 	}
-	return checkJSONStrings(value)
+	value, err := base64.StdEncoding.DecodeString(encoded)
+	if err != nil {
+		return "has a value that is not base64 (standard encoding, with padding)"
+	}
+	if !utf8.Valid(value) {
+		return "has a JSON value that is not valid UTF-8"
+	}
+	if !isJSONObject(value) {
+		return "has a value that is not the base64 of a JSON object"
+	}
+	if problem := checkJSONStrings(value); problem != "" {
+		return "has a JSON value whose strings are not valid: a string " + problem
+	}
+	return ""
+}
+
+func isJSONObject(doc []byte) bool {
+	var v map[string]any
+	return json.Unmarshal(doc, &v) == nil && v != nil
 }
 
 // checkQueryValue says what is wrong with the value of a query parameter, or "".

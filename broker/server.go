@@ -44,6 +44,7 @@ func NewServer(handler http.Handler) *http.Server {
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
 		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    MaxHeaderBytes,
 	}
 }
 

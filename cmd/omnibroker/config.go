@@ -30,6 +30,7 @@ type Config struct {
 	SyncBudget      time.Duration
 	ShutdownTimeout time.Duration
 	RestoreInterval time.Duration
+	Logins          broker.LoginLimits
 	LogLevel        lager.LogLevel
 }
 
@@ -62,7 +63,11 @@ func loadConfig(needAuth, needKeys bool) (Config, error) {
 		SyncBudget:      r.duration("OMNIBROKER_SYNC_BUDGET", broker.DefaultSyncBudget, time.Second, broker.MaxSyncBudget),
 		ShutdownTimeout: r.duration("OMNIBROKER_SHUTDOWN_TIMEOUT", broker.DefaultShutdownTimeout, 0, 10*time.Minute),
 		RestoreInterval: r.durationOrOff("OMNIBROKER_RESTORE_INTERVAL", broker.DefaultRestoreInterval, time.Second, 24*time.Hour),
-		LogLevel:        r.logLevel("OMNIBROKER_LOG_LEVEL"),
+		Logins: broker.LoginLimits{
+			Failures: r.integer("OMNIBROKER_LOGIN_FAILURES", broker.DefaultLoginFailures, 1, 1000000),
+			Interval: r.duration("OMNIBROKER_LOGIN_INTERVAL", broker.DefaultLoginInterval, 10*time.Millisecond, time.Hour),
+		},
+		LogLevel: r.logLevel("OMNIBROKER_LOG_LEVEL"),
 	}
 	if needAuth {
 		cfg.Username = r.required("OMNIBROKER_USERNAME")

@@ -167,7 +167,7 @@ func serve() error {
 
 	b := broker.New(broker.Config{
 		Catalog: cat, Store: st, Backends: adapters, Logger: logger,
-		SyncBudget: cfg.SyncBudget, MaxAttempts: cfg.MaxAttempts,
+		SyncBudget: cfg.SyncBudget, MaxAttempts: cfg.MaxAttempts, Logins: cfg.Logins,
 	})
 	pool := b.NewPool(broker.PoolConfig{
 		Workers: cfg.Workers, Lease: cfg.Lease, PollInterval: cfg.PollInterval, RetryBase: cfg.RetryBase,

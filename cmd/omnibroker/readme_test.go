@@ -24,6 +24,8 @@ var defaults = map[string]any{
 	"OMNIBROKER_SYNC_BUDGET":      broker.DefaultSyncBudget,
 	"OMNIBROKER_SHUTDOWN_TIMEOUT": broker.DefaultShutdownTimeout,
 	"OMNIBROKER_RESTORE_INTERVAL": broker.DefaultRestoreInterval,
+	"OMNIBROKER_LOGIN_FAILURES":   broker.DefaultLoginFailures,
+	"OMNIBROKER_LOGIN_INTERVAL":   broker.DefaultLoginInterval,
 	"OMNIBROKER_LOG_LEVEL":        defaultLogLevel.String(),
 }
 
@@ -98,6 +100,8 @@ func TestConfigDefaults(t *testing.T) {
 		"OMNIBROKER_SYNC_BUDGET":      cfg.SyncBudget,
 		"OMNIBROKER_SHUTDOWN_TIMEOUT": cfg.ShutdownTimeout,
 		"OMNIBROKER_RESTORE_INTERVAL": cfg.RestoreInterval,
+		"OMNIBROKER_LOGIN_FAILURES":   cfg.Logins.Failures,
+		"OMNIBROKER_LOGIN_INTERVAL":   cfg.Logins.Interval,
 		"OMNIBROKER_LOG_LEVEL":        cfg.LogLevel.String(),
 	}
 	for name, want := range defaults {
