@@ -73,3 +73,56 @@ var _ = Describe("Error answers of the chain's routes", func() {
 		Expect(string(logger.Buffer().Contents())).To(ContainSubstring("route-broke"))
 	})
 })
+
+var _ = Describe("Failed logins in the chain", func() {
+	var (
+		c       *clock
+		handler http.Handler
+		logger  *lagertest.TestLogger
+	)
+	BeforeEach(func() {
+		c = newClock()
+		logger = lagertest.NewTestLogger("logins")
+		handler = broker.ChainFor(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.WriteHeader(http.StatusTeapot)
+		}), logger, newLimiter(c))
+	})
+	send := func(from, user, password string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(http.MethodGet, "/v2/catalog", nil)
+		r.RemoteAddr = from
+		r.Header.Set("X-Broker-API-Version", "2.17")
+		r.SetBasicAuth(user, password)
+		w := httptest.NewRecorder()
+		handler.ServeHTTP(w, r)
+		return w
+	}
+
+	It("answers 429 with Retry-After and an OSB body to a throttled address, whatever its credentials, and serves it again after Retry-After", func() {
+		for i := range 3 {
+			Expect(send(addr, "broker", guess(i)).Code).To(Equal(401))
+		}
+		Expect(logger.LogMessages()).To(ContainElement("logins.logins-throttled"))
+		for _, password := range []string{guess(9), "pw"} {
+			w := send(addr, "broker", password)
+			Expect(w.Code).To(Equal(429))
+			Expect(w.Header().Get("Retry-After")).To(Equal("10"))
+			var body map[string]any
+			Expect(json.Unmarshal(w.Body.Bytes(), &body)).To(Succeed())
+			Expect(body).To(HaveKeyWithValue("error", "TooManyRequests"))
+			Expect(body["description"]).NotTo(BeEmpty())
+		}
+		Expect(send("192.0.2.99:1", "broker", "pw").Code).To(Equal(http.StatusTeapot), "another address is served")
+		c.advance(2500 * time.Millisecond)
+		Expect(send(addr, "broker", "pw").Header().Get("Retry-After")).To(Equal("8"), "whole seconds, rounded up")
+		c.advance(7500 * time.Millisecond)
+		Expect(send(addr, "broker", "pw").Code).To(Equal(http.StatusTeapot), "the right password works at the first token")
+		Expect(send(addr, "broker", "pw").Code).To(Equal(http.StatusTeapot), "and takes none")
+	})
+
+	It("keeps serving the platform behind an address whose other client keeps sending a stale password", func() {
+		for range 50 {
+			Expect(send(addr, "broker", "stale").Code).To(Equal(401))
+			Expect(send(addr, "broker", "pw").Code).To(Equal(http.StatusTeapot))
+		}
+	})
+})
