@@ -35,9 +35,15 @@ type osbPlan struct {
 	Metadata               map[string]any   `json:"metadata,omitempty"`
 	Schemas                *catalog.Schemas `json:"schemas,omitempty"`
 	MaximumPollingDuration *int             `json:"maximum_polling_duration,omitempty"`
+
+	// MaintenanceInfo came with OSB 2.15; older platforms are not sent it.
+	MaintenanceInfo *catalog.MaintenanceInfo `json:"maintenance_info,omitempty"`
 }
 
-func publicCatalog(services []catalog.Service) []osbService {
+// publicCatalog is the catalog for a platform that speaks OSB 2.minor: fields that came with
+// a later minor version are left out, since strict older clients refuse a plan with a field
+// they do not know.
+func publicCatalog(services []catalog.Service, minor int) []osbService {
 	out := make([]osbService, 0, len(services))
 	for _, s := range services {
 		o := osbService{
@@ -47,11 +53,15 @@ func publicCatalog(services []catalog.Service) []osbService {
 			Plans: make([]osbPlan, 0, len(s.Plans)),
 		}
 		for _, p := range s.Plans {
-			o.Plans = append(o.Plans, osbPlan{
+			plan := osbPlan{
 				ID: p.ID, Name: p.Name, Description: p.Description, Free: p.Free, Bindable: p.Bindable,
 				PlanUpdateable: p.PlanUpdateable, Metadata: p.Metadata, Schemas: p.Schemas,
 				MaximumPollingDuration: p.MaximumPollingDuration,
-			})
+			}
+			if minor >= 15 {
+				plan.MaintenanceInfo = p.MaintenanceInfo
+			}
+			o.Plans = append(o.Plans, plan)
 		}
 		out = append(out, o)
 	}
@@ -61,7 +71,7 @@ func publicCatalog(services []catalog.Service) []osbService {
 // toDomainServices converts the catalog for brokerapi, which checks request ids against it.
 func toDomainServices(services []catalog.Service) []domain.Service {
 	var out []domain.Service
-	data, err := json.Marshal(publicCatalog(services))
+	data, err := json.Marshal(publicCatalog(services, latestAPIMinor))
 	if err == nil {
 		err = json.Unmarshal(data, &out)
 	}
@@ -73,5 +83,5 @@ func toDomainServices(services []catalog.Service) []domain.Service {
 }
 
 func (b *Broker) serveCatalog(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"services": publicCatalog(b.catalog.Services())})
+	writeJSON(w, http.StatusOK, map[string]any{"services": publicCatalog(b.catalog.Services(), apiMinor(r))})
 }

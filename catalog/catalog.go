@@ -73,9 +73,28 @@ type Plan struct {
 	WaitBudget Duration `json:"wait_budget,omitempty"`
 	// MaximumPollingDuration is advertised to platforms, in seconds.
 	MaximumPollingDuration *int `json:"maximum_polling_duration,omitempty"`
+	// MaintenanceInfo is the plan's maintenance version, shown to platforms of OSB 2.15 and
+	// later. Raising it tells them that instances made earlier can be upgraded: an update
+	// that sends it brings an instance's backend objects to what the plan says now.
+	MaintenanceInfo *MaintenanceInfo `json:"maintenance_info,omitempty"`
 	// DefaultVersion is the version new instances get when the user asks for none; empty
 	// means any node that serves the plan will do.
 	DefaultVersion string `json:"default_version,omitempty"`
+}
+
+// MaintenanceInfo is a plan's maintenance version, as in the OSB catalog: Version is a
+// Semantic Versioning 2.0.0 version such as "1.2.0", Description says what it changed.
+type MaintenanceInfo struct {
+	Version     string `json:"version"`
+	Description string `json:"description,omitempty"`
+}
+
+// MaintenanceVersion is p's maintenance_info.version, or "" when p has none.
+func (p Plan) MaintenanceVersion() string {
+	if p.MaintenanceInfo == nil {
+		return ""
+	}
+	return p.MaintenanceInfo.Version
 }
 
 // Schemas are the plan's parameter JSON Schemas, as in the OSB catalog.

@@ -121,6 +121,7 @@ func (c *Catalog) validate() []string {
 			if m := p.MaximumPollingDuration; m != nil && *m <= 0 {
 				ps.add(pl, "maximum_polling_duration must be more than 0 seconds when set, got %d", *m)
 			}
+			checkMaintenanceInfo(&ps, pl, p.MaintenanceInfo)
 			c.compileSchemas(&ps, pl, p)
 		}
 	}
