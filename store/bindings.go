@@ -172,3 +172,32 @@ func (s *Store) GetBinding(ctx context.Context, instanceID, bindingID string) (B
 	}
 	return b, nil
 }
+
+const selectBoundBindingIDs = `
+SELECT id
+FROM bindings
+WHERE instance_id = $1
+    AND state = 'bound'
+ORDER BY id`
+
+// InstanceBindings returns the bound bindings of an instance with their secrets unsealed, the
+// ones whose logins an update brings to the instance's plan. Bindings being created or
+// deleted, and failed ones, are left out: their own operations deal with them.
+func (s *Store) InstanceBindings(ctx context.Context, instanceID string) ([]Binding, error) {
+	var ids []string
+	if err := s.db.SelectContext(ctx, &ids, selectBoundBindingIDs, instanceID); err != nil {
+		return nil, fmt.Errorf("list bindings of instance %s: %w", instanceID, err)
+	}
+	out := make([]Binding, 0, len(ids))
+	for _, id := range ids {
+		b, err := s.GetBinding(ctx, instanceID, id)
+		if errors.Is(err, ErrNotFound) {
+			continue // unbound since the list was read
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}

@@ -48,7 +48,7 @@ func finish(ctx context.Context, tx *sqlx.Tx, op Operation, state OperationState
 const applyUpdate = `
 UPDATE instances
 SET plan_id = COALESCE(NULLIF($2, ''), plan_id), parameters = COALESCE($3::jsonb, parameters),
-    state = 'ready', updated_at = now()
+    maintenance_version = NULLIF($4, ''), state = 'ready', updated_at = now()
 WHERE id = $1`
 
 const deleteInstance = `
@@ -76,13 +76,14 @@ DELETE FROM bindings
 WHERE id = $1`
 
 // Succeed, fenced like RenewLease, marks op succeeded and applies its outcome in the same
-// transaction: provision → instance ready; update → instance takes the UpdateRequest's plan
-// and parameters, ready; deprovision → the instance and its bindings are deleted; bind →
+// transaction: provision → instance ready; update → instance takes the UpdateRequest's plan,
+// parameters and maintenance version, ready; deprovision → the instance and its bindings are deleted; bind →
 // credentials sealed onto the binding, bound; unbind → the binding is deleted; restore →
 // credentials sealed again onto the binding, which stays bound (nil credentials, from a
 // restore that found nothing to do, leave the stored ones).
 // An UpdateRequest with an empty PlanID or absent Parameters keeps the instance's current
-// ones. The operation's description is cleared.
+// ones; its MaintenanceVersion is recorded as it is, "" as none. The operation's description
+// is cleared.
 func (s *Store) Succeed(ctx context.Context, op Operation, credentials json.RawMessage) error {
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
 		f, err := finish(ctx, tx, op, OpSucceeded, "")
@@ -97,7 +98,7 @@ func (s *Store) Succeed(ctx context.Context, op Operation, credentials json.RawM
 			if err := json.Unmarshal(f.Request, &req); err != nil {
 				return fmt.Errorf("decode update request: %w", err)
 			}
-			_, err = tx.ExecContext(ctx, applyUpdate, f.InstanceID, req.PlanID, jsonOrNull(req.Parameters))
+			_, err = tx.ExecContext(ctx, applyUpdate, f.InstanceID, req.PlanID, jsonOrNull(req.Parameters), req.MaintenanceVersion)
 		case OpDeprovision:
 			_, err = tx.ExecContext(ctx, deleteInstance, f.InstanceID)
 		case OpBind, OpRestore:

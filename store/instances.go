@@ -11,9 +11,10 @@ import (
 
 const insertInstance = `
 INSERT INTO instances (
-    id, service_id, plan_id, organization_guid, space_guid, parameters, context, backend, node, state
+    id, service_id, plan_id, organization_guid, space_guid, parameters, context, backend, node, state,
+    maintenance_version
 )
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULLIF($9, ''), $10)`
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULLIF($9, ''), $10, NULLIF($11, ''))`
 
 // CreateInstance inserts inst (whose State is InstanceProvisioning) and its provision
 // operation op in one transaction and notifies the workers. It returns ErrConflict when an
@@ -30,6 +31,7 @@ func (s *Store) CreateInstance(ctx context.Context, inst Instance, op Operation)
 		_, err := tx.ExecContext(ctx, insertInstance,
 			inst.ID, inst.ServiceID, inst.PlanID, inst.OrganizationGUID, inst.SpaceGUID,
 			jsonText(inst.Parameters, "{}"), jsonText(inst.Context, "{}"), inst.Backend, inst.Node, state,
+			inst.MaintenanceVersion,
 		)
 		if err != nil {
 			return fmt.Errorf("insert instance: %w", violation(err))
@@ -78,7 +80,8 @@ func (s *Store) StartInstanceOperation(ctx context.Context, instanceID string, s
 
 const selectInstance = `
 SELECT id, service_id, plan_id, organization_guid, space_guid, parameters, context, backend,
-    COALESCE(node, '') AS node, state, created_at, updated_at
+    COALESCE(node, '') AS node, state, COALESCE(maintenance_version, '') AS maintenance_version,
+    created_at, updated_at
 FROM instances
 WHERE id = $1`
 

@@ -89,8 +89,11 @@ type Instance struct {
 	Backend          string          `db:"backend"`    // name of the backend that serves the plan
 	Node             string          `db:"node"`       // "" until placed
 	State            InstanceState   `db:"state"`
-	CreatedAt        time.Time       `db:"created_at"`
-	UpdatedAt        time.Time       `db:"updated_at"`
+	// MaintenanceVersion is the plan's maintenance_info.version the instance was created or
+	// last updated at; "" (NULL) for none, which is older than any version.
+	MaintenanceVersion string    `db:"maintenance_version"`
+	CreatedAt          time.Time `db:"created_at"`
+	UpdatedAt          time.Time `db:"updated_at"`
 }
 
 // Binding is a row of the bindings table, with its secrets unsealed.
@@ -138,10 +141,13 @@ type Operation struct {
 	FinishedAt          *time.Time      `db:"finished_at"`
 }
 
-// UpdateRequest is the Request of an update operation. The instance row keeps its old plan
-// and parameters until the update succeeds.
+// UpdateRequest is the Request of an update operation. The instance row keeps its old plan,
+// parameters and maintenance version until the update succeeds.
 type UpdateRequest struct {
 	PlanID         string          `json:"plan_id"`
 	PreviousPlanID string          `json:"previous_plan_id"`
 	Parameters     json.RawMessage `json:"parameters"`
+	// MaintenanceVersion is the maintenance version of the plan the update applies, which the
+	// instance records when it succeeds; "" records none (older than any version).
+	MaintenanceVersion string `json:"maintenance_version,omitempty"`
 }
