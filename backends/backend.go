@@ -20,7 +20,11 @@ import "context"
 type Backend interface {
 	// Provision creates the instance on req.Instance.Node.
 	Provision(ctx context.Context, req ProvisionRequest) (ProvisionResponse, error)
-	// Update applies a plan change (and, later, a maintenance upgrade) to the instance.
+	// Update brings the instance, and the login of every binding in req.Bindings, to what
+	// Instance.Plan's settings and Instance.Parameters say now. A plan change, a parameters
+	// change and a maintenance upgrade (the catalog changed a plan's settings and raised its
+	// maintenance_info.version) are one call: each sets everything the plan governs, so an
+	// upgrade comes with every update. Logins keep their passwords and sessions.
 	Update(ctx context.Context, req UpdateRequest) (UpdateResponse, error)
 	// Deprovision removes the instance and every login its bindings made.
 	Deprovision(ctx context.Context, req DeprovisionRequest) error
@@ -82,10 +86,16 @@ type ProvisionRequest struct {
 type ProvisionResponse struct{}
 
 // UpdateRequest asks for the instance to take on Instance.Plan and Instance.Parameters, the
-// new ones; FromPlan names the plan it had until now (the same for a parameters change).
+// new ones; FromPlan names the plan it had until now (the same for a parameters change or an
+// upgrade). Bindings are the instance's bound bindings, with their passwords, whose logins
+// Update brings to the plan's rules (a Redis ACL user is set whole, password included; a
+// RabbitMQ user gets the plan's permissions). Bindings being created or deleted are left out,
+// since their own operations set their logins; the one-operation-per-instance rule of the
+// queue keeps those from running during an update.
 type UpdateRequest struct {
 	Instance Instance
 	FromPlan string
+	Bindings []Binding
 }
 
 // UpdateResponse is what Update changed; it has nothing to tell yet.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"slices"
 	"strconv"
 )
 
@@ -75,4 +76,26 @@ func NewEndpoint(kind string, cfg Server, host string, port int) (Endpoint, erro
 // HostPort is host:port, for the URLs applications get.
 func (e Endpoint) HostPort() string {
 	return net.JoinHostPort(e.Host, strconv.Itoa(e.Port))
+}
+
+// StringList reads a plan setting or parameter that must be a list of strings: from a JSON
+// decoder it arrives as []any, from code as []string; absent (nil) is an empty list. ok is
+// false for anything else.
+func StringList(v any) (list []string, ok bool) {
+	switch x := v.(type) {
+	case nil:
+		return nil, true
+	case []string:
+		return slices.Clone(x), true
+	case []any:
+		for _, e := range x {
+			s, isString := e.(string)
+			if !isString {
+				return nil, false
+			}
+			list = append(list, s)
+		}
+		return list, true
+	}
+	return nil, false
 }

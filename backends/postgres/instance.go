@@ -59,8 +59,9 @@ func (p *Postgres) Provision(ctx context.Context, req backends.ProvisionRequest)
 	})
 }
 
-// Update applies the new plan's connection limit and creates extensions the user now asks
-// for. It never drops an extension: data may depend on it.
+// Update applies the plan's connection limit and creates the extensions the plan and the user
+// now ask for. It never drops an extension: data may depend on it. The binding roles are
+// members of the owner role and take what it has, so they need nothing of their own.
 func (p *Postgres) Update(ctx context.Context, req backends.UpdateRequest) (backends.UpdateResponse, error) {
 	inst := req.Instance
 	n, limit, exts, err := p.settings(inst)
@@ -356,7 +357,7 @@ func (n *node) runInDatabase(ctx context.Context, db string, stmts []statement) 
 }
 
 // settings reads what Provision and Update apply, before any connection is made: the node,
-// the plan's connection limit and the extensions the user asked for.
+// the plan's connection limit and the extensions of the plan and of the user's asking.
 func (p *Postgres) settings(inst backends.Instance) (*node, int, []string, error) {
 	n, err := p.nodes.Get(inst.Node)
 	if err != nil {
@@ -366,7 +367,7 @@ func (p *Postgres) settings(inst backends.Instance) (*node, int, []string, error
 	if err != nil {
 		return nil, 0, nil, err
 	}
-	exts, err := requestedExtensions(inst.Parameters)
+	exts, err := extensions(inst)
 	if err != nil {
 		return nil, 0, nil, err
 	}

@@ -29,29 +29,29 @@ func connectionLimit(plan string, cfg map[string]any) (int, error) {
 	return n, nil
 }
 
-// requestedExtensions reads the user's extensions parameter: a list of offered names. It
+// extensions are what an instance gets: the plan's extensions setting (every instance of the
+// plan has them) and the user's extensions parameter, each a list of offered names. It
 // returns them sorted, without duplicates.
-func requestedExtensions(params map[string]any) ([]string, error) {
-	v, ok := params["extensions"]
-	if !ok || v == nil {
-		return nil, nil
+func extensions(inst backends.Instance) ([]string, error) {
+	fromPlan, err := extensionList(inst.PlanConfig["extensions"], fmt.Sprintf("plan %s sets extensions to something other than a list of extension names", inst.Plan))
+	if err != nil {
+		return nil, err
 	}
-	var names []string
-	switch x := v.(type) {
-	case []string:
-		names = slices.Clone(x)
-	case []any:
-		for _, e := range x {
-			s, ok := e.(string)
-			if !ok {
-				return nil, backends.Permanent("parameter extensions must be a list of extension names",
-					fmt.Errorf("extensions holds a %T", e))
-			}
-			names = append(names, s)
-		}
-	default:
-		return nil, backends.Permanent("parameter extensions must be a list of extension names",
-			fmt.Errorf("extensions is a %T", v))
+	asked, err := extensionList(inst.Parameters["extensions"], "parameter extensions must be a list of extension names")
+	if err != nil {
+		return nil, err
+	}
+	names := append(fromPlan, asked...)
+	slices.Sort(names)
+	return slices.Compact(names), nil
+}
+
+// extensionList reads a list of offered extension names; notList is the sentence for a value
+// that is not a list of strings.
+func extensionList(v any, notList string) ([]string, error) {
+	names, ok := backends.StringList(v)
+	if !ok {
+		return nil, backends.Permanent(notList, fmt.Errorf("extensions is a %T", v))
 	}
 	for _, name := range names {
 		if !slices.Contains(offeredExtensions, name) {
@@ -60,8 +60,7 @@ func requestedExtensions(params map[string]any) ([]string, error) {
 				errors.New("extension not in the allow-list"))
 		}
 	}
-	slices.Sort(names)
-	return slices.Compact(names), nil
+	return names, nil
 }
 
 func truncate(s string, n int) string {

@@ -15,13 +15,17 @@ import (
 )
 
 // Bind creates the binding's user with b.Password and no tags, so it cannot use the management
-// API, and lets it configure, write and read everything in the instance's vhost and nothing
-// elsewhere. A retry sets the same password again, and so does one after a call cut short
-// between creating the user and setting its permissions. The password reaches the node only
-// as a salted hash.
+// API, and lets it configure, write and read everything in the instance's vhost (or what the
+// plan's permissions setting says) and nothing elsewhere. A retry sets the same password
+// again, and so does one after a call cut short between creating the user and setting its
+// permissions. The password reaches the node only as a salted hash.
 func (r *RabbitMQ) Bind(ctx context.Context, req backends.BindRequest) (backends.BindResponse, error) {
 	inst, b := req.Instance, req.Binding
 	n, err := r.node(inst.Node)
+	if err != nil {
+		return backends.BindResponse{}, err
+	}
+	perms, err := planPermissions(inst.Plan, inst.PlanConfig)
 	if err != nil {
 		return backends.BindResponse{}, err
 	}
@@ -57,14 +61,19 @@ func (r *RabbitMQ) Bind(ctx context.Context, req backends.BindRequest) (backends
 		return backends.BindResponse{}, n.fail("create user "+user, err)
 	}
 	log.Info("user-password-set")
-	err = closeBody(n.api(ctx).UpdatePermissionsIn(vhost, user, rabbithole.Permissions{
-		Configure: ".*", Write: ".*", Read: ".*",
-	}))
-	if err != nil {
-		return backends.BindResponse{}, n.fail("give user "+user+" access to vhost "+vhost, err)
+	if err := n.permit(ctx, log, vhost, user, perms); err != nil {
+		return backends.BindResponse{}, err
 	}
-	log.Info("permissions-set")
 	return backends.BindResponse{Credentials: n.credentials(vhost, user, b.Password)}, nil
+}
+
+// permit gives user perms in vhost, and nowhere else.
+func (n *node) permit(ctx context.Context, log lager.Logger, vhost, user string, perms rabbithole.Permissions) error {
+	if err := closeBody(n.api(ctx).UpdatePermissionsIn(vhost, user, perms)); err != nil {
+		return n.fail("give user "+user+" access to vhost "+vhost, err)
+	}
+	log.Info("permissions-set", lager.Data{"user": user})
+	return nil
 }
 
 // bindingUser reports whether user exists; one with tags, or with permissions in another vhost

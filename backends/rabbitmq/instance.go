@@ -46,10 +46,34 @@ func (r *RabbitMQ) Provision(ctx context.Context, req backends.ProvisionRequest)
 	return backends.ProvisionResponse{}, nil
 }
 
-// Update has nothing to change: a vhost carries no setting that differs between plans.
+// Update gives the user of every binding in req.Bindings the plan's permissions in the
+// instance's vhost (see planPermissions); passwords, tags and connections stay as they are.
+// A user that is gone, or that is not the binding's, is left to the binding's own operations.
 func (r *RabbitMQ) Update(ctx context.Context, req backends.UpdateRequest) (backends.UpdateResponse, error) {
-	_, err := r.node(req.Instance.Node)
-	return backends.UpdateResponse{}, err
+	inst := req.Instance
+	n, err := r.node(inst.Node)
+	if err != nil {
+		return backends.UpdateResponse{}, err
+	}
+	perms, err := planPermissions(inst.Plan, inst.PlanConfig)
+	if err != nil {
+		return backends.UpdateResponse{}, err
+	}
+	vhost := vhostName(inst)
+	log := lagerctx.FromContext(ctx).WithData(lager.Data{"vhost": vhost})
+	for _, b := range req.Bindings {
+		user := backends.UserName(inst.ID, b.ID)
+		exists, err := n.bindingUser(ctx, user, vhost)
+		if err != nil {
+			return backends.UpdateResponse{}, err
+		}
+		if exists {
+			if err := n.permit(ctx, log, vhost, user, perms); err != nil {
+				return backends.UpdateResponse{}, err
+			}
+		}
+	}
+	return backends.UpdateResponse{}, nil
 }
 
 // Deprovision deletes the users of the instance's bindings (see instanceUsers) and closes

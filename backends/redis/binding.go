@@ -44,8 +44,9 @@ var deniedCommands = []string{
 
 // aclRules are the whole definition of a binding's user: ACL SETUSER applies them after
 // reset, so the user ends up the same whatever it was before. The password is given as its
-// SHA-256, the form Redis keeps, so the clear password never reaches the node.
-func aclRules(prefix, password string) []string {
+// SHA-256, the form Redis keeps, so the clear password never reaches the node. planDenied are
+// the plan's own denials, which come last.
+func aclRules(prefix, password string, planDenied []string) []string {
 	sum := sha256.Sum256([]byte(password))
 	rules := []string{
 		// reset grants every channel when the node's acl-pubsub-default is allchannels.
@@ -53,7 +54,8 @@ func aclRules(prefix, password string) []string {
 		"~" + prefix + "*", "&" + prefix + "*",
 		"+@all", "-@dangerous", "-@admin",
 	}
-	return append(rules, deniedCommands...)
+	rules = append(rules, deniedCommands...)
+	return append(rules, planDenied...)
 }
 
 // Bind sets the binding's ACL user, with b.Password, on the instance's node: it may use the
@@ -69,8 +71,11 @@ func (r *Redis) Bind(ctx context.Context, req backends.BindRequest) (backends.Bi
 		return backends.BindResponse{}, err
 	}
 	if b.Password == "" {
-		return backends.BindResponse{}, backends.Permanent("the binding has no password, and Redis would let anyone in as its user",
-			errors.New("empty binding password"))
+		return backends.BindResponse{}, errNoPassword()
+	}
+	denied, err := planDenied(inst.Plan, inst.PlanConfig)
+	if err != nil {
+		return backends.BindResponse{}, err
 	}
 	prefix, user := keyPrefix(inst), backends.UserName(inst.ID, b.ID)
 	log := lagerctx.FromContext(ctx).WithData(lager.Data{"key-prefix": prefix, "user": user})
@@ -79,14 +84,28 @@ func (r *Redis) Bind(ctx context.Context, req backends.BindRequest) (backends.Bi
 	if err := n.checkDefaultClosed(ctx); err != nil {
 		return backends.BindResponse{}, err
 	}
-	if err := n.client.ACLSetUser(ctx, user, aclRules(prefix, b.Password)...).Err(); err != nil {
-		return backends.BindResponse{}, n.fail("set up ACL user "+user, err)
+	if err := n.setUser(ctx, log, prefix, user, b.Password, denied); err != nil {
+		return backends.BindResponse{}, err
 	}
-	log.Info("user-set")
 	if err := n.saveACL(ctx, log); err != nil {
 		return backends.BindResponse{}, err
 	}
 	return backends.BindResponse{Credentials: n.credentials(prefix, user, b.Password)}, nil
+}
+
+// errNoPassword refuses a binding without a password, whose ACL user anyone could log in as.
+func errNoPassword() error {
+	return backends.Permanent("the binding has no password, and Redis would let anyone in as its user",
+		errors.New("empty binding password"))
+}
+
+// setUser sets user's ACL rules whole (aclRules).
+func (n *node) setUser(ctx context.Context, log lager.Logger, prefix, user, password string, denied []string) error {
+	if err := n.client.ACLSetUser(ctx, user, aclRules(prefix, password, denied)...).Err(); err != nil {
+		return n.fail("set up ACL user "+user, err)
+	}
+	log.Info("user-set", lager.Data{"user": user})
+	return nil
 }
 
 // CheckBinding reports whether the binding's ACL user is missing from the instance's node, as

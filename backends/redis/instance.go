@@ -32,10 +32,36 @@ func (r *Redis) Provision(ctx context.Context, req backends.ProvisionRequest) (b
 	return backends.ProvisionResponse{}, n.checkServes(ctx, log)
 }
 
-// Update does nothing: a plan of this backend sets nothing on the node.
+// Update sets the ACL user of every binding in req.Bindings anew, with its password and the
+// plan's denied_commands, and saves the ACL once; the users' clients stay connected. A user
+// the node lost in a restart is made again, as a restore would.
 func (r *Redis) Update(ctx context.Context, req backends.UpdateRequest) (backends.UpdateResponse, error) {
-	_, err := r.node(req.Instance.Node)
-	return backends.UpdateResponse{}, err
+	inst := req.Instance
+	n, err := r.node(inst.Node)
+	if err != nil {
+		return backends.UpdateResponse{}, err
+	}
+	denied, err := planDenied(inst.Plan, inst.PlanConfig)
+	if err != nil {
+		return backends.UpdateResponse{}, err
+	}
+	prefix := keyPrefix(inst)
+	log := lagerctx.FromContext(ctx).WithData(lager.Data{"key-prefix": prefix})
+	if len(req.Bindings) == 0 {
+		return backends.UpdateResponse{}, nil
+	}
+	if err := n.checkDefaultClosed(ctx); err != nil {
+		return backends.UpdateResponse{}, err
+	}
+	for _, b := range req.Bindings {
+		if b.Password == "" {
+			return backends.UpdateResponse{}, errNoPassword()
+		}
+		if err := n.setUser(ctx, log, prefix, backends.UserName(inst.ID, b.ID), b.Password, denied); err != nil {
+			return backends.UpdateResponse{}, err
+		}
+	}
+	return backends.UpdateResponse{}, n.saveACL(ctx, log)
 }
 
 // Deprovision deletes every ACL user of the instance, which ends their clients, then every key
