@@ -49,6 +49,7 @@ func Handler(b *Broker, logger lager.Logger, username, password string) http.Han
 	brokerapi.AttachRoutes(r, b, logger)
 	// chi replaces a handler registered again for the same method and pattern.
 	r.Get("/v2/catalog", b.serveCatalog)
+	r.Get("/v2/service_instances/{instance_id}", b.serveGetInstance)
 	r.Get("/v2/service_instances/{instance_id}/last_operation", b.serveLastOperation)
 	r.Get("/v2/service_instances/{instance_id}/service_bindings/{binding_id}/last_operation", b.serveLastBindingOperation)
 	return r

@@ -131,6 +131,9 @@ type lastOperationResponse struct {
 	State          domain.LastOperationState `json:"state"`
 	Description    string                    `json:"description,omitempty"`
 	InstanceUsable *bool                     `json:"instance_usable,omitempty"`
+	// UpdateRepeatable says, of a failed update, that the instance is as it was and the
+	// same update may be sent again.
+	UpdateRepeatable *bool `json:"update_repeatable,omitempty"`
 }
 
 func (b *Broker) serveLastOperation(w http.ResponseWriter, r *http.Request) {
@@ -152,7 +155,9 @@ func (b *Broker) servePoll(w http.ResponseWriter, r *http.Request, instanceID, b
 		// A failed update or unbind leaves the instance as it was; a failed deprovision may
 		// have removed part of it.
 		switch op.Kind {
-		case store.OpUpdate, store.OpUnbind:
+		case store.OpUpdate:
+			resp.InstanceUsable, resp.UpdateRepeatable = ptr(true), ptr(true)
+		case store.OpUnbind:
 			resp.InstanceUsable = ptr(true)
 		case store.OpDeprovision:
 			resp.InstanceUsable = ptr(false)

@@ -35,23 +35,31 @@ func (b *Broker) Provision(ctx context.Context, instanceID string, details domai
 	if err := b.catalog.CheckVersion(plan, details.RawParameters); err != nil {
 		return domain.ProvisionedServiceSpec{}, badRequest("%s", err)
 	}
+	if err := maintenanceConflict(plan, details.MaintenanceInfo); err != nil {
+		// The identical replay of a provision accepted before the plan's version moved on
+		// gets the answer it got then, from provisionAgain.
+		if _, getErr := b.store.GetInstance(ctx, instanceID); getErr != nil {
+			return domain.ProvisionedServiceSpec{}, err
+		}
+	}
 
 	inst := store.Instance{
-		ID:               instanceID,
-		ServiceID:        details.ServiceID,
-		PlanID:           details.PlanID,
-		OrganizationGUID: details.OrganizationGUID,
-		SpaceGUID:        details.SpaceGUID,
-		Parameters:       object(details.RawParameters),
-		Context:          object(details.RawContext),
-		Backend:          plan.Backend,
-		State:            store.InstanceProvisioning,
+		ID:                 instanceID,
+		ServiceID:          details.ServiceID,
+		PlanID:             details.PlanID,
+		OrganizationGUID:   details.OrganizationGUID,
+		SpaceGUID:          details.SpaceGUID,
+		Parameters:         object(details.RawParameters),
+		Context:            object(details.RawContext),
+		Backend:            plan.Backend,
+		State:              store.InstanceProvisioning,
+		MaintenanceVersion: askedVersion(plan, details.MaintenanceInfo),
 	}
 	op := b.newOperation(ctx, store.OpProvision, instanceID, "", details.RawContext, nil)
 
 	err = b.store.CreateInstance(ctx, inst, op)
 	if errors.Is(err, store.ErrConflict) {
-		return b.provisionAgain(ctx, logger, inst, plan, asyncAllowed)
+		return b.provisionAgain(ctx, logger, inst, details.MaintenanceInfo, plan, asyncAllowed)
 	}
 	if err != nil {
 		logger.Error("store-create-instance-failed", err, lager.Data{"operation-id": op.ID})
@@ -62,8 +70,9 @@ func (b *Broker) Provision(ctx context.Context, instanceID string, details domai
 }
 
 // provisionAgain answers a PUT for an instance id that exists: the same attributes get the
-// same answer (or a fresh attempt when the earlier one failed), other attributes get 409.
-func (b *Broker) provisionAgain(ctx context.Context, logger lager.Logger, want store.Instance, plan catalog.Plan, asyncAllowed bool) (domain.ProvisionedServiceSpec, error) {
+// same answer (or a fresh attempt when the earlier one failed), other attributes get 409. A
+// maintenance_info the PUT carries (asked) is one of them.
+func (b *Broker) provisionAgain(ctx context.Context, logger lager.Logger, want store.Instance, asked *domain.MaintenanceInfo, plan catalog.Plan, asyncAllowed bool) (domain.ProvisionedServiceSpec, error) {
 	have, err := b.store.GetInstance(ctx, want.ID)
 	if errors.Is(err, store.ErrNotFound) {
 		// Deleted between our insert and this read: the platform may simply retry.
@@ -75,7 +84,7 @@ func (b *Broker) provisionAgain(ctx context.Context, logger lager.Logger, want s
 	}
 	if have.ServiceID != want.ServiceID || have.PlanID != want.PlanID ||
 		have.OrganizationGUID != want.OrganizationGUID || have.SpaceGUID != want.SpaceGUID ||
-		!sameJSON(have.Parameters, want.Parameters) {
+		!sameJSON(have.Parameters, want.Parameters) || !sameMaintenance(have, asked) {
 		return domain.ProvisionedServiceSpec{}, conflict("service instance %s already exists with other attributes", want.ID)
 	}
 

@@ -14,8 +14,11 @@ import (
 	"github.com/omnibroker/omnibroker/store"
 )
 
-// Update serves PATCH /v2/service_instances/:instance_id. The instance keeps its plan and
-// parameters until the backend has applied the new ones.
+// Update serves PATCH /v2/service_instances/:instance_id. The instance keeps its plan,
+// parameters and maintenance version until the backend has applied the new ones. Every update
+// applies the plan as the catalog has it now, to the instance and its bindings' logins, and so
+// is also the maintenance upgrade a PATCH with the plan's new maintenance_info asks for (a
+// plan change that carries it is one operation); the instance then records that version.
 func (b *Broker) Update(ctx context.Context, instanceID string, details domain.UpdateDetails, asyncAllowed bool) (domain.UpdateServiceSpec, error) {
 	logger := b.session(ctx, "update", lager.Data{"instance-id": instanceID, "plan-id": details.PlanID})
 
@@ -81,7 +84,22 @@ func (b *Broker) Update(ctx context.Context, instanceID string, details domain.U
 		logger.Error("marshal-parameters-failed", err)
 		return domain.UpdateServiceSpec{}, internalError(instanceID)
 	}
-	want := store.UpdateRequest{PlanID: planID, PreviousPlanID: inst.PlanID, Parameters: merged}
+	want := store.UpdateRequest{
+		PlanID: planID, PreviousPlanID: inst.PlanID, Parameters: merged,
+		MaintenanceVersion: askedVersion(plan, details.MaintenanceInfo),
+	}
+	if err := maintenanceConflict(plan, details.MaintenanceInfo); err != nil {
+		// The identical replay of an update accepted before the plan's version moved on gets
+		// the answer it got then: 200 once it is done, its operation while it runs.
+		done := inst.State == store.InstanceReady && planID == inst.PlanID &&
+			sameJSON(inst.Parameters, merged) && inst.MaintenanceVersion == want.MaintenanceVersion
+		if done {
+			return domain.UpdateServiceSpec{}, nil
+		}
+		if inst.State != store.InstanceUpdating {
+			return domain.UpdateServiceSpec{}, err
+		}
+	}
 
 	op, err := b.startUpdate(ctx, logger, inst, want, details.RawContext)
 	if err != nil {
@@ -113,7 +131,8 @@ func (b *Broker) startUpdate(ctx context.Context, logger lager.Logger, inst stor
 		latest, err := b.store.LatestOperation(ctx, inst.ID, "")
 		var have store.UpdateRequest
 		if err == nil && latest.Kind == store.OpUpdate && json.Unmarshal(latest.Request, &have) == nil &&
-			have.PlanID == want.PlanID && sameJSON(have.Parameters, want.Parameters) {
+			have.PlanID == want.PlanID && sameJSON(have.Parameters, want.Parameters) &&
+			have.MaintenanceVersion == want.MaintenanceVersion {
 			return latest, nil
 		}
 		return store.Operation{}, errConcurrency

@@ -280,7 +280,15 @@ func (p *Pool) execute(ctx context.Context, op store.Operation) (credentials jso
 			return nil, permanentf("plan %s runs on another backend; moving an instance between backends is not supported", next.Name)
 		}
 		target.Plan, target.PlanConfig, target.Parameters = next.Name, next.Config, decodeObject(req.Parameters)
-		_, err = backend.Update(ctx, backends.UpdateRequest{Instance: target, FromPlan: plan.Name})
+		bound, err := p.b.store.InstanceBindings(ctx, inst.ID)
+		if err != nil {
+			return nil, err
+		}
+		update := backends.UpdateRequest{Instance: target, FromPlan: plan.Name}
+		for _, b := range bound {
+			update.Bindings = append(update.Bindings, bindingOf(b))
+		}
+		_, err = backend.Update(ctx, update)
 		return nil, err
 
 	case store.OpDeprovision:
