@@ -182,6 +182,11 @@ var _ = Describe("Maintenance info", func() {
 			cf.provisionReady(id, mPGPlan, nil)
 			DeferCleanup(cf.deprovisionGone, id, mPG2Plan)
 			Expect(cf.maintenanceVersionOf(id)).To(Equal("1.0.0"))
+			k8s := *cf
+			k8s.version = "2.14"
+			r := k8s.getInstance(id)
+			Expect(r.Status).To(Equal(http.StatusOK), r.String())
+			Expect(r.Body).NotTo(HaveKey("maintenance_info"), "OSB 2.14 knows no maintenance_info")
 
 			cf.updated(id, with(updateBody(mPGPlan, mPG2Plan, nil), "maintenance_info", maintenance("2.0.0")), mPG2Plan)
 			var updates int
@@ -192,7 +197,7 @@ var _ = Describe("Maintenance info", func() {
 			Expect(connectionLimit(backendDatabase(id))).To(Equal(12))
 
 			By("refusing a plan change with the old plan's maintenance_info")
-			r := cf.update(id, with(updateBody(mPG2Plan, mPGPlan, nil), "maintenance_info", maintenance("2.0.0")), true)
+			r = cf.update(id, with(updateBody(mPG2Plan, mPGPlan, nil), "maintenance_info", maintenance("2.0.0")), true)
 			expectOSBErrorCode(r, http.StatusUnprocessableEntity, "MaintenanceInfoConflict")
 		})
 	})

@@ -65,7 +65,7 @@ type getInstanceResponse struct {
 func (b *Broker) serveGetInstance(w http.ResponseWriter, r *http.Request) {
 	minor := apiMinor(r)
 	if minor < 14 {
-		writeError(w, http.StatusPreconditionFailed, "", "get instance endpoint only supported starting with OSB version 2.14")
+		writeError(w, http.StatusPreconditionFailed, "PreconditionFailed", "get instance endpoint only supported starting with OSB version 2.14")
 		return
 	}
 	inst, err := b.fetchInstance(r.Context(), chi.URLParam(r, "instance_id"))
