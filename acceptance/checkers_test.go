@@ -59,4 +59,86 @@ var _ = Describe("Third-party OSB clients", func() {
 			expectJSONObject(cf.lastOperation(newID(), asyncPlan, "provision"), http.StatusGone)
 		})
 	})
+
+	Describe("binding synchronously, as the Kubernetes service catalog and the mocha checker do", func() {
+		It("binds and unbinds within the budget on an async_only plan, without accepts_incomplete", func() {
+			id, bindingID := newID(), newID()
+			r := cf.provision(id, provisionBody(asyncPlan, nil), true)
+			DeferCleanup(cf.deprovisionGone, id, asyncPlan)
+			expectSucceeded(cf.awaitInstance(id, asyncPlan, operationOf(r)))
+
+			r = cf.bind(id, bindingID, bindBody(asyncPlan, newID(), nil), false)
+			Expect(r.Status).To(Equal(http.StatusCreated), r.String())
+			mustConnect(credentialsOf(r).str("uri"))
+			r = cf.unbind(id, bindingID, asyncPlan, false)
+			Expect(r.Status).To(Equal(http.StatusOK), r.String())
+			expectOSBErrorCode(cf.deprovision(id, asyncPlan, false), http.StatusUnprocessableEntity, "AsyncRequired")
+		})
+
+		It("needs accepts_incomplete on a bindings_async_only plan, answers 202, and GET binding then shows the credentials", func() {
+			id, bindingID, app := newID(), newID(), newID()
+			r := cf.provision(id, provisionBody(asyncBindsPlan, nil), true)
+			DeferCleanup(cf.deprovisionGone, id, asyncBindsPlan)
+			expectSucceeded(cf.awaitInstance(id, asyncBindsPlan, operationOf(r)))
+
+			expectOSBErrorCode(cf.bind(id, bindingID, bindBody(asyncBindsPlan, app, nil), false), http.StatusUnprocessableEntity, "AsyncRequired")
+			r = cf.bind(id, bindingID, bindBody(asyncBindsPlan, app, nil), true)
+			DeferCleanup(cf.unbindGone, id, bindingID, asyncBindsPlan)
+			if r.Status == http.StatusAccepted {
+				expectSucceeded(cf.awaitBinding(id, bindingID, asyncBindsPlan, operationOf(r)))
+			} else {
+				// The worker may finish before the broker's one look; it never waits.
+				Expect(r.Status).To(Equal(http.StatusCreated), r.String())
+			}
+			got := cf.getBinding(id, bindingID)
+			Expect(got.Status).To(Equal(http.StatusOK), got.String())
+			mustConnect(credentialsOf(got).str("uri"))
+			expectOSBErrorCode(cf.unbind(id, bindingID, asyncBindsPlan, false), http.StatusUnprocessableEntity, "AsyncRequired")
+		})
+	})
+
+	Describe("re-using an id with other attributes", Ordered, func() {
+		var id, bindingID, app string
+
+		BeforeAll(func() {
+			cf = shared.client()
+			id, bindingID, app = newID(), newID(), newID()
+			cf.provisionReady(id, quickPlan, nil)
+			DeferCleanup(cf.deprovisionGone, id, quickPlan)
+			cf.bindReady(id, bindingID, quickPlan, app)
+			DeferCleanup(cf.unbindGone, id, bindingID, quickPlan)
+		})
+
+		It("answers a bind of the binding id with another plan 409, as the mocha checker expects, before any other check", func() {
+			same := bindBody(quickPlan, app, nil)
+			for _, body := range []map[string]any{
+				with(same, "plan_id", quick2PlanID),
+				with(same, "plan_id", newID()),
+				with(with(same, "service_id", otherServiceID), "plan_id", otherPlanID),
+				with(same, "parameters", map[string]any{"role": "reader"}),
+			} {
+				expectOSBError(cf.bind(id, bindingID, body, true), http.StatusConflict)
+			}
+			other := newID()
+			cf.provisionReady(other, quickPlan, nil)
+			DeferCleanup(cf.deprovisionGone, other, quickPlan)
+			expectOSBError(cf.bind(other, bindingID, same, true), http.StatusConflict)
+		})
+
+		It("answers a provision of the instance id with other attributes 409, before any other check", func() {
+			same := provisionBody(quickPlan, nil)
+			for _, body := range []map[string]any{
+				with(same, "plan_id", newID()),
+				with(same, "service_id", newID()),
+				with(same, "plan_id", asyncPlanID),
+				with(same, "organization_guid", nil),
+				with(same, "parameters", map[string]any{"extensions": []any{"plv8"}}),
+			} {
+				expectOSBError(cf.provision(id, body, false), http.StatusConflict)
+			}
+			r := cf.getInstance(id)
+			Expect(r.Status).To(Equal(http.StatusOK), r.String())
+			Expect(r.Body).To(HaveKeyWithValue("plan_id", quickPlanID))
+		})
+	})
 })

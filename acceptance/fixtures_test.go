@@ -21,6 +21,7 @@ const (
 	fixedPlanID     = "dd651d1e-58b8-4920-b6c1-a94a1cb9cf23"
 	otherServiceID  = "7f995d9a-2d6c-4014-9142-af05ccec03cc"
 	otherPlanID     = "369aa54d-5ae7-4630-9a4e-578a112571d8"
+	asyncBindsID    = "5c0b8e0e-3d6f-4a59-9d41-2f7c1b0e6a52"
 	mysqlServiceID  = "0b7c52a4-57d4-4a43-9c5c-3f0b1a6f3c11"
 	mysqlPlanID     = "0b7c52a4-57d4-4a43-9c5c-3f0b1a6f3c12"
 	redisServiceID  = "4e8e1f0c-2b53-4c9e-8a7b-6d1c2f3e4a21"
@@ -37,9 +38,11 @@ var (
 	quick2Plan = plan{pgServiceID, quick2PlanID}
 	asyncPlan  = plan{pgServiceID, asyncPlanID}
 	fixedPlan  = plan{pgServiceID, fixedPlanID}
-	mysqlPlan  = plan{mysqlServiceID, mysqlPlanID}
-	redisPlan  = plan{redisServiceID, redisPlanID}
-	rabbitPlan = plan{rabbitServiceID, rabbitPlanID}
+	// asyncBindsPlan is async_only and bindings_async_only: no request on it waits.
+	asyncBindsPlan = plan{otherServiceID, asyncBindsID}
+	mysqlPlan      = plan{mysqlServiceID, mysqlPlanID}
+	redisPlan      = plan{redisServiceID, redisPlanID}
+	rabbitPlan     = plan{rabbitServiceID, rabbitPlanID}
 )
 
 // quickWaitBudget is the wait_budget of the quick plans: how long a request with
@@ -49,8 +52,8 @@ const quickWaitBudget = 10 * time.Second
 const extensionsSchema = `{"$schema": "http://json-schema.org/draft-04/schema#", type: object, additionalProperties: false, properties: {extensions: {type: array, uniqueItems: true, items: {enum: [citext, hstore, pg_trgm, pgcrypto, "uuid-ossp"]}}}}`
 
 // catalogYAML is the catalog every broker of the suite serves: quick waits for its operation,
-// quick2 too (a plan to move quick to), async never does, fixed cannot change plan, and
-// other-service is a second offering.
+// quick2 too (a plan to move quick to), async never does but for binds, fixed cannot change
+// plan, and other-service is a second offering, whose async-binds plan never waits at all.
 var catalogYAML = strings.NewReplacer(
 	"PG_SERVICE", pgServiceID,
 	"QUICK_PLAN", quickPlanID,
@@ -60,6 +63,7 @@ var catalogYAML = strings.NewReplacer(
 	"FIXED_PLAN", fixedPlanID,
 	"OTHER_SERVICE", otherServiceID,
 	"OTHER_PLAN", otherPlanID,
+	"ASYNC_BINDS_PLAN", asyncBindsID,
 	"MYSQL_SERVICE", mysqlServiceID,
 	"MYSQL_PLAN", mysqlPlanID,
 	"REDIS_SERVICE", redisServiceID,
@@ -117,6 +121,12 @@ var catalogYAML = strings.NewReplacer(
         name: other
         description: d
         backend: postgres
+      - id: ASYNC_BINDS_PLAN
+        name: async-binds
+        description: never waits, not even to bind
+        backend: postgres
+        async_only: true
+        bindings_async_only: true
   - id: MYSQL_SERVICE
     name: mysql-test
     description: test mysql

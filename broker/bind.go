@@ -19,6 +19,10 @@ import (
 func (b *Broker) Bind(ctx context.Context, instanceID, bindingID string, details domain.BindDetails, asyncAllowed bool) (domain.Binding, error) {
 	logger := b.session(ctx, "bind", lager.Data{"instance-id": instanceID, "binding-id": bindingID, "plan-id": details.PlanID})
 
+	want := requestedBinding(instanceID, bindingID, details)
+	if err := b.bindConflict(ctx, want); err != nil {
+		return domain.Binding{}, err
+	}
 	plan, svc, err := b.planOf(details.ServiceID, details.PlanID)
 	if err != nil {
 		return domain.Binding{}, err
@@ -26,7 +30,7 @@ func (b *Broker) Bind(ctx context.Context, instanceID, bindingID string, details
 	if !plan.IsBindable(svc) {
 		return domain.Binding{}, badRequest("plan %q is not bindable", plan.Name)
 	}
-	if plan.AsyncOnly && !asyncAllowed {
+	if plan.BindingsAsyncOnly && !asyncAllowed {
 		return domain.Binding{}, errAsyncRequired
 	}
 	if err := b.catalog.ValidateParameters(plan.ID, catalog.BindingCreate, details.RawParameters); err != nil {
@@ -44,22 +48,10 @@ func (b *Broker) Bind(ctx context.Context, instanceID, bindingID string, details
 		return domain.Binding{}, b.notTheInstances(instanceID, details.ServiceID, details.PlanID)
 	}
 
-	password, err := backends.NewPassword()
+	want.Password, err = backends.NewPassword()
 	if err != nil {
 		logger.Error("generate-password-failed", err)
 		return domain.Binding{}, internalError(bindingID)
-	}
-	want := store.Binding{
-		ID:           bindingID,
-		InstanceID:   instanceID,
-		ServiceID:    details.ServiceID,
-		PlanID:       details.PlanID,
-		AppGUID:      appGUID(details),
-		BindResource: bindResource(details),
-		Parameters:   object(details.RawParameters),
-		Context:      object(details.RawContext),
-		State:        store.BindingCreating,
-		Password:     password,
 	}
 	switch inst.State {
 	case store.InstanceReady:
@@ -69,7 +61,7 @@ func (b *Broker) Bind(ctx context.Context, instanceID, bindingID string, details
 		return domain.Binding{}, errDeleteFailed(instanceID)
 	default:
 		if existing, err := b.store.GetBinding(ctx, instanceID, bindingID); err == nil {
-			return b.bindAgain(ctx, logger, existing, want, plan, asyncAllowed)
+			return b.bindAgain(ctx, logger, existing, want, inst.PlanID, plan, asyncAllowed)
 		}
 		return domain.Binding{}, errConcurrency
 	}
@@ -83,7 +75,7 @@ func (b *Broker) Bind(ctx context.Context, instanceID, bindingID string, details
 			// The id belongs to a binding of another instance, or vanished meanwhile.
 			return domain.Binding{}, conflict("binding %s already exists", bindingID)
 		}
-		return b.bindAgain(ctx, logger, existing, want, plan, asyncAllowed)
+		return b.bindAgain(ctx, logger, existing, want, inst.PlanID, plan, asyncAllowed)
 	case err != nil:
 		return domain.Binding{}, b.startError(logger, err, op.ID)
 	}
@@ -93,11 +85,9 @@ func (b *Broker) Bind(ctx context.Context, instanceID, bindingID string, details
 
 // bindAgain answers a PUT for a binding id that exists: the same attributes get the same
 // answer (or a fresh attempt when the earlier one failed), other attributes get 409.
-func (b *Broker) bindAgain(ctx context.Context, logger lager.Logger, have, want store.Binding, plan catalog.Plan, asyncAllowed bool) (domain.Binding, error) {
-	// The plan is left out: after a plan update the platform sends the instance's new one.
-	if have.ServiceID != want.ServiceID || have.AppGUID != want.AppGUID ||
-		!sameJSON(have.BindResource, want.BindResource) || !sameJSON(have.Parameters, want.Parameters) {
-		return domain.Binding{}, conflict("binding %s already exists with other attributes", want.ID)
+func (b *Broker) bindAgain(ctx context.Context, logger lager.Logger, have, want store.Binding, instancePlan string, plan catalog.Plan, asyncAllowed bool) (domain.Binding, error) {
+	if !sameBinding(have, want, instancePlan) {
+		return domain.Binding{}, errBindingConflict(want.ID)
 	}
 	switch have.State {
 	case store.BindingBound:
@@ -122,7 +112,7 @@ func (b *Broker) bindAgain(ctx context.Context, logger lager.Logger, have, want 
 }
 
 func (b *Broker) bindOutcome(ctx context.Context, logger lager.Logger, instanceID, bindingID, opID string, plan catalog.Plan, asyncAllowed, again bool) (domain.Binding, error) {
-	done, err := b.settle(ctx, logger, opID, b.budget(plan, asyncAllowed), asyncAllowed)
+	done, err := b.settle(ctx, logger, opID, b.budget(plan, true, asyncAllowed), asyncAllowed)
 	if err != nil {
 		return domain.Binding{}, err
 	}
@@ -153,4 +143,51 @@ func bindResource(d domain.BindDetails) json.RawMessage {
 		return json.RawMessage("{}")
 	}
 	return raw
+}
+
+// requestedBinding is the binding row a bind asks for, without its password.
+func requestedBinding(instanceID, bindingID string, d domain.BindDetails) store.Binding {
+	return store.Binding{
+		ID:           bindingID,
+		InstanceID:   instanceID,
+		ServiceID:    d.ServiceID,
+		PlanID:       d.PlanID,
+		AppGUID:      appGUID(d),
+		BindResource: bindResource(d),
+		Parameters:   object(d.RawParameters),
+		Context:      object(d.RawContext),
+		State:        store.BindingCreating,
+	}
+}
+
+// sameBinding tells whether a bind that asks for want asks for the binding have is: the same
+// instance, service, plan, app, bind_resource and parameters. The plan may also be the
+// instance's current one (instancePlan), which platforms send after a plan update.
+func sameBinding(have, want store.Binding, instancePlan string) bool {
+	return have.InstanceID == want.InstanceID && have.ServiceID == want.ServiceID &&
+		(have.PlanID == want.PlanID || want.PlanID == instancePlan) && have.AppGUID == want.AppGUID &&
+		sameJSON(have.BindResource, want.BindResource) && sameJSON(have.Parameters, want.Parameters)
+}
+
+func errBindingConflict(bindingID string) error {
+	return conflict("binding %s already exists with other attributes", bindingID)
+}
+
+// bindConflict is the 409 for a bind of a binding id that exists with other attributes (on
+// another instance, of another plan, for another app, …), or nil. Bind asks it before any
+// other check, so a platform that re-uses an id hears that it is taken, whatever else the
+// request gets wrong. A store failure is left to the rest of Bind, which meets it again.
+func (b *Broker) bindConflict(ctx context.Context, want store.Binding) error {
+	have, err := b.store.LookupBinding(ctx, want.ID)
+	if err != nil {
+		return nil
+	}
+	instancePlan := ""
+	if inst, err := b.store.GetInstance(ctx, want.InstanceID); err == nil {
+		instancePlan = inst.PlanID
+	}
+	if !sameBinding(have, want, instancePlan) {
+		return errBindingConflict(want.ID)
+	}
+	return nil
 }

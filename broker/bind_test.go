@@ -61,6 +61,13 @@ var _ = Describe("Bind", func() {
 			Entry("another app", func(b map[string]any) { b["app_guid"] = uuid.NewString() }),
 			Entry("other parameters", func(b map[string]any) { b["parameters"] = map[string]any{"read_only": true} }),
 			Entry("a bind_resource it did not have", func(b map[string]any) { b["bind_resource"] = map[string]any{"route": "r.example.com"} }),
+			// Conflicts come first: each of these would otherwise be a 400 or a 422.
+			Entry("another plan of the service", func(b map[string]any) { b["plan_id"] = asyncPlan }),
+			Entry("a plan not in the catalog", func(b map[string]any) { b["plan_id"] = uuid.NewString() }),
+			Entry("a service not in the catalog", func(b map[string]any) { b["service_id"] = uuid.NewString() }),
+			Entry("parameters and no accepts_incomplete on an async-only plan", func(b map[string]any) {
+				b["plan_id"], b["parameters"] = asyncPlan, map[string]any{"x": 1}
+			}),
 		)
 
 		It("answers 409 to the same binding id on another instance", func() {
@@ -131,6 +138,20 @@ var _ = Describe("Bind", func() {
 			again := bind(id, bindingID, bindBody(asyncPlan, app), true)
 			Expect(again.status).To(Equal(200))
 			Expect(sameSecrets(again.body["credentials"], got.body["credentials"])).To(BeTrue(), "the same credentials again")
+		})
+	})
+
+	When("the plan runs only its instance operations asynchronously (async_only without bindings_async_only)", func() {
+		It("binds and unbinds within the budget, with and without accepts_incomplete", func() {
+			id := readyInstance(asyncInstancesPlan)
+			for _, async := range []bool{false, true} {
+				bindingID := uuid.NewString()
+				resp := bind(id, bindingID, bindBody(asyncInstancesPlan, uuid.NewString()), async)
+				Expect(resp.status).To(Equal(201), "body %v", redacted(resp.body))
+				Expect(loginWorks(resp.body["credentials"].(map[string]any))).To(BeTrue(), "the binding's login works")
+				Expect(unbind(id, bindingID, asyncInstancesPlan, async).status).To(Equal(200))
+			}
+			expectRefusal(deprovision(id, asyncInstancesPlan, false), 422, "AsyncRequired")
 		})
 	})
 

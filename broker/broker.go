@@ -98,13 +98,14 @@ func pollPause(waited time.Duration) time.Duration {
 	return 500 * time.Millisecond
 }
 
-// budget is how long a request on plan waits for its operation.
-func (b *Broker) budget(plan catalog.Plan, asyncAllowed bool) time.Duration {
+// budget is how long a request on plan waits for its operation, an instance's or (binding
+// true) a binding's.
+func (b *Broker) budget(plan catalog.Plan, binding, asyncAllowed bool) time.Duration {
 	switch {
-	case plan.AsyncOnly:
+	case plan.AsyncOnlyFor(binding):
 		return 0
 	case asyncAllowed:
-		return plan.Budget()
+		return plan.Budget(binding)
 	default:
 		return b.syncBudget
 	}

@@ -34,6 +34,8 @@ const (
 	quickPlan = "b6a4f0c2-0000-4000-8000-000000000002"
 	asyncPlan = "b6a4f0c2-0000-4000-8000-000000000003"
 	downPlan  = "b6a4f0c2-0000-4000-8000-000000000004"
+	// asyncInstancesPlan is async_only without bindings_async_only: its binds still wait.
+	asyncInstancesPlan = "b6a4f0c2-0000-4000-8000-000000000005"
 
 	cacheServiceID = "b6a4f0c2-0000-4000-8000-000000000011"
 	cachePlan      = "b6a4f0c2-0000-4000-8000-000000000012"
@@ -50,7 +52,8 @@ services:
     plan_updateable: true
     plans:
       - {id: ` + quickPlan + `, name: quick, description: d, backend: local, wait_budget: 10s}
-      - {id: ` + asyncPlan + `, name: async, description: d, backend: local, async_only: true}
+      - {id: ` + asyncPlan + `, name: async, description: d, backend: local, async_only: true, bindings_async_only: true}
+      - {id: ` + asyncInstancesPlan + `, name: async-instances, description: d, backend: local, async_only: true}
       - {id: ` + downPlan + `, name: down, description: d, backend: down, wait_budget: 100ms}
   - id: ` + cacheServiceID + `
     name: cache

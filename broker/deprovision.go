@@ -39,7 +39,7 @@ func (b *Broker) Deprovision(ctx context.Context, instanceID string, details dom
 	if err != nil {
 		return domain.DeprovisionServiceSpec{}, err
 	}
-	done, err := b.settle(ctx, logger, op.ID, b.budget(plan, asyncAllowed), asyncAllowed)
+	done, err := b.settle(ctx, logger, op.ID, b.budget(plan, false, asyncAllowed), asyncAllowed)
 	if err != nil {
 		return domain.DeprovisionServiceSpec{}, err
 	}

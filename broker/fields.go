@@ -11,7 +11,8 @@ import (
 	"github.com/pivotal-cf/brokerapi/v10/domain/apiresponses"
 )
 
-// checkFields is the chain's last stage: it answers, in the broker's own words, what
+// checkFields is the chain's last stage. A provision of an instance id that exists with other
+// attributes gets 409 before anything else (provisionConflict). Then it answers, in the broker's own words, what
 // brokerapi v10 would otherwise answer in its own ("plan_id missing", "plan-id not in the
 // catalog", without an error key). A request that lacks service_id or plan_id where OSB
 // requires them gets a 400 BadRequest "service_id is required", as the broker says of
@@ -28,9 +29,10 @@ func (b *Broker) checkFields(next http.Handler) http.Handler {
 			PlanID    string `json:"plan_id"`
 		}
 		binding := strings.Contains(r.URL.Path, "/service_bindings/")
+		var body []byte
 		switch r.Method {
 		case http.MethodPut, http.MethodPatch:
-			body, _ := io.ReadAll(r.Body) // checkBody has read and checked it already
+			body, _ = io.ReadAll(r.Body) // checkBody has read and checked it already
 			r.Body = io.NopCloser(bytes.NewReader(body))
 			_ = json.Unmarshal(body, &fields)
 		case http.MethodDelete:
@@ -41,6 +43,8 @@ func (b *Broker) checkFields(next http.Handler) http.Handler {
 		}
 		var err error
 		switch {
+		case r.Method == http.MethodPut && !binding && b.provisionConflict(r.Context(), instanceOf(r.URL.Path), body) != nil:
+			err = errInstanceConflict(instanceOf(r.URL.Path))
 		case fields.ServiceID == "":
 			err = badRequest("service_id is required")
 		case fields.PlanID == "" && r.Method != http.MethodPatch:
@@ -55,4 +59,11 @@ func (b *Broker) checkFields(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// instanceOf is the instance id of a path under /v2/service_instances/, which checkPath has
+// checked and decoded.
+func instanceOf(path string) string {
+	id, _, _ := strings.Cut(strings.TrimPrefix(path, "/v2/service_instances/"), "/")
+	return id
 }

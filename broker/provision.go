@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 
 	"code.cloudfoundry.org/lager/v3"
@@ -43,18 +44,9 @@ func (b *Broker) Provision(ctx context.Context, instanceID string, details domai
 		}
 	}
 
-	inst := store.Instance{
-		ID:                 instanceID,
-		ServiceID:          details.ServiceID,
-		PlanID:             details.PlanID,
-		OrganizationGUID:   details.OrganizationGUID,
-		SpaceGUID:          details.SpaceGUID,
-		Parameters:         object(details.RawParameters),
-		Context:            object(details.RawContext),
-		Backend:            plan.Backend,
-		State:              store.InstanceProvisioning,
-		MaintenanceVersion: askedVersion(plan, details.MaintenanceInfo),
-	}
+	inst := requestedInstance(instanceID, details)
+	inst.Backend = plan.Backend
+	inst.MaintenanceVersion = askedVersion(plan, details.MaintenanceInfo)
 	op := b.newOperation(ctx, store.OpProvision, instanceID, "", details.RawContext, nil)
 
 	err = b.store.CreateInstance(ctx, inst, op)
@@ -82,10 +74,8 @@ func (b *Broker) provisionAgain(ctx context.Context, logger lager.Logger, want s
 		logger.Error("store-get-instance-failed", err)
 		return domain.ProvisionedServiceSpec{}, internalError(want.ID)
 	}
-	if have.ServiceID != want.ServiceID || have.PlanID != want.PlanID ||
-		have.OrganizationGUID != want.OrganizationGUID || have.SpaceGUID != want.SpaceGUID ||
-		!sameJSON(have.Parameters, want.Parameters) || !sameMaintenance(have, asked) {
-		return domain.ProvisionedServiceSpec{}, conflict("service instance %s already exists with other attributes", want.ID)
+	if !sameInstance(have, want) || !sameMaintenance(have, asked) {
+		return domain.ProvisionedServiceSpec{}, errInstanceConflict(want.ID)
 	}
 
 	switch have.State {
@@ -114,7 +104,7 @@ func (b *Broker) provisionAgain(ctx context.Context, logger lager.Logger, want s
 }
 
 func (b *Broker) provisionOutcome(ctx context.Context, logger lager.Logger, opID string, plan catalog.Plan, asyncAllowed, again bool) (domain.ProvisionedServiceSpec, error) {
-	done, err := b.settle(ctx, logger, opID, b.budget(plan, asyncAllowed), asyncAllowed)
+	done, err := b.settle(ctx, logger, opID, b.budget(plan, false, asyncAllowed), asyncAllowed)
 	if err != nil {
 		return domain.ProvisionedServiceSpec{}, err
 	}
@@ -132,4 +122,48 @@ func (b *Broker) startError(logger lager.Logger, err error, opID string) error {
 		logger.Error("store-start-operation-failed", err, lager.Data{"operation-id": opID})
 		return internalError(opID)
 	}
+}
+
+// requestedInstance is the instance row a provision asks for, before placement.
+func requestedInstance(instanceID string, d domain.ProvisionDetails) store.Instance {
+	return store.Instance{
+		ID:               instanceID,
+		ServiceID:        d.ServiceID,
+		PlanID:           d.PlanID,
+		OrganizationGUID: d.OrganizationGUID,
+		SpaceGUID:        d.SpaceGUID,
+		Parameters:       object(d.RawParameters),
+		Context:          object(d.RawContext),
+		State:            store.InstanceProvisioning,
+	}
+}
+
+// sameInstance tells whether a provision that asks for want asks for the instance have is:
+// the same service, plan, organization, space and parameters (the context may differ).
+func sameInstance(have, want store.Instance) bool {
+	return have.ServiceID == want.ServiceID && have.PlanID == want.PlanID &&
+		have.OrganizationGUID == want.OrganizationGUID && have.SpaceGUID == want.SpaceGUID &&
+		sameJSON(have.Parameters, want.Parameters)
+}
+
+func errInstanceConflict(instanceID string) error {
+	return conflict("service instance %s already exists with other attributes", instanceID)
+}
+
+// provisionConflict is the 409 for a provision (body, already checked as JSON) of an instance
+// id that exists with other attributes, or nil. The chain asks it before any other check of
+// the request, so a platform that re-uses an id hears that the id is taken, whatever else the
+// request gets wrong (a plan the catalog lacks, parameters its schema refuses, another
+// maintenance_info). A store
+// failure is left to Provision, which meets it again and logs it.
+func (b *Broker) provisionConflict(ctx context.Context, instanceID string, body []byte) error {
+	var d domain.ProvisionDetails
+	if json.Unmarshal(body, &d) != nil {
+		return nil
+	}
+	have, err := b.store.GetInstance(ctx, instanceID)
+	if err != nil || (sameInstance(have, requestedInstance(instanceID, d)) && sameMaintenance(have, d.MaintenanceInfo)) {
+		return nil
+	}
+	return errInstanceConflict(instanceID)
 }

@@ -107,7 +107,17 @@ var _ = Describe("Provision", func() {
 			Entry("another organization", func(b map[string]any) { b["organization_guid"] = "other-org" }),
 			Entry("another space", func(b map[string]any) { b["space_guid"] = "other-space" }),
 			Entry("other parameters", func(b map[string]any) { b["parameters"] = map[string]any{"extensions": []string{"citext"}} }),
+			// Conflicts come first: each of these would otherwise be a 400 or a 422.
+			Entry("a plan not in the catalog", func(b map[string]any) { b["plan_id"] = uuid.NewString() }),
+			Entry("a service not in the catalog", func(b map[string]any) { b["service_id"] = uuid.NewString() }),
+			Entry("a plan of another service", func(b map[string]any) { b["plan_id"] = cachePlan }),
+			Entry("no organization_guid", func(b map[string]any) { delete(b, "organization_guid") }),
+			Entry("a version the plan does not offer", func(b map[string]any) { b["parameters"] = map[string]any{"version": "16"} }),
 		)
+
+		It("answers 409 to an async-only plan without accepts_incomplete, not 422", func() {
+			expectRefusal(call("PUT", instancePath(f.id)+query(false), provisionBody(asyncPlan)), 409, "")
+		})
 	})
 
 	When("a repeated PUT writes the same parameters in another order and spacing", func() {

@@ -33,7 +33,7 @@ func (b *Broker) Unbind(ctx context.Context, instanceID, bindingID string, detai
 		return domain.UnbindSpec{}, b.notTheInstances(instanceID, details.ServiceID, details.PlanID)
 	}
 	plan, _, _ := b.catalog.Plan(inst.PlanID)
-	if plan.AsyncOnly && !asyncAllowed {
+	if plan.BindingsAsyncOnly && !asyncAllowed {
 		return domain.UnbindSpec{}, errAsyncRequired
 	}
 
@@ -44,7 +44,7 @@ func (b *Broker) Unbind(ctx context.Context, instanceID, bindingID string, detai
 	if err != nil {
 		return domain.UnbindSpec{}, err
 	}
-	done, err := b.settle(ctx, logger, op.ID, b.budget(plan, asyncAllowed), asyncAllowed)
+	done, err := b.settle(ctx, logger, op.ID, b.budget(plan, true, asyncAllowed), asyncAllowed)
 	if err != nil {
 		return domain.UnbindSpec{}, err
 	}

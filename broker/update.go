@@ -106,7 +106,7 @@ func (b *Broker) Update(ctx context.Context, instanceID string, details domain.U
 		return domain.UpdateServiceSpec{}, err
 	}
 
-	done, err := b.settle(ctx, logger, op.ID, b.budget(plan, asyncAllowed), asyncAllowed)
+	done, err := b.settle(ctx, logger, op.ID, b.budget(plan, false, asyncAllowed), asyncAllowed)
 	if err != nil {
 		return domain.UpdateServiceSpec{}, err
 	}

@@ -65,9 +65,14 @@ type Plan struct {
 	Backend string `json:"backend"`
 	// Config is handed to the backend with every call (e.g. connection_limit).
 	Config map[string]any `json:"config,omitempty"`
-	// AsyncOnly plans never wait for their operation: always 202, and 422 AsyncRequired
-	// without accepts_incomplete=true.
+	// AsyncOnly plans never wait for their instance operations (provision, update,
+	// deprovision): always 202, and 422 AsyncRequired without accepts_incomplete=true.
 	AsyncOnly bool `json:"async_only,omitempty"`
+	// BindingsAsyncOnly is AsyncOnly for bind and unbind, which otherwise wait within their
+	// budget whatever AsyncOnly says (Kubernetes clients and the OSB checker bind
+	// synchronously). It needs the service's bindings_retrievable, as Cloud Controller fetches
+	// the credentials of an asynchronous binding with GET binding.
+	BindingsAsyncOnly bool `json:"bindings_async_only,omitempty"`
 	// WaitBudget is how long a request with accepts_incomplete=true waits for its own
 	// operation before answering 202 (YAML duration string such as "2s"; default 2s).
 	WaitBudget Duration `json:"wait_budget,omitempty"`
@@ -247,11 +252,20 @@ func (p Plan) IsUpdateable(s Service) bool {
 	return s.PlanUpdateable
 }
 
-// Budget is how long a request with accepts_incomplete=true waits for its own operation
-// before answering 202: WaitBudget (Parse fills in DefaultWaitBudget when the YAML has none),
-// and zero for an async-only plan, which never waits.
-func (p Plan) Budget() time.Duration {
-	if p.AsyncOnly {
+// AsyncOnlyFor tells whether requests on p never wait for their operation: binding
+// operations (binding true) when BindingsAsyncOnly is set, instance operations when AsyncOnly is.
+func (p Plan) AsyncOnlyFor(binding bool) bool {
+	if binding {
+		return p.BindingsAsyncOnly
+	}
+	return p.AsyncOnly
+}
+
+// Budget is how long a request with accepts_incomplete=true waits for its own operation, an
+// instance's or (binding true) a binding's, before answering 202: WaitBudget (Parse fills in
+// DefaultWaitBudget when the YAML has none), and zero when AsyncOnlyFor says it never waits.
+func (p Plan) Budget(binding bool) time.Duration {
+	if p.AsyncOnlyFor(binding) {
 		return 0
 	}
 	return time.Duration(p.WaitBudget)

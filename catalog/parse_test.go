@@ -149,6 +149,8 @@ var _ = Describe("Parse", func() {
 		Entry("a negative wait budget", func(c *catalog.Config) {
 			c.Services[0].Plans[1].WaitBudget = catalog.Duration(-time.Second)
 		}, `services[0] "pg": plans[1] "large": wait_budget -1s is not between 0s and 55s`),
+		Entry("bindings_async_only on a service without bindings_retrievable", func(c *catalog.Config) { c.Services[0].Plans[0].BindingsAsyncOnly = true },
+			`services[0] "pg": plans[0] "small": bindings_async_only needs the service's bindings_retrievable: true`),
 		Entry("a maximum polling duration of 0", func(c *catalog.Config) {
 			c.Services[0].Plans[0].MaximumPollingDuration = ptr(0)
 		}, `services[0] "pg": plans[0] "small": maximum_polling_duration must be more than 0 seconds`),
@@ -298,8 +300,8 @@ var _ = Describe("Parse", func() {
 			c, err := catalog.Parse([]byte(minimal))
 			Expect(err).NotTo(HaveOccurred())
 			p, _, _ := c.Plan("plan-1")
-			Expect(p.Budget()).To(Equal(2 * time.Second))
-			Expect(p.Budget()).To(Equal(catalog.DefaultWaitBudget))
+			Expect(p.Budget(false)).To(Equal(2 * time.Second))
+			Expect(p.Budget(false)).To(Equal(catalog.DefaultWaitBudget))
 		})
 
 		It("keeps an explicit 0s", func() {
@@ -307,9 +309,9 @@ var _ = Describe("Parse", func() {
 				"        backend: pg-pool\n", "        backend: pg-pool\n        wait_budget: 0s\n", 1)))
 			Expect(err).NotTo(HaveOccurred())
 			p, _, _ := c.Plan("plan-1")
-			Expect(p.Budget()).To(BeZero())
+			Expect(p.Budget(false)).To(BeZero())
 			p, _, _ = c.Plan("plan-2")
-			Expect(p.Budget()).To(Equal(2 * time.Second))
+			Expect(p.Budget(false)).To(Equal(2 * time.Second))
 		})
 
 		It("reads durations such as 1m30s", func() {
@@ -318,7 +320,7 @@ var _ = Describe("Parse", func() {
 			c, err := parseConfig(cfg)
 			Expect(err).NotTo(HaveOccurred())
 			p, _, _ := c.Plan("plan-1")
-			Expect(p.Budget()).To(Equal(1500 * time.Millisecond))
+			Expect(p.Budget(false)).To(Equal(1500 * time.Millisecond))
 		})
 
 		It("never waits for an async-only plan", func() {
@@ -328,7 +330,19 @@ var _ = Describe("Parse", func() {
 			c, err := parseConfig(cfg)
 			Expect(err).NotTo(HaveOccurred())
 			p, _, _ := c.Plan("plan-1")
-			Expect(p.Budget()).To(BeZero())
+			Expect(p.Budget(false)).To(BeZero())
+			Expect(p.Budget(true)).To(Equal(5*time.Second), "binds still wait on an async_only plan")
+		})
+
+		It("never waits for the binds of a bindings_async_only plan", func() {
+			cfg := minimalConfig()
+			cfg.Services[0].BindingsRetrievable = true
+			cfg.Services[0].Plans[0].BindingsAsyncOnly = true
+			c, err := parseConfig(cfg)
+			Expect(err).NotTo(HaveOccurred())
+			p, _, _ := c.Plan("plan-1")
+			Expect(p.Budget(true)).To(BeZero())
+			Expect(p.Budget(false)).To(Equal(catalog.DefaultWaitBudget))
 		})
 	})
 })
@@ -496,7 +510,7 @@ var _ = Describe("Load", func() {
 					b, ok := c.Backend(p.Backend)
 					Expect(ok).To(BeTrue(), p.Name)
 					Expect(b.Nodes).NotTo(BeEmpty())
-					Expect(p.Budget()).To(Equal(2 * time.Second))
+					Expect(p.Budget(false)).To(Equal(2 * time.Second))
 					Expect(p.IsBindable(svc)).To(BeTrue())
 				}
 			}

@@ -118,6 +118,9 @@ func (c *Catalog) validate() []string {
 			if b := time.Duration(p.WaitBudget); b < 0 || b > MaxWaitBudget {
 				ps.add(pl, "wait_budget %s is not between 0s and %s", b, MaxWaitBudget)
 			}
+			if p.BindingsAsyncOnly && !s.BindingsRetrievable {
+				ps.add(pl, "bindings_async_only needs the service's bindings_retrievable: true, as Cloud Controller fetches an asynchronous binding's credentials with GET binding")
+			}
 			if m := p.MaximumPollingDuration; m != nil && *m <= 0 {
 				ps.add(pl, "maximum_polling_duration must be more than 0 seconds when set, got %d", *m)
 			}

@@ -139,6 +139,27 @@ FROM bindings
 WHERE instance_id = $1
     AND id = $2`
 
+const selectBindingAttributes = `
+SELECT id, instance_id, service_id, plan_id, app_guid, bind_resource, parameters, context, state,
+    created_at, updated_at
+FROM bindings
+WHERE id = $1`
+
+// LookupBinding returns the binding row with that id, of whichever instance, without its
+// secrets (Password and Credentials stay empty); ErrNotFound when there is none. Binding ids
+// are unique across instances.
+func (s *Store) LookupBinding(ctx context.Context, bindingID string) (Binding, error) {
+	var b Binding
+	err := s.db.GetContext(ctx, &b, selectBindingAttributes, bindingID)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return Binding{}, fmt.Errorf("look up binding %s: %w", bindingID, err)
+	}
+	return b, nil
+}
+
 // GetBinding returns the binding row of that instance with its secrets unsealed;
 // ErrNotFound when there is none.
 func (s *Store) GetBinding(ctx context.Context, instanceID, bindingID string) (Binding, error) {

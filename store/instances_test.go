@@ -145,6 +145,20 @@ var _ = Describe("GetInstance, GetBinding, GetOperation, LatestOperation", func(
 		Expect(got.Credentials).To(BeNil())
 	})
 
+	It("look a binding up by its id alone, without its secrets", func(ctx SpecContext) {
+		inst := readyInstance(ctx)
+		b := newBinding(inst.ID)
+		Expect(st.CreateBinding(ctx, b, newOperation(store.OpBind, inst.ID, b.ID))).To(Succeed())
+
+		got, err := st.LookupBinding(ctx, b.ID)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(got.InstanceID).To(Equal(inst.ID))
+		Expect(got.AppGUID).To(Equal(b.AppGUID))
+		Expect(got.Password).To(BeEmpty())
+		_, err = st.LookupBinding(ctx, uuid.NewString())
+		Expect(err).To(MatchError(store.ErrNotFound))
+	})
+
 	It("keep the operations of an instance apart from those of its bindings", func(ctx SpecContext) {
 		inst := readyInstance(ctx)
 		provision, err := st.LatestOperation(ctx, inst.ID, "")
