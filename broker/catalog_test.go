@@ -13,7 +13,7 @@ var _ = Describe("Catalog", func() {
 		Expect(resp.status).To(Equal(200))
 		Expect(resp.header.Get("Content-Type")).To(Equal("application/json"))
 		plans := resp.body["services"].([]any)[0].(map[string]any)["plans"].([]any)
-		Expect(plans).To(HaveLen(3))
+		Expect(plans).To(HaveLen(4))
 		for _, p := range plans {
 			Expect(p).NotTo(HaveKey("backend"))
 			Expect(p).NotTo(HaveKey("wait_budget"))
