@@ -110,10 +110,11 @@ var _ = Describe("MySQL", func() {
 			_, err = held.ExecContext(ctx, `CREATE TABLE open_work (id int)`)
 			Expect(err).NotTo(HaveOccurred())
 
-			By("leaving a user of the instance without privileges, as a Bind cut short after CREATE USER would")
-			orphan := instanceUserPrefix(id) + "0123456789ab"
-			_, err = admin.ExecContext(ctx, "CREATE USER `"+orphan+"`@'%' IDENTIFIED BY 'leftByACrash123'")
+			By("leaving a binding's user without privileges, as a Bind cut short after CREATE USER would")
+			orphan := cf.bindReady(id, newID(), mysqlPlan, newID()).str("username")
+			_, err = admin.ExecContext(ctx, "REVOKE ALL PRIVILEGES ON `"+mysqlGrantPattern(dbName)+"`.* FROM `"+orphan+"`@'%'")
 			Expect(err).NotTo(HaveOccurred())
+			DeferCleanup(func() { _, _ = admin.Exec("DROP USER IF EXISTS `" + orphan + "`@'%'") })
 
 			By("deprovisioning without unbinding first, as a platform that skips unbind would")
 			cf.deprovisionGone(id, mysqlPlan)
@@ -137,7 +138,7 @@ func expectMySQLCredentials(creds credentials, id string) {
 	Expect(creds["port"]).To(BeEquivalentTo(3306))
 	Expect(creds.str("name")).To(Equal(dbName))
 	user, password := creds.str("username"), creds.str("password")
-	Expect(user).To(HavePrefix(instanceUserPrefix(id)))
+	Expect(user).To(MatchRegexp(loginPattern))
 	Expect(len(user)).To(BeNumerically("<=", 32), "MariaDB user names may be 80 characters, MySQL's 32")
 	Expect(len(password) == 32 && strings.Trim(password, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") == "").
 		To(BeTrue(), "the password is 32 base62 characters")
@@ -235,10 +236,6 @@ func databasesSeenBy(ctx context.Context, db *sql.DB) []string {
 // mysqlGrantPattern is dbName as a database-level grant spells it, with its underscores escaped.
 func mysqlGrantPattern(dbName string) string { return strings.ReplaceAll(dbName, "_", `\_`) }
 
-// instanceUserPrefix starts the name of every user the broker makes for the bindings of
-// instance id on MariaDB and RabbitMQ: "ob_", 12 hex characters of the id's hash and "_".
-func instanceUserPrefix(id string) string { return backendDatabase(id)[:15] + "_" }
-
 // parseURLWithSecret parses a URL that carries a password. url.Parse's error quotes the whole
 // URL, so a failure says only what did not parse.
 func parseURLWithSecret(s, what string) *url.URL {
@@ -248,14 +245,13 @@ func parseURLWithSecret(s, what string) *url.URL {
 	return u
 }
 
-// dropLeftoverMySQL drops the database of instance id and the users of its bindings when the
+// dropLeftoverMySQL drops the database of instance id and the users granted it when the
 // spec ends, in case a failed spec left them behind on the shared server; a passing spec has
 // removed them already.
 func dropLeftoverMySQL(admin *sql.DB, id string) {
 	dbName := backendDatabase(id)
 	DeferCleanup(func() {
-		prefix := strings.ReplaceAll(instanceUserPrefix(id), "_", `!_`) + "%"
-		rows, err := admin.Query(`SELECT User FROM mysql.user WHERE Host = '%' AND User LIKE ? ESCAPE '!'`, prefix)
+		rows, err := admin.Query(`SELECT User FROM mysql.db WHERE Host = '%' AND Db = ?`, mysqlGrantPattern(dbName))
 		Expect(err).NotTo(HaveOccurred())
 		var users []string
 		for rows.Next() {

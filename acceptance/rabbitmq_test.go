@@ -98,8 +98,8 @@ var _ = Describe("RabbitMQ", func() {
 			Expect(creds1.str("vhost")).To(Equal(vhost))
 			Expect(creds1.str("hostname")).NotTo(BeEmpty())
 			Expect(creds1["port"]).To(BeNumerically("==", 5672))
-			Expect(creds1.str("username")).To(HavePrefix(instanceUserPrefix(id)))
-			Expect(creds2.str("username")).To(HavePrefix(instanceUserPrefix(id)))
+			Expect(creds1.str("username")).To(MatchRegexp(loginPattern))
+			Expect(creds2.str("username")).To(MatchRegexp(loginPattern))
 			Expect(creds2.str("username")).NotTo(Equal(creds1.str("username")))
 			base62, err := regexp.MatchString(`^[0-9A-Za-z]{32}$`, creds1.str("password"))
 			Expect(err).NotTo(HaveOccurred())
@@ -146,9 +146,9 @@ var _ = Describe("RabbitMQ", func() {
 			_, err = admin.GetUser(creds2.str("username"))
 			Expect(rabbitFound(err)).To(BeFalse(), "the second app's user is deleted")
 
-			By("leaving a user of the instance without permissions, as a Bind cut short after creating it would")
-			orphan := instanceUserPrefix(id) + "0123456789ab"
-			res, err := admin.PutUser(orphan, rabbithole.UserSettings{Password: randomBase62(32)})
+			By("leaving a binding's user without permissions, as a Bind cut short after creating it would")
+			orphan := cf.bindReady(id, newID(), rabbitPlan, newID()).str("username")
+			res, err := admin.ClearPermissionsIn(vhost, orphan)
 			Expect(err).NotTo(HaveOccurred())
 			_ = res.Body.Close()
 			DeferCleanup(func() {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -147,9 +148,6 @@ func redisHash(instanceID string) string {
 // redisKeyPrefix is the key and channel prefix of an instance.
 func redisKeyPrefix(instanceID string) string { return "ob:" + redisHash(instanceID)[:24] + ":" }
 
-// redisUserPrefix starts the name of every ACL user of an instance.
-func redisUserPrefix(instanceID string) string { return "ob_" + redisHash(instanceID)[:12] + "_" }
-
 // expectRedisCredentials checks each credential of a Redis binding on its own, never printing
 // a password or a URL that holds one.
 func expectRedisCredentials(creds credentials, instanceID string) {
@@ -160,7 +158,7 @@ func expectRedisCredentials(creds credentials, instanceID string) {
 	Expect(creds["port"]).To(BeEquivalentTo(6379))
 	Expect(creds.str("key_prefix")).To(Equal(redisKeyPrefix(instanceID)))
 	user, password := creds.str("username"), creds.str("password")
-	Expect(user).To(HavePrefix(redisUserPrefix(instanceID)))
+	Expect(user).To(MatchRegexp(loginPattern))
 	Expect(len(user)).To(BeNumerically("<=", 32))
 	Expect(len(password) == 32 && strings.Trim(password, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") == "").
 		To(BeTrue(), "the password is 32 base62 characters")
@@ -218,13 +216,16 @@ func redisUsers(ctx context.Context, admin *goredis.Client) []string {
 	return users
 }
 
-// redisUsersOf lists the ACL users of an instance.
+// redisUsersOf lists the ACL users of an instance: those whose key pattern is its prefix.
 func redisUsersOf(ctx context.Context, admin *goredis.Client, instanceID string) []string {
 	GinkgoHelper()
+	rules, err := admin.ACLList(ctx).Result()
+	Expect(err).NotTo(HaveOccurred())
 	var ours []string
-	for _, u := range redisUsers(ctx, admin) {
-		if strings.HasPrefix(u, redisUserPrefix(instanceID)) {
-			ours = append(ours, u)
+	for _, line := range rules {
+		fields := strings.Fields(line)
+		if len(fields) > 1 && slices.Contains(fields, "~"+redisKeyPrefix(instanceID)+"*") {
+			ours = append(ours, fields[1])
 		}
 	}
 	return ours

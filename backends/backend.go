@@ -72,6 +72,9 @@ type Binding struct {
 	Password string
 	// Parameters are the user's bind parameters.
 	Parameters map[string]any
+	// LegacyName is set for a binding the broker recorded before login names carried 130
+	// bits: its login keeps the name it was made with (see UserName).
+	LegacyName bool
 }
 
 // Credentials are returned to the application on bind, and sealed at rest by the broker.
@@ -103,8 +106,12 @@ type UpdateResponse struct{}
 
 // DeprovisionRequest asks for the instance and its bindings' logins to go. Instance.Plan and
 // PlanConfig may be empty: an instance whose plan left the catalog can still be deleted.
+// Bindings are every binding the broker recorded for the instance, whatever became of its
+// bind (one cut short may have left a login behind), with ID and LegacyName set: Deprovision
+// removes exactly their logins, and never looks for others by a part of their names.
 type DeprovisionRequest struct {
 	Instance Instance
+	Bindings []Binding
 }
 
 // BindRequest asks for Binding's login on Instance.

@@ -3,8 +3,10 @@ package backends
 import (
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base32"
 	"encoding/hex"
 	"math/big"
+	"strings"
 )
 
 // Name derives a backend object name from ids: prefix plus 24 hex characters of a SHA-256 of
@@ -35,15 +37,35 @@ func NewPassword() (string, error) {
 	return string(out), nil
 }
 
-// UserPrefix starts the name of every login a backend makes for the bindings of instance
-// instanceID, so that deprovisioning finds them all in the node's list of users, those a bind
-// cut short left without privileges included.
-func UserPrefix(instanceID string) string {
-	return "ob_" + Name("", instanceID)[:12] + "_"
+// UserName is the login of binding b of instance instanceID on the backends whose logins
+// live beside those of other instances (mysql, redis, rabbitmq): "ob_" and 26 base32
+// characters (130 bits) of a SHA-256 of both ids, 29 characters in all, within MySQL's 32.
+// Nothing is ever found by a part of this name: the broker hands Deprovision every binding it
+// recorded, and it removes exactly their logins. A binding recorded before these names
+// (b.LegacyName) keeps the login it was made with, legacyUserName.
+func UserName(instanceID string, b Binding) string {
+	if b.LegacyName {
+		return legacyUserName(instanceID, b.ID)
+	}
+	return "ob_" + loginHash(instanceID, b.ID)
 }
 
-// UserName is the login of binding bindingID of instance instanceID: UserPrefix and 12 hex
-// characters of both ids, 28 characters in all.
-func UserName(instanceID, bindingID string) string {
-	return UserPrefix(instanceID) + Name("", instanceID, bindingID)[:12]
+// loginHash is 26 lower-case base32 characters of a SHA-256 of the ids: 130 bits, letters and
+// digits only, so the name needs no quoting on any backend.
+func loginHash(ids ...string) string {
+	h := sha256.New()
+	for _, id := range ids {
+		h.Write([]byte(id))
+		h.Write([]byte{0})
+	}
+	return strings.ToLower(base32.StdEncoding.EncodeToString(h.Sum(nil)))[:26]
+}
+
+// legacyUserName is the login name of the bindings made before UserName carried 130 bits:
+// "ob_", 12 hex characters of the instance's id, "_" and 12 hex characters of both ids, 28
+// characters in all. Deprovision once found these logins by their 48-bit instance part, which
+// an instance id chosen to collide could share; now only the exact name of a recorded binding
+// is ever removed.
+func legacyUserName(instanceID, bindingID string) string {
+	return "ob_" + Name("", instanceID)[:12] + "_" + Name("", instanceID, bindingID)[:12]
 }

@@ -4,6 +4,7 @@ import (
 	"github.com/google/uuid"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/omnibroker/omnibroker/store"
 )
@@ -24,6 +25,30 @@ var _ = Describe("Deprovision", func() {
 		Entry("with accepts_incomplete", true),
 		Entry("without accepts_incomplete", false),
 	)
+
+	When("a bind of the instance failed after it made its login", func() {
+		It("deletes the logins of every binding recorded, the failed one's too, and no other instance's", func(ctx SpecContext) {
+			id, _, creds := cacheBound()
+			failed := uuid.NewString()
+			resp := call("PUT", "/v2/service_instances/"+id+"/service_bindings/"+failed+"?accepts_incomplete=true", map[string]any{
+				"service_id": cacheServiceID, "plan_id": cachePlan, "app_guid": uuid.NewString(),
+			})
+			Expect(resp.status).To(Equal(201))
+			failedCreds := resp.body["credentials"].(map[string]any)
+			_, err := st.DB().ExecContext(ctx, "UPDATE bindings SET state = 'failed' WHERE id = $1", failed)
+			Expect(err).NotTo(HaveOccurred())
+			_, _, otherCreds := cacheBound()
+
+			Expect(deprovision(id, cachePlan, true).status).To(Equal(200))
+
+			for _, c := range []map[string]any{creds, failedCreds} {
+				_, err := tryLogin(ctx, c)
+				Expect(goredis.IsAuthError(err)).To(BeTrue(), "the login is gone: %v", err)
+			}
+			_, err = tryLogin(ctx, otherCreds)
+			Expect(err).NotTo(HaveOccurred(), "another instance's login still works")
+		})
+	})
 
 	When("the instance does not exist", func() {
 		It("answers 410 Gone and writes nothing", func() {

@@ -295,7 +295,11 @@ func (p *Pool) execute(ctx context.Context, op store.Operation) (credentials jso
 		if target.Node == "" {
 			return nil, nil // never placed, so nothing was created
 		}
-		return nil, backend.Deprovision(ctx, backends.DeprovisionRequest{Instance: target})
+		bindings, err := p.recordedBindings(ctx, inst.ID)
+		if err != nil {
+			return nil, err
+		}
+		return nil, backend.Deprovision(ctx, backends.DeprovisionRequest{Instance: target, Bindings: bindings})
 
 	case store.OpBind, store.OpUnbind, store.OpRestore:
 		binding, err := p.b.store.GetBinding(ctx, op.InstanceID, op.BindingID)
@@ -349,7 +353,7 @@ func (p *Pool) target(inst store.Instance, needPlan bool) (backends.Backend, bac
 
 // bindingOf is what a backend needs of a binding row: the sealed password, opened.
 func bindingOf(b store.Binding) backends.Binding {
-	return backends.Binding{ID: b.ID, Password: b.Password, Parameters: decodeObject(b.Parameters)}
+	return backends.Binding{ID: b.ID, Password: b.Password, Parameters: decodeObject(b.Parameters), LegacyName: b.LegacyName}
 }
 
 func (p *Pool) plan(id string) (catalog.Plan, bool) {

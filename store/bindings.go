@@ -133,7 +133,7 @@ func whyNotBound(ctx context.Context, tx *sqlx.Tx, instanceID, bindingID string)
 
 const selectBinding = `
 SELECT id, instance_id, service_id, plan_id, app_guid, bind_resource, parameters, context, state,
-    created_at, updated_at, secret, secret_key_id, credentials,
+    created_at, updated_at, legacy_name, secret, secret_key_id, credentials,
     COALESCE(credentials_key_id, '') AS credentials_key_id
 FROM bindings
 WHERE instance_id = $1
@@ -221,4 +221,28 @@ func (s *Store) InstanceBindings(ctx context.Context, instanceID string) ([]Bind
 		out = append(out, b)
 	}
 	return out, nil
+}
+
+const selectBindingNames = `
+SELECT id, legacy_name
+FROM bindings
+WHERE instance_id = $1
+ORDER BY id`
+
+// BindingName is what names a binding's login on a backend: its id, and whether it was
+// recorded before migration 5 (see Binding.LegacyName).
+type BindingName struct {
+	ID         string `db:"id"`
+	LegacyName bool   `db:"legacy_name"`
+}
+
+// BindingNames lists every binding row of the instance, whatever its state: bound, failed, or
+// one whose bind or unbind is queued or running, or was cut short. Deprovision removes exactly
+// their logins. It reads no secret.
+func (s *Store) BindingNames(ctx context.Context, instanceID string) ([]BindingName, error) {
+	names := []BindingName{}
+	if err := s.db.SelectContext(ctx, &names, selectBindingNames, instanceID); err != nil {
+		return nil, fmt.Errorf("list the bindings of instance %s: %w", instanceID, err)
+	}
+	return names, nil
 }

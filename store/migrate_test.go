@@ -46,7 +46,7 @@ var _ = Describe("Migrate", func() {
 			var applied []int64
 			Expect(replicaA.DB().SelectContext(ctx, &applied,
 				"SELECT version_id FROM goose_db_version WHERE version_id > 0 ORDER BY id")).To(Succeed())
-			Expect(applied).To(Equal([]int64{1, 2, 3, 4}))
+			Expect(applied).To(Equal([]int64{1, 2, 3, 4, 5}))
 
 			inst := newInstance()
 			Expect(replicaB.CreateInstance(ctx, inst, newOperation(store.OpProvision, inst.ID, ""))).To(Succeed())
@@ -106,6 +106,34 @@ var _ = Describe("Migrate", func() {
 		}
 		Expect(before).To(Equal(schemaOf(ctx, st.DB())), "one migration at a time ends where Migrate does")
 	}, SpecTimeout(time.Minute))
+
+	It("keeps the login names of the bindings recorded before migration 5, and goes down past it only once none named since is left", func(ctx SpecContext) {
+		provider, err := replicaA.MigrationProvider()
+		Expect(err).NotTo(HaveOccurred())
+		db := replicaA.DB()
+		Expect(provider.UpTo(ctx, 4)).Error().NotTo(HaveOccurred())
+		Expect(db.ExecContext(ctx, `INSERT INTO instances (id, service_id, plan_id, organization_guid, space_guid, backend, state)
+VALUES ('migration-5', 'service', 'small', 'org', 'space', 'redis', 'ready')`)).Error().NotTo(HaveOccurred())
+		Expect(db.ExecContext(ctx, `INSERT INTO bindings (id, instance_id, service_id, plan_id, secret, secret_key_id, state)
+VALUES ('old', 'migration-5', 'service', 'small', '\x00', 'key', 'failed')`)).Error().NotTo(HaveOccurred())
+
+		Expect(provider.UpTo(ctx, 5)).Error().NotTo(HaveOccurred())
+		newer := newBinding("migration-5")
+		newer.ID = "new"
+		Expect(replicaA.CreateBinding(ctx, newer, newOperation(store.OpBind, "migration-5", newer.ID))).To(Succeed())
+		got, err := replicaA.GetBinding(ctx, "migration-5", "new")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(got.LegacyName).To(BeFalse())
+		Expect(replicaA.BindingNames(ctx, "migration-5")).To(Equal([]store.BindingName{
+			{ID: "new", LegacyName: false}, {ID: "old", LegacyName: true},
+		}))
+
+		_, err = provider.DownTo(ctx, 4)
+		Expect(err).To(MatchError(ContainSubstring("unbind them first")))
+		Expect(provider.GetDBVersion(ctx)).To(Equal(int64(5)))
+		Expect(db.ExecContext(ctx, `DELETE FROM bindings WHERE id = 'new'`)).Error().NotTo(HaveOccurred())
+		Expect(provider.DownTo(ctx, 4)).Error().NotTo(HaveOccurred())
+	}, SpecTimeout(30*time.Second))
 
 	When("the database is already migrated", func() {
 		It("does nothing and succeeds", func(ctx SpecContext) {

@@ -109,6 +109,9 @@ type Binding struct {
 	State        BindingState    `db:"state"`
 	CreatedAt    time.Time       `db:"created_at"`
 	UpdatedAt    time.Time       `db:"updated_at"`
+	// LegacyName is true for a binding recorded before migration 5, whose login on mysql, redis
+	// and rabbitmq keeps the name it was made with; a new binding's is false.
+	LegacyName bool `db:"legacy_name"`
 
 	// Password is generated before the backend call and sealed at rest, so a retried
 	// bind sets the same password.

@@ -36,26 +36,33 @@ func (c Calls) Provision(ctx context.Context, inst backends.Instance) error {
 	return err
 }
 
-// Update moves inst, which had plan fromPlan, to inst.Plan and inst.Parameters.
+// Update moves inst, which had plan fromPlan, to inst.Plan and inst.Parameters, with its
+// Recorded bindings, as the worker hands on its bound ones.
 func (c Calls) Update(ctx context.Context, inst backends.Instance, fromPlan string) error {
-	_, err := c.backend.Update(ctx, backends.UpdateRequest{Instance: inst, FromPlan: fromPlan})
+	_, err := c.backend.Update(ctx, backends.UpdateRequest{Instance: inst, FromPlan: fromPlan, Bindings: Recorded(inst.ID)})
 	return err
 }
 
-// Deprovision deprovisions inst.
+// Deprovision deprovisions inst with its Recorded bindings, as the worker hands them on.
 func (c Calls) Deprovision(ctx context.Context, inst backends.Instance) error {
-	return c.backend.Deprovision(ctx, backends.DeprovisionRequest{Instance: inst})
+	return c.backend.Deprovision(ctx, backends.DeprovisionRequest{Instance: inst, Bindings: Recorded(inst.ID)})
 }
 
-// Bind binds b to inst and returns its credentials.
+// Bind binds b to inst and returns its credentials. b is Recorded for inst first, as the
+// broker stores the binding row before it calls the backend.
 func (c Calls) Bind(ctx context.Context, inst backends.Instance, b backends.Binding) (backends.Credentials, error) {
+	Record(inst.ID, b)
 	res, err := c.backend.Bind(ctx, backends.BindRequest{Instance: inst, Binding: b})
 	return res.Credentials, err
 }
 
-// Unbind unbinds b from inst.
+// Unbind unbinds b from inst; once it succeeded, b is no longer Recorded for inst.
 func (c Calls) Unbind(ctx context.Context, inst backends.Instance, b backends.Binding) error {
-	return c.backend.Unbind(ctx, backends.UnbindRequest{Instance: inst, Binding: b})
+	err := c.backend.Unbind(ctx, backends.UnbindRequest{Instance: inst, Binding: b})
+	if err == nil {
+		forget(inst.ID, b)
+	}
+	return err
 }
 
 // BindingLost reports whether b's login on inst's node is gone.

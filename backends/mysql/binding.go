@@ -26,7 +26,7 @@ func (m *MySQL) Bind(ctx context.Context, req backends.BindRequest) (backends.Bi
 	if err := checkPassword(b.Password); err != nil {
 		return backends.BindResponse{}, backends.PasswordUnusable("MariaDB", err)
 	}
-	db, user := databaseName(inst), backends.UserName(inst.ID, b.ID)
+	db, user := databaseName(inst), backends.UserName(inst.ID, b)
 	log := lagerctx.FromContext(ctx).WithData(lager.Data{"database": db, "user": user})
 
 	err = n.locked(ctx, db, func(c *sql.Conn) error {
@@ -113,7 +113,7 @@ func (m *MySQL) Unbind(ctx context.Context, req backends.UnbindRequest) error {
 	if err != nil {
 		return err
 	}
-	db, user := databaseName(inst), backends.UserName(inst.ID, b.ID)
+	db, user := databaseName(inst), backends.UserName(inst.ID, b)
 	log := lagerctx.FromContext(ctx).WithData(lager.Data{"database": db, "user": user})
 
 	return n.locked(ctx, db, func(c *sql.Conn) error {

@@ -24,7 +24,7 @@ var _ = Describe("Bind", func() {
 			Scheme: "mysql", JDBC: "mysql",
 		})
 		Expect(uri.RawQuery).To(Equal("reconnect=true"))
-		Expect(userName(inst, b1)).To(HavePrefix(userPrefix(inst)))
+		Expect(userName(inst, b1)).To(MatchRegexp(`^ob_[a-z2-7]{26}$`))
 		Expect(len(userName(inst, b1))).To(BeNumerically("<=", 32))
 
 		_, creds2 := suite.Bound(ctx, inst)

@@ -69,7 +69,7 @@ func (m *MySQL) Update(ctx context.Context, req backends.UpdateRequest) (backend
 		if !exists {
 			return backends.Missing("database", db, n.Name)
 		}
-		users, err := n.instanceUsers(ctx, c, inst, db)
+		users, err := n.recordedUsers(ctx, log, c, inst, req.Bindings, db)
 		if err != nil {
 			return err
 		}
@@ -84,7 +84,7 @@ func (m *MySQL) Update(ctx context.Context, req backends.UpdateRequest) (backend
 	})
 }
 
-// Deprovision drops the users of the instance's bindings (see instanceUsers) and ends their
+// Deprovision drops the users of the instance's recorded bindings (see recordedUsers) and ends their
 // connections, ends every other connection that uses the database, and drops it. Users go
 // first, so that a failure further on leaves no way in. What is already gone counts as done,
 // so a re-run after a crash half-way finishes the job. Only users this broker names are
@@ -99,7 +99,7 @@ func (m *MySQL) Deprovision(ctx context.Context, req backends.DeprovisionRequest
 	log := lagerctx.FromContext(ctx).WithData(lager.Data{"database": db})
 
 	return n.locked(ctx, db, func(c *sql.Conn) error {
-		users, err := n.instanceUsers(ctx, c, inst, db)
+		users, err := n.recordedUsers(ctx, log, c, inst, req.Bindings, db)
 		if err != nil {
 			return err
 		}
@@ -133,44 +133,55 @@ func (n *node) databaseExists(ctx context.Context, c *sql.Conn, db string) (bool
 	return count > 0, nil
 }
 
-// selectInstanceUsers takes the instance's backends.UserPrefix as a LIKE pattern, then the database's
-// GRANT pattern and name (the name too, should one have been granted unescaped by hand).
-const selectInstanceUsers = `
-SELECT u.User
+// selectRecordedUsers takes the database's GRANT pattern and name (the name too, should one
+// have been granted unescaped by hand), then the user names to look for; the list of their
+// placeholders and the closing parenthesis follow.
+const selectRecordedUsers = `
+SELECT
+    u.User,
+    EXISTS (
+        SELECT 1
+        FROM mysql.db d
+        WHERE d.User = u.User
+          AND d.Host = '%'
+          AND d.Db NOT IN (?, ?)
+    )
 FROM mysql.user u
 WHERE u.Host = '%'
-  AND u.User LIKE ? ESCAPE '!'
-  AND NOT EXISTS (
-      SELECT 1
-      FROM mysql.db d
-      WHERE d.User = u.User
-        AND d.Host = '%'
-        AND d.Db NOT IN (?, ?)
-  )
-ORDER BY u.User`
+  AND u.User IN (`
 
-// likePrefix is a LIKE pattern, with '!' as its escape character, of the names that start
-// with prefix: unescaped, the underscores of "ob_…_" would match any character.
-func likePrefix(prefix string) string {
-	return strings.NewReplacer(`!`, `!!`, `_`, `!_`, `%`, `!%`).Replace(prefix) + "%"
-}
-
-// instanceUsers lists the users of the instance's bindings: those named with its backends.UserPrefix,
-// found even without a privilege, as a Bind cut short between CREATE USER and GRANT leaves
-// them. A user that holds privileges on another database is not the instance's and is left out.
-func (n *node) instanceUsers(ctx context.Context, c *sql.Conn, inst backends.Instance, db string) ([]string, error) {
-	rows, err := c.QueryContext(ctx, selectInstanceUsers, likePrefix(backends.UserPrefix(inst.ID)), grantPattern(db), db)
+// recordedUsers lists the users of the instance's recorded bindings that exist, found by their
+// exact names, with privileges or without, as a Bind cut short between CREATE USER and GRANT
+// leaves them. A user that holds privileges on another database is not the instance's: it is
+// left out, and logged.
+func (n *node) recordedUsers(ctx context.Context, log lager.Logger, c *sql.Conn, inst backends.Instance, bindings []backends.Binding, db string) ([]string, error) {
+	if len(bindings) == 0 {
+		return nil, nil
+	}
+	args := []any{grantPattern(db), db}
+	for _, b := range bindings {
+		args = append(args, backends.UserName(inst.ID, b))
+	}
+	query := selectRecordedUsers + strings.Repeat("?, ", len(bindings)-1) + "?)\nORDER BY u.User"
+	rows, err := c.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, n.Fail("list the users of database "+db, err)
 	}
 	defer rows.Close()
 	var users []string
 	for rows.Next() {
-		var u string
-		if err := rows.Scan(&u); err != nil {
+		var (
+			user      string
+			elsewhere bool
+		)
+		if err := rows.Scan(&user, &elsewhere); err != nil {
 			return nil, n.Fail("list the users of database "+db, err)
 		}
-		users = append(users, u)
+		if elsewhere {
+			log.Info("user-not-ours-left-alone", lager.Data{"user": user})
+			continue
+		}
+		users = append(users, user)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, n.Fail("list the users of database "+db, err)

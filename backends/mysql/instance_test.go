@@ -1,6 +1,7 @@
 package mysql_test
 
 import (
+	"context"
 	"encoding/json"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -67,6 +68,17 @@ var _ = Describe("Update", func() {
 })
 
 var _ = Describe("Deprovision", func() {
+	It("drops exactly the users of the instance's recorded bindings, sparing those of an instance whose old login names began alike", func(ctx SpecContext) {
+		suite.Calls().ExpectDeprovisionSpares(suite.Logged(ctx), backendtest.CollidingIDs, "mysql-local", nil,
+			func(ctx context.Context, creds backends.Credentials) error {
+				db, err := login(ctx, creds, creds["name"].(string))
+				if err != nil {
+					return err
+				}
+				return db.PingContext(ctx)
+			})
+	})
+
 	It("drops the database under a live connection, and the binding users with their connections", func(ctx SpecContext) {
 		inst := provisioned(ctx, nil)
 		b1, creds1 := suite.Bound(ctx, inst)
@@ -95,6 +107,7 @@ var _ = Describe("Deprovision", func() {
 		It("drops the user it left without privileges, and ends its connections", func(ctx SpecContext) {
 			inst := provisioned(ctx, nil)
 			b := newBinding()
+			backendtest.Record(inst.ID, b)
 			orphan := userName(inst, b)
 			adminExec(ctx, "CREATE USER `"+orphan+"`@'%' IDENTIFIED BY '"+b.Password+"'")
 			DeferCleanup(func(ctx SpecContext) { adminExec(ctx, "DROP USER IF EXISTS `"+orphan+"`@'%'") })
@@ -113,10 +126,12 @@ var _ = Describe("Deprovision", func() {
 		})
 	})
 
-	It("leaves alone a user named with the instance's prefix that holds privileges on another database", func(ctx SpecContext) {
+	It("leaves alone a user named as a recorded binding's that holds privileges on another database", func(ctx SpecContext) {
 		inst := provisioned(ctx, nil)
 		other := provisioned(ctx, nil)
-		user := userName(inst, newBinding())
+		b := newBinding()
+		backendtest.Record(inst.ID, b)
+		user := userName(inst, b)
 		adminExec(ctx, "CREATE USER `"+user+"`@'%' IDENTIFIED BY 'someoneElses123'")
 		DeferCleanup(func(ctx SpecContext) { adminExec(ctx, "DROP USER IF EXISTS `"+user+"`@'%'") })
 		adminExec(ctx, "GRANT SELECT ON `"+escapedDatabaseName(other)+"`.* TO `"+user+"`@'%'")

@@ -73,10 +73,8 @@ func expectLoginRefused(err error) {
 
 func databaseName(inst backends.Instance) string { return backends.Name("ob_", inst.ID) }
 
-func userPrefix(inst backends.Instance) string { return backends.UserPrefix(inst.ID) }
-
 func userName(inst backends.Instance, b backends.Binding) string {
-	return backends.UserName(inst.ID, b.ID)
+	return backends.UserName(inst.ID, b)
 }
 
 func databaseExists(ctx context.Context, dbname string) bool {

@@ -33,7 +33,7 @@ func (r *RabbitMQ) Bind(ctx context.Context, req backends.BindRequest) (backends
 	if err != nil {
 		return backends.BindResponse{}, backends.PasswordUnusable("RabbitMQ", err)
 	}
-	vhost, user := vhostName(inst), backends.UserName(inst.ID, b.ID)
+	vhost, user := vhostName(inst), backends.UserName(inst.ID, b)
 	log := lagerctx.FromContext(ctx).WithData(lager.Data{"vhost": vhost, "user": user})
 
 	exists, err := n.vhostExists(ctx, vhost)
@@ -138,9 +138,16 @@ func (r *RabbitMQ) Unbind(ctx context.Context, req backends.UnbindRequest) error
 	if err != nil {
 		return err
 	}
-	vhost, user := vhostName(inst), backends.UserName(inst.ID, b.ID)
+	vhost, user := vhostName(inst), backends.UserName(inst.ID, b)
 	log := lagerctx.FromContext(ctx).WithData(lager.Data{"vhost": vhost, "user": user})
 
+	return n.removeUser(ctx, log, user, vhost)
+}
+
+// removeUser deletes user, the login of a binding on vhost, and closes its connections. A
+// user that is already gone has its connections closed all the same; one with tags, or with
+// permissions in another vhost, is a permanent error, and is left alone.
+func (n *node) removeUser(ctx context.Context, log lager.Logger, user, vhost string) error {
 	exists, err := n.bindingUser(ctx, user, vhost)
 	switch {
 	case err != nil:

@@ -41,7 +41,7 @@ var _ = Describe("Bind", func() {
 		Expect(creds["vhost"]).To(Equal(vhostName(inst)))
 		Expect(creds["username"]).To(Equal(userName(inst, b)))
 		Expect(creds["password"] == b.Password).To(BeTrue(), "the password is the binding's")
-		Expect(userName(inst, b)).To(HavePrefix(userPrefix(inst)))
+		Expect(userName(inst, b)).To(MatchRegexp(`^ob_[a-z2-7]{26}$`))
 		Expect(len(userName(inst, b))).To(BeNumerically("<=", 32))
 
 		uri := backendtest.ParseSecretURL(creds["uri"], "the uri")

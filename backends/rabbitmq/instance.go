@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 
 	"code.cloudfoundry.org/lager/v3"
 	"code.cloudfoundry.org/lager/v3/lagerctx"
@@ -62,7 +61,7 @@ func (r *RabbitMQ) Update(ctx context.Context, req backends.UpdateRequest) (back
 	vhost := vhostName(inst)
 	log := lagerctx.FromContext(ctx).WithData(lager.Data{"vhost": vhost})
 	for _, b := range req.Bindings {
-		user := backends.UserName(inst.ID, b.ID)
+		user := backends.UserName(inst.ID, b)
 		exists, err := n.bindingUser(ctx, user, vhost)
 		if err != nil {
 			return backends.UpdateResponse{}, err
@@ -76,8 +75,9 @@ func (r *RabbitMQ) Update(ctx context.Context, req backends.UpdateRequest) (back
 	return backends.UpdateResponse{}, nil
 }
 
-// Deprovision deletes the users of the instance's bindings (see instanceUsers) and closes
-// their connections, so that a failure further on leaves no way in; it then closes what
+// Deprovision deletes the users of the instance's recorded bindings and closes their
+// connections, as Unbind does for one (a user with tags or with permissions in another vhost
+// is not the instance's, and is logged and left alone), so that a failure further on leaves no way in; it then closes what
 // connections are left on the vhost and deletes the vhost. The users go first, even when the
 // vhost is gone already: what is already gone counts as done, so a re-run after a crash
 // half-way finishes the job. A vhost of that name without the broker's tag is not this
@@ -99,12 +99,13 @@ func (r *RabbitMQ) Deprovision(ctx context.Context, req backends.DeprovisionRequ
 	case err != nil:
 		return err
 	}
-	users, err := n.instanceUsers(ctx, inst, vhost)
-	if err != nil {
-		return err
-	}
-	for _, user := range users {
-		if err := n.deleteUser(ctx, log, user); err != nil {
+	for _, b := range req.Bindings {
+		err := n.removeUser(ctx, log, backends.UserName(inst.ID, b), vhost)
+		if backends.IsPermanent(err) {
+			log.Info("user-not-ours-left-alone", lager.Data{"user": backends.UserName(inst.ID, b)})
+			continue
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -143,32 +144,6 @@ func (n *node) vhostExists(ctx context.Context, vhost string) (bool, error) {
 			fmt.Errorf("vhost %s has no %s tag", vhost, vhostTag))
 	}
 	return true, nil
-}
-
-// instanceUsers lists the users of the instance's bindings: those named with its backends.UserPrefix,
-// found in the node's list of users even without permissions, as a Bind cut short between
-// creating the user and setting its permissions leaves them. A user with tags, or with
-// permissions in another vhost, is not the instance's and is left out.
-func (n *node) instanceUsers(ctx context.Context, inst backends.Instance, vhost string) ([]string, error) {
-	// The management API cannot filter users by name: the whole list comes, and is filtered here.
-	all, err := n.api(ctx).ListUsers()
-	if err != nil {
-		return nil, n.fail("list its users", err)
-	}
-	var users []string
-	for _, u := range all {
-		if !strings.HasPrefix(u.Name, backends.UserPrefix(inst.ID)) || hasTags(u.Tags) {
-			continue
-		}
-		only, err := n.onlyIn(ctx, u.Name, vhost)
-		if err != nil {
-			return nil, err
-		}
-		if only {
-			users = append(users, u.Name)
-		}
-	}
-	return users, nil
 }
 
 // onlyIn reports whether user holds permissions in no vhost but vhost (a user that is gone

@@ -1,6 +1,8 @@
 package rabbitmq_test
 
 import (
+	"context"
+
 	rabbithole "github.com/michaelklishin/rabbit-hole/v3"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -70,19 +72,30 @@ var _ = Describe("Update", func() {
 })
 
 var _ = Describe("Deprovision", func() {
+	It("deletes exactly the users of the instance's recorded bindings, sparing those of an instance whose old login names began alike", func(ctx SpecContext) {
+		suite.Calls().ExpectDeprovisionSpares(suite.Logged(ctx), backendtest.CollidingIDs, "rabbitmq-local", nil,
+			func(_ context.Context, creds backends.Credentials) error {
+				conn, err := dial(creds["uri"].(string))
+				if err != nil {
+					return err
+				}
+				return conn.Close()
+			})
+	})
+
 	It("deletes the binding users and the vhost under a live connection, and leaves users it does not own", func(ctx SpecContext) {
 		inst := provisioned(ctx)
 		other := provisioned(ctx)
 		b1, creds1 := suite.Bound(ctx, inst)
 		b2, creds2 := suite.Bound(ctx, inst)
 		_, otherCreds := suite.Bound(ctx, other)
-		// Named like a binding user of the instance, but allowed into another vhost too, or
-		// given a tag: not this instance's.
-		shared := userName(inst, newBinding())
+		// Named as a recorded binding's user, but allowed into another vhost too, or given a
+		// tag: not this instance's.
+		shared := cutShort(inst)
 		putUser(shared)
 		permit(vhostName(inst), shared)
 		permit(vhostName(other), shared)
-		tagged := userName(inst, newBinding())
+		tagged := cutShort(inst)
 		putUser(tagged, "monitoring")
 
 		live := mustDial(creds1)
@@ -107,7 +120,7 @@ var _ = Describe("Deprovision", func() {
 	When("a Bind was cut short, or ran out of attempts, between creating the user and setting its permissions", func() {
 		It("deletes the user it left without permissions", func(ctx SpecContext) {
 			inst := provisioned(ctx)
-			orphan := userName(inst, newBinding())
+			orphan := cutShort(inst)
 			putUser(orphan)
 
 			Expect(suite.Calls().Deprovision(suite.Logged(ctx), inst)).To(Succeed())
@@ -117,7 +130,7 @@ var _ = Describe("Deprovision", func() {
 
 		It("deletes it even when the vhost is gone already", func(ctx SpecContext) {
 			inst := newInstance()
-			orphan := userName(inst, newBinding())
+			orphan := cutShort(inst)
 			putUser(orphan)
 
 			Expect(suite.Calls().Deprovision(suite.Logged(ctx), inst)).To(Succeed())

@@ -76,13 +76,16 @@ func amqpCode(err error) int {
 
 func vhostName(inst backends.Instance) string { return backends.Name("ob_", inst.ID) }
 
-// userPrefix starts the names of all the users of inst's bindings.
-func userPrefix(inst backends.Instance) string {
-	return "ob_" + backends.Name("", inst.ID)[:12] + "_"
+func userName(inst backends.Instance, b backends.Binding) string {
+	return backends.UserName(inst.ID, b)
 }
 
-func userName(inst backends.Instance, b backends.Binding) string {
-	return userPrefix(inst) + backends.Name("", inst.ID, b.ID)[:12]
+// cutShort records a new binding of inst, as the broker stores its row before the bind, and
+// returns the name of its user, which a spec then makes by hand as a bind cut short leaves it.
+func cutShort(inst backends.Instance) string {
+	b := newBinding()
+	backendtest.Record(inst.ID, b)
+	return userName(inst, b)
 }
 
 // status is the HTTP status in a rabbit-hole error, or 0.

@@ -77,7 +77,7 @@ func (r *Redis) Bind(ctx context.Context, req backends.BindRequest) (backends.Bi
 	if err != nil {
 		return backends.BindResponse{}, err
 	}
-	prefix, user := keyPrefix(inst), backends.UserName(inst.ID, b.ID)
+	prefix, user := keyPrefix(inst), backends.UserName(inst.ID, b)
 	log := lagerctx.FromContext(ctx).WithData(lager.Data{"key-prefix": prefix, "user": user})
 
 	// A node anyone can log in to would make the user's confinement pointless.
@@ -118,7 +118,7 @@ func (r *Redis) CheckBinding(ctx context.Context, req backends.CheckBindingReque
 	if err != nil {
 		return backends.CheckBindingResponse{}, err
 	}
-	user := backends.UserName(inst.ID, b.ID)
+	user := backends.UserName(inst.ID, b)
 	// ACL GETUSER answers nil for a user that does not exist.
 	err = n.client.Do(ctx, "ACL", "GETUSER", user).Err()
 	switch {
@@ -138,7 +138,7 @@ func (r *Redis) Unbind(ctx context.Context, req backends.UnbindRequest) error {
 	if err != nil {
 		return err
 	}
-	user := backends.UserName(inst.ID, b.ID)
+	user := backends.UserName(inst.ID, b)
 	log := lagerctx.FromContext(ctx).WithData(lager.Data{"user": user})
 
 	if err := n.deleteUser(ctx, log, user); err != nil {

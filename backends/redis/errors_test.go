@@ -127,7 +127,7 @@ var _ = Describe("Errors", func() {
 			expectDescribed(err,
 				"the broker's admin user on node redis-limited lacks a permission it needs to read the ACL rules of user default", password, b.Password)
 			expectDescribed(calls(r).Deprovision(suite.Logged(ctx), inst),
-				"the broker's admin user on node redis-limited lacks a permission it needs to list the ACL users", password)
+				"the broker's admin user on node redis-limited lacks a permission it needs to delete ACL user "+userName(inst, b), password)
 		})
 	})
 

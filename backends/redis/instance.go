@@ -57,17 +57,17 @@ func (r *Redis) Update(ctx context.Context, req backends.UpdateRequest) (backend
 		if b.Password == "" {
 			return backends.UpdateResponse{}, errNoPassword()
 		}
-		if err := n.setUser(ctx, log, prefix, backends.UserName(inst.ID, b.ID), b.Password, denied); err != nil {
+		if err := n.setUser(ctx, log, prefix, backends.UserName(inst.ID, b), b.Password, denied); err != nil {
 			return backends.UpdateResponse{}, err
 		}
 	}
 	return backends.UpdateResponse{}, n.saveACL(ctx, log)
 }
 
-// Deprovision deletes every ACL user of the instance, which ends their clients, then every key
-// under its prefix. The users go first, so that no one writes behind the scan and a failure
-// half-way leaves no way in. What is already gone counts as done, so a re-run after a crash
-// finishes the job.
+// Deprovision deletes the ACL users of the instance's recorded bindings, which ends their
+// clients, then every key under its prefix. The users go first, so that no one writes behind
+// the scan and a failure half-way leaves no way in. What is already gone counts as done, so a
+// re-run after a crash finishes the job. No other user is touched, whatever its name.
 func (r *Redis) Deprovision(ctx context.Context, req backends.DeprovisionRequest) error {
 	inst := req.Instance
 	n, err := r.node(inst.Node)
@@ -77,20 +77,12 @@ func (r *Redis) Deprovision(ctx context.Context, req backends.DeprovisionRequest
 	prefix := keyPrefix(inst)
 	log := lagerctx.FromContext(ctx).WithData(lager.Data{"key-prefix": prefix})
 
-	users, err := n.client.ACLUsers(ctx).Result()
-	if err != nil {
-		return n.fail("list the ACL users", err)
-	}
-	var deleted int
-	for _, user := range users {
-		if strings.HasPrefix(user, backends.UserPrefix(inst.ID)) {
-			if err := n.deleteUser(ctx, log, user); err != nil {
-				return err
-			}
-			deleted++
+	for _, b := range req.Bindings {
+		if err := n.deleteUser(ctx, log, backends.UserName(inst.ID, b)); err != nil {
+			return err
 		}
 	}
-	if deleted > 0 {
+	if len(req.Bindings) > 0 {
 		if err := n.saveACL(ctx, log); err != nil {
 			return err
 		}

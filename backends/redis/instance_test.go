@@ -9,6 +9,7 @@ import (
 	. "github.com/onsi/gomega"
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/omnibroker/omnibroker/backends"
 	"github.com/omnibroker/omnibroker/backends/backendtest"
 )
 
@@ -48,7 +49,10 @@ var _ = Describe("Provision", func() {
 		a, b := newInstance(), newInstance()
 		Expect(keyPrefix(a)).To(MatchRegexp(`^ob:[0-9a-f]{24}:$`))
 		Expect(keyPrefix(a)).NotTo(Equal(keyPrefix(b)))
-		Expect(userName(a, newBinding())).To(MatchRegexp(`^ob_[0-9a-f]{12}_[0-9a-f]{12}$`))
+		Expect(userName(a, newBinding())).To(MatchRegexp(`^ob_[a-z2-7]{26}$`))
+		legacy := newBinding()
+		legacy.LegacyName = true
+		Expect(userName(a, legacy)).To(MatchRegexp(`^ob_[0-9a-f]{12}_[0-9a-f]{12}$`))
 	})
 })
 
@@ -63,6 +67,17 @@ var _ = Describe("Update", func() {
 })
 
 var _ = Describe("Deprovision", func() {
+	It("deletes exactly the users of the instance's recorded bindings, sparing those of an instance whose old login names began alike", func(ctx SpecContext) {
+		suite.Calls().ExpectDeprovisionSpares(suite.Logged(ctx), backendtest.CollidingIDs, "redis-local", nil,
+			func(ctx context.Context, creds backends.Credentials) error {
+				app, err := login(ctx, creds)
+				if err != nil {
+					return err
+				}
+				return app.Set(ctx, creds["key_prefix"].(string)+"k", "v", 0).Err()
+			})
+	})
+
 	It("deletes every key under the prefix and every user of the instance, ending their clients, and nothing of another instance", func(ctx SpecContext) {
 		inst, other := provisioned(ctx), provisioned(ctx)
 		b1, creds1 := suite.Bound(ctx, inst)

@@ -3,7 +3,6 @@ package redis_test
 import (
 	"context"
 	"slices"
-	"strings"
 	"testing"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -85,7 +84,7 @@ func mustLogin(ctx context.Context, creds backends.Credentials) *goredis.Client 
 func keyPrefix(inst backends.Instance) string { return backends.Name("ob:", inst.ID) + ":" }
 
 func userName(inst backends.Instance, b backends.Binding) string {
-	return backends.UserName(inst.ID, b.ID)
+	return backends.UserName(inst.ID, b)
 }
 
 // keysUnder lists, as the admin, the keys whose names start with prefix.
@@ -95,14 +94,12 @@ func keysUnder(ctx context.Context, prefix string) []string {
 	return keys
 }
 
-// usersOf lists the node's ACL users that belong to inst.
+// usersOf lists the node's ACL users that are logins of bindings ever bound to inst.
 func usersOf(ctx context.Context, inst backends.Instance) []string {
-	users, err := suite.Admin.ACLUsers(ctx).Result()
-	Expect(err).NotTo(HaveOccurred())
 	var ours []string
-	for _, u := range users {
-		if strings.HasPrefix(u, "ob_"+backends.Name("", inst.ID)[:12]+"_") {
-			ours = append(ours, u)
+	for _, b := range backendtest.EverBound(inst.ID) {
+		if userExists(ctx, userName(inst, b)) {
+			ours = append(ours, userName(inst, b))
 		}
 	}
 	return ours
