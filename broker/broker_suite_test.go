@@ -61,7 +61,7 @@ services:
     bindable: true
     bindings_retrievable: true
     plans:
-      - {id: ` + cachePlan + `, name: shared, description: d, backend: cache, wait_budget: 10s}
+      - {id: ` + cachePlan + `, name: shared, description: d, backend: cache, wait_budget: 10s, maintenance_info: {version: 2.0.0}}
 backends:
   - name: local
     kind: postgres

@@ -88,20 +88,24 @@ func (b *Broker) Update(ctx context.Context, instanceID string, details domain.U
 		PlanID: planID, PreviousPlanID: inst.PlanID, Parameters: merged,
 		MaintenanceVersion: askedVersion(plan, details.MaintenanceInfo),
 	}
-	if err := maintenanceConflict(plan, details.MaintenanceInfo); err != nil {
-		// The identical replay of an update accepted before the plan's version moved on gets
-		// the answer it got then: 200 once it is done, its operation while it runs.
+	// The identical replay of an update accepted before the plan's version moved on gets the
+	// answer it got then: 200 once it is done, its operation while it runs.
+	conflict := maintenanceConflict(plan, details.MaintenanceInfo)
+	if conflict != nil {
 		done := inst.State == store.InstanceReady && planID == inst.PlanID &&
 			sameJSON(inst.Parameters, merged) && inst.MaintenanceVersion == want.MaintenanceVersion
 		if done {
 			return domain.UpdateServiceSpec{}, nil
 		}
 		if inst.State != store.InstanceUpdating {
-			return domain.UpdateServiceSpec{}, err
+			return domain.UpdateServiceSpec{}, conflict
 		}
 	}
 
 	op, err := b.startUpdate(ctx, logger, inst, want, details.RawContext)
+	if err != nil && conflict != nil {
+		return domain.UpdateServiceSpec{}, conflict // not the update under way
+	}
 	if err != nil {
 		return domain.UpdateServiceSpec{}, err
 	}

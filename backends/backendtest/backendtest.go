@@ -43,6 +43,13 @@ func (c Calls) Update(ctx context.Context, inst backends.Instance, fromPlan stri
 	return err
 }
 
+// Upgrade updates inst in place (its plan stays inst.Plan) with bindings, as a maintenance
+// upgrade does after the catalog changed inst.PlanConfig.
+func (c Calls) Upgrade(ctx context.Context, inst backends.Instance, bindings ...backends.Binding) error {
+	_, err := c.backend.Update(ctx, backends.UpdateRequest{Instance: inst, FromPlan: inst.Plan, Bindings: bindings})
+	return err
+}
+
 // Deprovision deprovisions inst with its Recorded bindings, as the worker hands them on.
 func (c Calls) Deprovision(ctx context.Context, inst backends.Instance) error {
 	return c.backend.Deprovision(ctx, backends.DeprovisionRequest{Instance: inst, Bindings: Recorded(inst.ID)})

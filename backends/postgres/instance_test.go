@@ -188,6 +188,31 @@ var _ = Describe("Update", func() {
 		Expect(extensionsIn(ctx, db)).To(ContainElements("citext", "hstore", "pgcrypto"))
 	})
 
+	It("creates the extensions the plan now gives every instance, as a maintenance upgrade", func(ctx SpecContext) {
+		inst := provisioned(ctx, map[string]any{"connection_limit": float64(5)})
+		db := databaseName(inst)
+		_, creds := suite.Bound(ctx, inst)
+
+		inst.PlanConfig = map[string]any{"connection_limit": float64(8), "extensions": anyList("pg_trgm", "uuid-ossp")}
+		backendtest.AtOnce(3, func() error { return suite.Calls().Upgrade(suite.Logged(ctx), inst) })
+
+		Expect(connectionLimitOf(ctx, db)).To(Equal(8))
+		Expect(extensionsIn(ctx, db)).To(ContainElements("pg_trgm", "uuid-ossp"))
+		Expect(mustLogin(ctx, creds).PingContext(ctx)).To(Succeed(), "the binding made before still logs in")
+	})
+
+	DescribeTable("refuses, for good, a plan's extensions that are not a list of offered names",
+		func(ctx SpecContext, exts any) {
+			inst := provisioned(ctx, nil)
+			inst.PlanConfig = map[string]any{"extensions": exts}
+			err := suite.Calls().Upgrade(suite.Logged(ctx), inst)
+			Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
+		},
+		Entry("a string", "citext"),
+		Entry("an extension not offered", anyList("plpython3u")),
+		Entry("a number in the list", []any{"citext", 3}),
+	)
+
 	It("fails permanently for an instance whose database is gone", func(ctx SpecContext) {
 		inst := newInstance(nil)
 		err := suite.Calls().Update(suite.Logged(ctx), inst, "small")

@@ -62,13 +62,47 @@ var _ = Describe("Provision", func() {
 })
 
 var _ = Describe("Update", func() {
-	It("has nothing to change, and leaves the instance usable", func(ctx SpecContext) {
+	It("gives every binding's user the plan's permissions, keeping its password and connections, however often it runs", func(ctx SpecContext) {
 		inst := provisioned(ctx)
-		inst.Plan = "large"
-		Expect(suite.Calls().Update(suite.Logged(ctx), inst, "small")).To(Succeed())
-		_, creds := suite.Bound(ctx, inst)
-		roundTrip(ctx, mustDial(creds), "after an update")
+		b1, creds1 := suite.Bound(ctx, inst)
+		b2, _ := suite.Bound(ctx, inst)
+		held := mustDial(creds1)
+
+		inst.PlanConfig = map[string]any{"permissions": map[string]any{"configure": `^app\.`, "read": "^app"}}
+		backendtest.AtOnce(3, func() error { return suite.Calls().Upgrade(suite.Logged(ctx), inst, b1, b2) })
+
+		for _, b := range []backends.Binding{b1, b2} {
+			perms, err := suite.Admin.GetPermissionsIn(vhostName(inst), userName(inst, b))
+			Expect(err).NotTo(HaveOccurred())
+			Expect([]string{perms.Configure, perms.Write, perms.Read}).To(Equal([]string{`^app\.`, ".*", "^app"}))
+		}
+		Expect(held.IsClosed()).To(BeFalse(), "a connection made before stays open")
+		mustDial(creds1)
+
+		By("going back to everything in the vhost once the plan says nothing")
+		inst.PlanConfig = nil
+		Expect(suite.Calls().Upgrade(suite.Logged(ctx), inst, b1, b2)).To(Succeed())
+		roundTrip(ctx, mustDial(creds1), "after the upgrade")
 	})
+
+	It("leaves a binding whose user is gone to the binding's own operations", func(ctx SpecContext) {
+		inst := provisioned(ctx)
+		Expect(suite.Calls().Upgrade(suite.Logged(ctx), inst, newBinding())).To(Succeed())
+	})
+
+	DescribeTable("refuses, for good, permissions that are not configure, write and read regular expressions",
+		func(ctx SpecContext, perms any) {
+			inst := provisioned(ctx)
+			b, _ := suite.Bound(ctx, inst)
+			inst.PlanConfig = map[string]any{"permissions": perms}
+			err := suite.Calls().Upgrade(suite.Logged(ctx), inst, b)
+			Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
+		},
+		Entry("a string", ".*"),
+		Entry("an unknown key", map[string]any{"admin": ".*"}),
+		Entry("a number", map[string]any{"read": 1}),
+		Entry("a pattern that does not compile", map[string]any{"write": "(["}),
+	)
 })
 
 var _ = Describe("Deprovision", func() {

@@ -57,13 +57,55 @@ var _ = Describe("Provision", func() {
 })
 
 var _ = Describe("Update", func() {
-	It("succeeds and changes nothing", func(ctx SpecContext) {
+	It("sets every binding's ACL user anew with the plan's denied_commands, keeping its password and clients, however often it runs", func(ctx SpecContext) {
 		inst := provisioned(ctx)
-		_, creds := suite.Bound(ctx, inst)
-		inst.Plan = "large"
-		Expect(suite.Calls().Update(suite.Logged(ctx), inst, "small")).To(Succeed())
+		b1, creds1 := suite.Bound(ctx, inst)
+		b2, creds2 := suite.Bound(ctx, inst)
+		app := mustLogin(ctx, creds1)
+		held := app.Conn()
+		DeferCleanup(held.Close)
+		Expect(app.Eval(ctx, "return 1", nil).Err()).To(Succeed())
+
+		inst.PlanConfig = map[string]any{"denied_commands": []any{"eval", "@geo"}}
+		backendtest.AtOnce(3, func() error { return suite.Calls().Upgrade(suite.Logged(ctx), inst, b1, b2) })
+
+		for _, c := range []*goredis.Client{app, mustLogin(ctx, creds2)} {
+			Expect(goredis.IsPermissionError(c.Eval(ctx, "return 1", nil).Err())).To(BeTrue(), "EVAL is denied")
+			Expect(goredis.IsPermissionError(c.GeoAdd(ctx, keyPrefix(inst)+"g", &goredis.GeoLocation{Name: "x"}).Err())).To(BeTrue(), "@geo is denied")
+			Expect(c.Set(ctx, keyPrefix(inst)+"k", "v", 0).Err()).To(Succeed())
+			Expect(goredis.IsPermissionError(c.Set(ctx, "ob:elsewhere:k", "v", 0).Err())).To(BeTrue(), "the prefix still holds")
+		}
+		Expect(held.Ping(ctx).Err()).To(Succeed(), "a client connected before keeps its connection")
+
+		By("allowing EVAL again once the plan stops denying it")
+		inst.PlanConfig = nil
+		Expect(suite.Calls().Upgrade(suite.Logged(ctx), inst, b1, b2)).To(Succeed())
+		Expect(app.Eval(ctx, "return 1", nil).Err()).To(Succeed())
+	})
+
+	It("makes a binding's user again when the node lost it", func(ctx SpecContext) {
+		inst := provisioned(ctx)
+		b, creds := suite.Bound(ctx, inst)
+		Expect(suite.Admin.ACLDelUser(ctx, userName(inst, b)).Err()).To(Succeed())
+		Expect(suite.Calls().Upgrade(suite.Logged(ctx), inst, b)).To(Succeed())
 		Expect(mustLogin(ctx, creds).Set(ctx, keyPrefix(inst)+"k", "v", 0).Err()).To(Succeed())
 	})
+
+	DescribeTable("refuses, for good and before touching a user, a denied_commands that is not a list of lowercase names",
+		func(ctx SpecContext, denied any) {
+			inst := provisioned(ctx)
+			b, creds := suite.Bound(ctx, inst)
+			inst.PlanConfig = map[string]any{"denied_commands": denied}
+			err := suite.Calls().Upgrade(suite.Logged(ctx), inst, b)
+			Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
+			Expect(mustLogin(ctx, creds).Eval(ctx, "return 1", nil).Err()).To(Succeed())
+		},
+		Entry("a string", "eval"),
+		Entry("an uppercase name", []any{"EVAL"}),
+		Entry("a rule rather than a name", []any{"+@all"}),
+		Entry("a name with a space", []any{"eval flushall"}),
+		Entry("a number", []any{12}),
+	)
 })
 
 var _ = Describe("Deprovision", func() {
