@@ -25,6 +25,30 @@ func oldUserPrefix(id string) string {
 }
 
 var _ = Describe("Tenant walls", func() {
+	It("keeps a PostgreSQL binding out of the broker's state database and out of another instance's database", func() {
+		cf := shared.client()
+		id, other := newID(), newID()
+		for _, i := range []string{id, other} {
+			cf.provisionReady(i, quickPlan, nil)
+			DeferCleanup(cf.deprovisionGone, i, quickPlan)
+		}
+		bindingID := newID()
+		creds := cf.bindReady(id, bindingID, quickPlan, newID())
+		DeferCleanup(cf.unbindGone, id, bindingID, quickPlan)
+		Expect(mustConnect(creds.str("uri")).Ping()).To(Succeed())
+
+		for _, db := range []string{shared.state.name, backendDatabase(other)} {
+			u := parseURLWithSecret(creds.str("uri"), "the uri")
+			u.Path = "/" + db
+			_, err := connect(u.String())
+			Expect(err).To(HaveOccurred(), "the binding connects to database %s", db)
+			Expect(err.Error()).To(ContainSubstring("permission denied for database"))
+		}
+		log := string(shared.session.Out.Contents())
+		Expect(log).To(ContainSubstring(`.state-database-closed-to-public"`))
+		Expect(log).To(ContainSubstring(`.databases-open-to-public"`), "the node check names the databases PUBLIC may connect to")
+	})
+
 	DescribeTable("deprovisioning one of two instances whose ids gave their logins the same old prefix leaves the other's logins working",
 		func(ctx SpecContext, p plan, logIn func(context.Context, credentials) error) {
 			Expect(oldUserPrefix(collidingIDs[0])).To(Equal(oldUserPrefix(collidingIDs[1])))

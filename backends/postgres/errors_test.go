@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"code.cloudfoundry.org/lager/v3"
+	"github.com/google/uuid"
 	"github.com/lib/pq"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -123,5 +125,34 @@ var _ = Describe("New", func() {
 		// Booleans, so that a failure does not print the password the URLs carry.
 		Expect(strings.Contains(uri, "@db.example.com:6432/")).To(BeTrue(), "uri names the configured host and port")
 		Expect(strings.HasPrefix(jdbc, "jdbc:postgresql://db.example.com:6432/")).To(BeTrue(), "jdbcUrl names the configured host and port")
+	})
+})
+
+var _ = Describe("Ping", func() {
+	It("warns once, naming the databases PUBLIC may connect to, which are the operator's to close, and no instance's", func(ctx SpecContext) {
+		open := "aaa_ob_public_" + strings.ReplaceAll(uuid.NewString()[:8], "-", "")
+		adminExec(ctx, "postgres", `CREATE DATABASE `+pq.QuoteIdentifier(open))
+		DeferCleanup(func(ctx SpecContext) { adminExec(ctx, "postgres", `DROP DATABASE `+pq.QuoteIdentifier(open)) })
+		inst := provisioned(ctx, nil)
+		// An adapter of its own: the suite's may have warned already.
+		p, err := postgres.New([]backends.Server{{Name: "pg-fresh", AdminURL: suite.AdminURL}})
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(p.Close)
+
+		Expect(p.Ping(suite.Logged(ctx), "pg-fresh")).To(Succeed())
+		Expect(p.Ping(suite.Logged(ctx), "pg-fresh")).To(Succeed())
+
+		var warnings []lager.LogFormat
+		for _, l := range suite.Logger.Logs() {
+			if strings.HasSuffix(l.Message, ".databases-open-to-public") {
+				warnings = append(warnings, l)
+			}
+		}
+		Expect(warnings).To(HaveLen(1))
+		Expect(warnings[0].Data).To(HaveKeyWithValue("node", "pg-fresh"))
+		Expect(warnings[0].Data["databases"]).To(ContainElement(open))
+		Expect(warnings[0].Data["databases"]).NotTo(ContainElement(databaseName(inst)))
+		Expect(warnings[0].Data["count"]).To(BeNumerically(">=", 2), "postgres as installed, and the spec's")
+		Expect(string(suite.Logger.Buffer().Contents())).NotTo(ContainSubstring("postgres://"))
 	})
 })

@@ -12,6 +12,10 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"sync/atomic"
+
+	"code.cloudfoundry.org/lager/v3"
+	"code.cloudfoundry.org/lager/v3/lagerctx"
 
 	"github.com/lib/pq"
 
@@ -32,6 +36,8 @@ type node struct {
 	*sqlnode.Node
 	admin      *url.URL
 	sslDisable bool
+	// publicChecked is set once warnPublicDatabases has looked.
+	publicChecked atomic.Bool
 }
 
 // connectTimeout bounds connection start-up when the admin URL sets none: pq honours the
@@ -87,8 +93,68 @@ func newNode(cfg backends.Server) (*node, error) {
 func (p *Postgres) Close() error { return p.nodes.Close() }
 
 // Ping connects to node as the admin, for health logging at start-up. An unknown node is a
-// permanent error; the error describes the cause without the URL.
-func (p *Postgres) Ping(ctx context.Context, name string) error { return p.nodes.Ping(ctx, name) }
+// permanent error; the error describes the cause without the URL. The first time it reaches a
+// node, it warns on the logger in ctx about the node's databases that PUBLIC may connect to
+// (see warnPublicDatabases).
+func (p *Postgres) Ping(ctx context.Context, name string) error {
+	if err := p.nodes.Ping(ctx, name); err != nil {
+		return err
+	}
+	n, err := p.nodes.Get(name)
+	if err != nil {
+		return err
+	}
+	return n.warnPublicDatabases(ctx)
+}
+
+const selectPublicDatabases = `
+SELECT datname
+FROM pg_database
+WHERE datallowconn
+  AND has_database_privilege('public', oid, 'CONNECT')
+ORDER BY datname`
+
+func (n *node) publicDatabases(ctx context.Context) ([]string, error) {
+	rows, err := n.DB.QueryContext(ctx, selectPublicDatabases)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, err
+		}
+		names = append(names, name)
+	}
+	return names, rows.Err()
+}
+
+// maxNamed is how many databases the warning of warnPublicDatabases names; it counts them all.
+const maxNamed = 20
+
+// warnPublicDatabases logs, once per node, the databases that PUBLIC may connect to, which
+// every binding role of the node may then connect to too (postgres and template1 as
+// PostgreSQL is installed; an instance's database never is one). Whether they should stay
+// open is the operator's call, not the broker's: it changes nothing.
+func (n *node) warnPublicDatabases(ctx context.Context) error {
+	if n.publicChecked.Load() {
+		return nil
+	}
+	names, err := n.publicDatabases(ctx)
+	if err != nil {
+		return n.Fail("list the databases PUBLIC may connect to", err)
+	}
+	if len(names) == 0 || !n.publicChecked.CompareAndSwap(false, true) {
+		return nil
+	}
+	lagerctx.FromContext(ctx).Info("databases-open-to-public", lager.Data{
+		"node": n.Name, "databases": names[:min(len(names), maxNamed)], "count": len(names),
+		"hint": "every binding role of this node may connect to these databases; revoke CONNECT on them from PUBLIC unless that is meant",
+	})
+	return nil
+}
 
 // openDatabase returns a pool of at most one admin connection to database dbname on the node.
 // The caller closes it; it does not connect until used.

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"code.cloudfoundry.org/lager/v3"
+	"code.cloudfoundry.org/lager/v3/lagerctx"
 
 	"github.com/omnibroker/omnibroker/backends"
 	"github.com/omnibroker/omnibroker/backends/mysql"
@@ -89,6 +90,39 @@ func migrate() error {
 		return err
 	}
 	fmt.Println("migrations applied")
+	public, err := st.ClosePublicConnect(ctx)
+	if err != nil {
+		return err
+	}
+	switch {
+	case public.Revoked:
+		fmt.Printf("PUBLIC may no longer connect to state database %s\n", public.Database)
+	case public.Open:
+		fmt.Fprintf(os.Stderr, "warning: %s\n", openStateDatabase(public.Database))
+	}
+	return nil
+}
+
+// openStateDatabase says why PUBLIC can still connect to the state database, and what to do.
+func openStateDatabase(name string) string {
+	return "PUBLIC may connect to state database " + name + ", binding roles of a postgres node on its server too, " +
+		"and the broker's role neither owns it nor is a superuser: revoke CONNECT ON DATABASE " + name + " FROM PUBLIC as its owner"
+}
+
+// closeStateDatabase takes CONNECT on the state database away from PUBLIC, and logs what it
+// did, or a warning when the broker's role may not.
+func closeStateDatabase(ctx context.Context, logger lager.Logger, st *store.Store) error {
+	public, err := st.ClosePublicConnect(ctx)
+	if err != nil {
+		return err
+	}
+	data := lager.Data{"database": public.Database}
+	switch {
+	case public.Revoked:
+		logger.Info("state-database-closed-to-public", data)
+	case public.Open:
+		logger.Error("state-database-open-to-public", errors.New(openStateDatabase(public.Database)), data)
+	}
 	return nil
 }
 
@@ -156,6 +190,9 @@ func serve() error {
 	}
 	defer st.Close()
 	if err := st.Migrate(ctx); err != nil {
+		return err
+	}
+	if err := closeStateDatabase(ctx, logger, st); err != nil {
 		return err
 	}
 
@@ -281,6 +318,8 @@ func pingNodes(ctx context.Context, logger lager.Logger, backend string, adapter
 			pingCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
 			defer cancel()
 			data := lager.Data{"backend": backend, "node": n.Name}
+			// The adapter logs on it what it finds worth a warning about the node.
+			pingCtx = lagerctx.NewContext(pingCtx, logger.WithData(data))
 			if err := adapter.Ping(pingCtx, n.Name); err != nil {
 				logger.Error("node-unreachable", errors.New(describe(err)), data)
 				return
