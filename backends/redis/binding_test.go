@@ -376,4 +376,18 @@ var _ = Describe("Unbind", func() {
 		inst := provisioned(ctx)
 		Expect(suite.Calls().Unbind(suite.Logged(ctx), inst, newBinding())).To(Succeed())
 	})
+
+	It("finds, checks and deletes the user of a binding recorded before login names carried 130 bits under its old name", func(ctx SpecContext) {
+		inst := provisioned(ctx)
+		b := newBinding()
+		b.LegacyName = true
+		creds, err := suite.Calls().Bind(suite.Logged(ctx), inst, b)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(creds["username"]).To(MatchRegexp(`^ob_[0-9a-f]{12}_[0-9a-f]{12}$`))
+		mustLogin(ctx, creds)
+		Expect(suite.Calls().BindingLost(suite.Logged(ctx), inst, b)).To(BeFalse())
+
+		Expect(suite.Calls().Unbind(suite.Logged(ctx), inst, b)).To(Succeed())
+		Expect(userExists(ctx, creds["username"].(string))).To(BeFalse())
+	})
 })
