@@ -7,6 +7,8 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+
+	"github.com/omnibroker/omnibroker/internal/testkit"
 )
 
 // loginPattern is the name of every login the broker makes on MariaDB, Redis and RabbitMQ:
@@ -52,7 +54,9 @@ var _ = Describe("Tenant walls", func() {
 	DescribeTable("deprovisioning one of two instances whose ids gave their logins the same old prefix leaves the other's logins working",
 		func(ctx SpecContext, p plan, logIn func(context.Context, credentials) error) {
 			Expect(oldUserPrefix(collidingIDs[0])).To(Equal(oldUserPrefix(collidingIDs[1])))
-			// A broker of its own: the ids are fixed, and the other backends' entries use them too.
+			// The ids are fixed: specs elsewhere using them (another process, another checkout)
+			// wait, and this one has a broker of its own, as the other backends' entries do.
+			testkit.Exclusive(GinkgoT(), "colliding-ids "+p.serviceID+" "+collidingIDs[0])
 			cf := startBroker(newStateDB(), nil).client()
 			var creds [2][]credentials
 			for i, id := range collidingIDs {

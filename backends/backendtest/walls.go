@@ -7,6 +7,7 @@ import (
 	"github.com/onsi/gomega"
 
 	"github.com/omnibroker/omnibroker/backends"
+	"github.com/omnibroker/omnibroker/internal/testkit"
 )
 
 // CollidingIDs are two instance ids whose login names, as they were made before UserName
@@ -20,6 +21,8 @@ var CollidingIDs = [2]string{"collide-96a0eb338f39", "collide-49f55b99fb65"}
 // would, and fails when they do not let it in.
 func (c Calls) ExpectDeprovisionSpares(ctx context.Context, ids [2]string, node string, planConfig map[string]any, works func(context.Context, backends.Credentials) error) {
 	ginkgo.GinkgoHelper()
+	// The ids are fixed, and other checkouts may run this suite against the same node.
+	testkit.Exclusive(ginkgo.GinkgoT(), "colliding-ids "+node+" "+ids[0])
 	var insts [2]backends.Instance
 	var creds [2][]backends.Credentials
 	for i, id := range ids {
