@@ -50,6 +50,15 @@ func (c Calls) Upgrade(ctx context.Context, inst backends.Instance, bindings ...
 	return err
 }
 
+// ExpectSettingRefused upgrades inst with its plan setting key set to value, and expects a
+// permanent failure: a malformed setting is the catalog's fault, which no retry mends.
+func (c Calls) ExpectSettingRefused(ctx context.Context, inst backends.Instance, key string, value any, bindings ...backends.Binding) {
+	ginkgo.GinkgoHelper()
+	inst.PlanConfig = map[string]any{key: value}
+	err := c.Upgrade(ctx, inst, bindings...)
+	gomega.Expect(backends.IsPermanent(err)).To(gomega.BeTrue(), "%v", err)
+}
+
 // Deprovision deprovisions inst with its Recorded bindings, as the worker hands them on.
 func (c Calls) Deprovision(ctx context.Context, inst backends.Instance) error {
 	return c.backend.Deprovision(ctx, backends.DeprovisionRequest{Instance: inst, Bindings: Recorded(inst.ID)})

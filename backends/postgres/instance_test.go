@@ -203,10 +203,7 @@ var _ = Describe("Update", func() {
 
 	DescribeTable("refuses, for good, a plan's extensions that are not a list of offered names",
 		func(ctx SpecContext, exts any) {
-			inst := provisioned(ctx, nil)
-			inst.PlanConfig = map[string]any{"extensions": exts}
-			err := suite.Calls().Upgrade(suite.Logged(ctx), inst)
-			Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
+			suite.Calls().ExpectSettingRefused(suite.Logged(ctx), provisioned(ctx, nil), "extensions", exts)
 		},
 		Entry("a string", "citext"),
 		Entry("an extension not offered", anyList("plpython3u")),

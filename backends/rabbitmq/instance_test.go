@@ -94,9 +94,7 @@ var _ = Describe("Update", func() {
 		func(ctx SpecContext, perms any) {
 			inst := provisioned(ctx)
 			b, _ := suite.Bound(ctx, inst)
-			inst.PlanConfig = map[string]any{"permissions": perms}
-			err := suite.Calls().Upgrade(suite.Logged(ctx), inst, b)
-			Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
+			suite.Calls().ExpectSettingRefused(suite.Logged(ctx), inst, "permissions", perms, b)
 		},
 		Entry("a string", ".*"),
 		Entry("an unknown key", map[string]any{"admin": ".*"}),

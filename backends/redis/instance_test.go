@@ -95,9 +95,7 @@ var _ = Describe("Update", func() {
 		func(ctx SpecContext, denied any) {
 			inst := provisioned(ctx)
 			b, creds := suite.Bound(ctx, inst)
-			inst.PlanConfig = map[string]any{"denied_commands": denied}
-			err := suite.Calls().Upgrade(suite.Logged(ctx), inst, b)
-			Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
+			suite.Calls().ExpectSettingRefused(suite.Logged(ctx), inst, "denied_commands", denied, b)
 			Expect(mustLogin(ctx, creds).Eval(ctx, "return 1", nil).Err()).To(Succeed())
 		},
 		Entry("a string", "eval"),
