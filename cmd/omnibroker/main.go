@@ -29,6 +29,7 @@ import (
 	"github.com/omnibroker/omnibroker/backends/redis"
 	"github.com/omnibroker/omnibroker/broker"
 	"github.com/omnibroker/omnibroker/catalog"
+	"github.com/omnibroker/omnibroker/internal/fault"
 	"github.com/omnibroker/omnibroker/store"
 )
 
@@ -171,6 +172,9 @@ func serve() error {
 	logger, err := newLogger(cfg.LogLevel)
 	if err != nil {
 		return err
+	}
+	if err := fault.Arm(logger, os.Getenv(fault.Env)); err != nil {
+		return fmt.Errorf("%s: %w", fault.Env, err)
 	}
 	cat, err := catalog.Load(cfg.CatalogPath)
 	if err != nil {
