@@ -90,7 +90,8 @@ func operationsOf(db *sql.DB, instanceID, bindingID, kind string) []operationRow
 }
 
 // atDeath is what a fault point leaves behind when the broker kills itself there: the state
-// of the operation it was at, and whether the backend object exists.
+// of the operation it was at, the fewest attempts it can have had, and whether the backend
+// object exists.
 type atDeath struct {
 	state   string
 	attempt int
@@ -121,7 +122,14 @@ func killAndRecover(state stateDB, point string, step faultStep, death atDeath) 
 	instanceID := step.instance
 
 	By(step.what + " on a broker armed at " + point)
-	armed := startBroker(state, withFault(recovering, point))
+	env := withFault(recovering, point)
+	if point == "queued" {
+		// Without workers of its own: a local worker woken by the queue's NOTIFY may claim the
+		// operation in the instant between the commit and the kill, which would then be a kill
+		// of a running operation, the other points' case.
+		env["OMNIBROKER_WORKERS"] = "0"
+	}
+	armed := startBroker(state, env)
 	r, err := armed.client().try(step.method, step.path, incomplete(true), step.body)
 	if err == nil {
 		Expect(r.Status).To(Equal(http.StatusAccepted), "only an answer sent before the fault: %s", r)
@@ -131,7 +139,10 @@ func killAndRecover(state stateDB, point string, step faultStep, death atDeath) 
 	ops := operationsOf(db, instanceID, step.binding, step.kind)
 	Expect(ops).To(HaveLen(1))
 	Expect(ops[0].state).To(Equal(death.state), "the operation at the fault point")
-	Expect(ops[0].attempt).To(Equal(death.attempt), "attempts at the fault point")
+	// At least: an attempt may have failed on a transient error (a node out of connections)
+	// before the one that reached the fault point.
+	Expect(ops[0].attempt).To(BeNumerically(">=", death.attempt), "attempts at the fault point")
+	killedAt := ops[0].attempt
 	Expect(step.object()).To(Equal(death.created), "the backend object at the fault point")
 	if point == "inside-backend-call" {
 		Expect(step.partial()).To(BeTrue(), "the adapter's first step was done when the call was cut")
@@ -156,7 +167,7 @@ func killAndRecover(state stateDB, point string, step faultStep, death atDeath) 
 	ops = operationsOf(db, instanceID, step.binding, step.kind)
 	Expect(ops).To(HaveLen(1), "one operation, not a second one")
 	Expect(ops[0].state).To(Equal("succeeded"))
-	Expect(ops[0].attempt).To(Equal(death.attempt+1), "one attempt after the fault, none twice")
+	Expect(ops[0].attempt).To(BeNumerically(">", killedAt), "the work was done again after the fault")
 	Expect(step.object()).To(BeTrue())
 	Expect(logLines(next, "succeeded", ops[0].id)).To(HaveLen(1), "the operation succeeded once")
 	return next, took
