@@ -176,7 +176,8 @@ func killAndRecover(state stateDB, point string, step faultStep, death atDeath) 
 var _ = Describe("Fault points", func() {
 	DescribeTable("a broker that SIGKILLs itself at a fault point, then a broker without the hook",
 		func(point string, provisioned, bound atDeath) {
-			state := newStateDB()
+			// The state on a cluster of its own: no other spec can take its connections.
+			state, _ := privateState()
 			id, bindingID := newID(), newID()
 			dropLeftoverDatabase(id)
 			db, owner, login := backendDatabase(id), pgName("ob_o_", id), pgName("ob_b_", id, bindingID)

@@ -196,7 +196,8 @@ var _ = Describe("A Redis node stopped and started again", func() {
 			Expect(err).NotTo(HaveOccurred())
 			return admin
 		}
-		b := startBroker(newStateDB(), map[string]string{
+		state, _ := privateState()
+		b := startBroker(state, map[string]string{
 			"OMNIBROKER_REDIS_URL":        node.Server().URL(),
 			"OMNIBROKER_POLL_INTERVAL":    "500ms",
 			"OMNIBROKER_RETRY_BASE":       "100ms",
@@ -229,9 +230,9 @@ var _ = Describe("A Redis node stopped and started again", func() {
 				answers[i] = send()
 			})
 		}
-		state := b.state.open()
+		db := state.open()
 		Eventually(func() int {
-			return count(state, `SELECT count(*) FROM operations WHERE state IN ('queued', 'running') AND attempt >= 2`)
+			return count(db, `SELECT count(*) FROM operations WHERE state IN ('queued', 'running') AND attempt >= 2`)
 		}).WithTimeout(10*time.Second).Should(BeNumerically(">=", 1), "an operation is retried while the node is down")
 
 		By("starting the node again on the same port")
@@ -244,10 +245,10 @@ var _ = Describe("A Redis node stopped and started again", func() {
 		}
 		expectSucceeded(c.awaitBinding(fresh, added, redisPlan, ""))
 		Eventually(func() int {
-			return count(state, `SELECT count(*) FROM operations WHERE state <> 'succeeded'`)
+			return count(db, `SELECT count(*) FROM operations WHERE state <> 'succeeded'`)
 		}).WithTimeout(30 * time.Second).Should(BeZero())
 		GinkgoWriter.Printf("measure: every operation against the node succeeded within %s of its restart\n", time.Since(restarted))
-		Expect(count(state, `SELECT count(*) FROM operations WHERE attempt >= 2`)).To(BeNumerically(">=", 1), "operations retried")
+		Expect(count(db, `SELECT count(*) FROM operations WHERE attempt >= 2`)).To(BeNumerically(">=", 1), "operations retried")
 
 		By("finding one login, the new binding's, on the node, and none of the removed one")
 		r := c.getBinding(fresh, added)

@@ -53,13 +53,13 @@ func mixedKinds(redis *goredis.Client, mysql *sql.DB) []mixedKind {
 	rabbit := rabbitAdmin()
 	rabbitUser := parseURLWithSecret(rabbitAdminURL, "OMNIBROKER_TEST_RABBITMQ_URL").User.Username()
 	return []mixedKind{
-		{"redis", redisPlan, 32,
+		{"redis", redisPlan, 34,
 			func(ctx context.Context, id string) []string { return redisUsersOf(ctx, redis, id) },
 			func(ctx context.Context, login string) bool { return slices.Contains(redisUsers(ctx, redis), login) },
 			func(ctx context.Context, id string) bool {
 				return len(redisKeysUnder(ctx, redis, redisKeyPrefix(id))) > 0
 			}},
-		{"postgres", quickPlan, 6,
+		{"postgres", quickPlan, 4,
 			func(_ context.Context, id string) []string { return memberNames(pgName("ob_o_", id)) },
 			func(_ context.Context, login string) bool { return roleExists(login) },
 			func(_ context.Context, id string) bool { return databaseExists(backendDatabase(id)) }},
