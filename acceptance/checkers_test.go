@@ -5,6 +5,7 @@ package acceptance_test
 // that bind synchronously, and clients that re-use an id with other attributes.
 
 import (
+	"io"
 	"net/http"
 	"strings"
 
@@ -139,6 +140,67 @@ var _ = Describe("Third-party OSB clients", func() {
 			r := cf.getInstance(id)
 			Expect(r.Status).To(Equal(http.StatusOK), r.String())
 			Expect(r.Body).To(HaveKeyWithValue("plan_id", quickPlanID))
+		})
+	})
+
+	Describe("the catalog, in the version each client speaks", func() {
+		catalogIn := func(version string, header ...string) response {
+			c := shared.client()
+			c.version = version
+			if len(header) == 0 {
+				return c.catalog()
+			}
+			req, err := http.NewRequest(http.MethodGet, c.baseURL+"/v2/catalog", nil)
+			Expect(err).NotTo(HaveOccurred())
+			req.SetBasicAuth(c.username, c.password)
+			req.Header.Set("X-Broker-API-Version", version)
+			req.Header.Set(header[0], header[1])
+			res, err := c.http.Do(req)
+			Expect(err).NotTo(HaveOccurred())
+			defer res.Body.Close()
+			raw, err := io.ReadAll(res.Body)
+			Expect(err).NotTo(HaveOccurred())
+			return response{Status: res.StatusCode, Header: res.Header, Raw: raw}
+		}
+		plansOf := func(r response) map[string]map[string]any {
+			out := map[string]map[string]any{}
+			for _, s := range r.Body["services"].([]any) {
+				for _, p := range s.(map[string]any)["plans"].([]any) {
+					out[p.(map[string]any)["id"].(string)] = p.(map[string]any)
+				}
+			}
+			return out
+		}
+
+		It("gives the mocha checker's 2.13 suite plans with only the fields its closed schema knows", func() {
+			r := catalogIn("2.13")
+			Expect(r.Status).To(Equal(http.StatusOK), r.String())
+			for id, p := range plansOf(r) {
+				for k := range p {
+					Expect([]string{"id", "name", "description", "metadata", "free", "bindable", "schemas"}).To(ContainElement(k), "plan %s has %s", id, k)
+				}
+			}
+			for _, s := range r.Body["services"].([]any) {
+				Expect(s).NotTo(HaveKey("instances_retrievable"), "came with 2.14")
+			}
+		})
+
+		It("gives Cloud Foundry's 2.15 the plan-level fields", func() {
+			plans := plansOf(catalogIn("2.15"))
+			Expect(plans[asyncPlanID]).To(HaveKeyWithValue("maximum_polling_duration", BeNumerically("==", 3600)))
+			Expect(plans[fixedPlanID]).To(HaveKeyWithValue("plan_updateable", false))
+			Expect(plansOf(catalogIn("2.14"))[fixedPlanID]).NotTo(HaveKey("plan_updateable"))
+		})
+
+		It("sends an ETag and answers If-None-Match with 304 Not Modified", func() {
+			first := catalogIn("2.16")
+			tag := first.Header.Get("ETag")
+			Expect(tag).NotTo(BeEmpty(), first.String())
+			again := catalogIn("2.16", "If-None-Match", tag)
+			Expect(again.Status).To(Equal(http.StatusNotModified))
+			Expect(again.Raw).To(BeEmpty())
+			Expect(catalogIn("2.16", "If-None-Match", `"stale"`).Status).To(Equal(http.StatusOK))
+			Expect(catalogIn("2.13", "If-None-Match", tag).Status).To(Equal(http.StatusOK), "2.13's catalog is another")
 		})
 	})
 })

@@ -101,6 +101,7 @@ var catalogYAML = strings.NewReplacer(
         description: never waits for its operation
         backend: postgres
         async_only: true
+        maximum_polling_duration: 3600
         schemas:
           service_instance:
             create: {parameters: SCHEMA}

@@ -78,7 +78,7 @@ func poolCatalog() string {
         default_version: "15"
         schemas:
           service_instance:
-            create: {parameters: {type: object, additionalProperties: false, properties: {version: {type: string}}}}
+            create: {parameters: {$schema: "http://json-schema.org/draft-04/schema#", type: object, additionalProperties: false, properties: {version: {type: string}}}}
       - id: ONLY_B_PLAN
         name: only-b
         description: on pg-b alone

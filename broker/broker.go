@@ -44,6 +44,8 @@ type Broker struct {
 	logins      LoginLimits
 	// services is the catalog as brokerapi wants it, which it asks for on every provision.
 	services []domain.Service
+	// catalogs is GET /v2/catalog's answer by minor version of the API.
+	catalogs map[int]catalogAnswer
 }
 
 var _ domain.ServiceBroker = (*Broker)(nil)
@@ -59,6 +61,7 @@ func New(cfg Config) *Broker {
 		maxAttempts: orDefault(cfg.MaxAttempts, DefaultMaxAttempts),
 		logins:      cfg.Logins,
 		services:    toDomainServices(cfg.Catalog.Services()),
+		catalogs:    catalogAnswers(cfg.Catalog.Services()),
 	}
 	return b
 }

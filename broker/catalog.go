@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 
@@ -22,46 +23,41 @@ type osbService struct {
 	Tags                 []string       `json:"tags,omitempty"`
 	Requires             []string       `json:"requires,omitempty"`
 	Metadata             map[string]any `json:"metadata,omitempty"`
-	Plans                []osbPlan      `json:"plans"`
+	// DashboardClient is Cloud Foundry's catalog extension, which Cloud Controller reads.
+	DashboardClient *catalog.DashboardClient `json:"dashboard_client,omitempty"`
+	Plans           []osbPlan                `json:"plans"`
 }
 
 type osbPlan struct {
-	ID                     string           `json:"id"`
-	Name                   string           `json:"name"`
-	Description            string           `json:"description"`
-	Free                   *bool            `json:"free,omitempty"`
-	Bindable               *bool            `json:"bindable,omitempty"`
-	PlanUpdateable         *bool            `json:"plan_updateable,omitempty"`
-	Metadata               map[string]any   `json:"metadata,omitempty"`
-	Schemas                *catalog.Schemas `json:"schemas,omitempty"`
-	MaximumPollingDuration *int             `json:"maximum_polling_duration,omitempty"`
-
-	// MaintenanceInfo came with OSB 2.15; older platforms are not sent it.
-	MaintenanceInfo *catalog.MaintenanceInfo `json:"maintenance_info,omitempty"`
+	ID                     string                   `json:"id"`
+	Name                   string                   `json:"name"`
+	Description            string                   `json:"description"`
+	Free                   *bool                    `json:"free,omitempty"`
+	Bindable               *bool                    `json:"bindable,omitempty"`
+	PlanUpdateable         *bool                    `json:"plan_updateable,omitempty"`
+	Metadata               map[string]any           `json:"metadata,omitempty"`
+	Schemas                *catalog.Schemas         `json:"schemas,omitempty"`
+	MaximumPollingDuration *int                     `json:"maximum_polling_duration,omitempty"`
+	MaintenanceInfo        *catalog.MaintenanceInfo `json:"maintenance_info,omitempty"`
 }
 
-// publicCatalog is the catalog for a platform that speaks OSB 2.minor: fields that came with
-// a later minor version are left out, since strict older clients refuse a plan with a field
-// they do not know.
-func publicCatalog(services []catalog.Service, minor int) []osbService {
+// publicCatalog is the catalog with every field the broker writes; what a platform of an
+// older minor version does not know of, catalogAnswers leaves out (forVersion).
+func publicCatalog(services []catalog.Service) []osbService {
 	out := make([]osbService, 0, len(services))
 	for _, s := range services {
 		o := osbService{
 			ID: s.ID, Name: s.Name, Description: s.Description, Bindable: s.Bindable,
 			InstancesRetrievable: s.InstancesRetrievable, BindingsRetrievable: s.BindingsRetrievable,
 			PlanUpdateable: s.PlanUpdateable, Tags: s.Tags, Requires: s.Requires, Metadata: s.Metadata,
-			Plans: make([]osbPlan, 0, len(s.Plans)),
+			DashboardClient: s.DashboardClient, Plans: make([]osbPlan, 0, len(s.Plans)),
 		}
 		for _, p := range s.Plans {
-			plan := osbPlan{
+			o.Plans = append(o.Plans, osbPlan{
 				ID: p.ID, Name: p.Name, Description: p.Description, Free: p.Free, Bindable: p.Bindable,
 				PlanUpdateable: p.PlanUpdateable, Metadata: p.Metadata, Schemas: p.Schemas,
-				MaximumPollingDuration: p.MaximumPollingDuration,
-			}
-			if minor >= 15 {
-				plan.MaintenanceInfo = p.MaintenanceInfo
-			}
-			o.Plans = append(o.Plans, plan)
+				MaximumPollingDuration: p.MaximumPollingDuration, MaintenanceInfo: p.MaintenanceInfo,
+			})
 		}
 		out = append(out, o)
 	}
@@ -71,7 +67,7 @@ func publicCatalog(services []catalog.Service, minor int) []osbService {
 // toDomainServices converts the catalog for brokerapi, which checks request ids against it.
 func toDomainServices(services []catalog.Service) []domain.Service {
 	var out []domain.Service
-	data, err := json.Marshal(publicCatalog(services, latestAPIMinor))
+	data, err := json.Marshal(publicCatalog(services))
 	if err == nil {
 		err = json.Unmarshal(data, &out)
 	}
@@ -82,6 +78,50 @@ func toDomainServices(services []catalog.Service) []domain.Service {
 	return out
 }
 
+// catalogAnswer is the body of GET /v2/catalog in one minor version of the API, and its ETag.
+type catalogAnswer struct {
+	body []byte
+	etag string
+}
+
+// catalogAnswers renders the catalog once for each minor version the broker speaks, each with
+// the fields that version knows of (forVersion): the catalog never changes while the broker runs.
+func catalogAnswers(services []catalog.Service) map[int]catalogAnswer {
+	out := map[int]catalogAnswer{}
+	for minor := minAPIMinor; minor <= latestAPIMinor; minor++ {
+		var doc []any
+		for _, s := range publicCatalog(services) {
+			fields := forVersion(serviceObject, asFields(s), minor)
+			plans, _ := fields["plans"].([]any)
+			for _, p := range plans {
+				if plan, ok := p.(map[string]any); ok {
+					forVersion(planObject, plan, minor)
+				}
+			}
+			doc = append(doc, fields)
+		}
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(map[string]any{"services": doc}); err != nil {
+			// The catalog was validated as JSON-serialisable at load; this cannot happen.
+			panic(err)
+		}
+		out[minor] = catalogAnswer{body: buf.Bytes(), etag: entityTag(buf.Bytes())}
+	}
+	return out
+}
+
+// serveCatalog serves GET /v2/catalog in the request's version of the API, with an ETag; an
+// If-None-Match that names it is answered 304 Not Modified without a body (OSB 2.16).
 func (b *Broker) serveCatalog(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"services": publicCatalog(b.catalog.Services(), apiMinor(r))})
+	answer := b.catalogs[apiMinor(r)]
+	w.Header().Set("ETag", answer.etag)
+	if inm := r.Header.Get("If-None-Match"); inm != "" && matchesIfNoneMatch(inm, answer.etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(answer.body)
 }

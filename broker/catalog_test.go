@@ -1,6 +1,8 @@
 package broker_test
 
 import (
+	"net/http"
+
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
@@ -42,5 +44,83 @@ var _ = Describe("Catalog", func() {
 				Expect(plans[j]).NotTo(HaveKey("schemas"))
 			}
 		}
+	})
+
+	// version sets the request's X-Broker-API-Version.
+	version := func(v string) func(*http.Request) {
+		return func(r *http.Request) { r.Header.Set("X-Broker-API-Version", v) }
+	}
+	downPlanOf := func(resp response) map[string]any {
+		for _, p := range resp.body["services"].([]any)[0].(map[string]any)["plans"].([]any) {
+			if p.(map[string]any)["id"] == downPlan {
+				return p.(map[string]any)
+			}
+		}
+		Fail("the catalog has no down plan")
+		return nil
+	}
+
+	DescribeTable("leaves out the fields newer than the request's X-Broker-API-Version",
+		func(v string, service, plan []string, absent []string) {
+			resp := call("GET", "/v2/catalog", nil, version(v))
+			Expect(resp.status).To(Equal(200))
+			for _, s := range resp.body["services"].([]any) {
+				Expect(s).To(HaveKey(BeElementOf(service)))
+				for k := range s.(map[string]any) {
+					Expect(append(service, "id", "name", "description", "bindable", "plan_updateable", "tags", "requires", "metadata", "plans")).
+						To(ContainElement(k), "service field %s in %s", k, v)
+				}
+				for _, p := range s.(map[string]any)["plans"].([]any) {
+					for k := range p.(map[string]any) {
+						// The OSB checker's 2.13 suite validates each plan against a closed schema of these.
+						Expect(append(plan, "id", "name", "description", "metadata", "free", "bindable", "schemas")).
+							To(ContainElement(k), "plan field %s in %s", k, v)
+					}
+				}
+			}
+			for _, k := range absent {
+				Expect(downPlanOf(resp)).NotTo(HaveKey(k))
+			}
+		},
+		Entry("2.13, as the OSB checker's mocha suite", "2.13", []string{"id"}, nil, []string{"plan_updateable", "maximum_polling_duration"}),
+		Entry("2.14, as the Kubernetes service catalog", "2.14", []string{"instances_retrievable", "bindings_retrievable"}, nil,
+			[]string{"plan_updateable", "maximum_polling_duration"}),
+	)
+
+	DescribeTable("sends the plan-level fields from 2.15 on",
+		func(v string) {
+			plan := downPlanOf(call("GET", "/v2/catalog", nil, version(v)))
+			Expect(plan).To(HaveKeyWithValue("plan_updateable", true))
+			Expect(plan).To(HaveKeyWithValue("maximum_polling_duration", BeNumerically("==", 600)))
+		},
+		Entry("2.15, as Cloud Foundry", "2.15"),
+		Entry("2.17", "2.17"),
+		Entry("a minor newer than the broker knows", "2.99"),
+	)
+
+	Describe("the ETag", func() {
+		It("is sent with the catalog, and an If-None-Match that names it is answered 304 without a body", func() {
+			first := call("GET", "/v2/catalog", nil)
+			tag := first.header.Get("ETag")
+			Expect(tag).To(MatchRegexp(`^"[0-9a-f]{32}"$`))
+			for _, inm := range []string{tag, "W/" + tag, `"other", ` + tag, "*"} {
+				resp := call("GET", "/v2/catalog", nil, func(r *http.Request) { r.Header.Set("If-None-Match", inm) })
+				Expect(resp.status).To(Equal(304), "If-None-Match: %s", inm)
+				Expect(resp.body).To(BeNil())
+				Expect(resp.header.Get("ETag")).To(Equal(tag))
+			}
+			again := call("GET", "/v2/catalog", nil, func(r *http.Request) { r.Header.Set("If-None-Match", `"other"`) })
+			Expect(again.status).To(Equal(200))
+			Expect(again.body).To(Equal(first.body))
+			Expect(again.header.Get("ETag")).To(Equal(tag))
+		})
+
+		It("differs between versions whose catalogs differ, and not between those whose do not", func() {
+			tag := func(v string) string { return call("GET", "/v2/catalog", nil, version(v)).header.Get("ETag") }
+			Expect(tag("2.13")).NotTo(Equal(tag("2.15")))
+			Expect(tag("2.17")).To(Equal(tag("2.42")))
+			Expect(call("GET", "/v2/catalog", nil, version("2.13"), func(r *http.Request) { r.Header.Set("If-None-Match", tag("2.15")) }).status).
+				To(Equal(200))
+		})
 	})
 })

@@ -47,7 +47,17 @@ type Service struct {
 	Tags                 []string       `json:"tags,omitempty"`
 	Requires             []string       `json:"requires,omitempty"`
 	Metadata             map[string]any `json:"metadata,omitempty"`
-	Plans                []Plan         `json:"plans"`
+	// DashboardClient is Cloud Foundry's catalog extension for a service's SSO dashboard: when
+	// present, Cloud Controller needs all three of its fields.
+	DashboardClient *DashboardClient `json:"dashboard_client,omitempty"`
+	Plans           []Plan           `json:"plans"`
+}
+
+// DashboardClient is the OAuth client Cloud Controller registers for a service's dashboard.
+type DashboardClient struct {
+	ID          string `json:"id"`
+	Secret      string `json:"secret"`
+	RedirectURI string `json:"redirect_uri"`
 }
 
 // Plan is an OSB plan plus how omnibroker runs it.

@@ -31,6 +31,7 @@ services:
           service_instance:
             create:
               parameters:
+                $schema: http://json-schema.org/draft-04/schema#
                 type: object
                 additionalProperties: false
                 properties:
@@ -163,10 +164,10 @@ var _ = Describe("Parse", func() {
 		}, `schemas.service_instance.create.parameters is not a valid JSON Schema: at '/properties/size/minimum': got string, want number`),
 		Entry("a schema referring to another document", func(c *catalog.Config) {
 			instanceCreate(c)["properties"] = map[string]any{"x": map[string]any{"$ref": "https://example.com/x.json"}}
-		}, `schemas.service_instance.create.parameters is not a valid JSON Schema`),
+		}, `schemas.service_instance.create.parameters has the external $ref "https://example.com/x.json"`),
 		Entry("a schema naming an unknown $schema", func(c *catalog.Config) {
 			instanceCreate(c)["$schema"] = "https://example.com/my-draft#"
-		}, `a plan's schema must be self-contained`),
+		}, `declares $schema "https://example.com/my-draft#"; Cloud Controller takes only "http://json-schema.org/draft-04/schema#"`),
 		Entry("a schema slot without parameters", func(c *catalog.Config) {
 			c.Services[0].Plans[1].Schemas = &catalog.Schemas{ServiceBinding: &catalog.BindingSchemas{Create: &catalog.SchemaParameters{}}}
 		}, `services[0] "pg": plans[1] "large": schemas.service_binding.create.parameters is required`),

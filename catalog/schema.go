@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/big"
 	"slices"
 	"strings"
@@ -19,6 +20,10 @@ var actions = []Action{InstanceCreate, InstanceUpdate, BindingCreate}
 
 // maxSchemaBytes is Cloud Controller's limit on one plan schema.
 const maxSchemaBytes = 64 * 1024
+
+// draft4 is the $schema Cloud Controller requires of a plan schema (with or without the
+// empty fragment): it validates against JSON Schema draft 04 and takes no other metaschema.
+var draft4 = []string{"http://json-schema.org/draft-04/schema#", "http://json-schema.org/draft-04/schema"}
 
 // maxReported bounds how many schema failures one message lists, to keep it a sentence.
 const maxReported = 5
@@ -82,13 +87,21 @@ func compileSchema(params map[string]any) (*jsonschema.Schema, error) {
 	if len(b) > maxSchemaBytes {
 		return nil, fmt.Errorf("is larger than 64 KB (%d bytes)", len(b))
 	}
+	switch declared, ok := params["$schema"].(string); {
+	case !ok:
+		return nil, fmt.Errorf("must declare \"$schema\": %q, as Cloud Controller requires", draft4[0])
+	case !slices.Contains(draft4, declared):
+		return nil, fmt.Errorf("declares $schema %q; Cloud Controller takes only %q", declared, draft4[0])
+	}
+	if ref := externalRef(params); ref != "" {
+		return nil, fmt.Errorf("has the external $ref %q; a plan's schema may refer only to its own parts (\"#…\")", ref)
+	}
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
 	if err != nil {
 		return nil, fmt.Errorf("is not JSON: %w", err)
 	}
 	comp := jsonschema.NewCompiler()
-	// OSB specifies JSON Schema draft 04 for plan schemas; a $schema naming another
-	// draft the library knows still wins.
+	// Compiling validates the schema against the draft 04 metaschema.
 	comp.DefaultDraft(jsonschema.Draft4)
 	comp.UseLoader(selfContained{})
 	if err := comp.AddResource(schemaURL, doc); err != nil {
@@ -107,6 +120,46 @@ func compileSchema(params map[string]any) (*jsonschema.Schema, error) {
 		return nil, fmt.Errorf(`must have "type": "object" at the top, not %s`, got)
 	}
 	return sch, nil
+}
+
+// dataKeywords are the keywords whose values are JSON data, not schemas: a "$ref" key in
+// them is a value, not a reference.
+var dataKeywords = []string{"default", "enum", "const", "examples"}
+
+// externalRef returns the first $ref in v (a schema, or a part of one) that points outside the
+// schema, or "". Keys under "properties", "patternProperties" and "definitions" are names
+// chosen by the schema's author, not keywords, so a property called "$ref" is no reference.
+func externalRef(v any) string {
+	switch t := v.(type) {
+	case map[string]any:
+		if ref, ok := t["$ref"].(string); ok && !strings.HasPrefix(ref, "#") {
+			return ref
+		}
+		for _, k := range slices.Sorted(maps.Keys(t)) {
+			child := t[k]
+			if slices.Contains(dataKeywords, k) {
+				continue
+			}
+			if named, ok := child.(map[string]any); ok && (k == "properties" || k == "patternProperties" || k == "definitions") {
+				for _, name := range slices.Sorted(maps.Keys(named)) {
+					if ref := externalRef(named[name]); ref != "" {
+						return ref
+					}
+				}
+				continue
+			}
+			if ref := externalRef(child); ref != "" {
+				return ref
+			}
+		}
+	case []any:
+		for _, e := range t {
+			if ref := externalRef(e); ref != "" {
+				return ref
+			}
+		}
+	}
+	return ""
 }
 
 // selfContained refuses to load any document: a plan's schema may refer to its own parts

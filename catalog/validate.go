@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // ValidationError is a catalog that Cloud Controller would refuse, or that omnibroker could
@@ -35,8 +36,15 @@ var (
 	envVarPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
 
-// maxFieldLength is Cloud Controller's column size for ids and names.
-const maxFieldLength = 255
+const (
+	// maxFieldLength is Cloud Controller's column size for ids and names.
+	maxFieldLength = 255
+	// maxDescription is the most characters Cloud Controller takes in a service's or plan's
+	// description.
+	maxDescription = 10000
+	// maxTags is the most characters a service's tags may have together.
+	maxTags = 2048
+)
 
 // requirable lists the permissions a service may ask for in requires, as OSB defines them.
 var requirable = []string{"syslog_drain", "route_forwarding", "volume_mount"}
@@ -78,7 +86,11 @@ func (c *Catalog) validate() []string {
 		if checkName(&ps, sl, s.Name) {
 			ps.unique(serviceNames, sl, "name", s.Name, "")
 		}
-		checkRequired(&ps, sl, "description", s.Description)
+		checkDescription(&ps, sl, s.Description)
+		if n := tagsLength(s.Tags); n > maxTags {
+			ps.add(sl, "tags are %d characters together, more than the %d Cloud Controller takes", n, maxTags)
+		}
+		checkDashboardClient(&ps, sl, s.DashboardClient)
 		for k, r := range s.Requires {
 			if !slices.Contains(requirable, r) {
 				ps.add(sl, "requires[%d] %q is not one of %s", k, r, strings.Join(requirable, ", "))
@@ -99,7 +111,7 @@ func (c *Catalog) validate() []string {
 			if checkName(&ps, pl, p.Name) {
 				ps.unique(planNames, pl, "name", p.Name, " in the same service")
 			}
-			checkRequired(&ps, pl, "description", p.Description)
+			checkDescription(&ps, pl, p.Description)
 			checkJSON(&ps, pl, "metadata", p.Metadata)
 			checkJSON(&ps, pl, "config", p.Config)
 
@@ -203,6 +215,38 @@ func checkRequired(ps *problems, at, field, v string) bool {
 		return false
 	}
 	return true
+}
+
+// checkDescription reports a description that is missing or longer than Cloud Controller takes.
+func checkDescription(ps *problems, at, v string) {
+	if checkRequired(ps, at, "description", v) && utf8.RuneCountInString(v) > maxDescription {
+		ps.add(at, "description is %d characters, more than the %d Cloud Controller takes", utf8.RuneCountInString(v), maxDescription)
+	}
+}
+
+// tagsLength is how many characters the tags have together, as Cloud Controller counts them.
+func tagsLength(tags []string) int {
+	n := 0
+	for _, t := range tags {
+		n += utf8.RuneCountInString(t)
+	}
+	return n
+}
+
+// checkDashboardClient reports a dashboard_client that lacks a field Cloud Controller needs,
+// or whose redirect_uri is not an absolute URL. The secret is never quoted.
+func checkDashboardClient(ps *problems, at string, dc *DashboardClient) {
+	if dc == nil {
+		return
+	}
+	at += ": dashboard_client"
+	checkRequired(ps, at, "id", dc.ID)
+	checkRequired(ps, at, "secret", dc.Secret)
+	if checkRequired(ps, at, "redirect_uri", dc.RedirectURI) {
+		if u, err := url.Parse(dc.RedirectURI); err != nil || u.Scheme == "" || u.Host == "" {
+			ps.add(at, "redirect_uri %q is not an absolute URL", dc.RedirectURI)
+		}
+	}
 }
 
 // unique records in seen that the entry at has value v in field, and tells whether v is
