@@ -22,6 +22,7 @@ const (
 	otherServiceID  = "7f995d9a-2d6c-4014-9142-af05ccec03cc"
 	otherPlanID     = "369aa54d-5ae7-4630-9a4e-578a112571d8"
 	asyncBindsID    = "5c0b8e0e-3d6f-4a59-9d41-2f7c1b0e6a52"
+	cfPlanID        = "5c0b8e0e-3d6f-4a59-9d41-2f7c1b0e6a53"
 	mysqlServiceID  = "0b7c52a4-57d4-4a43-9c5c-3f0b1a6f3c11"
 	mysqlPlanID     = "0b7c52a4-57d4-4a43-9c5c-3f0b1a6f3c12"
 	redisServiceID  = "4e8e1f0c-2b53-4c9e-8a7b-6d1c2f3e4a21"
@@ -40,10 +41,15 @@ var (
 	fixedPlan  = plan{pgServiceID, fixedPlanID}
 	// asyncBindsPlan is async_only and bindings_async_only: no request on it waits.
 	asyncBindsPlan = plan{otherServiceID, asyncBindsID}
-	mysqlPlan      = plan{mysqlServiceID, mysqlPlanID}
-	redisPlan      = plan{redisServiceID, redisPlanID}
-	rabbitPlan     = plan{rabbitServiceID, rabbitPlanID}
+	// cfPlan has a maintenance_info, which Cloud Foundry sends back with every provision and update.
+	cfPlan     = plan{otherServiceID, cfPlanID}
+	mysqlPlan  = plan{mysqlServiceID, mysqlPlanID}
+	redisPlan  = plan{redisServiceID, redisPlanID}
+	rabbitPlan = plan{rabbitServiceID, rabbitPlanID}
 )
+
+// cfMaintenanceVersion is the maintenance_info.version of cfPlan.
+const cfMaintenanceVersion = "2.1.0"
 
 // quickWaitBudget is the wait_budget of the quick plans: how long a request with
 // accepts_incomplete=true waits for its operation before it answers 202.
@@ -64,6 +70,8 @@ var catalogYAML = strings.NewReplacer(
 	"OTHER_SERVICE", otherServiceID,
 	"OTHER_PLAN", otherPlanID,
 	"ASYNC_BINDS_PLAN", asyncBindsID,
+	"CF_PLAN", cfPlanID,
+	"CF_MAINTENANCE", cfMaintenanceVersion,
 	"MYSQL_SERVICE", mysqlServiceID,
 	"MYSQL_PLAN", mysqlPlanID,
 	"REDIS_SERVICE", redisServiceID,
@@ -128,6 +136,12 @@ var catalogYAML = strings.NewReplacer(
         backend: postgres
         async_only: true
         bindings_async_only: true
+      - id: CF_PLAN
+        name: cf
+        description: has a maintenance version
+        backend: postgres
+        wait_budget: QUICK_BUDGET
+        maintenance_info: {version: CF_MAINTENANCE, description: the plan as first released}
   - id: MYSQL_SERVICE
     name: mysql-test
     description: test mysql

@@ -60,6 +60,30 @@ type getInstanceResponse struct {
 	PlanID          string                  `json:"plan_id"`
 	Parameters      any                     `json:"parameters,omitempty"`
 	MaintenanceInfo *domain.MaintenanceInfo `json:"maintenance_info,omitempty"`
+	Metadata        *instanceMetadata       `json:"metadata,omitempty"`
+}
+
+// instanceMetadata is an instance's OSB metadata. Its attributes are what the platform said
+// of the instance in the context of its provision, the string values of it
+// (Cloud Foundry's organization_name, space_name and instance_name; Kubernetes' namespace and
+// clusterid; the platform), so the platform sees the instance as the broker knows it.
+type instanceMetadata struct {
+	Labels     map[string]string `json:"labels"`
+	Attributes map[string]string `json:"attributes"`
+}
+
+// metadataOf is inst's metadata; nil when its context holds no string.
+func metadataOf(inst store.Instance) *instanceMetadata {
+	attributes := map[string]string{}
+	for k, v := range decodeObject(inst.Context) {
+		if s, ok := v.(string); ok {
+			attributes[k] = s
+		}
+	}
+	if len(attributes) == 0 {
+		return nil
+	}
+	return &instanceMetadata{Labels: map[string]string{}, Attributes: attributes}
 }
 
 func (b *Broker) serveGetInstance(w http.ResponseWriter, r *http.Request) {
@@ -73,10 +97,11 @@ func (b *Broker) serveGetInstance(w http.ResponseWriter, r *http.Request) {
 		writeFailure(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, getInstanceResponse{
+	writeJSON(w, http.StatusOK, forVersion(instanceObject, asFields(getInstanceResponse{
 		ServiceID:       inst.ServiceID,
 		PlanID:          inst.PlanID,
 		Parameters:      decodeObject(inst.Parameters),
 		MaintenanceInfo: maintenanceInfo(inst, minor),
-	})
+		Metadata:        metadataOf(inst),
+	}), minor))
 }

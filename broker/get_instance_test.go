@@ -49,6 +49,38 @@ var _ = Describe("GetInstance", func() {
 		})
 	})
 
+	Describe("an instance provisioned with a context", Ordered, func() {
+		var id string
+		BeforeAll(func() {
+			id = uuid.NewString()
+			deleteAtEnd(id)
+			body := provisionBody(quickPlan)
+			body["context"] = map[string]any{
+				"platform": "cloudfoundry", "organization_name": "org-name", "space_name": "space-name",
+				"instance_name": "my-db", "instance_annotations": map[string]any{"a": "b"},
+			}
+			Expect(call("PUT", instancePath(id)+query(true), body).status).To(Equal(201))
+		})
+
+		It("answers OSB 2.16 and later with metadata whose attributes are the context's strings", func() {
+			for _, v := range []string{"2.16", "2.17"} {
+				resp := call("GET", instancePath(id), nil, func(r *http.Request) { r.Header.Set("X-Broker-API-Version", v) })
+				Expect(resp.body).To(HaveKeyWithValue("metadata", map[string]any{
+					"labels": map[string]any{},
+					"attributes": map[string]any{
+						"platform": "cloudfoundry", "organization_name": "org-name", "space_name": "space-name", "instance_name": "my-db",
+					},
+				}), "in %s", v)
+			}
+		})
+
+		It("answers OSB 2.15 without metadata, which came with 2.16", func() {
+			resp := call("GET", instancePath(id), nil, func(r *http.Request) { r.Header.Set("X-Broker-API-Version", "2.15") })
+			Expect(resp.status).To(Equal(200))
+			Expect(resp.body).NotTo(HaveKey("metadata"))
+		})
+	})
+
 	When("an update of the instance waits in the queue", func() {
 		It("answers 422 ConcurrencyError", func() {
 			id := readyInstance(cachePlan)

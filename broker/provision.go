@@ -97,7 +97,9 @@ func (b *Broker) provisionAgain(ctx context.Context, logger lager.Logger, want s
 		logger.Info("queued-again", lager.Data{"operation-id": op.ID})
 		return b.provisionOutcome(ctx, logger, op.ID, plan, asyncAllowed, false)
 	case store.InstanceDeleteFailed:
-		return domain.ProvisionedServiceSpec{}, errDeleteFailed(want.ID)
+		// Not a 422: Cloud Controller takes no 422 from a provision but AsyncRequired,
+		// ConcurrencyError and MaintenanceInfoConflict.
+		return domain.ProvisionedServiceSpec{}, conflict("service instance %s exists, but deleting it failed and it may be partly removed; send DELETE again", want.ID)
 	default:
 		return domain.ProvisionedServiceSpec{}, errConcurrency
 	}

@@ -151,10 +151,12 @@ var _ = Describe("Provision", func() {
 	})
 
 	When("deleting the instance failed", func() {
-		It("answers 422 InstanceNotReady to an identical PUT and queues nothing", func() {
+		It("answers 409 to an identical PUT, as Cloud Controller takes no 422 InstanceNotReady from a provision, and queues nothing", func() {
 			id, _ := deleteFailedInstance()
 			before := rowsOf(id)
-			expectRefusal(provision(id, downPlan, true), 422, "InstanceNotReady")
+			resp := provision(id, downPlan, true)
+			expectRefusal(resp, 409, "")
+			Expect(resp.body["description"]).To(ContainSubstring("send DELETE again"))
 			Expect(rowsOf(id)).To(Equal(before))
 		})
 	})
