@@ -2,14 +2,11 @@ package acceptance_test
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	"github.com/onsi/gomega/gexec"
 )
 
 // Cloud Controller refuses a catalog that breaks its rules when the broker is registered or
@@ -22,29 +19,22 @@ var _ = Describe("Cloud Controller's catalog rules, through the binary", func() 
 		path := filepath.Join(GinkgoT().TempDir(), "catalog.yml")
 		Expect(os.WriteFile(path, []byte(strings.Replace(catalogYAML, from, to, 1)), 0o600)).To(Succeed())
 
-		check, err := gexec.Start(exec.Command(binaryPath, "catalog", "check", path), GinkgoWriter, GinkgoWriter)
-		Expect(err).NotTo(HaveOccurred())
-		Eventually(check, 30*time.Second).Should(gexec.Exit(1))
+		check := runBinary(nil, "catalog", "check", path)
+		Expect(check.ExitCode()).To(Equal(1))
 		Expect(string(check.Err.Contents())).To(ContainSubstring(want))
 
 		env := brokerEnv(shared.state, "127.0.0.1:0")
 		env["OMNIBROKER_CONFIG"] = path
-		serve := exec.Command(binaryPath, "serve")
-		for k, v := range env {
-			serve.Env = append(serve.Env, k+"="+v)
-		}
-		session, err := gexec.Start(serve, GinkgoWriter, GinkgoWriter)
-		Expect(err).NotTo(HaveOccurred())
-		Eventually(session, 30*time.Second).Should(gexec.Exit(1))
+		session := runBinary(env, "serve")
+		Expect(session.ExitCode()).To(Equal(1))
 		Expect(string(session.Err.Contents())).To(ContainSubstring(want))
 		expectSessionHasNoSecrets(session)
 	}
 
 	It("passes the suite's catalog and the shipped one", func() {
 		for _, path := range []string{catalogPath, filepath.Join("..", "config", "catalog.yml")} {
-			check, err := gexec.Start(exec.Command(binaryPath, "catalog", "check", path), GinkgoWriter, GinkgoWriter)
-			Expect(err).NotTo(HaveOccurred())
-			Eventually(check, 30*time.Second).Should(gexec.Exit(0), path)
+			check := runBinary(nil, "catalog", "check", path)
+			Expect(check.ExitCode()).To(Equal(0), path)
 			Expect(string(check.Out.Contents())).To(ContainSubstring("the catalog is valid"))
 		}
 	})

@@ -168,37 +168,35 @@ var _ = Describe("Korifi", func() {
 		korifi.version = "2.17"
 	})
 
+	// resend sends a request until it answers done, as Korifi does, and expects every answer
+	// before to be in progress (202) or done already (200, 201), each 202 naming one operation.
+	resend := func(send func() response, done int, progress ...int) {
+		GinkgoHelper()
+		ops := map[string]bool{}
+		Eventually(func(g Gomega) int {
+			r := send()
+			g.Expect(r.Status).To(BeElementOf(append(progress, done, http.StatusAccepted)), r.String())
+			if r.Status == http.StatusAccepted {
+				ops[operationOf(r)] = true
+			}
+			return r.Status
+		}).Should(Equal(done), "the same request answers %d once it is done", done)
+		Expect(len(ops)).To(BeNumerically("<=", 1), "every 202 named the one operation")
+	}
+
 	It("provisions from a body with parameters null and no context, re-sending the same PUT until it is done, then DELETE until it is gone", func() {
 		id := newID()
 		body := map[string]any{
 			"service_id": asyncPlan.serviceID, "plan_id": asyncPlan.planID,
 			"organization_guid": newID(), "space_guid": newID(), "parameters": nil,
 		}
-		ops := map[string]bool{}
-		Eventually(func(g Gomega) int {
-			r := korifi.provision(id, body, true)
-			g.Expect(r.Status).To(BeElementOf(http.StatusOK, http.StatusCreated, http.StatusAccepted), r.String())
-			if r.Status == http.StatusAccepted {
-				ops[operationOf(r)] = true
-			}
-			return r.Status
-		}).Should(Equal(http.StatusOK), "the same PUT answers 200 once the instance is ready")
-		Expect(len(ops)).To(BeNumerically("<=", 1), "every 202 named the one operation")
+		resend(func() response { return korifi.provision(id, body, true) }, http.StatusOK, http.StatusCreated)
 
 		got := korifi.getInstance(id)
 		Expect(got.Status).To(Equal(http.StatusOK), got.String())
 		Expect(got.Body).NotTo(HaveKey("metadata"), "no context, nothing to say of the instance")
 
-		ops = map[string]bool{}
 		query := planQuery(asyncPlan, url.Values{"accepts_incomplete": {"true"}})
-		Eventually(func(g Gomega) int {
-			r := korifi.do(http.MethodDelete, instancePath(id), query, nil)
-			g.Expect(r.Status).To(BeElementOf(http.StatusOK, http.StatusAccepted, http.StatusGone), r.String())
-			if r.Status == http.StatusAccepted {
-				ops[operationOf(r)] = true
-			}
-			return r.Status
-		}).Should(Equal(http.StatusGone), "the same DELETE answers 410 once the instance is gone")
-		Expect(len(ops)).To(BeNumerically("<=", 1), "every 202 named the one operation")
+		resend(func() response { return korifi.do(http.MethodDelete, instancePath(id), query, nil) }, http.StatusGone, http.StatusOK)
 	})
 })

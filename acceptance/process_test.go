@@ -104,6 +104,20 @@ type broker struct {
 	state   stateDB
 }
 
+// runBinary runs the omnibroker binary with args, in env alone (nil: this process's
+// environment), and returns its session once it has exited (within 30 s).
+func runBinary(env map[string]string, args ...string) *gexec.Session {
+	GinkgoHelper()
+	cmd := exec.Command(binaryPath, args...)
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	session, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
+	Expect(err).NotTo(HaveOccurred())
+	Eventually(session, 30*time.Second).Should(gexec.Exit())
+	return session
+}
+
 func freePort() int {
 	GinkgoHelper()
 	return testkit.FreePort(GinkgoT())

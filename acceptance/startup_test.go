@@ -1,13 +1,10 @@
 package acceptance_test
 
 import (
-	"os/exec"
 	"strings"
-	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	"github.com/onsi/gomega/gexec"
 )
 
 var _ = Describe("Start-up settings", func() {
@@ -21,13 +18,8 @@ var _ = Describe("Start-up settings", func() {
 					env[k] = v
 				}
 			}
-			cmd := exec.Command(binaryPath, "serve")
-			for k, v := range env {
-				cmd.Env = append(cmd.Env, k+"="+v)
-			}
-			session, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
-			Expect(err).NotTo(HaveOccurred())
-			Eventually(session, 30*time.Second).Should(gexec.Exit(1))
+			session := runBinary(env, "serve")
+			Expect(session.ExitCode()).To(Equal(1))
 			lines := strings.Split(strings.TrimSpace(string(session.Err.Contents())), "\n")
 			Expect(lines).To(HaveLen(1))
 			Expect(lines[0]).To(ContainSubstring(names))

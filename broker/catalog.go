@@ -29,16 +29,18 @@ type osbService struct {
 }
 
 type osbPlan struct {
-	ID                     string                   `json:"id"`
-	Name                   string                   `json:"name"`
-	Description            string                   `json:"description"`
-	Free                   *bool                    `json:"free,omitempty"`
-	Bindable               *bool                    `json:"bindable,omitempty"`
-	PlanUpdateable         *bool                    `json:"plan_updateable,omitempty"`
-	Metadata               map[string]any           `json:"metadata,omitempty"`
-	Schemas                *catalog.Schemas         `json:"schemas,omitempty"`
-	MaximumPollingDuration *int                     `json:"maximum_polling_duration,omitempty"`
-	MaintenanceInfo        *catalog.MaintenanceInfo `json:"maintenance_info,omitempty"`
+	ID                     string           `json:"id"`
+	Name                   string           `json:"name"`
+	Description            string           `json:"description"`
+	Free                   *bool            `json:"free,omitempty"`
+	Bindable               *bool            `json:"bindable,omitempty"`
+	PlanUpdateable         *bool            `json:"plan_updateable,omitempty"`
+	Metadata               map[string]any   `json:"metadata,omitempty"`
+	Schemas                *catalog.Schemas `json:"schemas,omitempty"`
+	MaximumPollingDuration *int             `json:"maximum_polling_duration,omitempty"`
+
+	// MaintenanceInfo came with OSB 2.15; forVersion leaves it out for older platforms.
+	MaintenanceInfo *catalog.MaintenanceInfo `json:"maintenance_info,omitempty"`
 }
 
 // publicCatalog is the catalog with every field the broker writes; what a platform of an
