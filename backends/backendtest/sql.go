@@ -6,6 +6,8 @@ import (
 
 	"github.com/onsi/ginkgo/v2"
 	"github.com/onsi/gomega"
+
+	"github.com/omnibroker/omnibroker/internal/testkit"
 )
 
 // ExpectTableShared checks that the applications of two bindings of one database share its
@@ -25,14 +27,31 @@ func ExpectTableShared(ctx context.Context, app1, app2 *sql.DB, createNotes, fir
 	gomega.Expect(count).To(gomega.Equal(2))
 }
 
-// LiveSession opens a session of its own on db, closed after the spec unless the server ends
-// it first, and creates table kept_open in it, so that a drop has a live session to end.
+// Session opens a session of its own on db, held until the spec ends; its close after the
+// spec ignores the error of a session the server has ended first.
+func Session(ctx context.Context, db *sql.DB) *sql.Conn {
+	ginkgo.GinkgoHelper()
+	session, err := db.Conn(ctx)
+	gomega.Expect(err).NotTo(gomega.HaveOccurred())
+	ginkgo.DeferCleanup(func() { _ = session.Close() })
+	return session
+}
+
+// LiveSession opens a Session on db and creates table kept_open in it, so that a drop has a
+// live session to end.
 func LiveSession(ctx context.Context, db *sql.DB) *sql.Conn {
 	ginkgo.GinkgoHelper()
-	live, err := db.Conn(ctx)
-	gomega.Expect(err).NotTo(gomega.HaveOccurred())
-	ginkgo.DeferCleanup(func() { _ = live.Close() }) // the server ends it
-	_, err = live.ExecContext(ctx, `CREATE TABLE kept_open (id int)`)
+	live := Session(ctx, db)
+	_, err := live.ExecContext(ctx, `CREATE TABLE kept_open (id int)`)
 	gomega.Expect(err).NotTo(gomega.HaveOccurred())
 	return live
+}
+
+// QueryStrings runs query, which returns one text column, on db and returns its values in
+// the order of the rows; a failure fails the spec.
+func QueryStrings(ctx context.Context, db testkit.Querier, query string, args ...any) []string {
+	ginkgo.GinkgoHelper()
+	values, err := testkit.QueryStrings(ctx, db, query, args...)
+	gomega.Expect(err).NotTo(gomega.HaveOccurred())
+	return values
 }

@@ -81,10 +81,7 @@ var _ = Describe("Bind", func() {
 		app := mustLogin(ctx, creds)
 		var conns []*sql.Conn
 		for range 2 {
-			c, err := app.Conn(ctx)
-			Expect(err).NotTo(HaveOccurred())
-			DeferCleanup(c.Close)
-			conns = append(conns, c)
+			conns = append(conns, backendtest.Session(ctx, app))
 		}
 		_, err := app.Conn(ctx)
 		Expect(serverError(err)).To(BeEquivalentTo(1226), "%v", err) // ER_USER_LIMIT_REACHED
@@ -112,23 +109,12 @@ var _ = Describe("Bind", func() {
 		adminExec(ctx, "CREATE TABLE `"+databaseName(other)+"`.secrets (s text)")
 
 		app := mustLogin(ctx, credsA)
-		rows, err := app.QueryContext(ctx, `SHOW DATABASES`)
-		Expect(err).NotTo(HaveOccurred())
-		var seen []string
-		for rows.Next() {
-			var name string
-			Expect(rows.Scan(&name)).To(Succeed())
-			seen = append(seen, name)
-		}
-		Expect(rows.Err()).NotTo(HaveOccurred())
-		Expect(seen).To(ConsistOf("information_schema", databaseName(a)))
+		Expect(backendtest.QueryStrings(ctx, app, `SHOW DATABASES`)).To(ConsistOf("information_schema", databaseName(a)))
 
-		c, err := app.Conn(ctx)
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(c.Close)
-		_, err = c.ExecContext(ctx, "USE `"+databaseName(other)+"`")
+		session := backendtest.Session(ctx, app)
+		_, err := session.ExecContext(ctx, "USE `"+databaseName(other)+"`")
 		Expect(serverError(err)).To(BeEquivalentTo(1044), "%v", err)
-		_, err = c.ExecContext(ctx, "SELECT * FROM `"+databaseName(other)+"`.secrets")
+		_, err = session.ExecContext(ctx, "SELECT * FROM `"+databaseName(other)+"`.secrets")
 		Expect(serverError(err)).To(BeEquivalentTo(1142), "%v", err)
 		_, err = login(ctx, credsA, databaseName(other))
 		Expect(serverError(err)).To(BeEquivalentTo(1044), "%v", err)
@@ -136,7 +122,7 @@ var _ = Describe("Bind", func() {
 		// "_" matches any character in a database-level grant unless escaped.
 		sibling := "obX" + strings.TrimPrefix(databaseName(a), "ob_")
 		DeferCleanup(func(ctx SpecContext) { adminExec(ctx, "DROP DATABASE IF EXISTS `"+sibling+"`") })
-		_, err = c.ExecContext(ctx, "CREATE DATABASE `"+sibling+"`")
+		_, err = session.ExecContext(ctx, "CREATE DATABASE `"+sibling+"`")
 		Expect(serverError(err)).To(BeEquivalentTo(1044), "%v", err)
 	})
 
@@ -200,10 +186,8 @@ var _ = Describe("Unbind", func() {
 		b1, creds1 := suite.Bound(ctx, inst)
 		_, creds2 := suite.Bound(ctx, inst)
 
-		session, err := mustLogin(ctx, creds1).Conn(ctx)
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(func() { _ = session.Close() }) // the server ends it
-		_, err = session.ExecContext(ctx, `CREATE TABLE shared (body text)`)
+		session := backendtest.Session(ctx, mustLogin(ctx, creds1))
+		_, err := session.ExecContext(ctx, `CREATE TABLE shared (body text)`)
 		Expect(err).NotTo(HaveOccurred())
 		_, err = session.ExecContext(ctx, `INSERT INTO shared VALUES ('kept')`)
 		Expect(err).NotTo(HaveOccurred())
@@ -226,9 +210,7 @@ var _ = Describe("Unbind", func() {
 	It("ends the connections of a user that a crash left behind after dropping it", func(ctx SpecContext) {
 		inst := provisioned(ctx, nil)
 		b, creds := suite.Bound(ctx, inst)
-		session, err := mustLogin(ctx, creds).Conn(ctx)
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(func() { _ = session.Close() })
+		session := backendtest.Session(ctx, mustLogin(ctx, creds))
 		adminExec(ctx, "DROP USER `"+userName(inst, b)+"`@'%'")
 		Expect(session.PingContext(ctx)).To(Succeed())
 

@@ -113,9 +113,7 @@ var _ = Describe("Deprovision", func() {
 			DeferCleanup(func(ctx SpecContext) { adminExec(ctx, "DROP USER IF EXISTS `"+orphan+"`@'%'") })
 			app, err := login(ctx, credentialsOf(orphan, b.Password, ""), "")
 			Expect(err).NotTo(HaveOccurred(), "the orphan logs in")
-			session, err := app.Conn(ctx)
-			Expect(err).NotTo(HaveOccurred())
-			DeferCleanup(func() { _ = session.Close() })
+			session := backendtest.Session(ctx, app)
 
 			Expect(suite.Calls().Deprovision(suite.Logged(ctx), inst)).To(Succeed())
 
@@ -151,11 +149,9 @@ var _ = Describe("Deprovision", func() {
 		adminExec(ctx, "CREATE USER `"+operator+"`@'%' IDENTIFIED BY '"+password+"'")
 		DeferCleanup(func(ctx SpecContext) { adminExec(ctx, "DROP USER IF EXISTS `"+operator+"`@'%'") })
 		adminExec(ctx, "GRANT SELECT ON `"+db+"`.* TO `"+operator+"`@'%'")
-		session, err := mustLogin(ctx, backends.Credentials{
+		session := backendtest.Session(ctx, mustLogin(ctx, backends.Credentials{
 			"hostname": "127.0.0.1", "port": 3306, "username": operator, "password": password, "name": db,
-		}).Conn(ctx)
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(func() { _ = session.Close() })
+		}))
 
 		Expect(suite.Calls().Deprovision(suite.Logged(ctx), inst)).To(Succeed())
 

@@ -79,10 +79,8 @@ var _ = Describe("Unbind", func() {
 		b1, creds1 := suite.Bound(ctx, inst)
 		_, creds2 := suite.Bound(ctx, inst)
 
-		session, err := mustLogin(ctx, creds1).Conn(ctx)
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(func() { _ = session.Close() }) // the server ends it
-		_, err = session.ExecContext(ctx, `CREATE TABLE shared (body text)`)
+		session := backendtest.Session(ctx, mustLogin(ctx, creds1))
+		_, err := session.ExecContext(ctx, `CREATE TABLE shared (body text)`)
 		Expect(err).NotTo(HaveOccurred())
 		// An object the binding role owns itself, not through the owner role: REASSIGN OWNED moves
 		// it. (RESET ROLE would return to the role's default, the owner role.)

@@ -11,6 +11,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/omnibroker/omnibroker/backends"
+	"github.com/omnibroker/omnibroker/backends/backendtest"
 )
 
 // A binding role can connect to every database PUBLIC may connect to (postgres, template1, and
@@ -165,16 +166,14 @@ func scrubbedInstance(ctx SpecContext) scrubbed {
 func leaveBehind(ctx SpecContext, inst scrubbed, where string, asOwner bool, stmt string) (backends.Binding, *sql.Conn) {
 	b, creds := suite.Bound(ctx, inst.Instance)
 	inst.Bindings(b)
-	session, err := mustLoginTo(ctx, creds, where).Conn(ctx)
-	Expect(err).NotTo(HaveOccurred())
-	DeferCleanup(func() { _ = session.Close() })
+	session := backendtest.Session(ctx, mustLoginTo(ctx, creds, where))
 	leftBy := ownerName(inst.Instance)
 	if !asOwner {
-		_, err = session.ExecContext(ctx, `SET ROLE NONE`)
+		_, err := session.ExecContext(ctx, `SET ROLE NONE`)
 		Expect(err).NotTo(HaveOccurred())
 		leftBy = bindingName(inst.Instance, b)
 	}
-	_, err = session.ExecContext(ctx, stmt)
+	_, err := session.ExecContext(ctx, stmt)
 	Expect(err).NotTo(HaveOccurred())
 	Expect(dependencies(ctx, where, leftBy)).To(BeNumerically(">", 0),
 		"%q in database %s left nothing that depends on role %s", stmt, where, leftBy)

@@ -15,17 +15,7 @@ import (
 )
 
 func extensionsIn(ctx SpecContext, dbname string) []string {
-	rows, err := adminIn(ctx, dbname).QueryContext(ctx, `SELECT extname FROM pg_extension`)
-	Expect(err).NotTo(HaveOccurred())
-	defer rows.Close()
-	var names []string
-	for rows.Next() {
-		var n string
-		Expect(rows.Scan(&n)).To(Succeed())
-		names = append(names, n)
-	}
-	Expect(rows.Err()).NotTo(HaveOccurred())
-	return names
+	return backendtest.QueryStrings(ctx, adminIn(ctx, dbname), `SELECT extname FROM pg_extension`)
 }
 
 // access is whether database dbname allowed connections, and whether PUBLIC had CONNECT on it,

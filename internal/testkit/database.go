@@ -86,3 +86,27 @@ func onServer(ctx context.Context, serverURL, stmt string) error {
 	_, err = db.ExecContext(ctx, stmt)
 	return err
 }
+
+// Querier is what QueryStrings reads through: a *sql.DB, *sql.Conn or *sql.Tx.
+type Querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// QueryStrings runs query, which returns one text column, and returns its values in the order
+// of the rows.
+func QueryStrings(ctx context.Context, db Querier, query string, args ...any) ([]string, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var values []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		values = append(values, v)
+	}
+	return values, rows.Err()
+}
