@@ -67,6 +67,11 @@ func ClosedNode(name, scheme, user, rest string) func() backends.Server {
 	return Node(name, scheme+"://"+user+":"+ClosedNodePassword+"@127.0.0.1:1"+rest)
 }
 
+// HungNode listens on a free port of 127.0.0.1, accepts connections and never answers them, as
+// a hung node would, until the spec (or, called outside one, the suite) ends. It returns the
+// address.
+func HungNode() string { return testkit.SilentListener(ginkgo.GinkgoT()) }
+
 // Logged returns ctx carrying this spec's test logger, as the worker hands its session on.
 func (s *Suite[A, B]) Logged(ctx context.Context) context.Context {
 	return lagerctx.NewContext(ctx, s.Logger)

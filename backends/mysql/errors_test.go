@@ -18,7 +18,6 @@ import (
 	"github.com/omnibroker/omnibroker/backends"
 	"github.com/omnibroker/omnibroker/backends/backendtest"
 	"github.com/omnibroker/omnibroker/backends/mysql"
-	"github.com/omnibroker/omnibroker/internal/testkit"
 )
 
 // description is what a person reads on last_operation for err.
@@ -63,7 +62,7 @@ var _ = Describe("Errors", func() {
 
 	When("the node accepts the connection and then never answers", func() {
 		It("gives up after the read timeout, for a retry, even without a deadline on the call", func(ctx SpecContext) {
-			addr := hungServer()
+			addr := backendtest.HungNode()
 			m, err := mysql.New([]backends.Server{{Name: "mysql-hung", AdminURL: "mysql://root:" + backendtest.ClosedNodePassword + "@" + addr + "/?readTimeout=300ms"}})
 			Expect(err).NotTo(HaveOccurred())
 			DeferCleanup(m.Close)
@@ -77,7 +76,7 @@ var _ = Describe("Errors", func() {
 		})
 
 		It("gives up when the call's context ends", func(ctx SpecContext) {
-			m, err := mysql.New([]backends.Server{{Name: "mysql-hung", AdminURL: "mysql://root@" + hungServer() + "/"}})
+			m, err := mysql.New([]backends.Server{{Name: "mysql-hung", AdminURL: "mysql://root@" + backendtest.HungNode() + "/"}})
 			Expect(err).NotTo(HaveOccurred())
 			DeferCleanup(m.Close)
 
@@ -216,12 +215,6 @@ func holdLock(ctx context.Context, inst backends.Instance) func() {
 	}
 	DeferCleanup(release)
 	return release
-}
-
-// hungServer listens on a free port, accepts connections and never answers them, until the
-// spec ends. It returns the address.
-func hungServer() string {
-	return testkit.SilentListener(GinkgoT())
 }
 
 var _ = Describe("New", func() {

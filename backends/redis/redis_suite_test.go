@@ -27,14 +27,8 @@ const (
 var suite = backendtest.NewSuite("redis", testkit.Redis, testkit.RedisAdmin, redis.New, "redis-local",
 	backendtest.ClosedNode("redis-closed", "redis", "admin", ""),
 	func() backends.Server {
-		return backends.Server{Name: "redis-silent", AdminURL: "redis://admin:" + backendtest.ClosedNodePassword + "@" + silentListener()}
+		return backends.Server{Name: "redis-silent", AdminURL: "redis://admin:" + backendtest.ClosedNodePassword + "@" + backendtest.HungNode()}
 	})
-
-// silentListener accepts connections and never answers, as a hung node would; it returns its
-// address and is closed after the suite.
-func silentListener() string {
-	return testkit.SilentListener(GinkgoT())
-}
 
 // startRedisServer runs a Redis server of the spec's own on a free port of 127.0.0.1, with
 // extra configuration directives (such as "--user", "default", "off"), in memory only; it
