@@ -49,17 +49,7 @@ func awaitAll(c *osbClient, ids, ops []string, p plan, timeout time.Duration) {
 // existingDatabases returns which of names exist in pg_database, once per row.
 func existingDatabases(names []string) []string {
 	GinkgoHelper()
-	rows, err := adminDB.Query(`SELECT datname FROM pg_database WHERE datname = ANY($1)`, pq.Array(names))
-	Expect(err).NotTo(HaveOccurred())
-	defer rows.Close()
-	var found []string
-	for rows.Next() {
-		var name string
-		Expect(rows.Scan(&name)).To(Succeed())
-		found = append(found, name)
-	}
-	Expect(rows.Err()).NotTo(HaveOccurred())
-	return found
+	return queryStrings(adminDB, `SELECT datname FROM pg_database WHERE datname = ANY($1)`, pq.Array(names))
 }
 
 var _ = Describe("Crash recovery", func() {

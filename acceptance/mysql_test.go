@@ -220,16 +220,8 @@ func mysqlCount(db *sql.DB, query string, args ...any) int {
 
 func databasesSeenBy(ctx context.Context, db *sql.DB) []string {
 	GinkgoHelper()
-	rows, err := db.QueryContext(ctx, `SHOW DATABASES`)
+	names, err := testkit.QueryStrings(ctx, db, `SHOW DATABASES`)
 	Expect(err).NotTo(HaveOccurred())
-	defer rows.Close()
-	var names []string
-	for rows.Next() {
-		var name string
-		Expect(rows.Scan(&name)).To(Succeed())
-		names = append(names, name)
-	}
-	Expect(rows.Err()).NotTo(HaveOccurred())
 	return names
 }
 
@@ -251,20 +243,11 @@ func parseURLWithSecret(s, what string) *url.URL {
 func dropLeftoverMySQL(admin *sql.DB, id string) {
 	dbName := backendDatabase(id)
 	DeferCleanup(func() {
-		rows, err := admin.Query(`SELECT User FROM mysql.db WHERE Host = '%' AND Db = ?`, mysqlGrantPattern(dbName))
-		Expect(err).NotTo(HaveOccurred())
-		var users []string
-		for rows.Next() {
-			var u string
-			Expect(rows.Scan(&u)).To(Succeed())
-			users = append(users, u)
-		}
-		Expect(rows.Err()).NotTo(HaveOccurred())
-		for _, u := range users {
+		for _, u := range queryStrings(admin, `SELECT User FROM mysql.db WHERE Host = '%' AND Db = ?`, mysqlGrantPattern(dbName)) {
 			_, err := admin.Exec("DROP USER IF EXISTS `" + u + "`@'%'")
 			Expect(err).NotTo(HaveOccurred())
 		}
-		_, err = admin.Exec("DROP DATABASE IF EXISTS `" + dbName + "`")
+		_, err := admin.Exec("DROP DATABASE IF EXISTS `" + dbName + "`")
 		Expect(err).NotTo(HaveOccurred())
 	})
 }

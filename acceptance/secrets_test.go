@@ -39,16 +39,7 @@ var _ = Describe("Credentials at rest", func() {
 		Expect(bytes.Contains(sealed, []byte(password))).To(BeFalse(), "bindings.credentials holds the plaintext password")
 
 		By("reading every row of every table as text")
-		tables, err := db.Query(`SELECT quote_ident(schemaname) || '.' || quote_ident(tablename) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')`)
-		Expect(err).NotTo(HaveOccurred())
-		var names []string
-		for tables.Next() {
-			var name string
-			Expect(tables.Scan(&name)).To(Succeed())
-			names = append(names, name)
-		}
-		Expect(tables.Err()).NotTo(HaveOccurred())
-		Expect(tables.Close()).To(Succeed())
+		names := queryStrings(db, `SELECT quote_ident(schemaname) || '.' || quote_ident(tablename) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')`)
 		Expect(names).NotTo(BeEmpty())
 
 		hexPassword := hex.EncodeToString([]byte(password))

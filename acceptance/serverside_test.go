@@ -114,15 +114,14 @@ func expectNoBindingStored(state *sql.DB, bindingID string) {
 // operationStates returns the states of the instance's operations of kind, oldest first.
 func operationStates(state *sql.DB, instanceID, kind string) []string {
 	GinkgoHelper()
-	rows, err := state.Query(`SELECT state FROM operations WHERE instance_id = $1 AND kind = $2 ORDER BY created_at`, instanceID, kind)
+	return queryStrings(state, `SELECT state FROM operations WHERE instance_id = $1 AND kind = $2 ORDER BY created_at`, instanceID, kind)
+}
+
+// queryStrings runs query, which returns one text column, on db and returns its values in the
+// order of the rows.
+func queryStrings(db *sql.DB, query string, args ...any) []string {
+	GinkgoHelper()
+	values, err := testkit.QueryStrings(context.Background(), db, query, args...)
 	Expect(err).NotTo(HaveOccurred())
-	defer rows.Close()
-	var states []string
-	for rows.Next() {
-		var s string
-		Expect(rows.Scan(&s)).To(Succeed())
-		states = append(states, s)
-	}
-	Expect(rows.Err()).NotTo(HaveOccurred())
-	return states
+	return values
 }
