@@ -62,8 +62,7 @@ var _ = Describe("Update", func() {
 		b1, creds1 := suite.Bound(ctx, inst)
 		b2, creds2 := suite.Bound(ctx, inst)
 		app := mustLogin(ctx, creds1)
-		held := app.Conn()
-		DeferCleanup(held.Close)
+		held := heldConn(app)
 		Expect(app.Eval(ctx, "return 1", nil).Err()).To(Succeed())
 
 		inst.PlanConfig = map[string]any{"denied_commands": []any{"eval", "@geo"}}
@@ -125,8 +124,7 @@ var _ = Describe("Deprovision", func() {
 		bo, credsOther := suite.Bound(ctx, other)
 		fill(ctx, keyPrefix(inst), 1234)
 		fill(ctx, keyPrefix(other), 3)
-		open := mustLogin(ctx, creds1).Conn()
-		DeferCleanup(open.Close)
+		open := heldConn(mustLogin(ctx, creds1))
 		Expect(open.Ping(ctx).Err()).To(Succeed())
 
 		Expect(suite.Calls().Deprovision(suite.Logged(ctx), inst)).To(Succeed())

@@ -75,6 +75,14 @@ func mustLogin(ctx context.Context, creds backends.Credentials) *goredis.Client 
 	return c
 }
 
+// heldConn takes one connection of c for the spec's own, closed when the spec ends, so that a spec
+// can tell whether a connection made before an operation survives it.
+func heldConn(c *goredis.Client) *goredis.Conn {
+	conn := c.Conn()
+	DeferCleanup(conn.Close)
+	return conn
+}
+
 func keyPrefix(inst backends.Instance) string { return backends.Name("ob:", inst.ID) + ":" }
 
 func userName(inst backends.Instance, b backends.Binding) string {
