@@ -29,6 +29,7 @@ const (
 	redisPlanID     = "4e8e1f0c-2b53-4c9e-8a7b-6d1c2f3e4a22"
 	rabbitServiceID = "9d2f6a7b-1c3e-4f5a-8b9c-0d1e2f3a4b31"
 	rabbitPlanID    = "9d2f6a7b-1c3e-4f5a-8b9c-0d1e2f3a4b32"
+	rabbitMgmtID    = "9d2f6a7b-1c3e-4f5a-8b9c-0d1e2f3a4b33"
 )
 
 // plan names a plan of the test catalog the way requests do.
@@ -46,6 +47,8 @@ var (
 	mysqlPlan  = plan{mysqlServiceID, mysqlPlanID}
 	redisPlan  = plan{redisServiceID, redisPlanID}
 	rabbitPlan = plan{rabbitServiceID, rabbitPlanID}
+	// rabbitMgmtPlan sets management_api: its binding users may use the management API.
+	rabbitMgmtPlan = plan{rabbitServiceID, rabbitMgmtID}
 )
 
 // cfMaintenanceVersion is the maintenance_info.version of cfPlan.
@@ -78,6 +81,7 @@ var catalogYAML = strings.NewReplacer(
 	"REDIS_PLAN", redisPlanID,
 	"RABBIT_SERVICE", rabbitServiceID,
 	"RABBIT_PLAN", rabbitPlanID,
+	"RABBIT_MGMT_PLAN", rabbitMgmtID,
 	"SCHEMA", extensionsSchema,
 ).Replace(`services:
   - id: PG_SERVICE
@@ -176,6 +180,12 @@ var catalogYAML = strings.NewReplacer(
         description: a vhost on RabbitMQ
         backend: rabbitmq
         wait_budget: QUICK_BUDGET
+      - id: RABBIT_MGMT_PLAN
+        name: rabbitmq-management
+        description: a vhost on RabbitMQ whose users may use the management API
+        backend: rabbitmq
+        wait_budget: QUICK_BUDGET
+        config: {management_api: true}
 backends:
   - name: postgres
     kind: postgres

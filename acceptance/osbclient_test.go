@@ -303,6 +303,7 @@ func credentialsOf(r response) credentials {
 	rememberSecret("a binding's password", cr.str("password"))
 	rememberSecret("a binding's uri", cr.str("uri"))
 	rememberSecret("a binding's jdbcUrl", cr.str("jdbcUrl"))
+	rememberSecret("a binding's http_api_uri", cr.str("http_api_uri"))
 	return cr
 }
 

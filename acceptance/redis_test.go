@@ -153,7 +153,7 @@ func redisKeyPrefix(instanceID string) string { return "ob:" + redisHash(instanc
 func expectRedisCredentials(creds credentials, instanceID string) {
 	GinkgoHelper()
 	// The count as a boolean: a failing matcher on the whole map would print the password.
-	Expect(len(creds) == 6).To(BeTrue(), "host, port, username, password, key_prefix and uri, and nothing else")
+	Expect(len(creds) == 8).To(BeTrue(), "host, port, username, password, key_prefix, uri, type and provider, and nothing else")
 	Expect(creds.str("host")).To(Equal("127.0.0.1"))
 	Expect(creds["port"]).To(BeEquivalentTo(6379))
 	Expect(creds.str("key_prefix")).To(Equal(redisKeyPrefix(instanceID)))

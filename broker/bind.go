@@ -91,7 +91,7 @@ func (b *Broker) bindAgain(ctx context.Context, logger lager.Logger, have, want 
 	}
 	switch have.State {
 	case store.BindingBound:
-		return domain.Binding{AlreadyExists: true, Credentials: decodeObject(have.Credentials)}, nil
+		return domain.Binding{AlreadyExists: true, Credentials: mountable(have.Credentials)}, nil
 	case store.BindingCreating:
 		op, err := b.store.LatestOperation(ctx, want.InstanceID, want.ID)
 		if err != nil {
@@ -124,7 +124,7 @@ func (b *Broker) bindOutcome(ctx context.Context, logger lager.Logger, instanceI
 		logger.Error("store-get-binding-failed", err)
 		return domain.Binding{}, internalError(opID)
 	}
-	return domain.Binding{AlreadyExists: again, Credentials: decodeObject(bound.Credentials)}, nil
+	return domain.Binding{AlreadyExists: again, Credentials: mountable(bound.Credentials)}, nil
 }
 
 func appGUID(d domain.BindDetails) string {

@@ -168,8 +168,9 @@ func AtOnce(n int, call func() error) {
 }
 
 // SQLCredentials are what the credentials of a SQL database must say. Scheme is the uri's,
-// JDBC the subprotocol of the jdbcUrl.
+// JDBC the subprotocol of the jdbcUrl, Type the servicebinding.io type.
 type SQLCredentials struct {
+	Type               string
 	Host               string
 	Port               int
 	Name               string
@@ -179,11 +180,15 @@ type SQLCredentials struct {
 
 // ExpectSQLCredentials checks creds key by key against want, and secrets as booleans, so that
 // a failure prints no password: hostname, port, name, username, password, and the uri and
-// jdbcUrl made of them. It returns the uri, for the checks of its query.
+// jdbcUrl made of them, next to the well-known host and database (ExpectMountable). It returns
+// the uri, for the checks of its query.
 func ExpectSQLCredentials(creds backends.Credentials, want SQLCredentials) *url.URL {
 	ginkgo.GinkgoHelper()
-	gomega.Expect(len(creds) == 7).To(gomega.BeTrue(), "the credentials have 7 keys: hostname, port, name, username, password, uri, jdbcUrl")
+	gomega.Expect(len(creds) == 11).To(gomega.BeTrue(), "the credentials have 11 keys: hostname, port, name, username, password, uri, jdbcUrl, type, provider, host, database")
+	ExpectMountable(creds, want.Type)
 	gomega.Expect(creds["hostname"]).To(gomega.Equal(want.Host))
+	gomega.Expect(creds["host"]).To(gomega.Equal(want.Host))
+	gomega.Expect(creds["database"]).To(gomega.Equal(want.Name))
 	gomega.Expect(creds["port"]).To(gomega.Equal(want.Port))
 	gomega.Expect(creds["name"]).To(gomega.Equal(want.Name))
 	gomega.Expect(creds["username"]).To(gomega.Equal(want.Username))
@@ -207,6 +212,22 @@ func ExpectSQLCredentials(creds backends.Credentials, want SQLCredentials) *url.
 	gomega.Expect(ju.Query().Get("user")).To(gomega.Equal(want.Username))
 	gomega.Expect(ju.Query().Get("password") == want.Password).To(gomega.BeTrue(), "the jdbcUrl's password is not the binding's")
 	return uri
+}
+
+// ExpectMountable checks the servicebinding.io entries of creds: type is typ, provider is
+// omnibroker, the well-known host, port, uri, username and password are there, and every key
+// may name an entry of a Kubernetes Secret. Keys are printed, values never.
+func ExpectMountable(creds backends.Credentials, typ string) {
+	ginkgo.GinkgoHelper()
+	gomega.Expect(creds["type"]).To(gomega.Equal(typ))
+	gomega.Expect(creds["provider"]).To(gomega.Equal("omnibroker"))
+	for _, k := range []string{"host", "port", "uri", "username", "password"} {
+		_, ok := creds[k]
+		gomega.Expect(ok).To(gomega.BeTrue(), "the credentials have no %s", k)
+	}
+	for k := range creds {
+		gomega.Expect(backends.ValidSecretKey(k)).To(gomega.BeTrue(), "%q is not a Kubernetes Secret key", k)
+	}
 }
 
 // ParseSecretURL parses s, a URL that carries a password, without printing it on failure:

@@ -19,7 +19,7 @@ var _ = Describe("Bind", func() {
 		inst := provisioned(ctx, nil)
 		b1, creds1 := suite.Bound(ctx, inst)
 
-		uri := backendtest.ExpectSQLCredentials(creds1, backendtest.SQLCredentials{
+		uri := backendtest.ExpectSQLCredentials(creds1, backendtest.SQLCredentials{Type: "mysql",
 			Host: "127.0.0.1", Port: 3306, Name: databaseName(inst), Username: userName(inst, b1), Password: b1.Password,
 			Scheme: "mysql", JDBC: "mysql",
 		})

@@ -18,7 +18,7 @@ var _ = Describe("Bind", func() {
 		inst := provisioned(ctx, nil)
 		b1, creds1 := suite.Bound(ctx, inst)
 
-		uri := backendtest.ExpectSQLCredentials(creds1, backendtest.SQLCredentials{
+		uri := backendtest.ExpectSQLCredentials(creds1, backendtest.SQLCredentials{Type: "postgresql",
 			Host: "127.0.0.1", Port: 5432, Name: databaseName(inst), Username: bindingName(inst, b1), Password: b1.Password,
 			Scheme: "postgres", JDBC: "postgresql",
 		})

@@ -15,7 +15,8 @@ import (
 )
 
 // Bind creates the binding's user with b.Password and no tags, so it cannot use the management
-// API, and lets it configure, write and read everything in the instance's vhost (or what the
+// API (the management tag when the plan sets management_api, so it can for its vhost alone),
+// and lets it configure, write and read everything in the instance's vhost (or what the
 // plan's permissions setting says) and nothing elsewhere. A retry sets the same password
 // again, and so does one after a call cut short between creating the user and setting its
 // permissions. The password reaches the node only as a salted hash.
@@ -28,6 +29,14 @@ func (r *RabbitMQ) Bind(ctx context.Context, req backends.BindRequest) (backends
 	perms, err := planPermissions(inst.Plan, inst.PlanConfig)
 	if err != nil {
 		return backends.BindResponse{}, err
+	}
+	management, err := planManagement(inst.Plan, inst.PlanConfig)
+	if err != nil {
+		return backends.BindResponse{}, err
+	}
+	tags := rabbithole.UserTags{}
+	if management {
+		tags = rabbithole.UserTags{managementTag}
 	}
 	hash, err := passwordHash(b.Password)
 	if err != nil {
@@ -48,7 +57,7 @@ func (r *RabbitMQ) Bind(ctx context.Context, req backends.BindRequest) (backends
 	}
 	settings := rabbithole.UserSettings{
 		Name:             user,
-		Tags:             rabbithole.UserTags{},
+		Tags:             tags,
 		PasswordHash:     hash,
 		HashingAlgorithm: hashAlgorithm,
 	}
@@ -64,7 +73,7 @@ func (r *RabbitMQ) Bind(ctx context.Context, req backends.BindRequest) (backends
 	if err := n.permit(ctx, log, vhost, user, perms); err != nil {
 		return backends.BindResponse{}, err
 	}
-	return backends.BindResponse{Credentials: n.credentials(vhost, user, b.Password)}, nil
+	return backends.BindResponse{Credentials: n.credentials(vhost, user, b.Password, management)}, nil
 }
 
 // permit gives user perms in vhost, and nowhere else.
@@ -76,8 +85,13 @@ func (n *node) permit(ctx context.Context, log lager.Logger, vhost, user string,
 	return nil
 }
 
-// bindingUser reports whether user exists; one with tags, or with permissions in another vhost
-// than vhost, is a permanent error, since this broker did not create it for this instance.
+// managementTag is the one tag a binding user may have: RabbitMQ lets a user with it use the
+// management API for the vhosts it has permissions on, and for nothing else.
+const managementTag = "management"
+
+// bindingUser reports whether user exists; one with tags other than management, or with
+// permissions in another vhost than vhost, is a permanent error, since this broker did not
+// create it for this instance.
 func (n *node) bindingUser(ctx context.Context, user, vhost string) (bool, error) {
 	info, err := n.api(ctx).GetUser(user)
 	switch {
@@ -90,23 +104,25 @@ func (n *node) bindingUser(ctx context.Context, user, vhost string) (bool, error
 	if err != nil {
 		return true, err
 	}
-	if hasTags(info.Tags) || !only {
+	if otherTags(info.Tags) || !only {
 		return true, backends.NameTaken("user", user, n.Name, "a user",
 			fmt.Errorf("user %s has tags or permissions outside vhost %s", user, vhost))
 	}
 	return true, nil
 }
 
-// hasTags reports whether tags holds a tag; the management API can answer no tags as [""].
-func hasTags(tags rabbithole.UserTags) bool {
-	return slices.ContainsFunc(tags, func(t string) bool { return t != "" })
+// otherTags reports whether tags holds a tag other than management; the management API can
+// answer no tags as [""].
+func otherTags(tags rabbithole.UserTags) bool {
+	return slices.ContainsFunc(tags, func(t string) bool { return t != "" && t != managementTag })
 }
 
-// credentials are what the application gets: uri, hostname, port, vhost, username, password
-// and http_api_uri. The uri is amqps:// when the management API is served over https. The
-// user has no management tag, so the management API turns it away; the http_api_uri is there
-// for clients that expect it.
-func (n *node) credentials(vhost, user, password string) backends.Credentials {
+// credentials are what the application gets: uri, hostname, port, vhost, username and
+// password, with type, provider and host (backends.Mountable), and http_api_uri only when the
+// user has the management tag: without it the management API turns the user away, and a URL
+// with its password would be a secret handed out for nothing. The uri is amqps:// when the
+// management API is served over https.
+func (n *node) credentials(vhost, user, password string, management bool) backends.Credentials {
 	amqp := url.URL{
 		Scheme:  n.amqpScheme,
 		User:    url.UserPassword(user, password),
@@ -114,23 +130,26 @@ func (n *node) credentials(vhost, user, password string) backends.Credentials {
 		Path:    "/" + vhost,
 		RawPath: "/" + url.PathEscape(vhost),
 	}
-	api := n.mgmt
-	api.User = url.UserPassword(user, password)
-	api.Path += "/api/"
-	return backends.Credentials{
-		"uri":          amqp.String(),
-		"hostname":     n.Host,
-		"port":         n.Port,
-		"vhost":        vhost,
-		"username":     user,
-		"password":     password,
-		"http_api_uri": api.String(),
+	creds := backends.Credentials{
+		"uri":      amqp.String(),
+		"hostname": n.Host,
+		"port":     n.Port,
+		"vhost":    vhost,
+		"username": user,
+		"password": password,
 	}
+	if management {
+		api := n.mgmt
+		api.User = url.UserPassword(user, password)
+		api.Path += "/api/"
+		creds["http_api_uri"] = api.String()
+	}
+	return backends.Mountable(creds)
 }
 
 // Unbind deletes the binding's user, so that it cannot log in again, then closes its open
 // connections. A user that is already gone counts as unbound, and its connections are closed
-// all the same, in case an earlier attempt stopped in between. A user with tags, or with
+// all the same, in case an earlier attempt stopped in between. A user with other tags, or with
 // permissions in another vhost, is not this binding's and is left alone.
 func (r *RabbitMQ) Unbind(ctx context.Context, req backends.UnbindRequest) error {
 	inst, b := req.Instance, req.Binding
@@ -145,7 +164,7 @@ func (r *RabbitMQ) Unbind(ctx context.Context, req backends.UnbindRequest) error
 }
 
 // removeUser deletes user, the login of a binding on vhost, and closes its connections. A
-// user that is already gone has its connections closed all the same; one with tags, or with
+// user that is already gone has its connections closed all the same; one with other tags, or with
 // permissions in another vhost, is a permanent error, and is left alone.
 func (n *node) removeUser(ctx context.Context, log lager.Logger, user, vhost string) error {
 	exists, err := n.bindingUser(ctx, user, vhost)

@@ -3,6 +3,7 @@ package rabbitmq_test
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"sync"
 
 	rabbithole "github.com/michaelklishin/rabbit-hole/v3"
@@ -29,18 +30,32 @@ func roundTrip(ctx context.Context, conn *amqp.Connection, body string) {
 	Expect(string(d.Body)).To(Equal(body))
 }
 
+// apiGet asks the management API at uri (which carries a login) for path and returns the
+// answer's status.
+func apiGet(ctx context.Context, uri, path string) int {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, uri+path, nil)
+	Expect(err).NotTo(HaveOccurred())
+	res, err := http.DefaultClient.Do(req)
+	Expect(err).NotTo(HaveOccurred())
+	_ = res.Body.Close()
+	return res.StatusCode
+}
+
 var _ = Describe("Bind", func() {
 	It("returns credentials with which an application publishes and consumes a message on the instance's vhost", func(ctx SpecContext) {
 		inst := provisioned(ctx)
 		b, creds := suite.Bound(ctx, inst)
 
 		// Field by field: on failure gomega would print the whole map, password included.
-		Expect(len(creds) == 7).To(BeTrue(), "the credentials have 7 keys: uri, hostname, port, vhost, username, password, http_api_uri")
+		Expect(len(creds) == 9).To(BeTrue(), "the credentials have 9 keys: uri, hostname, host, port, vhost, username, password, type, provider")
 		Expect(creds["hostname"]).To(Equal("127.0.0.1"))
+		Expect(creds["host"]).To(Equal("127.0.0.1"))
 		Expect(creds["port"]).To(Equal(5672))
 		Expect(creds["vhost"]).To(Equal(vhostName(inst)))
 		Expect(creds["username"]).To(Equal(userName(inst, b)))
 		Expect(creds["password"] == b.Password).To(BeTrue(), "the password is the binding's")
+		backendtest.ExpectMountable(creds, "rabbitmq")
+		Expect(creds).NotTo(HaveKey("http_api_uri"), "no management API URL for a user the API turns away")
 		Expect(userName(inst, b)).To(MatchRegexp(`^ob_[a-z2-7]{26}$`))
 		Expect(len(userName(inst, b))).To(BeNumerically("<=", 32))
 
@@ -51,14 +66,6 @@ var _ = Describe("Bind", func() {
 		Expect(uri.User.Username()).To(Equal(userName(inst, b)))
 		password, _ := uri.User.Password()
 		Expect(password == b.Password).To(BeTrue(), "the uri carries the binding's password")
-
-		api := backendtest.ParseSecretURL(creds["http_api_uri"], "the http_api_uri")
-		Expect(api.Scheme).To(Equal("http"))
-		Expect(api.Host).To(Equal("127.0.0.1:15672"))
-		Expect(api.Path).To(Equal("/api/"))
-		Expect(api.User.Username()).To(Equal(userName(inst, b)))
-		password, _ = api.User.Password()
-		Expect(password == b.Password).To(BeTrue(), "the http_api_uri carries the binding's password")
 
 		roundTrip(ctx, mustDial(creds), "hello from the app")
 	})
@@ -120,12 +127,40 @@ var _ = Describe("Bind", func() {
 		Expect(perms).To(HaveLen(1))
 		Expect(perms[0].Vhost).To(Equal(vhostName(a)))
 
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, creds["http_api_uri"].(string)+"whoami", nil)
-		Expect(err).NotTo(HaveOccurred())
-		res, err := http.DefaultClient.Do(req)
-		Expect(err).NotTo(HaveOccurred())
-		_ = res.Body.Close()
-		Expect(res.StatusCode).To(Equal(http.StatusUnauthorized))
+		Expect(apiGet(ctx, "http://"+userName(a, b)+":"+b.Password+"@127.0.0.1:15672/api/", "whoami")).To(Equal(http.StatusUnauthorized))
+	})
+
+	When("the plan sets management_api", func() {
+		It("gives the user the management tag and an http_api_uri that reads its vhost's queues and no other's", func(ctx SpecContext) {
+			inst := newInstance()
+			inst.PlanConfig = map[string]any{"management_api": true}
+			Expect(suite.Calls().Provision(suite.Logged(ctx), inst)).To(Succeed())
+			other := provisioned(ctx)
+			b, creds := suite.Bound(ctx, inst)
+
+			user, err := suite.Admin.GetUser(userName(inst, b))
+			Expect(err).NotTo(HaveOccurred())
+			Expect(user.Tags).To(Equal(rabbithole.UserTags{"management"}))
+
+			api := backendtest.ParseSecretURL(creds["http_api_uri"], "the http_api_uri")
+			Expect(api.Scheme).To(Equal("http"))
+			Expect(api.Host).To(Equal("127.0.0.1:15672"))
+			Expect(api.Path).To(Equal("/api/"))
+			Expect(api.User.Username()).To(Equal(userName(inst, b)))
+			password, _ := api.User.Password()
+			Expect(password == b.Password).To(BeTrue(), "the http_api_uri carries the binding's password")
+
+			uri := creds["http_api_uri"].(string)
+			Expect(apiGet(ctx, uri, "queues/"+url.PathEscape(vhostName(inst)))).To(Equal(http.StatusOK))
+			Expect(apiGet(ctx, uri, "queues/"+url.PathEscape(vhostName(other)))).To(Equal(http.StatusUnauthorized))
+			Expect(apiGet(ctx, uri, "users")).To(Equal(http.StatusUnauthorized))
+
+			again, err := suite.Calls().Bind(suite.Logged(ctx), inst, b)
+			Expect(err).NotTo(HaveOccurred(), "a retry accepts the user's management tag as its own")
+			Expect(again["http_api_uri"] == creds["http_api_uri"]).To(BeTrue())
+			Expect(suite.Calls().Unbind(suite.Logged(ctx), inst, b)).To(Succeed())
+			Expect(userExists(userName(inst, b))).To(BeFalse())
+		})
 	})
 
 	When("a Bind was cut short after it created the user, before it set the user's permissions", func() {
@@ -152,7 +187,7 @@ var _ = Describe("Bind", func() {
 		It("fails permanently, and unbind leaves that user alone", func(ctx SpecContext) {
 			inst := provisioned(ctx)
 			b := newBinding()
-			putUser(userName(inst, b), "management")
+			putUser(userName(inst, b), "monitoring")
 
 			_, err := suite.Calls().Bind(suite.Logged(ctx), inst, b)
 			Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
@@ -162,7 +197,7 @@ var _ = Describe("Bind", func() {
 			Expect(userExists(userName(inst, b))).To(BeTrue())
 			user, err := suite.Admin.GetUser(userName(inst, b))
 			Expect(err).NotTo(HaveOccurred())
-			Expect(user.Tags).To(ContainElement("management"))
+			Expect(user.Tags).To(ContainElement("monitoring"))
 		})
 	})
 })

@@ -171,10 +171,12 @@ var _ = Describe("New", func() {
 		DeferCleanup(r.Close)
 		Expect(r.Ping(ctx, "rabbitmq-local")).To(Succeed())
 		inst := newInstance()
+		inst.PlanConfig = map[string]any{"management_api": true}
 		Expect(calls(r).Provision(suite.Logged(ctx), inst)).To(Succeed())
 		creds, err := calls(r).Bind(suite.Logged(ctx), inst, newBinding())
 		Expect(err).NotTo(HaveOccurred())
 		Expect(creds["hostname"]).To(Equal("mq.example.com"))
+		Expect(creds["host"]).To(Equal("mq.example.com"))
 		Expect(creds["port"]).To(Equal(5673))
 		Expect(backendtest.ParseSecretURL(creds["uri"], "the uri").Host).To(Equal("mq.example.com:5673"))
 		api := backendtest.ParseSecretURL(creds["http_api_uri"], "the http_api_uri")
@@ -186,7 +188,7 @@ var _ = Describe("New", func() {
 		func(server backends.Server, scheme string, port int) {
 			password := "Bx7kQ2mZ9pR4tW1vY6nC3hJ8sD5fG0aL"
 			server.Name = "mq"
-			creds, err := rabbitmq.CredentialsOn(server, "ob_vhost", "ob_user", password)
+			creds, err := rabbitmq.CredentialsOn(server, "ob_vhost", "ob_user", password, true)
 			Expect(err).NotTo(HaveOccurred())
 			Expect(creds["hostname"]).To(Equal("mq.example.com"))
 			Expect(creds["port"]).To(Equal(port))

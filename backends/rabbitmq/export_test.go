@@ -7,11 +7,12 @@ import "github.com/omnibroker/omnibroker/backends"
 var PasswordHash = passwordHash
 
 // CredentialsOn is what Bind hands out for user and password on vhost of a node configured as
-// cfg, for the tests of what a node's configuration changes in them.
-func CredentialsOn(cfg backends.Server, vhost, user, password string) (backends.Credentials, error) {
+// cfg, for the tests of what a node's configuration changes in them; management is whether
+// the plan sets management_api.
+func CredentialsOn(cfg backends.Server, vhost, user, password string, management bool) (backends.Credentials, error) {
 	n, err := newNode(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return n.credentials(vhost, user, password), nil
+	return n.credentials(vhost, user, password, management), nil
 }

@@ -76,7 +76,7 @@ func (r *RabbitMQ) Update(ctx context.Context, req backends.UpdateRequest) (back
 }
 
 // Deprovision deletes the users of the instance's recorded bindings and closes their
-// connections, as Unbind does for one (a user with tags or with permissions in another vhost
+// connections, as Unbind does for one (a user with other tags or with permissions in another vhost
 // is not the instance's, and is logged and left alone), so that a failure further on leaves no way in; it then closes what
 // connections are left on the vhost and deletes the vhost. The users go first, even when the
 // vhost is gone already: what is already gone counts as done, so a re-run after a crash

@@ -44,3 +44,19 @@ func planPermissions(plan string, cfg map[string]any) (rabbithole.Permissions, e
 	}
 	return perms, nil
 }
+
+// planManagement reads the plan's management_api: true gives the binding users the management
+// tag, with which RabbitMQ lets them use the management API for the vhosts they have
+// permissions on (their instance's) alone; false or left out gives them no tags.
+func planManagement(plan string, cfg map[string]any) (bool, error) {
+	switch v := cfg["management_api"].(type) {
+	case nil:
+		return false, nil
+	case bool:
+		return v, nil
+	default:
+		return false, backends.Permanent(
+			fmt.Sprintf("plan %s sets management_api to something other than true or false", plan),
+			fmt.Errorf("management_api is a %T", v))
+	}
+}

@@ -31,7 +31,8 @@ var _ = Describe("Bind", func() {
 
 		// Key by key, and the count as a boolean: a failing matcher on the whole map would print
 		// the password.
-		Expect(len(creds) == 6).To(BeTrue(), "host, port, username, password, key_prefix and uri, and nothing else")
+		Expect(len(creds) == 8).To(BeTrue(), "host, port, username, password, key_prefix, uri, type and provider, and nothing else")
+		backendtest.ExpectMountable(creds, "redis")
 		Expect(creds["host"]).To(Equal("127.0.0.1"))
 		Expect(creds["port"]).To(Equal(6379))
 		Expect(creds["username"]).To(Equal(userName(inst, b)))

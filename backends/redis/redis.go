@@ -238,7 +238,8 @@ func (r *Redis) node(name string) (*node, error) {
 }
 
 // credentials are what the application gets: host, port, username, password, key_prefix and
-// uri. The uri is rediss:// when the broker's own admin URL is.
+// uri, with type and provider (backends.Mountable). The uri is rediss:// when the broker's own
+// admin URL is.
 func (n *node) credentials(prefix, user, password string) backends.Credentials {
 	u := url.URL{
 		Scheme: "redis",
@@ -248,12 +249,12 @@ func (n *node) credentials(prefix, user, password string) backends.Credentials {
 	if n.tls {
 		u.Scheme = "rediss"
 	}
-	return backends.Credentials{
+	return backends.Mountable(backends.Credentials{
 		"host":       n.Host,
 		"port":       n.Port,
 		"username":   user,
 		"password":   password,
 		"key_prefix": prefix,
 		"uri":        u.String(),
-	}
+	})
 }

@@ -45,7 +45,8 @@ func (n *Node) SQL() *Node { return n }
 
 // Credentials are what an application gets of database db on the node, to log in as user
 // with password: hostname, port, name, username, password, a uri of scheme (with query, such
-// as "sslmode=disable", when it is not empty) and a jdbcUrl of the JDBC subprotocol.
+// as "sslmode=disable", when it is not empty) and a jdbcUrl of the JDBC subprotocol, with
+// the well-known entries of backends.Mountable (type, provider, host, database) next to them.
 func (n *Node) Credentials(scheme, query, subprotocol, db, user, password string) backends.Credentials {
 	u := url.URL{
 		Scheme:   scheme,
@@ -56,7 +57,7 @@ func (n *Node) Credentials(scheme, query, subprotocol, db, user, password string
 	}
 	jdbc := "jdbc:" + subprotocol + "://" + n.HostPort() + "/" + db +
 		"?user=" + url.QueryEscape(user) + "&password=" + url.QueryEscape(password)
-	return backends.Credentials{
+	return backends.Mountable(backends.Credentials{
 		"hostname": n.Host,
 		"port":     n.Port,
 		"name":     db,
@@ -64,7 +65,7 @@ func (n *Node) Credentials(scheme, query, subprotocol, db, user, password string
 		"password": password,
 		"uri":      u.String(),
 		"jdbcUrl":  jdbc,
-	}
+	})
 }
 
 // Fail is the transient failure of the node doing action (a verb phrase such as "create the

@@ -32,7 +32,7 @@ var _ = Describe("Open", func() {
 		DeferCleanup(n.DB.Close)
 		const password = "p&ss=w/rd"
 		creds := n.Credentials("mysql", "reconnect=true", "mysql", "ob_db", "ob_user", password)
-		uri := backendtest.ExpectSQLCredentials(creds, backendtest.SQLCredentials{
+		uri := backendtest.ExpectSQLCredentials(creds, backendtest.SQLCredentials{Type: "mysql",
 			Host: "127.0.0.1", Port: 3306, Name: "ob_db", Username: "ob_user", Password: password,
 			Scheme: "mysql", JDBC: "mysql",
 		})
