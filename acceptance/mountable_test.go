@@ -66,6 +66,9 @@ var _ = Describe("Credentials any platform can mount", func() {
 			for k := range creds {
 				Expect(again[k] == creds[k]).To(BeTrue(), "GET binding answers the same %s", k)
 			}
+			Expect(r.Body["endpoints"]).To(ContainElement(map[string]any{
+				"host": creds.str("host"), "ports": []any{fmt.Sprint(creds["port"])}, "protocol": "tcp",
+			}), "GET binding in OSB 2.15 names the node's host and port as an endpoint")
 		},
 		Entry("postgresql", quickPlan, "postgresql", func(_ context.Context, c credentials) error {
 			Expect(c.str("database")).To(Equal(c.str("name")))
@@ -109,7 +112,13 @@ var _ = Describe("Credentials any platform can mount", func() {
 
 			By("reading the vhost's queues over the management API with the binding's login")
 			api := creds.str("http_api_uri")
-			Expect(parseURLWithSecret(api, "the http_api_uri").Path).To(Equal("/api/"))
+			apiURL := parseURLWithSecret(api, "the http_api_uri")
+			Expect(apiURL.Path).To(Equal("/api/"))
+			r := cf.getBinding(id, bindingID)
+			Expect(r.Status).To(Equal(http.StatusOK), r.String())
+			Expect(r.Body["endpoints"]).To(ContainElement(map[string]any{
+				"host": apiURL.Hostname(), "ports": []any{apiURL.Port()}, "protocol": "tcp",
+			}), "the management API is an endpoint too")
 			vhost, other := url.PathEscape(backendDatabase(id)), url.PathEscape(backendDatabase(otherID))
 			Expect(managementGet(ctx, api, "queues/"+vhost+"/orders")).To(Equal(http.StatusOK))
 

@@ -1,6 +1,9 @@
 package broker_test
 
 import (
+	"fmt"
+	"net/http"
+
 	"github.com/google/uuid"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -73,5 +76,43 @@ var _ = Describe("GetBinding", func() {
 			expectRefusal(resp, 404, "")
 			Expect(resp.body["description"]).To(ContainSubstring("not ready"))
 		})
+	})
+})
+
+var _ = Describe("Binding endpoints", func() {
+	version := func(v string) func(*http.Request) {
+		return func(r *http.Request) { r.Header.Set("X-Broker-API-Version", v) }
+	}
+	endpointOf := func(creds map[string]any) []any {
+		port := fmt.Sprint(creds["port"])
+		return []any{map[string]any{"host": creds["host"], "ports": []any{port}, "protocol": "tcp"}}
+	}
+
+	It("answers the node's host and port as endpoints on bind and GET binding from OSB 2.15, and none to older platforms", func() {
+		id := readyInstance(cachePlan)
+		bindingID, body := uuid.NewString(), bindBody(cachePlan, uuid.NewString())
+		made := call("PUT", bindingPath(id, bindingID)+query(true), body, version("2.15"))
+		Expect(made.status).To(Equal(201))
+		DeferCleanup(func() { Expect(unbind(id, bindingID, cachePlan, false).status).To(Equal(200)) })
+		creds, _ := made.body["credentials"].(map[string]any)
+		Expect(creds).To(HaveKeyWithValue("type", "redis"))
+		Expect(made.body["endpoints"]).To(Equal(endpointOf(creds)))
+
+		again := call("PUT", bindingPath(id, bindingID)+query(true), body, version("2.14"))
+		Expect(again.status).To(Equal(200))
+		Expect(again.body).NotTo(HaveKey("endpoints"))
+		Expect(sameSecrets(again.body["credentials"], creds)).To(BeTrue(), "the same PUT again answers the same credentials")
+
+		got := call("GET", bindingPath(id, bindingID), nil, version("2.17"))
+		Expect(got.status).To(Equal(200))
+		Expect(got.body["endpoints"]).To(Equal(endpointOf(creds)))
+		Expect(sameSecrets(got.body["credentials"], creds)).To(BeTrue())
+
+		old := call("GET", bindingPath(id, bindingID), nil, version("2.14"))
+		Expect(old.status).To(Equal(200))
+		Expect(old.body).NotTo(HaveKey("endpoints"))
+		Expect(sameSecrets(old.body["credentials"], creds)).To(BeTrue())
+
+		expectRefusal(call("GET", bindingPath(id, bindingID), nil, version("2.13")), 412, "")
 	})
 })

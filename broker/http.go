@@ -52,6 +52,8 @@ func Handler(b *Broker, logger lager.Logger, username, password string) http.Han
 	r.Get("/v2/service_instances/{instance_id}", b.serveGetInstance)
 	r.Get("/v2/service_instances/{instance_id}/last_operation", b.serveLastOperation)
 	r.Get("/v2/service_instances/{instance_id}/service_bindings/{binding_id}/last_operation", b.serveLastBindingOperation)
+	r.Put("/v2/service_instances/{instance_id}/service_bindings/{binding_id}", b.serveBind)
+	r.Get("/v2/service_instances/{instance_id}/service_bindings/{binding_id}", b.serveGetBinding)
 	return r
 }
 

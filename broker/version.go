@@ -44,9 +44,9 @@ const (
 // field out of what the broker sends a platform that asked in an older version, so strict
 // older clients (the OSB checker's 2.13 suite checks each plan against a closed schema) keep
 // working while the catalog uses the newer fields. A field the broker starts sending takes
-// its line here, and every answer that carries it goes through forVersion. The binding lines
-// are ready for the day the broker writes bind answers itself: brokerapi v10's types carry none
-// of those fields.
+// its line here, and every answer that carries it goes through forVersion. Bind and GET
+// binding answers are the broker's own (serveBind, serveGetBinding), since brokerapi v10's
+// types carry none of the binding fields.
 var since = map[answerObject]map[string]int{
 	serviceObject:         {"instances_retrievable": 14, "bindings_retrievable": 14, "allow_context_updates": 16, "binding_rotatable": 17},
 	planObject:            {"plan_updateable": 15, "maintenance_info": 15, "maximum_polling_duration": 15},

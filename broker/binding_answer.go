@@ -1,0 +1,72 @@
+package broker
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/pivotal-cf/brokerapi/v10/domain"
+
+	"github.com/omnibroker/omnibroker/backends"
+)
+
+// bindingResponse is the body of bind and GET binding answers, with what brokerapi v10's
+// types cannot say (endpoints); forVersion leaves out the fields newer than the request.
+type bindingResponse struct {
+	Credentials any                        `json:"credentials,omitempty"`
+	Endpoints   []backends.BindingEndpoint `json:"endpoints,omitempty"`
+	Parameters  any                        `json:"parameters,omitempty"`
+}
+
+// bindingAnswer is the body for a binding with credentials creds (a backends.Credentials, or
+// nil) and parameters params, in OSB 2.minor.
+func bindingAnswer(creds, params any, minor int) map[string]any {
+	resp := bindingResponse{Credentials: creds, Parameters: params}
+	if c, ok := creds.(backends.Credentials); ok {
+		resp.Endpoints = backends.EndpointsOf(c)
+	}
+	return forVersion(bindingObject, asFields(resp), minor)
+}
+
+// serveBind serves PUT /v2/service_instances/:instance_id/service_bindings/:binding_id in
+// place of brokerapi's handler, whose answer cannot carry endpoints. checkBody and
+// checkFields have refused a body that is not a JSON object or lacks service_id or plan_id.
+func (b *Broker) serveBind(w http.ResponseWriter, r *http.Request) {
+	var details domain.BindDetails
+	if err := json.NewDecoder(r.Body).Decode(&details); err != nil {
+		writeError(w, http.StatusBadRequest, "BadRequest", "the request body is not a bind request")
+		return
+	}
+	minor := apiMinor(r)
+	asyncAllowed := minor >= 14 && r.URL.Query().Get("accepts_incomplete") == "true"
+	binding, err := b.Bind(r.Context(), chi.URLParam(r, "instance_id"), chi.URLParam(r, "binding_id"), details, asyncAllowed)
+	switch {
+	case err != nil:
+		writeFailure(w, err)
+	case binding.IsAsync:
+		writeJSON(w, http.StatusAccepted, map[string]string{"operation": binding.OperationData})
+	case binding.AlreadyExists:
+		writeJSON(w, http.StatusOK, bindingAnswer(binding.Credentials, nil, minor))
+	default:
+		writeJSON(w, http.StatusCreated, bindingAnswer(binding.Credentials, nil, minor))
+	}
+}
+
+// serveGetBinding serves GET /v2/service_instances/:instance_id/service_bindings/:binding_id
+// in place of brokerapi's handler, whose answer cannot carry endpoints.
+func (b *Broker) serveGetBinding(w http.ResponseWriter, r *http.Request) {
+	minor := apiMinor(r)
+	if minor < 14 {
+		writeError(w, http.StatusPreconditionFailed, "PreconditionFailed", "get binding endpoint only supported starting with OSB version 2.14")
+		return
+	}
+	spec, err := b.GetBinding(r.Context(), chi.URLParam(r, "instance_id"), chi.URLParam(r, "binding_id"), domain.FetchBindingDetails{
+		ServiceID: r.URL.Query().Get("service_id"),
+		PlanID:    r.URL.Query().Get("plan_id"),
+	})
+	if err != nil {
+		writeFailure(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, bindingAnswer(spec.Credentials, spec.Parameters, minor))
+}
