@@ -10,6 +10,8 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+
+	"github.com/omnibroker/omnibroker/internal/testkit"
 )
 
 // secretKey is what Kubernetes accepts as the key of a Secret's data.
@@ -31,12 +33,7 @@ func wellKnownURL(creds credentials, scheme, path, query string) string {
 // managementGet asks the management API at uri (with its login) for path, and returns the status.
 func managementGet(ctx context.Context, uri, path string) int {
 	GinkgoHelper()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, uri+path, nil)
-	Expect(err).NotTo(HaveOccurred())
-	res, err := http.DefaultClient.Do(req)
-	Expect(err).NotTo(HaveOccurred())
-	_ = res.Body.Close()
-	return res.StatusCode
+	return testkit.ManagementStatus(ctx, GinkgoT(), uri, path)
 }
 
 var _ = Describe("Credentials any platform can mount", func() {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/omnibroker/omnibroker/backends"
 	"github.com/omnibroker/omnibroker/backends/backendtest"
+	"github.com/omnibroker/omnibroker/internal/testkit"
 )
 
 // roundTrip publishes a message on a fresh channel of conn and consumes it again.
@@ -33,12 +34,7 @@ func roundTrip(ctx context.Context, conn *amqp.Connection, body string) {
 // apiGet asks the management API at uri (which carries a login) for path and returns the
 // answer's status.
 func apiGet(ctx context.Context, uri, path string) int {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, uri+path, nil)
-	Expect(err).NotTo(HaveOccurred())
-	res, err := http.DefaultClient.Do(req)
-	Expect(err).NotTo(HaveOccurred())
-	_ = res.Body.Close()
-	return res.StatusCode
+	return testkit.ManagementStatus(ctx, GinkgoT(), uri, path)
 }
 
 var _ = Describe("Bind", func() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"io"
+	"net/http"
 
 	gomysql "github.com/go-sql-driver/mysql"
 	goredis "github.com/redis/go-redis/v9"
@@ -67,4 +68,21 @@ func loggedIn[C io.Closer](t TB, c C, err error) (C, error) {
 	}
 	t.Cleanup(func() { _ = c.Close() })
 	return c, nil
+}
+
+// ManagementStatus asks RabbitMQ's management API at uri (an http_api_uri, which carries the
+// login) for path, as a client of the API would, and returns the answer's status. A uri that
+// does not make a request fails t, without quoting it.
+func ManagementStatus(ctx context.Context, t TB, uri, path string) int {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, uri+path, nil)
+	if err != nil {
+		t.Fatalf("the http_api_uri does not make a request")
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("the management API did not answer")
+	}
+	_ = res.Body.Close()
+	return res.StatusCode
 }
