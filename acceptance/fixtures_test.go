@@ -90,6 +90,7 @@ var catalogYAML = strings.NewReplacer(
     bindable: true
     instances_retrievable: true
     bindings_retrievable: true
+    binding_rotatable: true
     plan_updateable: true
     plans:
       - id: QUICK_PLAN

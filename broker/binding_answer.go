@@ -2,6 +2,7 @@ package broker
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
@@ -29,17 +30,33 @@ func bindingAnswer(creds, params any, minor int) map[string]any {
 }
 
 // serveBind serves PUT /v2/service_instances/:instance_id/service_bindings/:binding_id in
-// place of brokerapi's handler, whose answer cannot carry endpoints. checkBody and
-// checkFields have refused a body that is not a JSON object or lacks service_id or plan_id.
+// place of brokerapi's handler, whose answer cannot carry endpoints nor read
+// predecessor_binding_id (inherit). checkBody and checkFields have refused a body that is not
+// a JSON object or lacks service_id or plan_id without a predecessor_binding_id.
 func (b *Broker) serveBind(w http.ResponseWriter, r *http.Request) {
 	var details domain.BindDetails
-	if err := json.NewDecoder(r.Body).Decode(&details); err != nil {
+	var rotate rotation
+	body, err := io.ReadAll(r.Body)
+	if err == nil {
+		err = json.Unmarshal(body, &details)
+	}
+	if err == nil {
+		err = json.Unmarshal(body, &rotate)
+	}
+	if err != nil {
 		writeError(w, http.StatusBadRequest, "BadRequest", "the request body is not a bind request")
 		return
 	}
 	minor := apiMinor(r)
 	asyncAllowed := minor >= 14 && r.URL.Query().Get("accepts_incomplete") == "true"
-	binding, err := b.Bind(r.Context(), chi.URLParam(r, "instance_id"), chi.URLParam(r, "binding_id"), details, asyncAllowed)
+	instanceID := chi.URLParam(r, "instance_id")
+	if rotate.PredecessorBindingID != "" {
+		if details, err = b.inherit(r.Context(), instanceID, rotate.PredecessorBindingID, details); err != nil {
+			writeFailure(w, err)
+			return
+		}
+	}
+	binding, err := b.Bind(r.Context(), instanceID, chi.URLParam(r, "binding_id"), details, asyncAllowed)
 	switch {
 	case err != nil:
 		writeFailure(w, err)

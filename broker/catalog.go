@@ -25,7 +25,9 @@ type osbService struct {
 	Metadata             map[string]any `json:"metadata,omitempty"`
 	// DashboardClient is Cloud Foundry's catalog extension, which Cloud Controller reads.
 	DashboardClient *catalog.DashboardClient `json:"dashboard_client,omitempty"`
-	Plans           []osbPlan                `json:"plans"`
+	// BindingRotatable came with OSB 2.17; forVersion leaves it out for older platforms.
+	BindingRotatable bool      `json:"binding_rotatable,omitempty"`
+	Plans            []osbPlan `json:"plans"`
 }
 
 type osbPlan struct {
@@ -51,7 +53,7 @@ func publicCatalog(services []catalog.Service) []osbService {
 		o := osbService{
 			ID: s.ID, Name: s.Name, Description: s.Description, Bindable: s.Bindable,
 			InstancesRetrievable: s.InstancesRetrievable, BindingsRetrievable: s.BindingsRetrievable,
-			PlanUpdateable: s.PlanUpdateable, Tags: s.Tags, Requires: s.Requires, Metadata: s.Metadata,
+			PlanUpdateable: s.PlanUpdateable, BindingRotatable: s.BindingRotatable, Tags: s.Tags, Requires: s.Requires, Metadata: s.Metadata,
 			DashboardClient: s.DashboardClient, Plans: make([]osbPlan, 0, len(s.Plans)),
 		}
 		for _, p := range s.Plans {

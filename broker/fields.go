@@ -16,7 +16,7 @@ import (
 // brokerapi v10 would otherwise answer in its own ("plan_id missing", "plan-id not in the
 // catalog", without an error key). A request that lacks service_id or plan_id where OSB
 // requires them gets a 400 BadRequest "service_id is required", as the broker says of
-// organization_guid; a provision whose ids are not in the catalog gets planOf's answer,
+// organization_guid (a bind with predecessor_binding_id may lack both); a provision whose ids are not in the catalog gets planOf's answer,
 // which names the id to send when a name was sent instead.
 func (b *Broker) checkFields(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -25,8 +25,9 @@ func (b *Broker) checkFields(next http.Handler) http.Handler {
 			return
 		}
 		var fields struct {
-			ServiceID string `json:"service_id"`
-			PlanID    string `json:"plan_id"`
+			ServiceID   string `json:"service_id"`
+			PlanID      string `json:"plan_id"`
+			Predecessor string `json:"predecessor_binding_id"`
 		}
 		binding := strings.Contains(r.URL.Path, "/service_bindings/")
 		var body []byte
@@ -45,6 +46,8 @@ func (b *Broker) checkFields(next http.Handler) http.Handler {
 		switch {
 		case r.Method == http.MethodPut && !binding && b.provisionConflict(r.Context(), instanceOf(r.URL.Path), body) != nil:
 			err = errInstanceConflict(instanceOf(r.URL.Path))
+		case r.Method == http.MethodPut && binding && fields.Predecessor != "":
+			// A rotation's body may hold only predecessor_binding_id (OSB 2.17); inherit checks it.
 		case fields.ServiceID == "":
 			err = badRequest("service_id is required")
 		case fields.PlanID == "" && r.Method != http.MethodPatch:

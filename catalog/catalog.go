@@ -50,7 +50,10 @@ type Service struct {
 	// DashboardClient is Cloud Foundry's catalog extension for a service's SSO dashboard: when
 	// present, Cloud Controller needs all three of its fields.
 	DashboardClient *DashboardClient `json:"dashboard_client,omitempty"`
-	Plans           []Plan           `json:"plans"`
+	// BindingRotatable lets a bind name a binding of the service's as its predecessor_binding_id
+	// (OSB 2.17): the new binding takes the predecessor's attributes and gets fresh credentials.
+	BindingRotatable bool   `json:"binding_rotatable,omitempty"`
+	Plans            []Plan `json:"plans"`
 }
 
 // DashboardClient is the OAuth client Cloud Controller registers for a service's dashboard.
