@@ -33,10 +33,12 @@ STATICCHECK := bin/tools/$(shell $(GO) env GOVERSION 2>/dev/null)/staticcheck-$(
 # GINKGO_ARGS adds flags of your own, e.g. make test GINKGO_ARGS='--focus=Provision'.
 GINKGO_FLAGS := -r --race --randomize-all --fail-on-pending --keep-going -p
 GINKGO_ARGS ?=
+# How long `make test` runs each fuzz target (scripts/fuzz).
+FUZZTIME ?= 10s
 # Where ginkgo writes its JUnit report, from which `make test` prints its closing count.
 REPORT_DIR := bin/test-reports
 
-.PHONY: help run build test bench lint fmt-check vet staticcheck generate services
+.PHONY: help run build test fuzz bench lint fmt-check vet staticcheck generate services
 
 help: ## list the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[a-z][a-z-]*:.*## / { printf "  %-10s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -63,7 +65,7 @@ $(DEV_KEY):
 build: ## build bin/omnibroker
 	$(GO) build -o bin/omnibroker ./cmd/omnibroker
 
-test: services lint ## gofmt, vet, staticcheck and every ginkgo suite against real servers
+test: services lint ## gofmt, vet, staticcheck, every ginkgo suite against real servers, then each fuzz target for FUZZTIME
 	@rm -rf $(REPORT_DIR)
 	rc=0; $(GO) run github.com/onsi/ginkgo/v2/ginkgo@$$($(GO) list -m -f '{{.Version}}' github.com/onsi/ginkgo/v2) \
 		$(GINKGO_FLAGS) --junit-report=junit.xml --output-dir=$(REPORT_DIR) $(GINKGO_ARGS) || rc=$$?; \
@@ -74,7 +76,11 @@ test: services lint ## gofmt, vet, staticcheck and every ginkgo suite against re
 		skipped=$$(grep -c '<skipped' $$report || true); \
 		echo "specs: $$((specs - failed - skipped)) passed, $$failed failed, $$skipped skipped"; \
 	fi; \
+	GO='$(GO)' FUZZTIME='$(FUZZTIME)' scripts/fuzz || rc=$$?; \
 	exit $$rc
+
+fuzz: ## run each fuzz target (go test -fuzz, one at a time) for FUZZTIME (10s)
+	GO='$(GO)' FUZZTIME='$(FUZZTIME)' scripts/fuzz
 
 bench: services ## run the benchmarks against the local servers
 	$(GO) test -run '^$$' -bench . -benchmem ./...

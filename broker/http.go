@@ -280,7 +280,8 @@ func decodeStrictObject(body []byte, target any) error {
 	if err := dec.Decode(target); err != nil {
 		return describeJSONError(err)
 	}
-	if dec.More() {
+	// Not dec.More, which is false before a stray "}" as before the end.
+	if len(bytes.TrimSpace(trimmed[dec.InputOffset():])) > 0 {
 		return fmt.Errorf("unexpected data after the JSON object")
 	}
 	var objects struct {

@@ -110,8 +110,8 @@ func checkHeaderValue(value string) string {
 // broker could not record as sent is refused rather than dropped.
 func checkIdentity(header string) string {
 	platform, encoded, ok := strings.Cut(header, " ")
-	if !ok || platform == "" || strings.ContainsAny(encoded, " \t") {
-		return `must be a platform name, one space and a base64-encoded JSON object, as in "cloudfoundry eyJ1c2VyX2lkIjoiYWJjIn0="`
+	if !ok || platform == "" || checkText(platform, false) != "" || strings.ContainsAny(encoded, " \t") {
+		return "must be a platform name, one space and a base64-encoded JSON object, as in " + identityExample
 	}
 	value, err := base64.StdEncoding.DecodeString(encoded)
 	if err != nil {
@@ -128,6 +128,9 @@ func checkIdentity(header string) string {
 	}
 	return ""
 }
+
+// identityExample is an originating identity as Cloud Foundry sends it.
+const identityExample = `"cloudfoundry eyJ1c2VyX2lkIjoiYWJjIn0="`
 
 func isJSONObject(doc []byte) bool {
 	var v map[string]any
