@@ -25,8 +25,8 @@ services:
           service_instance:
             create:
               parameters:
-                type: object
                 additionalProperties: false
+                type: object
                 properties:
                   extensions: {type: array, uniqueItems: true, maxItems: 4, items: {enum: [citext, hstore]}}
                   version: {type: string, pattern: "^[0-9]+$", maxLength: 4}
