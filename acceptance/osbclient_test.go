@@ -27,7 +27,9 @@ type osbClient struct {
 	noAuth   bool
 	version  string
 	userID   string
-	http     *http.Client
+	// spoil, when set, changes each request last, just before it is sent.
+	spoil func(*http.Request)
+	http  *http.Client
 }
 
 // identityHeader is Cloud Foundry's X-Broker-API-Originating-Identity value for userID.
@@ -112,6 +114,9 @@ func (c *osbClient) try(method, path string, query url.Values, body any) (respon
 		req.Header.Set("X-Broker-API-Originating-Identity", identityHeader(c.userID))
 	}
 	req.Header.Set("X-Broker-API-Request-Identity", newID())
+	if c.spoil != nil {
+		c.spoil(req)
+	}
 	res, err := c.http.Do(req)
 	if err != nil {
 		return response{}, err
