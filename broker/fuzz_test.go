@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -22,6 +23,7 @@ import (
 
 	"code.cloudfoundry.org/lager/v3"
 	"github.com/pivotal-cf/brokerapi/v10/domain"
+	"github.com/pivotal-cf/brokerapi/v10/domain/apiresponses"
 	"github.com/pivotal-cf/brokerapi/v10/middlewares"
 	"golang.org/x/net/http/httpguts"
 
@@ -241,23 +243,50 @@ backends:
     nodes: [{name: pg-fuzz, url_env: OMNIBROKER_FUZZ_UNUSED_URL, default_url: "postgres://127.0.0.1:1/x"}]
 `
 
-var fuzzMethods = []string{http.MethodGet, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodPost, "BREW"}
-
-// FuzzChain sends whole requests through the chain and checkFields, in front of a route
-// that takes whatever reaches it: a refusal is a 4xx with an OSB body, and what reaches the
-// route has ids, query values and a body the checks allow.
-func FuzzChain(f *testing.F) {
+// FuzzPlanOf checks the service_id and plan_id of a request against the catalog, as
+// checkFields and every endpoint do: an id that is not a catalog's is a 400 BadRequest that
+// names the field, and a name in the catalog hears the id to send.
+func FuzzPlanOf(f *testing.F) {
 	cat, err := catalog.Parse([]byte(fuzzCatalog))
 	if err != nil {
 		f.Fatal(err)
 	}
 	b := New(Config{Catalog: cat, Logger: lager.NewLogger("fuzz")})
+	f.Add("svc-id", "plan-id")
+	f.Fuzz(func(t *testing.T, serviceID, planID string) {
+		plan, svc, err := b.planOf(serviceID, planID)
+		if err == nil {
+			if svc.ID != serviceID || plan.ID != planID {
+				t.Fatalf("planOf(%q, %q) found %q, %q", serviceID, planID, svc.ID, plan.ID)
+			}
+			return
+		}
+		var failure *apiresponses.FailureResponse
+		if !errors.As(err, &failure) || failure.ValidatedStatusCode(nil) != http.StatusBadRequest || failure.ErrorResponse().(apiresponses.ErrorResponse).Error != "BadRequest" {
+			t.Fatalf("planOf(%q, %q) = %v, not a 400 BadRequest", serviceID, planID, err)
+		}
+		description := err.Error()
+		if !strings.Contains(description, "service_id") && !strings.Contains(description, "plan_id") {
+			t.Fatalf("the refusal %q names no field", description)
+		}
+		if planID == "small" && serviceID == "svc-id" && !strings.Contains(description, `its id is "plan-id"`) {
+			t.Fatalf("a plan name hears no id: %q", description)
+		}
+	})
+}
+
+var fuzzMethods = []string{http.MethodGet, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodPost, "BREW"}
+
+// FuzzChain sends whole requests through the chain, in front of a route that takes whatever
+// reaches it: a refusal is a 4xx with an OSB body, and what reaches the route has ids, query
+// values and a body the checks allow. checkFields, after the chain, reads the state database;
+// its catalog part is FuzzPlanOf.
+func FuzzChain(f *testing.F) {
 	var reached *http.Request
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		reached = r
 		w.WriteHeader(http.StatusOK)
 	}))
-	handler = b.checkFields(handler)
 	stages := chain(lager.NewLogger("fuzz"), "broker", "pw", newLoginLimiter(LoginLimits{Failures: 1 << 30}, time.Now))
 	for i := len(stages) - 1; i >= 0; i-- {
 		handler = stages[i](handler)
