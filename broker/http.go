@@ -271,8 +271,13 @@ func checkBody(next http.Handler) http.Handler {
 	})
 }
 
+// jsonSpace is the white space JSON allows between tokens.
+const jsonSpace = " \t\r\n"
+
 func decodeStrictObject(body []byte, target any) error {
-	trimmed := bytes.TrimSpace(body)
+	// JSON's own white space, not bytes.TrimSpace's: "\v" or U+00A0 around an object is
+	// not JSON.
+	trimmed := bytes.Trim(body, jsonSpace)
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return fmt.Errorf("expected a JSON object")
 	}
@@ -281,7 +286,7 @@ func decodeStrictObject(body []byte, target any) error {
 		return describeJSONError(err)
 	}
 	// Not dec.More, which is false before a stray "}" as before the end.
-	if len(bytes.TrimSpace(trimmed[dec.InputOffset():])) > 0 {
+	if len(bytes.Trim(trimmed[dec.InputOffset():], jsonSpace)) > 0 {
 		return fmt.Errorf("unexpected data after the JSON object")
 	}
 	var objects struct {

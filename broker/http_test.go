@@ -35,6 +35,7 @@ var _ = Describe("The HTTP API", func() {
 		Entry("provision with a number for plan_id", "PUT", "instance", `{"service_id":"`+serviceID+`","plan_id":5}`, "plan_id"),
 		Entry("provision with parameters that are a string", "PUT", "instance", `{"service_id":"`+serviceID+`","plan_id":"`+quickPlan+`","organization_guid":"o","space_guid":"s","parameters":"x"}`, "parameters"),
 		Entry("provision with a stray closing brace after it (found by FuzzCheckBody)", "PUT", "instance", `{"service_id":"`+serviceID+`","plan_id":"`+quickPlan+`","organization_guid":"o","space_guid":"s"}}`, "after the JSON object"),
+		Entry("provision followed by a vertical tab, which is no JSON white space (found by FuzzCheckBody)", "PUT", "instance", `{"service_id":"`+serviceID+`","plan_id":"`+quickPlan+`","organization_guid":"o","space_guid":"s"}`+"\v", "after the JSON object"),
 		Entry("update that is not JSON", "PATCH", "instance", `nope`, "JSON object"),
 		Entry("bind that is truncated", "PUT", "binding", `{"service_id":`, "malformed JSON"),
 		Entry("provision larger than 1 MiB", "PUT", "instance", `{"service_id": "`+strings.Repeat("x", 1<<20)+`"}`, "larger than 1 MiB"),
