@@ -25,6 +25,7 @@ services:
           service_instance:
             create:
               parameters:
+                $schema: "http://json-schema.org/draft-04/schema#"
                 additionalProperties: false
                 type: object
                 properties:
