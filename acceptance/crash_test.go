@@ -46,10 +46,10 @@ func awaitAll(c *osbClient, ids, ops []string, p plan, timeout time.Duration) {
 	}).WithTimeout(timeout).WithPolling(time.Second).Should(Succeed())
 }
 
-// existingDatabases returns which of names exist in pg_database, once per row.
-func existingDatabases(names []string) []string {
+// existingDatabases returns which of want exist in pg_database, once per row.
+func existingDatabases(want []string) []string {
 	GinkgoHelper()
-	return queryStrings(adminDB, `SELECT datname FROM pg_database WHERE datname = ANY($1)`, pq.Array(names))
+	return queryStrings(adminDB, `SELECT datname FROM pg_database WHERE datname = ANY($1)`, pq.Array(want))
 }
 
 var _ = Describe("Crash recovery", func() {

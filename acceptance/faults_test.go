@@ -5,9 +5,7 @@ package acceptance_test
 // and the servers are checked directly for nothing lost, nothing done twice and no orphan.
 
 import (
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"net/http"
 	"time"
 
@@ -39,16 +37,6 @@ func (b *broker) expectKilledItself() {
 	GinkgoHelper()
 	Eventually(b.session, 30*time.Second).Should(gexec.Exit(128+9), "the broker kills itself at its fault point")
 	expectSessionHasNoSecrets(b.session)
-}
-
-// pgName is the name the postgres adapter derives from ids with prefix (backends.Name).
-func pgName(prefix string, ids ...string) string {
-	h := sha256.New()
-	for _, id := range ids {
-		h.Write([]byte(id))
-		h.Write([]byte{0})
-	}
-	return prefix + hex.EncodeToString(h.Sum(nil))[:24]
 }
 
 // members counts the roles that are members of role on the postgres node: the instance's
@@ -180,7 +168,7 @@ var _ = Describe("Fault points", func() {
 			state, _ := privateState()
 			id, bindingID := newID(), newID()
 			dropLeftoverDatabase(id)
-			db, owner, login := backendDatabase(id), pgName("ob_o_", id), pgName("ob_b_", id, bindingID)
+			db, owner, login := backendDatabase(id), backendName("ob_o_", id), backendName("ob_b_", id, bindingID)
 
 			next, took := killAndRecover(state, point, faultStep{
 				what: "provisioning", instance: id, method: http.MethodPut, path: instancePath(id), kind: "provision",

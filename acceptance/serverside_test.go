@@ -4,9 +4,7 @@ package acceptance_test
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"time"
 
 	"github.com/lib/pq"
@@ -17,10 +15,7 @@ import (
 )
 
 // backendDatabase is the name of the PostgreSQL database the broker creates for an instance.
-func backendDatabase(instanceID string) string {
-	sum := sha256.Sum256([]byte(instanceID + "\x00"))
-	return "ob_" + hex.EncodeToString(sum[:])[:24]
-}
+func backendDatabase(instanceID string) string { return backendName("ob_", instanceID) }
 
 func databaseExists(name string) bool {
 	GinkgoHelper()
