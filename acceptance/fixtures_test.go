@@ -90,12 +90,12 @@ var catalogYAML = strings.NewReplacer(
     bindable: true
     instances_retrievable: true
     bindings_retrievable: true
-    binding_rotatable: true
     plan_updateable: true
     plans:
       - id: QUICK_PLAN
         name: quick
         description: waits up to ten seconds for its operation
+        binding_rotatable: true
         backend: postgres
         wait_budget: QUICK_BUDGET
         config: {connection_limit: 20}
@@ -106,12 +106,14 @@ var catalogYAML = strings.NewReplacer(
       - id: QUICK2_PLAN
         name: quick2
         description: like quick, with fewer connections
+        binding_rotatable: true
         backend: postgres
         wait_budget: QUICK_BUDGET
         config: {connection_limit: 10}
       - id: ASYNC_PLAN
         name: async
         description: never waits for its operation
+        binding_rotatable: true
         backend: postgres
         async_only: true
         maximum_polling_duration: 3600
@@ -122,6 +124,7 @@ var catalogYAML = strings.NewReplacer(
       - id: FIXED_PLAN
         name: fixed
         description: cannot change plan
+        binding_rotatable: true
         backend: postgres
         plan_updateable: false
   - id: OTHER_SERVICE

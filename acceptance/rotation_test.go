@@ -77,7 +77,26 @@ var _ = Describe("Binding rotation", func() {
 		}),
 	)
 
-	It("answers 400 for a predecessor of a service whose bindings do not rotate", func() {
+	It("shows binding_rotatable on each rotatable plan from OSB 2.17 on, and on no service", func() {
+		cf := shared.client()
+		for v, want := range map[string]bool{"2.16": false, "2.17": true} {
+			cf.version = v
+			r := cf.catalog()
+			Expect(r.Status).To(Equal(http.StatusOK), r.String())
+			rotatable := map[string]bool{}
+			for _, s := range r.Body["services"].([]any) {
+				Expect(s).NotTo(HaveKey("binding_rotatable"), "a service in %s", v)
+				for _, p := range s.(map[string]any)["plans"].([]any) {
+					plan := p.(map[string]any)
+					rotatable[plan["id"].(string)] = plan["binding_rotatable"] == true
+				}
+			}
+			Expect(rotatable).To(HaveKeyWithValue(quickPlan.planID, want), "the quick plan in %s", v)
+			Expect(rotatable).To(HaveKeyWithValue(mysqlPlan.planID, false), "the mysql plan in %s", v)
+		}
+	})
+
+	It("answers 400 for a predecessor of a plan whose bindings do not rotate", func() {
 		cf := shared.client()
 		cf.version = "2.17"
 		id, b := newID(), newID()
@@ -87,6 +106,6 @@ var _ = Describe("Binding rotation", func() {
 		DeferCleanup(cf.unbindGone, id, b, mysqlPlan)
 		r := cf.bind(id, newID(), map[string]any{"predecessor_binding_id": b}, true)
 		Expect(r.Status).To(Equal(http.StatusBadRequest), r.String())
-		Expect(r.str("description")).To(ContainSubstring("do not rotate"))
+		Expect(r.str("description")).To(ContainSubstring("the bindings of plan " + mysqlPlan.planID + " do not rotate"))
 	})
 })

@@ -54,7 +54,7 @@ services:
       - {id: ` + quickPlan + `, name: quick, description: d, backend: local, wait_budget: 10s}
       - {id: ` + asyncPlan + `, name: async, description: d, backend: local, async_only: true, bindings_async_only: true}
       - {id: ` + asyncInstancesPlan + `, name: async-instances, description: d, backend: local, async_only: true}
-      - {id: ` + downPlan + `, name: down, description: d, backend: down, wait_budget: 100ms, plan_updateable: true, maximum_polling_duration: 600}
+      - {id: ` + downPlan + `, name: down, description: d, backend: down, wait_budget: 100ms, plan_updateable: true, maximum_polling_duration: 600, binding_rotatable: true}
   - id: ` + cacheServiceID + `
     name: cache
     description: test redis

@@ -25,9 +25,7 @@ type osbService struct {
 	Metadata             map[string]any `json:"metadata,omitempty"`
 	// DashboardClient is Cloud Foundry's catalog extension, which Cloud Controller reads.
 	DashboardClient *catalog.DashboardClient `json:"dashboard_client,omitempty"`
-	// BindingRotatable came with OSB 2.17; forVersion leaves it out for older platforms.
-	BindingRotatable bool      `json:"binding_rotatable,omitempty"`
-	Plans            []osbPlan `json:"plans"`
+	Plans           []osbPlan                `json:"plans"`
 }
 
 type osbPlan struct {
@@ -43,6 +41,8 @@ type osbPlan struct {
 
 	// MaintenanceInfo came with OSB 2.15; forVersion leaves it out for older platforms.
 	MaintenanceInfo *catalog.MaintenanceInfo `json:"maintenance_info,omitempty"`
+	// BindingRotatable came with OSB 2.17; forVersion leaves it out for older platforms.
+	BindingRotatable bool `json:"binding_rotatable,omitempty"`
 }
 
 // publicCatalog is the catalog with every field the broker writes; what a platform of an
@@ -53,7 +53,7 @@ func publicCatalog(services []catalog.Service) []osbService {
 		o := osbService{
 			ID: s.ID, Name: s.Name, Description: s.Description, Bindable: s.Bindable,
 			InstancesRetrievable: s.InstancesRetrievable, BindingsRetrievable: s.BindingsRetrievable,
-			PlanUpdateable: s.PlanUpdateable, BindingRotatable: s.BindingRotatable, Tags: s.Tags, Requires: s.Requires, Metadata: s.Metadata,
+			PlanUpdateable: s.PlanUpdateable, Tags: s.Tags, Requires: s.Requires, Metadata: s.Metadata,
 			DashboardClient: s.DashboardClient, Plans: make([]osbPlan, 0, len(s.Plans)),
 		}
 		for _, p := range s.Plans {
@@ -61,6 +61,7 @@ func publicCatalog(services []catalog.Service) []osbService {
 				ID: p.ID, Name: p.Name, Description: p.Description, Free: p.Free, Bindable: p.Bindable,
 				PlanUpdateable: p.PlanUpdateable, Metadata: p.Metadata, Schemas: p.Schemas,
 				MaximumPollingDuration: p.MaximumPollingDuration, MaintenanceInfo: p.MaintenanceInfo,
+				BindingRotatable: p.BindingRotatable,
 			})
 		}
 		out = append(out, o)

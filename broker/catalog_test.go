@@ -82,9 +82,29 @@ var _ = Describe("Catalog", func() {
 				Expect(downPlanOf(resp)).NotTo(HaveKey(k))
 			}
 		},
-		Entry("2.13, as the OSB checker's mocha suite", "2.13", []string{"id"}, nil, []string{"plan_updateable", "maximum_polling_duration"}),
+		Entry("2.13, as the OSB checker's mocha suite", "2.13", []string{"id"}, nil,
+			[]string{"plan_updateable", "maximum_polling_duration", "binding_rotatable"}),
 		Entry("2.14, as the Kubernetes service catalog", "2.14", []string{"instances_retrievable", "bindings_retrievable"}, nil,
-			[]string{"plan_updateable", "maximum_polling_duration"}),
+			[]string{"plan_updateable", "maximum_polling_duration", "binding_rotatable"}),
+		Entry("2.16, on the plan as on the service", "2.16", []string{"instances_retrievable", "bindings_retrievable"},
+			[]string{"plan_updateable", "maximum_polling_duration", "maintenance_info"}, []string{"binding_rotatable"}),
+	)
+
+	DescribeTable("sends binding_rotatable on the plans that set it from 2.17 on, and on no service",
+		func(v string) {
+			resp := call("GET", "/v2/catalog", nil, version(v))
+			Expect(downPlanOf(resp)).To(HaveKeyWithValue("binding_rotatable", true))
+			for _, s := range resp.body["services"].([]any) {
+				Expect(s).NotTo(HaveKey("binding_rotatable"))
+				for _, p := range s.(map[string]any)["plans"].([]any) {
+					if p.(map[string]any)["id"] != downPlan {
+						Expect(p).NotTo(HaveKey("binding_rotatable"), "a plan that does not set it")
+					}
+				}
+			}
+		},
+		Entry("2.17", "2.17"),
+		Entry("a minor newer than the broker knows", "2.99"),
 	)
 
 	DescribeTable("sends the plan-level fields from 2.15 on",
@@ -118,6 +138,7 @@ var _ = Describe("Catalog", func() {
 		It("differs between versions whose catalogs differ, and not between those whose do not", func() {
 			tag := func(v string) string { return call("GET", "/v2/catalog", nil, version(v)).header.Get("ETag") }
 			Expect(tag("2.13")).NotTo(Equal(tag("2.15")))
+			Expect(tag("2.16")).NotTo(Equal(tag("2.17")), "2.17 adds binding_rotatable")
 			Expect(tag("2.17")).To(Equal(tag("2.42")))
 			Expect(call("GET", "/v2/catalog", nil, version("2.13"), func(r *http.Request) { r.Header.Set("If-None-Match", tag("2.15")) }).status).
 				To(Equal(200))

@@ -20,7 +20,7 @@ type rotation struct {
 // predecessor_binding_id replaces with a new binding and fresh credentials: service, plan, app,
 // bind_resource, parameters and context come from the predecessor where the body leaves them
 // out, as OSB 2.17 lets a body hold only predecessor_binding_id. A predecessor that is not a
-// bound binding of the instance, of a service whose bindings rotate, answers 400, and so does
+// bound binding of the instance, of a plan whose bindings rotate, answers 400, and so does
 // a body whose service or plan is not the predecessor's.
 func (b *Broker) inherit(ctx context.Context, instanceID, predecessorID string, details domain.BindDetails) (domain.BindDetails, error) {
 	pred, err := b.store.GetBinding(ctx, instanceID, predecessorID)
@@ -33,8 +33,8 @@ func (b *Broker) inherit(ctx context.Context, instanceID, predecessorID string, 
 	case pred.State != store.BindingBound:
 		return details, badRequest("predecessor binding %s is not bound, so it cannot be rotated", predecessorID)
 	}
-	if svc, ok := b.catalog.Service(pred.ServiceID); !ok || !svc.BindingRotatable {
-		return details, badRequest("the bindings of service %s do not rotate (binding_rotatable is not set)", pred.ServiceID)
+	if plan, _, ok := b.catalog.Plan(pred.PlanID); !ok || !plan.BindingRotatable {
+		return details, badRequest("the bindings of plan %s do not rotate (binding_rotatable is not set on it)", pred.PlanID)
 	}
 	if (details.ServiceID != "" && details.ServiceID != pred.ServiceID) || (details.PlanID != "" && details.PlanID != pred.PlanID) {
 		return details, badRequest("service_id and plan_id must be those of predecessor binding %s", predecessorID)

@@ -48,8 +48,8 @@ const (
 // binding answers are the broker's own (serveBind, serveGetBinding), since brokerapi v10's
 // types carry none of the binding fields.
 var since = map[answerObject]map[string]int{
-	serviceObject:         {"instances_retrievable": 14, "bindings_retrievable": 14, "allow_context_updates": 16, "binding_rotatable": 17},
-	planObject:            {"plan_updateable": 15, "maintenance_info": 15, "maximum_polling_duration": 15},
+	serviceObject:         {"instances_retrievable": 14, "bindings_retrievable": 14, "allow_context_updates": 16},
+	planObject:            {"plan_updateable": 15, "maintenance_info": 15, "maximum_polling_duration": 15, "binding_rotatable": 17},
 	instanceObject:        {"maintenance_info": 15, "metadata": 16},
 	bindingObject:         {"endpoints": 15},
 	bindingMetadataObject: {"expires_at": 16, "renew_before": 17},

@@ -50,10 +50,7 @@ type Service struct {
 	// DashboardClient is Cloud Foundry's catalog extension for a service's SSO dashboard: when
 	// present, Cloud Controller needs all three of its fields.
 	DashboardClient *DashboardClient `json:"dashboard_client,omitempty"`
-	// BindingRotatable lets a bind name a binding of the service's as its predecessor_binding_id
-	// (OSB 2.17): the new binding takes the predecessor's attributes and gets fresh credentials.
-	BindingRotatable bool   `json:"binding_rotatable,omitempty"`
-	Plans            []Plan `json:"plans"`
+	Plans           []Plan           `json:"plans"`
 }
 
 // DashboardClient is the OAuth client Cloud Controller registers for a service's dashboard.
@@ -73,6 +70,9 @@ type Plan struct {
 	PlanUpdateable *bool          `json:"plan_updateable,omitempty"`
 	Metadata       map[string]any `json:"metadata,omitempty"`
 	Schemas        *Schemas       `json:"schemas,omitempty"`
+	// BindingRotatable lets a bind name a binding of the plan's as its predecessor_binding_id
+	// (OSB 2.17): the new binding takes the predecessor's attributes and gets fresh credentials.
+	BindingRotatable bool `json:"binding_rotatable,omitempty"`
 
 	// Backend names the entry of Config.Backends that serves this plan.
 	Backend string `json:"backend"`

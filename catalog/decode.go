@@ -123,6 +123,12 @@ func label(list string, i int, name string) string {
 	return fmt.Sprintf("%s[%d] %q", list, i, name)
 }
 
+// belongsElsewhere names, for a key an entry of type t does not have, where the key belongs
+// instead; the check reports it in place of a spelling suggestion.
+var belongsElsewhere = map[reflect.Type]map[string]string{
+	reflect.TypeFor[Service](): {"binding_rotatable": " (it is a plan key: set it on each plan whose bindings rotate)"},
+}
+
 type shapeChecker struct{ problems []string }
 
 func (sc *shapeChecker) add(at path, format string, args ...any) {
@@ -166,7 +172,11 @@ func (sc *shapeChecker) check(v any, t reflect.Type, at path) {
 		for _, k := range slices.Sorted(maps.Keys(obj)) {
 			ft, ok := fields[k]
 			if !ok {
-				sc.add(at, "unknown key %q%s", k, suggest(k, slices.Collect(maps.Keys(fields))))
+				hint := belongsElsewhere[t][k]
+				if hint == "" {
+					hint = suggest(k, slices.Collect(maps.Keys(fields)))
+				}
+				sc.add(at, "unknown key %q%s", k, hint)
 				continue
 			}
 			sc.check(obj[k], ft, at.key(k))

@@ -245,6 +245,15 @@ var _ = Describe("Parse", func() {
 		Expect(lines[2]).To(HaveSuffix(`backends[0] "pg-pool": nodes[0] "pg-1": url_env is required`))
 	})
 
+	It("reads binding_rotatable per plan, unset meaning the plan's bindings do not rotate", func() {
+		c, err := catalog.Parse([]byte(strings.Replace(minimal, "        backend: pg-pool\n", "        backend: pg-pool\n        binding_rotatable: true\n", 1)))
+		Expect(err).NotTo(HaveOccurred())
+		small, _, _ := c.Plan("plan-1")
+		large, _, _ := c.Plan("plan-2")
+		Expect(small.BindingRotatable).To(BeTrue())
+		Expect(large.BindingRotatable).To(BeFalse())
+	})
+
 	It("allows one plan name in two services", func() {
 		cfg := minimalConfig()
 		cfg.Services = append(cfg.Services, secondService("svc-2", "pg2"))
@@ -267,6 +276,10 @@ var _ = Describe("Parse", func() {
 			`services[0] "pg": plans[0] "small": unknown key "bindabel" (did you mean "bindable"?)`),
 		Entry("a key in the wrong case", "    bindable: true", "    Bindable: true",
 			`services[0] "pg": unknown key "Bindable" (did you mean "bindable"?)`),
+		Entry("binding_rotatable on the service, where OSB 2.17 has it on the plan", "    bindable: true", "    bindable: true\n    binding_rotatable: true",
+			`services[0] "pg": unknown key "binding_rotatable" (it is a plan key: set it on each plan whose bindings rotate)`),
+		Entry("a binding_rotatable that is not a boolean", "        backend: pg-pool\n", "        backend: pg-pool\n        binding_rotatable: yes please\n",
+			`services[0] "pg": plans[0] "small": binding_rotatable: must be true or false, got a string`),
 		Entry("a misspelt key deep in schemas", "service_instance:", "service_instanse:",
 			`services[0] "pg": plans[0] "small": schemas: unknown key "service_instanse"`),
 		Entry("a misspelt node key", "url_env: PG_URL", "url_envv: PG_URL",
