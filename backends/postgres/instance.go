@@ -14,6 +14,7 @@ import (
 	"github.com/lib/pq/pqerror"
 
 	"github.com/omnibroker/omnibroker/backends"
+	"github.com/omnibroker/omnibroker/backends/sqlnode"
 )
 
 // databaseName and ownerName derive the instance's object names from its id.
@@ -280,20 +281,8 @@ ORDER BY m.rolname`
 // bindingRoles lists the binding roles that are members of owner. Unbind makes a role NOLOGIN
 // before it drops it, so an interrupted unbind leaves a NOLOGIN member: it is listed too.
 func (n *node) bindingRoles(ctx context.Context, c *sql.Conn, owner string) ([]string, error) {
-	rows, err := c.QueryContext(ctx, selectBindingRoles, owner)
+	roles, err := sqlnode.QueryStrings(ctx, c, selectBindingRoles, owner)
 	if err != nil {
-		return nil, n.Fail("list the binding roles of role "+owner, err)
-	}
-	defer rows.Close()
-	var roles []string
-	for rows.Next() {
-		var r string
-		if err := rows.Scan(&r); err != nil {
-			return nil, n.Fail("list the binding roles of role "+owner, err)
-		}
-		roles = append(roles, r)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, n.Fail("list the binding roles of role "+owner, err)
 	}
 	return roles, nil

@@ -115,20 +115,7 @@ WHERE datallowconn
 ORDER BY datname`
 
 func (n *node) publicDatabases(ctx context.Context) ([]string, error) {
-	rows, err := n.DB.QueryContext(ctx, selectPublicDatabases)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var names []string
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			return nil, err
-		}
-		names = append(names, name)
-	}
-	return names, rows.Err()
+	return sqlnode.QueryStrings(ctx, n.DB, selectPublicDatabases)
 }
 
 // maxNamed is how many databases the warning of warnPublicDatabases names; it counts them all.
