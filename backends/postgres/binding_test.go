@@ -74,48 +74,41 @@ var _ = Describe("Bind", func() {
 })
 
 var _ = Describe("Unbind", func() {
-	It("ends the binding's sessions and logins, and keeps what it created for the other bindings", func(ctx SpecContext) {
-		inst := provisioned(ctx, nil)
-		b1, creds1 := suite.Bound(ctx, inst)
-		_, creds2 := suite.Bound(ctx, inst)
-
-		session := backendtest.Session(ctx, mustLogin(ctx, creds1))
-		_, err := session.ExecContext(ctx, `CREATE TABLE shared (body text)`)
-		Expect(err).NotTo(HaveOccurred())
-		// An object the binding role owns itself, not through the owner role: REASSIGN OWNED moves
-		// it. (RESET ROLE would return to the role's default, the owner role.)
-		_, err = session.ExecContext(ctx, `SET ROLE NONE`)
-		Expect(err).NotTo(HaveOccurred())
-		_, err = session.ExecContext(ctx, `CREATE TABLE own (body text); INSERT INTO own VALUES ('mine')`)
-		Expect(err).NotTo(HaveOccurred())
-		inDatabase := adminIn(ctx, databaseName(inst))
-		Expect(tableOwner(ctx, inDatabase, "own")).To(Equal(bindingName(inst, b1)))
-		Expect(tableOwner(ctx, inDatabase, "shared")).To(Equal(ownerName(inst)))
-
-		Expect(suite.Calls().Unbind(suite.Logged(ctx), inst, b1)).To(Succeed())
-
-		Expect(session.PingContext(ctx)).NotTo(Succeed())
-		_, err = login(ctx, creds1["uri"].(string))
-		Expect(err).To(HaveOccurred())
-		Expect(roleExists(ctx, bindingName(inst, b1))).To(BeFalse())
-
-		app2 := mustLogin(ctx, creds2)
-		var n int
-		Expect(app2.QueryRowContext(ctx, `SELECT count(*) FROM shared`).Scan(&n)).To(Succeed())
-		var body string
-		Expect(app2.QueryRowContext(ctx, `SELECT body FROM own`).Scan(&body)).To(Succeed())
-		Expect(body).To(Equal("mine"))
-		Expect(tableOwner(ctx, app2, "own")).To(Equal(ownerName(inst)))
-		_, err = app2.ExecContext(ctx, `INSERT INTO own VALUES ('theirs')`)
-		Expect(err).NotTo(HaveOccurred())
-
-		Expect(suite.Calls().Unbind(suite.Logged(ctx), inst, b1)).To(Succeed())
-	})
-
-	It("succeeds for a binding that never existed", func(ctx SpecContext) {
-		inst := provisioned(ctx, nil)
-		Expect(suite.Calls().Unbind(suite.Logged(ctx), inst, newBinding())).To(Succeed())
-	})
+	suite.ItUnbinds("ends the binding's sessions and logins, and keeps what it created for the other bindings",
+		func(ctx context.Context) backends.Instance { return provisioned(ctx, nil) },
+		func(ctx context.Context, inst backends.Instance, first, other backendtest.Bound) backendtest.Unbound {
+			session := backendtest.Session(ctx, mustLogin(ctx, first.Credentials))
+			_, err := session.ExecContext(ctx, `CREATE TABLE shared (body text)`)
+			Expect(err).NotTo(HaveOccurred())
+			// An object the binding role owns itself, not through the owner role: REASSIGN OWNED
+			// moves it. (RESET ROLE would return to the role's default, the owner role.)
+			_, err = session.ExecContext(ctx, `SET ROLE NONE`)
+			Expect(err).NotTo(HaveOccurred())
+			_, err = session.ExecContext(ctx, `CREATE TABLE own (body text); INSERT INTO own VALUES ('mine')`)
+			Expect(err).NotTo(HaveOccurred())
+			inDatabase := adminIn(ctx, databaseName(inst))
+			Expect(tableOwner(ctx, inDatabase, "own")).To(Equal(bindingName(inst, first.Binding)))
+			Expect(tableOwner(ctx, inDatabase, "shared")).To(Equal(ownerName(inst)))
+			return backendtest.Unbound{
+				Ended: func(ctx context.Context) { Expect(session.PingContext(ctx)).NotTo(Succeed()) },
+				Gone: func(ctx context.Context) {
+					_, err := login(ctx, first.Credentials["uri"].(string))
+					Expect(err).To(HaveOccurred())
+					Expect(roleExists(ctx, bindingName(inst, first.Binding))).To(BeFalse())
+				},
+				Kept: func(ctx context.Context) {
+					app2 := mustLogin(ctx, other.Credentials)
+					var n int
+					Expect(app2.QueryRowContext(ctx, `SELECT count(*) FROM shared`).Scan(&n)).To(Succeed())
+					var body string
+					Expect(app2.QueryRowContext(ctx, `SELECT body FROM own`).Scan(&body)).To(Succeed())
+					Expect(body).To(Equal("mine"))
+					Expect(tableOwner(ctx, app2, "own")).To(Equal(ownerName(inst)))
+					_, err := app2.ExecContext(ctx, `INSERT INTO own VALUES ('theirs')`)
+					Expect(err).NotTo(HaveOccurred())
+				},
+			}
+		})
 })
 
 func tableOwner(ctx context.Context, db *sql.DB, table string) string {

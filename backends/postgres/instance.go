@@ -14,7 +14,6 @@ import (
 	"github.com/lib/pq/pqerror"
 
 	"github.com/omnibroker/omnibroker/backends"
-	"github.com/omnibroker/omnibroker/backends/sqlnode"
 )
 
 // databaseName and ownerName derive the instance's object names from its id.
@@ -270,19 +269,18 @@ func (n *node) dropDatabase(ctx context.Context, log lager.Logger, c *sql.Conn, 
 }
 
 const selectBindingRoles = `
-SELECT DISTINCT m.rolname
+SELECT coalesce(array_agg(DISTINCT m.rolname ORDER BY m.rolname), '{}')
 FROM pg_auth_members a
 JOIN pg_roles m ON m.oid = a.member
 JOIN pg_roles o ON o.oid = a.roleid
 WHERE o.rolname = $1
-  AND starts_with(m.rolname, 'ob_b_')
-ORDER BY m.rolname`
+  AND starts_with(m.rolname, 'ob_b_')`
 
 // bindingRoles lists the binding roles that are members of owner. Unbind makes a role NOLOGIN
 // before it drops it, so an interrupted unbind leaves a NOLOGIN member: it is listed too.
 func (n *node) bindingRoles(ctx context.Context, c *sql.Conn, owner string) ([]string, error) {
-	roles, err := sqlnode.QueryStrings(ctx, c, selectBindingRoles, owner)
-	if err != nil {
+	var roles []string
+	if err := c.QueryRowContext(ctx, selectBindingRoles, owner).Scan(pq.Array(&roles)); err != nil {
 		return nil, n.Fail("list the binding roles of role "+owner, err)
 	}
 	return roles, nil

@@ -108,14 +108,15 @@ func (p *Postgres) Ping(ctx context.Context, name string) error {
 }
 
 const selectPublicDatabases = `
-SELECT datname
+SELECT coalesce(array_agg(datname ORDER BY datname), '{}')
 FROM pg_database
 WHERE datallowconn
-  AND has_database_privilege('public', oid, 'CONNECT')
-ORDER BY datname`
+  AND has_database_privilege('public', oid, 'CONNECT')`
 
 func (n *node) publicDatabases(ctx context.Context) ([]string, error) {
-	return sqlnode.QueryStrings(ctx, n.DB, selectPublicDatabases)
+	var names []string
+	err := n.DB.QueryRowContext(ctx, selectPublicDatabases).Scan(pq.Array(&names))
+	return names, err
 }
 
 // maxNamed is how many databases the warning of warnPublicDatabases names; it counts them all.

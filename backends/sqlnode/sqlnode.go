@@ -147,26 +147,3 @@ func (ns Nodes[N]) Ping(ctx context.Context, name string) error {
 	}
 	return nil
 }
-
-// Querier is what QueryStrings reads through: a pool, a held connection or a transaction.
-type Querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
-// QueryStrings runs query, which returns one text column, and returns its values in row order.
-func QueryStrings(ctx context.Context, q Querier, query string, args ...any) ([]string, error) {
-	rows, err := q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var values []string
-	for rows.Next() {
-		var v string
-		if err := rows.Scan(&v); err != nil {
-			return nil, err
-		}
-		values = append(values, v)
-	}
-	return values, rows.Err()
-}
