@@ -10,39 +10,13 @@ import (
 	"github.com/omnibroker/omnibroker/catalog"
 )
 
-// osbService and osbPlan are the catalog as platforms see it: the OSB fields only, without
-// the backend settings, and without the empty schema objects brokerapi's types would add.
+// osbService is a service as platforms see it: the OSB fields only, without the backend
+// settings, and without the empty schema objects brokerapi's types would add. Of its plans'
+// fields, forVersion leaves out maintenance_info (OSB 2.15) and binding_rotatable (OSB 2.17)
+// for older platforms.
 type osbService struct {
-	ID                   string         `json:"id"`
-	Name                 string         `json:"name"`
-	Description          string         `json:"description"`
-	Bindable             bool           `json:"bindable"`
-	InstancesRetrievable bool           `json:"instances_retrievable,omitempty"`
-	BindingsRetrievable  bool           `json:"bindings_retrievable,omitempty"`
-	PlanUpdateable       bool           `json:"plan_updateable"`
-	Tags                 []string       `json:"tags,omitempty"`
-	Requires             []string       `json:"requires,omitempty"`
-	Metadata             map[string]any `json:"metadata,omitempty"`
-	// DashboardClient is Cloud Foundry's catalog extension, which Cloud Controller reads.
-	DashboardClient *catalog.DashboardClient `json:"dashboard_client,omitempty"`
-	Plans           []osbPlan                `json:"plans"`
-}
-
-type osbPlan struct {
-	ID                     string           `json:"id"`
-	Name                   string           `json:"name"`
-	Description            string           `json:"description"`
-	Free                   *bool            `json:"free,omitempty"`
-	Bindable               *bool            `json:"bindable,omitempty"`
-	PlanUpdateable         *bool            `json:"plan_updateable,omitempty"`
-	Metadata               map[string]any   `json:"metadata,omitempty"`
-	Schemas                *catalog.Schemas `json:"schemas,omitempty"`
-	MaximumPollingDuration *int             `json:"maximum_polling_duration,omitempty"`
-
-	// MaintenanceInfo came with OSB 2.15; forVersion leaves it out for older platforms.
-	MaintenanceInfo *catalog.MaintenanceInfo `json:"maintenance_info,omitempty"`
-	// BindingRotatable came with OSB 2.17; forVersion leaves it out for older platforms.
-	BindingRotatable bool `json:"binding_rotatable,omitempty"`
+	catalog.OSBService
+	Plans []catalog.OSBPlan `json:"plans"`
 }
 
 // publicCatalog is the catalog with every field the broker writes; what a platform of an
@@ -50,19 +24,9 @@ type osbPlan struct {
 func publicCatalog(services []catalog.Service) []osbService {
 	out := make([]osbService, 0, len(services))
 	for _, s := range services {
-		o := osbService{
-			ID: s.ID, Name: s.Name, Description: s.Description, Bindable: s.Bindable,
-			InstancesRetrievable: s.InstancesRetrievable, BindingsRetrievable: s.BindingsRetrievable,
-			PlanUpdateable: s.PlanUpdateable, Tags: s.Tags, Requires: s.Requires, Metadata: s.Metadata,
-			DashboardClient: s.DashboardClient, Plans: make([]osbPlan, 0, len(s.Plans)),
-		}
+		o := osbService{OSBService: s.OSBService, Plans: make([]catalog.OSBPlan, 0, len(s.Plans))}
 		for _, p := range s.Plans {
-			o.Plans = append(o.Plans, osbPlan{
-				ID: p.ID, Name: p.Name, Description: p.Description, Free: p.Free, Bindable: p.Bindable,
-				PlanUpdateable: p.PlanUpdateable, Metadata: p.Metadata, Schemas: p.Schemas,
-				MaximumPollingDuration: p.MaximumPollingDuration, MaintenanceInfo: p.MaintenanceInfo,
-				BindingRotatable: p.BindingRotatable,
-			})
+			o.Plans = append(o.Plans, p.OSBPlan)
 		}
 		out = append(out, o)
 	}

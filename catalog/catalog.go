@@ -35,14 +35,21 @@ type Config struct {
 	Backends []Backend `json:"backends"`
 }
 
-// Service is an OSB service offering. Field names follow the OSB catalog.
+// Service is an OSB service offering: what platforms see of it, and its plans.
 type Service struct {
+	OSBService
+	Plans []Plan `json:"plans"`
+}
+
+// OSBService is a service as the OSB catalog shows it to platforms, without its plans. Field
+// names follow the OSB catalog.
+type OSBService struct {
 	ID                   string         `json:"id"`
 	Name                 string         `json:"name"`
 	Description          string         `json:"description"`
 	Bindable             bool           `json:"bindable"`
-	InstancesRetrievable bool           `json:"instances_retrievable"`
-	BindingsRetrievable  bool           `json:"bindings_retrievable"`
+	InstancesRetrievable bool           `json:"instances_retrievable,omitempty"`
+	BindingsRetrievable  bool           `json:"bindings_retrievable,omitempty"`
 	PlanUpdateable       bool           `json:"plan_updateable"`
 	Tags                 []string       `json:"tags,omitempty"`
 	Requires             []string       `json:"requires,omitempty"`
@@ -50,7 +57,6 @@ type Service struct {
 	// DashboardClient is Cloud Foundry's catalog extension for a service's SSO dashboard: when
 	// present, Cloud Controller needs all three of its fields.
 	DashboardClient *DashboardClient `json:"dashboard_client,omitempty"`
-	Plans           []Plan           `json:"plans"`
 }
 
 // DashboardClient is the OAuth client Cloud Controller registers for a service's dashboard.
@@ -62,17 +68,7 @@ type DashboardClient struct {
 
 // Plan is an OSB plan plus how omnibroker runs it.
 type Plan struct {
-	ID             string         `json:"id"`
-	Name           string         `json:"name"`
-	Description    string         `json:"description"`
-	Free           *bool          `json:"free,omitempty"`
-	Bindable       *bool          `json:"bindable,omitempty"`
-	PlanUpdateable *bool          `json:"plan_updateable,omitempty"`
-	Metadata       map[string]any `json:"metadata,omitempty"`
-	Schemas        *Schemas       `json:"schemas,omitempty"`
-	// BindingRotatable lets a bind name a binding of the plan's as its predecessor_binding_id
-	// (OSB 2.17): the new binding takes the predecessor's attributes and gets fresh credentials.
-	BindingRotatable bool `json:"binding_rotatable,omitempty"`
+	OSBPlan
 
 	// Backend names the entry of Config.Backends that serves this plan.
 	Backend string `json:"backend"`
@@ -89,15 +85,31 @@ type Plan struct {
 	// WaitBudget is how long a request with accepts_incomplete=true waits for its own
 	// operation before answering 202 (YAML duration string such as "2s"; default 2s).
 	WaitBudget Duration `json:"wait_budget,omitempty"`
+	// DefaultVersion is the version new instances get when the user asks for none; empty
+	// means any node that serves the plan will do.
+	DefaultVersion string `json:"default_version,omitempty"`
+}
+
+// OSBPlan is a plan as the OSB catalog shows it to platforms, without how omnibroker runs it.
+// Field names follow the OSB catalog.
+type OSBPlan struct {
+	ID             string         `json:"id"`
+	Name           string         `json:"name"`
+	Description    string         `json:"description"`
+	Free           *bool          `json:"free,omitempty"`
+	Bindable       *bool          `json:"bindable,omitempty"`
+	PlanUpdateable *bool          `json:"plan_updateable,omitempty"`
+	Metadata       map[string]any `json:"metadata,omitempty"`
+	Schemas        *Schemas       `json:"schemas,omitempty"`
 	// MaximumPollingDuration is advertised to platforms, in seconds.
 	MaximumPollingDuration *int `json:"maximum_polling_duration,omitempty"`
 	// MaintenanceInfo is the plan's maintenance version, shown to platforms of OSB 2.15 and
 	// later. Raising it tells them that instances made earlier can be upgraded: an update
 	// that sends it brings an instance's backend objects to what the plan says now.
 	MaintenanceInfo *MaintenanceInfo `json:"maintenance_info,omitempty"`
-	// DefaultVersion is the version new instances get when the user asks for none; empty
-	// means any node that serves the plan will do.
-	DefaultVersion string `json:"default_version,omitempty"`
+	// BindingRotatable lets a bind name a binding of the plan's as its predecessor_binding_id
+	// (OSB 2.17): the new binding takes the predecessor's attributes and gets fresh credentials.
+	BindingRotatable bool `json:"binding_rotatable,omitempty"`
 }
 
 // MaintenanceInfo is a plan's maintenance version, as in the OSB catalog: Version is a

@@ -214,12 +214,17 @@ func (sc *shapeChecker) check(v any, t reflect.Type, at path) {
 	}
 }
 
-// jsonFields maps the JSON names of t's fields to their types.
+// jsonFields maps the JSON names of t's fields to their types; the fields of an embedded
+// struct count as t's own, as encoding/json reads them.
 func jsonFields(t reflect.Type) map[string]reflect.Type {
 	fields := map[string]reflect.Type{}
 	for f := range t.Fields() {
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
 		if !f.IsExported() || name == "-" {
+			continue
+		}
+		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+			maps.Copy(fields, jsonFields(f.Type))
 			continue
 		}
 		if name == "" {

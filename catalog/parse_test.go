@@ -68,8 +68,8 @@ func ptr[T any](v T) *T { return &v }
 // secondService is a valid second service of its own, to make clashes with the first.
 func secondService(id, name string) catalog.Service {
 	return catalog.Service{
-		ID: id, Name: name, Description: "Another",
-		Plans: []catalog.Plan{{ID: "plan-9", Name: "small", Description: "Small", Backend: "pg-pool"}},
+		OSBService: catalog.OSBService{ID: id, Name: name, Description: "Another"},
+		Plans:      []catalog.Plan{{OSBPlan: catalog.OSBPlan{ID: "plan-9", Name: "small", Description: "Small"}, Backend: "pg-pool"}},
 	}
 }
 
