@@ -29,6 +29,12 @@ func bindingAnswer(creds, params any, minor int) map[string]any {
 	return forVersion(bindingObject, asFields(resp), minor)
 }
 
+// mountable decodes stored credentials with the servicebinding.io entries added, so that a
+// binding sealed before the adapters wrote them (type, provider, host, database) gets them too.
+func mountable(raw json.RawMessage) backends.Credentials {
+	return backends.Mountable(decodeObject(raw))
+}
+
 // serveBind serves PUT /v2/service_instances/:instance_id/service_bindings/:binding_id in
 // place of brokerapi's handler, whose answer cannot carry endpoints nor read
 // predecessor_binding_id (inherit). checkBody and checkFields have refused a body that is not

@@ -2,13 +2,11 @@ package broker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 
 	"code.cloudfoundry.org/lager/v3"
 	"github.com/pivotal-cf/brokerapi/v10/domain"
 
-	"github.com/omnibroker/omnibroker/backends"
 	"github.com/omnibroker/omnibroker/store"
 )
 
@@ -32,10 +30,4 @@ func (b *Broker) GetBinding(ctx context.Context, instanceID, bindingID string, d
 		Credentials: mountable(binding.Credentials),
 		Parameters:  decodeObject(binding.Parameters),
 	}, nil
-}
-
-// mountable decodes stored credentials with the servicebinding.io entries added, so that a
-// binding sealed before the adapters wrote them (type, provider, host, database) gets them too.
-func mountable(raw json.RawMessage) backends.Credentials {
-	return backends.Mountable(decodeObject(raw))
 }
