@@ -181,31 +181,29 @@ var _ = Describe("Bind", func() {
 })
 
 var _ = Describe("Unbind", func() {
-	It("closes the binding's open connection, refuses its login, and keeps the data for the other bindings", func(ctx SpecContext) {
-		inst := provisioned(ctx, nil)
-		b1, creds1 := suite.Bound(ctx, inst)
-		_, creds2 := suite.Bound(ctx, inst)
-
-		session := backendtest.Session(ctx, mustLogin(ctx, creds1))
-		_, err := session.ExecContext(ctx, `CREATE TABLE shared (body text)`)
-		Expect(err).NotTo(HaveOccurred())
-		_, err = session.ExecContext(ctx, `INSERT INTO shared VALUES ('kept')`)
-		Expect(err).NotTo(HaveOccurred())
-
-		Expect(suite.Calls().Unbind(suite.Logged(ctx), inst, b1)).To(Succeed())
-
-		Expect(session.PingContext(ctx)).NotTo(Succeed())
-		_, err = login(ctx, creds1, "")
-		expectLoginRefused(err)
-		Expect(userExists(ctx, userName(inst, b1))).To(BeFalse())
-		Expect(sessionsOf(ctx, userName(inst, b1))).To(Equal(0))
-
-		var body string
-		Expect(mustLogin(ctx, creds2).QueryRowContext(ctx, `SELECT body FROM shared`).Scan(&body)).To(Succeed())
-		Expect(body).To(Equal("kept"))
-
-		Expect(suite.Calls().Unbind(suite.Logged(ctx), inst, b1)).To(Succeed())
-	})
+	suite.ItUnbinds("closes the binding's open connection, refuses its login, and keeps the data for the other bindings",
+		func(ctx context.Context) backends.Instance { return provisioned(ctx, nil) },
+		func(ctx context.Context, inst backends.Instance, first, other backendtest.Bound) backendtest.Unbound {
+			session := backendtest.Session(ctx, mustLogin(ctx, first.Credentials))
+			_, err := session.ExecContext(ctx, `CREATE TABLE shared (body text)`)
+			Expect(err).NotTo(HaveOccurred())
+			_, err = session.ExecContext(ctx, `INSERT INTO shared VALUES ('kept')`)
+			Expect(err).NotTo(HaveOccurred())
+			return backendtest.Unbound{
+				Ended: func(ctx context.Context) { Expect(session.PingContext(ctx)).NotTo(Succeed()) },
+				Gone: func(ctx context.Context) {
+					_, err := login(ctx, first.Credentials, "")
+					expectLoginRefused(err)
+					Expect(userExists(ctx, userName(inst, first.Binding))).To(BeFalse())
+					Expect(sessionsOf(ctx, userName(inst, first.Binding))).To(Equal(0))
+				},
+				Kept: func(ctx context.Context) {
+					var body string
+					Expect(mustLogin(ctx, other.Credentials).QueryRowContext(ctx, `SELECT body FROM shared`).Scan(&body)).To(Succeed())
+					Expect(body).To(Equal("kept"))
+				},
+			}
+		})
 
 	It("ends the connections of a user that a crash left behind after dropping it", func(ctx SpecContext) {
 		inst := provisioned(ctx, nil)
@@ -217,11 +215,6 @@ var _ = Describe("Unbind", func() {
 		Expect(suite.Calls().Unbind(suite.Logged(ctx), inst, b)).To(Succeed())
 
 		Expect(session.PingContext(ctx)).NotTo(Succeed())
-	})
-
-	It("succeeds for a binding that never existed", func(ctx SpecContext) {
-		inst := provisioned(ctx, nil)
-		Expect(suite.Calls().Unbind(suite.Logged(ctx), inst, newBinding())).To(Succeed())
 	})
 })
 

@@ -199,27 +199,19 @@ var _ = Describe("Bind", func() {
 })
 
 var _ = Describe("Unbind", func() {
-	It("closes the binding's open connection and refuses its logins, and leaves the other bindings alone", func(ctx SpecContext) {
-		inst := provisioned(ctx)
-		b1, creds1 := suite.Bound(ctx, inst)
-		_, creds2 := suite.Bound(ctx, inst)
-		conn1 := mustDial(creds1)
-		conn2 := mustDial(creds2)
-		roundTrip(ctx, conn1, "before unbind")
-
-		Expect(suite.Calls().Unbind(suite.Logged(ctx), inst, b1)).To(Succeed())
-
-		Eventually(conn1.IsClosed).Should(BeTrue())
-		_, err := dial(creds1["uri"].(string))
-		Expect(amqpCode(err)).To(Equal(amqp.AccessRefused), "%v", err)
-		Expect(userExists(userName(inst, b1))).To(BeFalse())
-		roundTrip(ctx, conn2, "the other binding still works")
-
-		Expect(suite.Calls().Unbind(suite.Logged(ctx), inst, b1)).To(Succeed())
-	})
-
-	It("succeeds for a binding that never existed", func(ctx SpecContext) {
-		inst := provisioned(ctx)
-		Expect(suite.Calls().Unbind(suite.Logged(ctx), inst, newBinding())).To(Succeed())
-	})
+	suite.ItUnbinds("closes the binding's open connection and refuses its logins, and leaves the other bindings alone", provisioned,
+		func(ctx context.Context, inst backends.Instance, first, other backendtest.Bound) backendtest.Unbound {
+			conn1 := mustDial(first.Credentials)
+			conn2 := mustDial(other.Credentials)
+			roundTrip(ctx, conn1, "before unbind")
+			return backendtest.Unbound{
+				Ended: func(context.Context) { Eventually(conn1.IsClosed).Should(BeTrue()) },
+				Gone: func(context.Context) {
+					_, err := dial(first.Credentials["uri"].(string))
+					Expect(amqpCode(err)).To(Equal(amqp.AccessRefused), "%v", err)
+					Expect(userExists(userName(inst, first.Binding))).To(BeFalse())
+				},
+				Kept: func(ctx context.Context) { roundTrip(ctx, conn2, "the other binding still works") },
+			}
+		})
 })

@@ -1,6 +1,7 @@
 package redis_test
 
 import (
+	"context"
 	"net/url"
 	"sync"
 	"time"
@@ -345,35 +346,31 @@ var _ = Describe("BindingLost", func() {
 })
 
 var _ = Describe("Unbind", func() {
-	It("ends the binding's clients and logins, and leaves the other bindings and the keys alone", func(ctx SpecContext) {
-		inst := provisioned(ctx)
-		b1, creds1 := suite.Bound(ctx, inst)
-		_, creds2 := suite.Bound(ctx, inst)
-		app1 := mustLogin(ctx, creds1)
-		open := heldConn(app1)
-		Expect(open.Set(ctx, keyPrefix(inst)+"k", "v", 0).Err()).To(Succeed())
-		sub := app1.Subscribe(ctx, keyPrefix(inst)+"news")
-		DeferCleanup(sub.Close)
-		_, err := sub.ReceiveTimeout(ctx, 5*time.Second)
-		Expect(err).NotTo(HaveOccurred())
-
-		Expect(suite.Calls().Unbind(suite.Logged(ctx), inst, b1)).To(Succeed())
-
-		Expect(open.Get(ctx, keyPrefix(inst)+"k").Err()).To(HaveOccurred())
-		_, err = sub.ReceiveTimeout(ctx, 5*time.Second)
-		Expect(err).To(HaveOccurred())
-		_, err = login(ctx, creds1)
-		Expect(goredis.IsAuthError(err)).To(BeTrue(), "%v", err)
-		Expect(userExists(ctx, userName(inst, b1))).To(BeFalse())
-
-		Expect(mustLogin(ctx, creds2).Get(ctx, keyPrefix(inst)+"k").Val()).To(Equal("v"))
-		Expect(suite.Calls().Unbind(suite.Logged(ctx), inst, b1)).To(Succeed())
-	})
-
-	It("succeeds for a binding that never existed", func(ctx SpecContext) {
-		inst := provisioned(ctx)
-		Expect(suite.Calls().Unbind(suite.Logged(ctx), inst, newBinding())).To(Succeed())
-	})
+	suite.ItUnbinds("ends the binding's clients and logins, and leaves the other bindings and the keys alone", provisioned,
+		func(ctx context.Context, inst backends.Instance, first, other backendtest.Bound) backendtest.Unbound {
+			app1 := mustLogin(ctx, first.Credentials)
+			open := heldConn(app1)
+			Expect(open.Set(ctx, keyPrefix(inst)+"k", "v", 0).Err()).To(Succeed())
+			sub := app1.Subscribe(ctx, keyPrefix(inst)+"news")
+			DeferCleanup(sub.Close)
+			_, err := sub.ReceiveTimeout(ctx, 5*time.Second)
+			Expect(err).NotTo(HaveOccurred())
+			return backendtest.Unbound{
+				Ended: func(ctx context.Context) {
+					Expect(open.Get(ctx, keyPrefix(inst)+"k").Err()).To(HaveOccurred())
+					_, err := sub.ReceiveTimeout(ctx, 5*time.Second)
+					Expect(err).To(HaveOccurred())
+				},
+				Gone: func(ctx context.Context) {
+					_, err := login(ctx, first.Credentials)
+					Expect(goredis.IsAuthError(err)).To(BeTrue(), "%v", err)
+					Expect(userExists(ctx, userName(inst, first.Binding))).To(BeFalse())
+				},
+				Kept: func(ctx context.Context) {
+					Expect(mustLogin(ctx, other.Credentials).Get(ctx, keyPrefix(inst)+"k").Val()).To(Equal("v"))
+				},
+			}
+		})
 
 	It("finds, checks and deletes the user of a binding recorded before login names carried 130 bits under its old name", func(ctx SpecContext) {
 		inst := provisioned(ctx)
