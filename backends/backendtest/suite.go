@@ -6,6 +6,7 @@ import (
 	"code.cloudfoundry.org/lager/v3/lagerctx"
 	"code.cloudfoundry.org/lager/v3/lagertest"
 	"github.com/onsi/ginkgo/v2"
+	"github.com/onsi/gomega"
 
 	"github.com/omnibroker/omnibroker/backends"
 	"github.com/omnibroker/omnibroker/internal/testkit"
@@ -24,6 +25,7 @@ type Suite[A any, B backends.Backend] struct {
 	Logger *lagertest.TestLogger
 
 	kind string
+	open func([]backends.Server) (B, error)
 }
 
 // NewSuite returns the chassis of the suite of the adapter of kind and registers its setup:
@@ -40,7 +42,7 @@ func NewSuite[A any, B backends.Backend](
 	local string,
 	others ...func() backends.Server,
 ) *Suite[A, B] {
-	s := &Suite[A, B]{kind: kind}
+	s := &Suite[A, B]{kind: kind, open: open}
 	ginkgo.BeforeSuite(func() {
 		s.AdminURL = server.URL()
 		s.Admin = admin(ginkgo.GinkgoT(), server)
@@ -54,6 +56,17 @@ func NewSuite[A any, B backends.Backend](
 		s.Logger = lagertest.NewTestLogger(kind + "-test")
 	})
 	return s
+}
+
+// Open opens another adapter of the suite's kind on servers, with its package's New, for a
+// spec of its own, and closes it when the spec ends; the spec fails unless New accepts them.
+// It does not connect, so that the nodes may be closed, hung or wrong.
+func (s *Suite[A, B]) Open(servers ...backends.Server) B {
+	ginkgo.GinkgoHelper()
+	b, err := s.open(servers)
+	gomega.Expect(err).NotTo(gomega.HaveOccurred())
+	ginkgo.DeferCleanup(b.Close)
+	return b
 }
 
 // Node is a node named name at adminURL, for NewSuite.

@@ -63,12 +63,10 @@ var _ = Describe("Errors", func() {
 	When("the node accepts the connection and then never answers", func() {
 		It("gives up after the read timeout, for a retry, even without a deadline on the call", func(ctx SpecContext) {
 			addr := backendtest.HungNode()
-			m, err := mysql.New([]backends.Server{{Name: "mysql-hung", AdminURL: "mysql://root:" + backendtest.ClosedNodePassword + "@" + addr + "/?readTimeout=300ms"}})
-			Expect(err).NotTo(HaveOccurred())
-			DeferCleanup(m.Close)
+			m := suite.Open(backends.Server{Name: "mysql-hung", AdminURL: "mysql://root:" + backendtest.ClosedNodePassword + "@" + addr + "/?readTimeout=300ms"})
 
 			start := time.Now()
-			err = calls(m).Provision(suite.Logged(context.WithoutCancel(ctx)), backends.Instance{ID: "some-id", Node: "mysql-hung"})
+			err := calls(m).Provision(suite.Logged(context.WithoutCancel(ctx)), backends.Instance{ID: "some-id", Node: "mysql-hung"})
 			Expect(time.Since(start)).To(BeNumerically("<", 5*time.Second))
 			Expect(backends.IsPermanent(err)).To(BeFalse())
 			Expect(description(err)).To(Equal("node mysql-hung dropped the connection or stopped answering"))
@@ -76,13 +74,11 @@ var _ = Describe("Errors", func() {
 		})
 
 		It("gives up when the call's context ends", func(ctx SpecContext) {
-			m, err := mysql.New([]backends.Server{{Name: "mysql-hung", AdminURL: "mysql://root@" + backendtest.HungNode() + "/"}})
-			Expect(err).NotTo(HaveOccurred())
-			DeferCleanup(m.Close)
+			m := suite.Open(backends.Server{Name: "mysql-hung", AdminURL: "mysql://root@" + backendtest.HungNode() + "/"})
 
 			short, cancel := context.WithTimeout(suite.Logged(ctx), 300*time.Millisecond)
 			defer cancel()
-			err = m.Ping(short, "mysql-hung")
+			err := m.Ping(short, "mysql-hung")
 			Expect(backends.IsPermanent(err)).To(BeFalse())
 			Expect(description(err)).To(Equal("node mysql-hung did not answer in time"))
 		})
@@ -90,10 +86,8 @@ var _ = Describe("Errors", func() {
 
 	When("the admin login is wrong", func() {
 		It("says the node rejected the broker's login, for a retry, without the password", func(ctx SpecContext) {
-			m, err := mysql.New([]backends.Server{{Name: "mysql-wrong", AdminURL: "mysql://nobody_here:" + backendtest.ClosedNodePassword + "@127.0.0.1:3306/"}})
-			Expect(err).NotTo(HaveOccurred())
-			DeferCleanup(m.Close)
-			err = m.Ping(ctx, "mysql-wrong")
+			m := suite.Open(backends.Server{Name: "mysql-wrong", AdminURL: "mysql://nobody_here:" + backendtest.ClosedNodePassword + "@127.0.0.1:3306/"})
+			err := m.Ping(ctx, "mysql-wrong")
 			Expect(backends.IsPermanent(err)).To(BeFalse())
 			Expect(description(err)).To(Equal("node mysql-wrong rejected the broker's login"))
 			backendtest.ExpectHidden(err.Error(), backendtest.ClosedNodePassword, "the error")
@@ -120,15 +114,13 @@ var _ = Describe("Errors", func() {
 		})
 
 		It("gives up after its bounded wait, for a retry", func(ctx SpecContext) {
-			m, err := mysql.New([]backends.Server{{Name: "mysql-local", AdminURL: suite.AdminURL}})
-			Expect(err).NotTo(HaveOccurred())
-			DeferCleanup(m.Close)
+			m := suite.Open(backends.Server{Name: "mysql-local", AdminURL: suite.AdminURL})
 			m.SetLockWait(500 * time.Millisecond)
 			inst := provisioned(ctx, nil)
 			release := holdLock(ctx, inst)
 
 			start := time.Now()
-			_, err = calls(m).Bind(suite.Logged(ctx), inst, newBinding())
+			_, err := calls(m).Bind(suite.Logged(ctx), inst, newBinding())
 			Expect(time.Since(start)).To(BeNumerically("~", 500*time.Millisecond, 2*time.Second))
 			Expect(backends.IsPermanent(err)).To(BeFalse())
 			Expect(description(err)).To(Equal("node mysql-local is still busy with another call for this instance"))
@@ -244,9 +236,7 @@ var _ = Describe("New", func() {
 	)
 
 	It("hands out the node's public host and port when they are set", func(ctx SpecContext) {
-		m, err := mysql.New([]backends.Server{{Name: "mysql-local", AdminURL: suite.AdminURL, Host: "db.example.com", Port: 13306}})
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(m.Close)
+		m := suite.Open(backends.Server{Name: "mysql-local", AdminURL: suite.AdminURL, Host: "db.example.com", Port: 13306})
 		inst := newInstance(nil)
 		Expect(calls(m).Provision(suite.Logged(ctx), inst)).To(Succeed())
 		creds, err := calls(m).Bind(suite.Logged(ctx), inst, newBinding())
@@ -259,9 +249,7 @@ var _ = Describe("New", func() {
 	})
 
 	It("accepts the driver's timeouts and an admin URL without a port", func(ctx SpecContext) {
-		m, err := mysql.New([]backends.Server{{Name: "mysql-local", AdminURL: "mysql://root@127.0.0.1/?timeout=3s&readTimeout=1m&writeTimeout=10s&tls=false"}})
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(m.Close)
+		m := suite.Open(backends.Server{Name: "mysql-local", AdminURL: "mysql://root@127.0.0.1/?timeout=3s&readTimeout=1m&writeTimeout=10s&tls=false"})
 		Expect(m.Ping(ctx, "mysql-local")).To(Succeed())
 	})
 })

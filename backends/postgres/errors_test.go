@@ -111,9 +111,7 @@ var _ = Describe("New", func() {
 	)
 
 	It("hands out the node's public host and port when they are set", func(ctx SpecContext) {
-		p, err := postgres.New([]backends.Server{{Name: "pg-local", AdminURL: suite.AdminURL, Host: "db.example.com", Port: 6432}})
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(p.Close)
+		p := suite.Open(backends.Server{Name: "pg-local", AdminURL: suite.AdminURL, Host: "db.example.com", Port: 6432})
 		inst := newInstance(nil)
 		Expect(calls(p).Provision(suite.Logged(ctx), inst)).To(Succeed())
 		creds, err := calls(p).Bind(suite.Logged(ctx), inst, newBinding())
@@ -135,9 +133,7 @@ var _ = Describe("Ping", func() {
 		DeferCleanup(func(ctx SpecContext) { adminExec(ctx, "postgres", `DROP DATABASE `+pq.QuoteIdentifier(open)) })
 		inst := provisioned(ctx, nil)
 		// An adapter of its own: the suite's may have warned already.
-		p, err := postgres.New([]backends.Server{{Name: "pg-fresh", AdminURL: suite.AdminURL}})
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(p.Close)
+		p := suite.Open(backends.Server{Name: "pg-fresh", AdminURL: suite.AdminURL})
 
 		Expect(p.Ping(suite.Logged(ctx), "pg-fresh")).To(Succeed())
 		Expect(p.Ping(suite.Logged(ctx), "pg-fresh")).To(Succeed())

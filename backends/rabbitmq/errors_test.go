@@ -29,9 +29,7 @@ func calls(b backends.Backend) backendtest.Calls { return backendtest.Call("rabb
 func fakeNode(handler http.HandlerFunc) *rabbitmq.RabbitMQ {
 	srv := httptest.NewServer(handler)
 	DeferCleanup(srv.Close)
-	r, err := rabbitmq.New([]backends.Server{{Name: "rabbitmq-fake", AdminURL: "http://admin:" + backendtest.ClosedNodePassword + "@" + srv.Listener.Addr().String()}})
-	Expect(err).NotTo(HaveOccurred())
-	DeferCleanup(r.Close)
+	r := suite.Open(backends.Server{Name: "rabbitmq-fake", AdminURL: "http://admin:" + backendtest.ClosedNodePassword + "@" + srv.Listener.Addr().String()})
 	return r
 }
 
@@ -166,9 +164,7 @@ var _ = Describe("New", func() {
 	)
 
 	It("hands out the node's public host and port when they are set, and the management API's own address", func(ctx SpecContext) {
-		r, err := rabbitmq.New([]backends.Server{{Name: "rabbitmq-local", AdminURL: suite.AdminURL + "/api/", Host: "mq.example.com", Port: 5673}})
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(r.Close)
+		r := suite.Open(backends.Server{Name: "rabbitmq-local", AdminURL: suite.AdminURL + "/api/", Host: "mq.example.com", Port: 5673})
 		Expect(r.Ping(ctx, "rabbitmq-local")).To(Succeed())
 		inst := newInstance()
 		inst.PlanConfig = map[string]any{"management_api": true}

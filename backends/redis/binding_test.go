@@ -13,7 +13,6 @@ import (
 
 	"github.com/omnibroker/omnibroker/backends"
 	"github.com/omnibroker/omnibroker/backends/backendtest"
-	"github.com/omnibroker/omnibroker/backends/redis"
 )
 
 // own stands for a key of the binding's own instance in a command.
@@ -220,9 +219,7 @@ var _ = Describe("Bind", func() {
 
 	It("confines channels also on a node whose acl-pubsub-default lets reset grant every channel", func(ctx SpecContext) {
 		addr := startRedisServer(append(securedServerArgs(), "--acl-pubsub-default", "allchannels")...)
-		r, err := redis.New([]backends.Server{{Name: "redis-allchannels", AdminURL: "redis://" + adminUser + ":" + adminPassword + "@" + addr}})
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(r.Close)
+		r := suite.Open(backends.Server{Name: "redis-allchannels", AdminURL: "redis://" + adminUser + ":" + adminPassword + "@" + addr})
 		inst := backends.Instance{ID: uuid.NewString(), Node: "redis-allchannels"}
 		calls := backendtest.Call("redis", r)
 		Expect(calls.Provision(suite.Logged(ctx), inst)).To(Succeed())

@@ -102,9 +102,7 @@ var _ = Describe("Errors", func() {
 		DescribeTable("fails for a retry, without the admin's password",
 			func(ctx SpecContext, call backendtest.NodeCall) {
 				const password = "wr0ng-admin-pass"
-				r, err := redis.New([]backends.Server{{Name: "redis-wrong", AdminURL: "redis://ob-nobody:" + password + "@" + adminAddr()}})
-				Expect(err).NotTo(HaveOccurred())
-				DeferCleanup(r.Close)
+				r := suite.Open(backends.Server{Name: "redis-wrong", AdminURL: "redis://ob-nobody:" + password + "@" + adminAddr()})
 				expectDescribed(call(suite.Logged(ctx), r), "node redis-wrong rejected the broker's login", password)
 			},
 			nodeCalls(backends.Instance{ID: "some-id", Node: "redis-wrong"}),
@@ -116,14 +114,12 @@ var _ = Describe("Errors", func() {
 			user, password := "obtest-limited-"+uuid.NewString()[:8], newBinding().Password
 			Expect(suite.Admin.ACLSetUser(ctx, user, "reset", "on", ">"+password, "~*", "&*", "+@all", "-acl").Err()).To(Succeed())
 			DeferCleanup(func(ctx SpecContext) { Expect(suite.Admin.ACLDelUser(ctx, user).Err()).To(Succeed()) })
-			r, err := redis.New([]backends.Server{{Name: "redis-limited", AdminURL: "redis://" + user + ":" + password + "@" + adminAddr()}})
-			Expect(err).NotTo(HaveOccurred())
-			DeferCleanup(r.Close)
+			r := suite.Open(backends.Server{Name: "redis-limited", AdminURL: "redis://" + user + ":" + password + "@" + adminAddr()})
 			inst, b := backends.Instance{ID: uuid.NewString(), Node: "redis-limited"}, newBinding()
 
 			expectDescribed(calls(r).Provision(suite.Logged(ctx), inst),
 				"the broker's admin user on node redis-limited lacks a permission it needs to list the ACL users", password)
-			_, err = calls(r).Bind(suite.Logged(ctx), inst, b)
+			_, err := calls(r).Bind(suite.Logged(ctx), inst, b)
 			expectDescribed(err,
 				"the broker's admin user on node redis-limited lacks a permission it needs to read the ACL rules of user default", password, b.Password)
 			expectDescribed(calls(r).Deprovision(suite.Logged(ctx), inst),
@@ -134,19 +130,15 @@ var _ = Describe("Errors", func() {
 	When("anyone can log in to the node as its default user without a password, as Redis is installed", func() {
 		It("refuses Ping, Provision and Bind, saying how to close it, and succeeds on a retry once an operator has", func(ctx SpecContext) {
 			addr := startRedisServer()
-			r, err := redis.New([]backends.Server{{Name: "redis-open", AdminURL: "redis://" + addr}})
-			Expect(err).NotTo(HaveOccurred())
-			DeferCleanup(r.Close)
+			r := suite.Open(backends.Server{Name: "redis-open", AdminURL: "redis://" + addr})
 			inst, b := backends.Instance{ID: uuid.NewString(), Node: "redis-open"}, newBinding()
 			const open = "node redis-open lets anyone log in as Redis's default user without a password; turn it off (ACL SETUSER default off) or give it a password"
 
 			expectDescribed(r.Ping(suite.Logged(ctx), "redis-open"), open)
 			expectDescribed(calls(r).Provision(suite.Logged(ctx), inst), open)
-			_, err = calls(r).Bind(suite.Logged(ctx), inst, b)
+			_, err := calls(r).Bind(suite.Logged(ctx), inst, b)
 			expectDescribed(err, open, b.Password)
-			resp2, err := redis.New([]backends.Server{{Name: "redis-open", AdminURL: "redis://" + addr + "?protocol=2"}})
-			Expect(err).NotTo(HaveOccurred())
-			DeferCleanup(resp2.Close)
+			resp2 := suite.Open(backends.Server{Name: "redis-open", AdminURL: "redis://" + addr + "?protocol=2"})
 			_, err = calls(resp2).Bind(suite.Logged(ctx), inst, b)
 			expectDescribed(err, open, b.Password)
 			node := goredis.NewClient(&goredis.Options{Addr: addr})
@@ -177,10 +169,7 @@ var _ = Describe("Errors", func() {
 
 		BeforeEach(func() {
 			addr = startRedisServer(securedServerArgs()...)
-			var err error
-			r, err = redis.New([]backends.Server{{Name: "redis-secured", AdminURL: "redis://" + adminUser + ":" + adminPassword + "@" + addr}})
-			Expect(err).NotTo(HaveOccurred())
-			DeferCleanup(r.Close)
+			r = suite.Open(backends.Server{Name: "redis-secured", AdminURL: "redis://" + adminUser + ":" + adminPassword + "@" + addr})
 			node = goredis.NewClient(&goredis.Options{Addr: addr, Username: adminUser, Password: adminPassword})
 			DeferCleanup(node.Close)
 			inst = backends.Instance{ID: uuid.NewString(), Node: "redis-secured"}
@@ -275,9 +264,7 @@ var _ = Describe("New", func() {
 	)
 
 	It("hands out the node's public host and port when they are set", func(ctx SpecContext) {
-		r, err := redis.New([]backends.Server{{Name: "redis-local", AdminURL: suite.AdminURL, Host: "cache.example.com", Port: 16379}})
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(r.Close)
+		r := suite.Open(backends.Server{Name: "redis-local", AdminURL: suite.AdminURL, Host: "cache.example.com", Port: 16379})
 		inst := newInstance()
 		Expect(calls(r).Provision(suite.Logged(ctx), inst)).To(Succeed())
 		creds, err := calls(r).Bind(suite.Logged(ctx), inst, newBinding())
@@ -290,9 +277,7 @@ var _ = Describe("New", func() {
 	})
 
 	It("defaults the port to 6379 and hands out rediss:// URIs for a node reached over TLS", func() {
-		r, err := redis.New([]backends.Server{{Name: "redis-tls", AdminURL: "rediss://admin:s3cret@cache.example.com"}})
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(r.Close)
+		r := suite.Open(backends.Server{Name: "redis-tls", AdminURL: "rediss://admin:s3cret@cache.example.com"})
 		creds := r.Credentials("redis-tls", "ob:x:", "ob_user", "pw")
 		Expect(creds["port"]).To(Equal(6379))
 		Expect(creds["uri"]).To(Equal("rediss://ob_user:pw@cache.example.com:6379"))
