@@ -6,11 +6,14 @@ package backendtest
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/google/uuid"
 	"github.com/onsi/ginkgo/v2"
@@ -150,6 +153,19 @@ func NodeCalls(kind string, inst backends.Instance, password string) []ginkgo.Ta
 		ginkgo.Entry("ping", NodeCall(func(ctx context.Context, b backends.Backend) error {
 			return b.Ping(ctx, inst.Node)
 		})),
+	}
+}
+
+// TransportFailures are the table entries, for an adapter's table of the sentences of its
+// causes, of the failures every adapter meets beneath its driver, with the sentence each must
+// give on node: a refused connection, a connection dropped (an unexpected end of the stream,
+// or a read's EOF), and a deadline. Each entry's parameters are the error and the sentence.
+func TransportFailures(node string) []ginkgo.TableEntry {
+	return []ginkgo.TableEntry{
+		ginkgo.Entry("a refused connection", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, "node "+node+" refused the connection"),
+		ginkgo.Entry("a stream cut short", io.ErrUnexpectedEOF, "node "+node+" dropped the connection"),
+		ginkgo.Entry("a dropped connection", fmt.Errorf("read: %w", io.EOF), "node "+node+" dropped the connection"),
+		ginkgo.Entry("a deadline", context.DeadlineExceeded, "node "+node+" did not answer in time"),
 	}
 }
 

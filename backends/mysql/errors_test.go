@@ -5,10 +5,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"strings"
-	"syscall"
 	"time"
 
 	gomysql "github.com/go-sql-driver/mysql"
@@ -151,9 +148,7 @@ var _ = Describe("Errors", func() {
 		func(err error, want string) {
 			Expect(mysql.Sentence("db-3", "create database ob_x", err)).To(Equal(want))
 		},
-		Entry("refused", &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}, "node db-3 refused the connection"),
-		Entry("context deadline", context.DeadlineExceeded, "node db-3 did not answer in time"),
-		Entry("dropped", io.ErrUnexpectedEOF, "node db-3 dropped the connection"),
+		backendtest.TransportFailures("db-3"),
 		Entry("bad connection", driver.ErrBadConn, "node db-3 dropped the connection"),
 		Entry("invalid connection", gomysql.ErrInvalidConn, "node db-3 dropped the connection or stopped answering"),
 		Entry("access denied", serverErr(1045), "node db-3 rejected the broker's login"),

@@ -5,10 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -221,9 +218,7 @@ var _ = Describe("Errors", func() {
 		Entry("too many clients", reply("ERR max number of clients reached"), "node redis-1 ran out of connections"),
 		Entry("another error reply", reply("ERR something else"), "node redis-1 failed to delete ACL user ob_x"),
 		Entry("a reply wrapped", fmt.Errorf("pipeline: %w", reply("OOM command not allowed")), "node redis-1 ran out of memory (maxmemory)"),
-		Entry("a refused connection", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, "node redis-1 refused the connection"),
-		Entry("a dropped connection", fmt.Errorf("read: %w", io.EOF), "node redis-1 dropped the connection"),
-		Entry("a deadline", context.DeadlineExceeded, "node redis-1 did not answer in time"),
+		backendtest.TransportFailures("redis-1"),
 		Entry("a full pool", goredis.ErrPoolTimeout, "node redis-1 did not answer in time"),
 		Entry("a closed client", goredis.ErrClosed, "the broker has closed its connections to node redis-1, as it does when it stops"),
 		Entry("plain text where TLS was expected", tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}, "node redis-1 does not speak TLS"),
