@@ -207,8 +207,7 @@ var _ = Describe("Unbind", func() {
 			return backendtest.Unbound{
 				Ended: func(context.Context) { Eventually(conn1.IsClosed).Should(BeTrue()) },
 				Gone: func(context.Context) {
-					_, err := dial(first.Credentials["uri"].(string))
-					Expect(amqpCode(err)).To(Equal(amqp.AccessRefused), "%v", err)
+					expectLoginRefused(first.Credentials)
 					Expect(userExists(userName(inst, first.Binding))).To(BeFalse())
 				},
 				Kept: func(ctx context.Context) { roundTrip(ctx, conn2, "the other binding still works") },

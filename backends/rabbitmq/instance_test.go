@@ -6,7 +6,6 @@ import (
 	rabbithole "github.com/michaelklishin/rabbit-hole/v3"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/omnibroker/omnibroker/backends"
 	"github.com/omnibroker/omnibroker/backends/backendtest"
@@ -139,8 +138,7 @@ var _ = Describe("Deprovision", func() {
 		Expect(userExists(userName(inst, b1))).To(BeFalse())
 		Expect(userExists(userName(inst, b2))).To(BeFalse())
 		Eventually(live.IsClosed).Should(BeTrue())
-		_, err := dial(creds2["uri"].(string))
-		Expect(amqpCode(err)).To(Equal(amqp.AccessRefused), "%v", err)
+		expectLoginRefused(creds2)
 
 		Expect(userExists(shared)).To(BeTrue())
 		Expect(userExists(tagged)).To(BeTrue())

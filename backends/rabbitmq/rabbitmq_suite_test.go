@@ -57,6 +57,13 @@ func mustDial(creds backends.Credentials) *amqp.Connection {
 	return c
 }
 
+// expectLoginRefused checks that creds log in no longer: RabbitMQ refuses their connection.
+func expectLoginRefused(creds backends.Credentials) {
+	GinkgoHelper()
+	_, err := dial(creds["uri"].(string))
+	Expect(amqpCode(err)).To(Equal(amqp.AccessRefused), "%v", err)
+}
+
 // withVhost returns uri with its vhost replaced by vhost.
 func withVhost(uri, vhost string) string {
 	GinkgoHelper()
