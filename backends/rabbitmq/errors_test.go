@@ -29,8 +29,7 @@ func calls(b backends.Backend) backendtest.Calls { return backendtest.Call("rabb
 func fakeNode(handler http.HandlerFunc) *rabbitmq.RabbitMQ {
 	srv := httptest.NewServer(handler)
 	DeferCleanup(srv.Close)
-	r := suite.Open(backends.Server{Name: "rabbitmq-fake", AdminURL: "http://admin:" + backendtest.ClosedNodePassword + "@" + srv.Listener.Addr().String()})
-	return r
+	return suite.Open(backends.Server{Name: "rabbitmq-fake", AdminURL: "http://admin:" + backendtest.ClosedNodePassword + "@" + srv.Listener.Addr().String()})
 }
 
 func answer(status int, body string) http.HandlerFunc {
