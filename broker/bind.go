@@ -17,67 +17,89 @@ import (
 // password is generated and sealed into the binding row before any backend call, so a
 // retried bind sets the same one.
 func (b *Broker) Bind(ctx context.Context, instanceID, bindingID string, details domain.BindDetails, asyncAllowed bool) (domain.Binding, error) {
+	res, err := b.bind(ctx, instanceID, bindingID, details, asyncAllowed)
+	return res.Binding, err
+}
+
+// bindResult is a bind's answer with what domain.Binding cannot carry: the binding's
+// metadata, once it is bound.
+type bindResult struct {
+	domain.Binding
+	metadata *bindingMetadata
+}
+
+// answered is the result for the binding row of a finished bind: its credentials unless it
+// expired, and its metadata.
+func answered(row store.Binding, again bool) bindResult {
+	res := bindResult{Binding: domain.Binding{AlreadyExists: again}, metadata: bindingMetadataOf(row)}
+	if creds := liveCredentials(row); creds != nil {
+		res.Credentials = creds
+	}
+	return res
+}
+
+func (b *Broker) bind(ctx context.Context, instanceID, bindingID string, details domain.BindDetails, asyncAllowed bool) (bindResult, error) {
 	logger := b.session(ctx, "bind", lager.Data{"instance-id": instanceID, "binding-id": bindingID, "plan-id": details.PlanID})
 
 	want := requestedBinding(instanceID, bindingID, details)
 	if err := b.bindConflict(ctx, want); err != nil {
-		return domain.Binding{}, err
+		return bindResult{}, err
 	}
 	plan, svc, err := b.planOf(details.ServiceID, details.PlanID)
 	if err != nil {
-		return domain.Binding{}, err
+		return bindResult{}, err
 	}
 	if !plan.IsBindable(svc) {
-		return domain.Binding{}, badRequest("plan %q is not bindable", plan.Name)
+		return bindResult{}, badRequest("plan %q is not bindable", plan.Name)
 	}
 	if plan.BindingsAsyncOnly && !asyncAllowed {
-		return domain.Binding{}, errAsyncRequired
+		return bindResult{}, errAsyncRequired
 	}
 	if err := b.catalog.ValidateParameters(plan.ID, catalog.BindingCreate, details.RawParameters); err != nil {
-		return domain.Binding{}, badRequest("%s", err)
+		return bindResult{}, badRequest("%s", err)
 	}
 	inst, err := b.store.GetInstance(ctx, instanceID)
 	if errors.Is(err, store.ErrNotFound) {
-		return domain.Binding{}, notFound("service instance %s does not exist", instanceID)
+		return bindResult{}, notFound("service instance %s does not exist", instanceID)
 	}
 	if err != nil {
 		logger.Error("store-get-instance-failed", err)
-		return domain.Binding{}, internalError(bindingID)
+		return bindResult{}, internalError(bindingID)
 	}
 	if inst.ServiceID != details.ServiceID || inst.PlanID != details.PlanID {
-		return domain.Binding{}, b.notTheInstances(instanceID, details.ServiceID, details.PlanID)
+		return bindResult{}, b.notTheInstances(instanceID, details.ServiceID, details.PlanID)
 	}
 
 	want.Password, err = backends.NewPassword()
 	if err != nil {
 		logger.Error("generate-password-failed", err)
-		return domain.Binding{}, internalError(bindingID)
+		return bindResult{}, internalError(bindingID)
 	}
 	switch inst.State {
 	case store.InstanceReady:
 	case store.InstanceFailed:
-		return domain.Binding{}, unprocessable("InstanceNotReady", "service instance %s is not usable after a failed operation", instanceID)
+		return bindResult{}, unprocessable("InstanceNotReady", "service instance %s is not usable after a failed operation", instanceID)
 	case store.InstanceDeleteFailed:
-		return domain.Binding{}, errDeleteFailed(instanceID)
+		return bindResult{}, errDeleteFailed(instanceID)
 	default:
 		if existing, err := b.store.GetBinding(ctx, instanceID, bindingID); err == nil {
 			return b.bindAgain(ctx, logger, existing, want, inst.PlanID, plan, asyncAllowed)
 		}
-		return domain.Binding{}, errConcurrency
+		return bindResult{}, errConcurrency
 	}
 
-	op := b.newOperation(ctx, store.OpBind, instanceID, bindingID, details.RawContext, nil)
+	op := b.newOperation(ctx, store.OpBind, instanceID, bindingID, details.RawContext, bindRequest(plan))
 	err = b.store.CreateBinding(ctx, want, op)
 	switch {
 	case errors.Is(err, store.ErrConflict):
 		existing, err := b.store.GetBinding(ctx, instanceID, bindingID)
 		if err != nil {
 			// The id belongs to a binding of another instance, or vanished meanwhile.
-			return domain.Binding{}, conflict("binding %s already exists", bindingID)
+			return bindResult{}, conflict("binding %s already exists", bindingID)
 		}
 		return b.bindAgain(ctx, logger, existing, want, inst.PlanID, plan, asyncAllowed)
 	case err != nil:
-		return domain.Binding{}, b.startError(logger, err, op.ID)
+		return bindResult{}, b.startError(logger, err, op.ID)
 	}
 	logger.Info("queued", lager.Data{"operation-id": op.ID})
 	return b.bindOutcome(ctx, logger, instanceID, bindingID, op.ID, plan, asyncAllowed, false)
@@ -85,46 +107,46 @@ func (b *Broker) Bind(ctx context.Context, instanceID, bindingID string, details
 
 // bindAgain answers a PUT for a binding id that exists: the same attributes get the same
 // answer (or a fresh attempt when the earlier one failed), other attributes get 409.
-func (b *Broker) bindAgain(ctx context.Context, logger lager.Logger, have, want store.Binding, instancePlan string, plan catalog.Plan, asyncAllowed bool) (domain.Binding, error) {
+func (b *Broker) bindAgain(ctx context.Context, logger lager.Logger, have, want store.Binding, instancePlan string, plan catalog.Plan, asyncAllowed bool) (bindResult, error) {
 	if !sameBinding(have, want, instancePlan) {
-		return domain.Binding{}, errBindingConflict(want.ID)
+		return bindResult{}, errBindingConflict(want.ID)
 	}
 	switch have.State {
-	case store.BindingBound:
-		return domain.Binding{AlreadyExists: true, Credentials: mountable(have.Credentials)}, nil
+	case store.BindingBound, store.BindingExpired:
+		return answered(have, true), nil
 	case store.BindingCreating:
 		op, err := b.store.LatestOperation(ctx, want.InstanceID, want.ID)
 		if err != nil {
 			logger.Error("store-latest-operation-failed", err)
-			return domain.Binding{}, internalError(want.ID)
+			return bindResult{}, internalError(want.ID)
 		}
 		return b.bindOutcome(ctx, logger, want.InstanceID, want.ID, op.ID, plan, asyncAllowed, true)
 	case store.BindingFailed:
-		op := b.newOperation(ctx, store.OpBind, want.InstanceID, want.ID, want.Context, nil)
+		op := b.newOperation(ctx, store.OpBind, want.InstanceID, want.ID, want.Context, bindRequest(plan))
 		if err := b.store.StartBindingOperation(ctx, want.InstanceID, want.ID, store.BindingCreating, op); err != nil {
-			return domain.Binding{}, b.startError(logger, err, op.ID)
+			return bindResult{}, b.startError(logger, err, op.ID)
 		}
 		logger.Info("queued-again", lager.Data{"operation-id": op.ID})
 		return b.bindOutcome(ctx, logger, want.InstanceID, want.ID, op.ID, plan, asyncAllowed, false)
 	default:
-		return domain.Binding{}, errConcurrency
+		return bindResult{}, errConcurrency
 	}
 }
 
-func (b *Broker) bindOutcome(ctx context.Context, logger lager.Logger, instanceID, bindingID, opID string, plan catalog.Plan, asyncAllowed, again bool) (domain.Binding, error) {
+func (b *Broker) bindOutcome(ctx context.Context, logger lager.Logger, instanceID, bindingID, opID string, plan catalog.Plan, asyncAllowed, again bool) (bindResult, error) {
 	done, err := b.settle(ctx, logger, opID, b.budget(plan, true, asyncAllowed), asyncAllowed)
 	if err != nil {
-		return domain.Binding{}, err
+		return bindResult{}, err
 	}
 	if !done {
-		return domain.Binding{IsAsync: true, OperationData: opID}, nil
+		return bindResult{Binding: domain.Binding{IsAsync: true, OperationData: opID}}, nil
 	}
 	bound, err := b.store.GetBinding(ctx, instanceID, bindingID)
 	if err != nil {
 		logger.Error("store-get-binding-failed", err)
-		return domain.Binding{}, internalError(opID)
+		return bindResult{}, internalError(opID)
 	}
-	return domain.Binding{AlreadyExists: again, Credentials: mountable(bound.Credentials)}, nil
+	return answered(bound, again), nil
 }
 
 func appGUID(d domain.BindDetails) string {

@@ -36,6 +36,8 @@ const (
 	downPlan  = "b6a4f0c2-0000-4000-8000-000000000004"
 	// asyncInstancesPlan is async_only without bindings_async_only: its binds still wait.
 	asyncInstancesPlan = "b6a4f0c2-0000-4000-8000-000000000005"
+	// expiringPlan gives its bindings a lifetime of expiringLifetime.
+	expiringPlan = "b6a4f0c2-0000-4000-8000-000000000006"
 
 	cacheServiceID = "b6a4f0c2-0000-4000-8000-000000000011"
 	cachePlan      = "b6a4f0c2-0000-4000-8000-000000000012"
@@ -54,6 +56,7 @@ services:
       - {id: ` + quickPlan + `, name: quick, description: d, backend: local, wait_budget: 10s}
       - {id: ` + asyncPlan + `, name: async, description: d, backend: local, async_only: true, bindings_async_only: true}
       - {id: ` + asyncInstancesPlan + `, name: async-instances, description: d, backend: local, async_only: true}
+      - {id: ` + expiringPlan + `, name: expiring, description: d, backend: local, wait_budget: 10s, binding_lifetime: 3s, binding_rotatable: true}
       - {id: ` + downPlan + `, name: down, description: d, backend: down, wait_budget: 100ms, plan_updateable: true, maximum_polling_duration: 600, binding_rotatable: true}
   - id: ` + cacheServiceID + `
     name: cache
@@ -116,7 +119,7 @@ var _ = BeforeSuite(func() {
 	})
 	pool := b.NewPool(broker.PoolConfig{
 		Workers: 2, Lease: 3 * time.Second, PollInterval: 200 * time.Millisecond, RetryBase: 100 * time.Millisecond,
-		RestoreInterval: 300 * time.Millisecond,
+		RestoreInterval: 300 * time.Millisecond, ExpiryInterval: 200 * time.Millisecond,
 	})
 	var ctx context.Context
 	ctx, stopPool = context.WithCancel(context.Background())

@@ -15,9 +15,10 @@ var _ = Describe("Catalog", func() {
 		Expect(resp.status).To(Equal(200))
 		Expect(resp.header.Get("Content-Type")).To(Equal("application/json"))
 		plans := resp.body["services"].([]any)[0].(map[string]any)["plans"].([]any)
-		Expect(plans).To(HaveLen(4))
+		Expect(plans).To(HaveLen(5))
 		for _, p := range plans {
 			Expect(p).NotTo(HaveKey("backend"))
+			Expect(p).NotTo(HaveKey("binding_lifetime"))
 			Expect(p).NotTo(HaveKey("wait_budget"))
 			Expect(p).NotTo(HaveKey("async_only"))
 		}
@@ -97,7 +98,7 @@ var _ = Describe("Catalog", func() {
 			for _, s := range resp.body["services"].([]any) {
 				Expect(s).NotTo(HaveKey("binding_rotatable"))
 				for _, p := range s.(map[string]any)["plans"].([]any) {
-					if p.(map[string]any)["id"] != downPlan {
+					if id := p.(map[string]any)["id"]; id != downPlan && id != expiringPlan {
 						Expect(p).NotTo(HaveKey("binding_rotatable"), "a plan that does not set it")
 					}
 				}

@@ -32,6 +32,9 @@ const (
 	// DefaultRestoreInterval is how often a serving process sweeps for lost logins when not
 	// told otherwise. PoolConfig.RestoreInterval has no default: 0 turns the sweep off.
 	DefaultRestoreInterval = time.Minute
+	// DefaultExpiryInterval is PoolConfig.ExpiryInterval's default: how often a serving
+	// process looks for bindings whose lifetime has run out.
+	DefaultExpiryInterval = 10 * time.Second
 	// DefaultShutdownTimeout is how long, at shutdown, running operations may finish between
 	// the end of Pool.Run's fetchCtx and the end of its workCtx.
 	DefaultShutdownTimeout = 20 * time.Second

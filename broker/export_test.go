@@ -27,6 +27,9 @@ func (r retryPolicy) Retry(sentence string, attempt, maxAttempts int) (time.Dura
 	return r.retry(sentence, attempt, maxAttempts)
 }
 
+// OSBTime is osbTime.
+func OSBTime(t time.Time) string { return osbTime(&t) }
+
 // ConnectionLimitOf is the connection bound LimitConnections sets under a file limit of files.
 func ConnectionLimitOf(files uint64) int { return connectionLimit(files) }
 

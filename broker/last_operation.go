@@ -109,6 +109,7 @@ var doneSentences = map[store.OperationKind]string{
 	store.OpBind:        "the binding is ready",
 	store.OpUnbind:      "the binding was deleted",
 	store.OpRestore:     "the binding's login was restored on its node",
+	store.OpExpire:      "the binding expired and its login was removed from its node",
 }
 
 // describe is the sentence last_operation shows: the worker's own words when it left some

@@ -20,8 +20,9 @@ type rotation struct {
 // predecessor_binding_id replaces with a new binding and fresh credentials: service, plan, app,
 // bind_resource, parameters and context come from the predecessor where the body leaves them
 // out, as OSB 2.17 lets a body hold only predecessor_binding_id. A predecessor that is not a
-// bound binding of the instance, of a plan whose bindings rotate, answers 400, and so does
-// a body whose service or plan is not the predecessor's.
+// bound, unexpired binding of the instance, of a plan whose bindings rotate, answers 400, and
+// so does a body whose service or plan is not the predecessor's. The new binding's lifetime,
+// when its plan gives one, starts afresh with its own bind.
 func (b *Broker) inherit(ctx context.Context, instanceID, predecessorID string, details domain.BindDetails) (domain.BindDetails, error) {
 	pred, err := b.store.GetBinding(ctx, instanceID, predecessorID)
 	switch {
@@ -30,6 +31,8 @@ func (b *Broker) inherit(ctx context.Context, instanceID, predecessorID string, 
 	case err != nil:
 		b.session(ctx, "bind", lager.Data{"instance-id": instanceID, "predecessor-binding-id": predecessorID}).Error("store-get-binding-failed", err)
 		return details, internalError(predecessorID)
+	case pred.Expired || pred.State == store.BindingExpired:
+		return details, badRequest("predecessor binding %s expired at %s, so it cannot be rotated; bind anew instead", predecessorID, osbTime(pred.ExpiresAt))
 	case pred.State != store.BindingBound:
 		return details, badRequest("predecessor binding %s is not bound, so it cannot be rotated", predecessorID)
 	}

@@ -12,7 +12,8 @@ import (
 
 // Unbind serves DELETE /v2/service_instances/:instance_id/service_bindings/:binding_id. The
 // binding row goes when the backend has revoked the credentials; its operation row stays.
-// plan_id may be the instance's current plan: platforms send that after a plan update.
+// plan_id may be the instance's current plan: platforms send that after a plan update. An
+// expired binding's login is already gone, so its row goes at once, with a 200.
 func (b *Broker) Unbind(ctx context.Context, instanceID, bindingID string, details domain.UnbindDetails, asyncAllowed bool) (domain.UnbindSpec, error) {
 	logger := b.session(ctx, "unbind", lager.Data{"instance-id": instanceID, "binding-id": bindingID})
 
@@ -32,6 +33,9 @@ func (b *Broker) Unbind(ctx context.Context, instanceID, bindingID string, detai
 	if details.ServiceID != inst.ServiceID || (details.PlanID != inst.PlanID && details.PlanID != binding.PlanID) {
 		return domain.UnbindSpec{}, b.notTheInstances(instanceID, details.ServiceID, details.PlanID)
 	}
+	if binding.State == store.BindingExpired {
+		return b.unbindExpired(ctx, logger, instanceID, bindingID)
+	}
 	plan, _, _ := b.catalog.Plan(inst.PlanID)
 	if plan.BindingsAsyncOnly && !asyncAllowed {
 		return domain.UnbindSpec{}, errAsyncRequired
@@ -49,4 +53,20 @@ func (b *Broker) Unbind(ctx context.Context, instanceID, bindingID string, detai
 		return domain.UnbindSpec{}, err
 	}
 	return domain.UnbindSpec{IsAsync: !done, OperationData: asyncID(done, op.ID)}, nil
+}
+
+// unbindExpired deletes the row of an expired binding, whose expire operation removed its
+// login: there is nothing left to do on a backend, so nothing to queue or wait for. A binding
+// that is no longer there answers 410, as any unbind of a binding that does not exist.
+func (b *Broker) unbindExpired(ctx context.Context, logger lager.Logger, instanceID, bindingID string) (domain.UnbindSpec, error) {
+	err := b.store.DeleteExpiredBinding(ctx, instanceID, bindingID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return domain.UnbindSpec{}, gone("binding %s does not exist", bindingID)
+	case err != nil:
+		logger.Error("store-delete-expired-binding-failed", err)
+		return domain.UnbindSpec{}, internalError(bindingID)
+	}
+	logger.Info("expired-binding-deleted")
+	return domain.UnbindSpec{}, nil
 }

@@ -51,7 +51,7 @@ var since = map[answerObject]map[string]int{
 	serviceObject:         {"instances_retrievable": 14, "bindings_retrievable": 14, "allow_context_updates": 16},
 	planObject:            {"plan_updateable": 15, "maintenance_info": 15, "maximum_polling_duration": 15, "binding_rotatable": 17},
 	instanceObject:        {"maintenance_info": 15, "metadata": 16},
-	bindingObject:         {"endpoints": 15},
+	bindingObject:         {"endpoints": 15, "metadata": 16},
 	bindingMetadataObject: {"expires_at": 16, "renew_before": 17},
 }
 

@@ -31,6 +31,9 @@ type PoolConfig struct {
 	// what Bind made (Backend.LosesBindings), that the logins of live bindings are still there,
 	// and queues a restore of those that are not. 0 disables it.
 	RestoreInterval time.Duration
+	// ExpiryInterval is how often the pool queues an expire operation for each bound binding
+	// whose lifetime (a plan's binding_lifetime) has run out, which removes its login.
+	ExpiryInterval time.Duration
 }
 
 // Pool runs queued operations against the backends: claim, run under a lease it keeps
@@ -51,6 +54,7 @@ func (b *Broker) NewPool(cfg PoolConfig) *Pool {
 	cfg.PollInterval = orDefault(cfg.PollInterval, DefaultPollInterval)
 	cfg.OperationTimeout = orDefault(cfg.OperationTimeout, DefaultOperationTimeout)
 	cfg.RetryBase = orDefault(cfg.RetryBase, DefaultRetryBase)
+	cfg.ExpiryInterval = orDefault(cfg.ExpiryInterval, DefaultExpiryInterval)
 	return &Pool{b: b, cfg: cfg, retry: newRetryPolicy(cfg.RetryBase), owner: uuid.NewString(), wake: make(chan struct{}, 1)}
 }
 
@@ -66,6 +70,7 @@ func (p *Pool) Run(fetchCtx, workCtx context.Context) {
 		}
 	})
 	wg.Go(func() { p.rescue(fetchCtx, logger) })
+	wg.Go(func() { p.expire(fetchCtx, logger.Session("expiry")) })
 	if p.cfg.RestoreInterval > 0 {
 		wg.Go(func() { p.restore(fetchCtx, logger.Session("restore")) })
 	}
@@ -245,14 +250,15 @@ func (p *Pool) execute(ctx context.Context, op store.Operation) (credentials jso
 	inst, err := p.b.store.GetInstance(ctx, op.InstanceID)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			if op.Kind == store.OpRestore {
-				return nil, nil // its bindings went with it, so there is nothing to restore
+			if op.Kind == store.OpRestore || op.Kind == store.OpExpire {
+				return nil, nil // its bindings went with it, so there is nothing to restore or remove
 			}
 			return nil, permanentf("service instance %s no longer exists", op.InstanceID)
 		}
 		return nil, err
 	}
-	backend, target, plan, err := p.target(inst, op.Kind != store.OpDeprovision && op.Kind != store.OpUnbind)
+	removes := op.Kind == store.OpDeprovision || op.Kind == store.OpUnbind || op.Kind == store.OpExpire
+	backend, target, plan, err := p.target(inst, !removes)
 	if err != nil {
 		return nil, err
 	}
@@ -301,23 +307,24 @@ func (p *Pool) execute(ctx context.Context, op store.Operation) (credentials jso
 		}
 		return nil, backend.Deprovision(ctx, backends.DeprovisionRequest{Instance: target, Bindings: bindings})
 
-	case store.OpBind, store.OpUnbind, store.OpRestore:
+	case store.OpBind, store.OpUnbind, store.OpRestore, store.OpExpire:
+		sweeps := op.Kind == store.OpRestore || op.Kind == store.OpExpire
 		binding, err := p.b.store.GetBinding(ctx, op.InstanceID, op.BindingID)
 		if err != nil {
 			if errors.Is(err, store.ErrNotFound) {
-				if op.Kind == store.OpRestore {
+				if sweeps {
 					return nil, nil
 				}
 				return nil, permanentf("binding %s no longer exists", op.BindingID)
 			}
 			return nil, err
 		}
-		if op.Kind == store.OpRestore && binding.State != store.BindingBound {
-			// Only a bound binding's login is restored; another state has its own operation.
+		if sweeps && binding.State != store.BindingBound {
+			// Only a bound binding's login is restored or expired; another state has its own operation.
 			return nil, nil
 		}
 		cred := bindingOf(binding)
-		if op.Kind == store.OpUnbind {
+		if op.Kind == store.OpUnbind || op.Kind == store.OpExpire {
 			if target.Node == "" {
 				return nil, nil
 			}

@@ -20,6 +20,9 @@ const (
 	// MaxWaitBudget is the longest WaitBudget a plan may have: a request must be answered
 	// before the platforms' 60 s client timeout.
 	MaxWaitBudget = 55 * time.Second
+	// MinBindingLifetime is the shortest BindingLifetime a plan may set: a binding must live
+	// long enough to be handed out and used.
+	MinBindingLifetime = time.Second
 )
 
 // Kinds are the backend kinds this broker has an adapter for.
@@ -69,6 +72,11 @@ type DashboardClient struct {
 // Plan is an OSB plan plus how omnibroker runs it.
 type Plan struct {
 	OSBPlan
+	// BindingLifetime, when set (YAML duration string such as "24h"), is how long the
+	// credentials of the plan's bindings live from their bind: bind and GET binding answers
+	// carry metadata.expires_at and renew_before, and once expires_at has passed the broker
+	// removes the binding's login. Zero, the default, is no lifetime.
+	BindingLifetime Duration `json:"binding_lifetime,omitempty"`
 
 	// Backend names the entry of Config.Backends that serves this plan.
 	Backend string `json:"backend"`

@@ -150,6 +150,16 @@ var _ = Describe("Parse", func() {
 		Entry("a negative wait budget", func(c *catalog.Config) {
 			c.Services[0].Plans[1].WaitBudget = catalog.Duration(-time.Second)
 		}, `services[0] "pg": plans[1] "large": wait_budget -1s is not between 0s and 55s`),
+		Entry("a binding lifetime under a second", func(c *catalog.Config) {
+			c.Services[0].Plans[0].BindingLifetime = catalog.Duration(500 * time.Millisecond)
+		}, `services[0] "pg": plans[0] "small": binding_lifetime 500ms is shorter than 1s: a binding must live long enough to be handed out`),
+		Entry("a negative binding lifetime", func(c *catalog.Config) {
+			c.Services[0].Plans[1].BindingLifetime = catalog.Duration(-time.Hour)
+		}, `services[0] "pg": plans[1] "large": binding_lifetime -1h0m0s is shorter than 1s`),
+		Entry("a binding lifetime on a plan that is not bindable", func(c *catalog.Config) {
+			c.Services[0].Plans[0].BindingLifetime = catalog.Duration(time.Hour)
+			c.Services[0].Plans[0].Bindable = ptr(false)
+		}, `services[0] "pg": plans[0] "small": binding_lifetime 1h0m0s is set on a plan that is not bindable`),
 		Entry("bindings_async_only on a service without bindings_retrievable", func(c *catalog.Config) { c.Services[0].Plans[0].BindingsAsyncOnly = true },
 			`services[0] "pg": plans[0] "small": bindings_async_only needs the service's bindings_retrievable: true`),
 		Entry("a maximum polling duration of 0", func(c *catalog.Config) {
@@ -307,6 +317,16 @@ var _ = Describe("Parse", func() {
 	It("reads an empty file as a catalog without services", func() {
 		_, err := catalog.Parse(nil)
 		Expect(err).To(MatchError(ContainSubstring("at least one service is required")))
+	})
+
+	It("reads a plan's binding_lifetime, and gives a plan without one none", func() {
+		c, err := catalog.Parse([]byte(strings.Replace(minimal,
+			"        backend: pg-pool\n", "        backend: pg-pool\n        binding_lifetime: 24h\n", 1)))
+		Expect(err).NotTo(HaveOccurred())
+		p, _, _ := c.Plan("plan-1")
+		Expect(time.Duration(p.BindingLifetime)).To(Equal(24 * time.Hour))
+		p, _, _ = c.Plan("plan-2")
+		Expect(p.BindingLifetime).To(BeZero())
 	})
 
 	Describe("wait budgets", func() {

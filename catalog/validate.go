@@ -130,6 +130,13 @@ func (c *Catalog) validate() []string {
 			if b := time.Duration(p.WaitBudget); b < 0 || b > MaxWaitBudget {
 				ps.add(pl, "wait_budget %s is not between 0s and %s", b, MaxWaitBudget)
 			}
+			switch l := time.Duration(p.BindingLifetime); {
+			case l == 0:
+			case l < MinBindingLifetime:
+				ps.add(pl, "binding_lifetime %s is shorter than %s: a binding must live long enough to be handed out", l, MinBindingLifetime)
+			case !p.IsBindable(*s):
+				ps.add(pl, "binding_lifetime %s is set on a plan that is not bindable", l)
+			}
 			if p.BindingsAsyncOnly && !s.BindingsRetrievable {
 				ps.add(pl, "bindings_async_only needs the service's bindings_retrievable: true, as Cloud Controller fetches an asynchronous binding's credentials with GET binding")
 			}

@@ -72,22 +72,23 @@ WHERE b.instance_id = $1
     AND i.state IN ('ready', 'updating')`
 
 // StartBindingOperation, in one transaction, inserts op (unbind, a new bind of a failed
-// binding, or a restore) for an existing binding, sets the binding's state, and notifies the
-// workers. ErrNotFound when the binding is gone, ErrBusy as for StartInstanceOperation. A new
-// bind or a restore reuses the sealed password. A restore keeps the binding bound: state must
-// be BindingBound, and ErrNotBound when the binding is no longer bound or its instance no
-// longer ready or updating.
+// binding, a restore or an expire) for an existing binding, sets the binding's state, and
+// notifies the workers. ErrNotFound when the binding is gone, ErrBusy as for
+// StartInstanceOperation. A new bind or a restore reuses the sealed password. A restore or an
+// expire keeps the binding bound while it is queued and runs: state must be BindingBound, and
+// ErrNotBound when the binding is no longer bound or its instance no longer ready or updating.
 func (s *Store) StartBindingOperation(ctx context.Context, instanceID, bindingID string, state BindingState, op Operation) error {
-	if err := checkOperation(op, OpUnbind, OpBind, OpRestore); err != nil {
+	if err := checkOperation(op, OpUnbind, OpBind, OpRestore, OpExpire); err != nil {
 		return fmt.Errorf("start operation on binding %s: %w", bindingID, err)
 	}
-	if op.Kind == OpRestore && state != BindingBound {
-		return fmt.Errorf("start restore operation on binding %s: the binding stays %s, not %s", bindingID, BindingBound, state)
+	keepsBound := op.Kind == OpRestore || op.Kind == OpExpire
+	if keepsBound && state != BindingBound {
+		return fmt.Errorf("start %s operation on binding %s: the binding stays %s, not %s", op.Kind, bindingID, BindingBound, state)
 	}
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
 		var res sql.Result
 		var err error
-		if op.Kind == OpRestore {
+		if keepsBound {
 			res, err = tx.ExecContext(ctx, touchBoundBinding, instanceID, bindingID)
 		} else {
 			res, err = tx.ExecContext(ctx, setBindingStateOf, instanceID, bindingID, state)
@@ -96,7 +97,7 @@ func (s *Store) StartBindingOperation(ctx context.Context, instanceID, bindingID
 			return fmt.Errorf("set binding state: %w", err)
 		}
 		err = oneRow(res, ErrNotFound)
-		if errors.Is(err, ErrNotFound) && op.Kind == OpRestore {
+		if errors.Is(err, ErrNotFound) && keepsBound {
 			err = whyNotBound(ctx, tx, instanceID, bindingID)
 		}
 		if err != nil {
@@ -131,9 +132,12 @@ func whyNotBound(ctx context.Context, tx *sqlx.Tx, instanceID, bindingID string)
 	return ErrNotBound
 }
 
+// bindingExpiry are a binding's expiry columns, Expired read on the database's clock.
+const bindingExpiry = `expires_at, renew_before, COALESCE(expires_at <= now(), false) AS expired`
+
 const selectBinding = `
 SELECT id, instance_id, service_id, plan_id, app_guid, bind_resource, parameters, context, state,
-    created_at, updated_at, legacy_name, secret, secret_key_id, credentials,
+    created_at, updated_at, legacy_name, ` + bindingExpiry + `, secret, secret_key_id, credentials,
     COALESCE(credentials_key_id, '') AS credentials_key_id
 FROM bindings
 WHERE instance_id = $1
@@ -141,7 +145,7 @@ WHERE instance_id = $1
 
 const selectBindingAttributes = `
 SELECT id, instance_id, service_id, plan_id, app_guid, bind_resource, parameters, context, state,
-    created_at, updated_at
+    created_at, updated_at, ` + bindingExpiry + `
 FROM bindings
 WHERE id = $1`
 

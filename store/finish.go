@@ -55,10 +55,19 @@ const deleteInstance = `
 DELETE FROM instances
 WHERE id = $1`
 
+// setBindingCredentials also starts the binding's lifetime, when its bind has one ($4, $5:
+// intervals or NULL, which leaves expires_at and renew_before NULL).
 const setBindingCredentials = `
 UPDATE bindings
-SET credentials = $2, credentials_key_id = $3, state = 'bound', updated_at = now()
+SET credentials = $2, credentials_key_id = $3, state = 'bound',
+    expires_at = now() + $4::interval, renew_before = now() + $5::interval, updated_at = now()
 WHERE id = $1`
+
+const expireBinding = `
+UPDATE bindings
+SET state = 'expired', updated_at = now()
+WHERE id = $1
+    AND state = 'bound'`
 
 const setBindingState = `
 UPDATE bindings
@@ -78,9 +87,10 @@ WHERE id = $1`
 // Succeed, fenced like RenewLease, marks op succeeded and applies its outcome in the same
 // transaction: provision → instance ready; update → instance takes the UpdateRequest's plan,
 // parameters and maintenance version, ready; deprovision → the instance and its bindings are deleted; bind →
-// credentials sealed onto the binding, bound; unbind → the binding is deleted; restore →
-// credentials sealed again onto the binding, which stays bound (nil credentials, from a
-// restore that found nothing to do, leave the stored ones).
+// credentials sealed onto the binding, bound, its lifetime started when its BindRequest has
+// one; unbind → the binding is deleted; restore → credentials sealed again onto the binding,
+// which stays bound (nil credentials, from a restore that found nothing to do, leave the
+// stored ones); expire → the bound binding becomes expired.
 // An UpdateRequest with an empty PlanID or absent Parameters keeps the instance's current
 // ones; its MaintenanceVersion is recorded as it is, "" as none. The operation's description
 // is cleared.
@@ -102,12 +112,8 @@ func (s *Store) Succeed(ctx context.Context, op Operation, credentials json.RawM
 		case OpDeprovision:
 			_, err = tx.ExecContext(ctx, deleteInstance, f.InstanceID)
 		case OpBind, OpRestore:
-			query := setBindingCredentials
-			if f.Kind == OpRestore {
-				if len(credentials) == 0 {
-					break
-				}
-				query = restoreBindingCredentials
+			if f.Kind == OpRestore && len(credentials) == 0 {
+				break
 			}
 			keys, keyErr := s.keyring()
 			if keyErr != nil {
@@ -117,7 +123,17 @@ func (s *Store) Succeed(ctx context.Context, op Operation, credentials json.RawM
 			if sealErr != nil {
 				return sealErr
 			}
-			_, err = tx.ExecContext(ctx, query, f.BindingID, sealed, keyID)
+			if f.Kind == OpRestore {
+				_, err = tx.ExecContext(ctx, restoreBindingCredentials, f.BindingID, sealed, keyID)
+				break
+			}
+			lifetime, renewAfter, reqErr := lifetimeOf(f.Request)
+			if reqErr != nil {
+				return reqErr
+			}
+			_, err = tx.ExecContext(ctx, setBindingCredentials, f.BindingID, sealed, keyID, lifetime, renewAfter)
+		case OpExpire:
+			_, err = tx.ExecContext(ctx, expireBinding, f.BindingID)
 		case OpUnbind:
 			_, err = tx.ExecContext(ctx, deleteBinding, f.BindingID)
 		}
@@ -132,9 +148,8 @@ func (s *Store) Succeed(ctx context.Context, op Operation, credentials json.RawM
 	return nil
 }
 
-// applyFailure records on the instance or binding that f failed. A failed restore changes
-// nothing: the binding's stored credentials are still the right ones, and the next sweep tries
-// again.
+// applyFailure records on the instance or binding that f failed. A failed restore or expire
+// changes nothing: the binding stays bound, and the next sweep tries again.
 func applyFailure(ctx context.Context, tx *sqlx.Tx, f finished) error {
 	var err error
 	switch f.Kind {
@@ -158,7 +173,7 @@ func applyFailure(ctx context.Context, tx *sqlx.Tx, f finished) error {
 // deprovision → instance delete_failed, bindings kept (the backend objects may be partly
 // gone, so only a DELETE may follow); bind → binding failed; unbind → binding failed, not
 // bound (the unbind may already have taken the login away, so the stored credentials may
-// no longer work); restore → binding still bound.
+// no longer work); restore and expire → binding still bound.
 func (s *Store) Fail(ctx context.Context, op Operation, description string) error {
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
 		f, err := finish(ctx, tx, op, OpFailed, description)
@@ -211,4 +226,20 @@ func (s *Store) Release(ctx context.Context, op Operation) error {
 		return fmt.Errorf("release operation %s: %w", op.ID, err)
 	}
 	return nil
+}
+
+// lifetimeOf reads a bind operation's BindRequest as the intervals setBindingCredentials
+// takes: nil (NULL) for none.
+func lifetimeOf(request json.RawMessage) (lifetime, renewAfter *string, err error) {
+	var req BindRequest
+	if len(request) > 0 {
+		if err := json.Unmarshal(request, &req); err != nil {
+			return nil, nil, fmt.Errorf("decode bind request: %w", err)
+		}
+	}
+	if req.Lifetime <= 0 {
+		return nil, nil, nil
+	}
+	l, r := interval(req.Lifetime), interval(min(req.RenewAfter, req.Lifetime))
+	return &l, &r, nil
 }

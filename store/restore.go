@@ -20,6 +20,7 @@ WHERE i.backend = $1
     AND i.node IS NOT NULL
     AND i.state IN ('ready', 'updating')
     AND b.state = 'bound'
+    AND (b.expires_at IS NULL OR b.expires_at > now())
     AND NOT EXISTS (
         SELECT 1
         FROM operations o
@@ -35,7 +36,8 @@ ORDER BY b.instance_id, b.id`
 // every binding in state bound of an instance on a node of backend that is ready or
 // updating. Bindings being created or deleted, failed ones and those of instances being
 // provisioned or deprovisioned are left out; their own operations deal with them. So are
-// bindings whose restore failed less than quiet ago.
+// bindings whose restore failed less than quiet ago, and those whose lifetime has run out:
+// their login is to be removed, not restored.
 func (s *Store) BoundBindings(ctx context.Context, backend string, quiet time.Duration) ([]BindingRef, error) {
 	var refs []BindingRef
 	if err := s.db.SelectContext(ctx, &refs, selectBoundBindings, backend, interval(quiet)); err != nil {

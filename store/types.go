@@ -39,6 +39,9 @@ const (
 	// BindingFailed: the bind or the unbind failed. Either way the stored credentials may not
 	// work: a failed unbind may already have taken the login away.
 	BindingFailed BindingState = "failed"
+	// BindingExpired: its lifetime ran out and its expire operation removed its login; the row
+	// stays until the platform unbinds, which needs no backend call.
+	BindingExpired BindingState = "expired"
 )
 
 // OperationKind says what an operation does.
@@ -60,6 +63,9 @@ const (
 	// node lost the login (a Redis node restarted without an aclfile). The broker starts it,
 	// not the platform, and the binding stays bound throughout.
 	OpRestore OperationKind = "restore"
+	// OpExpire removes the login of a bound binding whose expires_at has passed; the binding
+	// becomes expired and keeps its row. The broker's expiry sweep starts it, not the platform.
+	OpExpire OperationKind = "expire"
 )
 
 // OperationState is where an operation is in the queue.
@@ -112,6 +118,12 @@ type Binding struct {
 	// LegacyName is true for a binding recorded before migration 5, whose login on mysql, redis
 	// and rabbitmq keeps the name it was made with; a new binding's is false.
 	LegacyName bool `db:"legacy_name"`
+	// ExpiresAt and RenewBefore are set when the bind of a plan with a lifetime succeeds
+	// (BindRequest), nil otherwise. Expired says, on the database's clock, that ExpiresAt has
+	// passed, whether or not the expire operation has removed the login yet.
+	ExpiresAt   *time.Time `db:"expires_at"`
+	RenewBefore *time.Time `db:"renew_before"`
+	Expired     bool       `db:"expired"`
 
 	// Password is generated before the backend call and sealed at rest, so a retried
 	// bind sets the same password.
@@ -142,6 +154,14 @@ type Operation struct {
 	CreatedAt           time.Time       `db:"created_at"`
 	UpdatedAt           time.Time       `db:"updated_at"`
 	FinishedAt          *time.Time      `db:"finished_at"`
+}
+
+// BindRequest is the Request of a bind operation of a plan whose bindings have a lifetime:
+// when the bind succeeds, the binding expires Lifetime later and should be renewed RenewAfter
+// later, both on the database's clock. Zero durations (a bind without a Request) set neither.
+type BindRequest struct {
+	Lifetime   time.Duration `json:"lifetime,omitempty"`
+	RenewAfter time.Duration `json:"renew_after,omitempty"`
 }
 
 // UpdateRequest is the Request of an update operation. The instance row keeps its old plan,

@@ -30,6 +30,7 @@ type Config struct {
 	SyncBudget      time.Duration
 	ShutdownTimeout time.Duration
 	RestoreInterval time.Duration
+	ExpiryInterval  time.Duration
 	Logins          broker.LoginLimits
 	LogLevel        lager.LogLevel
 }
@@ -63,6 +64,7 @@ func loadConfig(needAuth, needKeys bool) (Config, error) {
 		SyncBudget:      r.duration("OMNIBROKER_SYNC_BUDGET", broker.DefaultSyncBudget, time.Second, broker.MaxSyncBudget),
 		ShutdownTimeout: r.duration("OMNIBROKER_SHUTDOWN_TIMEOUT", broker.DefaultShutdownTimeout, 0, 10*time.Minute),
 		RestoreInterval: r.durationOrOff("OMNIBROKER_RESTORE_INTERVAL", broker.DefaultRestoreInterval, time.Second, 24*time.Hour),
+		ExpiryInterval:  r.duration("OMNIBROKER_EXPIRY_INTERVAL", broker.DefaultExpiryInterval, time.Second, time.Hour),
 		Logins: broker.LoginLimits{
 			Failures: r.integer("OMNIBROKER_LOGIN_FAILURES", broker.DefaultLoginFailures, 1, 1000000),
 			Interval: r.duration("OMNIBROKER_LOGIN_INTERVAL", broker.DefaultLoginInterval, 10*time.Millisecond, time.Hour),
