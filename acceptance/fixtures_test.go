@@ -5,10 +5,13 @@ package acceptance_test
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
+	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 )
 
@@ -216,6 +219,16 @@ backends:
         url_env: OMNIBROKER_RABBITMQ_URL
         capacity: 1000
 `)
+
+// catalogWith writes a catalog of services (YAML list entries) with the test catalog's
+// backends to a file of the spec's, and returns its path.
+func catalogWith(services string) string {
+	GinkgoHelper()
+	yaml := "services:\n" + services + catalogYAML[strings.Index(catalogYAML, "backends:"):]
+	path := filepath.Join(GinkgoT().TempDir(), "catalog.yml")
+	Expect(os.WriteFile(path, []byte(yaml), 0o600)).To(Succeed())
+	return path
+}
 
 func newID() string { return uuid.NewString() }
 

@@ -3,8 +3,6 @@ package acceptance_test
 import (
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -67,17 +65,12 @@ func (r release) file() string {
 	GinkgoHelper()
 	pg := strings.Replace(maintPlan(mPGPlan, "pg", "postgres", r.pgConfig, r.pgVersion),
 		"}}", ", description: what this release of pg brings}}", 1)
-	yaml := "services:\n" +
-		maintService("maint-pg", mPGPlan, pg,
-			maintPlan(mPG2Plan, "pg2", "postgres", "{connection_limit: 12}", "2.0.0"),
-			maintPlan(mBrokenPlan, "broken", "postgres", "{connection_limit: -5}", "1.0.0")) +
+	return catalogWith(maintService("maint-pg", mPGPlan, pg,
+		maintPlan(mPG2Plan, "pg2", "postgres", "{connection_limit: 12}", "2.0.0"),
+		maintPlan(mBrokenPlan, "broken", "postgres", "{connection_limit: -5}", "1.0.0")) +
 		maintService("maint-mysql", mMySQLPlan, maintPlan(mMySQLPlan, "mysql", "mysql", r.mysqlConfig, r.mysqlVersion)) +
 		maintService("maint-redis", mRedisPlan, maintPlan(mRedisPlan, "redis", "redis", r.redisConfig, r.redisVersion)) +
-		maintService("maint-rabbitmq", mRabbitPlan, maintPlan(mRabbitPlan, "rabbitmq", "rabbitmq", r.rabbitConf, r.rabbitVersion)) +
-		catalogYAML[strings.Index(catalogYAML, "backends:"):]
-	path := filepath.Join(GinkgoT().TempDir(), "catalog.yml")
-	Expect(os.WriteFile(path, []byte(yaml), 0o600)).To(Succeed())
-	return path
+		maintService("maint-rabbitmq", mRabbitPlan, maintPlan(mRabbitPlan, "rabbitmq", "rabbitmq", r.rabbitConf, r.rabbitVersion)))
 }
 
 // serve starts a broker on state that serves the release's catalog.

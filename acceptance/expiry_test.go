@@ -1,0 +1,192 @@
+package acceptance_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+)
+
+// expiryLifetime is the binding_lifetime of the expiry catalog's plans: long enough for a spec
+// to log in once on a loaded machine, short enough to wait for.
+const expiryLifetime = 6 * time.Second
+
+// The plans of the expiry catalog, one of each kind, whose bindings live expiryLifetime.
+var (
+	ePGPlan     = plan{"e7a1c0d2-5b1f-4c3a-9e0d-1a2b3c4d5e01", "e7a1c0d2-5b1f-4c3a-9e0d-1a2b3c4d5e02"}
+	eMySQLPlan  = plan{"e7a1c0d2-5b1f-4c3a-9e0d-1a2b3c4d5e11", "e7a1c0d2-5b1f-4c3a-9e0d-1a2b3c4d5e12"}
+	eRedisPlan  = plan{"e7a1c0d2-5b1f-4c3a-9e0d-1a2b3c4d5e21", "e7a1c0d2-5b1f-4c3a-9e0d-1a2b3c4d5e22"}
+	eRabbitPlan = plan{"e7a1c0d2-5b1f-4c3a-9e0d-1a2b3c4d5e31", "e7a1c0d2-5b1f-4c3a-9e0d-1a2b3c4d5e32"}
+)
+
+// expiryCatalog writes a catalog of the four expiring plans, with the test catalog's backends,
+// and returns its path.
+func expiryCatalog() string {
+	GinkgoHelper()
+	services := ""
+	for _, k := range []struct {
+		kind string
+		p    plan
+	}{{"postgres", ePGPlan}, {"mysql", eMySQLPlan}, {"redis", eRedisPlan}, {"rabbitmq", eRabbitPlan}} {
+		services += fmt.Sprintf("  - {id: %s, name: expiring-%s, description: d, bindable: true, bindings_retrievable: true, plans: [\n"+
+			"      {id: %s, name: expiring, description: d, backend: %s, wait_budget: %s, binding_lifetime: %s, binding_rotatable: true}]}\n",
+			k.p.serviceID, k.kind, k.p.planID, k.kind, quickWaitBudget, expiryLifetime)
+	}
+	return catalogWith(services)
+}
+
+// startExpiryBroker starts a broker serving the expiry catalog that sweeps for expired bindings
+// every second.
+func startExpiryBroker() *broker {
+	GinkgoHelper()
+	return startBroker(newStateDB(), map[string]string{"OMNIBROKER_CONFIG": expiryCatalog(), "OMNIBROKER_EXPIRY_INTERVAL": "1s"})
+}
+
+// loginByURI logs in to the server of a kind with a binding's uri, as an application would.
+var loginByURI = map[string]func(ctx context.Context, c credentials) error{
+	"postgres": func(_ context.Context, c credentials) error {
+		db, err := connect(c.str("uri"))
+		if err != nil {
+			return err
+		}
+		return db.Ping()
+	},
+	"mysql": func(ctx context.Context, c credentials) error {
+		_, err := mysqlTryLogin(ctx, c.str("uri"))
+		return err
+	},
+	"redis": func(ctx context.Context, c credentials) error {
+		_, err := redisTryLogin(ctx, c.str("uri"))
+		return err
+	},
+	"rabbitmq": func(_ context.Context, c credentials) error {
+		_, err := rabbitDial(c.str("uri"))
+		return err
+	},
+}
+
+// bindingTimes reads an answer's metadata.expires_at and renew_before, which must be written
+// as the spec has it (yyyy-mm-ddThh:mm:ss.sZ, UTC).
+func bindingTimes(r response) (expiresAt, renewBefore time.Time) {
+	GinkgoHelper()
+	meta, ok := r.Body["metadata"].(map[string]any)
+	Expect(ok).To(BeTrue(), "the answer carries metadata: %s", r)
+	for key, t := range map[string]*time.Time{"expires_at": &expiresAt, "renew_before": &renewBefore} {
+		s, _ := meta[key].(string)
+		Expect(s).To(MatchRegexp(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z$`), "metadata.%s", key)
+		var err error
+		*t, err = time.Parse(time.RFC3339Nano, s)
+		Expect(err).NotTo(HaveOccurred(), "metadata.%s", key)
+	}
+	return expiresAt, renewBefore
+}
+
+// bindAnswer binds as Cloud Foundry does and returns the answer that carries the credentials:
+// the bind's (201), or GET binding's after polling (202).
+func (c *osbClient) bindAnswer(id, bindingID string, body map[string]any, p plan) response {
+	GinkgoHelper()
+	r := c.bind(id, bindingID, body, true)
+	Expect(r.Status).To(BeElementOf(http.StatusCreated, http.StatusAccepted), r.String())
+	if r.Status == http.StatusAccepted {
+		expectSucceeded(c.awaitBinding(id, bindingID, p, operationOf(r)))
+		r = c.getBinding(id, bindingID)
+		Expect(r.Status).To(Equal(http.StatusOK), r.String())
+	}
+	return r
+}
+
+var _ = Describe("Binding expiry", func() {
+	DescribeTable("a plan's binding_lifetime: the login works until expires_at, then the server refuses it, GET binding says expired, and unbind answers 200 and leaves nothing",
+		func(ctx SpecContext, kind string, p plan) {
+			b := startExpiryBroker()
+			cf := b.client()
+			cf.version = "2.17"
+			admins := backendAdmins{mysql: mysqlAdmin(), redis: redisAdmin(), rabbit: rabbitAdmin()}
+			id, bindingID := newID(), newID()
+			cf.provisionReady(id, p, nil)
+			DeferCleanup(cf.deprovisionGone, id, p)
+
+			By("binding, which answers expires_at and renew_before")
+			bound := time.Now()
+			r := cf.bindAnswer(id, bindingID, bindBody(p, newID(), nil), p)
+			DeferCleanup(cf.unbindGone, id, bindingID, p)
+			creds := credentialsOf(r)
+			expiresAt, renewBefore := bindingTimes(r)
+			Expect(expiresAt).To(BeTemporally("~", bound.Add(expiryLifetime), 3*time.Second))
+			Expect(renewBefore).To(And(BeTemporally("<", expiresAt), BeTemporally(">", bound)))
+			got := cf.getBinding(id, bindingID)
+			Expect(got.Status).To(Equal(http.StatusOK), got.String())
+			Expect(got.Body["metadata"]).To(Equal(r.Body["metadata"]), "GET binding answers the same times")
+
+			By("logging in before it expires")
+			Expect(loginByURI[kind](ctx, creds)).To(Succeed())
+			Expect(time.Now()).To(BeTemporally("<", expiresAt), "the login was tried before expires_at")
+
+			By("being refused by the server once it has expired")
+			Eventually(func() error { return loginByURI[kind](ctx, creds) }).
+				WithTimeout(expiryLifetime + 30*time.Second).WithPolling(500 * time.Millisecond).Should(HaveOccurred())
+			Expect(time.Now()).To(BeTemporally(">=", expiresAt))
+
+			By("GET binding saying it expired: its expires_at has passed, and it hands out no credentials")
+			got = cf.getBinding(id, bindingID)
+			Expect(got.Status).To(Equal(http.StatusOK), got.String())
+			Expect(got.Body).NotTo(HaveKey("credentials"))
+			Expect(got.Body["metadata"]).To(Equal(r.Body["metadata"]))
+
+			By("unbinding with 200, after which the binding is gone")
+			u := cf.unbind(id, bindingID, p, true)
+			Expect(u.Status).To(Equal(http.StatusOK), u.String())
+			Expect(cf.getBinding(id, bindingID).Status).To(Equal(http.StatusNotFound))
+			Expect(cf.unbind(id, bindingID, p, true).Status).To(Equal(http.StatusGone))
+
+			By("deprovisioning, after which nothing of the instance or the binding is left on the servers")
+			cf.deprovisionGone(id, p)
+			admins.expectNoBackendObjects(ctx, id, bindingID)
+		},
+		Entry("postgresql", "postgres", ePGPlan),
+		Entry("mysql", "mysql", eMySQLPlan),
+		Entry("redis", "redis", eRedisPlan),
+		Entry("rabbitmq", "rabbitmq", eRabbitPlan),
+	)
+
+	It("gives a rotated binding a fresh lifetime, and answers 400 to the rotation of an expired one", func(ctx SpecContext) {
+		b := startExpiryBroker()
+		cf := b.client()
+		cf.version = "2.17"
+		id, first, second := newID(), newID(), newID()
+		cf.provisionReady(id, ePGPlan, nil)
+		DeferCleanup(cf.deprovisionGone, id, ePGPlan)
+		r := cf.bindAnswer(id, first, bindBody(ePGPlan, newID(), nil), ePGPlan)
+		DeferCleanup(cf.unbindGone, id, first, ePGPlan)
+		firstExpires, _ := bindingTimes(r)
+
+		By("rotating it before it expires")
+		time.Sleep(time.Second)
+		rotated := cf.bindAnswer(id, second, map[string]any{"predecessor_binding_id": first}, ePGPlan)
+		DeferCleanup(cf.unbindGone, id, second, ePGPlan)
+		secondExpires, _ := bindingTimes(rotated)
+		Expect(secondExpires).To(BeTemporally(">", firstExpires), "the new binding's lifetime starts with its own bind")
+
+		By("rotating the predecessor again once it has expired")
+		Eventually(func() error { return loginByURI["postgres"](ctx, credentialsOf(r)) }).
+			WithTimeout(expiryLifetime + 30*time.Second).WithPolling(500 * time.Millisecond).Should(HaveOccurred())
+		late := cf.bind(id, newID(), map[string]any{"predecessor_binding_id": first}, true)
+		expectOSBError(late, http.StatusBadRequest)
+		Expect(late.str("description")).To(ContainSubstring("expired"))
+	})
+
+	It("gives bindings of a plan without a lifetime no metadata", func() {
+		cf := shared.client()
+		cf.version = "2.17"
+		id, bindingID := newID(), newID()
+		cf.provisionReady(id, quickPlan, nil)
+		DeferCleanup(cf.deprovisionGone, id, quickPlan)
+		r := cf.bindAnswer(id, bindingID, bindBody(quickPlan, newID(), nil), quickPlan)
+		DeferCleanup(cf.unbindGone, id, bindingID, quickPlan)
+		Expect(r.Body).NotTo(HaveKey("metadata"))
+		Expect(cf.getBinding(id, bindingID).Body).NotTo(HaveKey("metadata"))
+	})
+})
