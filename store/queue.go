@@ -63,7 +63,7 @@ func checkOperation(op Operation, allowed ...OperationKind) error {
 const claimOperation = `
 UPDATE operations
 SET state = 'running', attempt = attempt + 1, lease_owner = $1,
-    lease_expires_at = now() + $2::interval, claimed_at = now(), updated_at = now()
+    lease_expires_at = now() + $2::interval, tie = $3, claimed_at = now(), updated_at = now()
 WHERE id = (
     SELECT id
     FROM operations
@@ -78,13 +78,19 @@ RETURNING ` + operationColumns
 // Claim takes the oldest queued operation whose run_after has come, with
 // FOR UPDATE SKIP LOCKED: it sets state running, increments attempt, and sets the lease to
 // owner until now()+lease on the database clock. ErrNothingToClaim when nothing is claimable.
-// owner must name one worker: fencing tells workers apart by it.
+// owner must name one worker: fencing tells workers apart by it. The attempt is tied to no
+// session, so only its lease frees it if its worker dies; Session.Claim ties it.
 func (s *Store) Claim(ctx context.Context, owner string, lease time.Duration) (Operation, error) {
+	return claim(ctx, s.db, owner, lease, nil)
+}
+
+// claim runs claimOperation on q, recording tie (nil for none) on the claimed attempt.
+func claim(ctx context.Context, q sqlx.QueryerContext, owner string, lease time.Duration, tie *int64) (Operation, error) {
 	if owner == "" {
 		return Operation{}, errors.New("claim operation: empty lease owner")
 	}
 	var op Operation
-	err := s.db.GetContext(ctx, &op, claimOperation, owner, interval(lease))
+	err := sqlx.GetContext(ctx, q, &op, claimOperation, owner, interval(lease), tie)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Operation{}, ErrNothingToClaim
 	}

@@ -21,15 +21,40 @@ ORDER BY lease_expires_at
 LIMIT $1
 FOR UPDATE SKIP LOCKED`
 
+// selectOrphaned is selectExpired for the running operations whose tie nobody holds: each
+// distinct tie is probed with a lock of this transaction's own, which a live session's lock
+// refuses. It runs on a connection of the pool, never on a Session's, where the probe of the
+// session's own tie would succeed. MATERIALIZED, so each tie is probed once, before the rows
+// are locked.
+const selectOrphaned = `
+WITH orphaned AS MATERIALIZED (
+    SELECT tie
+    FROM (
+        SELECT DISTINCT tie
+        FROM operations
+        WHERE state = 'running'
+            AND tie IS NOT NULL
+    ) ties
+    WHERE pg_try_advisory_xact_lock(tie)
+)
+SELECT id, kind, instance_id, COALESCE(binding_id, '') AS binding_id, attempt, max_attempts,
+    claimed_at, request
+FROM operations
+WHERE state = 'running'
+    AND tie IN (SELECT tie FROM orphaned)
+ORDER BY claimed_at
+LIMIT $1
+FOR UPDATE SKIP LOCKED`
+
 const requeueExpired = `
 UPDATE operations
 SET state = 'queued', description = $2, run_after = now() + $3::interval,
-    lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
+    lease_owner = NULL, lease_expires_at = NULL, tie = NULL, updated_at = now()
 WHERE id = $1`
 
 const failExpired = `
 UPDATE operations
-SET state = 'failed', description = $2, lease_expires_at = NULL, finished_at = now(), updated_at = now()
+SET state = 'failed', description = $2, lease_expires_at = NULL, tie = NULL, finished_at = now(), updated_at = now()
 WHERE id = $1`
 
 type expired struct {
@@ -46,24 +71,43 @@ type expired struct {
 // delete_failed, a given-up unbind leaves the binding failed. It returns how many it touched.
 // Replicas may run it at the same time: each row is rescued once.
 func (s *Store) RescueExpired(ctx context.Context, backoff func(attempt int) time.Duration) (int, error) {
+	n, err := s.rescue(ctx, selectExpired, backoff)
+	if err != nil {
+		return n, fmt.Errorf("rescue expired operations: %w", err)
+	}
+	return n, nil
+}
+
+// RescueOrphaned is RescueExpired for the running operations tied to a Session that has
+// ended, whatever their lease: their worker's process died, or its connection broke and the
+// worker stopped them. They run again after after(attempt), which must leave a worker whose
+// connection broke the time to notice and stop its backend call. Operations claimed without
+// a session are left to their lease.
+func (s *Store) RescueOrphaned(ctx context.Context, after func(attempt int) time.Duration) (int, error) {
+	n, err := s.rescue(ctx, selectOrphaned, after)
+	if err != nil {
+		return n, fmt.Errorf("rescue orphaned operations: %w", err)
+	}
+	return n, nil
+}
+
+// rescue requeues or fails, batch by batch, the running operations that selectRunning finds.
+func (s *Store) rescue(ctx context.Context, selectRunning string, backoff func(attempt int) time.Duration) (int, error) {
 	total := 0
 	for {
-		n, err := s.rescueBatch(ctx, backoff)
+		n, err := s.rescueBatch(ctx, selectRunning, backoff)
 		total += n
-		if err != nil {
-			return total, fmt.Errorf("rescue expired operations: %w", err)
-		}
-		if n < rescueBatch {
-			return total, nil
+		if err != nil || n < rescueBatch {
+			return total, err
 		}
 	}
 }
 
-func (s *Store) rescueBatch(ctx context.Context, backoff func(attempt int) time.Duration) (int, error) {
+func (s *Store) rescueBatch(ctx context.Context, selectRunning string, backoff func(attempt int) time.Duration) (int, error) {
 	n := 0
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
 		var rows []expired
-		if err := tx.SelectContext(ctx, &rows, selectExpired, rescueBatch); err != nil {
+		if err := tx.SelectContext(ctx, &rows, selectRunning, rescueBatch); err != nil {
 			return fmt.Errorf("select: %w", err)
 		}
 		for _, r := range rows {

@@ -1,0 +1,136 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql/driver"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// ErrSessionLost means a Session no longer holds its tie: its connection broke (the state
+// database restarted, say) or was closed. The operations claimed through it are no longer
+// its own; open another.
+var ErrSessionLost = errors.New("database session lost")
+
+// Session is one connection to the state database that a worker pool holds apart from the
+// pool for as long as it runs, with a session-level advisory lock on a key of its own, its
+// tie. Session.Claim records the tie on the attempt it claims, so the attempt stays tied to
+// the session: once the session ends (its process died, its connection broke) PostgreSQL frees
+// the lock, and RescueOrphaned, which probes it, returns the operation to the queue without
+// waiting for its lease. Its methods are safe for concurrent use; they take turns on the
+// connection.
+type Session struct {
+	mu   sync.Mutex
+	conn *sqlx.Conn // nil once closed or lost
+	tie  int64
+}
+
+// tieAttempts bounds how many random keys OpenSession tries; a key another session holds is
+// as good as impossible, but cheap to step around.
+const tieAttempts = 3
+
+const takeTie = `SELECT pg_try_advisory_lock($1)`
+
+// OpenSession takes a connection out of the pool and the advisory lock of a fresh random key
+// on it. The caller closes the session.
+func (s *Store) OpenSession(ctx context.Context) (*Session, error) {
+	conn, err := s.db.Connx(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("open session: %w", err)
+	}
+	se := &Session{conn: conn}
+	for range tieAttempts {
+		se.tie, err = randomTie()
+		if err != nil {
+			break
+		}
+		var taken bool
+		if err = conn.GetContext(ctx, &taken, takeTie, se.tie); err != nil {
+			err = fmt.Errorf("take tie: %w", err)
+			break
+		}
+		if taken {
+			return se, nil
+		}
+		err = errors.New("take tie: every key tried is held")
+	}
+	se.discard()
+	return nil, fmt.Errorf("open session: %w", err)
+}
+
+// randomTie is a positive 63-bit key, so that its halves in pg_locks are plain oids.
+func randomTie() (int64, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return 0, fmt.Errorf("random tie: %w", err)
+	}
+	return int64(binary.BigEndian.Uint64(b[:])>>1) | 1, nil
+}
+
+// Claim is Store.Claim through the session: the claimed attempt is tied to it. It runs on the
+// session's own connection, so a session that has ended claims nothing.
+func (se *Session) Claim(ctx context.Context, owner string, lease time.Duration) (Operation, error) {
+	se.mu.Lock()
+	defer se.mu.Unlock()
+	if se.conn == nil {
+		return Operation{}, fmt.Errorf("claim operation: %w", ErrSessionLost)
+	}
+	return claim(ctx, se.conn, owner, lease, &se.tie)
+}
+
+// holdsTie counts this session's advisory lock on its tie (a bigint key: objsubid 1, its
+// halves in classid and objid).
+const holdsTie = `
+SELECT count(*)
+FROM pg_locks
+WHERE locktype = 'advisory'
+    AND pid = pg_backend_pid()
+    AND granted
+    AND objsubid = 1
+    AND (classid::bigint << 32 | objid::bigint) = $1`
+
+// Check asks the database whether the session still holds its tie: nil when it does,
+// ErrSessionLost (wrapping the cause) when it does not or the connection failed, after which
+// the session is closed and every later call fails the same way.
+func (se *Session) Check(ctx context.Context) error {
+	se.mu.Lock()
+	defer se.mu.Unlock()
+	if se.conn == nil {
+		return ErrSessionLost
+	}
+	var held int
+	err := se.conn.GetContext(ctx, &held, holdsTie, se.tie)
+	if err == nil && held == 0 {
+		err = errors.New("the tie is not held")
+	}
+	if err != nil {
+		se.discard()
+		return fmt.Errorf("%w: %w", ErrSessionLost, err)
+	}
+	return nil
+}
+
+// Close ends the session, which frees its tie: the operations still tied to it are the
+// rescuer's. Closing a closed session does nothing.
+func (se *Session) Close() {
+	se.mu.Lock()
+	defer se.mu.Unlock()
+	se.discard()
+}
+
+// discard closes the connection rather than giving it back to the pool, where it would keep
+// the tie held, and make the rescuer's probe succeed on it, for as long as it stayed there.
+func (se *Session) discard() {
+	if se.conn == nil {
+		return
+	}
+	_ = se.conn.Raw(func(any) error { return driver.ErrBadConn })
+	_ = se.conn.Close()
+	se.conn = nil
+}
