@@ -101,16 +101,26 @@ func (l *loadLoop) cleanUp(c *osbClient) {
 }
 
 var _ = Describe("The state database stopped under load", Serial, func() {
-	It("answers 5xx with an OSB body at once while it is down, and carries on without a restart once it is back", func(ctx SpecContext) {
+	It("answers 5xx with an OSB body at once while it is down, stops its backend calls, and carries on without a restart once it is back", func(ctx SpecContext) {
 		const outage = 15 * time.Second
 		state, cluster := privateState()
+		// A lease of ten minutes: an operation cut short by the outage that runs again within
+		// the spec was freed by its dead session, not by its lease.
 		b := startBroker(state, map[string]string{
+			"OMNIBROKER_LEASE":            "10m",
 			"OMNIBROKER_POLL_INTERVAL":    "500ms",
 			"OMNIBROKER_RETRY_BASE":       "200ms",
 			"OMNIBROKER_RESTORE_INTERVAL": "0",
 		})
 		c := b.client()
 		admin := redisAdmin()
+		db := state.open()
+
+		By("holding one provision inside its backend call on the postgres node")
+		held := newID()
+		waiting, release := heldCall(held)
+		heldOp := operationOf(c.provision(held, provisionBody(quickPlan, nil), true))
+		Eventually(waiting).WithTimeout(20 * time.Second).Should(BeTrue())
 
 		By("provisioning and binding from four loops at once")
 		loops := make([]*loadLoop, 4)
@@ -130,10 +140,14 @@ var _ = Describe("The state database stopped under load", Serial, func() {
 		})
 		time.Sleep(2 * time.Second)
 
-		By("stopping the state database for 15 s")
+		By("stopping the state database for 15 s: the broker stops the held backend call while it is down")
 		cluster.Stop(GinkgoT())
 		stopped := time.Now()
-		time.Sleep(outage)
+		Eventually(waiting).WithTimeout(outage).Should(BeFalse(), "the held CREATE ROLE is cancelled on the node")
+		Eventually(func() []string { return logLines(b, "abandoned", heldOp) }).Should(HaveLen(1), "the worker gave the held operation up")
+		Expect(logLines(b, "session-lost", heldOp)).To(HaveLen(1), "because its session was lost")
+		release()
+		time.Sleep(time.Until(stopped.Add(outage)))
 		down := time.Now()
 		cluster.Start(GinkgoT())
 		restarted := time.Now()
@@ -166,6 +180,17 @@ var _ = Describe("The state database stopped under load", Serial, func() {
 		GinkgoWriter.Printf("measure: %d requests during the %s outage, slowest answer %s; every loop succeeded again within %s of the restart (pg_ctl start took %s)\n",
 			len(during), outage, slowest, recovered, restarted.Sub(down))
 
+		By("running the held provision again, once: through its dead session, since its lease has ten minutes to go")
+		expectSucceeded(await(func() response { return c.lastOperation(held, quickPlan, heldOp) }, time.Minute))
+		GinkgoWriter.Printf("measure: the provision cut short by the outage succeeded %s after the restart\n", time.Since(restarted))
+		ops := operationsOf(db, held, "", "provision")
+		Expect(ops).To(HaveLen(1))
+		Expect(ops[0].attempt).To(BeNumerically(">=", 2), "run again after the outage")
+		Expect(logLines(b, "succeeded", heldOp)).To(HaveLen(1))
+		Expect(databaseExists(backendDatabase(held))).To(BeTrue())
+		c.deprovisionGone(held, quickPlan)
+		Expect(roleExists(backendName("ob_o_", held))).To(BeFalse())
+
 		By("deleting every instance the loops sent, whatever its answer: nothing is left")
 		var ids []string
 		for _, l := range loops {
@@ -176,7 +201,6 @@ var _ = Describe("The state database stopped under load", Serial, func() {
 			ids = append(ids, l.ids...)
 		}
 		wg.Wait()
-		db := state.open()
 		Expect(count(db, `SELECT count(*) FROM operations WHERE state <> 'succeeded'`)).To(BeZero(), "operations not succeeded")
 		Expect(count(db, `SELECT count(*) FROM instances`)).To(BeZero(), "instances left")
 		for _, id := range ids {

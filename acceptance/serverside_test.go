@@ -120,3 +120,24 @@ func queryStrings(db *sql.DB, query string, args ...any) []string {
 	Expect(err).NotTo(HaveOccurred())
 	return values
 }
+
+// heldCall makes the postgres provision of instance id stop inside its backend call: a
+// transaction of the spec's own creates the instance's owner role and does not commit, so the
+// adapter's CREATE ROLE of that name waits for it. release rolls it back; waiting tells whether
+// the adapter's statement is still waiting on the node.
+func heldCall(id string) (waiting func() bool, release func()) {
+	GinkgoHelper()
+	owner := backendName("ob_o_", id)
+	dropLeftoverDatabase(id)
+	tx, err := adminDB.Begin()
+	Expect(err).NotTo(HaveOccurred())
+	_, err = tx.Exec(`CREATE ROLE ` + pq.QuoteIdentifier(owner) + ` NOLOGIN`)
+	Expect(err).NotTo(HaveOccurred())
+	release = func() { _ = tx.Rollback() }
+	DeferCleanup(release)
+	waiting = func() bool {
+		return count(adminDB, `SELECT count(*) FROM pg_stat_activity
+			WHERE wait_event_type = 'Lock' AND position($1 IN query) > 0`, `CREATE ROLE `+pq.QuoteIdentifier(owner)) > 0
+	}
+	return waiting, release
+}

@@ -27,6 +27,8 @@ const (
 	DefaultPollInterval = 2 * time.Second
 	// DefaultOperationTimeout is PoolConfig.OperationTimeout's default.
 	DefaultOperationTimeout = 10 * time.Minute
+	// DefaultRescueInterval is PoolConfig.RescueInterval's default.
+	DefaultRescueInterval = time.Second
 	// DefaultRetryBase is PoolConfig.RetryBase's default.
 	DefaultRetryBase = 2 * time.Second
 	// DefaultRestoreInterval is how often a serving process sweeps for lost logins when not

@@ -27,6 +27,12 @@ type PoolConfig struct {
 	PollInterval     time.Duration // how often idle workers look for work; NOTIFY wakes them sooner
 	OperationTimeout time.Duration // one attempt's limit
 	RetryBase        time.Duration // the first backoff; it doubles per attempt, up to a minute
+	// RescueInterval is how often the pool checks that its database session, to which the
+	// operations it runs are tied, still holds them, and how often its rescuer looks for the
+	// operations of sessions that have ended (a process that died) and of leases that expired.
+	// An operation whose session ended runs again tieGrace intervals later at the earliest.
+	// Replicas should share it.
+	RescueInterval time.Duration
 	// RestoreInterval is how often the pool checks, on the nodes of backends that can forget
 	// what Bind made (Backend.LosesBindings), that the logins of live bindings are still there,
 	// and queues a restore of those that are not. 0 disables it.
@@ -36,15 +42,16 @@ type PoolConfig struct {
 	ExpiryInterval time.Duration
 }
 
-// Pool runs queued operations against the backends: claim, run under a lease it keeps
-// renewing, record the outcome fenced on the lease, retry transient failures with jittered
-// exponential backoff.
+// Pool runs queued operations against the backends: claim, tied to its database session
+// (see session.go), run under a lease it keeps renewing, record the outcome fenced on the
+// lease, retry transient failures with jittered exponential backoff.
 type Pool struct {
 	b     *Broker
 	cfg   PoolConfig
 	retry retryPolicy
 	owner string
 	wake  chan struct{}
+	tie   tie
 }
 
 // NewPool returns a worker pool for b; Run starts it.
@@ -55,14 +62,26 @@ func (b *Broker) NewPool(cfg PoolConfig) *Pool {
 	cfg.OperationTimeout = orDefault(cfg.OperationTimeout, DefaultOperationTimeout)
 	cfg.RetryBase = orDefault(cfg.RetryBase, DefaultRetryBase)
 	cfg.ExpiryInterval = orDefault(cfg.ExpiryInterval, DefaultExpiryInterval)
+	cfg.RescueInterval = orDefault(cfg.RescueInterval, DefaultRescueInterval)
 	return &Pool{b: b, cfg: cfg, retry: newRetryPolicy(cfg.RetryBase), owner: uuid.NewString(), wake: make(chan struct{}, 1)}
 }
 
 // Run works until fetchCtx ends, then lets running operations finish until workCtx ends,
 // when their backend calls are cancelled and the operations released to the queue for
-// another replica. It returns when every worker has stopped.
+// another replica. It returns when every worker has stopped and its session is closed.
 func (p *Pool) Run(fetchCtx, workCtx context.Context) {
 	logger := p.b.logger.Session("workers", lager.Data{"owner": p.owner, "workers": p.cfg.Workers})
+	// The session outlives the workers: closing it hands what they still run to the rescuers.
+	sessionCtx, closeSession := context.WithCancel(context.WithoutCancel(fetchCtx))
+	sessionDone := make(chan struct{})
+	if p.cfg.Workers > 0 {
+		go func() {
+			defer close(sessionDone)
+			p.keepSession(sessionCtx, logger.Session("session"))
+		}()
+	} else {
+		close(sessionDone)
+	}
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		if err := p.b.store.Listen(fetchCtx, p.wake); err != nil && fetchCtx.Err() == nil {
@@ -81,6 +100,8 @@ func (p *Pool) Run(fetchCtx, workCtx context.Context) {
 	}
 	logger.Info("started")
 	wg.Wait()
+	closeSession()
+	<-sessionDone
 	logger.Info("stopped")
 }
 
@@ -93,18 +114,21 @@ func (p *Pool) signal() {
 
 func (p *Pool) work(fetchCtx, workCtx context.Context, owner string, logger lager.Logger) {
 	for fetchCtx.Err() == nil {
-		// A claim that commits is run or released: shutdown must not cancel it half-way.
-		claimCtx, cancel := context.WithTimeout(context.WithoutCancel(fetchCtx), 10*time.Second)
-		op, err := p.b.store.Claim(claimCtx, owner, p.cfg.Lease)
-		cancel()
-		if err == nil {
-			// Another idle worker may find more work waiting behind this one.
-			p.signal()
-			p.run(workCtx, op)
-			continue
-		}
-		if !errors.Is(err, store.ErrNothingToClaim) && fetchCtx.Err() == nil {
-			logger.Error("claim-failed", err)
+		// Without a session (the state database is out of reach) there is nothing to claim with.
+		if session, lost := p.tie.current(); session != nil {
+			// A claim that commits is run or released: shutdown must not cancel it half-way.
+			claimCtx, cancel := context.WithTimeout(context.WithoutCancel(fetchCtx), 10*time.Second)
+			op, err := session.Claim(claimCtx, owner, p.cfg.Lease)
+			cancel()
+			if err == nil {
+				// Another idle worker may find more work waiting behind this one.
+				p.signal()
+				p.run(workCtx, op, lost)
+				continue
+			}
+			if !errors.Is(err, store.ErrNothingToClaim) && !errors.Is(err, store.ErrSessionLost) && fetchCtx.Err() == nil {
+				logger.Error("claim-failed", err)
+			}
 		}
 		select {
 		case <-fetchCtx.Done():
@@ -114,26 +138,8 @@ func (p *Pool) work(fetchCtx, workCtx context.Context, owner string, logger lage
 	}
 }
 
-// rescue returns operations whose lease expired (their worker's process died) to the queue.
-func (p *Pool) rescue(ctx context.Context, logger lager.Logger) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(p.retry.jitter(p.cfg.Lease / 2)):
-		}
-		n, err := p.b.store.RescueExpired(ctx, p.retry.backoff)
-		if err != nil && ctx.Err() == nil {
-			logger.Error("rescue-failed", err)
-		}
-		if n > 0 {
-			logger.Info("rescued", lager.Data{"operations": n})
-			p.signal()
-		}
-	}
-}
-
-func (p *Pool) run(workCtx context.Context, op store.Operation) {
+// run runs op, claimed through the session that lost is closed for.
+func (p *Pool) run(workCtx context.Context, op store.Operation, lost <-chan struct{}) {
 	logger := p.b.logger.Session("operation", logIDs(lager.Data{
 		"operation-id": op.ID, "kind": op.Kind, "attempt": op.Attempt,
 		"instance-id": op.InstanceID, "binding-id": op.BindingID,
@@ -145,8 +151,8 @@ func (p *Pool) run(workCtx context.Context, op store.Operation) {
 	defer cancel()
 	// The heartbeat renews the lease. A worker that has not renewed it for half its length
 	// stops its backend call, well before the lease expires and another worker may take the
-	// operation over.
-	var leaseLost bool
+	// operation over; so does a worker whose session is lost, before the rescuers' grace ends.
+	var leaseLost, sessionLost bool
 	heartbeatDone := make(chan struct{})
 	go func() {
 		defer close(heartbeatDone)
@@ -157,6 +163,11 @@ func (p *Pool) run(workCtx context.Context, op store.Operation) {
 		for {
 			select {
 			case <-opCtx.Done():
+				return
+			case <-lost:
+				logger.Error("session-lost", store.ErrSessionLost)
+				sessionLost = true
+				cancel()
 				return
 			case <-tick.C:
 			}
@@ -189,7 +200,8 @@ func (p *Pool) run(workCtx context.Context, op store.Operation) {
 	defer done()
 	data := lager.Data{"duration": time.Since(started).String()}
 	switch {
-	case leaseLost:
+	case leaseLost || sessionLost:
+		// Another worker may be running it already, or will: the rescuers requeued it.
 		logger.Info("abandoned", data)
 		return
 	case err == nil:

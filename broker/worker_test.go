@@ -51,13 +51,7 @@ var _ = Describe("Workers", func() {
 var _ = Describe("Leases", func() {
 	When("another worker takes over an operation while its first worker is still at it", func() {
 		It("makes the first worker abandon it without recording a result", func() {
-			By("holding the placement lock so the provision stays in its worker")
-			lock := testkit.HoldPlacementLock(GinkgoT(), st.DB().DB, "local")
-
-			id := uuid.NewString()
-			resp := call("PUT", "/v2/service_instances/"+id+"?accepts_incomplete=true", provisionBody(asyncPlan))
-			Expect(resp.status).To(Equal(202))
-			opID := resp.body["operation"].(string)
+			id, opID, lock := heldLocalProvision()
 			Eventually(func() string {
 				var state string
 				Expect(st.DB().Get(&state, `SELECT state FROM operations WHERE id = $1`, opID)).To(Succeed())
@@ -80,13 +74,61 @@ var _ = Describe("Leases", func() {
 			By("handing it back to the queue so the suite leaves nothing running")
 			_, err = st.DB().Exec(`UPDATE operations SET state = 'queued', lease_owner = NULL, lease_expires_at = NULL WHERE id = $1`, opID)
 			Expect(err).NotTo(HaveOccurred())
-			Eventually(func() any {
-				return call("GET", "/v2/service_instances/"+id+"/last_operation?operation="+opID, nil).body["state"]
-			}, 20*time.Second).Should(Equal("succeeded"))
-			Expect(call("DELETE", "/v2/service_instances/"+id+"?accepts_incomplete=true&service_id="+serviceID+"&plan_id="+asyncPlan, nil).status).To(Equal(202))
-			Eventually(func() int {
-				return call("GET", "/v2/service_instances/"+id+"/last_operation", nil).status
-			}, 20*time.Second).Should(Equal(410))
+			succeedThenDelete(id, opID)
+		})
+	})
+})
+
+// heldLocalProvision holds the placement lock of backend local, so that a provision of the
+// async plan stays in its worker until the lock is released, and queues one.
+func heldLocalProvision() (id, opID string, lock *testkit.PlacementLock) {
+	GinkgoHelper()
+	By("holding the placement lock so the provision stays in its worker")
+	lock = testkit.HoldPlacementLock(GinkgoT(), st.DB().DB, "local")
+	id = uuid.NewString()
+	resp := call("PUT", "/v2/service_instances/"+id+"?accepts_incomplete=true", provisionBody(asyncPlan))
+	Expect(resp.status).To(Equal(202))
+	return id, resp.body["operation"].(string), lock
+}
+
+// succeedThenDelete waits until the provision opID of instance id has succeeded, then
+// deprovisions the instance, so that the suite leaves nothing behind.
+func succeedThenDelete(id, opID string) {
+	GinkgoHelper()
+	Eventually(func() any {
+		return call("GET", "/v2/service_instances/"+id+"/last_operation?operation="+opID, nil).body["state"]
+	}, 20*time.Second).Should(Equal("succeeded"))
+	Expect(call("DELETE", "/v2/service_instances/"+id+"?accepts_incomplete=true&service_id="+serviceID+"&plan_id="+asyncPlan, nil).status).To(Equal(202))
+	Eventually(func() int {
+		return call("GET", "/v2/service_instances/"+id+"/last_operation", nil).status
+	}, 20*time.Second).Should(Equal(410))
+}
+
+var _ = Describe("The pool's database session", func() {
+	When("the state database ends it while an operation is under way", func() {
+		It("stops the operation's work, and the operation runs again through the session the pool opens next", func() {
+			id, opID, lock := heldLocalProvision()
+
+			By("ending the session its attempt is tied to, found as another client would")
+			var pid int
+			Eventually(func() error {
+				return st.DB().Get(&pid, `SELECT l.pid FROM pg_locks l JOIN operations o
+					ON (l.classid::bigint << 32 | l.objid::bigint) = o.tie
+					WHERE o.id = $1 AND o.state = 'running' AND l.locktype = 'advisory' AND l.objsubid = 1`, opID)
+			}, 10*time.Second).Should(Succeed())
+			_, err := st.DB().Exec(`SELECT pg_terminate_backend($1)`, pid)
+			Expect(err).NotTo(HaveOccurred())
+			// The worker stops when it finds its session lost, or sooner, when the rescuer has
+			// requeued the operation and the heartbeat finds its lease gone.
+			Eventually(logger.LogMessages, 10*time.Second).Should(ContainElements(
+				HaveSuffix("workers.session.session-lost"), HaveSuffix("operation.abandoned")))
+
+			By("finishing it once the lock is free")
+			lock.Release()
+			succeedThenDelete(id, opID)
+			var attempt int
+			Expect(st.DB().Get(&attempt, `SELECT attempt FROM operations WHERE id = $1`, opID)).To(Succeed())
+			Expect(attempt).To(Equal(2), "the stopped attempt counts")
 		})
 	})
 })

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"database/sql/driver"
 	"encoding/binary"
 	"errors"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+	"github.com/lib/pq/pqerror"
 )
 
 // ErrSessionLost means a Session no longer holds its tie: its connection broke (the state
@@ -81,7 +84,23 @@ func (se *Session) Claim(ctx context.Context, owner string, lease time.Duration)
 	if se.conn == nil {
 		return Operation{}, fmt.Errorf("claim operation: %w", ErrSessionLost)
 	}
-	return claim(ctx, se.conn, owner, lease, &se.tie)
+	op, err := claim(ctx, se.conn, owner, lease, &se.tie)
+	if connectionLost(err) {
+		se.discard()
+		return Operation{}, fmt.Errorf("%w: %w", ErrSessionLost, err)
+	}
+	return op, err
+}
+
+// connectionLost tells whether err ended the connection it came from: the driver found it
+// broken, or the server ended the session with a FATAL error (pg_terminate_backend, a
+// shutdown).
+func connectionLost(err error) bool {
+	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) {
+		return true
+	}
+	var pqErr *pq.Error
+	return errors.As(err, &pqErr) && (pqErr.Fatal() || pqErr.Severity == pqerror.SeverityPanic)
 }
 
 // holdsTie counts this session's advisory lock on its tie (a bigint key: objsubid 1, its

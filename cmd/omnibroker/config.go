@@ -25,6 +25,7 @@ type Config struct {
 	Workers         int
 	Lease           time.Duration
 	PollInterval    time.Duration
+	RescueInterval  time.Duration
 	RetryBase       time.Duration
 	MaxAttempts     int
 	SyncBudget      time.Duration
@@ -59,6 +60,7 @@ func loadConfig(needAuth, needKeys bool) (Config, error) {
 		Workers:         r.integer("OMNIBROKER_WORKERS", broker.DefaultWorkers, 0, 256),
 		Lease:           r.duration("OMNIBROKER_LEASE", broker.DefaultLease, time.Second, time.Hour),
 		PollInterval:    r.duration("OMNIBROKER_POLL_INTERVAL", broker.DefaultPollInterval, 10*time.Millisecond, time.Minute),
+		RescueInterval:  r.duration("OMNIBROKER_RESCUE_INTERVAL", broker.DefaultRescueInterval, 100*time.Millisecond, time.Minute),
 		RetryBase:       r.duration("OMNIBROKER_RETRY_BASE", broker.DefaultRetryBase, 10*time.Millisecond, time.Minute),
 		MaxAttempts:     r.integer("OMNIBROKER_MAX_ATTEMPTS", broker.DefaultMaxAttempts, 1, 100),
 		SyncBudget:      r.duration("OMNIBROKER_SYNC_BUDGET", broker.DefaultSyncBudget, time.Second, broker.MaxSyncBudget),

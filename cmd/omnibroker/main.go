@@ -212,7 +212,7 @@ func serve() error {
 	})
 	pool := b.NewPool(broker.PoolConfig{
 		Workers: cfg.Workers, Lease: cfg.Lease, PollInterval: cfg.PollInterval, RetryBase: cfg.RetryBase,
-		RestoreInterval: cfg.RestoreInterval, ExpiryInterval: cfg.ExpiryInterval,
+		RescueInterval: cfg.RescueInterval, RestoreInterval: cfg.RestoreInterval, ExpiryInterval: cfg.ExpiryInterval,
 	})
 
 	listener, err := net.Listen("tcp", cfg.Listen)
