@@ -135,13 +135,26 @@ func (se *Session) Check(ctx context.Context) error {
 	return nil
 }
 
+const untie = `SELECT pg_advisory_unlock($1)`
+
 // Close ends the session, which frees its tie: the operations still tied to it are the
-// rescuer's. Closing a closed session does nothing.
+// rescuer's from the moment it returns. Closing a closed session does nothing.
 func (se *Session) Close() {
 	se.mu.Lock()
 	defer se.mu.Unlock()
+	if se.conn == nil {
+		return
+	}
+	// The server frees a closed connection's locks only once its process has seen it go; the
+	// unlock frees the tie at once. If it fails, the closing does it a moment later.
+	ctx, cancel := context.WithTimeout(context.Background(), untieTimeout)
+	defer cancel()
+	_, _ = se.conn.ExecContext(ctx, untie, se.tie)
 	se.discard()
 }
+
+// untieTimeout bounds Close's unlock, which a server out of reach would not answer.
+const untieTimeout = 2 * time.Second
 
 // discard closes the connection rather than giving it back to the pool, where it would keep
 // the tie held, and make the rescuer's probe succeed on it, for as long as it stayed there.
