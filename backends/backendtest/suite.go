@@ -91,7 +91,10 @@ func (s *Suite[A, B]) Logged(ctx context.Context) context.Context {
 }
 
 // Calls are the calls of the suite's adapter.
-func (s *Suite[A, B]) Calls() Calls { return Call(s.kind, s.Backend) }
+func (s *Suite[A, B]) Calls() Calls { return s.CallsOf(s.Backend) }
+
+// CallsOf are the calls of b, an adapter of the suite's kind (such as one of Open's).
+func (s *Suite[A, B]) CallsOf(b backends.Backend) Calls { return Call(s.kind, b) }
 
 // Bound binds a NewBinding to inst, logged with this spec's logger, and returns it with its
 // credentials; the spec fails unless the bind succeeds.

@@ -130,7 +130,7 @@ var _ = Describe("Bind", func() {
 		inst := newInstance(nil)
 		_, err := suite.Calls().Bind(suite.Logged(ctx), inst, newBinding())
 		Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
-		Expect(description(err)).To(ContainSubstring("does not exist on node mysql-local"))
+		Expect(backendtest.Description(err)).To(ContainSubstring("does not exist on node mysql-local"))
 	})
 
 	When("a user of that name holds privileges on another database", func() {
@@ -144,7 +144,7 @@ var _ = Describe("Bind", func() {
 
 			_, err := suite.Calls().Bind(suite.Logged(ctx), inst, b)
 			Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
-			Expect(description(err)).To(ContainSubstring("is taken by a user this broker does not own"))
+			Expect(backendtest.Description(err)).To(ContainSubstring("is taken by a user this broker does not own"))
 
 			err = suite.Calls().Unbind(suite.Logged(ctx), inst, b)
 			Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
@@ -172,7 +172,7 @@ var _ = Describe("Bind", func() {
 			inst := backends.Instance{ID: "some-id", Node: "mysql-closed", Plan: "small"}
 			_, err := suite.Calls().Bind(suite.Logged(ctx), inst, backends.Binding{ID: "b", Password: password})
 			Expect(backends.IsPermanent(err)).To(BeTrue())
-			Expect(description(err)).To(Equal("the binding's password cannot be used for MariaDB"))
+			Expect(backendtest.Description(err)).To(Equal("the binding's password cannot be used for MariaDB"))
 		},
 		Entry("empty", ""),
 		Entry("with a quote", "abc'def"),

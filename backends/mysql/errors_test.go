@@ -17,45 +17,8 @@ import (
 	"github.com/omnibroker/omnibroker/backends/mysql"
 )
 
-// description is what a person reads on last_operation for err.
-var description = backendtest.Description
-
-// calls runs the contract of b, an adapter of this package, as the specs speak of it.
-func calls(b backends.Backend) backendtest.Calls { return backendtest.Call("mysql", b) }
-
 var _ = Describe("Errors", func() {
-	When("the instance is on a node this backend does not know", func() {
-		It("fails permanently, naming the node", func(ctx SpecContext) {
-			inst := backends.Instance{ID: "some-id", Node: "mysql-unknown"}
-			err := suite.Calls().Provision(suite.Logged(ctx), inst)
-			Expect(backends.IsPermanent(err)).To(BeTrue())
-			Expect(description(err)).To(ContainSubstring("mysql-unknown"))
-			Expect(suite.Backend.Ping(ctx, "mysql-unknown")).To(Satisfy(backends.IsPermanent))
-		})
-	})
-
-	When("the node refuses connections", func() {
-		inst := backends.Instance{ID: "some-id", Node: "mysql-closed"}
-		password := "Bx7kQ2mZ9pR4tW1vY6nC3hJ8sD5fG0aL"
-
-		DescribeTable("fails for a retry, saying so in plain words and without the admin's or the binding's password",
-			func(ctx SpecContext, call backendtest.NodeCall) {
-				err := call(suite.Logged(ctx), suite.Backend)
-				Expect(err).To(HaveOccurred())
-				Expect(backends.IsPermanent(err)).To(BeFalse())
-				Expect(description(err)).To(Equal("node mysql-closed refused the connection"))
-				backendtest.ExpectHidden(err.Error(), backendtest.ClosedNodePassword, "the error")
-				backendtest.ExpectHidden(err.Error(), password, "the error")
-				Expect(strings.Contains(err.Error(), "mysql://")).To(BeFalse(), "the error shows a URL")
-				backendtest.ExpectHidden(string(suite.Logger.Buffer().Contents()), backendtest.ClosedNodePassword, "the log")
-				backendtest.ExpectHidden(string(suite.Logger.Buffer().Contents()), password, "the log")
-			},
-			backendtest.NodeCalls("mysql", inst, password),
-			Entry("update", backendtest.NodeCall(func(ctx context.Context, b backends.Backend) error {
-				return calls(b).Update(ctx, inst, "small")
-			})),
-		)
-	})
+	suite.ItFailsOnUnreachableNodes("mysql-unknown", "mysql-closed", "mysql://")
 
 	When("the node accepts the connection and then never answers", func() {
 		It("gives up after the read timeout, for a retry, even without a deadline on the call", func(ctx SpecContext) {
@@ -63,10 +26,10 @@ var _ = Describe("Errors", func() {
 			m := suite.Open(backends.Server{Name: "mysql-hung", AdminURL: "mysql://root:" + backendtest.ClosedNodePassword + "@" + addr + "/?readTimeout=300ms"})
 
 			start := time.Now()
-			err := calls(m).Provision(suite.Logged(context.WithoutCancel(ctx)), backends.Instance{ID: "some-id", Node: "mysql-hung"})
+			err := suite.CallsOf(m).Provision(suite.Logged(context.WithoutCancel(ctx)), backends.Instance{ID: "some-id", Node: "mysql-hung"})
 			Expect(time.Since(start)).To(BeNumerically("<", 5*time.Second))
 			Expect(backends.IsPermanent(err)).To(BeFalse())
-			Expect(description(err)).To(Equal("node mysql-hung dropped the connection or stopped answering"))
+			Expect(backendtest.Description(err)).To(Equal("node mysql-hung dropped the connection or stopped answering"))
 			backendtest.ExpectHidden(err.Error(), backendtest.ClosedNodePassword, "the error")
 		})
 
@@ -77,7 +40,7 @@ var _ = Describe("Errors", func() {
 			defer cancel()
 			err := m.Ping(short, "mysql-hung")
 			Expect(backends.IsPermanent(err)).To(BeFalse())
-			Expect(description(err)).To(Equal("node mysql-hung did not answer in time"))
+			Expect(backendtest.Description(err)).To(Equal("node mysql-hung did not answer in time"))
 		})
 	})
 
@@ -86,7 +49,7 @@ var _ = Describe("Errors", func() {
 			m := suite.Open(backends.Server{Name: "mysql-wrong", AdminURL: "mysql://nobody_here:" + backendtest.ClosedNodePassword + "@127.0.0.1:3306/"})
 			err := m.Ping(ctx, "mysql-wrong")
 			Expect(backends.IsPermanent(err)).To(BeFalse())
-			Expect(description(err)).To(Equal("node mysql-wrong rejected the broker's login"))
+			Expect(backendtest.Description(err)).To(Equal("node mysql-wrong rejected the broker's login"))
 			backendtest.ExpectHidden(err.Error(), backendtest.ClosedNodePassword, "the error")
 		})
 	})
@@ -103,7 +66,7 @@ var _ = Describe("Errors", func() {
 			Expect(time.Since(start)).To(BeNumerically("<", 5*time.Second))
 			Expect(err).To(HaveOccurred())
 			Expect(backends.IsPermanent(err)).To(BeFalse())
-			Expect(description(err)).To(Equal("node mysql-local did not answer in time"))
+			Expect(backendtest.Description(err)).To(Equal("node mysql-local did not answer in time"))
 			Expect(errors.Is(err, context.DeadlineExceeded)).To(BeTrue())
 
 			release()
@@ -117,13 +80,13 @@ var _ = Describe("Errors", func() {
 			release := holdLock(ctx, inst)
 
 			start := time.Now()
-			_, err := calls(m).Bind(suite.Logged(ctx), inst, newBinding())
+			_, err := suite.CallsOf(m).Bind(suite.Logged(ctx), inst, newBinding())
 			Expect(time.Since(start)).To(BeNumerically("~", 500*time.Millisecond, 2*time.Second))
 			Expect(backends.IsPermanent(err)).To(BeFalse())
-			Expect(description(err)).To(Equal("node mysql-local is still busy with another call for this instance"))
+			Expect(backendtest.Description(err)).To(Equal("node mysql-local is still busy with another call for this instance"))
 
 			release()
-			_, err = calls(m).Bind(suite.Logged(ctx), inst, newBinding())
+			_, err = suite.CallsOf(m).Bind(suite.Logged(ctx), inst, newBinding())
 			Expect(err).NotTo(HaveOccurred())
 		})
 	})
@@ -133,7 +96,7 @@ var _ = Describe("Errors", func() {
 			inst := backends.Instance{ID: "some-id", Node: "mysql-closed", Plan: "small", PlanConfig: map[string]any{"max_user_connections": limit}}
 			err := suite.Calls().Provision(suite.Logged(ctx), inst)
 			Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
-			Expect(description(err)).To(Equal("plan small sets max_user_connections to something other than a positive whole number"))
+			Expect(backendtest.Description(err)).To(Equal("plan small sets max_user_connections to something other than a positive whole number"))
 			_, err = suite.Calls().Bind(suite.Logged(ctx), inst, newBinding())
 			Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
 		},
@@ -233,8 +196,8 @@ var _ = Describe("New", func() {
 	It("hands out the node's public host and port when they are set", func(ctx SpecContext) {
 		m := suite.Open(backends.Server{Name: "mysql-local", AdminURL: suite.AdminURL, Host: "db.example.com", Port: 13306})
 		inst := newInstance(nil)
-		Expect(calls(m).Provision(suite.Logged(ctx), inst)).To(Succeed())
-		creds, err := calls(m).Bind(suite.Logged(ctx), inst, newBinding())
+		Expect(suite.CallsOf(m).Provision(suite.Logged(ctx), inst)).To(Succeed())
+		creds, err := suite.CallsOf(m).Bind(suite.Logged(ctx), inst, newBinding())
 		Expect(err).NotTo(HaveOccurred())
 		Expect(creds["hostname"]).To(Equal("db.example.com"))
 		Expect(creds["port"]).To(Equal(13306))

@@ -63,7 +63,7 @@ var _ = Describe("Update", func() {
 		inst := newInstance(nil)
 		err := suite.Calls().Update(suite.Logged(ctx), inst, "small")
 		Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
-		Expect(description(err)).To(ContainSubstring("does not exist on node mysql-local"))
+		Expect(backendtest.Description(err)).To(ContainSubstring("does not exist on node mysql-local"))
 	})
 })
 

@@ -102,7 +102,7 @@ var _ = Describe("What a binding leaves in other databases", func() {
 			err := suite.Calls().Deprovision(suite.Logged(ctx), inst.Instance)
 			Expect(err).To(HaveOccurred())
 			Expect(backends.IsPermanent(err)).To(BeFalse())
-			Expect(description(err)).To(ContainSubstring("still owns objects"))
+			Expect(backendtest.Description(err)).To(ContainSubstring("still owns objects"))
 
 			Expect(session.PingContext(ctx)).NotTo(Succeed())
 			Expect(roleExists(ctx, bindingName(inst.Instance, b1))).To(BeTrue())

@@ -18,39 +18,8 @@ import (
 	"github.com/omnibroker/omnibroker/backends/postgres"
 )
 
-// description is what a person reads on last_operation for err.
-var description = backendtest.Description
-
-// calls runs the contract of b, an adapter of this package, as the specs speak of it.
-func calls(b backends.Backend) backendtest.Calls { return backendtest.Call("postgres", b) }
-
 var _ = Describe("Errors", func() {
-	When("the instance is on a node this backend does not know", func() {
-		It("fails permanently, naming the node", func(ctx SpecContext) {
-			inst := backends.Instance{ID: "some-id", Node: "pg-unknown"}
-			err := suite.Calls().Provision(suite.Logged(ctx), inst)
-			Expect(backends.IsPermanent(err)).To(BeTrue())
-			Expect(description(err)).To(ContainSubstring("pg-unknown"))
-			Expect(suite.Backend.Ping(ctx, "pg-unknown")).To(Satisfy(backends.IsPermanent))
-		})
-	})
-
-	When("the node refuses connections", func() {
-		inst := backends.Instance{ID: "some-id", Node: "pg-closed"}
-
-		DescribeTable("fails for a retry, saying so in plain words and without the admin's or the binding's password",
-			func(ctx SpecContext, call backendtest.NodeCall) {
-				err := call(suite.Logged(ctx), suite.Backend)
-				Expect(err).To(HaveOccurred())
-				Expect(backends.IsPermanent(err)).To(BeFalse())
-				Expect(description(err)).To(Equal("node pg-closed refused the connection"))
-				Expect(err.Error()).NotTo(ContainSubstring(backendtest.ClosedNodePassword))
-				Expect(err.Error()).NotTo(ContainSubstring("postgres://"))
-				Expect(string(suite.Logger.Buffer().Contents())).NotTo(ContainSubstring(backendtest.ClosedNodePassword))
-			},
-			backendtest.NodeCalls("postgres", inst, backendtest.ClosedNodePassword),
-		)
-	})
+	suite.ItFailsOnUnreachableNodes("pg-unknown", "pg-closed", "postgres://")
 
 	When("the caller's context ends while a statement waits", func() {
 		It("aborts the statement, fails for a retry, and leaves the instance usable", func(ctx SpecContext) {
@@ -68,7 +37,7 @@ var _ = Describe("Errors", func() {
 			Expect(time.Since(start)).To(BeNumerically("<", 5*time.Second))
 			Expect(err).To(HaveOccurred())
 			Expect(backends.IsPermanent(err)).To(BeFalse())
-			Expect(description(err)).To(Equal("node pg-local did not answer in time"))
+			Expect(backendtest.Description(err)).To(Equal("node pg-local did not answer in time"))
 			Expect(errors.Is(err, context.DeadlineExceeded)).To(BeTrue())
 
 			Expect(tx.Rollback()).To(Succeed())
@@ -81,7 +50,7 @@ var _ = Describe("Errors", func() {
 			inst := backends.Instance{ID: "some-id", Node: "pg-closed", Plan: "small", PlanConfig: planConfig, Parameters: params}
 			err := suite.Calls().Provision(suite.Logged(ctx), inst)
 			Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
-			Expect(description(err)).To(ContainSubstring(sentence))
+			Expect(backendtest.Description(err)).To(ContainSubstring(sentence))
 		},
 		Entry("a connection_limit that is text", map[string]any{"connection_limit": "ten"}, nil, "plan small sets connection_limit"),
 		Entry("a fractional connection_limit", map[string]any{"connection_limit": 2.5}, nil, "plan small sets connection_limit"),
@@ -113,8 +82,8 @@ var _ = Describe("New", func() {
 	It("hands out the node's public host and port when they are set", func(ctx SpecContext) {
 		p := suite.Open(backends.Server{Name: "pg-local", AdminURL: suite.AdminURL, Host: "db.example.com", Port: 6432})
 		inst := newInstance(nil)
-		Expect(calls(p).Provision(suite.Logged(ctx), inst)).To(Succeed())
-		creds, err := calls(p).Bind(suite.Logged(ctx), inst, newBinding())
+		Expect(suite.CallsOf(p).Provision(suite.Logged(ctx), inst)).To(Succeed())
+		creds, err := suite.CallsOf(p).Bind(suite.Logged(ctx), inst, newBinding())
 		Expect(err).NotTo(HaveOccurred())
 		Expect(creds["hostname"]).To(Equal("db.example.com"))
 		Expect(creds["port"]).To(Equal(6432))

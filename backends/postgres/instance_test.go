@@ -154,7 +154,7 @@ var _ = Describe("Provision", func() {
 
 			err = suite.Calls().Provision(suite.Logged(ctx), inst)
 			Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
-			Expect(description(err)).To(ContainSubstring("taken by an object this broker does not own"))
+			Expect(backendtest.Description(err)).To(ContainSubstring("taken by an object this broker does not own"))
 			Expect(roleExists(ctx, ownerName(inst))).To(BeFalse())
 
 			Expect(suite.Calls().Deprovision(suite.Logged(ctx), inst)).To(Succeed())
@@ -204,7 +204,7 @@ var _ = Describe("Update", func() {
 		inst := newInstance(nil)
 		err := suite.Calls().Update(suite.Logged(ctx), inst, "small")
 		Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
-		Expect(description(err)).To(ContainSubstring("does not exist on node pg-local"))
+		Expect(backendtest.Description(err)).To(ContainSubstring("does not exist on node pg-local"))
 	})
 })
 

@@ -176,7 +176,7 @@ var _ = Describe("Bind", func() {
 		inst := newInstance()
 		_, err := suite.Calls().Bind(suite.Logged(ctx), inst, newBinding())
 		Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
-		Expect(description(err)).To(ContainSubstring("does not exist on node rabbitmq-local"))
+		Expect(backendtest.Description(err)).To(ContainSubstring("does not exist on node rabbitmq-local"))
 	})
 
 	When("a user of that name belongs to someone else", func() {
@@ -187,7 +187,7 @@ var _ = Describe("Bind", func() {
 
 			_, err := suite.Calls().Bind(suite.Logged(ctx), inst, b)
 			Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
-			Expect(description(err)).To(ContainSubstring("taken by a user this broker does not own"))
+			Expect(backendtest.Description(err)).To(ContainSubstring("taken by a user this broker does not own"))
 
 			Expect(backends.IsPermanent(suite.Calls().Unbind(suite.Logged(ctx), inst, b))).To(BeTrue())
 			Expect(userExists(userName(inst, b))).To(BeTrue())

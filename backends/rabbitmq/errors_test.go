@@ -18,12 +18,6 @@ import (
 	"github.com/omnibroker/omnibroker/backends/rabbitmq"
 )
 
-// description is what a person reads on last_operation for err.
-var description = backendtest.Description
-
-// calls runs the contract of b, an adapter of this package, as the specs speak of it.
-func calls(b backends.Backend) backendtest.Calls { return backendtest.Call("rabbitmq", b) }
-
 // fakeNode returns a backend whose node rabbitmq-fake is a management API that answers every
 // request with handler, its admin URL carrying backendtest.ClosedNodePassword.
 func fakeNode(handler http.HandlerFunc) *rabbitmq.RabbitMQ {
@@ -45,45 +39,21 @@ func expectClean(err error) {
 	GinkgoHelper()
 	backendtest.ExpectHidden(err.Error(), backendtest.ClosedNodePassword, "the error")
 	Expect(strings.Contains(err.Error(), "admin:")).To(BeFalse(), "the error shows the admin URL's login")
-	Expect(description(err)).NotTo(ContainSubstring("http"))
+	Expect(backendtest.Description(err)).NotTo(ContainSubstring("http"))
 	backendtest.ExpectHidden(string(suite.Logger.Buffer().Contents()), backendtest.ClosedNodePassword, "the log")
 }
 
 var _ = Describe("Errors", func() {
-	When("the instance is on a node this backend does not know", func() {
-		It("fails permanently, naming the node", func(ctx SpecContext) {
-			inst := backends.Instance{ID: "some-id", Node: "rabbitmq-unknown"}
-			err := suite.Calls().Provision(suite.Logged(ctx), inst)
-			Expect(backends.IsPermanent(err)).To(BeTrue())
-			Expect(description(err)).To(ContainSubstring("rabbitmq-unknown"))
-			Expect(suite.Calls().Update(suite.Logged(ctx), inst, "small")).To(Satisfy(backends.IsPermanent))
-			Expect(suite.Backend.Ping(ctx, "rabbitmq-unknown")).To(Satisfy(backends.IsPermanent))
-		})
-	})
-
-	When("the node refuses connections", func() {
-		inst := backends.Instance{ID: "some-id", Node: "rabbitmq-closed"}
-
-		DescribeTable("fails for a retry, saying so in plain words and without the admin's or the binding's password",
-			func(ctx SpecContext, call backendtest.NodeCall) {
-				err := call(suite.Logged(ctx), suite.Backend)
-				Expect(err).To(HaveOccurred())
-				Expect(backends.IsPermanent(err)).To(BeFalse())
-				Expect(description(err)).To(Equal("node rabbitmq-closed refused the connection"))
-				expectClean(err)
-			},
-			backendtest.NodeCalls("rabbitmq", inst, backendtest.ClosedNodePassword),
-		)
-	})
+	suite.ItFailsOnUnreachableNodes("rabbitmq-unknown", "rabbitmq-closed", "guest:")
 
 	DescribeTable("words the management API's error statuses for a person, as errors to retry",
 		func(ctx SpecContext, status int, body, sentence string) {
 			r := fakeNode(answer(status, body))
 			inst := backends.Instance{ID: "some-id", Node: "rabbitmq-fake"}
-			err := calls(r).Provision(suite.Logged(ctx), inst)
+			err := suite.CallsOf(r).Provision(suite.Logged(ctx), inst)
 			Expect(err).To(HaveOccurred())
 			Expect(backends.IsPermanent(err)).To(BeFalse())
-			Expect(description(err)).To(Equal(strings.ReplaceAll(sentence, "VHOST", vhostName(inst))))
+			Expect(backendtest.Description(err)).To(Equal(strings.ReplaceAll(sentence, "VHOST", vhostName(inst))))
 			expectClean(err)
 		},
 		Entry("a wrong login", http.StatusUnauthorized, `{"error":"not_authorized","reason":"Login failed"}`,
@@ -112,7 +82,7 @@ var _ = Describe("Errors", func() {
 		r := fakeNode(answer(http.StatusOK, `{"name":"monitor","tags":["management","monitoring"]}`))
 		err := r.Ping(ctx, "rabbitmq-fake")
 		Expect(err).To(HaveOccurred())
-		Expect(description(err)).To(Equal("the broker's admin user on node rabbitmq-fake lacks the administrator tag"))
+		Expect(backendtest.Description(err)).To(Equal("the broker's admin user on node rabbitmq-fake lacks the administrator tag"))
 	})
 
 	When("the caller's context ends while the node does not answer", func() {
@@ -123,10 +93,10 @@ var _ = Describe("Errors", func() {
 			short, cancel := context.WithTimeout(suite.Logged(ctx), 300*time.Millisecond)
 			defer cancel()
 			start := time.Now()
-			err := calls(r).Provision(short, backends.Instance{ID: "some-id", Node: "rabbitmq-fake"})
+			err := suite.CallsOf(r).Provision(short, backends.Instance{ID: "some-id", Node: "rabbitmq-fake"})
 			Expect(time.Since(start)).To(BeNumerically("<", 5*time.Second))
 			Expect(backends.IsPermanent(err)).To(BeFalse())
-			Expect(description(err)).To(Equal("node rabbitmq-fake did not answer in time"))
+			Expect(backendtest.Description(err)).To(Equal("node rabbitmq-fake did not answer in time"))
 			Expect(errors.Is(err, context.DeadlineExceeded)).To(BeTrue())
 			expectClean(err)
 		})
@@ -135,9 +105,9 @@ var _ = Describe("Errors", func() {
 			r := fakeNode(hang)
 			cancelled, cancel := context.WithCancel(suite.Logged(ctx))
 			time.AfterFunc(100*time.Millisecond, cancel)
-			_, err := calls(r).Bind(cancelled, backends.Instance{ID: "some-id", Node: "rabbitmq-fake"}, backends.Binding{ID: "b", Password: "p"})
+			_, err := suite.CallsOf(r).Bind(cancelled, backends.Instance{ID: "some-id", Node: "rabbitmq-fake"}, backends.Binding{ID: "b", Password: "p"})
 			Expect(backends.IsPermanent(err)).To(BeFalse())
-			Expect(description(err)).To(Equal("the call to node rabbitmq-fake was cancelled"))
+			Expect(backendtest.Description(err)).To(Equal("the call to node rabbitmq-fake was cancelled"))
 		})
 	})
 })
@@ -167,8 +137,8 @@ var _ = Describe("New", func() {
 		Expect(r.Ping(ctx, "rabbitmq-local")).To(Succeed())
 		inst := newInstance()
 		inst.PlanConfig = map[string]any{"management_api": true}
-		Expect(calls(r).Provision(suite.Logged(ctx), inst)).To(Succeed())
-		creds, err := calls(r).Bind(suite.Logged(ctx), inst, newBinding())
+		Expect(suite.CallsOf(r).Provision(suite.Logged(ctx), inst)).To(Succeed())
+		creds, err := suite.CallsOf(r).Bind(suite.Logged(ctx), inst, newBinding())
 		Expect(err).NotTo(HaveOccurred())
 		Expect(creds["hostname"]).To(Equal("mq.example.com"))
 		Expect(creds["host"]).To(Equal("mq.example.com"))

@@ -49,7 +49,7 @@ var _ = Describe("Provision", func() {
 
 			err = suite.Calls().Provision(suite.Logged(ctx), inst)
 			Expect(backends.IsPermanent(err)).To(BeTrue(), "%v", err)
-			Expect(description(err)).To(ContainSubstring("taken by an object this broker does not own"))
+			Expect(backendtest.Description(err)).To(ContainSubstring("taken by an object this broker does not own"))
 
 			Expect(suite.Calls().Deprovision(suite.Logged(ctx), inst)).To(Succeed())
 			Expect(vhostExists(vhost)).To(BeTrue())

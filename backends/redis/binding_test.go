@@ -221,7 +221,7 @@ var _ = Describe("Bind", func() {
 		addr := startRedisServer(append(securedServerArgs(), "--acl-pubsub-default", "allchannels")...)
 		r := suite.Open(backends.Server{Name: "redis-allchannels", AdminURL: "redis://" + adminUser + ":" + adminPassword + "@" + addr})
 		inst := backends.Instance{ID: uuid.NewString(), Node: "redis-allchannels"}
-		calls := backendtest.Call("redis", r)
+		calls := suite.CallsOf(r)
 		Expect(calls.Provision(suite.Logged(ctx), inst)).To(Succeed())
 		b := newBinding()
 		creds, err := calls.Bind(suite.Logged(ctx), inst, b)

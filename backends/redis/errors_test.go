@@ -18,12 +18,6 @@ import (
 	"github.com/omnibroker/omnibroker/backends/redis"
 )
 
-// description is what a person reads on last_operation for err.
-var description = backendtest.Description
-
-// calls runs the contract of b, an adapter of this package, as the specs speak of it.
-func calls(b backends.Backend) backendtest.Calls { return backendtest.Call("redis", b) }
-
 // reply is an error reply as a Redis node sends it.
 type reply string
 
@@ -37,14 +31,19 @@ func adminAddr() string {
 	return opts.Addr
 }
 
+// bindingLost is the table entry of the check of a binding of inst, a call that talks to
+// the node.
+func bindingLost(inst backends.Instance) TableEntry {
+	return Entry("binding-lost", backendtest.NodeCall(func(ctx context.Context, b backends.Backend) error {
+		_, err := suite.CallsOf(b).BindingLost(ctx, inst, backends.Binding{ID: "b", Password: backendtest.ClosedNodePassword})
+		return err
+	}))
+}
+
 // nodeCalls are table entries of the backend calls that talk to the node, for inst: those of
 // every adapter, and the check of a binding.
 func nodeCalls(inst backends.Instance) []TableEntry {
-	return append(backendtest.NodeCalls("redis", inst, backendtest.ClosedNodePassword),
-		Entry("binding-lost", backendtest.NodeCall(func(ctx context.Context, b backends.Backend) error {
-			_, err := calls(b).BindingLost(ctx, inst, backends.Binding{ID: "b", Password: backendtest.ClosedNodePassword})
-			return err
-		})))
+	return append(backendtest.NodeCalls("redis", inst, backendtest.ClosedNodePassword), bindingLost(inst))
 }
 
 // expectDescribed expects err to be a retryable failure described by sentence, showing
@@ -53,7 +52,7 @@ func expectDescribed(err error, sentence string, secrets ...string) {
 	GinkgoHelper()
 	Expect(err).To(HaveOccurred())
 	Expect(backends.IsPermanent(err)).To(BeFalse())
-	Expect(description(err)).To(Equal(sentence))
+	Expect(backendtest.Description(err)).To(Equal(sentence))
 	for _, s := range append(secrets, backendtest.ClosedNodePassword, "redis://") {
 		Expect(err.Error()).NotTo(ContainSubstring(s))
 		Expect(string(suite.Logger.Buffer().Contents())).NotTo(ContainSubstring(s))
@@ -61,28 +60,7 @@ func expectDescribed(err error, sentence string, secrets ...string) {
 }
 
 var _ = Describe("Errors", func() {
-	When("the instance is on a node this backend does not know", func() {
-		DescribeTable("fails permanently, naming the node",
-			func(ctx SpecContext, call backendtest.NodeCall) {
-				err := call(suite.Logged(ctx), suite.Backend)
-				Expect(backends.IsPermanent(err)).To(BeTrue())
-				Expect(description(err)).To(Equal("node redis-unknown is not configured in this broker's redis backend"))
-			},
-			nodeCalls(backends.Instance{ID: "some-id", Node: "redis-unknown"}),
-			Entry("update", backendtest.NodeCall(func(ctx context.Context, b backends.Backend) error {
-				return calls(b).Update(ctx, backends.Instance{ID: "some-id", Node: "redis-unknown"}, "small")
-			})),
-		)
-	})
-
-	When("the node refuses connections", func() {
-		DescribeTable("fails for a retry, saying so in plain words and without the admin's or the binding's password",
-			func(ctx SpecContext, call backendtest.NodeCall) {
-				expectDescribed(call(suite.Logged(ctx), suite.Backend), "node redis-closed refused the connection")
-			},
-			nodeCalls(backends.Instance{ID: "some-id", Node: "redis-closed"}),
-		)
-	})
+	suite.ItFailsOnUnreachableNodes("redis-unknown", "redis-closed", "redis://", bindingLost)
 
 	When("the node accepts connections but never answers", func() {
 		It("gives up when the caller's context ends, for a retry", func(ctx SpecContext) {
@@ -114,12 +92,12 @@ var _ = Describe("Errors", func() {
 			r := suite.Open(backends.Server{Name: "redis-limited", AdminURL: "redis://" + user + ":" + password + "@" + adminAddr()})
 			inst, b := backends.Instance{ID: uuid.NewString(), Node: "redis-limited"}, newBinding()
 
-			expectDescribed(calls(r).Provision(suite.Logged(ctx), inst),
+			expectDescribed(suite.CallsOf(r).Provision(suite.Logged(ctx), inst),
 				"the broker's admin user on node redis-limited lacks a permission it needs to list the ACL users", password)
-			_, err := calls(r).Bind(suite.Logged(ctx), inst, b)
+			_, err := suite.CallsOf(r).Bind(suite.Logged(ctx), inst, b)
 			expectDescribed(err,
 				"the broker's admin user on node redis-limited lacks a permission it needs to read the ACL rules of user default", password, b.Password)
-			expectDescribed(calls(r).Deprovision(suite.Logged(ctx), inst),
+			expectDescribed(suite.CallsOf(r).Deprovision(suite.Logged(ctx), inst),
 				"the broker's admin user on node redis-limited lacks a permission it needs to delete ACL user "+userName(inst, b), password)
 		})
 	})
@@ -132,11 +110,11 @@ var _ = Describe("Errors", func() {
 			const open = "node redis-open lets anyone log in as Redis's default user without a password; turn it off (ACL SETUSER default off) or give it a password"
 
 			expectDescribed(r.Ping(suite.Logged(ctx), "redis-open"), open)
-			expectDescribed(calls(r).Provision(suite.Logged(ctx), inst), open)
-			_, err := calls(r).Bind(suite.Logged(ctx), inst, b)
+			expectDescribed(suite.CallsOf(r).Provision(suite.Logged(ctx), inst), open)
+			_, err := suite.CallsOf(r).Bind(suite.Logged(ctx), inst, b)
 			expectDescribed(err, open, b.Password)
 			resp2 := suite.Open(backends.Server{Name: "redis-open", AdminURL: "redis://" + addr + "?protocol=2"})
-			_, err = calls(resp2).Bind(suite.Logged(ctx), inst, b)
+			_, err = suite.CallsOf(resp2).Bind(suite.Logged(ctx), inst, b)
 			expectDescribed(err, open, b.Password)
 			node := goredis.NewClient(&goredis.Options{Addr: addr})
 			DeferCleanup(node.Close)
@@ -148,11 +126,11 @@ var _ = Describe("Errors", func() {
 			Expect(node.Do(ctx, "AUTH", "default", "made-up").Err()).To(HaveOccurred())
 
 			Expect(r.Ping(suite.Logged(ctx), "redis-open")).To(Succeed())
-			Expect(calls(r).Provision(suite.Logged(ctx), inst)).To(Succeed())
-			creds, err := calls(r).Bind(suite.Logged(ctx), inst, b)
+			Expect(suite.CallsOf(r).Provision(suite.Logged(ctx), inst)).To(Succeed())
+			creds, err := suite.CallsOf(r).Bind(suite.Logged(ctx), inst, b)
 			Expect(err).NotTo(HaveOccurred())
 			Expect(mustLogin(ctx, creds).Set(ctx, keyPrefix(inst)+"k", "v", 0).Err()).To(Succeed())
-			Expect(calls(r).Deprovision(suite.Logged(ctx), inst)).To(Succeed())
+			Expect(suite.CallsOf(r).Deprovision(suite.Logged(ctx), inst)).To(Succeed())
 		})
 	})
 
@@ -174,15 +152,15 @@ var _ = Describe("Errors", func() {
 
 		It("serves instances, and shuts out whoever logs in as the default user", func(ctx SpecContext) {
 			Expect(r.Ping(suite.Logged(ctx), "redis-secured")).To(Succeed())
-			Expect(calls(r).Provision(suite.Logged(ctx), inst)).To(Succeed())
-			creds, err := calls(r).Bind(suite.Logged(ctx), inst, newBinding())
+			Expect(suite.CallsOf(r).Provision(suite.Logged(ctx), inst)).To(Succeed())
+			creds, err := suite.CallsOf(r).Bind(suite.Logged(ctx), inst, newBinding())
 			Expect(err).NotTo(HaveOccurred())
 			Expect(mustLogin(ctx, creds).Set(ctx, keyPrefix(inst)+"k", "v", 0).Err()).To(Succeed())
 
 			intruder := goredis.NewClient(&goredis.Options{Addr: addr, Username: "default", Password: "made-up", MaxRetries: -1})
 			DeferCleanup(intruder.Close)
 			Expect(goredis.IsAuthError(intruder.Ping(ctx).Err())).To(BeTrue(), "the default user is off")
-			Expect(calls(r).Deprovision(suite.Logged(ctx), inst)).To(Succeed())
+			Expect(suite.CallsOf(r).Deprovision(suite.Logged(ctx), inst)).To(Succeed())
 			Expect(node.Exists(ctx, keyPrefix(inst)+"k").Val()).To(BeZero())
 		})
 
@@ -190,11 +168,11 @@ var _ = Describe("Errors", func() {
 			Expect(node.ACLSetUser(ctx, "ops", "on", "nopass", "+@all", "~*").Err()).To(Succeed())
 			const open = "node redis-secured lets anyone log in as its ACL user ops without a password; turn it off (ACL SETUSER ops off) or give it a password"
 			expectDescribed(r.Ping(suite.Logged(ctx), "redis-secured"), open)
-			expectDescribed(calls(r).Provision(suite.Logged(ctx), inst), open)
+			expectDescribed(suite.CallsOf(r).Provision(suite.Logged(ctx), inst), open)
 
 			Expect(node.ACLSetUser(ctx, "ops", "off").Err()).To(Succeed())
 			Expect(r.Ping(suite.Logged(ctx), "redis-secured")).To(Succeed())
-			Expect(calls(r).Provision(suite.Logged(ctx), inst)).To(Succeed())
+			Expect(suite.CallsOf(r).Provision(suite.Logged(ctx), inst)).To(Succeed())
 		})
 	})
 
@@ -261,8 +239,8 @@ var _ = Describe("New", func() {
 	It("hands out the node's public host and port when they are set", func(ctx SpecContext) {
 		r := suite.Open(backends.Server{Name: "redis-local", AdminURL: suite.AdminURL, Host: "cache.example.com", Port: 16379})
 		inst := newInstance()
-		Expect(calls(r).Provision(suite.Logged(ctx), inst)).To(Succeed())
-		creds, err := calls(r).Bind(suite.Logged(ctx), inst, newBinding())
+		Expect(suite.CallsOf(r).Provision(suite.Logged(ctx), inst)).To(Succeed())
+		creds, err := suite.CallsOf(r).Bind(suite.Logged(ctx), inst, newBinding())
 		Expect(err).NotTo(HaveOccurred())
 		Expect(creds["host"]).To(Equal("cache.example.com"))
 		Expect(creds["port"]).To(Equal(16379))
