@@ -1,6 +1,7 @@
 // Package backendtest is what the specs of the adapters share: the chassis of their suites,
 // calling a backend the way they speak of it, the calls that talk to a node, calls made at
-// once, the credentials of a SQL database, and reading the sentence a failure carries. It is
+// once, the credentials of a SQL database, reading the sentence a failure carries, and the
+// specs every adapter passes (ItUnbinds, ItFailsOnUnreachableNodes, TransportFailures). It is
 // imported by tests only, and imports nothing of ours but backends and internal/testkit.
 package backendtest
 
