@@ -15,8 +15,8 @@ import (
 const bindingPassword = "Bx7kQ2mZ9pR4tW1vY6nC3hJ8sD5fG0aL"
 
 // ItFailsOnUnreachableNodes registers the specs of an adapter's calls on a node it cannot
-// reach, for each call that talks to the node (NodeCalls, an update, and the entries more
-// makes for the instance), made for an instance on that node and a binding with a password of
+// reach, for each call that talks to the node (NodeCalls, an update with a binding, and the
+// entries more makes for the instance), made for an instance on that node and a binding with a password of
 // its own:
 //   - on unknown, a node the adapter does not know, each call fails for good, with the
 //     sentence that says so;
@@ -27,8 +27,10 @@ const bindingPassword = "Bx7kQ2mZ9pR4tW1vY6nC3hJ8sD5fG0aL"
 func (s *Suite[A, B]) ItFailsOnUnreachableNodes(unknown, closed, urlPart string, more ...func(inst backends.Instance) ginkgo.TableEntry) {
 	calls := func(node string) []ginkgo.TableEntry {
 		inst := backends.Instance{ID: "some-id", Node: node}
+		// The update hands on a binding, so that every adapter has a login to set on the node.
 		entries := append(NodeCalls(s.kind, inst, bindingPassword), ginkgo.Entry("update", NodeCall(func(ctx context.Context, b backends.Backend) error {
-			return Call(s.kind, b).Update(ctx, inst, "small")
+			_, err := b.Update(ctx, backends.UpdateRequest{Instance: inst, FromPlan: "small", Bindings: []backends.Binding{{ID: "b", Password: bindingPassword}}})
+			return err
 		})))
 		for _, m := range more {
 			entries = append(entries, m(inst))
