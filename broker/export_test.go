@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -60,7 +61,7 @@ func LoginAddress(remoteAddr string) string { return loginAddress(remoteAddr).St
 
 // ChainFor is the chain with logins in front of handler, as Handler builds it.
 func ChainFor(handler http.Handler, logger lager.Logger, logins *LoginLimiter) http.Handler {
-	stages := chain(logger, "broker", "pw", logins)
+	stages := chain(logger, "broker", "pw", logins, func(context.Context) error { return nil })
 	for i := len(stages) - 1; i >= 0; i-- {
 		handler = stages[i](handler)
 	}

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -38,7 +39,7 @@ const (
 func Handler(b *Broker, logger lager.Logger, username, password string) http.Handler {
 	r := chi.NewRouter()
 	logins := newLoginLimiter(b.logins, time.Now)
-	r.Use(append(chain(logger, username, password, logins), b.checkFields)...)
+	r.Use(append(chain(logger, username, password, logins, b.ready), b.checkFields)...)
 	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusNotFound, "NotFound", "no such route in the Open Service Broker API")
 	})
@@ -66,8 +67,8 @@ func Handler(b *Broker, logger lager.Logger, username, password string) http.Han
 //  2. metrics (to come): the count and duration of each answer, by route and status
 //  3. recoverPanic: a handler that panics answers 500 in an OSB body, its stack in the log
 //  4. timeouts and limits: limitBody bounds the body; a request deadline goes here
-//  5. health and metrics routes (to come): /healthz, /readyz and /metrics answer here,
-//     without the platform's credentials
+//  5. probes: /healthz and /readyz (ready says whether the state database serves) answer
+//     here, without the platform's credentials; /metrics (to come) goes here too
 //  6. the operator API (to come): /admin/v1 answers here, behind its own credentials
 //  7. basicAuth: the platform's credentials, else 401 without reading the body, on a
 //     connection then closed; 429 with Retry-After, credentials unlooked at, for an address
@@ -93,10 +94,11 @@ func Handler(b *Broker, logger lager.Logger, username, password string) http.Han
 //     (provisionConflict); then 400 BadRequest in the broker's words for a missing service_id
 //     or plan_id, and for a provision's ids that are not in the catalog, before brokerapi
 //     answers them in its own
-func chain(logger lager.Logger, username, password string, logins *loginLimiter) []func(http.Handler) http.Handler {
+func chain(logger lager.Logger, username, password string, logins *loginLimiter, ready func(context.Context) error) []func(http.Handler) http.Handler {
 	return []func(http.Handler) http.Handler{
 		recoverPanic(logger),
 		limitBody,
+		probes(logger, ready),
 		basicAuth(logger, username, password, logins),
 		checkAPIVersion,
 		checkHeaders,

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 
 	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/database"
 	"github.com/pressly/goose/v3/lock"
 )
 
@@ -50,4 +51,28 @@ func (s *Store) migrationProvider() (*goose.Provider, error) {
 		goose.WithDisableGlobalRegistry(true),
 		goose.WithLogger(goose.NopLogger()),
 	)
+}
+
+// SchemaVersion returns the state database's schema version, as goose recorded it, and the
+// newest migration this binary embeds: the schema serves this binary while current >= latest
+// (migrations only add, so a newer schema serves it too). It reads goose's version table
+// without the migration lock and writes nothing, so it answers while another replica
+// migrates; a database that was never migrated is an error.
+func (s *Store) SchemaVersion(ctx context.Context) (current, latest int64, err error) {
+	provider, err := s.migrationProvider()
+	if err != nil {
+		return 0, 0, fmt.Errorf("schema version: %w", err)
+	}
+	for _, m := range provider.ListSources() {
+		latest = max(latest, m.Version)
+	}
+	versions, err := database.NewStore(database.DialectPostgres, goose.DefaultTablename)
+	if err != nil {
+		return 0, 0, fmt.Errorf("schema version: %w", err)
+	}
+	current, err = versions.GetLatestVersion(ctx, s.db.DB)
+	if err != nil {
+		return 0, latest, fmt.Errorf("schema version: %w", err)
+	}
+	return current, latest, nil
 }

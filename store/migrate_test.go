@@ -136,6 +136,36 @@ VALUES ('old', 'migration-5', 'service', 'small', '\x00', 'key', 'failed')`)).Er
 		Expect(provider.DownTo(ctx, 4)).Error().NotTo(HaveOccurred())
 	}, SpecTimeout(30*time.Second))
 
+	Describe("SchemaVersion", func() {
+		It("says how far the schema is migrated and how far this binary needs it, while another replica holds the migration lock", func(ctx SpecContext) {
+			versions := func() []int64 {
+				current, latest, err := replicaB.SchemaVersion(ctx)
+				Expect(err).NotTo(HaveOccurred())
+				return []int64{current, latest}
+			}
+			_, _, err := replicaA.SchemaVersion(ctx)
+			Expect(err).To(HaveOccurred(), "a database that was never migrated")
+
+			provider, err := replicaA.MigrationProvider()
+			Expect(err).NotTo(HaveOccurred())
+			sources := provider.ListSources()
+			newest := sources[len(sources)-1].Version
+			Expect(provider.UpTo(ctx, newest-1)).Error().NotTo(HaveOccurred())
+			Expect(versions()).To(Equal([]int64{newest - 1, newest}))
+
+			By("holding the migration lock in another session")
+			conn, err := replicaA.DB().Conn(ctx)
+			Expect(err).NotTo(HaveOccurred())
+			DeferCleanup(conn.Close)
+			Expect(conn.ExecContext(ctx, "SELECT pg_advisory_lock($1)", store.MigrationLockID)).Error().NotTo(HaveOccurred())
+			Expect(versions()).To(Equal([]int64{newest - 1, newest}))
+			Expect(conn.ExecContext(ctx, "SELECT pg_advisory_unlock($1)", store.MigrationLockID)).Error().NotTo(HaveOccurred())
+
+			Expect(replicaB.Migrate(ctx)).To(Succeed())
+			Expect(versions()).To(Equal([]int64{newest, newest}))
+		}, SpecTimeout(30*time.Second))
+	})
+
 	When("the database is already migrated", func() {
 		It("does nothing and succeeds", func(ctx SpecContext) {
 			Expect(replicaA.Migrate(ctx)).To(Succeed())
