@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -11,6 +10,7 @@ import (
 	"code.cloudfoundry.org/lager/v3"
 
 	"github.com/omnibroker/omnibroker/broker"
+	"github.com/omnibroker/omnibroker/internal/fault"
 )
 
 // Config is every setting of the broker, read from the environment.
@@ -34,6 +34,8 @@ type Config struct {
 	ExpiryInterval  time.Duration
 	Logins          broker.LoginLimits
 	LogLevel        lager.LogLevel
+	// Fault is the test-only hook's point (internal/fault); production leaves it empty.
+	Fault string
 }
 
 // settingError names the setting that stopped start-up and why.
@@ -49,44 +51,100 @@ const (
 	defaultLogLevel    = lager.INFO
 )
 
-// loadConfig reads the settings from the environment; needAuth and needKeys add the secrets
-// that only some sub-commands need. The first problem found is returned, naming the variable.
-func loadConfig(needAuth, needKeys bool) (Config, error) {
+// settingUsage is each setting's line in --help; the README's Configuration table says more.
+var settingUsage = map[string]string{
+	"DATABASE_URL":                   "the state database (a postgres:// URL)",
+	"OMNIBROKER_CONFIG":              "the catalog file",
+	"OMNIBROKER_LISTEN":              "address the API and the probes /healthz and /readyz listen on",
+	"OMNIBROKER_WORKERS":             "workers running queued operations in this process (0 to 256)",
+	"OMNIBROKER_LEASE":               "how long a claimed operation stays with its worker without a heartbeat",
+	"OMNIBROKER_POLL_INTERVAL":       "how often idle workers look for work",
+	"OMNIBROKER_RESCUE_INTERVAL":     "how often the workers' database session and other replicas' are checked",
+	"OMNIBROKER_RETRY_BASE":          "first back-off after a transient failure",
+	"OMNIBROKER_MAX_ATTEMPTS":        "attempts before an operation fails",
+	"OMNIBROKER_SYNC_BUDGET":         "how long a request without accepts_incomplete=true waits",
+	"OMNIBROKER_SHUTDOWN_TIMEOUT":    "on SIGTERM, how long running operations may finish",
+	"OMNIBROKER_RESTORE_INTERVAL":    "how often lost Redis ACL users are looked for (0: never)",
+	"OMNIBROKER_EXPIRY_INTERVAL":     "how often bindings past their lifetime are looked for",
+	"OMNIBROKER_LOGIN_FAILURES":      "wrong credentials one address may send at once",
+	"OMNIBROKER_LOGIN_INTERVAL":      "after those, how often an address may try another",
+	"OMNIBROKER_LOG_LEVEL":           "debug, info, error or fatal",
+	fault.Env:                        "test-only: never set it in production",
+	"OMNIBROKER_USERNAME":            "basic-auth user name the platform uses",
+	"OMNIBROKER_PASSWORD":            "basic-auth password the platform uses",
+	"OMNIBROKER_ENCRYPTION_KEY":      "base64 of 32 random bytes that seals credentials at rest",
+	"OMNIBROKER_OLD_ENCRYPTION_KEYS": "comma-separated base64 keys still accepted for reading",
+}
+
+// settings reads one group of settings into the Config; each sub-command names the groups it
+// reads (commands.go), so that its --help lists exactly those.
+type settings func(c *Config, r *envReader)
+
+// loadConfig reads the groups of settings from the environment. The first problem found is
+// returned, naming the variable.
+func loadConfig(groups ...settings) (Config, error) {
 	r := envReader{}
-	cfg := Config{
-		DatabaseURL:     r.required("DATABASE_URL"),
-		CatalogPath:     r.text("OMNIBROKER_CONFIG", defaultCatalogPath),
-		Listen:          r.text("OMNIBROKER_LISTEN", defaultListen),
-		Workers:         r.integer("OMNIBROKER_WORKERS", broker.DefaultWorkers, 0, 256),
-		Lease:           r.duration("OMNIBROKER_LEASE", broker.DefaultLease, time.Second, time.Hour),
-		PollInterval:    r.duration("OMNIBROKER_POLL_INTERVAL", broker.DefaultPollInterval, 10*time.Millisecond, time.Minute),
-		RescueInterval:  r.duration("OMNIBROKER_RESCUE_INTERVAL", broker.DefaultRescueInterval, 100*time.Millisecond, time.Minute),
-		RetryBase:       r.duration("OMNIBROKER_RETRY_BASE", broker.DefaultRetryBase, 10*time.Millisecond, time.Minute),
-		MaxAttempts:     r.integer("OMNIBROKER_MAX_ATTEMPTS", broker.DefaultMaxAttempts, 1, 100),
-		SyncBudget:      r.duration("OMNIBROKER_SYNC_BUDGET", broker.DefaultSyncBudget, time.Second, broker.MaxSyncBudget),
-		ShutdownTimeout: r.duration("OMNIBROKER_SHUTDOWN_TIMEOUT", broker.DefaultShutdownTimeout, 0, 10*time.Minute),
-		RestoreInterval: r.durationOrOff("OMNIBROKER_RESTORE_INTERVAL", broker.DefaultRestoreInterval, time.Second, 24*time.Hour),
-		ExpiryInterval:  r.duration("OMNIBROKER_EXPIRY_INTERVAL", broker.DefaultExpiryInterval, time.Second, time.Hour),
-		Logins: broker.LoginLimits{
-			Failures: r.integer("OMNIBROKER_LOGIN_FAILURES", broker.DefaultLoginFailures, 1, 1000000),
-			Interval: r.duration("OMNIBROKER_LOGIN_INTERVAL", broker.DefaultLoginInterval, 10*time.Millisecond, time.Hour),
-		},
-		LogLevel: r.logLevel("OMNIBROKER_LOG_LEVEL"),
-	}
-	if needAuth {
-		cfg.Username = r.required("OMNIBROKER_USERNAME")
-		cfg.Password = r.required("OMNIBROKER_PASSWORD")
-	}
-	if needKeys {
-		cfg.EncryptionKey = r.required("OMNIBROKER_ENCRYPTION_KEY")
-		if old := os.Getenv("OMNIBROKER_OLD_ENCRYPTION_KEYS"); old != "" {
-			cfg.OldKeys = strings.Split(old, ",")
-		}
+	cfg := Config{}
+	for _, read := range groups {
+		read(&cfg, &r)
 	}
 	return cfg, r.err
 }
 
-type envReader struct{ err error }
+// stateSettings is the state database, which every command that touches state reads.
+func stateSettings(c *Config, r *envReader) {
+	c.DatabaseURL = r.required("DATABASE_URL")
+}
+
+// serveSettings is how serve runs: the catalog, the listener, the workers and the log.
+func serveSettings(c *Config, r *envReader) {
+	c.CatalogPath = r.text("OMNIBROKER_CONFIG", defaultCatalogPath)
+	c.Listen = r.text("OMNIBROKER_LISTEN", defaultListen)
+	c.Workers = r.integer("OMNIBROKER_WORKERS", broker.DefaultWorkers, 0, 256)
+	c.Lease = r.duration("OMNIBROKER_LEASE", broker.DefaultLease, time.Second, time.Hour)
+	c.PollInterval = r.duration("OMNIBROKER_POLL_INTERVAL", broker.DefaultPollInterval, 10*time.Millisecond, time.Minute)
+	c.RescueInterval = r.duration("OMNIBROKER_RESCUE_INTERVAL", broker.DefaultRescueInterval, 100*time.Millisecond, time.Minute)
+	c.RetryBase = r.duration("OMNIBROKER_RETRY_BASE", broker.DefaultRetryBase, 10*time.Millisecond, time.Minute)
+	c.MaxAttempts = r.integer("OMNIBROKER_MAX_ATTEMPTS", broker.DefaultMaxAttempts, 1, 100)
+	c.SyncBudget = r.duration("OMNIBROKER_SYNC_BUDGET", broker.DefaultSyncBudget, time.Second, broker.MaxSyncBudget)
+	c.ShutdownTimeout = r.duration("OMNIBROKER_SHUTDOWN_TIMEOUT", broker.DefaultShutdownTimeout, 0, 10*time.Minute)
+	c.RestoreInterval = r.durationOrOff("OMNIBROKER_RESTORE_INTERVAL", broker.DefaultRestoreInterval, time.Second, 24*time.Hour)
+	c.ExpiryInterval = r.duration("OMNIBROKER_EXPIRY_INTERVAL", broker.DefaultExpiryInterval, time.Second, time.Hour)
+	c.Logins = broker.LoginLimits{
+		Failures: r.integer("OMNIBROKER_LOGIN_FAILURES", broker.DefaultLoginFailures, 1, 1000000),
+		Interval: r.duration("OMNIBROKER_LOGIN_INTERVAL", broker.DefaultLoginInterval, 10*time.Millisecond, time.Hour),
+	}
+	c.LogLevel = r.logLevel("OMNIBROKER_LOG_LEVEL")
+	c.Fault = r.text(fault.Env, "")
+}
+
+// authSettings is the platform's basic-auth credentials.
+func authSettings(c *Config, r *envReader) {
+	c.Username = r.required("OMNIBROKER_USERNAME")
+	c.Password = r.required("OMNIBROKER_PASSWORD")
+}
+
+// keySettings is the keys that seal credentials at rest.
+func keySettings(c *Config, r *envReader) {
+	c.EncryptionKey = r.required("OMNIBROKER_ENCRYPTION_KEY")
+	if old := r.text("OMNIBROKER_OLD_ENCRYPTION_KEYS", ""); old != "" {
+		c.OldKeys = strings.Split(old, ",")
+	}
+}
+
+// envReader reads environment variables, keeping the first problem, and lists each variable
+// it was asked for with its default, for --help.
+type envReader struct {
+	err  error
+	read []envVar
+}
+
+// envVar is a variable a command reads and its default (nil: it has none).
+type envVar struct {
+	name     string
+	def      any
+	required bool
+}
 
 func (r *envReader) fail(name, why string) {
 	if r.err == nil {
@@ -95,6 +153,7 @@ func (r *envReader) fail(name, why string) {
 }
 
 func (r *envReader) required(name string) string {
+	r.read = append(r.read, envVar{name: name, required: true})
 	v := os.Getenv(name)
 	if v == "" {
 		r.fail(name, "is not set")
@@ -138,6 +197,7 @@ func (r *envReader) logLevel(name string) lager.LogLevel {
 // setting reads the variable name with parse: def when it is unset, and def with a failure
 // saying why when parse does not accept its value.
 func setting[T any](r *envReader, name string, def T, why string, parse func(string) (T, bool)) T {
+	r.read = append(r.read, envVar{name: name, def: def})
 	v := os.Getenv(name)
 	if v == "" {
 		return def
@@ -149,5 +209,3 @@ func setting[T any](r *envReader, name string, def T, why string, parse func(str
 	}
 	return value
 }
-
-var errUsage = errors.New("usage: omnibroker serve | migrate | reseal | catalog check FILE")

@@ -22,7 +22,7 @@ func TestRestoreInterval(t *testing.T) {
 	} {
 		t.Setenv("DATABASE_URL", "postgres://127.0.0.1/x")
 		t.Setenv("OMNIBROKER_RESTORE_INTERVAL", tc.value)
-		cfg, err := loadConfig(false, false)
+		cfg, err := loadConfig(stateSettings, serveSettings)
 		switch {
 		case tc.ok && err != nil:
 			t.Errorf("OMNIBROKER_RESTORE_INTERVAL=%q: %v", tc.value, err)

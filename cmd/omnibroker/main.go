@@ -1,9 +1,5 @@
 // Command omnibroker is an Open Service Broker API v2 broker for shared backend servers.
-//
-//	omnibroker serve               migrate, start the workers and serve the API
-//	omnibroker migrate             apply the state database's migrations
-//	omnibroker reseal              re-seal stored credentials under the current key
-//	omnibroker catalog check FILE  validate a catalog file
+// Its sub-commands are the table in commands.go; `omnibroker help` lists them.
 package main
 
 import (
@@ -34,32 +30,7 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "omnibroker:", err)
-		if errors.Is(err, errUsage) {
-			os.Exit(2)
-		}
-		os.Exit(1)
-	}
-}
-
-func run(args []string) error {
-	switch {
-	case len(args) == 1 && args[0] == "serve":
-		return serve()
-	case len(args) == 1 && args[0] == "migrate":
-		return migrate()
-	case len(args) == 1 && args[0] == "reseal":
-		return reseal()
-	case len(args) == 3 && args[0] == "catalog" && args[1] == "check":
-		if _, err := catalog.Load(args[2]); err != nil {
-			return err
-		}
-		fmt.Printf("%s: the catalog is valid\n", args[2])
-		return nil
-	default:
-		return errUsage
-	}
+	os.Exit(run(os.Args[1:], os.Stderr))
 }
 
 // newLogger builds the one root logger; its sink redacts secret-looking keys and
@@ -76,11 +47,7 @@ func newLogger(level lager.LogLevel) (lager.Logger, error) {
 	return logger, nil
 }
 
-func migrate() error {
-	cfg, err := loadConfig(false, false)
-	if err != nil {
-		return err
-	}
+func migrate(cfg Config) error {
 	ctx := context.Background()
 	st, err := store.Open(ctx, cfg.DatabaseURL, nil)
 	if err != nil {
@@ -129,11 +96,7 @@ func closeStateDatabase(ctx context.Context, logger lager.Logger, st *store.Stor
 
 // reseal moves every sealed value to the current key, online, so that a key listed in
 // OMNIBROKER_OLD_ENCRYPTION_KEYS can then be retired.
-func reseal() error {
-	cfg, err := loadConfig(false, true)
-	if err != nil {
-		return err
-	}
+func reseal(cfg Config) error {
 	keys, err := store.ParseKeyring(cfg.EncryptionKey, cfg.OldKeys)
 	if err != nil {
 		return fmt.Errorf("OMNIBROKER_ENCRYPTION_KEY: %w", err)
@@ -164,16 +127,12 @@ func reseal() error {
 	return nil
 }
 
-func serve() error {
-	cfg, err := loadConfig(true, true)
-	if err != nil {
-		return err
-	}
+func serve(cfg Config) error {
 	logger, err := newLogger(cfg.LogLevel)
 	if err != nil {
 		return err
 	}
-	if err := fault.Arm(logger, os.Getenv(fault.Env)); err != nil {
+	if err := fault.Arm(logger, cfg.Fault); err != nil {
 		return fmt.Errorf("%s: %w", fault.Env, err)
 	}
 	cat, err := catalog.Load(cfg.CatalogPath)

@@ -87,7 +87,7 @@ func TestConfigDefaults(t *testing.T) {
 		t.Setenv(name, "")
 	}
 	t.Setenv("DATABASE_URL", "postgres://127.0.0.1/x")
-	cfg, err := loadConfig(false, false)
+	cfg, err := loadConfig(stateSettings, serveSettings)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,5 +127,56 @@ func sameSetting(cell string, value any) bool {
 		return err == nil && n == v
 	default:
 		return strings.EqualFold(cell, v.(string))
+	}
+}
+
+// TestREADMEListsEverySetting checks that every environment variable a command reads, as its
+// --help lists it, has a line in --help and a row in the README's configuration table that
+// states its default.
+func TestREADMEListsEverySetting(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]string{}
+	row := regexp.MustCompile("(?m)^\\| ((?:`[A-Z_]+`(?:, )?)+) \\| ([^|]*) \\|")
+	for _, m := range row.FindAllStringSubmatch(string(readme), -1) {
+		for _, name := range regexp.MustCompile("`([A-Z_]+)`").FindAllStringSubmatch(m[1], -1) {
+			rows[name[1]] = strings.TrimSpace(m[2])
+		}
+	}
+	for _, cmd := range commands {
+		for _, v := range commandEnv(&cmd) {
+			if settingUsage[v.name] == "" {
+				t.Errorf("%s reads %s, which has no line in settingUsage", cmd.name, v.name)
+			}
+			cell, ok := rows[v.name]
+			switch {
+			case !ok:
+				t.Errorf("README: no row for %s, which %s reads", v.name, cmd.name)
+			case showDefault(v) == "(required)" || showDefault(v) == "(none)":
+				if !strings.HasPrefix(cell, "*"+showDefault(v)) {
+					t.Errorf("README: %s defaults to %s, but --help says %s", v.name, cell, showDefault(v))
+				}
+			case !sameSetting(strings.Trim(cell, "`"), showDefault(v)):
+				t.Errorf("README: %s defaults to %s, but --help says %s", v.name, cell, showDefault(v))
+			}
+		}
+	}
+}
+
+// TestREADMECommands checks that the README's list of sub-commands is what `omnibroker help`
+// prints.
+func TestREADMECommands(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	if err := help(&out, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), "```\n$ omnibroker help\n"+out.String()+"```\n") {
+		t.Errorf("README: no block of `omnibroker help` as it prints:\n%s", out.String())
 	}
 }

@@ -1,0 +1,266 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/omnibroker/omnibroker/catalog"
+)
+
+// command is one sub-command. A new one (the operator commands: orphans, operations,
+// instances, nodes) is a new entry of commands; one of several words ("catalog check",
+// "operations retry") is found by its words.
+type command struct {
+	// name is the words that call it.
+	name string
+	// args is its arguments as its usage shows them, say "FILE"; nargs how many it takes.
+	args  string
+	nargs int
+	// summary is its line in the list of commands.
+	summary string
+	// settings are the groups of environment variables it reads, which its --help lists.
+	settings []settings
+	// nodes says that it also reads the url_env of each node of the catalog.
+	nodes bool
+	// flags declares its flags on fs, if it has any; --help lists them.
+	flags func(fs *flag.FlagSet)
+	// run runs it with the settings it reads and its arguments, once its flags are parsed.
+	run func(cfg Config, args []string) error
+}
+
+// commands is every sub-command, in the order `omnibroker help` lists them (set in init, as
+// help reads it).
+var commands []command
+
+func init() {
+	commands = []command{
+		{name: "serve", summary: "migrate, start the workers and serve the API",
+			settings: []settings{stateSettings, serveSettings, authSettings, keySettings}, nodes: true,
+			run: func(cfg Config, _ []string) error { return serve(cfg) }},
+		{name: "migrate", summary: "apply the state database's migrations (serve does this too)",
+			settings: []settings{stateSettings}, run: func(cfg Config, _ []string) error { return migrate(cfg) }},
+		{name: "reseal", summary: "re-seal stored credentials under the current encryption key",
+			settings: []settings{stateSettings, keySettings}, run: func(cfg Config, _ []string) error { return reseal(cfg) }},
+		{name: "catalog check", args: "FILE", nargs: 1, summary: "validate a catalog file", run: checkCatalog},
+		{name: "version", summary: "print the version, the commit and the Go version it was built with",
+			run: func(Config, []string) error { fmt.Print(versionText()); return nil }},
+		{name: "help", args: "[COMMAND]", nargs: -1, summary: "list the commands, or say what COMMAND takes and reads",
+			run: func(_ Config, args []string) error { return help(os.Stdout, args) }},
+	}
+}
+
+// errUsage is a command line that names no command, or names one wrongly; it exits 2.
+var errUsage = errors.New("usage")
+
+// run runs the command line args (without the program's name) and returns the exit status:
+// 0 when it succeeded or help was asked for, 2 for a wrong command line (the usage goes to
+// stderr), 1 when the command failed.
+func run(args []string, stderr io.Writer) int {
+	if len(args) == 1 && (args[0] == "-h" || args[0] == "--help") {
+		args = []string{"help"}
+	}
+	cmd, rest := find(args)
+	if cmd == nil {
+		if len(args) > 0 {
+			fmt.Fprintf(stderr, "omnibroker: unknown command %q\n", strings.Join(args, " "))
+		}
+		writeUsage(stderr)
+		return 2
+	}
+	fs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	if cmd.flags != nil {
+		cmd.flags(fs)
+	}
+	if err := fs.Parse(rest); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			writeHelp(os.Stdout, cmd)
+			return 0
+		}
+		fmt.Fprintf(stderr, "omnibroker %s: %v\n", cmd.name, err)
+		writeCommandUsage(stderr, cmd)
+		return 2
+	}
+	if cmd.nargs >= 0 && fs.NArg() != cmd.nargs {
+		fmt.Fprintf(stderr, "omnibroker %s: takes %d argument(s), got %d\n", cmd.name, cmd.nargs, fs.NArg())
+		writeCommandUsage(stderr, cmd)
+		return 2
+	}
+	cfg, err := loadConfig(cmd.settings...)
+	if err == nil {
+		err = cmd.run(cfg, fs.Args())
+	}
+	if err != nil {
+		if errors.Is(err, errUsage) {
+			writeUsage(stderr)
+			return 2
+		}
+		fmt.Fprintln(stderr, "omnibroker:", err)
+		return 1
+	}
+	return 0
+}
+
+// find is the command whose words begin args, and the arguments after them.
+func find(args []string) (*command, []string) {
+	for i := range commands {
+		words := strings.Fields(commands[i].name)
+		if len(args) >= len(words) && slices.Equal(args[:len(words)], words) {
+			return &commands[i], args[len(words):]
+		}
+	}
+	return nil, nil
+}
+
+func checkCatalog(_ Config, args []string) error {
+	if _, err := catalog.Load(args[0]); err != nil {
+		return err
+	}
+	fmt.Printf("%s: the catalog is valid\n", args[0])
+	return nil
+}
+
+// help writes the list of commands, or the help of the command args name.
+func help(w io.Writer, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprintln(w, "omnibroker is an Open Service Broker API v2 broker for shared backend servers.")
+		fmt.Fprintln(w)
+		writeUsage(w)
+		return nil
+	}
+	cmd, rest := find(args)
+	if cmd == nil || len(rest) > 0 {
+		fmt.Fprintf(os.Stderr, "omnibroker help: no command %q\n", strings.Join(args, " "))
+		return errUsage
+	}
+	writeHelp(w, cmd)
+	return nil
+}
+
+// writeUsage writes the list of commands, a line each.
+func writeUsage(w io.Writer) {
+	fmt.Fprintln(w, "Usage: omnibroker COMMAND [ARGUMENTS]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Commands:")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, c := range commands {
+		fmt.Fprintf(tw, "  %s\t%s\n", strings.TrimSpace(c.name+" "+c.args), c.summary)
+	}
+	_ = tw.Flush()
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "'omnibroker COMMAND --help' lists a command's flags and the environment variables it reads.")
+}
+
+func writeCommandUsage(w io.Writer, cmd *command) {
+	fmt.Fprintf(w, "Usage: omnibroker %s\n", strings.TrimSpace(cmd.name+" [FLAGS] "+cmd.args))
+}
+
+// writeHelp writes what cmd does, its flags, and every environment variable it reads with its
+// default.
+func writeHelp(w io.Writer, cmd *command) {
+	writeCommandUsage(w, cmd)
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, strings.ToUpper(cmd.summary[:1])+cmd.summary[1:]+".")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Flags:")
+	fs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
+	if cmd.flags != nil {
+		cmd.flags(fs)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "  -h, --help\tprint this help\n")
+	fs.VisitAll(func(f *flag.Flag) { fmt.Fprintf(tw, "  --%s\t%s (default %q)\n", f.Name, f.Usage, f.DefValue) })
+	_ = tw.Flush()
+	vars := commandEnv(cmd)
+	fmt.Fprintln(w)
+	if len(vars) == 0 && !cmd.nodes {
+		fmt.Fprintln(w, "Environment: none.")
+		return
+	}
+	fmt.Fprintln(w, "Environment (the README's Configuration table says more):")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, v := range vars {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", v.name, showDefault(v), settingUsage[v.name])
+	}
+	_ = tw.Flush()
+	if cmd.nodes {
+		writeNodeEnv(w)
+	}
+}
+
+// commandEnv is every environment variable cmd reads, in the order it reads them, from the
+// same calls that read them.
+func commandEnv(cmd *command) []envVar {
+	r := envReader{}
+	for _, read := range cmd.settings {
+		read(&Config{}, &r)
+	}
+	return r.read
+}
+
+// writeNodeEnv lists the variable that holds each catalog node's admin URL, from the catalog
+// OMNIBROKER_CONFIG names: the catalog decides which there are.
+func writeNodeEnv(w io.Writer) {
+	path := os.Getenv("OMNIBROKER_CONFIG")
+	if path == "" {
+		path = defaultCatalogPath
+	}
+	fmt.Fprintf(w, "\nAnd the admin URL of each node, in the variable its url_env names (catalog %s):\n", path)
+	cat, err := catalog.Load(path)
+	if err != nil {
+		fmt.Fprintf(w, "  (the catalog does not load here; 'omnibroker catalog check %s' says why)\n", path)
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, be := range cat.Config.Backends {
+		for _, n := range be.Nodes {
+			def := "(required)"
+			if n.DefaultURL != "" {
+				def = n.DefaultURL // the catalog check refuses one that carries a password
+			}
+			fmt.Fprintf(tw, "  %s\t%s\tnode %s of backend %s (%s)\n", n.URLEnv, def, n.Name, be.Name, be.Kind)
+		}
+	}
+	_ = tw.Flush()
+}
+
+// showDefault is how --help and the README state v's default.
+func showDefault(v envVar) string {
+	switch d := v.def.(type) {
+	case nil:
+		if v.required {
+			return "(required)"
+		}
+		return "(none)"
+	case string:
+		if d == "" {
+			return "(none)"
+		}
+		return d
+	case time.Duration:
+		return shortDuration(d)
+	case fmt.Stringer:
+		return d.String()
+	default:
+		return fmt.Sprint(d)
+	}
+}
+
+// shortDuration writes d as the README does: 1m, not 1m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
