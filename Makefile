@@ -50,7 +50,7 @@ REPORT_DIR := bin/test-reports
 .PHONY: help run build image image-check test fuzz bench lint fmt-check vet staticcheck generate services
 
 help: ## list the targets
-	@awk 'BEGIN { FS = ":.*## " } /^[a-z][a-z-]*:.*## / { printf "  %-10s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+	@awk 'BEGIN { FS = ":.*## " } /^[a-z][a-z-]*:.*## / { printf "  %-12s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
 run: services $(DEV_KEY) ## start the local servers if needed, migrate, and serve the broker on :8080
 	psql -h 127.0.0.1 -U postgres -tc "SELECT 1 FROM pg_database WHERE datname='omnibroker'" | grep -q 1 \
@@ -79,7 +79,7 @@ image: ## build the container image omnibroker:VERSION (or IMAGE=name:tag) with 
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/image/omnibroker ./cmd/omnibroker
 	scripts/image build bin/image '$(IMAGE)' '$(VERSION)'
 
-image-check: ## check that image without running it: user, entrypoint, cmd, files, a static binary that runs
+image-check: ## check that image without running it: user, entrypoint, cmd, files, a static binary that runs version
 	scripts/image check '$(IMAGE)'
 
 test: services lint ## gofmt, vet, staticcheck, every ginkgo suite against real servers, the image where podman is, then each fuzz target for FUZZTIME
