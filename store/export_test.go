@@ -8,3 +8,7 @@ func (s *Store) MigrationProvider() (*goose.Provider, error) { return s.migratio
 
 // MigrationLockID is the advisory lock key Migrate holds.
 var MigrationLockID = migrationLockID
+
+// KnowOnly makes s claim and give up on only operations of kinds, as an older release's
+// binary that knows no more would.
+func (s *Store) KnowOnly(kinds ...OperationKind) { s.kinds = kindArray(kinds) }

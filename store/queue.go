@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 )
 
 const notifyWorkers = `SELECT pg_notify($1, $2)`
@@ -69,28 +70,31 @@ WHERE id = (
     FROM operations
     WHERE state = 'queued'
         AND run_after <= now()
+        AND kind = ANY($4)
     ORDER BY created_at, id
     LIMIT 1
     FOR UPDATE SKIP LOCKED
 )
 RETURNING ` + operationColumns
 
-// Claim takes the oldest queued operation whose run_after has come, with
-// FOR UPDATE SKIP LOCKED: it sets state running, increments attempt, and sets the lease to
-// owner until now()+lease on the database clock. ErrNothingToClaim when nothing is claimable.
+// Claim takes the oldest queued operation whose run_after has come and whose kind this binary
+// knows, with FOR UPDATE SKIP LOCKED: it sets state running, increments attempt, and sets the
+// lease to owner until now()+lease on the database clock. ErrNothingToClaim when nothing is
+// claimable. An operation of a kind from a newer release waits for a replica of that release.
 // owner must name one worker: fencing tells workers apart by it. The attempt is tied to no
 // session, so only its lease frees it if its worker dies; Session.Claim ties it.
 func (s *Store) Claim(ctx context.Context, owner string, lease time.Duration) (Operation, error) {
-	return claim(ctx, s.db, owner, lease, nil)
+	return claim(ctx, s.db, owner, lease, nil, s.kinds)
 }
 
-// claim runs claimOperation on q, recording tie (nil for none) on the claimed attempt.
-func claim(ctx context.Context, q sqlx.QueryerContext, owner string, lease time.Duration, tie *int64) (Operation, error) {
+// claim runs claimOperation on q for an operation of one of kinds, recording tie (nil for
+// none) on the claimed attempt.
+func claim(ctx context.Context, q sqlx.QueryerContext, owner string, lease time.Duration, tie *int64, kinds pq.StringArray) (Operation, error) {
 	if owner == "" {
 		return Operation{}, errors.New("claim operation: empty lease owner")
 	}
 	var op Operation
-	err := sqlx.GetContext(ctx, q, &op, claimOperation, owner, interval(lease), tie)
+	err := sqlx.GetContext(ctx, q, &op, claimOperation, owner, interval(lease), tie, kinds)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Operation{}, ErrNothingToClaim
 	}

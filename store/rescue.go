@@ -11,12 +11,16 @@ import (
 // rescueBatch bounds how many expired operations one transaction of RescueExpired locks.
 const rescueBatch = 100
 
+// selectExpired and selectOrphaned leave out an operation on its last attempt whose kind this
+// binary does not know: giving up on it means applying its failure, which only a replica of
+// the release that added the kind knows how to do. Requeueing is the same for every kind.
 const selectExpired = `
 SELECT id, kind, instance_id, COALESCE(binding_id, '') AS binding_id, attempt, max_attempts,
     claimed_at, request
 FROM operations
 WHERE state = 'running'
     AND lease_expires_at < now()
+    AND (attempt < max_attempts OR kind = ANY($2))
 ORDER BY lease_expires_at
 LIMIT $1
 FOR UPDATE SKIP LOCKED`
@@ -42,6 +46,7 @@ SELECT id, kind, instance_id, COALESCE(binding_id, '') AS binding_id, attempt, m
 FROM operations
 WHERE state = 'running'
     AND tie IN (SELECT tie FROM orphaned)
+    AND (attempt < max_attempts OR kind = ANY($2))
 ORDER BY claimed_at
 LIMIT $1
 FOR UPDATE SKIP LOCKED`
@@ -69,7 +74,8 @@ type expired struct {
 // backoff(attempt); those that reached max_attempts are failed, with a description a person
 // can act on and the same effects as Fail: a given-up deprovision leaves the instance
 // delete_failed, a given-up unbind leaves the binding failed. It returns how many it touched.
-// Replicas may run it at the same time: each row is rescued once.
+// Replicas may run it at the same time: each row is rescued once. One on its last attempt
+// whose kind this binary does not know stays running for a replica that knows it.
 func (s *Store) RescueExpired(ctx context.Context, backoff func(attempt int) time.Duration) (int, error) {
 	n, err := s.rescue(ctx, selectExpired, backoff)
 	if err != nil {
@@ -107,7 +113,7 @@ func (s *Store) rescueBatch(ctx context.Context, selectRunning string, backoff f
 	n := 0
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
 		var rows []expired
-		if err := tx.SelectContext(ctx, &rows, selectRunning, rescueBatch); err != nil {
+		if err := tx.SelectContext(ctx, &rows, selectRunning, rescueBatch, s.kinds); err != nil {
 			return fmt.Errorf("select: %w", err)
 		}
 		for _, r := range rows {

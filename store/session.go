@@ -29,9 +29,10 @@ var ErrSessionLost = errors.New("database session lost")
 // waiting for its lease. Its methods are safe for concurrent use; they take turns on the
 // connection.
 type Session struct {
-	mu   sync.Mutex
-	conn *sqlx.Conn // nil once closed or lost
-	tie  int64
+	mu    sync.Mutex
+	conn  *sqlx.Conn // nil once closed or lost
+	tie   int64
+	kinds pq.StringArray // its store's
 }
 
 // tieAttempts bounds how many random keys OpenSession tries; a key another session holds is
@@ -47,7 +48,7 @@ func (s *Store) OpenSession(ctx context.Context) (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open session: %w", err)
 	}
-	se := &Session{conn: conn}
+	se := &Session{conn: conn, kinds: s.kinds}
 	for range tieAttempts {
 		se.tie, err = randomTie()
 		if err != nil {
@@ -84,7 +85,7 @@ func (se *Session) Claim(ctx context.Context, owner string, lease time.Duration)
 	if se.conn == nil {
 		return Operation{}, fmt.Errorf("claim operation: %w", ErrSessionLost)
 	}
-	op, err := claim(ctx, se.conn, owner, lease, &se.tie)
+	op, err := claim(ctx, se.conn, owner, lease, &se.tie, se.kinds)
 	if connectionLost(err) {
 		se.discard()
 		return Operation{}, fmt.Errorf("%w: %w", ErrSessionLost, err)

@@ -23,6 +23,7 @@ type Store struct {
 	url    string
 	keys   *Keyring
 	notify string
+	kinds  pq.StringArray // the kinds it claims: knownKinds, fewer in specs of an older replica
 }
 
 // NotifyChannel is the PostgreSQL channel on which every enqueue (and Release) sends the
@@ -65,7 +66,7 @@ func Open(ctx context.Context, databaseURL string, keys *Keyring) (*Store, error
 		_ = db.Close()
 		return nil, fmt.Errorf("connect to state database: %w", err)
 	}
-	return &Store{db: db, url: databaseURL, keys: keys, notify: NotifyChannel}, nil
+	return &Store{db: db, url: databaseURL, keys: keys, notify: NotifyChannel, kinds: kindArray(knownKinds)}, nil
 }
 
 // DB returns the connection pool, for tests that inspect raw rows and for setting pool limits.
@@ -138,4 +139,13 @@ func interval(d time.Duration) string {
 		d = 0
 	}
 	return fmt.Sprintf("%d microseconds", d.Microseconds())
+}
+
+// kindArray is kinds as a PostgreSQL text array, for kind = ANY($n).
+func kindArray(kinds []OperationKind) pq.StringArray {
+	out := make(pq.StringArray, len(kinds))
+	for i, k := range kinds {
+		out[i] = string(k)
+	}
+	return out
 }

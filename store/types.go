@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/json"
+	"slices"
 	"time"
 )
 
@@ -67,6 +68,16 @@ const (
 	// becomes expired and keeps its row. The broker's expiry sweep starts it, not the platform.
 	OpExpire OperationKind = "expire"
 )
+
+// knownKinds are the kinds of operation this binary knows. Claim takes, and the rescuers give
+// up on, only operations of these: during a rolling deploy an older replica runs beside a
+// newer one, and leaves an operation of a kind that only the newer one knows to it. A new kind
+// joins them in the release whose migration adds it to operations_kind_check, and the broker's
+// worker runs it.
+var knownKinds = []OperationKind{OpProvision, OpUpdate, OpDeprovision, OpBind, OpUnbind, OpRestore, OpExpire}
+
+// KnownKinds returns the kinds of operation this binary claims, for its log.
+func KnownKinds() []OperationKind { return slices.Clone(knownKinds) }
 
 // OperationState is where an operation is in the queue.
 type OperationState string
