@@ -147,12 +147,18 @@ func brokerEnv(state stateDB, listen string) map[string]string {
 // node ends (unless the spec stopped or killed it first).
 func startBroker(state stateDB, extra map[string]string) *broker {
 	GinkgoHelper()
+	return startBinary(binaryPath, state, extra)
+}
+
+// startBinary is startBroker with another omnibroker binary, such as an older release's.
+func startBinary(path string, state stateDB, extra map[string]string) *broker {
+	GinkgoHelper()
 	listen := fmt.Sprintf("127.0.0.1:%d", freePort())
 	env := brokerEnv(state, listen)
 	for k, v := range extra {
 		env[k] = v
 	}
-	cmd := exec.Command(binaryPath, "serve")
+	cmd := exec.Command(path, "serve")
 	for _, kv := range os.Environ() {
 		if strings.HasPrefix(kv, "OMNIBROKER_") || strings.HasPrefix(kv, "DATABASE_URL=") {
 			continue

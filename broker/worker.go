@@ -96,7 +96,8 @@ func (p *Pool) Run(fetchCtx, workCtx context.Context) {
 		owner := fmt.Sprintf("%s/%d", p.owner, i)
 		wg.Go(func() { p.work(fetchCtx, workCtx, owner, logger.Session("worker", lager.Data{"worker": i})) })
 	}
-	logger.Info("started")
+	// The kinds it claims: during a rolling deploy an older replica's list is shorter.
+	logger.Info("started", lager.Data{"kinds": store.KnownKinds()})
 	wg.Wait()
 	closeSession()
 	<-sessionDone
