@@ -5,7 +5,7 @@ package acceptance_test
 
 import (
 	"encoding/json"
-	"os"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -51,7 +51,7 @@ func buildPreviousRelease() (path, commit string) {
 	path = filepath.Join(dir, "omnibroker-previous")
 	build := exec.Command("go", "build", "-o", path, "./cmd/omnibroker")
 	build.Dir = dir
-	build.Env = append(os.Environ(), "GOFLAGS=-buildvcs=false")
+	build.Env = append(build.Environ(), "GOFLAGS=-buildvcs=false")
 	build.Stdout, build.Stderr = GinkgoWriter, GinkgoWriter
 	Expect(build.Run()).To(Succeed(), "go build of %s", commit)
 	return path, commit
@@ -135,5 +135,14 @@ var _ = Describe("Rolling upgrade", func() {
 		for _, b := range []*broker{older, newer} {
 			Expect(logLines(b, "claimed", queued)).To(BeEmpty())
 		}
+
+		By("a replica of this release that starts once the next release has migrated further serves, is ready, and says so")
+		Expect(db.ExecContext(ctx, `INSERT INTO goose_db_version (version_id, is_applied) VALUES (9999, true)`)).Error().NotTo(HaveOccurred())
+		late := startBroker(state, nil)
+		Expect(late.probe("/readyz").Status).To(Equal(http.StatusOK))
+		Expect(logLines(late, "schema-newer-than-binary", `"schema-version":9999`)).To(HaveLen(1))
+		lateID := newID()
+		late.client().provisionReady(lateID, redisPlan, nil)
+		late.client().deprovisionGone(lateID, redisPlan)
 	}, SpecTimeout(8*time.Minute))
 })

@@ -155,6 +155,11 @@ func serve(cfg Config) error {
 	if err := st.Migrate(ctx); err != nil {
 		return err
 	}
+	// During a rolling deploy a newer release may have migrated further; migrations only add
+	// (store/migrations/README.md), so this binary serves that schema too.
+	if current, latest, err := st.SchemaVersion(ctx); err == nil && current > latest {
+		logger.Info("schema-newer-than-binary", lager.Data{"schema-version": current, "binary-version": latest})
+	}
 	if err := closeStateDatabase(ctx, logger, st); err != nil {
 		return err
 	}
