@@ -99,7 +99,8 @@ var _ = Describe("Migrations only add", func() {
 		for _, file := range files {
 			text, err := os.ReadFile(file)
 			Expect(err).NotTo(HaveOccurred())
-			Expect(breaks(upStatements(string(text)))).To(Equal(landedBeforeTheRule[filepath.Base(file)]), file)
+			Expect(breaks(upStatements(string(text)))).To(Equal(landedBeforeTheRule[filepath.Base(file)]),
+				"%s: migrations only add, so that the previous release keeps working on the new schema during a rolling deploy; see store/migrations/README.md", file)
 		}
 	})
 
