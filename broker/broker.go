@@ -26,6 +26,10 @@ type Config struct {
 	// operation (default DefaultSyncBudget); it must stay under the platforms' 60 s client
 	// timeout (MaxSyncBudget).
 	SyncBudget time.Duration
+	// WaitPoll is how often a request that waits for its operation re-reads it without a
+	// wake-up (default DefaultWaitPoll): the completion wakes it, in process or by NOTIFY, so
+	// the poll only covers a lost notification.
+	WaitPoll time.Duration
 	// MaxAttempts bounds how often an operation runs before it is failed (default
 	// DefaultMaxAttempts).
 	MaxAttempts int
@@ -40,6 +44,7 @@ type Broker struct {
 	backends    map[string]backends.Backend
 	logger      lager.Logger
 	syncBudget  time.Duration
+	waitPoll    time.Duration
 	maxAttempts int
 	logins      LoginLimits
 	// services is the catalog as brokerapi wants it, which it asks for on every provision.
@@ -58,6 +63,7 @@ func New(cfg Config) *Broker {
 		backends:    cfg.Backends,
 		logger:      cfg.Logger,
 		syncBudget:  orDefault(cfg.SyncBudget, DefaultSyncBudget),
+		waitPoll:    orDefault(cfg.WaitPoll, DefaultWaitPoll),
 		maxAttempts: orDefault(cfg.MaxAttempts, DefaultMaxAttempts),
 		logins:      cfg.Logins,
 		services:    toDomainServices(cfg.Catalog.Services()),
@@ -71,34 +77,33 @@ func (b *Broker) Services(ctx context.Context) ([]domain.Service, error) {
 	return b.services, nil
 }
 
-// waitFor re-reads the operation until it has finished or budget has passed, and returns
-// its last state. A budget of zero reads it once. It reads every 50 ms for the first two
-// seconds, when a quick operation is likely to finish, then every half second, so a long
-// synchronous budget costs few queries.
+// waitFor reads the operation, and again each time the store says it may have finished
+// (store.Watch: at once when a worker of this process finished it, by NOTIFY when another
+// replica did) or waitPoll has passed without a wake-up (a lost notification), until it has
+// finished or budget has passed; it returns the last state read. Once budget has passed it
+// answers with what it read last rather than read once more, so only a wake-up or a poll
+// inside the budget finds a completion: a budget of zero reads it once.
 func (b *Broker) waitFor(ctx context.Context, opID string, budget time.Duration) (store.Operation, error) {
-	start := time.Now()
-	deadline := start.Add(budget)
+	woken, stop := b.store.Watch(opID)
+	defer stop()
+	deadline := time.NewTimer(budget)
+	defer deadline.Stop()
+	poll := time.NewTicker(b.waitPoll)
+	defer poll.Stop()
 	for {
 		op, err := b.store.GetOperation(ctx, opID)
-		if err != nil {
+		if err != nil || op.State == store.OpSucceeded || op.State == store.OpFailed || budget <= 0 {
 			return op, err
-		}
-		if op.State == store.OpSucceeded || op.State == store.OpFailed || !time.Now().Before(deadline) {
-			return op, nil
 		}
 		select {
 		case <-ctx.Done():
 			return op, nil
-		case <-time.After(min(pollPause(time.Since(start)), time.Until(deadline))):
+		case <-deadline.C:
+			return op, nil
+		case <-woken:
+		case <-poll.C:
 		}
 	}
-}
-
-func pollPause(waited time.Duration) time.Duration {
-	if waited < 2*time.Second {
-		return 50 * time.Millisecond
-	}
-	return 500 * time.Millisecond
 }
 
 // budget is how long a request on plan waits for its operation, an instance's or (binding

@@ -17,6 +17,9 @@ const (
 	MaxSyncBudget = catalog.MaxWaitBudget
 	// DefaultMaxAttempts is Config.MaxAttempts's default.
 	DefaultMaxAttempts = 5
+	// DefaultWaitPoll is Config.WaitPoll's default: how often a request that waits for its
+	// operation re-reads it when no wake-up came, the fallback for a lost notification.
+	DefaultWaitPoll = time.Second
 
 	// DefaultWorkers is how many workers a serving process runs when not told otherwise.
 	// PoolConfig.Workers has no default: 0 runs none, for a replica that only serves the API.

@@ -15,7 +15,8 @@ const finishOperation = `
 UPDATE operations
 SET state = :state, description = :description, lease_expires_at = NULL, finished_at = now(),
     updated_at = now()` + fence + `
-RETURNING kind, instance_id, COALESCE(binding_id, '') AS binding_id, request`
+RETURNING kind, instance_id, COALESCE(binding_id, '') AS binding_id, request,
+    pg_notify(:channel, id) IS NULL AS notified`
 
 // finished is what a completion reads back from the fenced row: the database's word on what
 // the operation acts on, not the caller's copy.
@@ -24,12 +25,16 @@ type finished struct {
 	InstanceID string          `db:"instance_id"`
 	BindingID  string          `db:"binding_id"`
 	Request    json.RawMessage `db:"request"`
+	// Notified is finishOperation's NOTIFY of the completion, sent in the same round trip.
+	Notified bool `db:"notified"`
 }
 
-// finish marks op state with description, fenced, and returns the row it matched.
-func finish(ctx context.Context, tx *sqlx.Tx, op Operation, state OperationState, description string) (finished, error) {
+// finish marks op state with description, fenced, and returns the row it matched. The
+// requests waiting for op are told on commit: on other replicas by NOTIFY, in this process
+// directly.
+func (s *Store) finish(ctx context.Context, tx *sqlx.Tx, op Operation, state OperationState, description string) (finished, error) {
 	args := fenceOf(op)
-	args.State, args.Description = state, description
+	args.State, args.Description, args.Channel = state, description, FinishedChannel
 	query, params, err := tx.BindNamed(finishOperation, args)
 	if err != nil {
 		return finished{}, fmt.Errorf("mark %s: %w", state, err)
@@ -42,6 +47,7 @@ func finish(ctx context.Context, tx *sqlx.Tx, op Operation, state OperationState
 	if err != nil {
 		return finished{}, fmt.Errorf("mark %s: %w", state, err)
 	}
+	s.wake.onCommit(tx, false, op.ID)
 	return f, nil
 }
 
@@ -96,7 +102,7 @@ WHERE id = $1`
 // is cleared.
 func (s *Store) Succeed(ctx context.Context, op Operation, credentials json.RawMessage) error {
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		f, err := finish(ctx, tx, op, OpSucceeded, "")
+		f, err := s.finish(ctx, tx, op, OpSucceeded, "")
 		if err != nil {
 			return err
 		}
@@ -176,7 +182,7 @@ func applyFailure(ctx context.Context, tx *sqlx.Tx, f finished) error {
 // no longer work); restore and expire → binding still bound.
 func (s *Store) Fail(ctx context.Context, op Operation, description string) error {
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		f, err := finish(ctx, tx, op, OpFailed, description)
+		f, err := s.finish(ctx, tx, op, OpFailed, description)
 		if err != nil {
 			return err
 		}
@@ -217,10 +223,7 @@ func (s *Store) Release(ctx context.Context, op Operation) error {
 		if err := execFenced(ctx, tx, releaseOperation, fenceOf(op)); err != nil {
 			return fmt.Errorf("mark queued: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, notifyWorkers, s.notify, op.ID); err != nil {
-			return fmt.Errorf("notify workers: %w", err)
-		}
-		return nil
+		return s.notifyQueued(ctx, tx, op.ID)
 	})
 	if err != nil {
 		return fmt.Errorf("release operation %s: %w", op.ID, err)

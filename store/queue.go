@@ -43,9 +43,26 @@ func (s *Store) enqueue(ctx context.Context, tx *sqlx.Tx, op Operation, instance
 	if err != nil {
 		return fmt.Errorf("insert operation %s: %w", op.ID, violation(err))
 	}
-	if _, err := tx.ExecContext(ctx, notifyWorkers, s.notify, op.ID); err != nil {
+	return s.notifyQueued(ctx, tx, op.ID)
+}
+
+// notifyQueued tells the workers, on tx's commit, that operation opID is queued: those of
+// other replicas by NOTIFY, those of this process directly.
+func (s *Store) notifyQueued(ctx context.Context, tx *sqlx.Tx, opID string) error {
+	if _, err := tx.ExecContext(ctx, notifyWorkers, s.notify, opID); err != nil {
 		return fmt.Errorf("notify workers: %w", err)
 	}
+	s.wake.onCommit(tx, true, "")
+	return nil
+}
+
+// notifyFinished tells the requests waiting for operation opID (Watch), on tx's commit, that
+// it finished: those of other replicas by NOTIFY, those of this process directly.
+func (s *Store) notifyFinished(ctx context.Context, tx *sqlx.Tx, opID string) error {
+	if _, err := tx.ExecContext(ctx, notifyWorkers, FinishedChannel, opID); err != nil {
+		return fmt.Errorf("notify waiters: %w", err)
+	}
+	s.wake.onCommit(tx, false, opID)
 	return nil
 }
 
@@ -124,8 +141,9 @@ type fenced struct {
 
 	State       OperationState `db:"state"`
 	Description string         `db:"description"`
-	Lease       string         `db:"lease"` // an interval
-	Delay       string         `db:"delay"` // an interval
+	Lease       string         `db:"lease"`   // an interval
+	Delay       string         `db:"delay"`   // an interval
+	Channel     string         `db:"channel"` // a NOTIFY channel
 }
 
 // fenceOf returns the fence's parameters for op, the operation as the worker claimed it.

@@ -130,6 +130,9 @@ func (s *Store) rescueBatch(ctx context.Context, selectRunning string, backoff f
 			if err := applyFailure(ctx, tx, r.finished); err != nil {
 				return fmt.Errorf("fail operation %s: %w", r.ID, err)
 			}
+			if err := s.notifyFinished(ctx, tx, r.ID); err != nil {
+				return fmt.Errorf("fail operation %s: %w", r.ID, err)
+			}
 		}
 		n = len(rows)
 		return nil

@@ -24,6 +24,7 @@ type Store struct {
 	keys   *Keyring
 	notify string
 	kinds  pq.StringArray // the kinds it claims: knownKinds, fewer in specs of an older replica
+	wake   *wakeups
 }
 
 // NotifyChannel is the PostgreSQL channel on which every enqueue (and Release) sends the
@@ -66,7 +67,7 @@ func Open(ctx context.Context, databaseURL string, keys *Keyring) (*Store, error
 		_ = db.Close()
 		return nil, fmt.Errorf("connect to state database: %w", err)
 	}
-	return &Store{db: db, url: databaseURL, keys: keys, notify: NotifyChannel, kinds: kindArray(knownKinds)}, nil
+	return &Store{db: db, url: databaseURL, keys: keys, notify: NotifyChannel, kinds: kindArray(knownKinds), wake: newWakeups()}, nil
 }
 
 // DB returns the connection pool, for tests that inspect raw rows and for setting pool limits.
@@ -94,10 +95,14 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 		}
 	}()
 	if err := fn(tx); err != nil {
+		s.wake.ended(tx, false)
 		return err
 	}
 	committed = true
-	if err := tx.Commit(); err != nil {
+	err = tx.Commit()
+	// Only now may this process's workers and waiters see what the transaction wrote.
+	s.wake.ended(tx, err == nil)
+	if err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil

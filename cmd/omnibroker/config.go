@@ -29,6 +29,7 @@ type Config struct {
 	RetryBase       time.Duration
 	MaxAttempts     int
 	SyncBudget      time.Duration
+	WaitPoll        time.Duration
 	ShutdownTimeout time.Duration
 	RestoreInterval time.Duration
 	ExpiryInterval  time.Duration
@@ -63,6 +64,7 @@ var settingUsage = map[string]string{
 	"OMNIBROKER_RETRY_BASE":          "first back-off after a transient failure",
 	"OMNIBROKER_MAX_ATTEMPTS":        "attempts before an operation fails",
 	"OMNIBROKER_SYNC_BUDGET":         "how long a request without accepts_incomplete=true waits",
+	"OMNIBROKER_WAIT_POLL":           "how often a waiting request re-reads its operation when no wake-up came",
 	"OMNIBROKER_SHUTDOWN_TIMEOUT":    "on SIGTERM, how long running operations may finish",
 	"OMNIBROKER_RESTORE_INTERVAL":    "how often lost Redis ACL users are looked for (0: never)",
 	"OMNIBROKER_EXPIRY_INTERVAL":     "how often bindings past their lifetime are looked for",
@@ -107,6 +109,7 @@ func serveSettings(c *Config, r *envReader) {
 	c.RetryBase = r.duration("OMNIBROKER_RETRY_BASE", broker.DefaultRetryBase, 10*time.Millisecond, time.Minute)
 	c.MaxAttempts = r.integer("OMNIBROKER_MAX_ATTEMPTS", broker.DefaultMaxAttempts, 1, 100)
 	c.SyncBudget = r.duration("OMNIBROKER_SYNC_BUDGET", broker.DefaultSyncBudget, time.Second, broker.MaxSyncBudget)
+	c.WaitPoll = r.duration("OMNIBROKER_WAIT_POLL", broker.DefaultWaitPoll, 10*time.Millisecond, time.Hour)
 	c.ShutdownTimeout = r.duration("OMNIBROKER_SHUTDOWN_TIMEOUT", broker.DefaultShutdownTimeout, 0, 10*time.Minute)
 	c.RestoreInterval = r.durationOrOff("OMNIBROKER_RESTORE_INTERVAL", broker.DefaultRestoreInterval, time.Second, 24*time.Hour)
 	c.ExpiryInterval = r.duration("OMNIBROKER_EXPIRY_INTERVAL", broker.DefaultExpiryInterval, time.Second, time.Hour)

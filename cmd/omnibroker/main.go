@@ -172,7 +172,7 @@ func serve(cfg Config) error {
 
 	b := broker.New(broker.Config{
 		Catalog: cat, Store: st, Backends: adapters, Logger: logger,
-		SyncBudget: cfg.SyncBudget, MaxAttempts: cfg.MaxAttempts, Logins: cfg.Logins,
+		SyncBudget: cfg.SyncBudget, WaitPoll: cfg.WaitPoll, MaxAttempts: cfg.MaxAttempts, Logins: cfg.Logins,
 	})
 	pool := b.NewPool(broker.PoolConfig{
 		Workers: cfg.Workers, Lease: cfg.Lease, PollInterval: cfg.PollInterval, RetryBase: cfg.RetryBase,
