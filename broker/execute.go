@@ -40,11 +40,13 @@ func (p *Pool) execute(ctx context.Context, op store.Operation) (credentials jso
 
 	switch op.Kind {
 	case store.OpProvision:
-		target.Node, err = p.place(ctx, inst, plan)
-		if err != nil {
-			return nil, err
+		if target.Node == "" { // a retried provision keeps the node it got
+			target.Node, err = p.place(ctx, inst, plan)
+			if err != nil {
+				return nil, err
+			}
+			lagerctx.FromContext(ctx).Info("placed", lager.Data{"node": target.Node})
 		}
-		lagerctx.FromContext(ctx).Info("placed", lager.Data{"node": target.Node})
 		_, err = backend.Provision(ctx, backends.ProvisionRequest{Instance: target})
 		return nil, err
 

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 
@@ -11,23 +10,25 @@ import (
 
 const lockPlacement = `SELECT pg_advisory_xact_lock(hashtextextended('omnibroker-placement:' || $1::text, 0))`
 
-const selectNode = `
-SELECT COALESCE(node, '')
-FROM instances
-WHERE id = $1`
-
-const selectNodeForUpdate = `
-SELECT COALESCE(node, '')
-FROM instances
-WHERE id = $1
-FOR UPDATE`
-
-const countInstancesPerNode = `
-SELECT node, count(*) AS used
-FROM instances
-WHERE backend = $1
-    AND node IS NOT NULL
-GROUP BY node`
+// lockNodeAndCount locks the instance row and reads its node, and, while it has none, the
+// instances per node of the backend ($2): one row per node in use (counted NULL when none
+// is), no row when the instance does not exist. Its snapshot is taken after lockPlacement,
+// so it counts every placement that committed before.
+const lockNodeAndCount = `
+SELECT COALESCE(i.node, '') AS node, COALESCE(c.node, '') AS counted, COALESCE(c.used, 0) AS used
+FROM (
+    SELECT node
+    FROM instances
+    WHERE id = $1
+    FOR UPDATE
+) i
+LEFT JOIN (
+    SELECT node, count(*) AS used
+    FROM instances
+    WHERE backend = $2
+        AND node IS NOT NULL
+    GROUP BY node
+) c ON i.node IS NULL`
 
 const setInstanceNode = `
 UPDATE instances
@@ -42,41 +43,31 @@ WHERE id = $1`
 // ErrNotFound when the instance does not exist.
 func (s *Store) AssignNode(ctx context.Context, instanceID, backend string, choose func(used map[string]int) (string, error)) (string, error) {
 	var node string
-	err := s.db.GetContext(ctx, &node, selectNode, instanceID)
-	if errors.Is(err, sql.ErrNoRows) {
-		err = ErrNotFound
-	}
-	if err != nil {
-		return "", fmt.Errorf("assign node to instance %s: %w", instanceID, err)
-	}
-	if node != "" {
-		return node, nil
-	}
-	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		node = ""
 		if _, err := tx.ExecContext(ctx, lockPlacement, backend); err != nil {
 			return fmt.Errorf("lock placement: %w", err)
 		}
-		// Another worker may have placed it while we waited for the lock.
-		err := tx.GetContext(ctx, &node, selectNodeForUpdate, instanceID)
-		if errors.Is(err, sql.ErrNoRows) {
+		var rows []struct {
+			Node    string `db:"node"`
+			Counted string `db:"counted"`
+			Used    int    `db:"used"`
+		}
+		if err := tx.SelectContext(ctx, &rows, lockNodeAndCount, instanceID, backend); err != nil {
+			return fmt.Errorf("lock instance and count instances per node: %w", err)
+		}
+		if len(rows) == 0 {
 			return ErrNotFound
 		}
-		if err != nil {
-			return fmt.Errorf("lock instance: %w", err)
-		}
-		if node != "" {
+		// Another worker may have placed it while we waited for the lock.
+		if node = rows[0].Node; node != "" {
 			return nil
 		}
-		var counts []struct {
-			Node string `db:"node"`
-			Used int    `db:"used"`
-		}
-		if err := tx.SelectContext(ctx, &counts, countInstancesPerNode, backend); err != nil {
-			return fmt.Errorf("count instances per node: %w", err)
-		}
-		used := make(map[string]int, len(counts))
-		for _, c := range counts {
-			used[c.Node] = c.Used
+		used := make(map[string]int, len(rows))
+		for _, c := range rows {
+			if c.Counted != "" {
+				used[c.Counted] = c.Used
+			}
 		}
 		chosen, err := choose(used)
 		if err != nil {

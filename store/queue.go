@@ -22,10 +22,12 @@ INSERT INTO operations (
 VALUES (
     $1, $2, $3, NULLIF($4, ''), 'queued', $5, 0, $6, COALESCE($7, now()),
     $8, $9, $10
-)`
+)
+RETURNING pg_notify($11, id) IS NULL AS notified`
 
-// enqueue inserts op as queued for instanceID (and bindingID), then notifies the workers on
-// commit. The operation's own State, Attempt and lease fields are ignored: an enqueued
+// enqueue inserts op as queued for instanceID (and bindingID), and tells the workers on
+// commit: those of other replicas by NOTIFY (sent by the insert itself), those of this
+// process directly. The operation's own State, Attempt and lease fields are ignored: an enqueued
 // operation is always queued, at attempt 0, unleased. Its MaxAttempts is the caller's, which
 // checkOperation has seen to be at least 1: the store has no default of its own.
 func (s *Store) enqueue(ctx context.Context, tx *sqlx.Tx, op Operation, instanceID, bindingID string) error {
@@ -38,12 +40,13 @@ func (s *Store) enqueue(ctx context.Context, tx *sqlx.Tx, op Operation, instance
 	}
 	_, err := tx.ExecContext(ctx, insertOperation,
 		op.ID, op.Kind, instanceID, bindingID, op.Description, op.MaxAttempts, runAfter,
-		jsonText(op.Request, "{}"), jsonOrNull(op.OriginatingIdentity), jsonText(op.Context, "{}"),
+		jsonText(op.Request, "{}"), jsonOrNull(op.OriginatingIdentity), jsonText(op.Context, "{}"), s.notify,
 	)
 	if err != nil {
 		return fmt.Errorf("insert operation %s: %w", op.ID, violation(err))
 	}
-	return s.notifyQueued(ctx, tx, op.ID)
+	s.wake.onCommit(tx, true, "")
+	return nil
 }
 
 // notifyQueued tells the workers, on tx's commit, that operation opID is queued: those of
