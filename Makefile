@@ -104,8 +104,12 @@ test: services lint ## gofmt, vet, staticcheck, every ginkgo suite against real 
 fuzz: ## run each fuzz target (go test -fuzz, one at a time) for FUZZTIME (10s)
 	GO='$(GO)' FUZZTIME='$(FUZZTIME)' scripts/fuzz
 
-bench: services ## run the benchmarks against the local servers
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+# BENCH_ROUNDS is how many rounds BenchmarkTable (the end-to-end table against the floor) runs.
+BENCH_ROUNDS ?= 40
+
+bench: services ## run the benchmarks against the local servers, then print the end-to-end table
+	$(GO) test -run '^$$' -bench . -skip '^BenchmarkTable$$' -benchmem ./...
+	$(GO) test -run '^$$' -bench '^BenchmarkTable$$' -benchtime $(BENCH_ROUNDS)x ./broker
 
 lint: fmt-check vet staticcheck ## gofmt, vet and staticcheck only
 

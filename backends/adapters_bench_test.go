@@ -8,27 +8,11 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/omnibroker/omnibroker/backends"
-	"github.com/omnibroker/omnibroker/backends/mysql"
-	"github.com/omnibroker/omnibroker/backends/postgres"
-	"github.com/omnibroker/omnibroker/backends/rabbitmq"
-	"github.com/omnibroker/omnibroker/backends/redis"
-	"github.com/omnibroker/omnibroker/internal/testkit"
+	"github.com/omnibroker/omnibroker/backends/backendtest"
 )
 
-// benchKinds are the local servers the benchmarks run against, as the suites find them.
-var benchKinds = []struct {
-	kind   string
-	server testkit.Server
-	open   func([]backends.Server) (backends.Backend, error)
-}{
-	{"postgres", testkit.Postgres, func(s []backends.Server) (backends.Backend, error) { return postgres.New(s) }},
-	{"mysql", testkit.MySQL, func(s []backends.Server) (backends.Backend, error) { return mysql.New(s) }},
-	{"redis", testkit.Redis, func(s []backends.Server) (backends.Backend, error) { return redis.New(s) }},
-	{"rabbitmq", testkit.RabbitMQ, func(s []backends.Server) (backends.Backend, error) { return rabbitmq.New(s) }},
-}
-
 func openBench(b *testing.B, i int) backends.Backend {
-	a, err := benchKinds[i].open([]backends.Server{{Name: "bench", AdminURL: benchKinds[i].server.URL()}})
+	a, err := backendtest.Kinds[i].Open([]backends.Server{{Name: "bench", AdminURL: backendtest.Kinds[i].Server.URL()}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -39,8 +23,8 @@ func openBench(b *testing.B, i int) backends.Backend {
 // BenchmarkProvisionDeprovision is one instance's life on each kind of local server: a
 // database, a key prefix or a vhost, created and removed.
 func BenchmarkProvisionDeprovision(b *testing.B) {
-	for i, k := range benchKinds {
-		b.Run(k.kind, func(b *testing.B) {
+	for i, k := range backendtest.Kinds {
+		b.Run(k.Name, func(b *testing.B) {
 			a := openBench(b, i)
 			ctx := b.Context()
 			for b.Loop() {
@@ -59,8 +43,8 @@ func BenchmarkProvisionDeprovision(b *testing.B) {
 // BenchmarkBindUnbind is one binding's life on a provisioned instance of each kind: a login
 // made with its password and privileges, then revoked with its connections closed.
 func BenchmarkBindUnbind(b *testing.B) {
-	for i, k := range benchKinds {
-		b.Run(k.kind, func(b *testing.B) {
+	for i, k := range backendtest.Kinds {
+		b.Run(k.Name, func(b *testing.B) {
 			a := openBench(b, i)
 			ctx := b.Context()
 			inst := backends.Instance{ID: uuid.NewString(), Node: "bench", Plan: "bench", Parameters: map[string]any{}}

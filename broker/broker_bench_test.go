@@ -65,27 +65,33 @@ const benchNode = "pg-local"
 func newBenchBroker(b *testing.B) *benchBroker {
 	b.Helper()
 	nodeURL := testkit.Postgres.URL()
-	st := openStore(b, testkit.NewDatabase(b, testkit.State.URL(), "omnibroker_broker_bench").URL)
-
-	cat, err := catalog.Parse([]byte(benchCatalog))
-	if err != nil {
-		b.Fatalf("catalog: %v", err)
-	}
 	local, err := postgres.New([]backends.Server{{Name: benchNode, AdminURL: nodeURL}})
 	if err != nil {
 		b.Fatalf("postgres backend: %v", err)
 	}
 	b.Cleanup(func() { _ = local.Close() })
-	bb := &benchBroker{st: st}
+	bb := &benchBroker{}
 	// Runs after the workers have stopped (cleanups run last-registered first): whatever a
 	// failed iteration left on the node is removed, so no ob_* object outlives the run.
 	b.Cleanup(func() { benchSweep(b, local, nodeURL, bb.ids) })
+	bb.start(b, benchCatalog, map[string]backends.Backend{"local": local})
+	return bb
+}
 
+// start runs bb's broker on a state database of its own, serving catalogYAML from adapters,
+// with its workers, until the benchmark ends.
+func (bb *benchBroker) start(b *testing.B, catalogYAML string, adapters map[string]backends.Backend) {
+	b.Helper()
+	bb.st = openStore(b, testkit.NewDatabase(b, testkit.State.URL(), "omnibroker_broker_bench").URL)
+	cat, err := catalog.Parse([]byte(catalogYAML))
+	if err != nil {
+		b.Fatalf("catalog: %v", err)
+	}
 	// A logger without sinks: the benchmark measures the broker, not a growing log buffer.
 	logger := lager.NewLogger("broker-bench")
 	brk := broker.New(broker.Config{
-		Catalog: cat, Store: st, Logger: logger, MaxAttempts: 3, SyncBudget: 20 * time.Second,
-		Backends: map[string]backends.Backend{"local": local},
+		Catalog: cat, Store: bb.st, Logger: logger, MaxAttempts: 3, SyncBudget: 20 * time.Second,
+		Backends: adapters,
 	})
 	pool := brk.NewPool(broker.PoolConfig{Workers: 2, PollInterval: time.Second, RetryBase: 100 * time.Millisecond})
 	poolCtx, stopPool := context.WithCancel(context.Background())
@@ -106,7 +112,6 @@ func newBenchBroker(b *testing.B) *benchBroker {
 	srv := httptest.NewServer(broker.Handler(brk, logger, "broker", "bench-broker-pw"))
 	b.Cleanup(srv.Close)
 	bb.url, bb.client = srv.URL, srv.Client()
-	return bb
 }
 
 // benchSweep deprovisions, straight on the backend, every instance the benchmark asked for,

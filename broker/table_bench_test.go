@@ -1,0 +1,166 @@
+package broker_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/omnibroker/omnibroker/backends"
+	"github.com/omnibroker/omnibroker/backends/backendtest"
+)
+
+// tableSteps are the four requests of an instance's life, in the order each round sends them.
+var tableSteps = []string{"provision", "bind", "unbind", "deprovision"}
+
+// tablePlan is the service and plan ids of a kind's one plan in tableCatalog.
+func tablePlan(i int) (serviceID, planID string) {
+	return fmt.Sprintf("7ab1e000-0000-4000-8000-0000000%02d001", i), fmt.Sprintf("7ab1e000-0000-4000-8000-0000000%02d002", i)
+}
+
+// tableCatalog is a bindable plan on each kind, with the default short wait budget.
+func tableCatalog() string {
+	var services, nodes strings.Builder
+	for i, k := range backendtest.Kinds {
+		serviceID, planID := tablePlan(i)
+		fmt.Fprintf(&services, "  - {id: %s, name: bench-%s, description: d, bindable: true, plans: [{id: %s, name: bench, description: d, backend: %s}]}\n",
+			serviceID, k.Name, planID, k.Name)
+		fmt.Fprintf(&nodes, "  - {name: %s, kind: %s, nodes: [{name: bench-%s, url_env: OMNIBROKER_BENCH_%s_URL}]}\n",
+			k.Name, k.Name, k.Name, strings.ToUpper(k.Name))
+	}
+	return "services:\n" + services.String() + "backends:\n" + nodes.String()
+}
+
+// BenchmarkTable prints the table of issue 10: for each backend and each of provision, bind,
+// unbind and deprovision, the p50 and p99 of the request over HTTP with
+// accepts_incomplete=true until it is answered done, against the floor, the same adapter's
+// own calls made directly on the same server, interleaved with the broker's requests in
+// every round. Each iteration is one round over every kind; `make bench` runs 40.
+func BenchmarkTable(b *testing.B) {
+	adapters := map[string]backends.Backend{}
+	for _, k := range backendtest.Kinds {
+		a, err := k.Open([]backends.Server{{Name: "bench-" + k.Name, AdminURL: k.Server.URL()}})
+		if err != nil {
+			b.Fatalf("%s backend: %v", k.Name, err)
+		}
+		b.Cleanup(func() { _ = a.Close() })
+		adapters[k.Name] = a
+	}
+	var created []backends.Instance
+	// After the workers have stopped: whatever a failed round left on a node is removed.
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		for _, inst := range created {
+			if err := adapters[inst.Plan].Deprovision(ctx, backends.DeprovisionRequest{Instance: inst}); err != nil {
+				b.Errorf("deprovision instance %s: %v", inst.ID, err)
+			}
+		}
+	})
+	bb := &benchBroker{}
+	bb.start(b, tableCatalog(), adapters)
+
+	broker, floor := map[string][]time.Duration{}, map[string][]time.Duration{}
+	for b.Loop() {
+		for i, k := range backendtest.Kinds {
+			inst := backends.Instance{ID: uuid.NewString(), Node: "bench-" + k.Name, Plan: k.Name, Parameters: map[string]any{}}
+			created = append(created, inst)
+			for step, took := range bb.life(b, i, inst.ID) {
+				broker[k.Name+" "+step] = append(broker[k.Name+" "+step], took)
+			}
+			inst.ID = uuid.NewString()
+			created = append(created, inst)
+			for step, took := range floorLife(b, adapters[k.Name], inst) {
+				floor[k.Name+" "+step] = append(floor[k.Name+" "+step], took)
+			}
+		}
+	}
+
+	fmt.Fprintf(os.Stdout, "\n%d rounds\n| what | omnibroker p50 | p99 | floor p50 | p99 | ratio (p50) | target 1.2×floor+5ms |\n|---|---|---|---|---|---|---|\n", b.N)
+	for _, k := range backendtest.Kinds {
+		for _, step := range tableSteps {
+			what := k.Name + " " + step
+			o50, o99 := percentiles(broker[what])
+			f50, f99 := percentiles(floor[what])
+			target := time.Duration(1.2*float64(f50)) + 5*time.Millisecond
+			verdict := "met"
+			if o50 > target {
+				verdict = "missed"
+			}
+			fmt.Fprintf(os.Stdout, "| %s | %s | %s | %s | %s | %.1f× | %s (%s) |\n", what, ms(o50), ms(o99), ms(f50), ms(f99),
+				float64(o50)/float64(max(f50, time.Microsecond)), ms(target), verdict)
+		}
+	}
+}
+
+// life sends the four requests of one instance of kind i's plan, each with
+// accepts_incomplete=true and expected answered done, and returns how long each took.
+func (bb *benchBroker) life(b *testing.B, i int, id string) map[string]time.Duration {
+	b.Helper()
+	serviceID, planID := tablePlan(i)
+	bindingID := uuid.NewString()
+	ids := "?accepts_incomplete=true&service_id=" + serviceID + "&plan_id=" + planID
+	took := map[string]time.Duration{}
+	timed := func(step string, want int, method, path string, body any) {
+		start := time.Now()
+		bb.expect(b, want, method, path, body)
+		took[step] = time.Since(start)
+	}
+	timed("provision", http.StatusCreated, "PUT", benchInstancePath(id)+"?accepts_incomplete=true", map[string]any{
+		"service_id": serviceID, "plan_id": planID, "organization_guid": "org-bench", "space_guid": "space-bench",
+	})
+	binding := benchInstancePath(id) + "/service_bindings/" + bindingID
+	timed("bind", http.StatusCreated, "PUT", binding+"?accepts_incomplete=true", map[string]any{
+		"service_id": serviceID, "plan_id": planID, "bind_resource": map[string]any{"app_guid": "app-bench"},
+	})
+	timed("unbind", http.StatusOK, "DELETE", binding+ids, nil)
+	timed("deprovision", http.StatusOK, "DELETE", benchInstancePath(id)+ids, nil)
+	return took
+}
+
+// floorLife makes the same four calls on the adapter directly and returns how long each took.
+func floorLife(b *testing.B, a backends.Backend, inst backends.Instance) map[string]time.Duration {
+	b.Helper()
+	ctx := b.Context()
+	password, err := backends.NewPassword()
+	if err != nil {
+		b.Fatal(err)
+	}
+	binding := backends.Binding{ID: uuid.NewString(), Password: password}
+	calls := []func() error{
+		func() error { _, err := a.Provision(ctx, backends.ProvisionRequest{Instance: inst}); return err },
+		func() error {
+			_, err := a.Bind(ctx, backends.BindRequest{Instance: inst, Binding: binding})
+			return err
+		},
+		func() error { return a.Unbind(ctx, backends.UnbindRequest{Instance: inst, Binding: binding}) },
+		func() error { return a.Deprovision(ctx, backends.DeprovisionRequest{Instance: inst}) },
+	}
+	took := map[string]time.Duration{}
+	for i, call := range calls {
+		start := time.Now()
+		if err := call(); err != nil {
+			b.Fatalf("floor %s: %v", tableSteps[i], err)
+		}
+		took[tableSteps[i]] = time.Since(start)
+	}
+	return took
+}
+
+// percentiles returns the p50 and p99 of samples.
+func percentiles(samples []time.Duration) (p50, p99 time.Duration) {
+	if len(samples) == 0 {
+		return 0, 0
+	}
+	s := slices.Clone(samples)
+	slices.Sort(s)
+	return s[len(s)*50/100], s[min(len(s)-1, len(s)*99/100)]
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
