@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -192,3 +193,79 @@ func percentiles(samples []time.Duration) (p50, p99 time.Duration) {
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
+
+// BenchmarkConcurrentProvisions sends 200 redis provisions at once, each with
+// accepts_incomplete=true within the default short budget, and prints how many were answered
+// 201 and 202, their p50 and p99, and the benchmark process's peak RSS (the broker runs in it,
+// beside the test harness).
+func BenchmarkConcurrentProvisions(b *testing.B) {
+	const n = 200
+	i := slices.IndexFunc(backendtest.Kinds, func(k backendtest.Kind) bool { return k.Name == "redis" })
+	k := backendtest.Kinds[i]
+	a, err := k.Open([]backends.Server{{Name: "bench-redis", AdminURL: k.Server.URL()}})
+	if err != nil {
+		b.Fatalf("redis backend: %v", err)
+	}
+	b.Cleanup(func() { _ = a.Close() })
+	var ids []string
+	b.Cleanup(func() {
+		ctx := context.WithoutCancel(b.Context())
+		for _, id := range ids {
+			inst := backends.Instance{ID: id, Node: "bench-redis"}
+			if err := a.Deprovision(ctx, backends.DeprovisionRequest{Instance: inst}); err != nil {
+				b.Errorf("deprovision instance %s: %v", id, err)
+			}
+		}
+	})
+	bb := &benchBroker{}
+	adapters := map[string]backends.Backend{}
+	for _, other := range backendtest.Kinds {
+		adapters[other.Name] = a // only the redis plan is asked for
+	}
+	bb.start(b, tableCatalog(), adapters)
+	serviceID, planID := tablePlan(i)
+	for b.Loop() {
+		took := make([]time.Duration, n)
+		statuses := make([]int, n)
+		round := make([]string, n)
+		var wg sync.WaitGroup
+		for j := range n {
+			round[j] = uuid.NewString()
+			wg.Go(func() {
+				start := time.Now()
+				status, _, err := bb.do(b.Context(), "PUT", benchInstancePath(round[j])+"?accepts_incomplete=true", map[string]any{
+					"service_id": serviceID, "plan_id": planID, "organization_guid": "org-bench", "space_guid": "space-bench",
+				})
+				if err != nil {
+					b.Error(err)
+				}
+				took[j], statuses[j] = time.Since(start), status
+			})
+		}
+		wg.Wait()
+		ids = append(ids, round...)
+		p50, p99 := percentiles(took)
+		created := 0
+		for _, s := range statuses {
+			if s == http.StatusCreated {
+				created++
+			}
+		}
+		fmt.Fprintf(os.Stdout, "\n%d concurrent redis provisions: %d answered 201, %d other; p50 %s, p99 %s; peak RSS %s\n",
+			n, created, n-created, ms(p50), ms(p99), peakRSS())
+	}
+}
+
+// peakRSS is this process's VmHWM from /proc/self/status, or "unknown".
+func peakRSS() string {
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return "unknown"
+	}
+	for line := range strings.SplitSeq(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
+}
