@@ -109,7 +109,7 @@ func (bb *benchBroker) start(b *testing.B, catalogYAML string, adapters map[stri
 		}
 	})
 
-	srv := httptest.NewServer(broker.Handler(brk, logger, "broker", "bench-broker-pw"))
+	srv := httptest.NewServer(broker.Handler(brk, logger, broker.Credential{Username: "broker", Password: "bench-broker-pw"}))
 	b.Cleanup(srv.Close)
 	bb.url, bb.client = srv.URL, srv.Client()
 }

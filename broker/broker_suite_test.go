@@ -128,7 +128,7 @@ var _ = BeforeSuite(func() {
 		defer close(poolDone)
 		pool.Run(ctx, ctx)
 	}()
-	server = httptest.NewServer(broker.Handler(b, logger, "broker", "s3cret-broker-pw"))
+	server = httptest.NewServer(broker.Handler(b, logger, broker.Credential{Username: "broker", Password: "s3cret-broker-pw"}))
 	// Cleanups run last-registered first: the server, then the workers, then the store and
 	// the state database.
 	DeferCleanup(func() {

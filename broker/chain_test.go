@@ -69,7 +69,7 @@ var _ = Describe("Error answers of the chain's routes", func() {
 		Expect(w.Code).To(Equal(500))
 		Expect(body["description"]).To(MatchRegexp(`^internal error, reference [0-9a-f-]{36};`))
 		Expect(body["description"]).NotTo(ContainSubstring("route-broke"))
-		Expect(logger.LogMessages()).To(ConsistOf("bodies.request-panicked"))
+		Expect(logger.LogMessages()).To(ConsistOf("bodies.request-panicked", "bodies.request"))
 		Expect(string(logger.Buffer().Contents())).To(ContainSubstring("route-broke"))
 	})
 })

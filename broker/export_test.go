@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"code.cloudfoundry.org/lager/v3"
+	"github.com/go-chi/chi/v5"
 )
 
 // RetryPolicy is the pool's retry policy, for tests that fix its random source and clock.
@@ -59,11 +60,14 @@ func (l *loginLimiter) Size() int { return l.size() }
 // LoginAddress is the address loginLimiter counts remoteAddr's failures by.
 func LoginAddress(remoteAddr string) string { return loginAddress(remoteAddr).String() }
 
-// ChainFor is the chain with logins in front of handler, as Handler builds it.
+// ChainFor is the chain with logins in front of handler, as Handler builds it, for the
+// credentials broker:pw and broker:next-pw, handler serving every route under /v2.
 func ChainFor(handler http.Handler, logger lager.Logger, logins *LoginLimiter) http.Handler {
-	stages := chain(logger, "broker", "pw", logins, func(context.Context) error { return nil })
-	for i := len(stages) - 1; i >= 0; i-- {
-		handler = stages[i](handler)
-	}
-	return handler
+	r := chi.NewRouter()
+	r.Use(chain(logger, []Credential{{"broker", "pw"}, {"broker", "next-pw"}}, logins, func(context.Context) error { return nil }, r)...)
+	r.Handle("/v2/*", handler)
+	return r
 }
+
+// RefusalsAtInfo is refusalsAtInfo.
+func RefusalsAtInfo(logger lager.Logger) lager.Logger { return refusalsAtInfo(logger) }

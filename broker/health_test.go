@@ -66,7 +66,7 @@ var _ = Describe("Probes", func() {
 			Expect(err).NotTo(HaveOccurred())
 			log := lagertest.NewTestLogger("probes")
 			b := broker.New(broker.Config{Catalog: cat, Store: own, Logger: log})
-			srv := httptest.NewServer(broker.Handler(b, log, "broker", "s3cret-broker-pw"))
+			srv := httptest.NewServer(broker.Handler(b, log, broker.Credential{Username: "broker", Password: "s3cret-broker-pw"}))
 			DeferCleanup(srv.Close)
 
 			By("taking the newest migration off goose's version table")

@@ -3,12 +3,9 @@ package broker
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -35,11 +32,13 @@ const (
 )
 
 // Handler returns the broker's HTTP API: every request passes through chain, then reaches
-// brokerapi's routes or, where brokerapi v10 cannot say enough, our own handlers.
-func Handler(b *Broker, logger lager.Logger, username, password string) http.Handler {
+// brokerapi's routes or, where brokerapi v10 cannot say enough, our own handlers. platform
+// are the basic-auth credentials the platform may use, more than one while its password
+// rotates.
+func Handler(b *Broker, logger lager.Logger, platform ...Credential) http.Handler {
 	r := chi.NewRouter()
 	logins := newLoginLimiter(b.logins, time.Now)
-	r.Use(append(chain(logger, username, password, logins, b.ready), b.checkFields)...)
+	r.Use(append(chain(logger, platform, logins, b.ready, r), b.checkFields)...)
 	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusNotFound, "NotFound", "no such route in the Open Service Broker API")
 	})
@@ -47,7 +46,7 @@ func Handler(b *Broker, logger lager.Logger, username, password string) http.Han
 		writeError(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "method not allowed on this route")
 	})
 
-	brokerapi.AttachRoutes(r, b, logger)
+	brokerapi.AttachRoutes(r, b, refusalsAtInfo(logger))
 	// chi replaces a handler registered again for the same method and pattern.
 	r.Get("/v2/catalog", b.serveCatalog)
 	r.Get("/v2/service_instances/{instance_id}", b.serveGetInstance)
@@ -63,27 +62,31 @@ func Handler(b *Broker, logger lager.Logger, username, password string) http.Han
 // not run. It runs for unknown routes too. A concern that later work adds takes its place in this list, and in
 // the slice below, and nowhere else:
 //
-//  1. the access log (to come): outermost, so that it sees every answer and its duration
+//  1. accessLog: outermost, so that it sees every answer and its duration; one line per
+//     request (routes names the route of one refused before routing), at error level for
+//     a 5xx, else at info
 //  2. metrics (to come): the count and duration of each answer, by route and status
 //  3. recoverPanic: a handler that panics answers 500 in an OSB body, its stack in the log
 //  4. timeouts and limits: limitBody bounds the body; a request deadline goes here
 //  5. probes: /healthz and /readyz (ready says whether the state database serves) answer
 //     here, without the platform's credentials; /metrics (to come) goes here too
 //  6. the operator API (to come): /admin/v1 answers here, behind its own credentials
-//  7. basicAuth: the platform's credentials, else 401 without reading the body, on a
-//     connection then closed; 429 with Retry-After, credentials unlooked at, for an address
-//     that has used up its failed logins (loginLimiter); more than one credential at once
-//     for rotation goes here
+//  7. basicAuth: one of the platform's credentials (more than one while its password
+//     rotates, all compared in constant time), else 401 without reading the body, on a
+//     connection then closed, and a login-failed line; 429 with Retry-After, credentials
+//     unlooked at, for an address that has used up its failed logins (loginLimiter)
 //  8. checkAPIVersion: X-Broker-API-Version 2.N with N >= 11, else 412
 //  9. checkHeaders: 400 for an identity header over MaxIdentityHeaderBytes, not UTF-8 or
 //     holding a control character, or an originating identity that is not "platform
 //     base64(JSON object)", before anything carries it
 //  10. brokerapi's context middlewares: correlation id, originating identity, info location
 //     and request identity, which the request's log session and operation rows carry
-//  11. echoRequestIdentity: the request identity back on the response
+//  11. echoRequestIdentity: the request identity back on the response, and it and the
+//     correlation id, now checked, onto the access line
 //  12. input checks, so that nothing hostile reaches a log line or SQL: checkPath, 400 for an
 //     id that is empty, over MaxIDBytes, not UTF-8, holds a control character or an encoded
-//     "/", then routing on the path decoded once; checkQuery, 400 for a query that does not
+//     "/" (the ids it lets through go onto the access line), then routing on the path decoded
+//     once; checkQuery, 400 for a query that does not
 //     parse, a parameter given more than once or a value checkQueryValue refuses; checkBody,
 //     400 for a body that is not the JSON object its route expects (brokerapi v10 says 422
 //     for it) or whose strings checkBodyStrings refuses
@@ -94,12 +97,13 @@ func Handler(b *Broker, logger lager.Logger, username, password string) http.Han
 //     (provisionConflict); then 400 BadRequest in the broker's words for a missing service_id
 //     or plan_id, and for a provision's ids that are not in the catalog, before brokerapi
 //     answers them in its own
-func chain(logger lager.Logger, username, password string, logins *loginLimiter, ready func(context.Context) error) []func(http.Handler) http.Handler {
+func chain(logger lager.Logger, platform []Credential, logins *loginLimiter, ready func(context.Context) error, routes chi.Routes) []func(http.Handler) http.Handler {
 	return []func(http.Handler) http.Handler{
+		accessLog(logger, routes),
 		recoverPanic(logger),
 		limitBody,
 		probes(logger, ready),
-		basicAuth(logger, username, password, logins),
+		basicAuth(logger, platform, logins),
 		checkAPIVersion,
 		checkHeaders,
 		middlewares.AddCorrelationIDToContext,
@@ -122,38 +126,6 @@ func limitBody(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-// basicAuth lets through a request with the platform's credentials. Any other gets 401, and
-// counts as a failed login of its address; an address that has no failed login left gets
-// 429 with Retry-After, whatever its credentials, until it has one again (loginLimiter).
-func basicAuth(logger lager.Logger, username, password string, logins *loginLimiter) func(http.Handler) http.Handler {
-	wantUser := sha256.Sum256([]byte(username))
-	wantPass := sha256.Sum256([]byte(password))
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			addr := loginAddress(r.RemoteAddr)
-			if wait := logins.wait(addr); wait > 0 {
-				w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-				refuse(w, http.StatusTooManyRequests, "TooManyRequests", "too many failed logins from this address; try again after Retry-After seconds")
-				return
-			}
-			u, p, ok := r.BasicAuth()
-			gotUser := sha256.Sum256([]byte(u))
-			gotPass := sha256.Sum256([]byte(p))
-			userOK := subtle.ConstantTimeCompare(gotUser[:], wantUser[:])
-			passOK := subtle.ConstantTimeCompare(gotPass[:], wantPass[:])
-			if !ok || userOK&passOK != 1 {
-				if logins.failed(addr, u, p) {
-					logger.Info("logins-throttled", lager.Data{"address": addr.String()})
-				}
-				w.Header().Set("WWW-Authenticate", `Basic realm="omnibroker"`)
-				refuse(w, http.StatusUnauthorized, "Unauthorized", "the broker's basic-auth credentials are missing or wrong")
-				return
-			}
-			next.ServeHTTP(w, r)
-		})
-	}
 }
 
 // refuse answers a request the broker will not read: the answer goes out before any of the
@@ -205,6 +177,7 @@ func echoRequestIdentity(next http.Handler) http.Handler {
 		if id := r.Header.Get("X-Broker-API-Request-Identity"); id != "" {
 			w.Header().Set("X-Broker-API-Request-Identity", id)
 		}
+		noteIdentity(r)
 		next.ServeHTTP(w, r)
 	})
 }

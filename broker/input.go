@@ -41,7 +41,7 @@ var identityHeaders = []string{
 var bodyIDFields = []string{"service_id", "plan_id", "organization_guid", "space_guid", "app_guid"}
 
 // checkPath answers 400 for an instance or binding id that is not a valid one (checkID), or
-// that holds an encoded "/". It then makes the router match the decoded path, so an id is
+// that holds an encoded "/"; the ids it lets through go on the access line. It then makes the router match the decoded path, so an id is
 // percent-decoded exactly once, by Go's server: chi would otherwise route on the raw path
 // whenever it differs from the canonical encoding, and "a%41" and "aA" would be two rows.
 func checkPath(next http.Handler) http.Handler {
@@ -54,6 +54,7 @@ func checkPath(next http.Handler) http.Handler {
 		if ok {
 			segments := strings.Split(rest, "/")
 			names := []string{"instance_id", "", "binding_id"}
+			ids := [3]string{}
 			for i, name := range names {
 				if name == "" || i >= len(segments) || (i == 2 && segments[1] != "service_bindings") {
 					continue
@@ -62,7 +63,10 @@ func checkPath(next http.Handler) http.Handler {
 					writeError(w, http.StatusBadRequest, "BadRequest", "the "+name+" in the path "+problem)
 					return
 				}
+				ids[i] = segments[i]
 			}
+			record := recordOf(r)
+			record.instanceID, record.bindingID = ids[0], ids[2]
 		}
 		r.URL.RawPath = ""
 		next.ServeHTTP(w, r)

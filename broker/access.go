@@ -1,0 +1,173 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"code.cloudfoundry.org/lager/v3"
+	"github.com/go-chi/chi/v5"
+	"github.com/pivotal-cf/brokerapi/v10/domain/apiresponses"
+	"github.com/pivotal-cf/brokerapi/v10/middlewares"
+)
+
+// unmatchedRoute is the route an access line names for a request that matches none.
+const unmatchedRoute = "unmatched"
+
+// accessKey is the context key of a request's *accessRecord.
+type accessKey struct{}
+
+// accessRecord is what the stages after accessLog found fit for the request's access line:
+// only what a stage has checked goes into a log line, so a refused request's line carries
+// none of what it sent.
+type accessRecord struct {
+	requestID     string
+	correlationID string
+	instanceID    string
+	bindingID     string
+}
+
+// accessLog writes one line per answered request, "request": its method, route pattern
+// (never the path, which holds ids), status, duration and remote address, the request
+// identity and correlation id once checkHeaders has let them through, and the instance and
+// binding ids once checkPath has (logID cuts each). A 5xx is logged at error level, anything
+// else at info. routes finds the pattern of a request refused before routing.
+func accessLog(logger lager.Logger, routes chi.Routes) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			began := time.Now()
+			record := &accessRecord{}
+			sw := &statusWriter{ResponseWriter: w}
+			next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), accessKey{}, record)))
+
+			data := lager.Data{
+				"method":         logID(r.Method),
+				"route":          routeOf(r, routes),
+				"status":         sw.statusCode(),
+				"duration":       time.Since(began).String(),
+				"remote-address": r.RemoteAddr,
+			}
+			for key, value := range map[string]string{
+				"request-id": record.requestID, "correlation-id": record.correlationID,
+				"instance-id": record.instanceID, "binding-id": record.bindingID,
+			} {
+				if value != "" {
+					data[key] = logID(value)
+				}
+			}
+			if status := sw.statusCode(); status >= 500 {
+				logger.Error("request", errors.New(http.StatusText(status)), data)
+				return
+			}
+			logger.Info("request", data)
+		})
+	}
+}
+
+// routeOf is the pattern of the route that served r, or that would have served it when a
+// stage refused it first; unmatchedRoute when there is none.
+func routeOf(r *http.Request, routes chi.Routes) string {
+	if rctx := chi.RouteContext(r.Context()); rctx != nil {
+		if pattern := rctx.RoutePattern(); pattern != "" {
+			return pattern
+		}
+	}
+	if routes != nil {
+		if pattern := routes.Find(chi.NewRouteContext(), r.Method, r.URL.Path); pattern != "" {
+			return pattern
+		}
+	}
+	return unmatchedRoute
+}
+
+// recordOf is the access record of r's request; a record of nothing outside accessLog.
+func recordOf(r *http.Request) *accessRecord {
+	if record, ok := r.Context().Value(accessKey{}).(*accessRecord); ok {
+		return record
+	}
+	return &accessRecord{}
+}
+
+// noteIdentity puts the request identity and the correlation id, which checkHeaders has
+// let through and brokerapi's middlewares have put in the context, on the access line.
+func noteIdentity(r *http.Request) {
+	record := recordOf(r)
+	record.requestID = r.Header.Get("X-Broker-API-Request-Identity")
+	record.correlationID, _ = r.Context().Value(middlewares.CorrelationIDKey).(string)
+}
+
+// statusWriter is the http.ResponseWriter of accessLog: it remembers the status written.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(status int) {
+	if s.status == 0 || s.status < 200 {
+		s.status = status
+	}
+	s.ResponseWriter.WriteHeader(status)
+}
+
+func (s *statusWriter) Write(p []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.NewResponseController reach the connection (read deadlines, Flush).
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// statusCode is the status of the answer: 200 when the handler wrote nothing at all, as Go's
+// server then sends.
+func (s *statusWriter) statusCode() int {
+	if s.status == 0 {
+		return http.StatusOK
+	}
+	return s.status
+}
+
+// brokerapiRefusals are the actions brokerapi v10 logs at error level for a request it
+// refuses with a 4xx, when the error it logs is not a FailureResponse.
+var brokerapiRefusals = map[string]bool{
+	"invalid-service-details": true, "invalid-bind-details": true, "service-id-missing": true,
+	"plan-id-missing": true, "invalid-service-id": true, "invalid-plan-id": true,
+	middlewares.ApiVersionInvalidKey: true,
+}
+
+// refusalsAtInfo is the logger brokerapi's handlers log with: each 4xx they answer (an
+// instance that does not exist, a missing plan_id) is logged at info level, as a refused
+// request is no fault of the broker's; a 5xx stays at error.
+func refusalsAtInfo(logger lager.Logger) lager.Logger { return infoRefusals{logger} }
+
+type infoRefusals struct{ lager.Logger }
+
+func (l infoRefusals) Error(action string, err error, data ...lager.Data) {
+	var failure *apiresponses.FailureResponse
+	refused := brokerapiRefusals[action] || errors.As(err, &failure) && failure.ValidatedStatusCode(nil) < 500
+	if !refused {
+		l.Logger.Error(action, err, data...)
+		return
+	}
+	merged := lager.Data{"error": err.Error()}
+	for _, d := range data {
+		for k, v := range d {
+			merged[k] = v
+		}
+	}
+	l.Logger.Info(action, merged)
+}
+
+func (l infoRefusals) Session(task string, data ...lager.Data) lager.Logger {
+	return infoRefusals{l.Logger.Session(task, data...)}
+}
+
+func (l infoRefusals) WithData(data lager.Data) lager.Logger {
+	return infoRefusals{l.Logger.WithData(data)}
+}
+
+func (l infoRefusals) WithTraceInfo(r *http.Request) lager.Logger {
+	return infoRefusals{l.Logger.WithTraceInfo(r)}
+}
