@@ -35,8 +35,9 @@ const (
 )
 
 // NewServer returns the HTTP server of handler (from Handler), with the timeouts that belong
-// to the connection rather than to the chain. TLS, when it comes, is set here too: the
-// server's TLSConfig (a GetCertificate that re-reads the PEM files), not a stage of the chain.
+// to the connection rather than to the chain. TLS is not a stage of the chain either: it is
+// the listener's (tls.NewListener with TLSConfig, whose GetCertificate re-reads the PEM
+// files), and the server's handshake deadline is the least of these timeouts.
 func NewServer(handler http.Handler) *http.Server {
 	return &http.Server{
 		Handler:           handler,
