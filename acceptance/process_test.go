@@ -5,6 +5,8 @@ package acceptance_test
 
 import (
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"database/sql"
 	"encoding/base64"
 	"fmt"
@@ -102,6 +104,8 @@ type broker struct {
 	session *gexec.Session
 	url     string
 	state   stateDB
+	// roots, when set, are the CAs its clients trust: it serves HTTPS.
+	roots *x509.CertPool
 }
 
 // runBinary runs the omnibroker binary with args, in env alone (nil: this process's
@@ -147,11 +151,19 @@ func brokerEnv(state stateDB, listen string) map[string]string {
 // node ends (unless the spec stopped or killed it first).
 func startBroker(state stateDB, extra map[string]string) *broker {
 	GinkgoHelper()
-	return startBinary(binaryPath, state, extra)
+	return startBinary(binaryPath, state, extra, nil)
 }
 
-// startBinary is startBroker with another omnibroker binary, such as an older release's.
-func startBinary(path string, state stateDB, extra map[string]string) *broker {
+// startBrokerTrusted is startBroker for a broker that serves HTTPS with a certificate that
+// roots signed.
+func startBrokerTrusted(state stateDB, extra map[string]string, roots *x509.CertPool) *broker {
+	GinkgoHelper()
+	return startBinary(binaryPath, state, extra, roots)
+}
+
+// startBinary is startBroker with another omnibroker binary, such as an older release's, and
+// over HTTPS trusting roots when roots is not nil.
+func startBinary(path string, state stateDB, extra map[string]string, roots *x509.CertPool) *broker {
 	GinkgoHelper()
 	listen := fmt.Sprintf("127.0.0.1:%d", freePort())
 	env := brokerEnv(state, listen)
@@ -174,9 +186,13 @@ func startBinary(path string, state stateDB, extra map[string]string) *broker {
 	sessions.all = append(sessions.all, session)
 	sessions.Unlock()
 
-	b := &broker{session: session, url: "http://" + listen, state: state}
+	b := &broker{session: session, url: "http://" + listen, state: state, roots: roots}
+	if roots != nil {
+		b.url = "https://" + listen
+	}
 	DeferCleanup(b.stop)
 	c := b.client()
+	c.username, c.password = env["OMNIBROKER_USERNAME"], env["OMNIBROKER_PASSWORD"]
 	Eventually(func(g Gomega) {
 		if code := session.ExitCode(); code != -1 {
 			StopTrying(fmt.Sprintf("omnibroker exited with code %d before it answered", code)).Now()
@@ -215,6 +231,16 @@ func (b *broker) client() *osbClient {
 		password: brokerPassword,
 		version:  "2.15",
 		userID:   newID(),
-		http:     &http.Client{Timeout: 90 * time.Second},
+		http:     &http.Client{Timeout: 90 * time.Second, Transport: b.transport()},
 	}
+}
+
+// transport is how b's clients connect: Go's default, or over TLS trusting b.roots alone.
+func (b *broker) transport() http.RoundTripper {
+	if b.roots == nil {
+		return http.DefaultTransport
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = &tls.Config{RootCAs: b.roots}
+	return t
 }

@@ -81,7 +81,7 @@ var _ = Describe("Rolling upgrade", func() {
 		previous, commit := buildPreviousRelease()
 		state := newStateDB()
 		By("the previous release, " + commit[:12] + ", serves the state database on its own schema")
-		older := startBinary(previous, state, nil)
+		older := startBinary(previous, state, nil, nil)
 		By("this release starts beside it and migrates the schema further")
 		newer := startBroker(state, nil)
 

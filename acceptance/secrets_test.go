@@ -71,8 +71,13 @@ var _ = Describe("Broker output", func() {
 		Expect(r.Status).To(Equal(http.StatusOK), r.String())
 		cf.unbindGone(id, bindingID, quickPlan)
 
-		By("reading everything the broker printed")
+		By("reading everything the broker printed, the access lines of the answers that carried the password too")
 		Expect(shared.session.Out.Contents()).NotTo(BeEmpty(), "the broker logs to stdout")
+		route := "/v2/service_instances/{instance_id}/service_bindings/{binding_id}"
+		Eventually(func() []logLine { return accessLines(shared, 0) }).Should(ContainElements(
+			HaveField("Data", And(HaveKeyWithValue("route", route), HaveKeyWithValue("method", "PUT"), HaveKeyWithValue("binding-id", bindingID))),
+			HaveField("Data", And(HaveKeyWithValue("route", route), HaveKeyWithValue("method", "GET"), HaveKeyWithValue("binding-id", bindingID))),
+		))
 		Consistently(secretLeaks).Should(BeEmpty())
 	})
 })

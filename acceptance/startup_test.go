@@ -35,5 +35,10 @@ var _ = Describe("Start-up settings", func() {
 		Entry("a worker count that is not a number", map[string]string{"OMNIBROKER_WORKERS": "many"}, "OMNIBROKER_WORKERS"),
 		Entry("a catalog file that is missing", map[string]string{"OMNIBROKER_CONFIG": "/nonexistent/catalog.yml"}, "OMNIBROKER_CONFIG"),
 		Entry("a sync budget over the platforms' timeout", map[string]string{"OMNIBROKER_SYNC_BUDGET": "90s"}, "OMNIBROKER_SYNC_BUDGET"),
+		Entry("a TLS certificate without its key", map[string]string{"OMNIBROKER_TLS_CERT": "/etc/hostname"}, "OMNIBROKER_TLS_KEY is not set, but OMNIBROKER_TLS_CERT is"),
+		Entry("a TLS key without its certificate", map[string]string{"OMNIBROKER_TLS_KEY": "/etc/hostname"}, "OMNIBROKER_TLS_CERT is not set, but OMNIBROKER_TLS_KEY is"),
+		Entry("TLS files that are not a certificate and key", map[string]string{"OMNIBROKER_TLS_CERT": "/etc/hostname", "OMNIBROKER_TLS_KEY": "/etc/hostname"}, "OMNIBROKER_TLS_CERT and OMNIBROKER_TLS_KEY"),
+		Entry("TLS files that do not exist", map[string]string{"OMNIBROKER_TLS_CERT": "/nonexistent/tls.crt", "OMNIBROKER_TLS_KEY": "/nonexistent/tls.key"}, "OMNIBROKER_TLS_CERT and OMNIBROKER_TLS_KEY"),
+		Entry("a second platform user name without its password", map[string]string{"OMNIBROKER_NEXT_USERNAME": "platform-2"}, "OMNIBROKER_NEXT_USERNAME is set without OMNIBROKER_NEXT_PASSWORD"),
 	)
 })

@@ -15,11 +15,17 @@ import (
 
 // Config is every setting of the broker, read from the environment.
 type Config struct {
-	DatabaseURL     string
-	CatalogPath     string
-	Listen          string
-	Username        string
-	Password        string
+	DatabaseURL string
+	CatalogPath string
+	Listen      string
+	Username    string
+	Password    string
+	// NextUsername and NextPassword are a second platform credential, accepted beside the
+	// first while the platform's password rotates; NextUsername defaults to Username.
+	NextUsername    string
+	NextPassword    string
+	TLSCert         string
+	TLSKey          string
 	EncryptionKey   string
 	OldKeys         []string
 	Workers         int
@@ -74,6 +80,10 @@ var settingUsage = map[string]string{
 	fault.Env:                        "test-only: never set it in production",
 	"OMNIBROKER_USERNAME":            "basic-auth user name the platform uses",
 	"OMNIBROKER_PASSWORD":            "basic-auth password the platform uses",
+	"OMNIBROKER_NEXT_USERNAME":       "a second platform user name, while the password rotates (default: OMNIBROKER_USERNAME)",
+	"OMNIBROKER_NEXT_PASSWORD":       "a second platform password, accepted beside OMNIBROKER_PASSWORD while it rotates",
+	"OMNIBROKER_TLS_CERT":            "PEM certificate file: with OMNIBROKER_TLS_KEY, serve HTTPS only (re-read when it changes)",
+	"OMNIBROKER_TLS_KEY":             "PEM private key file of OMNIBROKER_TLS_CERT",
 	"OMNIBROKER_ENCRYPTION_KEY":      "base64 of 32 random bytes that seals credentials at rest",
 	"OMNIBROKER_OLD_ENCRYPTION_KEYS": "comma-separated base64 keys still accepted for reading",
 }
@@ -119,12 +129,23 @@ func serveSettings(c *Config, r *envReader) {
 	}
 	c.LogLevel = r.logLevel("OMNIBROKER_LOG_LEVEL")
 	c.Fault = r.text(fault.Env, "")
+	c.TLSCert = r.text("OMNIBROKER_TLS_CERT", "")
+	c.TLSKey = r.text("OMNIBROKER_TLS_KEY", "")
+	r.together("OMNIBROKER_TLS_CERT", c.TLSCert, "OMNIBROKER_TLS_KEY", c.TLSKey)
 }
 
 // authSettings is the platform's basic-auth credentials.
 func authSettings(c *Config, r *envReader) {
 	c.Username = r.required("OMNIBROKER_USERNAME")
 	c.Password = r.required("OMNIBROKER_PASSWORD")
+	c.NextUsername = r.text("OMNIBROKER_NEXT_USERNAME", "")
+	c.NextPassword = r.text("OMNIBROKER_NEXT_PASSWORD", "")
+	switch {
+	case c.NextUsername != "" && c.NextPassword == "":
+		r.fail("OMNIBROKER_NEXT_USERNAME", "is set without OMNIBROKER_NEXT_PASSWORD")
+	case c.NextUsername == "":
+		c.NextUsername = c.Username
+	}
 }
 
 // keySettings is the keys that seal credentials at rest.
@@ -153,6 +174,26 @@ func (r *envReader) fail(name, why string) {
 	if r.err == nil {
 		r.err = &settingError{name: name, why: why}
 	}
+}
+
+// together fails unless the settings a and b are both set or both unset.
+func (r *envReader) together(a, aValue, b, bValue string) {
+	switch {
+	case aValue != "" && bValue == "":
+		r.fail(b, "is not set, but "+a+" is: give both or neither")
+	case aValue == "" && bValue != "":
+		r.fail(a, "is not set, but "+b+" is: give both or neither")
+	}
+}
+
+// platform is the credentials the platform may log in with: the second only while one is
+// set for a rotation.
+func (c Config) platform() []broker.Credential {
+	creds := []broker.Credential{{Username: c.Username, Password: c.Password}}
+	if c.NextPassword != "" {
+		creds = append(creds, broker.Credential{Username: c.NextUsername, Password: c.NextPassword})
+	}
+	return creds
 }
 
 func (r *envReader) required(name string) string {

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -33,11 +34,12 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stderr))
 }
 
-// newLogger builds the one root logger; its sink redacts secret-looking keys and
+// newLogger builds the one root logger: JSON lines with RFC 3339 timestamps in UTC and the
+// level by name (lager's pretty sink); its sink redacts secret-looking keys and
 // scheme://user:pass@ values before anything is written.
 func newLogger(level lager.LogLevel) (lager.Logger, error) {
 	logger := lager.NewLogger("omnibroker")
-	sink, err := lager.NewRedactingSink(lager.NewWriterSink(os.Stdout, level),
+	sink, err := lager.NewRedactingSink(lager.NewPrettySink(os.Stdout, level),
 		[]string{"[Pp]ass", "[Pp]wd", "[Ss]ecret", "[Cc]redential", "^uri$", "[Pp]arameters", "[Tt]oken", "[Kk]ey$"},
 		append(lager.DefaultValuePatterns(), `[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+:[^/\s@]+@`))
 	if err != nil {
@@ -143,6 +145,12 @@ func serve(cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("OMNIBROKER_ENCRYPTION_KEY: %w", err)
 	}
+	var tlsConfig *tls.Config
+	if cfg.TLSCert != "" {
+		if tlsConfig, err = broker.TLSConfig(cfg.TLSCert, cfg.TLSKey, logger); err != nil {
+			return fmt.Errorf("OMNIBROKER_TLS_CERT and OMNIBROKER_TLS_KEY: %w", err)
+		}
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
@@ -184,7 +192,10 @@ func serve(cfg Config) error {
 		return fmt.Errorf("OMNIBROKER_LISTEN %s: %w", cfg.Listen, err)
 	}
 	listener = broker.LimitConnections(listener)
-	server := broker.NewServer(broker.Handler(b, logger, cfg.Username, cfg.Password))
+	if tlsConfig != nil {
+		listener = tls.NewListener(listener, tlsConfig)
+	}
+	server := broker.NewServer(broker.Handler(b, logger, cfg.platform()...))
 
 	// Shutdown comes in two steps: stop claiming, then, after ShutdownTimeout, cancel the
 	// backend calls still running so their operations go back to the queue.
@@ -197,7 +208,7 @@ func serve(cfg Config) error {
 	}()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- server.Serve(listener) }()
-	logger.Info("serving", lager.Data{"address": listener.Addr().String(), "workers": cfg.Workers, "max-connections": broker.ConnectionLimit()})
+	logger.Info("serving", lager.Data{"address": listener.Addr().String(), "tls": tlsConfig != nil, "workers": cfg.Workers, "max-connections": broker.ConnectionLimit()})
 
 	select {
 	case <-ctx.Done():
