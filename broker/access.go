@@ -24,14 +24,18 @@ type accessKey struct{}
 type accessRecord struct {
 	requestID     string
 	correlationID string
-	instanceID    string
-	bindingID     string
+	// instanceID and bindingID are the path's ids as checkPath let them through; they go on
+	// the line only once every input check has passed (inputChecked), so that a request
+	// refused for a hostile body or query leaves no trace of its ids either.
+	instanceID   string
+	bindingID    string
+	inputChecked bool
 }
 
 // accessLog writes one line per answered request, "request": its method, route pattern
 // (never the path, which holds ids), status, duration and remote address, the request
 // identity and correlation id once checkHeaders has let them through, and the instance and
-// binding ids once checkPath has (logID cuts each). A 5xx is logged at error level, anything
+// binding ids once every input check has (logID cuts each). A 5xx is logged at error level, anything
 // else at info. routes finds the pattern of a request refused before routing.
 func accessLog(logger lager.Logger, routes chi.Routes) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
@@ -48,10 +52,11 @@ func accessLog(logger lager.Logger, routes chi.Routes) func(http.Handler) http.H
 				"duration":       time.Since(began).String(),
 				"remote-address": r.RemoteAddr,
 			}
-			for key, value := range map[string]string{
-				"request-id": record.requestID, "correlation-id": record.correlationID,
-				"instance-id": record.instanceID, "binding-id": record.bindingID,
-			} {
+			noted := map[string]string{"request-id": record.requestID, "correlation-id": record.correlationID}
+			if record.inputChecked {
+				noted["instance-id"], noted["binding-id"] = record.instanceID, record.bindingID
+			}
+			for key, value := range noted {
 				if value != "" {
 					data[key] = logID(value)
 				}
@@ -95,6 +100,14 @@ func noteIdentity(r *http.Request) {
 	record := recordOf(r)
 	record.requestID = r.Header.Get("X-Broker-API-Request-Identity")
 	record.correlationID, _ = r.Context().Value(middlewares.CorrelationIDKey).(string)
+}
+
+// inputChecked lets the path's ids onto the access line: every input check has passed.
+func inputChecked(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		recordOf(r).inputChecked = true
+		next.ServeHTTP(w, r)
+	})
 }
 
 // statusWriter is the http.ResponseWriter of accessLog: it remembers the status written.

@@ -47,6 +47,25 @@ var _ = Describe("The access line", func() {
 		Expect(string(logger.Buffer().Contents())).NotTo(ContainSubstring(id))
 	})
 
+	It("leaves out the path's ids when the chain refuses the request's body or query", func() {
+		for _, send := range []func(id string, spoil func(*http.Request)) response{
+			func(id string, spoil func(*http.Request)) response {
+				return call("PUT", "/v2/service_instances/"+id+"?accepts_incomplete=true", `{"service_id":`, spoil)
+			},
+			func(id string, spoil func(*http.Request)) response {
+				return call("GET", "/v2/service_instances/"+id+"/last_operation?operation=a&operation=b", nil, spoil)
+			},
+		} {
+			requestID, id := uuid.NewString(), uuid.NewString()
+			Expect(send(id, func(r *http.Request) { r.Header.Set("X-Broker-API-Request-Identity", requestID) }).status).To(Equal(400))
+			lines := accessLinesOf(requestID)
+			Expect(lines).To(HaveLen(1))
+			Expect(lines[0].Data).To(HaveKeyWithValue("status", BeNumerically("==", 400)))
+			Expect(lines[0].Data).NotTo(HaveKey("instance-id"))
+			Expect(string(logger.Buffer().Contents())).NotTo(ContainSubstring(id))
+		}
+	})
+
 	It("leaves brokerapi's line of a refusal at info: an unbind of a binding that does not exist is no error", func() {
 		id := uuid.NewString()
 		before := len(logger.Logs())

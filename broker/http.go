@@ -85,11 +85,11 @@ func Handler(b *Broker, logger lager.Logger, platform ...Credential) http.Handle
 //     correlation id, now checked, onto the access line
 //  12. input checks, so that nothing hostile reaches a log line or SQL: checkPath, 400 for an
 //     id that is empty, over MaxIDBytes, not UTF-8, holds a control character or an encoded
-//     "/" (the ids it lets through go onto the access line), then routing on the path decoded
-//     once; checkQuery, 400 for a query that does not
+//     "/", then routing on the path decoded once; checkQuery, 400 for a query that does not
 //     parse, a parameter given more than once or a value checkQueryValue refuses; checkBody,
 //     400 for a body that is not the JSON object its route expects (brokerapi v10 says 422
-//     for it) or whose strings checkBodyStrings refuses
+//     for it) or whose strings checkBodyStrings refuses; then inputChecked: the path's ids,
+//     checked with all the rest, go onto the access line
 //  13. osbErrorBodies: every error answer after it is an OSB error body, and a 412 carries
 //     an error key (brokerapi's own for a GET below OSB 2.14 has none)
 //  14. checkFields (in Handler, as it reads the broker's catalog and state): 409 for a
@@ -114,6 +114,7 @@ func chain(logger lager.Logger, platform []Credential, logins *loginLimiter, rea
 		checkPath,
 		checkQuery,
 		checkBody,
+		inputChecked,
 		osbErrorBodies,
 	}
 }

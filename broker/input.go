@@ -41,7 +41,7 @@ var identityHeaders = []string{
 var bodyIDFields = []string{"service_id", "plan_id", "organization_guid", "space_guid", "app_guid"}
 
 // checkPath answers 400 for an instance or binding id that is not a valid one (checkID), or
-// that holds an encoded "/"; the ids it lets through go on the access line. It then makes the router match the decoded path, so an id is
+// that holds an encoded "/"; it notes the ids it lets through for the access line. It then makes the router match the decoded path, so an id is
 // percent-decoded exactly once, by Go's server: chi would otherwise route on the raw path
 // whenever it differs from the canonical encoding, and "a%41" and "aA" would be two rows.
 func checkPath(next http.Handler) http.Handler {
