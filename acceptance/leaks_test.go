@@ -3,7 +3,9 @@ package acceptance_test
 // The secrets no broker may print, and the check of every broker's output for them.
 
 import (
+	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 
@@ -77,4 +79,37 @@ func sessionLeaks(s *gexec.Session) []string {
 func expectSessionHasNoSecrets(s *gexec.Session) {
 	GinkgoHelper()
 	Expect(sessionLeaks(s)).To(BeEmpty(), "the broker printed a secret")
+	Expect(accessLineLeaks(s)).To(BeEmpty(), "an access line carries more than it may")
+}
+
+// accessKeys are the data keys an access line may carry: none holds a header, query or body
+// value other than the checked identity headers.
+var accessKeys = map[string]bool{
+	"method": true, "route": true, "status": true, "duration": true, "remote-address": true,
+	"request-id": true, "correlation-id": true, "instance-id": true, "binding-id": true, "error": true,
+}
+
+// routePattern is the shape of a route's pattern: literal segments of lower-case letters and
+// underscores, and {parameters}; an id sent in a path (a GUID) is none of these.
+var routePattern = regexp.MustCompile(`^(/([a-z0-9_]+|\{[a-z_]+\}|\*)?)+$`)
+
+// accessLineLeaks names each access line of s that carries a key it may not, or a route
+// that is not a pattern (a path would hold ids).
+func accessLineLeaks(s *gexec.Session) []string {
+	var leaks []string
+	for text := range strings.Lines(string(s.Out.Contents())) {
+		var line logLine
+		if json.Unmarshal([]byte(text), &line) != nil || line.Message != "omnibroker.request" {
+			continue
+		}
+		for key := range line.Data {
+			if !accessKeys[key] {
+				leaks = append(leaks, fmt.Sprintf("an access line of broker pid %d carries %q", s.Command.Process.Pid, key))
+			}
+		}
+		if route, _ := line.Data["route"].(string); route != "unmatched" && !routePattern.MatchString(route) {
+			leaks = append(leaks, fmt.Sprintf("an access line of broker pid %d names a route that is no pattern", s.Command.Process.Pid))
+		}
+	}
+	return leaks
 }
