@@ -30,13 +30,16 @@ type accessRecord struct {
 	instanceID   string
 	bindingID    string
 	inputChecked bool
+	// probe is the path of a probe that probes answered itself.
+	probe string
 }
 
 // accessLog writes one line per answered request, "request": its method, route pattern
 // (never the path, which holds ids), status, duration and remote address, the request
 // identity and correlation id once checkHeaders has let them through, and the instance and
-// binding ids once every input check has (logID cuts each). A 5xx is logged at error level, anything
-// else at info. routes finds the pattern of a request refused before routing.
+// binding ids once every input check has (logID cuts each). A 5xx is logged at error level,
+// anything else at info, a probe's answer at debug. routes finds the pattern of a request
+// refused before routing.
 func accessLog(logger lager.Logger, routes chi.Routes) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -60,6 +63,12 @@ func accessLog(logger lager.Logger, routes chi.Routes) func(http.Handler) http.H
 				if value != "" {
 					data[key] = logID(value)
 				}
+			}
+			if record.probe != "" {
+				// A platform probes every few seconds, and probes logs each change of readiness.
+				data["route"] = record.probe
+				logger.Debug("request", data)
+				return
 			}
 			if status := sw.statusCode(); status >= 500 {
 				logger.Error("request", errors.New(http.StatusText(status)), data)
@@ -101,6 +110,9 @@ func noteIdentity(r *http.Request) {
 	record.requestID = r.Header.Get("X-Broker-API-Request-Identity")
 	record.correlationID, _ = r.Context().Value(middlewares.CorrelationIDKey).(string)
 }
+
+// noteProbe makes r's access line that of a probe of path: named for it, at debug level.
+func noteProbe(r *http.Request, path string) { recordOf(r).probe = path }
 
 // inputChecked lets the path's ids onto the access line: every input check has passed.
 func inputChecked(next http.Handler) http.Handler {

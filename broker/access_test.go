@@ -121,6 +121,19 @@ var _ = Describe("The chain's log", func() {
 		Entry("a panic, answered 500", 0, 500, lager.ERROR),
 	)
 
+	It("logs a probe's answer at debug level, named for its path", func() {
+		logger := lagertest.NewTestLogger("chain")
+		handler := broker.ChainFor(http.NotFoundHandler(), logger, broker.NewLoginLimiter(broker.LoginLimits{}, time.Now))
+		w := httptest.NewRecorder()
+		handler.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+		Expect(w.Code).To(Equal(http.StatusOK))
+		Expect(logger.Logs()).To(ConsistOf(And(
+			HaveField("Message", "chain.request"),
+			HaveField("LogLevel", lager.DEBUG),
+			HaveField("Data", HaveKeyWithValue("route", "/readyz")),
+		)))
+	})
+
 	It("accepts each of the platform's credentials, and logs a failed login with its remote address and not what it sent", func() {
 		status = http.StatusTeapot
 		Expect(serve("broker", "pw").Code).To(Equal(http.StatusTeapot))

@@ -40,6 +40,7 @@ func probes(logger lager.Logger, ready func(context.Context) error) func(http.Ha
 				next.ServeHTTP(w, r)
 				return
 			}
+			noteProbe(r, r.URL.Path)
 			w.Header().Set("Cache-Control", "no-store")
 			if r.Method != http.MethodGet && r.Method != http.MethodHead {
 				w.Header().Set("Allow", "GET, HEAD")
