@@ -82,7 +82,14 @@ func newBenchBroker(b *testing.B) *benchBroker {
 // with its workers, until the benchmark ends.
 func (bb *benchBroker) start(b *testing.B, catalogYAML string, adapters map[string]backends.Backend) {
 	b.Helper()
-	bb.st = openStore(b, testkit.NewDatabase(b, testkit.State.URL(), "omnibroker_broker_bench").URL)
+	bb.startOn(b, testkit.NewDatabase(b, testkit.State.URL(), "omnibroker_broker_bench").URL, 2, catalogYAML, adapters)
+}
+
+// startOn is start on the state database at stateURL, with workers workers: a replica when
+// another broker of the benchmark shares that database.
+func (bb *benchBroker) startOn(b *testing.B, stateURL string, workers int, catalogYAML string, adapters map[string]backends.Backend) {
+	b.Helper()
+	bb.st = openStore(b, stateURL)
 	cat, err := catalog.Parse([]byte(catalogYAML))
 	if err != nil {
 		b.Fatalf("catalog: %v", err)
@@ -93,7 +100,7 @@ func (bb *benchBroker) start(b *testing.B, catalogYAML string, adapters map[stri
 		Catalog: cat, Store: bb.st, Logger: logger, MaxAttempts: 3, SyncBudget: 20 * time.Second,
 		Backends: adapters,
 	})
-	pool := brk.NewPool(broker.PoolConfig{Workers: 2, PollInterval: time.Second, RetryBase: 100 * time.Millisecond})
+	pool := brk.NewPool(broker.PoolConfig{Workers: workers, PollInterval: time.Second, RetryBase: 100 * time.Millisecond})
 	poolCtx, stopPool := context.WithCancel(context.Background())
 	poolDone := make(chan struct{})
 	go func() {
