@@ -18,8 +18,9 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
 
 // CreateBinding inserts b (State BindingCreating, Password sealed) and its bind operation
 // in one transaction and notifies the workers. ErrConflict when a binding with that id
-// exists, ErrInstanceNotFound when the instance does not, ErrBusy when another operation on
-// the instance is queued or running. b.Credentials is not stored: credentials arrive with Succeed.
+// exists, ErrInstanceNotFound when the instance does not, ErrBusy when an operation on the
+// instance itself is queued or running; operations on its other bindings do not stand in the
+// way. b.Credentials is not stored: credentials arrive with Succeed.
 func (s *Store) CreateBinding(ctx context.Context, b Binding, op Operation) error {
 	if err := checkOperation(op, OpBind); err != nil {
 		return fmt.Errorf("create binding %s: %w", b.ID, err)
@@ -37,12 +38,22 @@ func (s *Store) CreateBinding(ctx context.Context, b Binding, op Operation) erro
 		state = BindingCreating
 	}
 	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
-		_, err := tx.ExecContext(ctx, insertBinding,
+		err := lockInstance(ctx, tx, b.InstanceID, b.ID)
+		if errors.Is(err, ErrNotFound) {
+			return ErrInstanceNotFound
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, insertBinding,
 			b.ID, b.InstanceID, b.ServiceID, b.PlanID, b.AppGUID, jsonText(b.BindResource, "{}"),
 			jsonText(b.Parameters, "{}"), jsonText(b.Context, "{}"), secret, keyID, state,
 		)
 		if err != nil {
 			return fmt.Errorf("insert binding: %w", violation(err))
+		}
+		if err := checkIdle(ctx, tx, b.InstanceID, b.ID); err != nil {
+			return err
 		}
 		return s.enqueue(ctx, tx, op, b.InstanceID, b.ID)
 	})
@@ -73,10 +84,11 @@ WHERE b.instance_id = $1
 
 // StartBindingOperation, in one transaction, inserts op (unbind, a new bind of a failed
 // binding, a restore or an expire) for an existing binding, sets the binding's state, and
-// notifies the workers. ErrNotFound when the binding is gone, ErrBusy as for
-// StartInstanceOperation. A new bind or a restore reuses the sealed password. A restore or an
-// expire keeps the binding bound while it is queued and runs: state must be BindingBound, and
-// ErrNotBound when the binding is no longer bound or its instance no longer ready or updating.
+// notifies the workers. ErrNotFound when the binding is gone, ErrBusy when an operation on the
+// instance itself or on this binding is queued or running (not one on another binding). A new
+// bind or a restore reuses the sealed password. A restore or an expire keeps the binding bound
+// while it is queued and runs: state must be BindingBound, and ErrNotBound when the binding is
+// no longer bound or its instance no longer ready or updating.
 func (s *Store) StartBindingOperation(ctx context.Context, instanceID, bindingID string, state BindingState, op Operation) error {
 	if err := checkOperation(op, OpUnbind, OpBind, OpRestore, OpExpire); err != nil {
 		return fmt.Errorf("start operation on binding %s: %w", bindingID, err)
@@ -86,6 +98,9 @@ func (s *Store) StartBindingOperation(ctx context.Context, instanceID, bindingID
 		return fmt.Errorf("start %s operation on binding %s: the binding stays %s, not %s", op.Kind, bindingID, BindingBound, state)
 	}
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		if err := lockInstance(ctx, tx, instanceID, bindingID); err != nil {
+			return err
+		}
 		var res sql.Result
 		var err error
 		if keepsBound {
@@ -101,6 +116,9 @@ func (s *Store) StartBindingOperation(ctx context.Context, instanceID, bindingID
 			err = whyNotBound(ctx, tx, instanceID, bindingID)
 		}
 		if err != nil {
+			return err
+		}
+		if err := checkIdle(ctx, tx, instanceID, bindingID); err != nil {
 			return err
 		}
 		return s.enqueue(ctx, tx, op, instanceID, bindingID)

@@ -29,10 +29,14 @@ type finished struct {
 	Notified bool `db:"notified"`
 }
 
-// finish marks op state with description, fenced, and returns the row it matched. The
-// requests waiting for op are told on commit: on other replicas by NOTIFY, in this process
+// finish marks op state with description, fenced, and returns the row it matched. It first
+// locks what op acts on, in the lock order (see locks.go), before it touches the operation row.
+// The requests waiting for op are told on commit: on other replicas by NOTIFY, in this process
 // directly.
 func (s *Store) finish(ctx context.Context, tx *sqlx.Tx, op Operation, state OperationState, description string) (finished, error) {
+	if err := lockTargets(ctx, tx, op); err != nil {
+		return finished{}, fmt.Errorf("mark %s: %w", state, err)
+	}
 	args := fenceOf(op)
 	args.State, args.Description, args.Channel = state, description, FinishedChannel
 	query, params, err := tx.BindNamed(finishOperation, args)

@@ -52,7 +52,8 @@ WHERE id = $1`
 // StartInstanceOperation, in one transaction, inserts op (update, deprovision, or a new
 // provision of a failed instance) for an existing instance, sets the instance's state to
 // state, and notifies the workers. ErrNotFound when the instance is gone; ErrBusy when
-// another operation on the instance is queued or running (nothing is written then).
+// another operation on the instance or on any of its bindings is queued or running (nothing
+// is written then).
 // It does not look at the instance's current state: which operation may follow which state
 // (after delete_failed, only a deprovision) is the caller's rule.
 // The operation is recorded against instanceID whatever op.InstanceID says.
@@ -61,14 +62,16 @@ func (s *Store) StartInstanceOperation(ctx context.Context, instanceID string, s
 		return fmt.Errorf("start operation on instance %s: %w", instanceID, err)
 	}
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		// Updating the row first also locks it, so a concurrent start waits here and then
-		// meets the unique index as ErrBusy.
-		res, err := tx.ExecContext(ctx, setInstanceState, instanceID, state)
-		if err != nil {
-			return fmt.Errorf("set instance state: %w", err)
-		}
-		if err := oneRow(res, ErrNotFound); err != nil {
+		// Under the instance's lock (see locks.go), a concurrent start waits here and then
+		// finds this operation active.
+		if err := lockInstance(ctx, tx, instanceID, ""); err != nil {
 			return err
+		}
+		if err := checkIdle(ctx, tx, instanceID, ""); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, setInstanceState, instanceID, state); err != nil {
+			return fmt.Errorf("set instance state: %w", err)
 		}
 		return s.enqueue(ctx, tx, op, instanceID, "")
 	})

@@ -116,14 +116,26 @@ func (s *Store) rescueBatch(ctx context.Context, selectRunning string, backoff f
 		if err := tx.SelectContext(ctx, &rows, selectRunning, rescueBatch, s.kinds); err != nil {
 			return fmt.Errorf("select: %w", err)
 		}
+		n = 0
 		for _, r := range rows {
 			if r.Attempt < r.MaxAttempts {
 				description := fmt.Sprintf("the worker running attempt %d of %d stopped without finishing; the operation will be retried", r.Attempt, r.MaxAttempts)
 				if _, err := tx.ExecContext(ctx, requeueExpired, r.ID, description, interval(backoff(r.Attempt))); err != nil {
 					return fmt.Errorf("requeue operation %s: %w", r.ID, err)
 				}
+				n++
 				continue
 			}
+			// The operation row is held already, so the instance and binding rows are taken
+			// without waiting (see locks.go); a busy one waits for the next sweep.
+			took, err := tryLockTargets(ctx, tx, r.InstanceID, r.BindingID)
+			if err != nil {
+				return fmt.Errorf("fail operation %s: %w", r.ID, err)
+			}
+			if !took {
+				continue
+			}
+			n++
 			if _, err := tx.ExecContext(ctx, failExpired, r.ID, gaveUp(r)); err != nil {
 				return fmt.Errorf("fail operation %s: %w", r.ID, err)
 			}
@@ -134,7 +146,6 @@ func (s *Store) rescueBatch(ctx context.Context, selectRunning string, backoff f
 				return fmt.Errorf("fail operation %s: %w", r.ID, err)
 			}
 		}
-		n = len(rows)
 		return nil
 	})
 	if err != nil {

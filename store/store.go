@@ -15,6 +15,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+	"github.com/lib/pq/pqerror"
 )
 
 // Store is the broker's state database.
@@ -82,8 +83,27 @@ func (s *Store) Close() error {
 	return nil
 }
 
+// txRetries bounds how many times inTx runs a transaction again that met a deadlock or a
+// serialization failure.
+const txRetries = 4
+
 // inTx runs fn in a transaction, committing when fn returns nil and rolling back otherwise.
+// A transaction that PostgreSQL aborted for a deadlock (40P01) or a serialization failure
+// (40001) is run again at once, up to txRetries times, unless ctx is done: both are decided
+// by the server, and a new run meets the other transaction finished. So fn may run more than
+// once, and must only set what it returns on each run.
 func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	for retry := 0; ; retry++ {
+		err := s.tryTx(ctx, fn)
+		if err == nil || retry == txRetries || ctx.Err() != nil ||
+			pq.As(err, pqerror.TRDeadlockDetected, pqerror.TRSerializationFailure) == nil {
+			return err
+		}
+	}
+}
+
+// tryTx is one run of inTx.
+func (s *Store) tryTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
