@@ -26,12 +26,22 @@ var _ = Describe("Bind", func() {
 			waiting(store.OpDeprovision, id, "", nil)
 			return id, cachePlan
 		}),
-		Entry("the unbind of another binding", func() (string, string) {
+		Entry("its update", func() (string, string) {
 			id := readyInstance(cachePlan)
-			waiting(store.OpUnbind, id, boundBinding(id, cachePlan).id, nil)
+			waiting(store.OpUpdate, id, "", nil)
 			return id, cachePlan
 		}),
 	)
+
+	When("an operation on another binding of the instance is queued", func() {
+		It("binds all the same, without waiting for it", func() {
+			id := readyInstance(cachePlan)
+			waitingBind(id, cachePlan)
+			waiting(store.OpUnbind, id, boundBinding(id, cachePlan).id, nil)
+			b := boundBinding(id, cachePlan)
+			Expect(b.creds).To(HaveKey("password"))
+		})
+	})
 
 	Describe("a binding that is bound", Ordered, func() {
 		f := boundBeforeAll(quickPlan)

@@ -48,7 +48,8 @@ func (b *Broker) Deprovision(ctx context.Context, instanceID string, details dom
 
 // startOrFollow starts op, a deprovision or an unbind; when an operation of the same kind on
 // the same instance or binding is already queued or running (a repeated DELETE), it returns
-// that one, so the platform follows it instead of being told 422.
+// that one, so the platform follows it instead of being told 422. That operation may have
+// succeeded between the refused start and the look-up: it is followed all the same.
 func (b *Broker) startOrFollow(ctx context.Context, logger lager.Logger, op store.Operation, start func() error) (store.Operation, error) {
 	err := start()
 	if err == nil {
@@ -58,7 +59,7 @@ func (b *Broker) startOrFollow(ctx context.Context, logger lager.Logger, op stor
 	if errors.Is(err, store.ErrBusy) {
 		latest, lerr := b.store.LatestOperation(ctx, op.InstanceID, op.BindingID)
 		if lerr == nil && latest.Kind == op.Kind && latest.BindingID == op.BindingID &&
-			(latest.State == store.OpQueued || latest.State == store.OpRunning) {
+			(latest.State == store.OpQueued || latest.State == store.OpRunning || latest.State == store.OpSucceeded) {
 			return latest, nil
 		}
 	}

@@ -194,9 +194,6 @@ func (p *Pool) run(workCtx context.Context, op store.Operation, lost <-chan stru
 	cancel()
 	<-heartbeatDone
 
-	// The outcome is recorded even while shutting down, on a context of its own.
-	recordCtx, done := context.WithTimeout(context.WithoutCancel(workCtx), 10*time.Second)
-	defer done()
 	data := lager.Data{"duration": time.Since(started).String()}
 	switch {
 	case leaseLost || sessionLost:
@@ -204,11 +201,13 @@ func (p *Pool) run(workCtx context.Context, op store.Operation, lost <-chan stru
 		logger.Info("abandoned", data)
 		return
 	case err == nil:
-		p.record(logger, p.b.store.Succeed(recordCtx, op, credentials))
+		p.record(workCtx, logger, store.OpSucceeded, func(ctx context.Context) error {
+			return p.b.store.Succeed(ctx, op, credentials)
+		})
 		logger.Info("succeeded", data)
 		return
 	case workCtx.Err() != nil:
-		p.record(logger, p.b.store.Release(recordCtx, op))
+		p.record(workCtx, logger, store.OpQueued, func(ctx context.Context) error { return p.b.store.Release(ctx, op) })
 		logger.Info("released", data)
 		return
 	}
@@ -216,21 +215,13 @@ func (p *Pool) run(workCtx context.Context, op store.Operation, lost <-chan stru
 	sentence := sentenceFor(err, op)
 	logger.Error("backend-failed", err, data)
 	if backends.IsPermanent(err) || op.Attempt >= op.MaxAttempts {
-		p.record(logger, p.b.store.Fail(recordCtx, op, sentence))
+		p.record(workCtx, logger, store.OpFailed, func(ctx context.Context) error { return p.b.store.Fail(ctx, op, sentence) })
 		return
 	}
 	delay, description := p.retry.retry(sentence, op.Attempt, op.MaxAttempts)
-	p.record(logger, p.b.store.Retry(recordCtx, op, delay, description))
-}
-
-func (p *Pool) record(logger lager.Logger, err error) {
-	switch {
-	case errors.Is(err, store.ErrLeaseLost):
-		logger.Info("lease-lost-before-recording")
-	case err != nil:
-		// The lease will expire and the rescuer requeue the operation.
-		logger.Error("record-outcome-failed", err)
-	}
+	p.record(workCtx, logger, store.OpQueued, func(ctx context.Context) error {
+		return p.b.store.Retry(ctx, op, delay, description)
+	})
 }
 
 // sentenceFor is what last_operation shows for err: the backend's own sentence when it

@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"fmt"
 	"strconv"
 	"time"
 
@@ -129,6 +130,43 @@ var _ = Describe("The pool's database session", func() {
 			var attempt int
 			Expect(st.DB().Get(&attempt, `SELECT attempt FROM operations WHERE id = $1`, opID)).To(Succeed())
 			Expect(attempt).To(Equal(2), "the stopped attempt counts")
+		})
+	})
+})
+
+var _ = Describe("Recording an outcome", func() {
+	When("the state database fails the completion transiently", func() {
+		It("records it again with backoff, so the bind succeeds without waiting out its lease", func() {
+			id := readyInstance(quickPlan)
+			bindingID := uuid.NewString()
+			name := fmt.Sprintf("flaky_completion_%d", GinkgoParallelProcess())
+
+			By("making the state database refuse the first three completions of the bind with a connection failure")
+			_, err := st.DB().Exec(fmt.Sprintf(`CREATE SEQUENCE %[1]s;
+				CREATE FUNCTION %[1]s() RETURNS trigger LANGUAGE plpgsql AS $$
+				BEGIN
+					IF nextval('%[1]s') <= 3 THEN
+						RAISE EXCEPTION 'connection failure, as a test makes it' USING ERRCODE = '08006';
+					END IF;
+					RETURN NEW;
+				END $$;
+				CREATE TRIGGER %[1]s BEFORE UPDATE ON bindings FOR EACH ROW
+					WHEN (NEW.id = '%[2]s' AND NEW.state = 'bound') EXECUTE FUNCTION %[1]s();`, name, bindingID))
+			Expect(err).NotTo(HaveOccurred())
+			DeferCleanup(func() {
+				_, err := st.DB().Exec(fmt.Sprintf(`DROP FUNCTION %[1]s() CASCADE; DROP SEQUENCE %[1]s`, name))
+				Expect(err).NotTo(HaveOccurred())
+			})
+
+			resp := bind(id, bindingID, bindBody(quickPlan, uuid.NewString()), true)
+			unbindAtEnd(id, bindingID, quickPlan)
+			Expect(resp.status).To(Equal(201), "the bind's completion was recorded within the wait budget")
+			Expect(loginWorks(resp.body["credentials"].(map[string]any))).To(BeTrue())
+			var attempt int
+			Expect(st.DB().Get(&attempt, `SELECT attempt FROM operations WHERE binding_id = $1 AND kind = 'bind'`, bindingID)).To(Succeed())
+			Expect(attempt).To(Equal(1), "the backend call ran once")
+			Expect(logger.LogMessages()).To(ContainElement(HaveSuffix("operation.record-outcome-failed-will-retry")))
+			Expect(logger.LogMessages()).To(ContainElement(HaveSuffix("operation.outcome-recorded")))
 		})
 	})
 })
