@@ -251,20 +251,42 @@ FROM pg_stat_activity
 WHERE datname = $1
   AND pid <> pg_backend_pid()`
 
+// selectDatabaseInvalid tells whether a database is invalid: PostgreSQL (from 15.4) marks a
+// database so, datconnlimit -2, before it removes its files, and a DROP DATABASE cancelled or
+// ended after that (a lost lease, a shutdown) leaves it so.
+const selectDatabaseInvalid = `
+SELECT datconnlimit = -2
+FROM pg_database
+WHERE datname = $1`
+
+// dropDatabase closes db to new sessions, ends those on it and drops it. An invalid database
+// is dropped at once: it takes no session, and ALTER DATABASE on it is a FATAL error that
+// ends the admin session, which lib/pq reports as nothing but driver.ErrBadConn, so that every
+// retry of the deprovision would fail the same way.
 func (n *node) dropDatabase(ctx context.Context, log lager.Logger, c *sql.Conn, db string) error {
 	q := pq.QuoteIdentifier(db)
-	_, err := c.ExecContext(ctx, `ALTER DATABASE `+q+` WITH ALLOW_CONNECTIONS false CONNECTION LIMIT 0`)
-	if err != nil && pq.As(err, pqerror.InvalidCatalogName) == nil {
-		return n.Fail("close database "+db+" to new sessions", err)
+	var invalid bool
+	err := c.QueryRowContext(ctx, selectDatabaseInvalid, db).Scan(&invalid)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
 	}
-	var ended int
-	if err := c.QueryRowContext(ctx, terminateDatabaseSessions, db).Scan(&ended); err != nil {
-		return n.Fail("end the sessions on database "+db, err)
+	if err != nil {
+		return n.Fail("look up database "+db, err)
+	}
+	ended := 0
+	if !invalid {
+		_, err := c.ExecContext(ctx, `ALTER DATABASE `+q+` WITH ALLOW_CONNECTIONS false CONNECTION LIMIT 0`)
+		if err != nil && pq.As(err, pqerror.InvalidCatalogName) == nil {
+			return n.Fail("close database "+db+" to new sessions", err)
+		}
+		if err := c.QueryRowContext(ctx, terminateDatabaseSessions, db).Scan(&ended); err != nil {
+			return n.Fail("end the sessions on database "+db, err)
+		}
 	}
 	if _, err := c.ExecContext(ctx, `DROP DATABASE IF EXISTS `+q+` WITH (FORCE)`); err != nil {
 		return n.Fail("drop database "+db, err)
 	}
-	log.Info("database-dropped", lager.Data{"sessions-ended": ended})
+	log.Info("database-dropped", lager.Data{"sessions-ended": ended, "was-invalid": invalid})
 	return nil
 }
 

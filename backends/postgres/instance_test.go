@@ -229,6 +229,24 @@ var _ = Describe("Deprovision", func() {
 		Expect(suite.Calls().Deprovision(suite.Logged(ctx), inst)).To(Succeed())
 	})
 
+	When("a DROP DATABASE of an earlier attempt was cut short", func() {
+		It("drops the database that it left invalid, and the roles, instead of failing every retry", func(ctx SpecContext) {
+			inst := provisioned(ctx, nil)
+			b, _ := suite.Bound(ctx, inst)
+			// PostgreSQL (from 15.4) marks a database invalid, datconnlimit -2, before it removes
+			// its files, and a DROP DATABASE cancelled or ended after that leaves it so; this is
+			// that state, written the way the server writes it.
+			_, err := suite.Admin.ExecContext(ctx, `UPDATE pg_database SET datconnlimit = -2 WHERE datname = $1`, databaseName(inst))
+			Expect(err).NotTo(HaveOccurred())
+
+			Expect(suite.Calls().Deprovision(suite.Logged(ctx), inst)).To(Succeed())
+
+			Expect(databaseCount(ctx, databaseName(inst))).To(Equal(0))
+			Expect(roleExists(ctx, ownerName(inst))).To(BeFalse())
+			Expect(roleExists(ctx, bindingName(inst, b))).To(BeFalse())
+		})
+	})
+
 	It("succeeds for an instance that was never provisioned", func(ctx SpecContext) {
 		inst := newInstance(nil)
 		Expect(suite.Calls().Deprovision(suite.Logged(ctx), inst)).To(Succeed())
