@@ -210,6 +210,19 @@ var _ = Describe("The state database stopped under load", Serial, func() {
 	})
 })
 
+// startRetryingBroker starts a broker on state whose redis node is node, which a spec stops
+// and starts again: it retries soon and often, and does not restore logins behind the spec.
+func startRetryingBroker(state stateDB, node *testkit.RedisServer) *broker {
+	GinkgoHelper()
+	return startBroker(state, map[string]string{
+		"OMNIBROKER_REDIS_URL":        node.Server().URL(),
+		"OMNIBROKER_POLL_INTERVAL":    "500ms",
+		"OMNIBROKER_RETRY_BASE":       "100ms",
+		"OMNIBROKER_MAX_ATTEMPTS":     "30",
+		"OMNIBROKER_RESTORE_INTERVAL": "0",
+	})
+}
+
 var _ = Describe("A Redis node stopped and started again", func() {
 	It("retries the operations against it while it is down, completes them once it is back, and leaves nothing behind", func(ctx SpecContext) {
 		port := freePort()
@@ -221,13 +234,7 @@ var _ = Describe("A Redis node stopped and started again", func() {
 			return admin
 		}
 		state, _ := privateState()
-		b := startBroker(state, map[string]string{
-			"OMNIBROKER_REDIS_URL":        node.Server().URL(),
-			"OMNIBROKER_POLL_INTERVAL":    "500ms",
-			"OMNIBROKER_RETRY_BASE":       "100ms",
-			"OMNIBROKER_MAX_ATTEMPTS":     "30",
-			"OMNIBROKER_RESTORE_INTERVAL": "0",
-		})
+		b := startRetryingBroker(state, node)
 		c := b.client()
 		// Three instances, so that the operations need not wait for each other: bound, the
 		// binding to remove; fresh, the one to bind; other, the one to create.
