@@ -46,7 +46,7 @@ var _ = Describe("Migrate", func() {
 			var applied []int64
 			Expect(replicaA.DB().SelectContext(ctx, &applied,
 				"SELECT version_id FROM goose_db_version WHERE version_id > 0 ORDER BY id")).To(Succeed())
-			Expect(applied).To(Equal([]int64{1, 2, 3, 4, 5, 6, 7, 8}))
+			Expect(applied).To(Equal([]int64{1, 2, 3, 4, 5, 6, 7, 8, 9}))
 
 			inst := newInstance()
 			Expect(replicaB.CreateInstance(ctx, inst, newOperation(store.OpProvision, inst.ID, ""))).To(Succeed())
