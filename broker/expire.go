@@ -21,12 +21,7 @@ const expireBatch = 500
 // Replicas sweep at the same time without harm: a binding has at most one operation queued
 // or running, so the second one queued is refused (store.ErrBusy) and passed over.
 func (p *Pool) expire(ctx context.Context, logger lager.Logger) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(p.retry.jitter(p.cfg.ExpiryInterval)):
-		}
+	for p.pause(ctx, p.cfg.ExpiryInterval) {
 		p.sweepExpired(ctx, logger)
 	}
 }

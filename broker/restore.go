@@ -27,12 +27,7 @@ const restoreQuiet = 15
 // sweep at the same time without harm: at most one operation per instance can be queued, so
 // a binding found lost twice is restored once.
 func (p *Pool) restore(ctx context.Context, logger lager.Logger) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(p.retry.jitter(p.cfg.RestoreInterval)):
-		}
+	for p.pause(ctx, p.cfg.RestoreInterval) {
 		p.sweep(ctx, logger)
 	}
 }

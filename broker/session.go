@@ -96,10 +96,8 @@ func (p *Pool) keepSession(ctx context.Context, logger lager.Logger) {
 				continue
 			}
 		}
-		select {
-		case <-ctx.Done():
+		if !p.pause(ctx, p.cfg.RescueInterval) {
 			return
-		case <-time.After(p.retry.jitter(p.cfg.RescueInterval)):
 		}
 	}
 }
@@ -124,10 +122,8 @@ func (p *Pool) rescue(ctx context.Context, logger lager.Logger) {
 			// The orphans' earliest time to run again; a poll finds those that wait longer.
 			time.AfterFunc(tieGrace*p.cfg.RescueInterval, p.signal)
 		}
-		select {
-		case <-ctx.Done():
+		if !p.pause(ctx, p.cfg.RescueInterval) {
 			return
-		case <-time.After(p.retry.jitter(p.cfg.RescueInterval)):
 		}
 	}
 }
@@ -137,4 +133,14 @@ func (p *Pool) rescue(ctx context.Context, logger lager.Logger) {
 // connection broke needs to stop its backend call.
 func (p *Pool) orphanDelay(attempt int) time.Duration {
 	return max(tieGrace*p.cfg.RescueInterval, p.retry.backoff(attempt))
+}
+
+// pause waits d, jittered so that replicas spread out, and reports false if ctx ends first.
+func (p *Pool) pause(ctx context.Context, d time.Duration) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(p.retry.jitter(d)):
+		return true
+	}
 }
