@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"sigs.k8s.io/yaml"
 )
 
 // The test catalog's ids.
@@ -37,6 +38,27 @@ const (
 
 // plan names a plan of the test catalog the way requests do.
 type plan struct{ serviceID, planID string }
+
+// planNamed is the plan of that name in a catalog's YAML.
+func planNamed(catalogYAML, name string) plan {
+	var parsed struct {
+		Services []struct {
+			ID    string
+			Plans []struct{ ID, Name string }
+		}
+	}
+	if err := yaml.Unmarshal([]byte(catalogYAML), &parsed); err != nil {
+		panic(err)
+	}
+	for _, service := range parsed.Services {
+		for _, p := range service.Plans {
+			if p.Name == name {
+				return plan{service.ID, p.ID}
+			}
+		}
+	}
+	panic("the catalog has no plan " + name)
+}
 
 var (
 	quickPlan  = plan{pgServiceID, quickPlanID}

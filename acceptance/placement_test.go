@@ -20,49 +20,16 @@ import (
 	"github.com/omnibroker/omnibroker/internal/testkit"
 )
 
-// The pool catalog's ids: one plan per backend kind, each backend a pool of two nodes. Redis's
-// second node is a server of its own that the specs start; the other kinds have one local server,
-// so their two nodes share it. The two nodes of a pool tell apps different host names (127.0.0.1
-// and localhost), so credentials show which node an instance is on.
-const (
-	poolServiceID     = "c0a8e3f1-5d2b-4c7a-9e6f-1b3d5f7a9c01"
-	pooledPGPlanID    = "c0a8e3f1-5d2b-4c7a-9e6f-1b3d5f7a9c02"
-	onlyBPlanID       = "c0a8e3f1-5d2b-4c7a-9e6f-1b3d5f7a9c03"
-	sixteenPlanID     = "c0a8e3f1-5d2b-4c7a-9e6f-1b3d5f7a9c08"
-	pooledMySQLPlanID = "c0a8e3f1-5d2b-4c7a-9e6f-1b3d5f7a9c04"
-	pooledRedisPlanID = "c0a8e3f1-5d2b-4c7a-9e6f-1b3d5f7a9c05"
-	pooledRabbitID    = "c0a8e3f1-5d2b-4c7a-9e6f-1b3d5f7a9c06"
-	downRedisPlanID   = "c0a8e3f1-5d2b-4c7a-9e6f-1b3d5f7a9c07"
-)
-
-var (
-	pooledPG     = plan{poolServiceID, pooledPGPlanID}
-	onlyB        = plan{poolServiceID, onlyBPlanID}
-	sixteen      = plan{poolServiceID, sixteenPlanID}
-	pooledMySQL  = plan{poolServiceID, pooledMySQLPlanID}
-	pooledRedis  = plan{poolServiceID, pooledRedisPlanID}
-	pooledRabbit = plan{poolServiceID, pooledRabbitID}
-	downRedis    = plan{poolServiceID, downRedisPlanID}
-)
-
-// poolCatalog is a catalog of pools: pg-a (version 15, 3 instances) and pg-b (15 and 16, 3
-// instances) serve `pooled`; only pg-b serves `only-b`; `sixteen` defaults to version 16, which
-// only pg-b offers; the other kinds have two nodes of one instance each, redis-b being a Redis
-// server of the spec's own; redis-down is a node where nothing listens until a spec starts a
-// Redis server there. Those two take their admin URLs, which carry a password, from the
-// environment startPoolBroker sets.
-func poolCatalog() string {
-	return strings.NewReplacer(
-		"POOL_SERVICE", poolServiceID,
-		"PG_PLAN", pooledPGPlanID,
-		"ONLY_B_PLAN", onlyBPlanID,
-		"SIXTEEN_PLAN", sixteenPlanID,
-		"MYSQL_PLAN", pooledMySQLPlanID,
-		"REDIS_PLAN", pooledRedisPlanID,
-		"RABBIT_PLAN", pooledRabbitID,
-		"DOWN_PLAN", downRedisPlanID,
-	).Replace(`services:
-  - id: POOL_SERVICE
+// poolCatalog is a catalog of pools, one plan per backend kind, each backend a pool of two
+// nodes: pg-a (version 15, 3 instances) and pg-b (15 and 16, 3 instances) serve `pooled`; only
+// pg-b serves `only-b`; `sixteen` defaults to version 16, which only pg-b offers; the other kinds
+// have two nodes of one instance each, redis-b being a Redis server of the spec's own (the other
+// kinds have one local server, which their two nodes share); redis-down is a node where nothing
+// listens until a spec starts a Redis server there. Those two take their admin URLs, which carry
+// a password, from the environment startPoolBroker sets. The two nodes of a pool tell apps
+// different host names (127.0.0.1 and localhost), so credentials show which node an instance is on.
+var poolCatalog = `services:
+  - id: c0a8e3f1-5d2b-4c7a-9e6f-1b3d5f7a9c01
     name: pools
     description: one plan per pool
     bindable: true
@@ -70,7 +37,7 @@ func poolCatalog() string {
     bindings_retrievable: true
     plan_updateable: true
     plans:
-      - id: PG_PLAN
+      - id: c0a8e3f1-5d2b-4c7a-9e6f-1b3d5f7a9c02
         name: pooled
         description: on pg-a or pg-b
         backend: pg-pool
@@ -79,16 +46,16 @@ func poolCatalog() string {
         schemas:
           service_instance:
             create: {parameters: {$schema: "http://json-schema.org/draft-04/schema#", type: object, additionalProperties: false, properties: {version: {type: string}}}}
-      - id: ONLY_B_PLAN
+      - id: c0a8e3f1-5d2b-4c7a-9e6f-1b3d5f7a9c03
         name: only-b
         description: on pg-b alone
         backend: pg-pool
         wait_budget: 10s
-      - {id: SIXTEEN_PLAN, name: sixteen, description: version 16 by default, backend: pg-pool, wait_budget: 10s, default_version: "16"}
-      - {id: MYSQL_PLAN, name: mysql, description: d, backend: mysql-pool, wait_budget: 10s}
-      - {id: REDIS_PLAN, name: redis, description: d, backend: redis-pool, wait_budget: 10s}
-      - {id: RABBIT_PLAN, name: rabbitmq, description: d, backend: rabbitmq-pool, wait_budget: 10s}
-      - {id: DOWN_PLAN, name: redis-down, description: d, backend: redis-down, wait_budget: 10s}
+      - {id: c0a8e3f1-5d2b-4c7a-9e6f-1b3d5f7a9c08, name: sixteen, description: version 16 by default, backend: pg-pool, wait_budget: 10s, default_version: "16"}
+      - {id: c0a8e3f1-5d2b-4c7a-9e6f-1b3d5f7a9c04, name: mysql, description: d, backend: mysql-pool, wait_budget: 10s}
+      - {id: c0a8e3f1-5d2b-4c7a-9e6f-1b3d5f7a9c05, name: redis, description: d, backend: redis-pool, wait_budget: 10s}
+      - {id: c0a8e3f1-5d2b-4c7a-9e6f-1b3d5f7a9c06, name: rabbitmq, description: d, backend: rabbitmq-pool, wait_budget: 10s}
+      - {id: c0a8e3f1-5d2b-4c7a-9e6f-1b3d5f7a9c07, name: redis-down, description: d, backend: redis-down, wait_budget: 10s}
 backends:
   - name: pg-pool
     kind: postgres
@@ -96,13 +63,23 @@ backends:
       - {name: pg-a, url_env: OMNIBROKER_POSTGRES_URL, host: 127.0.0.1, plans: [pooled, sixteen], versions: ["15"], capacity: 3}
       - {name: pg-b, url_env: OMNIBROKER_POSTGRES_URL, host: localhost, versions: ["15", "16"], capacity: 3}
 ` + pairPool("mysql", "OMNIBROKER_MYSQL_URL", "OMNIBROKER_MYSQL_URL") +
-		pairPool("redis", "OMNIBROKER_REDIS_URL", "OMNIBROKER_TEST_REDIS_B_URL") +
-		pairPool("rabbitmq", "OMNIBROKER_RABBITMQ_URL", "OMNIBROKER_RABBITMQ_URL") + `  - name: redis-down
+	pairPool("redis", "OMNIBROKER_REDIS_URL", "OMNIBROKER_TEST_REDIS_B_URL") +
+	pairPool("rabbitmq", "OMNIBROKER_RABBITMQ_URL", "OMNIBROKER_RABBITMQ_URL") + `  - name: redis-down
     kind: redis
     nodes:
       - {name: redis-down, url_env: OMNIBROKER_TEST_DOWN_REDIS_URL}
-`)
-}
+`
+
+// The pool catalog's plans, one per backend kind.
+var (
+	pooledPG     = planNamed(poolCatalog, "pooled")
+	onlyB        = planNamed(poolCatalog, "only-b")
+	sixteen      = planNamed(poolCatalog, "sixteen")
+	pooledMySQL  = planNamed(poolCatalog, "mysql")
+	pooledRedis  = planNamed(poolCatalog, "redis")
+	pooledRabbit = planNamed(poolCatalog, "rabbitmq")
+	downRedis    = planNamed(poolCatalog, "redis-down")
+)
 
 // pairPool is the catalog's backend KIND-pool: two nodes of one instance each, KIND-a with its
 // admin URL from urlEnvA telling apps 127.0.0.1, KIND-b from urlEnvB telling them localhost.
@@ -120,7 +97,7 @@ func pairPool(kind, urlEnvA, urlEnvB string) string {
 func startPoolBroker(downPort, redisBPort int) *broker {
 	GinkgoHelper()
 	path := filepath.Join(GinkgoT().TempDir(), "pools.yml")
-	Expect(os.WriteFile(path, []byte(poolCatalog()), 0o600)).To(Succeed())
+	Expect(os.WriteFile(path, []byte(poolCatalog), 0o600)).To(Succeed())
 	return startBroker(newStateDB(), map[string]string{
 		"OMNIBROKER_CONFIG":              path,
 		"OMNIBROKER_MAX_ATTEMPTS":        "2",

@@ -3,10 +3,12 @@ package backendtest
 import (
 	"context"
 	"database/sql"
+	"net/url"
 
 	"github.com/onsi/ginkgo/v2"
 	"github.com/onsi/gomega"
 
+	"github.com/omnibroker/omnibroker/backends"
 	"github.com/omnibroker/omnibroker/internal/testkit"
 )
 
@@ -25,6 +27,23 @@ func ExpectTableShared(ctx context.Context, app1, app2 *sql.DB, createNotes, fir
 	var count int
 	gomega.Expect(app2.QueryRowContext(ctx, `SELECT COUNT(*) FROM notes`).Scan(&count)).To(gomega.Succeed())
 	gomega.Expect(count).To(gomega.Equal(2))
+}
+
+// ExpectBindsSharingTables binds two bindings to inst: it checks the first's credentials against
+// what want says of that binding (ExpectSQLCredentials), logs each application in with login,
+// and checks that they share tables (ExpectTableShared with createNotes and first). It returns
+// the first binding, its uri and the two logins, for the checks of the server's own.
+func (s *Suite[A, B]) ExpectBindsSharingTables(ctx context.Context, inst backends.Instance,
+	want func(backends.Binding) SQLCredentials, login func(context.Context, backends.Credentials) *sql.DB,
+	createNotes, first string,
+) (b1 backends.Binding, uri *url.URL, app1, app2 *sql.DB) {
+	ginkgo.GinkgoHelper()
+	b1, creds1 := s.Bound(ctx, inst)
+	uri = ExpectSQLCredentials(creds1, want(b1))
+	_, creds2 := s.Bound(ctx, inst)
+	app1, app2 = login(ctx, creds1), login(ctx, creds2)
+	ExpectTableShared(ctx, app1, app2, createNotes, first)
+	return b1, uri, app1, app2
 }
 
 // Session opens a session of its own on db, held until the spec ends; its close after the

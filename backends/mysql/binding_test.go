@@ -17,20 +17,11 @@ import (
 var _ = Describe("Bind", func() {
 	It("returns credentials with which an application creates a table that the next binding can use", func(ctx SpecContext) {
 		inst := provisioned(ctx, nil)
-		b1, creds1 := suite.Bound(ctx, inst)
-
-		uri := backendtest.ExpectSQLCredentials(creds1, backendtest.SQLCredentials{Type: "mysql",
-			Host: "127.0.0.1", Port: 3306, Name: databaseName(inst), Username: userName(inst, b1), Password: b1.Password,
-			Scheme: "mysql", JDBC: "mysql",
-		})
+		b1, uri, _, app2 := suite.ExpectBindsSharingTables(ctx, inst, expectedCredentials(inst), mustLogin, `CREATE TABLE notes (id int AUTO_INCREMENT PRIMARY KEY, body text)`, "from app 1 😀")
 		Expect(uri.RawQuery).To(Equal("reconnect=true"))
 		Expect(userName(inst, b1)).To(MatchRegexp(`^ob_[a-z2-7]{26}$`))
 		Expect(len(userName(inst, b1))).To(BeNumerically("<=", 32))
 
-		_, creds2 := suite.Bound(ctx, inst)
-		app2 := mustLogin(ctx, creds2)
-		backendtest.ExpectTableShared(ctx, mustLogin(ctx, creds1), app2,
-			`CREATE TABLE notes (id int AUTO_INCREMENT PRIMARY KEY, body text)`, "from app 1 😀")
 		var body string
 		Expect(app2.QueryRowContext(ctx, `SELECT body FROM notes WHERE id = 1`).Scan(&body)).To(Succeed())
 		Expect(body).To(Equal("from app 1 😀"))
@@ -184,10 +175,8 @@ var _ = Describe("Unbind", func() {
 	suite.ItUnbinds("closes the binding's open connection, refuses its login, and keeps the data for the other bindings",
 		func(ctx context.Context) backends.Instance { return provisioned(ctx, nil) },
 		func(ctx context.Context, inst backends.Instance, first, other backendtest.Bound) backendtest.Unbound {
-			session := backendtest.Session(ctx, mustLogin(ctx, first.Credentials))
-			_, err := session.ExecContext(ctx, `CREATE TABLE shared (body text)`)
-			Expect(err).NotTo(HaveOccurred())
-			_, err = session.ExecContext(ctx, `INSERT INTO shared VALUES ('kept')`)
+			session := backendtest.LiveSession(ctx, mustLogin(ctx, first.Credentials))
+			_, err := session.ExecContext(ctx, `INSERT INTO kept_open VALUES (7)`)
 			Expect(err).NotTo(HaveOccurred())
 			return backendtest.Unbound{
 				Ended: func(ctx context.Context) { Expect(session.PingContext(ctx)).NotTo(Succeed()) },
@@ -198,9 +187,9 @@ var _ = Describe("Unbind", func() {
 					Expect(sessionsOf(ctx, userName(inst, first.Binding))).To(Equal(0))
 				},
 				Kept: func(ctx context.Context) {
-					var body string
-					Expect(mustLogin(ctx, other.Credentials).QueryRowContext(ctx, `SELECT body FROM shared`).Scan(&body)).To(Succeed())
-					Expect(body).To(Equal("kept"))
+					var id int
+					Expect(mustLogin(ctx, other.Credentials).QueryRowContext(ctx, `SELECT id FROM kept_open`).Scan(&id)).To(Succeed())
+					Expect(id).To(Equal(7))
 				},
 			}
 		})
@@ -232,4 +221,12 @@ func credentialsOf(user, password, dbname string) backends.Credentials {
 // escapedDatabaseName is inst's database as a GRANT names it, its underscores escaped.
 func escapedDatabaseName(inst backends.Instance) string {
 	return strings.ReplaceAll(databaseName(inst), "_", `\_`)
+}
+
+// expectedCredentials says what the credentials of a binding of inst hold.
+func expectedCredentials(inst backends.Instance) func(backends.Binding) backendtest.SQLCredentials {
+	return func(b backends.Binding) backendtest.SQLCredentials {
+		return backendtest.SQLCredentials{Type: "mysql", Host: "127.0.0.1", Port: 3306, Name: databaseName(inst),
+			Username: userName(inst, b), Password: b.Password, Scheme: "mysql", JDBC: "mysql"}
+	}
 }

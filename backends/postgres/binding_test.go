@@ -16,18 +16,8 @@ import (
 var _ = Describe("Bind", func() {
 	It("returns credentials with which an application creates a table that the next binding can use", func(ctx SpecContext) {
 		inst := provisioned(ctx, nil)
-		b1, creds1 := suite.Bound(ctx, inst)
-
-		uri := backendtest.ExpectSQLCredentials(creds1, backendtest.SQLCredentials{Type: "postgresql",
-			Host: "127.0.0.1", Port: 5432, Name: databaseName(inst), Username: bindingName(inst, b1), Password: b1.Password,
-			Scheme: "postgres", JDBC: "postgresql",
-		})
+		_, uri, app1, _ := suite.ExpectBindsSharingTables(ctx, inst, expectedCredentials(inst), mustLogin, `CREATE TABLE notes (id serial PRIMARY KEY, body text)`, "from app 1")
 		Expect(uri.Query().Get("sslmode")).To(Equal("disable"))
-
-		app1 := mustLogin(ctx, creds1)
-		_, creds2 := suite.Bound(ctx, inst)
-		backendtest.ExpectTableShared(ctx, app1, mustLogin(ctx, creds2),
-			`CREATE TABLE notes (id serial PRIMARY KEY, body text)`, "from app 1")
 
 		var tableOwner string
 		Expect(app1.QueryRowContext(ctx, `SELECT tableowner FROM pg_tables WHERE tablename = 'notes'`).Scan(&tableOwner)).To(Succeed())
@@ -77,18 +67,16 @@ var _ = Describe("Unbind", func() {
 	suite.ItUnbinds("ends the binding's sessions and logins, and keeps what it created for the other bindings",
 		func(ctx context.Context) backends.Instance { return provisioned(ctx, nil) },
 		func(ctx context.Context, inst backends.Instance, first, other backendtest.Bound) backendtest.Unbound {
-			session := backendtest.Session(ctx, mustLogin(ctx, first.Credentials))
-			_, err := session.ExecContext(ctx, `CREATE TABLE shared (body text)`)
-			Expect(err).NotTo(HaveOccurred())
+			session := backendtest.LiveSession(ctx, mustLogin(ctx, first.Credentials))
 			// An object the binding role owns itself, not through the owner role: REASSIGN OWNED
 			// moves it. (RESET ROLE would return to the role's default, the owner role.)
-			_, err = session.ExecContext(ctx, `SET ROLE NONE`)
+			_, err := session.ExecContext(ctx, `SET ROLE NONE`)
 			Expect(err).NotTo(HaveOccurred())
 			_, err = session.ExecContext(ctx, `CREATE TABLE own (body text); INSERT INTO own VALUES ('mine')`)
 			Expect(err).NotTo(HaveOccurred())
 			inDatabase := adminIn(ctx, databaseName(inst))
 			Expect(tableOwner(ctx, inDatabase, "own")).To(Equal(bindingName(inst, first.Binding)))
-			Expect(tableOwner(ctx, inDatabase, "shared")).To(Equal(ownerName(inst)))
+			Expect(tableOwner(ctx, inDatabase, "kept_open")).To(Equal(ownerName(inst)))
 			return backendtest.Unbound{
 				Ended: func(ctx context.Context) { Expect(session.PingContext(ctx)).NotTo(Succeed()) },
 				Gone: func(ctx context.Context) {
@@ -99,7 +87,7 @@ var _ = Describe("Unbind", func() {
 				Kept: func(ctx context.Context) {
 					app2 := mustLogin(ctx, other.Credentials)
 					var n int
-					Expect(app2.QueryRowContext(ctx, `SELECT count(*) FROM shared`).Scan(&n)).To(Succeed())
+					Expect(app2.QueryRowContext(ctx, `SELECT count(*) FROM kept_open`).Scan(&n)).To(Succeed())
 					var body string
 					Expect(app2.QueryRowContext(ctx, `SELECT body FROM own`).Scan(&body)).To(Succeed())
 					Expect(body).To(Equal("mine"))
@@ -115,4 +103,12 @@ func tableOwner(ctx context.Context, db *sql.DB, table string) string {
 	var owner string
 	Expect(db.QueryRowContext(ctx, `SELECT tableowner FROM pg_tables WHERE schemaname = 'public' AND tablename = $1`, table).Scan(&owner)).To(Succeed())
 	return owner
+}
+
+// expectedCredentials says what the credentials of a binding of inst hold.
+func expectedCredentials(inst backends.Instance) func(backends.Binding) backendtest.SQLCredentials {
+	return func(b backends.Binding) backendtest.SQLCredentials {
+		return backendtest.SQLCredentials{Type: "postgresql", Host: "127.0.0.1", Port: 5432, Name: databaseName(inst),
+			Username: bindingName(inst, b), Password: b.Password, Scheme: "postgres", JDBC: "postgresql"}
+	}
 }
