@@ -6,21 +6,20 @@ SHELL := bash
 GO ?= go
 GOFMT ?= gofmt
 
-# Which servers scripts/services makes sure of before `run` and `test` (postgres, mariadb,
+# Which servers scripts/services makes sure of before `test` and `bench` (postgres, mariadb,
 # redis, rabbitmq or all). The default catalog and the test suites use all four.
 SERVICES ?= all
 
-# Dev values for `make run`; each can be overridden from the environment.
-DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/omnibroker?sslmode=disable
+# Dev values for `make run`; each can be overridden from the environment. scripts/dev starts
+# make run's own PostgreSQL (the state database and the node pg-local) and Redis under .dev/ and
+# sets DATABASE_URL, OMNIBROKER_POSTGRES_URL and OMNIBROKER_REDIS_URL to them, unless they are
+# set already; the machine's MariaDB and RabbitMQ serve as they are (the RabbitMQ management API
+# with its default login; the mysql node's default_url needs no password).
 OMNIBROKER_USERNAME ?= admin
 OMNIBROKER_PASSWORD ?= admin
 OMNIBROKER_CONFIG ?= config/catalog.yml
 OMNIBROKER_LISTEN ?= :8080
-# The local RabbitMQ's management API with its default login, and the admin login that
-# scripts/services gives the local Redis (OMNIBROKER_REDIS_ADMIN_PASSWORD, default
-# omnibroker-dev); the other nodes of the default catalog have a default_url without a password.
 OMNIBROKER_RABBITMQ_URL ?= http://guest:guest@127.0.0.1:15672
-OMNIBROKER_REDIS_URL ?= redis://omnibroker:$(or $(OMNIBROKER_REDIS_ADMIN_PASSWORD),omnibroker-dev)@127.0.0.1:6379
 DEV_KEY := .dev/encryption-key
 
 # staticcheck 2026.2.2 (v0.8.2), the newest release, supports Go 1.26. It is built by the Go in use,
@@ -47,23 +46,25 @@ IMAGE ?= omnibroker:$(or $(VERSION),dev)
 # Where ginkgo writes its JUnit report, from which `make test` prints its closing count.
 REPORT_DIR := bin/test-reports
 
-.PHONY: help run build image image-check test fuzz bench lint fmt-check vet staticcheck generate services
+.PHONY: help run stop build image image-check test fuzz bench lint fmt-check vet staticcheck generate services
 
 help: ## list the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[a-z][a-z-]*:.*## / { printf "  %-12s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
-run: services $(DEV_KEY) ## start the local servers if needed, migrate, and serve the broker on :8080
-	psql -h 127.0.0.1 -U postgres -tc "SELECT 1 FROM pg_database WHERE datname='omnibroker'" | grep -q 1 \
-		|| createdb -h 127.0.0.1 -U postgres omnibroker
-	@DATABASE_URL='$(DATABASE_URL)' \
+run: $(DEV_KEY) ## start the servers if needed (PostgreSQL and Redis of its own under .dev/), migrate, and serve the broker on :8080
+	scripts/services mariadb rabbitmq
+	scripts/dev start
+	@settings="$$(scripts/dev env)"; eval "$$settings"; export DATABASE_URL OMNIBROKER_POSTGRES_URL OMNIBROKER_REDIS_URL; \
 	OMNIBROKER_USERNAME='$(OMNIBROKER_USERNAME)' \
 	OMNIBROKER_PASSWORD='$(OMNIBROKER_PASSWORD)' \
 	OMNIBROKER_ENCRYPTION_KEY="$${OMNIBROKER_ENCRYPTION_KEY:-$$(cat $(DEV_KEY))}" \
 	OMNIBROKER_CONFIG='$(OMNIBROKER_CONFIG)' \
 	OMNIBROKER_LISTEN='$(OMNIBROKER_LISTEN)' \
 	OMNIBROKER_RABBITMQ_URL='$(OMNIBROKER_RABBITMQ_URL)' \
-	OMNIBROKER_REDIS_URL='$(OMNIBROKER_REDIS_URL)' \
 	$(GO) run ./cmd/omnibroker serve
+
+stop: ## stop the PostgreSQL and Redis that make run started under .dev/ (their data stays for the next run)
+	scripts/dev stop
 
 # Generated once and kept, so the credentials sealed by one `make run` open in the next.
 $(DEV_KEY):
