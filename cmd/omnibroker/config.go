@@ -60,7 +60,9 @@ const (
 
 // settingUsage is each setting's line in --help; the README's Configuration table says more.
 var settingUsage = map[string]string{
-	"DATABASE_URL":                   "the state database (a postgres:// URL)",
+	"DATABASE_URL":                   "the state database (a postgres:// URL); on Cloud Foundry, a bound PostgreSQL service instead",
+	"VCAP_SERVICES":                  "set by Cloud Foundry: the services bound to the app, where the state database is looked for without DATABASE_URL",
+	databaseServiceEnv:               "the bound service (its name in VCAP_SERVICES) that is the state database, before DATABASE_URL",
 	"OMNIBROKER_CONFIG":              "the catalog file",
 	"OMNIBROKER_LISTEN":              "address the API and the probes /healthz and /readyz listen on",
 	"OMNIBROKER_WORKERS":             "workers running queued operations in this process (0 to 256)",
@@ -103,9 +105,30 @@ func loadConfig(groups ...settings) (Config, error) {
 	return cfg, r.err
 }
 
-// stateSettings is the state database, which every command that touches state reads.
+// stateSettings is the state database, which every command that touches state reads:
+// DATABASE_URL, or on Cloud Foundry the PostgreSQL service bound to the app (vcap.go).
+// Cloud Controller sets DATABASE_URL itself, to the first bound service whose credentials
+// have a database uri, so a service named in OMNIBROKER_DATABASE_SERVICE comes before it.
 func stateSettings(c *Config, r *envReader) {
-	c.DatabaseURL = r.required("DATABASE_URL")
+	url := r.requiredUnlessBound("DATABASE_URL")
+	vcap := r.text("VCAP_SERVICES", "")
+	service := r.text(databaseServiceEnv, "")
+	var err *settingError
+	switch {
+	case service != "" && vcap == "":
+		err = &settingError{databaseServiceEnv, "is set, but VCAP_SERVICES is not"}
+	case service != "":
+		c.DatabaseURL, err = boundDatabase(vcap, service)
+	case url != "":
+		c.DatabaseURL = url
+	case vcap != "":
+		c.DatabaseURL, err = boundDatabase(vcap, "")
+	default:
+		err = &settingError{"DATABASE_URL", "is not set"}
+	}
+	if err != nil {
+		r.fail(err.name, err.why)
+	}
 }
 
 // serveSettings is how serve runs: the catalog, the listener, the workers and the log.
@@ -196,9 +219,15 @@ func (c Config) platform() []broker.Credential {
 	return creds
 }
 
-func (r *envReader) required(name string) string {
+// requiredUnlessBound reads a setting that --help lists as required but that a service bound
+// on Cloud Foundry may stand in for: its caller says whether it is missing.
+func (r *envReader) requiredUnlessBound(name string) string {
 	r.read = append(r.read, envVar{name: name, required: true})
-	v := os.Getenv(name)
+	return os.Getenv(name)
+}
+
+func (r *envReader) required(name string) string {
+	v := r.requiredUnlessBound(name)
 	if v == "" {
 		r.fail(name, "is not set")
 	}
