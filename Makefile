@@ -30,7 +30,9 @@ STATICCHECK := bin/tools/$(shell $(GO) env GOVERSION 2>/dev/null)/staticcheck-$(
 # The ginkgo CLI at the version go.mod requires for the library, so the two never disagree;
 # run as pkg@version so it needs nothing of the CLI's own dependencies in go.mod.
 # GINKGO_ARGS adds flags of your own, e.g. make test GINKGO_ARGS='--focus=Provision'.
-GINKGO_FLAGS := -r --race --randomize-all --fail-on-pending --keep-going -p
+# manifests/ is a Go module of its own (the Kubernetes libraries its tests need stay out of
+# the broker's module): the race build skips it, and `make manifests` runs it.
+GINKGO_FLAGS := -r --race --randomize-all --fail-on-pending --keep-going -p --skip-package=manifests
 GINKGO_ARGS ?=
 # How long `make test` runs each fuzz target (scripts/fuzz).
 FUZZTIME ?= 10s
@@ -46,7 +48,7 @@ IMAGE ?= omnibroker:$(or $(VERSION),dev)
 # Where ginkgo writes its JUnit report, from which `make test` prints its closing count.
 REPORT_DIR := bin/test-reports
 
-.PHONY: help run stop build image image-check test fuzz bench lint fmt-check vet staticcheck generate services
+.PHONY: help run stop build image image-check test manifests fuzz bench lint fmt-check vet staticcheck generate services
 
 help: ## list the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[a-z][a-z-]*:.*## / { printf "  %-12s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -83,7 +85,7 @@ image: ## build the container image omnibroker:VERSION (or IMAGE=name:tag) with 
 image-check: ## check that image without running it: user, entrypoint, cmd, files, a static binary that runs version
 	scripts/image check '$(IMAGE)'
 
-test: services lint ## gofmt, vet, staticcheck, every ginkgo suite against real servers, the image where podman is, then each fuzz target for FUZZTIME
+test: services lint ## gofmt, vet, staticcheck, every ginkgo suite against real servers, the manifests, the image where podman is, then each fuzz target for FUZZTIME
 	@rm -rf $(REPORT_DIR)
 	rc=0; $(GO) run github.com/onsi/ginkgo/v2/ginkgo@$$($(GO) list -m -f '{{.Version}}' github.com/onsi/ginkgo/v2) \
 		$(GINKGO_FLAGS) --junit-report=junit.xml --output-dir=$(REPORT_DIR) $(GINKGO_ARGS) || rc=$$?; \
@@ -94,6 +96,7 @@ test: services lint ## gofmt, vet, staticcheck, every ginkgo suite against real 
 		skipped=$$(grep -c '<skipped' $$report || true); \
 		echo "specs: $$((specs - failed - skipped)) passed, $$failed failed, $$skipped skipped"; \
 	fi; \
+	$(MAKE) --no-print-directory manifests || rc=$$?; \
 	if scripts/image builder >/dev/null; then \
 		$(MAKE) --no-print-directory image image-check || rc=$$?; \
 	else \
@@ -101,6 +104,9 @@ test: services lint ## gofmt, vet, staticcheck, every ginkgo suite against real 
 	fi; \
 	GO='$(GO)' FUZZTIME='$(FUZZTIME)' scripts/fuzz || rc=$$?; \
 	exit $$rc
+
+manifests: ## render the kustomize base with kustomize's library, decode it strictly, and check it and the cf manifest against the binary
+	cd manifests && GO='$(GO)' $(GO) test -count=1 ./...
 
 fuzz: ## run each fuzz target (go test -fuzz, one at a time) for FUZZTIME (10s)
 	GO='$(GO)' FUZZTIME='$(FUZZTIME)' scripts/fuzz
@@ -120,9 +126,11 @@ fmt-check:
 
 vet:
 	$(GO) vet ./...
+	cd manifests && $(GO) vet ./...
 
 staticcheck: $(STATICCHECK)
 	$(STATICCHECK) ./...
+	cd manifests && $(abspath $(STATICCHECK)) ./...
 
 $(STATICCHECK):
 	GOBIN='$(abspath $(@D))' $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
