@@ -9,7 +9,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
+	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -159,7 +161,7 @@ var _ = Describe("The Kubernetes components", func() {
 		Expect(names).To(ContainElement(sm.Spec.Endpoints[0].Port))
 	})
 
-	It("render together, and omnibroker serves every probe's path and the ServiceMonitor's on the ports they name, without credentials", func() {
+	It("render together, and omnibroker serves every probe's path on the port it names, without credentials, the port the ServiceMonitor scrapes", func() {
 		r := withComponents("service-catalog", "service-monitor")
 		d := one[*appsv1.Deployment](r)
 		env := podEnv(r)
@@ -182,7 +184,32 @@ var _ = Describe("The Kubernetes components", func() {
 				Expect(containerPort(d, p.TargetPort.String())).To(Equal(listenPort(d)))
 			}
 		}
-		Expect(status(base, sm.Spec.Endpoints[0].Path)).To(Equal(http.StatusOK), sm.Spec.Endpoints[0].Path)
+	})
+})
+
+var _ = Describe("The README's overlay", func() {
+	It("renders with both components, names its image, and the Deployment and the ClusterServiceBroker follow the Secret it generates", func() {
+		readme, err := os.ReadFile("../README.md")
+		Expect(err).NotTo(HaveOccurred())
+		m := regexp.MustCompile("(?s)```yaml\n# my-omnibroker/kustomization.yaml\n(.*?)```").FindSubmatch(readme)
+		Expect(m).NotTo(BeNil(), "README: no block of my-omnibroker/kustomization.yaml")
+		// omnibroker.env with the template's keys, as the README says to write it.
+		var env strings.Builder
+		for key := range one[*corev1.Secret](render("kubernetes")).StringData {
+			fmt.Fprintf(&env, "%s=value-of-%s\n", key, key)
+		}
+		r := overlay(string(m[1]), map[string]string{"omnibroker.env": env.String()})
+		Expect(r.names).To(ContainElements("ClusterServiceBroker/omnibroker", "ServiceMonitor/omnibroker"))
+		d := one[*appsv1.Deployment](r)
+		Expect(d.Spec.Template.Spec.Containers[0].Image).To(Equal("registry.mycompany.example/omnibroker:1.2.3"))
+		secret := one[*corev1.Secret](r)
+		Expect(secret.Data).To(HaveKeyWithValue("encryption-key", []byte("value-of-encryption-key")))
+		for _, e := range d.Spec.Template.Spec.Containers[0].Env {
+			if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+				Expect(e.ValueFrom.SecretKeyRef.Name).To(Equal(secret.Name), e.Name)
+			}
+		}
+		Expect(one[*clusterServiceBroker](r).Spec.AuthInfo.Basic.SecretRef.Name).To(Equal(secret.Name))
 	})
 })
 

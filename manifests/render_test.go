@@ -100,8 +100,8 @@ func renderFs(fs filesys.FileSystem, dir string) rendered {
 }
 
 // overlay renders kustomization, an overlay's kustomization.yaml beside a copy of the base at
-// ../kubernetes, as a user's overlay would refer to it.
-func overlay(kustomization string) rendered {
+// ../kubernetes, as a user's overlay would refer to it, with the overlay's other files.
+func overlay(kustomization string, files map[string]string) rendered {
 	GinkgoHelper()
 	fs := filesys.MakeFsInMemory()
 	Expect(filepath.WalkDir("kubernetes", func(path string, e os.DirEntry, err error) error {
@@ -115,6 +115,9 @@ func overlay(kustomization string) rendered {
 		return fs.WriteFile(filepath.Join("/repo", path), data)
 	})).To(Succeed())
 	Expect(fs.WriteFile("/repo/overlay/kustomization.yaml", []byte(kustomization))).To(Succeed())
+	for name, content := range files {
+		Expect(fs.WriteFile(filepath.Join("/repo/overlay", name), []byte(content))).To(Succeed())
+	}
 	return renderFs(fs, "/repo/overlay")
 }
 
@@ -125,7 +128,7 @@ func withComponents(components ...string) rendered {
 	for _, c := range components {
 		k += "  - ../kubernetes/components/" + c + "\n"
 	}
-	return overlay(k)
+	return overlay(k, nil)
 }
 
 // one is the only object of type T that r holds.
