@@ -5,10 +5,12 @@ package broker
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"code.cloudfoundry.org/lager/v3"
 	"github.com/pivotal-cf/brokerapi/v10/domain"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/omnibroker/omnibroker/backends"
 	"github.com/omnibroker/omnibroker/catalog"
@@ -35,6 +37,12 @@ type Config struct {
 	MaxAttempts int
 	// Logins bounds how fast one address may guess the platform's password (LoginLimits).
 	Logins LoginLimits
+	// Collectors are served at /metrics beside the broker's own metrics: the backends' call
+	// latency, the build info, the Go runtime's and the process's.
+	Collectors []prometheus.Collector
+	// MetricsApart leaves /metrics off the API's port, for a listener of its own that
+	// serves MetricsHandler.
+	MetricsApart bool
 }
 
 // Broker is omnibroker's domain.ServiceBroker.
@@ -47,6 +55,13 @@ type Broker struct {
 	waitPoll    time.Duration
 	maxAttempts int
 	logins      LoginLimits
+	// metrics are the process's counters; registry serves them with the rest at /metrics,
+	// on the API's port unless metricsApart.
+	metrics      *metrics
+	registry     *prometheus.Registry
+	metricsApart bool
+	// pool is the worker pool NewPool made last, whose session may hold the gauges lock.
+	pool atomic.Pointer[Pool]
 	// services is the catalog as brokerapi wants it, which it asks for on every provision.
 	services []domain.Service
 	// catalogs is GET /v2/catalog's answer by minor version of the API.
@@ -58,17 +73,23 @@ var _ domain.ServiceBroker = (*Broker)(nil)
 // New returns a Broker; zero durations and counts in cfg take their Default… values.
 func New(cfg Config) *Broker {
 	b := &Broker{
-		catalog:     cfg.Catalog,
-		store:       cfg.Store,
-		backends:    cfg.Backends,
-		logger:      cfg.Logger,
-		syncBudget:  orDefault(cfg.SyncBudget, DefaultSyncBudget),
-		waitPoll:    orDefault(cfg.WaitPoll, DefaultWaitPoll),
-		maxAttempts: orDefault(cfg.MaxAttempts, DefaultMaxAttempts),
-		logins:      cfg.Logins,
-		services:    toDomainServices(cfg.Catalog.Services()),
-		catalogs:    catalogAnswers(cfg.Catalog.Services()),
+		catalog:      cfg.Catalog,
+		store:        cfg.Store,
+		backends:     cfg.Backends,
+		logger:       cfg.Logger,
+		syncBudget:   orDefault(cfg.SyncBudget, DefaultSyncBudget),
+		waitPoll:     orDefault(cfg.WaitPoll, DefaultWaitPoll),
+		maxAttempts:  orDefault(cfg.MaxAttempts, DefaultMaxAttempts),
+		logins:       cfg.Logins,
+		services:     toDomainServices(cfg.Catalog.Services()),
+		catalogs:     catalogAnswers(cfg.Catalog.Services()),
+		metrics:      newMetrics(),
+		metricsApart: cfg.MetricsApart,
 	}
+	for name := range cfg.Backends {
+		b.metrics.knowBackend(name)
+	}
+	b.registry = b.newRegistry(cfg.Collectors)
 	return b
 }
 

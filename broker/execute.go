@@ -14,8 +14,9 @@ import (
 	"github.com/omnibroker/omnibroker/store"
 )
 
-// execute runs one attempt of op against its backend. A panic becomes a failed attempt.
-func (p *Pool) execute(ctx context.Context, op store.Operation) (credentials json.RawMessage, err error) {
+// execute runs one attempt of op against its backend, whose name it puts in backendName once it
+// has read the instance. A panic becomes a failed attempt.
+func (p *Pool) execute(ctx context.Context, op store.Operation, backendName *string) (credentials json.RawMessage, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("panic: %v", r)
@@ -32,6 +33,7 @@ func (p *Pool) execute(ctx context.Context, op store.Operation) (credentials jso
 		}
 		return nil, err
 	}
+	*backendName = inst.Backend
 	removes := op.Kind == store.OpDeprovision || op.Kind == store.OpUnbind || op.Kind == store.OpExpire
 	backend, target, plan, err := p.target(inst, !removes)
 	if err != nil {

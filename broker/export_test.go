@@ -64,7 +64,7 @@ func LoginAddress(remoteAddr string) string { return loginAddress(remoteAddr).St
 // credentials broker:pw and broker:next-pw, handler serving every route under /v2.
 func ChainFor(handler http.Handler, logger lager.Logger, logins *LoginLimiter) http.Handler {
 	r := chi.NewRouter()
-	r.Use(chain(logger, []Credential{{"broker", "pw"}, {"broker", "next-pw"}}, logins, func(context.Context) error { return nil }, r)...)
+	r.Use(chain(logger, []Credential{{"broker", "pw"}, {"broker", "next-pw"}}, logins, func(context.Context) error { return nil }, r, newMetrics(), nil)...)
 	r.Handle("/v2/*", handler)
 	return r
 }

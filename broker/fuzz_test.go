@@ -287,7 +287,7 @@ func FuzzChain(f *testing.F) {
 		reached = r
 		w.WriteHeader(http.StatusOK)
 	}))
-	stages := chain(lager.NewLogger("fuzz"), []Credential{{"broker", "pw"}}, newLoginLimiter(LoginLimits{Failures: 1 << 30}, time.Now), func(context.Context) error { return nil }, nil)
+	stages := chain(lager.NewLogger("fuzz"), []Credential{{"broker", "pw"}}, newLoginLimiter(LoginLimits{Failures: 1 << 30}, time.Now), func(context.Context) error { return nil }, nil, newMetrics(), nil)
 	for i := len(stages) - 1; i >= 0; i-- {
 		handler = stages[i](handler)
 	}

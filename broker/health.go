@@ -30,13 +30,15 @@ type healthAnswer struct {
 
 // probes answers healthPath and readyPath, GET or HEAD, before the platform's credentials are
 // asked for and before any other check, since probes send neither credentials nor an API
-// version; every other path goes on down the chain. ready says why the broker is not ready, in
+// version; so does scrape, metricsPath, unless it is nil (the metrics have a listener of their
+// own). Every other path goes on down the chain. ready says why the broker is not ready, in
 // a sentence that names no host and no URL; the log says it once each time readiness changes.
-func probes(logger lager.Logger, ready func(context.Context) error) func(http.Handler) http.Handler {
+func probes(logger lager.Logger, ready func(context.Context) error, scrape http.Handler) func(http.Handler) http.Handler {
 	var failing atomic.Bool
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path != healthPath && r.URL.Path != readyPath {
+			scraped := scrape != nil && r.URL.Path == metricsPath
+			if r.URL.Path != healthPath && r.URL.Path != readyPath && !scraped {
 				next.ServeHTTP(w, r)
 				return
 			}
@@ -44,7 +46,11 @@ func probes(logger lager.Logger, ready func(context.Context) error) func(http.Ha
 			w.Header().Set("Cache-Control", "no-store")
 			if r.Method != http.MethodGet && r.Method != http.MethodHead {
 				w.Header().Set("Allow", "GET, HEAD")
-				writeError(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "the probes answer GET and HEAD")
+				writeError(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "the probes and /metrics answer GET and HEAD")
+				return
+			}
+			if scraped {
+				scrape.ServeHTTP(w, r)
 				return
 			}
 			if r.URL.Path == healthPath {

@@ -38,7 +38,11 @@ const (
 func Handler(b *Broker, logger lager.Logger, platform ...Credential) http.Handler {
 	r := chi.NewRouter()
 	logins := newLoginLimiter(b.logins, time.Now)
-	r.Use(append(chain(logger, platform, logins, b.ready, r), b.checkFields)...)
+	var scrape http.Handler
+	if !b.metricsApart {
+		scrape = b.MetricsHandler()
+	}
+	r.Use(append(chain(logger, platform, logins, b.ready, r, b.metrics, scrape), b.checkFields)...)
 	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusNotFound, "NotFound", "no such route in the Open Service Broker API")
 	})
@@ -65,11 +69,13 @@ func Handler(b *Broker, logger lager.Logger, platform ...Credential) http.Handle
 //  1. accessLog: outermost, so that it sees every answer and its duration; one line per
 //     request (routes names the route of one refused before routing), at error level for
 //     a 5xx, else at info
-//  2. metrics (to come): the count and duration of each answer, by route and status
+//  2. countRequests: the count and duration of each answer, by route pattern (as the access
+//     line names it), method and status
 //  3. recoverPanic: a handler that panics answers 500 in an OSB body, its stack in the log
 //  4. timeouts and limits: limitBody bounds the body; a request deadline goes here
 //  5. probes: /healthz and /readyz (ready says whether the state database serves) answer
-//     here, without the platform's credentials; /metrics (to come) goes here too
+//     here, without the platform's credentials, and so does /metrics (scrape; nil when it is
+//     served on a listener of its own)
 //  6. the operator API (to come): /admin/v1 answers here, behind its own credentials
 //  7. basicAuth: one of the platform's credentials (more than one while its password
 //     rotates, all compared in constant time), else 401 without reading the body, on a
@@ -97,12 +103,13 @@ func Handler(b *Broker, logger lager.Logger, platform ...Credential) http.Handle
 //     (provisionConflict); then 400 BadRequest in the broker's words for a missing service_id
 //     or plan_id, and for a provision's ids that are not in the catalog, before brokerapi
 //     answers them in its own
-func chain(logger lager.Logger, platform []Credential, logins *loginLimiter, ready func(context.Context) error, routes chi.Routes) []func(http.Handler) http.Handler {
+func chain(logger lager.Logger, platform []Credential, logins *loginLimiter, ready func(context.Context) error, routes chi.Routes, m *metrics, scrape http.Handler) []func(http.Handler) http.Handler {
 	return []func(http.Handler) http.Handler{
 		accessLog(logger, routes),
+		countRequests(m, routes),
 		recoverPanic(logger),
 		limitBody,
-		probes(logger, ready),
+		probes(logger, ready, scrape),
 		basicAuth(logger, platform, logins),
 		checkAPIVersion,
 		checkHeaders,

@@ -28,8 +28,9 @@ const (
 // the work once more after the lease. It stops on success; on a lost lease (fencing: the
 // operation is another worker's now); on an error a new try cannot cure; once the lease is
 // over, when the rescuer returns the operation to the queue; and, between tries, once workCtx
-// is done, so that a shutdown does not wait for a database that is gone.
-func (p *Pool) record(workCtx context.Context, logger lager.Logger, outcome store.OperationState, write func(ctx context.Context) error) {
+// is done, so that a shutdown does not wait for a database that is gone. It reports whether
+// the outcome was recorded.
+func (p *Pool) record(workCtx context.Context, logger lager.Logger, outcome store.OperationState, write func(ctx context.Context) error) bool {
 	until := time.Now().Add(p.cfg.Lease)
 	wait := recordBackoff
 	for try := 1; ; try++ {
@@ -43,23 +44,24 @@ func (p *Pool) record(workCtx context.Context, logger lager.Logger, outcome stor
 			if try > 1 {
 				logger.Info("outcome-recorded", data)
 			}
-			return
+			return true
 		case errors.Is(err, store.ErrLeaseLost):
+			p.b.metrics.leasesLost.WithLabelValues(lostRecording).Inc()
 			logger.Info("lease-lost-before-recording", data)
-			return
+			return false
 		case !store.Transient(err) && !timedOut:
 			logger.Error("record-outcome-failed", err, data)
-			return
+			return false
 		case time.Now().Add(wait).After(until):
 			// The lease will expire and the rescuer requeue the operation.
 			logger.Error("record-outcome-failed", err, data)
-			return
+			return false
 		}
 		logger.Error("record-outcome-failed-will-retry", err, data)
 		select {
 		case <-workCtx.Done():
 			logger.Info("record-outcome-given-up-at-shutdown", data)
-			return
+			return false
 		case <-time.After(p.retry.jitter(wait)):
 		}
 		wait = min(2*wait, recordBackoffMax)

@@ -116,6 +116,8 @@ func (p *Pool) rescue(ctx context.Context, logger lager.Logger) {
 		if err != nil && ctx.Err() == nil {
 			logger.Error("rescue-failed", err)
 		}
+		p.b.metrics.rescued.WithLabelValues("orphaned").Add(float64(orphaned))
+		p.b.metrics.rescued.WithLabelValues("expired").Add(float64(expired))
 		if orphaned+expired > 0 {
 			logger.Info("rescued", lager.Data{"orphaned": orphaned, "expired": expired})
 			p.signal()

@@ -61,7 +61,9 @@ func (b *Broker) NewPool(cfg PoolConfig) *Pool {
 	cfg.RetryBase = orDefault(cfg.RetryBase, DefaultRetryBase)
 	cfg.ExpiryInterval = orDefault(cfg.ExpiryInterval, DefaultExpiryInterval)
 	cfg.RescueInterval = orDefault(cfg.RescueInterval, DefaultRescueInterval)
-	return &Pool{b: b, cfg: cfg, retry: newRetryPolicy(cfg.RetryBase), owner: uuid.NewString(), wake: make(chan struct{}, 1)}
+	p := &Pool{b: b, cfg: cfg, retry: newRetryPolicy(cfg.RetryBase), owner: uuid.NewString(), wake: make(chan struct{}, 1)}
+	b.pool.Store(p)
+	return p
 }
 
 // Run works until fetchCtx ends, then lets running operations finish until workCtx ends,
@@ -190,7 +192,8 @@ func (p *Pool) run(workCtx context.Context, op store.Operation, lost <-chan stru
 		}
 	}()
 
-	credentials, err := p.execute(lagerctx.NewContext(opCtx, logger), op)
+	var backend string // the instance's, once execute has read it
+	credentials, err := p.execute(lagerctx.NewContext(opCtx, logger), op, &backend)
 	cancel()
 	<-heartbeatDone
 
@@ -198,16 +201,22 @@ func (p *Pool) run(workCtx context.Context, op store.Operation, lost <-chan stru
 	switch {
 	case leaseLost || sessionLost:
 		// Another worker may be running it already, or will: the rescuers requeued it.
+		reason := lostLease
+		if sessionLost {
+			reason = lostSession
+		}
+		p.b.metrics.leasesLost.WithLabelValues(reason).Inc()
+		p.b.metrics.attempted(op, backend, outcomeAbandoned)
 		logger.Info("abandoned", data)
 		return
 	case err == nil:
-		p.record(workCtx, logger, store.OpSucceeded, func(ctx context.Context) error {
+		p.ended(op, backend, outcomeSucceeded, p.record(workCtx, logger, store.OpSucceeded, func(ctx context.Context) error {
 			return p.b.store.Succeed(ctx, op, credentials)
-		})
+		}))
 		logger.Info("succeeded", data)
 		return
 	case workCtx.Err() != nil:
-		p.record(workCtx, logger, store.OpQueued, func(ctx context.Context) error { return p.b.store.Release(ctx, op) })
+		p.ended(op, backend, outcomeReleased, p.record(workCtx, logger, store.OpQueued, func(ctx context.Context) error { return p.b.store.Release(ctx, op) }))
 		logger.Info("released", data)
 		return
 	}
@@ -215,13 +224,27 @@ func (p *Pool) run(workCtx context.Context, op store.Operation, lost <-chan stru
 	sentence := sentenceFor(err, op)
 	logger.Error("backend-failed", err, data)
 	if backends.IsPermanent(err) || op.Attempt >= op.MaxAttempts {
-		p.record(workCtx, logger, store.OpFailed, func(ctx context.Context) error { return p.b.store.Fail(ctx, op, sentence) })
+		p.ended(op, backend, outcomeFailed, p.record(workCtx, logger, store.OpFailed, func(ctx context.Context) error { return p.b.store.Fail(ctx, op, sentence) }))
 		return
 	}
 	delay, description := p.retry.retry(sentence, op.Attempt, op.MaxAttempts)
-	p.record(workCtx, logger, store.OpQueued, func(ctx context.Context) error {
+	p.ended(op, backend, outcomeRetried, p.record(workCtx, logger, store.OpQueued, func(ctx context.Context) error {
 		return p.b.store.Retry(ctx, op, delay, description)
-	})
+	}))
+}
+
+// ended counts an attempt of op on backend that ended with outcome, and op as finished when
+// the outcome finishes it; an outcome that was not recorded leaves op to the rescuers, as an
+// abandoned attempt.
+func (p *Pool) ended(op store.Operation, backend, outcome string, recorded bool) {
+	if !recorded {
+		p.b.metrics.attempted(op, backend, outcomeAbandoned)
+		return
+	}
+	p.b.metrics.attempted(op, backend, outcome)
+	if outcome == outcomeSucceeded || outcome == outcomeFailed {
+		p.b.metrics.finished(op, backend, outcome)
+	}
 }
 
 // sentenceFor is what last_operation shows for err: the backend's own sentence when it

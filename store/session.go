@@ -33,6 +33,8 @@ type Session struct {
 	conn  *sqlx.Conn // nil once closed or lost
 	tie   int64
 	kinds pq.StringArray // its store's
+	// gauges is set once the session holds the gauges lock (LeadsGauges), until it ends.
+	gauges bool
 }
 
 // tieAttempts bounds how many random keys OpenSession tries; a key another session holds is

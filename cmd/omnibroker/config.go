@@ -18,8 +18,10 @@ type Config struct {
 	DatabaseURL string
 	CatalogPath string
 	Listen      string
-	Username    string
-	Password    string
+	// MetricsListen, when set, is the address /metrics is served on instead of Listen's.
+	MetricsListen string
+	Username      string
+	Password      string
 	// NextUsername and NextPassword are a second platform credential, accepted beside the
 	// first while the platform's password rotates; NextUsername defaults to Username.
 	NextUsername    string
@@ -65,6 +67,7 @@ var settingUsage = map[string]string{
 	databaseServiceEnv:               "the bound service (its name in VCAP_SERVICES) that is the state database, before DATABASE_URL",
 	"OMNIBROKER_CONFIG":              "the catalog file",
 	"OMNIBROKER_LISTEN":              "address the API and the probes /healthz and /readyz listen on",
+	"OMNIBROKER_METRICS_LISTEN":      "address of a listener of its own for /metrics (default: /metrics on OMNIBROKER_LISTEN)",
 	"OMNIBROKER_WORKERS":             "workers running queued operations in this process (0 to 256)",
 	"OMNIBROKER_LEASE":               "how long a claimed operation stays with its worker without a heartbeat",
 	"OMNIBROKER_POLL_INTERVAL":       "how often idle workers look for work",
@@ -135,6 +138,7 @@ func stateSettings(c *Config, r *envReader) {
 func serveSettings(c *Config, r *envReader) {
 	c.CatalogPath = r.text("OMNIBROKER_CONFIG", defaultCatalogPath)
 	c.Listen = r.text("OMNIBROKER_LISTEN", defaultListen)
+	c.MetricsListen = r.text("OMNIBROKER_METRICS_LISTEN", "")
 	c.Workers = r.integer("OMNIBROKER_WORKERS", broker.DefaultWorkers, 0, 256)
 	c.Lease = r.duration("OMNIBROKER_LEASE", broker.DefaultLease, time.Second, time.Hour)
 	c.PollInterval = r.duration("OMNIBROKER_POLL_INTERVAL", broker.DefaultPollInterval, 10*time.Millisecond, time.Minute)

@@ -172,7 +172,8 @@ func serve(cfg Config) error {
 		return err
 	}
 
-	adapters, closeBackends, err := openBackends(ctx, logger, cat)
+	calls := backends.NewCallMetrics()
+	adapters, closeBackends, err := openBackends(ctx, logger, cat, calls)
 	if err != nil {
 		return err
 	}
@@ -181,6 +182,7 @@ func serve(cfg Config) error {
 	b := broker.New(broker.Config{
 		Catalog: cat, Store: st, Backends: adapters, Logger: logger,
 		SyncBudget: cfg.SyncBudget, WaitPoll: cfg.WaitPoll, MaxAttempts: cfg.MaxAttempts, Logins: cfg.Logins,
+		Collectors: processCollectors(calls), MetricsApart: cfg.MetricsListen != "",
 	})
 	pool := b.NewPool(broker.PoolConfig{
 		Workers: cfg.Workers, Lease: cfg.Lease, PollInterval: cfg.PollInterval, RetryBase: cfg.RetryBase,
@@ -196,6 +198,12 @@ func serve(cfg Config) error {
 		listener = tls.NewListener(listener, tlsConfig)
 	}
 	server := broker.NewServer(broker.Handler(b, logger, cfg.platform()...))
+	stopMetrics, err := serveMetrics(logger, cfg.MetricsListen, tlsConfig, b.MetricsHandler())
+	if err != nil {
+		_ = listener.Close()
+		return err
+	}
+	defer stopMetrics()
 
 	// Shutdown comes in two steps: stop claiming, then, after ShutdownTimeout, cancel the
 	// backend calls still running so their operations go back to the queue.
@@ -242,14 +250,15 @@ var adapterKinds = map[string]func([]backends.Server) (backends.Backend, error){
 }
 
 // middleware is what every adapter is wrapped in, outermost first: the per-call log session
-// and result line. The metrics of each call will be the next one.
-func middleware(kind string) []backends.Middleware {
-	return []backends.Middleware{backends.Logging(kind)}
+// and result line, then the call's latency on its node (calls) under the backend's name.
+func middleware(kind, name string, calls *backends.CallMetrics) []backends.Middleware {
+	return []backends.Middleware{backends.Logging(kind), calls.Middleware(name)}
 }
 
-// openBackends builds one adapter per configured backend. A node that does not answer does
-// not stop start-up: its operations wait and retry, and the log says which node it is.
-func openBackends(ctx context.Context, logger lager.Logger, cat *catalog.Catalog) (map[string]backends.Backend, func(), error) {
+// openBackends builds one adapter per configured backend, its calls timed by calls. A node
+// that does not answer does not stop start-up: its operations wait and retry, and the log
+// says which node it is.
+func openBackends(ctx context.Context, logger lager.Logger, cat *catalog.Catalog, calls *backends.CallMetrics) (map[string]backends.Backend, func(), error) {
 	adapters := map[string]backends.Backend{}
 	var opened []backends.Backend
 	closeAll := func() {
@@ -280,7 +289,7 @@ func openBackends(ctx context.Context, logger lager.Logger, cat *catalog.Catalog
 			closeAll()
 			return nil, nil, fmt.Errorf("backend %s: %w", be.Name, err)
 		}
-		adapter = backends.Wrap(adapter, middleware(be.Kind)...)
+		adapter = backends.Wrap(adapter, middleware(be.Kind, be.Name, calls)...)
 		opened = append(opened, adapter)
 		adapters[be.Name] = adapter
 		pingNodes(ctx, logger, be.Name, adapter, nodes)

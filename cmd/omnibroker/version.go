@@ -19,7 +19,14 @@ var (
 
 // versionText is what `omnibroker version` prints.
 func versionText() string {
-	v, c := version, commit
+	v, c := build()
+	return fmt.Sprintf("omnibroker %s\ncommit %s\n%s %s/%s\n", v, c, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+// build is the version and the commit of this binary: "(devel)" and "unknown" when nothing
+// says.
+func build() (v, c string) {
+	v, c = version, commit
 	if info, ok := debug.ReadBuildInfo(); ok {
 		if v == "" && info.Main.Version != "" {
 			v = info.Main.Version
@@ -34,7 +41,7 @@ func versionText() string {
 	if c == "" {
 		c = "unknown"
 	}
-	return fmt.Sprintf("omnibroker %s\ncommit %s\n%s %s/%s\n", v, c, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return v, c
 }
 
 // revision is the VCS revision Go stamped into the build, "-dirty" when the tree had changes.
