@@ -7,7 +7,8 @@ GO ?= go
 GOFMT ?= gofmt
 
 # Which servers scripts/services makes sure of before `test` and `bench` (postgres, mariadb,
-# redis, rabbitmq or all). The default catalog and the test suites use all four.
+# redis, rabbitmq, prometheus or all). The default catalog and the test suites use all four
+# servers; the acceptance suite also runs prometheus and promtool (Debian's package).
 SERVICES ?= all
 
 # Dev values for `make run`; each can be overridden from the environment. scripts/dev starts
