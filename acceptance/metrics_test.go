@@ -7,6 +7,7 @@ package acceptance_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -14,7 +15,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
@@ -241,9 +241,9 @@ var _ = Describe("Metrics", func() {
 
 	When("OMNIBROKER_METRICS_LISTEN is set", func() {
 		It("serves /metrics there alone, and the API's port asks for credentials for it", func() {
-			port := freePort()
-			b := startBroker(newStateDB(), map[string]string{"OMNIBROKER_METRICS_LISTEN": "127.0.0.1:" + strconv.Itoa(port)})
-			s := scrapeAt("http://127.0.0.1:" + strconv.Itoa(port))
+			address := fmt.Sprintf("127.0.0.1:%d", freePort())
+			b := startBroker(newStateDB(), map[string]string{"OMNIBROKER_METRICS_LISTEN": address})
+			s := scrapeAt("http://" + address)
 			Expect(s.value("omnibroker_build_info", nil)).To(Equal(1.0))
 			resp, err := http.Get(b.url + "/metrics")
 			Expect(err).NotTo(HaveOccurred())
@@ -312,12 +312,11 @@ func startPrometheus(target string) prometheus {
 	dir := GinkgoT().TempDir()
 	rules, err := filepath.Abs(filepath.Join(promDir, "alerts.yml"))
 	Expect(err).NotTo(HaveOccurred())
-	config := "global: {scrape_interval: 1s, evaluation_interval: 1s}\n" +
-		"rule_files: [" + strconv.Quote(rules) + "]\n" +
-		"scrape_configs:\n  - job_name: omnibroker\n    static_configs: [{targets: [" + strconv.Quote(target) + "]}]\n"
+	config := fmt.Sprintf("global: {scrape_interval: 1s, evaluation_interval: 1s}\nrule_files: [%q]\n"+
+		"scrape_configs:\n  - job_name: omnibroker\n    static_configs: [{targets: [%q]}]\n", rules, target)
 	configPath := filepath.Join(dir, "prometheus.yml")
 	Expect(os.WriteFile(configPath, []byte(config), 0o600)).To(Succeed())
-	address := "127.0.0.1:" + strconv.Itoa(freePort())
+	address := fmt.Sprintf("127.0.0.1:%d", freePort())
 	session := runIn(dir, "prometheus", "--config.file="+configPath, "--storage.tsdb.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+address, "--log.level=warn")
 	DeferCleanup(func() {
