@@ -161,7 +161,7 @@ var _ = Describe("The Kubernetes components", func() {
 		Expect(names).To(ContainElement(sm.Spec.Endpoints[0].Port))
 	})
 
-	It("render together, and omnibroker serves every probe's path on the port it names, without credentials, the port the ServiceMonitor scrapes", func() {
+	It("render together, and omnibroker serves every probe's path and the ServiceMonitor's on the ports they name, without credentials", func() {
 		r := withComponents("service-catalog", "service-monitor")
 		d := one[*appsv1.Deployment](r)
 		env := podEnv(r)
@@ -184,6 +184,7 @@ var _ = Describe("The Kubernetes components", func() {
 				Expect(containerPort(d, p.TargetPort.String())).To(Equal(listenPort(d)))
 			}
 		}
+		Expect(status(base, sm.Spec.Endpoints[0].Path)).To(Equal(http.StatusOK), sm.Spec.Endpoints[0].Path)
 	})
 })
 
