@@ -46,6 +46,18 @@ type Backend interface {
 	// error carries a sentence naming the node, never the admin URL; an unknown node is a
 	// permanent error.
 	Ping(ctx context.Context, node string) error
+	// ListObjects lists the objects on req.Node that carry the broker's naming, made by any
+	// broker on any state database, for the operator's search for orphans. It changes nothing.
+	ListObjects(ctx context.Context, req ListObjectsRequest) (ListObjectsResponse, error)
+	// RemoveObject removes one object that ListObjects lists, by name, as Unbind or Deprovision
+	// would (ending its sessions first); one that is gone counts as removed, and one without
+	// the broker's naming is refused with NotOurs. The caller decides that no live instance or
+	// binding owns it: the adapter cannot tell.
+	RemoveObject(ctx context.Context, req RemoveObjectRequest) error
+	// Owned names the objects Provision makes for an instance and Bind for its bindings, so
+	// that the operator can tell ListObjects' orphans from owned objects, and owned objects
+	// that are gone. It asks no node.
+	Owned(req OwnedRequest) OwnedResponse
 	// Close releases the connections to every node.
 	Close() error
 }

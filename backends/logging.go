@@ -27,8 +27,9 @@ func Wrap(b Backend, ms ...Middleware) Backend {
 // (instance-id, binding-id, node, plan, from-plan), on the logger the caller put in ctx; the
 // adapter logs its steps on it (lagerctx.FromContext) and the session ends with one line:
 // done, cancelled, or failed with whether it is permanent. It logs ids and names, never a
-// password or parameters. CheckBinding and Ping pass through unlogged: the broker logs what
-// they find, and CheckBinding runs for every live binding on every sweep.
+// password or parameters. RemoveObject is logged with the node and the object. CheckBinding,
+// Ping, ListObjects and Owned pass through unlogged: the broker and the operator log what they
+// find, and CheckBinding runs for every live binding on every sweep.
 func Logging(kind string) Middleware {
 	return func(next Backend) Backend { return &logging{kind: kind, next: next} }
 }
@@ -108,5 +109,20 @@ func (l *logging) CheckBinding(ctx context.Context, req CheckBindingRequest) (Ch
 }
 
 func (l *logging) Ping(ctx context.Context, node string) error { return l.next.Ping(ctx, node) }
+
+func (l *logging) ListObjects(ctx context.Context, req ListObjectsRequest) (ListObjectsResponse, error) {
+	return l.next.ListObjects(ctx, req)
+}
+
+func (l *logging) RemoveObject(ctx context.Context, req RemoveObjectRequest) error {
+	ctx, end := l.session(ctx, "remove-object", lager.Data{
+		"node": req.Node, "object-kind": req.Object.Kind, "object": req.Object.Name,
+	})
+	err := l.next.RemoveObject(ctx, req)
+	end(err)
+	return err
+}
+
+func (l *logging) Owned(req OwnedRequest) OwnedResponse { return l.next.Owned(req) }
 
 func (l *logging) Close() error { return l.next.Close() }

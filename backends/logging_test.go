@@ -63,6 +63,21 @@ func (r *recorder) Ping(context.Context, string) error {
 	r.calls = append(r.calls, "ping")
 	return r.err
 }
+func (r *recorder) ListObjects(context.Context, backends.ListObjectsRequest) (backends.ListObjectsResponse, error) {
+	r.calls = append(r.calls, "list-objects")
+	return backends.ListObjectsResponse{Objects: []backends.Object{{Kind: backends.ObjectUser, Name: "ob_x"}}}, r.err
+}
+
+func (r *recorder) RemoveObject(ctx context.Context, _ backends.RemoveObjectRequest) error {
+	r.called(ctx, "remove-object")
+	return r.err
+}
+
+func (r *recorder) Owned(backends.OwnedRequest) backends.OwnedResponse {
+	r.calls = append(r.calls, "owned")
+	return backends.OwnedResponse{Instance: []backends.Object{{Kind: backends.ObjectVhost, Name: "ob_v"}}}
+}
+
 func (r *recorder) Close() error { r.calls = append(r.calls, "close"); return r.err }
 
 var _ = Describe("Logging", func() {
@@ -128,11 +143,21 @@ var _ = Describe("Logging", func() {
 		Expect(err).NotTo(HaveOccurred())
 		Expect(check.Lost).To(BeTrue())
 		Expect(b.Ping(ctx, "node-a")).To(Succeed())
+		listed, err := b.ListObjects(ctx, backends.ListObjectsRequest{Node: "node-a"})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(listed.Objects).To(HaveLen(1))
+		Expect(b.Owned(backends.OwnedRequest{Instance: inst}).Instance).To(HaveLen(1))
+		orphan := backends.Object{Kind: backends.ObjectDatabase, Name: "ob_0123"}
+		Expect(b.RemoveObject(ctx, backends.RemoveObjectRequest{Node: "node-a", Object: orphan})).To(Succeed())
 		Expect(b.Close()).To(Succeed())
-		Expect(next.calls).To(Equal([]string{"provision", "loses-bindings", "check-binding", "ping", "close"}))
+		Expect(next.calls).To(Equal([]string{"provision", "loses-bindings", "check-binding", "ping",
+			"list-objects", "owned", "remove-object", "close"}))
 
 		logs := logsOf()
-		Expect(logs).To(HaveLen(3), "CheckBinding and Ping are not logged")
+		Expect(logs).To(HaveLen(6), "CheckBinding, Ping, ListObjects and Owned are not logged")
+		Expect(logs[4].Message).To(Equal("test.outer-remove-object.inner-remove-object.done"))
+		Expect(logs[4].Data).To(HaveKeyWithValue("object", "ob_0123"))
+		Expect(logs[5].Data).To(HaveKeyWithValue("object-kind", "database"))
 		Expect(logs[0].Message).To(Equal("test.outer-provision.inner-provision.step"), "the first middleware is the outermost")
 	})
 })

@@ -29,3 +29,16 @@ var _ = Describe("UserName", func() {
 			To(Equal("ob_" + hash("instance\x00")[:12] + "_" + hash("instance\x00binding\x00")[:12]))
 	})
 })
+
+var _ = Describe("IsName and IsUserName", func() {
+	It("tell the broker's names from others, so that an operator's own objects are never orphans", func() {
+		Expect(backends.IsName("ob_", backends.Name("ob_", "instance"))).To(BeTrue())
+		Expect(backends.IsName("ob_o_", backends.Name("ob_o_", "instance"))).To(BeTrue())
+		Expect(backends.IsName("ob_", backends.Name("ob_o_", "instance"))).To(BeFalse())
+		Expect(backends.IsName("ob_", "ob_test_database")).To(BeFalse())
+		Expect(backends.IsUserName(backends.UserName("i", backends.Binding{ID: "b"}))).To(BeTrue())
+		Expect(backends.IsUserName(backends.UserName("i", backends.Binding{ID: "b", LegacyName: true}))).To(BeTrue())
+		Expect(backends.IsUserName("ob_admin")).To(BeFalse())
+		Expect(backends.IsUserName(backends.Name("ob_", "instance"))).To(BeFalse())
+	})
+})

@@ -74,3 +74,18 @@ func QueryStrings(ctx context.Context, db testkit.Querier, query string, args ..
 	gomega.Expect(err).NotTo(gomega.HaveOccurred())
 	return values
 }
+
+// WriteNote creates table kept_note in db and writes a note there, for ExpectNote.
+func WriteNote(ctx context.Context, db *sql.DB) {
+	ginkgo.GinkgoHelper()
+	_, err := db.ExecContext(ctx, `CREATE TABLE kept_note (body varchar(20))`)
+	gomega.Expect(err).NotTo(gomega.HaveOccurred())
+	_, err = db.ExecContext(ctx, `INSERT INTO kept_note (body) VALUES ('kept')`)
+	gomega.Expect(err).NotTo(gomega.HaveOccurred())
+}
+
+// ExpectNote reads back the note WriteNote wrote in db.
+func ExpectNote(ctx context.Context, db *sql.DB) {
+	ginkgo.GinkgoHelper()
+	gomega.Expect(QueryStrings(ctx, db, `SELECT body FROM kept_note`)).To(gomega.Equal([]string{"kept"}))
+}

@@ -108,16 +108,22 @@ func (m *MySQL) Deprovision(ctx context.Context, req backends.DeprovisionRequest
 				return err
 			}
 		}
-		ended, err := n.kill(ctx, c, selectDatabaseSessions, db, "end the connections to database "+db)
-		if err != nil {
-			return err
-		}
-		if _, err := c.ExecContext(ctx, `DROP DATABASE IF EXISTS `+quoteIdentifier(db)); err != nil {
-			return n.Fail("drop database "+db, err)
-		}
-		log.Info("database-dropped", lager.Data{"users-dropped": len(users), "connections-ended": ended})
-		return nil
+		return n.dropDatabase(ctx, log.WithData(lager.Data{"users-dropped": len(users)}), c, db)
 	})
+}
+
+// dropDatabase ends every other connection that uses db and drops it; one that is gone counts
+// as dropped.
+func (n *node) dropDatabase(ctx context.Context, log lager.Logger, c *sql.Conn, db string) error {
+	ended, err := n.kill(ctx, c, selectDatabaseSessions, db, "end the connections to database "+db)
+	if err != nil {
+		return err
+	}
+	if _, err := c.ExecContext(ctx, `DROP DATABASE IF EXISTS `+quoteIdentifier(db)); err != nil {
+		return n.Fail("drop database "+db, err)
+	}
+	log.Info("database-dropped", lager.Data{"database": db, "connections-ended": ended})
+	return nil
 }
 
 const selectDatabaseExists = `

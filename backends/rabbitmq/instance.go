@@ -112,6 +112,11 @@ func (r *RabbitMQ) Deprovision(ctx context.Context, req backends.DeprovisionRequ
 	if !exists {
 		return nil
 	}
+	return n.deleteVhost(ctx, log, vhost)
+}
+
+// deleteVhost closes the connections to vhost and deletes it.
+func (n *node) deleteVhost(ctx context.Context, log lager.Logger, vhost string) error {
 	// This list comes from statistics that lag by seconds; deleting the vhost ends the
 	// connections it misses.
 	conns, err := n.api(ctx).ListVhostConnections(vhost)

@@ -147,3 +147,28 @@ func (ns Nodes[N]) Ping(ctx context.Context, name string) error {
 	}
 	return nil
 }
+
+// ListObjects runs query on the admin pool, which returns a kind and a name per row, and
+// returns the objects keep accepts, in the order of the rows; a failure is the node failing to
+// "list its " + what.
+func (n *Node) ListObjects(ctx context.Context, query, what string, keep func(backends.Object) bool) (backends.ListObjectsResponse, error) {
+	rows, err := n.DB.QueryContext(ctx, query)
+	if err != nil {
+		return backends.ListObjectsResponse{}, n.Fail("list its "+what, err)
+	}
+	defer rows.Close()
+	var res backends.ListObjectsResponse
+	for rows.Next() {
+		var o backends.Object
+		if err := rows.Scan(&o.Kind, &o.Name); err != nil {
+			return backends.ListObjectsResponse{}, n.Fail("list its "+what, err)
+		}
+		if keep(o) {
+			res.Objects = append(res.Objects, o)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return backends.ListObjectsResponse{}, n.Fail("list its "+what, err)
+	}
+	return res, nil
+}
