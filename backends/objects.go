@@ -3,21 +3,18 @@ package backends
 import (
 	"fmt"
 	"regexp"
+	"slices"
 )
 
 // ObjectKind is the kind of a named object the broker makes on a node.
 type ObjectKind string
 
-// The kinds of object the adapters make: databases (postgres, mysql), roles (postgres), users
-// (mysql, and the ACL users of redis and the users of rabbitmq), key prefixes (redis) and
-// vhosts (rabbitmq).
-const (
-	ObjectDatabase  ObjectKind = "database"
-	ObjectRole      ObjectKind = "role"
-	ObjectUser      ObjectKind = "user"
-	ObjectKeyPrefix ObjectKind = "key-prefix"
-	ObjectVhost     ObjectKind = "vhost"
-)
+// The kinds of object the adapters make, and which adapters make them.
+const ObjectDatabase ObjectKind = "database"    // postgres, mysql
+const ObjectRole ObjectKind = "role"            // postgres: owner and binding roles
+const ObjectUser ObjectKind = "user"            // mysql, redis (ACL users), rabbitmq
+const ObjectKeyPrefix ObjectKind = "key-prefix" // redis
+const ObjectVhost ObjectKind = "vhost"          // rabbitmq
 
 // Object is one object on a node that carries the broker's naming.
 type Object struct {
@@ -92,4 +89,15 @@ func LoginsOwned(req OwnedRequest, instance ...Object) OwnedResponse {
 		res.Bindings[b.ID] = []Object{{Kind: ObjectUser, Name: UserName(req.Instance.ID, b)}}
 	}
 	return res
+}
+
+// Users are the objects of the names among names that are UserNames, sorted.
+func Users(names []string) []Object {
+	var users []Object
+	for _, name := range slices.Sorted(slices.Values(names)) {
+		if IsUserName(name) {
+			users = append(users, Object{Kind: ObjectUser, Name: name})
+		}
+	}
+	return users
 }

@@ -10,21 +10,27 @@ import (
 	"github.com/omnibroker/omnibroker/backends"
 )
 
+// Data are an adapter's steps for ItRemovesOrphans: Write puts data into inst through b's
+// login, and Works checks that b still logs in and reads it back.
+type Data struct {
+	Write, Works func(ctx context.Context, inst backends.Instance, b Bound)
+}
+
 // ItRemovesOrphans registers the specs of ListObjects, RemoveObject and Owned that every
 // adapter passes, on instances of provisioned on node. The first makes a live instance and an
 // orphan behind the broker's back (an instance and a binding made through the adapter that no
-// state records), each with data that write puts there through its binding; it finds both in
+// state records), each with data that data.Write puts there through its binding; it finds both in
 // ListObjects, named as Owned names them, removes the orphan's objects one by one in the
 // listed order, and then finds them gone, removes them again (which succeeds) and checks with
-// works that the live binding still logs in and reads what write put there. The second asks
+// data.Works that the live binding still logs in and reads what it wrote. The second asks
 // for objects without the broker's naming, which RemoveObject refuses for good.
 func (s *Suite[A, B]) ItRemovesOrphans(node string, provisioned func(context.Context) backends.Instance,
-	write, works func(ctx context.Context, inst backends.Instance, b Bound)) {
+	data Data) {
 	ginkgo.It("lists an orphan next to a live instance, and removes the orphan's objects alone", func(ctx ginkgo.SpecContext) {
 		live, orphan := provisioned(ctx), provisioned(ctx)
 		liveB, orphanB := s.bound(ctx, live), s.bound(ctx, orphan)
-		write(ctx, live, liveB)
-		write(ctx, orphan, orphanB)
+		data.Write(ctx, live, liveB)
+		data.Write(ctx, orphan, orphanB)
 		liveObjects := s.owned(live, liveB)
 		orphanObjects := s.owned(orphan, orphanB)
 
@@ -47,7 +53,7 @@ func (s *Suite[A, B]) ItRemovesOrphans(node string, provisioned func(context.Con
 			gomega.Expect(s.remove(ctx, node, o)).To(gomega.Succeed(), "remove %s again", o)
 		}
 		gomega.Expect(listed).To(gomega.ContainElements(liveObjects))
-		works(ctx, live, liveB)
+		data.Works(ctx, live, liveB)
 	})
 
 	ginkgo.It("refuses for good to remove what does not carry the broker's naming", func(ctx ginkgo.SpecContext) {

@@ -75,17 +75,20 @@ func QueryStrings(ctx context.Context, db testkit.Querier, query string, args ..
 	return values
 }
 
-// WriteNote creates table kept_note in db and writes a note there, for ExpectNote.
-func WriteNote(ctx context.Context, db *sql.DB) {
-	ginkgo.GinkgoHelper()
-	_, err := db.ExecContext(ctx, `CREATE TABLE kept_note (body varchar(20))`)
-	gomega.Expect(err).NotTo(gomega.HaveOccurred())
-	_, err = db.ExecContext(ctx, `INSERT INTO kept_note (body) VALUES ('kept')`)
-	gomega.Expect(err).NotTo(gomega.HaveOccurred())
-}
-
-// ExpectNote reads back the note WriteNote wrote in db.
-func ExpectNote(ctx context.Context, db *sql.DB) {
-	ginkgo.GinkgoHelper()
-	gomega.Expect(QueryStrings(ctx, db, `SELECT body FROM kept_note`)).To(gomega.Equal([]string{"kept"}))
+// Notes is the Data of ItRemovesOrphans for a SQL database that login opens with a binding's
+// credentials: a note in table kept_note, written and read back.
+func Notes(login func(context.Context, backends.Credentials) *sql.DB) Data {
+	return Data{
+		Write: func(ctx context.Context, _ backends.Instance, b Bound) {
+			db := login(ctx, b.Credentials)
+			_, err := db.ExecContext(ctx, `CREATE TABLE kept_note (body varchar(20))`)
+			gomega.Expect(err).NotTo(gomega.HaveOccurred())
+			_, err = db.ExecContext(ctx, `INSERT INTO kept_note (body) VALUES ('kept')`)
+			gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		},
+		Works: func(ctx context.Context, _ backends.Instance, b Bound) {
+			got := QueryStrings(ctx, login(ctx, b.Credentials), `SELECT body FROM kept_note`)
+			gomega.Expect(got).To(gomega.Equal([]string{"kept"}))
+		},
+	}
 }

@@ -177,3 +177,8 @@ var _ = DescribeTable("reads max_user_connections however the number was decoded
 	Entry("a json.Number", json.Number("9"), 9),
 	Entry("nothing: the default", nil, 20),
 )
+
+var _ = Describe("Orphans", func() {
+	suite.ItRemovesOrphans("mysql-local", func(ctx context.Context) backends.Instance { return provisioned(ctx, nil) },
+		backendtest.Notes(mustLogin))
+})

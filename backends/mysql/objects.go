@@ -25,15 +25,7 @@ FROM (
 ) o
 ORDER BY rank, name`
 
-// ListObjects lists the binding users and instance databases on the node.
-func (m *MySQL) ListObjects(ctx context.Context, req backends.ListObjectsRequest) (backends.ListObjectsResponse, error) {
-	n, err := m.nodes.Get(req.Node)
-	if err != nil {
-		return backends.ListObjectsResponse{}, err
-	}
-	return n.ListObjects(ctx, selectObjects, "users and databases", ours)
-}
-
+// ours reports whether o carries the broker's naming.
 func ours(o backends.Object) bool {
 	switch o.Kind {
 	case backends.ObjectUser:
@@ -42,6 +34,15 @@ func ours(o backends.Object) bool {
 		return backends.IsName("ob_", o.Name)
 	}
 	return false
+}
+
+// ListObjects lists the binding users and instance databases on the node.
+func (m *MySQL) ListObjects(ctx context.Context, req backends.ListObjectsRequest) (backends.ListObjectsResponse, error) {
+	n, err := m.nodes.Get(req.Node)
+	if err != nil {
+		return backends.ListObjectsResponse{}, err
+	}
+	return n.ListObjects(ctx, selectObjects, "users and databases", ours)
 }
 
 // Owned names the instance's database and each binding's user.

@@ -252,3 +252,8 @@ var _ = Describe("Deprovision", func() {
 		Expect(suite.Calls().Deprovision(suite.Logged(ctx), inst)).To(Succeed())
 	})
 })
+
+var _ = Describe("Orphans", func() {
+	suite.ItRemovesOrphans("pg-local", func(ctx context.Context) backends.Instance { return provisioned(ctx, nil) },
+		backendtest.Notes(mustLogin))
+})

@@ -174,3 +174,26 @@ var _ = Describe("Deprovision", func() {
 		Expect(suite.Calls().Deprovision(suite.Logged(ctx), inst)).To(Succeed())
 	})
 })
+
+// declared declares queue kept through b's login, durable, or (passive) finds it there.
+func declared(b backendtest.Bound, passive bool) error {
+	ch, err := mustDial(b.Credentials).Channel()
+	Expect(err).NotTo(HaveOccurred())
+	if passive {
+		_, err = ch.QueueDeclarePassive("kept", true, false, false, false, nil)
+	} else {
+		_, err = ch.QueueDeclare("kept", true, false, false, false, nil)
+	}
+	return err
+}
+
+var _ = Describe("Orphans", func() {
+	suite.ItRemovesOrphans("rabbitmq-local", provisioned, backendtest.Data{
+		Write: func(_ context.Context, _ backends.Instance, b backendtest.Bound) {
+			Expect(declared(b, false)).To(Succeed())
+		},
+		Works: func(_ context.Context, _ backends.Instance, b backendtest.Bound) {
+			Expect(declared(b, true)).To(Succeed())
+		},
+	})
+})

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"code.cloudfoundry.org/lager/v3/lagerctx"
 	rabbithole "github.com/michaelklishin/rabbit-hole/v3"
 
 	"github.com/omnibroker/omnibroker/backends"
@@ -128,4 +129,65 @@ func (n *node) api(ctx context.Context) *rabbithole.Client {
 	c, _ := rabbithole.NewTLSClient(n.mgmt.String(), n.user, n.password, &contextTransport{ctx: ctx, next: n.transport})
 	c.SetTimeout(requestTimeout)
 	return c
+}
+
+// ListObjects lists the node's users named as binding logins, then its vhosts named as
+// instances' and tagged as the broker's: users go first, as RemoveObject may remove them.
+func (r *RabbitMQ) ListObjects(ctx context.Context, req backends.ListObjectsRequest) (backends.ListObjectsResponse, error) {
+	n, err := r.node(req.Node)
+	if err != nil {
+		return backends.ListObjectsResponse{}, err
+	}
+	users, err := n.api(ctx).ListUsers()
+	if err != nil {
+		return backends.ListObjectsResponse{}, n.fail("list its users", err)
+	}
+	names := make([]string, len(users))
+	for i, u := range users {
+		names[i] = u.Name
+	}
+	vhosts, err := n.api(ctx).ListVhosts()
+	if err != nil {
+		return backends.ListObjectsResponse{}, n.fail("list its vhosts", err)
+	}
+	res := backends.ListObjectsResponse{Objects: backends.Users(names)}
+	slices.SortFunc(vhosts, func(a, b rabbithole.VhostInfo) int { return strings.Compare(a.Name, b.Name) })
+	for _, v := range vhosts {
+		if backends.IsName("ob_", v.Name) && slices.Contains(v.Tags, vhostTag) {
+			res.Objects = append(res.Objects, backends.Object{Kind: backends.ObjectVhost, Name: v.Name})
+		}
+	}
+	return res, nil
+}
+
+// Owned names the instance's vhost and each binding's user.
+func (r *RabbitMQ) Owned(req backends.OwnedRequest) backends.OwnedResponse {
+	return backends.LoginsOwned(req, backends.Object{Kind: backends.ObjectVhost, Name: vhostName(req.Instance)})
+}
+
+// RemoveObject deletes a user as Unbind does, or a vhost the broker tagged as Deprovision
+// does, closing their connections; one that is gone counts as removed.
+func (r *RabbitMQ) RemoveObject(ctx context.Context, req backends.RemoveObjectRequest) error {
+	n, err := r.node(req.Node)
+	if err != nil {
+		return err
+	}
+	o, log := req.Object, lagerctx.FromContext(ctx)
+	if o.Kind == backends.ObjectUser && backends.IsUserName(o.Name) {
+		if err := closeBody(n.api(ctx).DeleteUser(o.Name)); err != nil && !notFound(err) {
+			return n.fail("delete user "+o.Name, err)
+		}
+		return n.closeConnections(ctx, log, o.Name)
+	}
+	if o.Kind != backends.ObjectVhost || !backends.IsName("ob_", o.Name) {
+		return backends.NotOurs(n.Name, o)
+	}
+	exists, err := n.vhostExists(ctx, o.Name)
+	if backends.IsPermanent(err) {
+		return backends.NotOurs(n.Name, o)
+	}
+	if err != nil || !exists {
+		return err
+	}
+	return n.deleteVhost(ctx, log, o.Name)
 }

@@ -159,3 +159,14 @@ var _ = Describe("Deprovision", func() {
 		})
 	})
 })
+
+var _ = Describe("Orphans", func() {
+	suite.ItRemovesOrphans("redis-local", provisioned, backendtest.Data{
+		Write: func(ctx context.Context, inst backends.Instance, b backendtest.Bound) {
+			Expect(mustLogin(ctx, b.Credentials).Set(ctx, keyPrefix(inst)+"note", "kept", 0).Err()).To(Succeed())
+		},
+		Works: func(ctx context.Context, inst backends.Instance, b backendtest.Bound) {
+			Expect(mustLogin(ctx, b.Credentials).Get(ctx, keyPrefix(inst)+"note").Val()).To(Equal("kept"))
+		},
+	})
+})

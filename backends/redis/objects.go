@@ -23,13 +23,7 @@ func (r *Redis) ListObjects(ctx context.Context, req backends.ListObjectsRequest
 	if err != nil {
 		return backends.ListObjectsResponse{}, n.fail("list its ACL users", err)
 	}
-	var res backends.ListObjectsResponse
-	slices.Sort(users)
-	for _, u := range users {
-		if backends.IsUserName(u) {
-			res.Objects = append(res.Objects, backends.Object{Kind: backends.ObjectUser, Name: u})
-		}
-	}
+	res := backends.ListObjectsResponse{Objects: backends.Users(users)}
 	prefixes := map[string]bool{}
 	var cursor uint64
 	for {
