@@ -37,7 +37,7 @@ func (m *CallMetrics) Collect(ch chan<- prometheus.Metric) { m.seconds.Collect(c
 
 // Middleware times each call of the backend named backend, on the node it goes to. The
 // broker's ping of every node at each scrape (whether it is reachable) goes through it too,
-// so an idle node's latency shows as well. LosesBindings and Close pass through untimed.
+// so an idle node's latency shows as well. LosesBindings, Owned and Close pass through untimed.
 func (m *CallMetrics) Middleware(backend string) Middleware {
 	return func(next Backend) Backend { return &timed{backend: backend, seconds: m.seconds, next: next} }
 }
@@ -106,5 +106,15 @@ func (t *timed) CheckBinding(ctx context.Context, req CheckBindingRequest) (Chec
 func (t *timed) Ping(ctx context.Context, node string) error {
 	return timeErr(t, ctx, node, "ping", func() error { return t.next.Ping(ctx, node) })
 }
+
+func (t *timed) ListObjects(ctx context.Context, req ListObjectsRequest) (ListObjectsResponse, error) {
+	return timeCall(t, ctx, req.Node, "list_objects", func() (ListObjectsResponse, error) { return t.next.ListObjects(ctx, req) })
+}
+
+func (t *timed) RemoveObject(ctx context.Context, req RemoveObjectRequest) error {
+	return timeErr(t, ctx, req.Node, "remove_object", func() error { return t.next.RemoveObject(ctx, req) })
+}
+
+func (t *timed) Owned(req OwnedRequest) OwnedResponse { return t.next.Owned(req) }
 
 func (t *timed) Close() error { return t.next.Close() }

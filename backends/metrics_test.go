@@ -57,6 +57,10 @@ var _ = Describe("CallMetrics", func() {
 		Expect(b.Ping(ctx, "node-b")).To(Succeed())
 		Expect(b.CheckBinding(ctx, backends.CheckBindingRequest{Instance: inst, Binding: bnd})).Error().NotTo(HaveOccurred())
 		Expect(b.LosesBindings()).To(BeTrue())
+		Expect(b.ListObjects(ctx, backends.ListObjectsRequest{Node: "node-b"})).Error().NotTo(HaveOccurred())
+		Expect(b.Owned(backends.OwnedRequest{Instance: inst}).Instance).To(HaveLen(1))
+		orphan := backends.Object{Kind: backends.ObjectUser, Name: "ob_x"}
+		Expect(b.RemoveObject(ctx, backends.RemoveObjectRequest{Node: "node-b", Object: orphan})).To(Succeed())
 
 		next.err = errors.New("connection refused")
 		Expect(b.Update(ctx, backends.UpdateRequest{Instance: inst})).Error().To(HaveOccurred())
@@ -67,12 +71,15 @@ var _ = Describe("CallMetrics", func() {
 		Expect(b.Unbind(cancelled, backends.UnbindRequest{Instance: inst, Binding: bnd})).To(HaveOccurred())
 		Expect(b.Close()).To(HaveOccurred())
 
-		Expect(next.calls).To(Equal([]string{"provision", "bind", "ping", "check-binding", "loses-bindings", "update", "deprovision", "unbind", "close"}))
+		Expect(next.calls).To(Equal([]string{"provision", "bind", "ping", "check-binding", "loses-bindings",
+			"list-objects", "owned", "remove-object", "update", "deprovision", "unbind", "close"}))
 		Expect(timings(m)).To(Equal(map[[3]string]uint64{
 			{"node-a", "provision", "ok"}:          1,
 			{"node-a", "bind", "ok"}:               1,
 			{"node-b", "ping", "ok"}:               1,
 			{"node-a", "check_binding", "ok"}:      1,
+			{"node-b", "list_objects", "ok"}:       1,
+			{"node-b", "remove_object", "ok"}:      1,
 			{"node-a", "update", "transient"}:      1,
 			{"node-a", "deprovision", "permanent"}: 1,
 			{"node-a", "unbind", "cancelled"}:      1,
