@@ -14,7 +14,7 @@ import (
 )
 
 // commandNames are the sub-commands `omnibroker help` lists, a line each.
-var commandNames = []string{"serve", "migrate", "reseal", "catalog check FILE", "version", "help [COMMAND]"}
+var commandNames = []string{"serve", "migrate", "reseal", "orphans", "catalog check FILE", "version", "help [COMMAND]"}
 
 // expectCommandList fails unless out lists every sub-command, each on a line of its own with
 // a summary.

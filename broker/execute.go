@@ -23,6 +23,9 @@ func (p *Pool) execute(ctx context.Context, op store.Operation, backendName *str
 		}
 	}()
 
+	if op.Kind == store.OpPurge {
+		return nil, p.purge(ctx, op)
+	}
 	inst, err := p.b.store.GetInstance(ctx, op.InstanceID)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
@@ -194,4 +197,21 @@ func (p *Pool) place(ctx context.Context, inst store.Instance, plan catalog.Plan
 // permanentf is a failure of the broker's own part of an operation, which retrying cannot fix.
 func permanentf(format string, args ...any) error {
 	return backends.Permanent(fmt.Sprintf(format, args...), nil)
+}
+
+// purge runs a purge operation: the object its request names goes from its node, whatever
+// instance it once belonged to (the operator found that none owns it).
+func (p *Pool) purge(ctx context.Context, op store.Operation) error {
+	var req store.PurgeRequest
+	if err := json.Unmarshal(op.Request, &req); err != nil {
+		return permanentf("the purge request of operation %s is unreadable", op.ID)
+	}
+	backend, ok := p.b.backends[req.Backend]
+	if !ok {
+		return permanentf("backend %q of the purge is not configured", req.Backend)
+	}
+	return backend.RemoveObject(ctx, backends.RemoveObjectRequest{
+		Node:   req.Node,
+		Object: backends.Object{Kind: backends.ObjectKind(req.ObjectKind), Name: req.ObjectName},
+	})
 }

@@ -30,7 +30,7 @@ var _ = Describe("Operation kinds during a rolling deploy", func() {
 
 	It("knows every kind the store defines", func() {
 		Expect(store.KnownKinds()).To(ConsistOf(store.OpProvision, store.OpUpdate, store.OpDeprovision,
-			store.OpBind, store.OpUnbind, store.OpRestore, store.OpExpire))
+			store.OpBind, store.OpUnbind, store.OpRestore, store.OpExpire, store.OpPurge))
 	})
 
 	It("claims only kinds the replica knows, directly or through a session, and leaves the others to one that does", func(ctx SpecContext) {

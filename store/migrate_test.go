@@ -46,11 +46,17 @@ var _ = Describe("Migrate", func() {
 			var applied []int64
 			Expect(replicaA.DB().SelectContext(ctx, &applied,
 				"SELECT version_id FROM goose_db_version WHERE version_id > 0 ORDER BY id")).To(Succeed())
-			Expect(applied).To(Equal([]int64{1, 2, 3, 4, 5, 6, 7, 8, 9}))
+			_, latest, err := replicaA.SchemaVersion(ctx)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(latest).To(BeNumerically(">=", 10))
+			Expect(applied).To(HaveLen(int(latest)), "each migration once")
+			for i, v := range applied {
+				Expect(v).To(Equal(int64(i+1)), "in order")
+			}
 
 			inst := newInstance()
 			Expect(replicaB.CreateInstance(ctx, inst, newOperation(store.OpProvision, inst.ID, ""))).To(Succeed())
-			_, err := replicaA.GetInstance(ctx, inst.ID)
+			_, err = replicaA.GetInstance(ctx, inst.ID)
 			Expect(err).NotTo(HaveOccurred())
 		}, SpecTimeout(30*time.Second))
 	})

@@ -67,6 +67,10 @@ const (
 	// OpExpire removes the login of a bound binding whose expires_at has passed; the binding
 	// becomes expired and keeps its row. The broker's expiry sweep starts it, not the platform.
 	OpExpire OperationKind = "expire"
+	// OpPurge removes an object from a node that no instance or binding owns (an orphan), at
+	// an operator's asking; its Request is a PurgeRequest and its InstanceID the object's
+	// PurgeAddress. It changes no instance or binding.
+	OpPurge OperationKind = "purge"
 )
 
 // knownKinds are the kinds of operation this binary knows. Claim takes, and the rescuers give
@@ -74,7 +78,7 @@ const (
 // newer one, and leaves an operation of a kind that only the newer one knows to it. A new kind
 // joins them in the release whose migration adds it to operations_kind_check, and the broker's
 // worker runs it.
-var knownKinds = []OperationKind{OpProvision, OpUpdate, OpDeprovision, OpBind, OpUnbind, OpRestore, OpExpire}
+var knownKinds = []OperationKind{OpProvision, OpUpdate, OpDeprovision, OpBind, OpUnbind, OpRestore, OpExpire, OpPurge}
 
 // KnownKinds returns the kinds of operation this binary claims, for its log.
 func KnownKinds() []OperationKind { return slices.Clone(knownKinds) }

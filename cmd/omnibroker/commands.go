@@ -48,6 +48,8 @@ func init() {
 			settings: []settings{stateSettings}, run: func(cfg Config, _ []string) error { return migrate(cfg) }},
 		{name: "reseal", summary: "re-seal stored credentials under the current encryption key",
 			settings: []settings{stateSettings, keySettings}, run: func(cfg Config, _ []string) error { return reseal(cfg) }},
+		{name: "orphans", summary: "find what the nodes hold that nothing owns, and what live instances lack",
+			settings: []settings{stateSettings, serveSettings, keySettings}, nodes: true, flags: declareOrphansFlags, run: orphans},
 		{name: "catalog check", args: "FILE", nargs: 1, summary: "validate a catalog file", run: checkCatalog},
 		{name: "version", summary: "print the version, the commit and the Go version it was built with",
 			run: func(Config, []string) error { fmt.Print(versionText()); return nil }},
@@ -61,7 +63,8 @@ var errUsage = errors.New("usage")
 
 // run runs the command line args (without the program's name) and returns the exit status:
 // 0 when it succeeded or help was asked for, 2 for a wrong command line (the usage goes to
-// stderr), 1 when the command failed.
+// stderr), 1 when the command failed, or the status of the exitCode it returned (an operator
+// command: 1 found something to act on, 3 could not finish).
 func run(args []string, stderr io.Writer) int {
 	if len(args) == 1 && (args[0] == "-h" || args[0] == "--help") {
 		args = []string{"help"}
@@ -96,6 +99,9 @@ func run(args []string, stderr io.Writer) int {
 	cfg, err := loadConfig(cmd.settings...)
 	if err == nil {
 		err = cmd.run(cfg, fs.Args())
+	}
+	if code, ok := errors.AsType[exitCode](err); ok {
+		return int(code)
 	}
 	if err != nil {
 		if errors.Is(err, errUsage) {

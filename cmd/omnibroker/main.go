@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -37,9 +38,12 @@ func main() {
 // newLogger builds the one root logger: JSON lines with RFC 3339 timestamps in UTC and the
 // level by name (lager's pretty sink); its sink redacts secret-looking keys and
 // scheme://user:pass@ values before anything is written.
-func newLogger(level lager.LogLevel) (lager.Logger, error) {
+func newLogger(level lager.LogLevel) (lager.Logger, error) { return newLoggerOn(os.Stdout, level) }
+
+// newLoggerOn is newLogger writing to w.
+func newLoggerOn(w io.Writer, level lager.LogLevel) (lager.Logger, error) {
 	logger := lager.NewLogger("omnibroker")
-	sink, err := lager.NewRedactingSink(lager.NewPrettySink(os.Stdout, level),
+	sink, err := lager.NewRedactingSink(lager.NewPrettySink(w, level),
 		[]string{"[Pp]ass", "[Pp]wd", "[Ss]ecret", "[Cc]redential", "^uri$", "[Pp]arameters", "[Tt]oken", "[Kk]ey$"},
 		append(lager.DefaultValuePatterns(), `[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+:[^/\s@]+@`))
 	if err != nil {
