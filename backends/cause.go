@@ -38,9 +38,13 @@ const (
 )
 
 // TransportCause is the cause of err when it is a transport failure (cancelled or timed-out
-// call, refused or dropped connection, unknown host), and "" otherwise: protocol errors are
+// call, refused or dropped connection, unknown host, a TLS handshake that failed), and ""
+// otherwise: protocol errors are
 // the adapter's to read.
 func TransportCause(err error) Cause {
+	if c := tlsCause(err); c != "" {
+		return c
+	}
 	switch {
 	case errors.Is(err, context.Canceled):
 		return Cancelled

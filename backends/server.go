@@ -11,12 +11,15 @@ import (
 
 // Server is how an adapter reaches one node: its name (unique across the catalog), the admin
 // URL from the node's environment variable, and the host and port applications are told to
-// connect to (empty and 0 mean those of AdminURL, or the kind's default port).
+// connect to (empty and 0 mean those of AdminURL, or the kind's default port). CAFile names
+// the PEM file of the CA certificates that sign the node's TLS certificate (see ReadCA); it
+// needs an AdminURL that asks for TLS.
 type Server struct {
 	Name     string
 	AdminURL string
 	Host     string
 	Port     int
+	CAFile   string
 }
 
 // WholeNumber reads a plan setting that must be a whole number within int32: JSON numbers
@@ -48,17 +51,18 @@ func WholeNumber(v any) (n int, ok bool) {
 	return int(f), true
 }
 
-// Endpoint is a node as the sentences and the applications know it: its name, and the host
-// and port applications are told to connect to.
+// Endpoint is a node as the sentences and the applications know it: its name, the host and
+// port applications are told to connect to, and the CA they verify its certificate with.
 type Endpoint struct {
 	Name string
 	Host string
 	Port int
+	CA   CA
 }
 
 // NewEndpoint is the endpoint of server cfg, a node of kind, whose Host and Port default to
 // host and port (those of its admin URL, or the kind's default port). Its error names the
-// node, never its URL.
+// node, never its URL. Its CA is the adapter's to set, from ReadCA.
 func NewEndpoint(kind string, cfg Server, host string, port int) (Endpoint, error) {
 	e := Endpoint{Name: cfg.Name, Host: cfg.Host, Port: cfg.Port}
 	if e.Host == "" {

@@ -179,6 +179,10 @@ type Node struct {
 	// Host and Port are what applications connect to, when they differ from the admin URL's.
 	Host string `json:"host,omitempty"`
 	Port int    `json:"port,omitempty"`
+	// CAFile is the path of a PEM file of the CA certificates that sign the node's TLS
+	// certificate: the broker verifies the node with them, and applications get them in
+	// their credentials. It needs an admin URL that asks for TLS.
+	CAFile string `json:"ca_file,omitempty"`
 }
 
 // Duration is a time.Duration written in YAML/JSON as a string like "2s".

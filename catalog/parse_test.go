@@ -228,6 +228,8 @@ var _ = Describe("Parse", func() {
 			`backends[0] "pg-pool": nodes[0] "pg-1": capacity must not be negative, got -1`),
 		Entry("a node with a port out of range", func(c *catalog.Config) { c.Backends[0].Nodes[0].Port = 70000 },
 			`backends[0] "pg-pool": nodes[0] "pg-1": port 70000 is not between 0 and 65535`),
+		Entry("a node whose ca_file has a trailing space", func(c *catalog.Config) { c.Backends[0].Nodes[0].CAFile = "/etc/ca.pem " },
+			`backends[0] "pg-pool": nodes[0] "pg-1": ca_file must be a path without leading or trailing spaces`),
 		Entry("a node whose default_url is no URL", func(c *catalog.Config) { c.Backends[0].Nodes[0].DefaultURL = "localhost" },
 			`backends[0] "pg-pool": nodes[0] "pg-1": default_url is not a URL with a scheme`),
 		Entry("a node whose default_url carries a password", func(c *catalog.Config) {

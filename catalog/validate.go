@@ -178,6 +178,9 @@ func (c *Catalog) validate() []string {
 			if n.DefaultURL != "" {
 				checkDefaultURL(&ps, nl, n)
 			}
+			if n.CAFile != "" && strings.TrimSpace(n.CAFile) != n.CAFile {
+				ps.add(nl, "ca_file must be a path without leading or trailing spaces")
+			}
 			for m, name := range n.Plans {
 				if !served[b.Name][name] {
 					ps.add(nl, "plans[%d] %q is not a plan of backend %q", m, name, b.Name)

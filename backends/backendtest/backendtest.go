@@ -7,6 +7,8 @@ package backendtest
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
@@ -160,9 +162,21 @@ func NodeCalls(kind string, inst backends.Instance, password string) []ginkgo.Ta
 // TransportFailures are the table entries, for an adapter's table of the sentences of its
 // causes, of the failures every adapter meets beneath its driver, with the sentence each must
 // give on node: a refused connection, a connection dropped (an unexpected end of the stream,
-// or a read's EOF), and a deadline. Each entry's parameters are the error and the sentence.
+// or a read's EOF), a deadline, and a TLS handshake that failed (a certificate of an unknown
+// CA, or for another host name, and a node that answers in plain text). Each entry's
+// parameters are the error and the sentence.
 func TransportFailures(node string) []ginkgo.TableEntry {
+	untrusted := &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}
+	otherHost := &tls.CertificateVerificationError{Err: x509.HostnameError{Host: "db.example.com"}}
 	return []ginkgo.TableEntry{
+		ginkgo.Entry("a certificate of an unknown CA", &net.OpError{Op: "remote error", Net: "tcp", Err: untrusted},
+			"node "+node+" presented a TLS certificate the broker does not trust"),
+		ginkgo.Entry("a CA the verification of the CA alone does not know", x509.UnknownAuthorityError{},
+			"node "+node+" presented a TLS certificate the broker does not trust"),
+		ginkgo.Entry("a certificate for another host", fmt.Errorf("handshake: %w", otherHost),
+			"node "+node+" presented a TLS certificate for another host name"),
+		ginkgo.Entry("plain text where TLS was expected", tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"},
+			"node "+node+" does not speak TLS"),
 		ginkgo.Entry("a refused connection", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, "node "+node+" refused the connection"),
 		ginkgo.Entry("a stream cut short", io.ErrUnexpectedEOF, "node "+node+" dropped the connection"),
 		ginkgo.Entry("a dropped connection", fmt.Errorf("read: %w", io.EOF), "node "+node+" dropped the connection"),

@@ -10,6 +10,7 @@ import (
 	"code.cloudfoundry.org/lager/v3/lagerctx"
 
 	"github.com/omnibroker/omnibroker/backends"
+	"github.com/omnibroker/omnibroker/backends/sqlnode"
 )
 
 // Bind creates the binding's user with b.Password, limited to the plan's max_user_connections,
@@ -99,9 +100,16 @@ func (n *node) bindingUser(ctx context.Context, c *sql.Conn, user, db string) (b
 }
 
 // credentials are what the application gets: hostname, port, name, username, password, uri
-// and jdbcUrl.
+// and jdbcUrl, and the node's CA as certificates when it has one. When the admin URL insists
+// on TLS, both URLs ask for TLS with the server's certificate and host name verified, as
+// MySQL's clients spell it: ssl-mode=VERIFY_IDENTITY in the uri, sslMode in the jdbcUrl.
 func (n *node) credentials(db, user, password string) backends.Credentials {
-	return n.Credentials("mysql", "reconnect=true", "mysql", db, user, password)
+	d := sqlnode.Dialect{Scheme: "mysql", Query: "reconnect=true", Subprotocol: "mysql"}
+	if n.clientTLS {
+		d.Query += "&ssl-mode=VERIFY_IDENTITY"
+		d.JDBCQuery = "sslMode=VERIFY_IDENTITY"
+	}
+	return n.Credentials(d, db, user, password)
 }
 
 // Unbind drops the binding's user, then ends its connections, so the application loses its

@@ -50,6 +50,9 @@ func cause(err error) backends.Cause {
 	if c := backends.TransportCause(err); c != "" {
 		return c
 	}
+	if errors.Is(err, gomysql.ErrNoTLS) {
+		return backends.NotTLS
+	}
 	if errors.Is(err, gomysql.ErrInvalidConn) {
 		// The driver says no more when the socket failed or its read timeout expired.
 		return "node %[1]s dropped the connection or stopped answering"

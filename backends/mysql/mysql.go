@@ -4,6 +4,7 @@ package mysql
 
 import (
 	"context"
+	"crypto/tls"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -31,6 +32,8 @@ type MySQL struct {
 type node struct {
 	*sqlnode.Node
 	lockWait time.Duration
+	// clientTLS is set when the admin URL insists on TLS (see clientTLS).
+	clientTLS bool
 }
 
 const (
@@ -52,7 +55,8 @@ const (
 // New validates the nodes and prepares one admin pool per node. A node's AdminURL names a user
 // that may create databases and users, grant, and see and kill every connection, such as
 // mysql://root@127.0.0.1:3306/; it may set tls, timeout, readTimeout and writeTimeout as the
-// driver spells them. Host and Port default to the URL's own. It does not connect: pools open
+// driver spells them. A node with a CAFile needs tls=true, and verifies the server with it.
+// Host and Port default to the URL's own. It does not connect: pools open
 // connections when first used. Error messages name the node, never its URL.
 func New(servers []backends.Server) (*MySQL, error) {
 	opened, err := sqlnode.OpenNodes("mysql", servers, newNode)
@@ -65,9 +69,9 @@ func New(servers []backends.Server) (*MySQL, error) {
 var _ backends.Backend = (*MySQL)(nil)
 
 func newNode(cfg backends.Server) (*node, error) {
-	dc, err := driverConfig(cfg.AdminURL)
+	dc, ca, err := nodeConfig(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("mysql node %q: %w", cfg.Name, err)
+		return nil, err
 	}
 	connector, err := gomysql.NewConnector(dc)
 	if err != nil {
@@ -75,11 +79,36 @@ func newNode(cfg backends.Server) (*node, error) {
 	}
 	urlHost, urlPort, _ := net.SplitHostPort(dc.Addr)
 	port, _ := strconv.Atoi(urlPort)
-	sn, err := sqlnode.Open("mysql", cfg, urlHost, port, connector, cause)
+	sn, err := sqlnode.Open("mysql", cfg, urlHost, port, ca, connector, cause)
 	if err != nil {
 		return nil, err
 	}
-	return &node{Node: sn, lockWait: lockWait}, nil
+	return &node{Node: sn, lockWait: lockWait, clientTLS: clientTLS[dc.TLSConfig]}, nil
+}
+
+// clientTLS are the tls values of an admin URL that insist on TLS: the node is then taken to
+// serve its clients over TLS only, and applications are told to verify its certificate.
+var clientTLS = map[string]bool{"true": true, "skip-verify": true}
+
+// nodeConfig is the driver's configuration of server cfg's admin URL and the node's CA, which
+// the admin's connections verify the server's certificate with; a CA needs tls=true.
+func nodeConfig(cfg backends.Server) (*gomysql.Config, backends.CA, error) {
+	dc, err := driverConfig(cfg.AdminURL)
+	if err != nil {
+		return nil, backends.CA{}, fmt.Errorf("mysql node %q: %w", cfg.Name, err)
+	}
+	ca, err := backends.ReadCA("mysql", cfg)
+	if err != nil {
+		return nil, backends.CA{}, err
+	}
+	if ca.Pool != nil {
+		if dc.TLSConfig != "true" {
+			return nil, backends.CA{}, backends.NeedsTLS("mysql", cfg, "tls=true")
+		}
+		// The driver fills in ServerName from the address, and verifies the host name.
+		dc.TLS = &tls.Config{RootCAs: ca.Pool, MinVersion: tls.VersionTLS12}
+	}
+	return dc, ca, nil
 }
 
 // driverConfig turns an admin URL, mysql://user[:password]@host[:port]/[?param=value], into

@@ -12,6 +12,7 @@ import (
 	"github.com/lib/pq/pqerror"
 
 	"github.com/omnibroker/omnibroker/backends"
+	"github.com/omnibroker/omnibroker/backends/sqlnode"
 )
 
 func bindingName(inst backends.Instance, b backends.Binding) string {
@@ -117,13 +118,18 @@ func (n *node) createBindingRole(ctx context.Context, log lager.Logger, c *sql.C
 }
 
 // credentials are what the application gets: hostname, port, name, username, password, uri
-// and jdbcUrl. The uri asks for sslmode=disable only when the broker's own admin URL does.
+// and jdbcUrl, and the node's CA as certificates when it has one. The uri asks for
+// sslmode=disable only when the broker's own admin URL does, and both URLs for
+// sslmode=verify-full when the admin URL insists on TLS.
 func (n *node) credentials(db, role, password string) backends.Credentials {
-	query := ""
-	if n.sslDisable {
-		query = "sslmode=disable"
+	d := sqlnode.Dialect{Scheme: "postgres", Subprotocol: "postgresql"}
+	switch {
+	case n.sslDisable:
+		d.Query = "sslmode=disable"
+	case n.clientTLS:
+		d.Query, d.JDBCQuery = "sslmode=verify-full", "sslmode=verify-full"
 	}
-	return n.Credentials("postgres", query, "postgresql", db, role, password)
+	return n.Credentials(d, db, role, password)
 }
 
 // Unbind takes LOGIN away from the binding role and ends its sessions, hands what it owns in

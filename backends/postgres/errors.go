@@ -1,6 +1,8 @@
 package postgres
 
 import (
+	"errors"
+
 	"github.com/lib/pq"
 	"github.com/lib/pq/pqerror"
 
@@ -30,6 +32,9 @@ var (
 func cause(err error) backends.Cause {
 	if c := backends.TransportCause(err); c != "" {
 		return c
+	}
+	if errors.Is(err, pq.ErrSSLNotSupported) {
+		return backends.NotTLS
 	}
 	e := pq.As(err)
 	if e == nil {

@@ -34,8 +34,10 @@ type Postgres struct {
 
 type node struct {
 	*sqlnode.Node
-	admin      *url.URL
-	sslDisable bool
+	admin *url.URL
+	// sslDisable and clientTLS say what the admin URL's sslmode asks of applications: no TLS,
+	// or TLS with the server's certificate verified (see tlsModes).
+	sslDisable, clientTLS bool
 	// publicChecked is set once warnPublicDatabases has looked.
 	publicChecked atomic.Bool
 }
@@ -46,8 +48,10 @@ const connectTimeout = "10"
 
 // New validates the nodes and prepares one admin pool per node. A node's AdminURL is a DSN of a
 // superuser (or a role with CREATEROLE and CREATEDB), such as
-// postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable; Host and Port default to its own. It does not connect: pools
-// open connections when first used. Error messages name the node, never its URL.
+// postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable; Host and Port default to its own. A node with a
+// CAFile needs an sslmode of require, verify-ca or verify-full, and verifies the server with
+// it (sslrootcert). It does not connect: pools open connections when first used. Error messages
+// name the node, never its URL.
 func New(servers []backends.Server) (*Postgres, error) {
 	opened, err := sqlnode.OpenNodes("postgres", servers, newNode)
 	if err != nil {
@@ -67,8 +71,20 @@ func newNode(cfg backends.Server) (*node, error) {
 	q := u.Query()
 	if q.Get("connect_timeout") == "" {
 		q.Set("connect_timeout", connectTimeout)
-		u.RawQuery = q.Encode()
 	}
+	ca, err := backends.ReadCA("postgres", cfg)
+	if err != nil {
+		return nil, err
+	}
+	clientTLS := tlsModes[q.Get("sslmode")]
+	if ca.File != "" {
+		if !clientTLS {
+			return nil, backends.NeedsTLS("postgres", cfg, "sslmode=verify-full")
+		}
+		// lib/pq reads the file for every new connection, so a renewed CA is taken at once.
+		q.Set("sslrootcert", ca.File)
+	}
+	u.RawQuery = q.Encode()
 	if cfg.Host == "" && u.Hostname() == "" {
 		return nil, fmt.Errorf("postgres node %q: admin URL has no host name, so Host must be set", cfg.Name)
 	}
@@ -82,12 +98,16 @@ func newNode(cfg backends.Server) (*node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres node %q: the driver does not accept the admin URL", cfg.Name)
 	}
-	sn, err := sqlnode.Open("postgres", cfg, u.Hostname(), port, connector, cause)
+	sn, err := sqlnode.Open("postgres", cfg, u.Hostname(), port, ca, connector, cause)
 	if err != nil {
 		return nil, err
 	}
-	return &node{Node: sn, admin: u, sslDisable: q.Get("sslmode") == "disable"}, nil
+	return &node{Node: sn, admin: u, sslDisable: q.Get("sslmode") == "disable", clientTLS: clientTLS}, nil
 }
+
+// tlsModes are the sslmode values of an admin URL that insist on TLS: the node is then taken to
+// serve its clients over TLS only, and applications are told sslmode=verify-full.
+var tlsModes = map[string]bool{"require": true, "verify-ca": true, "verify-full": true}
 
 // Close closes the admin pools of all nodes.
 func (p *Postgres) Close() error { return p.nodes.Close() }

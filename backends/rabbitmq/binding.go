@@ -121,7 +121,8 @@ func otherTags(tags rabbithole.UserTags) bool {
 // password, with type, provider and host (backends.Mountable), and http_api_uri only when the
 // user has the management tag: without it the management API turns the user away, and a URL
 // with its password would be a secret handed out for nothing. The uri is amqps:// when the
-// management API is served over https.
+// management API is served over https, and then the node's CA, if it has one, comes as
+// certificates.
 func (n *node) credentials(vhost, user, password string, management bool) backends.Credentials {
 	amqp := url.URL{
 		Scheme:  n.amqpScheme,
@@ -144,6 +145,7 @@ func (n *node) credentials(vhost, user, password string, management bool) backen
 		api.Path += "/api/"
 		creds["http_api_uri"] = api.String()
 	}
+	n.CA.AddCertificates(creds)
 	return backends.Mountable(creds)
 }
 

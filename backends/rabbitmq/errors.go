@@ -90,7 +90,10 @@ func cause(err error) backends.Cause {
 	// An answer comes first: net/http hands it on inside a *url.Error, which TransportCause
 	// would take for a failure to reach the node.
 	e, ok := errors.AsType[*apiError](err)
-	if !ok {
+	switch {
+	case !ok && errors.Is(err, http.ErrSchemeMismatch):
+		return backends.NotTLS
+	case !ok:
 		return backends.TransportCause(err)
 	}
 	switch {

@@ -4,6 +4,7 @@ package rabbitmq
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -47,7 +48,9 @@ const requestTimeout = 10 * time.Second
 // the management API's URL with a user that has the administrator tag in it, such as
 // http://guest:guest@127.0.0.1:15672; Host defaults to its host and Port to 5672, the AMQP
 // port. A node whose admin URL is https is taken to serve AMQP over TLS only: applications
-// get amqps:// URIs, and Port defaults to 5671. It does not connect. Error messages name the
+// get amqps:// URIs, and Port defaults to 5671. A node with a CAFile needs an https URL: the
+// broker verifies the management API's certificate with it, and applications get it as
+// certificates, for AMQP and the management API alike. It does not connect. Error messages name the
 // node, never its URL.
 func New(servers []backends.Server) (*RabbitMQ, error) {
 	opened, err := backends.OpenNodes("rabbitmq", servers, newNode, func(n *node) error {
@@ -87,10 +90,19 @@ func newNode(cfg backends.Server) (*node, error) {
 	if n.Endpoint, err = backends.NewEndpoint("rabbitmq", cfg, u.Hostname(), defaultPort); err != nil {
 		return nil, err
 	}
+	if n.CA, err = backends.ReadCA("rabbitmq", cfg); err != nil {
+		return nil, err
+	}
 	if _, err := rabbithole.NewClient(n.mgmt.String(), n.user, n.password); err != nil {
 		return nil, fmt.Errorf("rabbitmq node %q: the management client does not accept the admin URL", cfg.Name)
 	}
 	n.transport = http.DefaultTransport.(*http.Transport).Clone()
+	if n.CA.Pool != nil {
+		if u.Scheme != "https" {
+			return nil, backends.NeedsTLS("rabbitmq", cfg, "an https:// URL")
+		}
+		n.transport.TLSClientConfig = &tls.Config{RootCAs: n.CA.Pool, MinVersion: tls.VersionTLS12}
+	}
 	return n, nil
 }
 

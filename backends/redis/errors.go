@@ -1,7 +1,6 @@
 package redis
 
 import (
-	"crypto/tls"
 	"errors"
 	"strings"
 
@@ -56,12 +55,6 @@ func cause(err error) backends.Cause {
 		return backends.TimedOut
 	case errors.Is(err, goredis.ErrClosed):
 		return "the broker has closed its connections to node %[1]s, as it does when it stops"
-	}
-	if _, ok := errors.AsType[*tls.CertificateVerificationError](err); ok {
-		return "node %[1]s presented a TLS certificate the broker does not trust"
-	}
-	if _, ok := errors.AsType[tls.RecordHeaderError](err); ok {
-		return "node %[1]s does not speak TLS"
 	}
 	return backends.FailedTo
 }

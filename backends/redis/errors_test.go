@@ -2,8 +2,6 @@ package redis_test
 
 import (
 	"context"
-	"crypto/tls"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -199,9 +197,6 @@ var _ = Describe("Errors", func() {
 		backendtest.TransportFailures("redis-1"),
 		Entry("a full pool", goredis.ErrPoolTimeout, "node redis-1 did not answer in time"),
 		Entry("a closed client", goredis.ErrClosed, "the broker has closed its connections to node redis-1, as it does when it stops"),
-		Entry("plain text where TLS was expected", tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}, "node redis-1 does not speak TLS"),
-		Entry("an untrusted certificate", &tls.CertificateVerificationError{Err: errors.New("x509: certificate signed by unknown authority")},
-			"node redis-1 presented a TLS certificate the broker does not trust"),
 	)
 
 	DescribeTable("Provision accepts Redis 7.0 and later only",

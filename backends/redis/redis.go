@@ -50,7 +50,8 @@ func init() { goredis.SetLogger(silent{}) }
 
 // New validates the nodes and prepares one small admin client per node. A node's AdminURL is a
 // redis:// or rediss:// URL of a user allowed to manage ACL users and delete any key, such as
-// redis://omnibroker:secret@10.0.0.5:6379; Host and Port default to its own. It does not
+// redis://omnibroker:secret@10.0.0.5:6379; Host and Port default to its own. A node with a
+// CAFile needs a rediss:// URL, and the broker verifies the node's certificate with it. It does not
 // connect: clients connect when first used. Error messages name the node, never its URL.
 func New(servers []backends.Server) (*Redis, error) {
 	opened, err := backends.OpenNodes("redis", servers, newNode, func(n *node) error { return n.client.Close() })
@@ -84,6 +85,15 @@ func newNode(cfg backends.Server) (*node, error) {
 	e, err := backends.NewEndpoint("redis", cfg, host, urlPort)
 	if err != nil {
 		return nil, err
+	}
+	if e.CA, err = backends.ReadCA("redis", cfg); err != nil {
+		return nil, err
+	}
+	if e.CA.Pool != nil {
+		if opts.TLSConfig == nil {
+			return nil, backends.NeedsTLS("redis", cfg, "a rediss:// URL")
+		}
+		opts.TLSConfig.RootCAs = e.CA.Pool
 	}
 	n := &node{Endpoint: e, tls: opts.TLSConfig != nil}
 	if opts.DialTimeout <= 0 {
@@ -239,7 +249,7 @@ func (r *Redis) node(name string) (*node, error) {
 
 // credentials are what the application gets: host, port, username, password, key_prefix and
 // uri, with type and provider (backends.Mountable). The uri is rediss:// when the broker's own
-// admin URL is.
+// admin URL is, and then the node's CA, if it has one, comes as certificates.
 func (n *node) credentials(prefix, user, password string) backends.Credentials {
 	u := url.URL{
 		Scheme: "redis",
@@ -249,12 +259,14 @@ func (n *node) credentials(prefix, user, password string) backends.Credentials {
 	if n.tls {
 		u.Scheme = "rediss"
 	}
-	return backends.Mountable(backends.Credentials{
+	c := backends.Credentials{
 		"host":       n.Host,
 		"port":       n.Port,
 		"username":   user,
 		"password":   password,
 		"key_prefix": prefix,
 		"uri":        u.String(),
-	})
+	}
+	n.CA.AddCertificates(c)
+	return backends.Mountable(c)
 }

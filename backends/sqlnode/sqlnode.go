@@ -26,13 +26,15 @@ type Node struct {
 }
 
 // Open makes the node of server cfg from the admin URL's own host and port (used where cfg
-// sets none), with an admin pool on connector and cause to read its driver's errors. It does
-// not connect. Its errors name the node as a node of kind, never its URL.
-func Open(kind string, cfg backends.Server, urlHost string, urlPort int, connector driver.Connector, cause func(error) backends.Cause) (*Node, error) {
+// sets none) and ca (the node's, from backends.ReadCA), with an admin pool on connector and
+// cause to read its driver's errors. It does not connect. Its errors name the node as a node
+// of kind, never its URL.
+func Open(kind string, cfg backends.Server, urlHost string, urlPort int, ca backends.CA, connector driver.Connector, cause func(error) backends.Cause) (*Node, error) {
 	e, err := backends.NewEndpoint(kind, cfg, urlHost, urlPort)
 	if err != nil {
 		return nil, err
 	}
+	e.CA = ca
 	n := &Node{Endpoint: e, DB: sql.OpenDB(connector), cause: cause}
 	n.DB.SetMaxOpenConns(16)
 	n.DB.SetMaxIdleConns(2)
@@ -43,21 +45,31 @@ func Open(kind string, cfg backends.Server, urlHost string, urlPort int, connect
 // SQL returns n; it lets Nodes reach the Node an adapter's node type embeds.
 func (n *Node) SQL() *Node { return n }
 
+// Dialect is how an SQL kind spells the URLs of its credentials: the uri's Scheme and Query
+// (such as "sslmode=disable"; none when empty), and the jdbcUrl's JDBC subprotocol and the
+// JDBCQuery that follows its user and password.
+type Dialect struct {
+	Scheme, Query, Subprotocol, JDBCQuery string
+}
+
 // Credentials are what an application gets of database db on the node, to log in as user
-// with password: hostname, port, name, username, password, a uri of scheme (with query, such
-// as "sslmode=disable", when it is not empty) and a jdbcUrl of the JDBC subprotocol, with
-// the well-known entries of backends.Mountable (type, provider, host, database) next to them.
-func (n *Node) Credentials(scheme, query, subprotocol, db, user, password string) backends.Credentials {
+// with password: hostname, port, name, username, password, a uri and a jdbcUrl as d spells
+// them, and the node's CA as certificates when it has one, with the well-known entries of
+// backends.Mountable (type, provider, host, database) next to them.
+func (n *Node) Credentials(d Dialect, db, user, password string) backends.Credentials {
 	u := url.URL{
-		Scheme:   scheme,
+		Scheme:   d.Scheme,
 		User:     url.UserPassword(user, password),
 		Host:     n.HostPort(),
 		Path:     "/" + db,
-		RawQuery: query,
+		RawQuery: d.Query,
 	}
-	jdbc := "jdbc:" + subprotocol + "://" + n.HostPort() + "/" + db +
+	jdbc := "jdbc:" + d.Subprotocol + "://" + n.HostPort() + "/" + db +
 		"?user=" + url.QueryEscape(user) + "&password=" + url.QueryEscape(password)
-	return backends.Mountable(backends.Credentials{
+	if d.JDBCQuery != "" {
+		jdbc += "&" + d.JDBCQuery
+	}
+	c := backends.Credentials{
 		"hostname": n.Host,
 		"port":     n.Port,
 		"name":     db,
@@ -65,7 +77,9 @@ func (n *Node) Credentials(scheme, query, subprotocol, db, user, password string
 		"password": password,
 		"uri":      u.String(),
 		"jdbcUrl":  jdbc,
-	})
+	}
+	n.CA.AddCertificates(c)
+	return backends.Mountable(c)
 }
 
 // Fail is the transient failure of the node doing action (a verb phrase such as "create the

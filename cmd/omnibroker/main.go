@@ -286,7 +286,7 @@ func openBackends(ctx context.Context, logger lager.Logger, cat *catalog.Catalog
 				closeAll()
 				return nil, nil, fmt.Errorf("%s is not set (admin URL of node %s of backend %s)", n.URLEnv, n.Name, be.Name)
 			}
-			nodes = append(nodes, backends.Server{Name: n.Name, AdminURL: url, Host: n.Host, Port: n.Port})
+			nodes = append(nodes, backends.Server{Name: n.Name, AdminURL: url, Host: n.Host, Port: n.Port, CAFile: n.CAFile})
 		}
 		adapter, err := open(nodes)
 		if err != nil {

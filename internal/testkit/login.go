@@ -2,6 +2,7 @@ package testkit
 
 import (
 	"context"
+	"crypto/x509"
 	"database/sql"
 	"io"
 	"net/http"
@@ -16,9 +17,22 @@ import (
 // fails t, without quoting it.
 func RedisLogin(ctx context.Context, t TB, uri string) (*goredis.Client, error) {
 	t.Helper()
+	return redisLogin(ctx, t, uri, nil)
+}
+
+// redisLogin is RedisLogin, trusting roots alone when they are set (and the uri must then be
+// rediss://).
+func redisLogin(ctx context.Context, t TB, uri string, roots *x509.CertPool) (*goredis.Client, error) {
+	t.Helper()
 	opts, err := goredis.ParseURL(uri)
 	if err != nil {
 		t.Fatalf("the uri is not a redis:// URL")
+	}
+	if roots != nil {
+		if opts.TLSConfig == nil {
+			t.Fatalf("the uri is not a rediss:// URL")
+		}
+		opts.TLSConfig.RootCAs = roots
 	}
 	opts.MaxRetries = -1
 	c := goredis.NewClient(opts)

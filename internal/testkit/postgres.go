@@ -22,8 +22,12 @@ type PostgresCluster struct {
 	Port int
 	// Dir holds the data directory, the socket and the log.
 	Dir string
+	// CAFile is the PEM file of the CA that signed the server's certificate, when it was
+	// started with TLS (StartPostgresTLS).
+	CAFile string
 
 	bin     string
+	sslOpts string
 	mu      sync.Mutex
 	running bool
 }
@@ -32,6 +36,12 @@ type PostgresCluster struct {
 // initdb refuses to run as root, so as root every PostgreSQL program runs as the postgres user
 // (runuser), which the Debian postgresql package creates.
 func StartPostgres(t TB) *PostgresCluster {
+	t.Helper()
+	return startPostgres(t, nil)
+}
+
+// startPostgres starts a private cluster, with TLS on (see StartPostgresTLS) when ca is set.
+func startPostgres(t TB, ca *CA) *PostgresCluster {
 	t.Helper()
 	bin, err := postgresBin()
 	if err != nil {
@@ -59,6 +69,9 @@ func StartPostgres(t TB) *PostgresCluster {
 		"--locale=C", "--no-sync"); err != nil {
 		t.Fatalf("initdb: %v\n%s", err, out)
 	}
+	if ca != nil {
+		c.serveTLS(t, ca)
+	}
 	t.Cleanup(func() {
 		if err := c.stop("fast"); err != nil {
 			t.Logf("stopping the private cluster: %v; stopping it at once", err)
@@ -81,7 +94,7 @@ func (c *PostgresCluster) Start(t TB) {
 	if c.running {
 		return
 	}
-	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1", c.Port, c.Dir)
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1", c.Port, c.Dir) + c.sslOpts
 	if out, err := c.run("pg_ctl", "start", "-w", "-t", "60", "-D", c.dataDir(), "-l", c.logFile(), "-o", opts); err != nil {
 		log, _ := os.ReadFile(c.logFile())
 		t.Fatalf("pg_ctl start: %v\n%s\n%s", err, out, log)
@@ -168,7 +181,7 @@ func giveToPostgres(dir string) error {
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
 	if err := os.Chown(dir, uid, gid); err != nil {
-		return fmt.Errorf("give the cluster's directory to postgres: %v", err)
+		return fmt.Errorf("give %s to postgres: %v", filepath.Base(dir), err)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package testkit
 import (
 	"bufio"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"net"
@@ -21,8 +22,13 @@ type RedisServer struct {
 	Addr string
 	Port int
 
+	// CAFile is the PEM file of the CA that signed the server's certificate, when it was
+	// started with TLS (StartRedisTLS).
+	CAFile string
+
 	cmd  *exec.Cmd
 	dir  string
+	tls  *tls.Config
 	done chan struct{}
 	once sync.Once
 }
@@ -38,14 +44,21 @@ func StartRedis(t TB, port int, extra ...string) *RedisServer {
 	if port == 0 {
 		port = FreePort(t)
 	}
+	return startRedis(t, port, nil, append([]string{"--port", strconv.Itoa(port)}, extra...))
+}
+
+// startRedis runs redis-server on port with the configuration directives extra, which say
+// where it listens; tlsConf is how a client reaches it over TLS, nil for plain TCP.
+func startRedis(t TB, port int, tlsConf *tls.Config, extra []string) *RedisServer {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "omnibroker-redis-")
 	if err != nil {
 		t.Fatalf("make the redis-server's directory: %v", err)
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	args := append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+	args := append([]string{"--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
 		"--dir", dir, "--logfile", filepath.Join(dir, "redis.log")}, extra...)
-	r := &RedisServer{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Port: port, dir: dir, done: make(chan struct{})}
+	r := &RedisServer{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Port: port, dir: dir, tls: tlsConf, done: make(chan struct{})}
 	r.cmd = exec.Command("redis-server", args...)
 	if err := r.cmd.Start(); err != nil {
 		t.Fatalf("start redis-server (scripts/services redis installs it): %v", err)
@@ -82,7 +95,7 @@ func (r *RedisServer) awaitReady() error {
 			return fmt.Errorf("redis-server exited: %v", r.cmd.ProcessState)
 		default:
 		}
-		if redisReplies(r.Addr) {
+		if redisReplies(r.Addr, r.tls) {
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -92,8 +105,15 @@ func (r *RedisServer) awaitReady() error {
 	}
 }
 
-func redisReplies(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
+func redisReplies(addr string, tlsConf *tls.Config) bool {
+	d := &net.Dialer{Timeout: time.Second}
+	var c net.Conn
+	var err error
+	if tlsConf != nil {
+		c, err = tls.DialWithDialer(d, "tcp", addr, tlsConf)
+	} else {
+		c, err = d.Dial("tcp", addr)
+	}
 	if err != nil {
 		return false
 	}
@@ -116,6 +136,11 @@ func SecuredRedisArgs() []string {
 }
 
 // Server is the server started with SecuredRedisArgs as a Server, whose URL is its admin's.
+// Started with TLS, its URL is rediss://.
 func (r *RedisServer) Server() Server {
-	return Server{What: "the private redis-server", Default: "redis://" + RedisAdminUser + ":" + RedisAdminPassword + "@" + r.Addr}
+	scheme := "redis://"
+	if r.tls != nil {
+		scheme = "rediss://"
+	}
+	return Server{What: "the private redis-server", Default: scheme + RedisAdminUser + ":" + RedisAdminPassword + "@" + r.Addr}
 }
