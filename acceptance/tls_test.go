@@ -2,6 +2,7 @@ package acceptance_test
 
 import (
 	"crypto/tls"
+	"fmt"
 	"io"
 	"math/big"
 	"net/http"
@@ -108,3 +109,103 @@ func rememberKey(path string) {
 		}
 	}
 }
+
+// tlsNodesCatalog writes the test catalog with pg-local and redis-local verifying their
+// servers with caFile, and returns its path.
+func tlsNodesCatalog(caFile string) string {
+	GinkgoHelper()
+	yaml := catalogYAML
+	for _, env := range []string{"OMNIBROKER_POSTGRES_URL", "OMNIBROKER_REDIS_URL"} {
+		yaml = strings.Replace(yaml, "url_env: "+env+"\n", "url_env: "+env+"\n        ca_file: "+caFile+"\n", 1)
+	}
+	path := filepath.Join(GinkgoT().TempDir(), "tls-catalog.yml")
+	Expect(os.WriteFile(path, []byte(yaml), 0o600)).To(Succeed())
+	return path
+}
+
+// tlsNodes are a private PostgreSQL cluster and a private redis-server that take TLS
+// connections only, with certificates their CA signed.
+type tlsNodes struct {
+	ca       *testkit.CA
+	postgres *testkit.PostgresCluster
+	redis    *testkit.RedisServer
+}
+
+func startTLSNodes() tlsNodes {
+	GinkgoHelper()
+	ca := testkit.NewCA(GinkgoT())
+	return tlsNodes{ca: ca, postgres: testkit.StartPostgresTLS(GinkgoT(), ca), redis: testkit.StartRedisTLS(GinkgoT(), ca, testkit.SecuredRedisArgs()...)}
+}
+
+// startBroker serves the test catalog with pg-local and redis-local on the nodes, verified with
+// the CA in caFile; the admin URLs ask for TLS and name no CA of their own.
+func (n tlsNodes) startBroker(caFile string) *broker {
+	GinkgoHelper()
+	return startBroker(newStateDB(), map[string]string{
+		"OMNIBROKER_CONFIG":       tlsNodesCatalog(caFile),
+		"OMNIBROKER_POSTGRES_URL": fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=verify-full", n.postgres.Port),
+		"OMNIBROKER_REDIS_URL":    n.redis.Server().URL(),
+		"OMNIBROKER_MAX_ATTEMPTS": "2",
+		"OMNIBROKER_RETRY_BASE":   "100ms",
+	})
+}
+
+var _ = Describe("Nodes that take TLS connections only", func() {
+	It("get instances and bindings over TLS, and the applications credentials that say TLS and carry the nodes' CA, with which they verify the nodes", func(ctx SpecContext) {
+		nodes := startTLSNodes()
+		b := nodes.startBroker(nodes.postgres.CAFile)
+		Eventually(b.session).Should(gbytes.Say(`node-ready.*"node":"pg-local"`))
+		c := b.client()
+
+		By("provisioning and binding a PostgreSQL database: its uri asks for verify-full")
+		db, app := newID(), newID()
+		c.provisionReady(db, quickPlan, nil)
+		creds := c.bindReady(db, app, quickPlan, newID())
+		Expect(creds.str("certificates")).To(Equal(nodes.ca.PEM()))
+		Expect(parseURLWithSecret(creds.str("uri"), "the uri").Query().Get("sslmode")).To(Equal("verify-full"))
+		pg, err := testkit.PostgresTLSLogin(ctx, GinkgoT(), creds.str("uri"), creds.str("certificates"))
+		Expect(err).NotTo(HaveOccurred())
+		_, err = pg.ExecContext(ctx, `CREATE TABLE notes (text text)`)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(pg.Close()).To(Succeed())
+
+		By("provisioning and binding a Redis key prefix: its uri is rediss://")
+		cache, cacheApp := newID(), newID()
+		c.provisionReady(cache, redisPlan, nil)
+		rc := c.bindReady(cache, cacheApp, redisPlan, newID())
+		Expect(rc.str("certificates")).To(Equal(nodes.ca.PEM()))
+		Expect(parseURLWithSecret(rc.str("uri"), "the uri").Scheme).To(Equal("rediss"))
+		client, err := testkit.RedisTLSLogin(ctx, GinkgoT(), rc.str("uri"), rc.str("certificates"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(client.Set(ctx, rc.str("key_prefix")+"greeting", "hello", 0).Err()).To(Succeed())
+		Expect(client.Close()).To(Succeed())
+
+		By("GET binding answering the same certificates")
+		r := c.getBinding(db, app)
+		Expect(r.Status).To(Equal(http.StatusOK), r.String())
+		Expect(credentialsOf(r).str("certificates")).To(Equal(nodes.ca.PEM()))
+
+		By("unbinding and deprovisioning over TLS")
+		c.unbindGone(db, app, quickPlan)
+		c.deprovisionGone(db, quickPlan)
+		c.unbindGone(cache, cacheApp, redisPlan)
+		c.deprovisionGone(cache, redisPlan)
+	})
+
+	It("fail an operation, after its retries, with a sentence naming the node when its certificate is not signed by the node's ca_file", func() {
+		nodes := startTLSNodes()
+		other := filepath.Join(GinkgoT().TempDir(), "other-ca.pem")
+		testkit.NewCA(GinkgoT()).WriteFile(GinkgoT(), other)
+		b := nodes.startBroker(other)
+		Eventually(b.session).Should(gbytes.Say(`node-unreachable.*node pg-local presented a TLS certificate the broker does not trust`))
+		c := b.client()
+
+		id := newID()
+		r := c.provision(id, provisionBody(quickPlan, nil), true)
+		Expect(r.Status).To(BeElementOf(http.StatusAccepted, http.StatusCreated), r.String())
+		last := c.awaitInstance(id, quickPlan, operationOf(r))
+		Expect(last.str("state")).To(Equal("failed"))
+		Expect(last.str("description")).To(ContainSubstring("node pg-local presented a TLS certificate the broker does not trust"))
+		Expect(last.str("description")).NotTo(ContainSubstring("postgres://"))
+	})
+})

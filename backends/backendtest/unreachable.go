@@ -2,12 +2,15 @@ package backendtest
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 
+	"github.com/google/uuid"
 	"github.com/onsi/ginkgo/v2"
 	"github.com/onsi/gomega"
 
 	"github.com/omnibroker/omnibroker/backends"
+	"github.com/omnibroker/omnibroker/internal/testkit"
 )
 
 // bindingPassword is the password of the binding the calls of ItFailsOnUnreachableNodes bind;
@@ -66,4 +69,30 @@ func (s *Suite[A, B]) ItFailsOnUnreachableNodes(unknown, closed, urlPart string,
 			calls(closed),
 		)
 	})
+}
+
+// UntrustedCAFile writes the certificate of a CA of its own, which signed no node's
+// certificate, to a file of the spec's, and returns its path: a node's ca_file that does not
+// vouch for the node.
+func UntrustedCAFile() string {
+	ginkgo.GinkgoHelper()
+	path := filepath.Join(ginkgo.GinkgoT().TempDir(), "other-ca.pem")
+	testkit.NewCA(ginkgo.GinkgoT()).WriteFile(ginkgo.GinkgoT(), path)
+	return path
+}
+
+// ExpectUntrusted checks what b says of node, whose TLS certificate a CA other than the node's
+// ca_file signed (UntrustedCAFile): Ping, and a Provision on it, fail with the sentence that
+// names the node and says so, as a failure a retry may get past (an operator fixes the
+// ca_file), and neither the error nor the spec's log shows secret, the admin's password.
+func (s *Suite[A, B]) ExpectUntrusted(ctx context.Context, b backends.Backend, node, secret string) {
+	ginkgo.GinkgoHelper()
+	sentence := backends.UntrustedCertificate.Sentence(node, "")
+	gomega.Expect(Description(b.Ping(ctx, node))).To(gomega.Equal(sentence))
+	inst := backends.Instance{ID: uuid.NewString(), Node: node, Plan: "small", Parameters: map[string]any{}}
+	err := s.CallsOf(b).Provision(s.Logged(ctx), inst)
+	gomega.Expect(Description(err)).To(gomega.Equal(sentence))
+	gomega.Expect(backends.IsPermanent(err)).To(gomega.BeFalse(), "an operator can fix the ca_file, and a retry then succeeds")
+	ExpectHidden(err.Error(), secret, "the error")
+	ExpectHidden(string(s.Logger.Buffer().Contents()), secret, "the log")
 }

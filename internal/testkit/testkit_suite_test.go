@@ -1,6 +1,7 @@
 package testkit_test
 
 import (
+	"fmt"
 	"net"
 	"strconv"
 	"testing"
@@ -42,7 +43,33 @@ var _ = Describe("A private PostgreSQL cluster", func() {
 	}, NodeTimeout(3*time.Minute))
 })
 
+var _ = Describe("A private PostgreSQL cluster with TLS on", func() {
+	It("takes TLS connections only, whose certificate its CA signed", func(ctx SpecContext) {
+		ca := testkit.NewCA(GinkgoT())
+		c := testkit.StartPostgresTLS(GinkgoT(), ca)
+		db := testkit.PostgresAdmin(GinkgoT(), c.Server)
+		var ssl bool
+		Expect(db.QueryRowContext(ctx, `SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()`).Scan(&ssl)).To(Succeed())
+		Expect(ssl).To(BeTrue())
+
+		_, err := testkit.PostgresLogin(ctx, GinkgoT(), fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", c.Port))
+		Expect(err).To(MatchError(ContainSubstring("no pg_hba.conf entry")), "a plain connection is refused")
+		_, err = testkit.PostgresTLSLogin(ctx, GinkgoT(), fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=verify-full", c.Port), testkit.NewCA(GinkgoT()).PEM())
+		Expect(err).To(MatchError(ContainSubstring("certificate signed by unknown authority")), "a client trusting another CA refuses it")
+	}, NodeTimeout(3*time.Minute))
+})
+
 var _ = Describe("A private redis-server", func() {
+	It("serves TLS only when started with it, whose certificate its CA signed", func(ctx SpecContext) {
+		ca := testkit.NewCA(GinkgoT())
+		r := testkit.StartRedisTLS(GinkgoT(), ca, testkit.SecuredRedisArgs()...)
+		admin, err := testkit.RedisTLSLogin(ctx, GinkgoT(), r.Server().URL(), ca.PEM())
+		Expect(err).NotTo(HaveOccurred())
+		Expect(admin.ACLWhoAmI(ctx).Val()).To(Equal(testkit.RedisAdminUser))
+		_, err = testkit.RedisTLSLogin(ctx, GinkgoT(), r.Server().URL(), testkit.NewCA(GinkgoT()).PEM())
+		Expect(err).To(MatchError(ContainSubstring("certificate signed by unknown authority")))
+	})
+
 	It("starts secured like the local one, answers its admin only, and stops", func(ctx SpecContext) {
 		r := testkit.StartRedis(GinkgoT(), 0, testkit.SecuredRedisArgs()...)
 		admin := testkit.RedisAdmin(GinkgoT(), r.Server())
