@@ -43,7 +43,7 @@ var _ = SynchronizedBeforeSuite(func() []byte {
 	adminDB.SetMaxOpenConns(4)
 
 	initSuiteSecrets()
-	shared = startBroker(newStateDB(), nil)
+	shared = startBroker(newStateDB(), withAdmin(nil))
 	sharedState = shared.state.open()
 })
 

@@ -201,6 +201,7 @@ var hostileTable = func() []named {
 			add(r.name+" with "+h.name, r.spoiled(spoilHeader(h.header, h.value), http.StatusBadRequest))
 		}
 	}
+	rows = append(rows, adminRows()...)
 	return rows
 }()
 
@@ -256,4 +257,77 @@ var osbRoutes = func() []osbRoute {
 func routeNamed(name string) osbRoute {
 	i := slices.IndexFunc(osbRoutes, func(r osbRoute) bool { return r.name == name })
 	return osbRoutes[i]
+}
+
+// adminRoutes are the operator API's routes (/admin/v1), which the table asks with the
+// operator's login unless a row spoils it.
+var adminRoutes = []struct{ name, method, target string }{
+	{"admin orphans", http.MethodGet, "/admin/v1/orphans"},
+	{"admin orphans purge", http.MethodPost, "/admin/v1/orphans/purge"},
+	{"admin orphans restore", http.MethodPost, "/admin/v1/orphans/restore"},
+	{"admin repairs", http.MethodGet, "/admin/v1/repairs"},
+}
+
+// asOperator spoils a client into the operator API's, then spoil (when not nil) spoils it further.
+func asOperator(spoil func(c *osbClient)) func(c *osbClient) {
+	return func(c *osbClient) {
+		c.username, c.password, c.version, c.userID = adminUsername, adminPassword, "", ""
+		if spoil != nil {
+			spoil(c)
+		}
+	}
+}
+
+// adminRows are the operator API's rows: its routes without its login or with the platform's,
+// hostile names in its paths, queries and bodies it does not take.
+func adminRows() []named {
+	var rows []named
+	add := func(name, method, target string, body any, spoil func(c *osbClient), status int) {
+		rows = append(rows, named{name, hostileRequest{method: method, target: target, body: body, spoil: asOperator(spoil), status: status}})
+	}
+	for _, r := range adminRoutes {
+		for _, a := range []struct {
+			name  string
+			spoil func(c *osbClient)
+		}{
+			{"without credentials", func(c *osbClient) { c.noAuth = true }},
+			{"with the platform's login", func(c *osbClient) { c.username, c.password = brokerUsername, brokerPassword }},
+			{"with a wrong password", func(c *osbClient) { c.password = randomBase62(32) }},
+			{"with the password and more", func(c *osbClient) { c.password += "x" }},
+			{"with SQL for a user", func(c *osbClient) { c.username = "' OR '1'='1" }},
+			{"with a bearer token", spoilAuth("Bearer eyJhbGciOiJub25lIn0.e30.")},
+		} {
+			add(r.name+" "+a.name, r.method, r.target, nil, a.spoil, http.StatusUnauthorized)
+		}
+	}
+	for _, id := range hostileIDs {
+		add("admin path with "+id.name, http.MethodGet, "/admin/v1/orphans/"+strings.ReplaceAll(id.id, "{X}", "{I}"), nil, nil, http.StatusBadRequest)
+	}
+	for _, q := range []struct{ name, query string }{
+		{"backend twice", "backend=redis&backend=mysql"},
+		{"a backend with a NUL", "backend=redis%00"},
+		{"a backend that is not UTF-8", "backend=%FF"},
+		{"a backend of SQL", "backend=%27%3B%20DROP%20TABLE%20instances%3B--"},
+		{"a node the catalog lacks", "node=..%2F..%2Fetc"},
+		{"a parameter it does not take", "instance=x"},
+		{"a malformed percent escape", "backend=%zz"},
+	} {
+		add("admin orphans with "+q.name, http.MethodGet, "/admin/v1/orphans?"+q.query, nil, nil, http.StatusBadRequest)
+	}
+	add("admin repairs with a limit of a million", http.MethodGet, "/admin/v1/repairs?limit=1000000", nil, nil, http.StatusBadRequest)
+	add("admin repairs with a since that is not a duration", http.MethodGet, "/admin/v1/repairs?since=yesterday", nil, nil, http.StatusBadRequest)
+	for _, b := range []struct{ name, body string }{
+		{"a JSON array", `[]`},
+		{"malformed JSON", `{"backend":`},
+		{"a field it does not take", `{"instance_id":"x"}`},
+		{"a second object after the first", `{}{}`},
+		{"a backend the catalog lacks", `{"backend":"'; DROP TABLE instances; --"}`},
+		{"a node with a NUL", `{"node":"redis-local\u0000"}`},
+		{"more than 1 MiB", `{"backend":"` + strings.Repeat("x", 1<<20) + `"}`},
+	} {
+		for _, r := range adminRoutes[1:3] {
+			add(r.name+" with "+b.name, r.method, r.target, b.body, nil, http.StatusBadRequest)
+		}
+	}
+	return rows
 }

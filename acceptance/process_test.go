@@ -45,12 +45,17 @@ func buildBroker() string {
 var (
 	brokerUsername = "platform"
 	brokerPassword string
-	encryptionKey  string
-	catalogPath    string
+	// adminUsername and adminPassword are the operator API's login (adminEnv).
+	adminUsername = "operator"
+	adminPassword string
+	encryptionKey string
+	catalogPath   string
 )
 
 func initSuiteSecrets() {
 	brokerPassword = randomBase62(32)
+	adminPassword = randomBase62(32)
+	rememberSecret("the operator API's password", adminPassword)
 	key := make([]byte, 32)
 	_, err := rand.Read(key)
 	Expect(err).NotTo(HaveOccurred())

@@ -65,31 +65,53 @@ func matchesAny(slots []credentialDigest, got credentialDigest) bool {
 // as a failed login of its address; an address that has no failed login left gets 429 with
 // Retry-After, whatever its credentials, until it has one again (loginLimiter).
 func basicAuth(logger lager.Logger, platform []Credential, logins *loginLimiter) func(http.Handler) http.Handler {
-	slots := credentialSlots(platform)
+	login := newLogin(logger, platform, logins, "omnibroker", "the broker's basic-auth credentials are missing or wrong")
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			addr := loginAddress(r.RemoteAddr)
-			if wait := logins.wait(addr); wait > 0 {
-				w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-				refuse(w, http.StatusTooManyRequests, "TooManyRequests", "too many failed logins from this address; try again after Retry-After seconds")
-				return
+			if _, ok := login.check(w, r); ok {
+				next.ServeHTTP(w, r)
 			}
-			u, p, ok := r.BasicAuth()
-			if !matchesAny(slots, digestOf(u, p)) || !ok {
-				// Not the user name either: a person may have typed the password into it.
-				reason := "wrong-login"
-				if !ok {
-					reason = "no-basic-auth"
-				}
-				logger.Info("login-failed", lager.Data{"remote-address": r.RemoteAddr, "reason": reason})
-				if logins.failed(addr, u, p) {
-					logger.Info("logins-throttled", lager.Data{"address": addr.String()})
-				}
-				w.Header().Set("WWW-Authenticate", `Basic realm="omnibroker"`)
-				refuse(w, http.StatusUnauthorized, "Unauthorized", "the broker's basic-auth credentials are missing or wrong")
-				return
-			}
-			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// login checks a request's basic-auth credentials against one set of credentials, the
+// platform's or the operator API's, with the failed logins of every address counted together.
+type login struct {
+	logger lager.Logger
+	slots  []credentialDigest
+	logins *loginLimiter
+	// realm is the WWW-Authenticate realm of a 401, wrong the sentence of its body.
+	realm, wrong string
+}
+
+func newLogin(logger lager.Logger, credentials []Credential, logins *loginLimiter, realm, wrong string) *login {
+	return &login{logger: logger, slots: credentialSlots(credentials), logins: logins, realm: realm, wrong: wrong}
+}
+
+// check returns the user name of r's credentials when they are one of l's. Otherwise it has
+// answered r: 429 for an address without a failed login left, else 401.
+func (l *login) check(w http.ResponseWriter, r *http.Request) (string, bool) {
+	addr := loginAddress(r.RemoteAddr)
+	if wait := l.logins.wait(addr); wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		refuse(w, http.StatusTooManyRequests, "TooManyRequests", "too many failed logins from this address; try again after Retry-After seconds")
+		return "", false
+	}
+	u, p, ok := r.BasicAuth()
+	if !matchesAny(l.slots, digestOf(u, p)) || !ok {
+		// Not the user name either: a person may have typed the password into it.
+		reason := "wrong-login"
+		if !ok {
+			reason = "no-basic-auth"
+		}
+		l.logger.Info("login-failed", lager.Data{"remote-address": r.RemoteAddr, "reason": reason, "realm": l.realm})
+		if l.logins.failed(addr, u, p) {
+			l.logger.Info("logins-throttled", lager.Data{"address": addr.String()})
+		}
+		w.Header().Set("WWW-Authenticate", `Basic realm="`+l.realm+`"`)
+		refuse(w, http.StatusUnauthorized, "Unauthorized", l.wrong)
+		return "", false
+	}
+	return u, true
 }

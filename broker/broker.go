@@ -43,6 +43,8 @@ type Config struct {
 	// MetricsApart leaves /metrics off the API's port, for a listener of its own that
 	// serves MetricsHandler.
 	MetricsApart bool
+	// Admin is the operator API that Handler serves under AdminPrefix; the zero value refuses it.
+	Admin AdminAPI
 }
 
 // Broker is omnibroker's domain.ServiceBroker.
@@ -55,6 +57,7 @@ type Broker struct {
 	waitPoll    time.Duration
 	maxAttempts int
 	logins      LoginLimits
+	admin       AdminAPI
 	// metrics are the process's counters; registry serves them with the rest at /metrics,
 	// on the API's port unless metricsApart.
 	metrics      *metrics
@@ -81,6 +84,7 @@ func New(cfg Config) *Broker {
 		waitPoll:     orDefault(cfg.WaitPoll, DefaultWaitPoll),
 		maxAttempts:  orDefault(cfg.MaxAttempts, DefaultMaxAttempts),
 		logins:       cfg.Logins,
+		admin:        cfg.Admin,
 		services:     toDomainServices(cfg.Catalog.Services()),
 		catalogs:     catalogAnswers(cfg.Catalog.Services()),
 		metrics:      newMetrics(),

@@ -63,8 +63,13 @@ func LoginAddress(remoteAddr string) string { return loginAddress(remoteAddr).St
 // ChainFor is the chain with logins in front of handler, as Handler builds it, for the
 // credentials broker:pw and broker:next-pw, handler serving every route under /v2.
 func ChainFor(handler http.Handler, logger lager.Logger, logins *LoginLimiter) http.Handler {
+	return ChainWithAdmin(handler, AdminAPI{}, logger, logins)
+}
+
+// ChainWithAdmin is ChainFor with admin served under AdminPrefix.
+func ChainWithAdmin(handler http.Handler, admin AdminAPI, logger lager.Logger, logins *LoginLimiter) http.Handler {
 	r := chi.NewRouter()
-	r.Use(chain(logger, []Credential{{"broker", "pw"}, {"broker", "next-pw"}}, logins, func(context.Context) error { return nil }, r, newMetrics(), nil)...)
+	r.Use(chain(logger, []Credential{{"broker", "pw"}, {"broker", "next-pw"}}, admin, logins, func(context.Context) error { return nil }, r, newMetrics(), nil)...)
 	r.Handle("/v2/*", handler)
 	return r
 }

@@ -287,10 +287,15 @@ func FuzzChain(f *testing.F) {
 		reached = r
 		w.WriteHeader(http.StatusOK)
 	}))
-	stages := chain(lager.NewLogger("fuzz"), []Credential{{"broker", "pw"}}, newLoginLimiter(LoginLimits{Failures: 1 << 30}, time.Now), func(context.Context) error { return nil }, nil, newMetrics(), nil)
+	admin := AdminAPI{Credentials: []Credential{{"broker", "pw"}}, Serve: func(w http.ResponseWriter, r *http.Request, _ string) {
+		reached = r
+		w.WriteHeader(http.StatusOK)
+	}}
+	stages := chain(lager.NewLogger("fuzz"), []Credential{{"broker", "pw"}}, admin, newLoginLimiter(LoginLimits{Failures: 1 << 30}, time.Now), func(context.Context) error { return nil }, nil, newMetrics(), nil)
 	for i := len(stages) - 1; i >= 0; i-- {
 		handler = stages[i](handler)
 	}
+	f.Add(uint8(0), "/admin/v1/operations/op-1?state=failed", "", "", []byte(nil))
 	f.Add(uint8(1), "/v2/service_instances/i?accepts_incomplete=true", "2.15", "cloudfoundry e30=", []byte(`{"service_id":"svc-id","plan_id":"plan-id","organization_guid":"o","space_guid":"s"}`))
 	f.Fuzz(func(t *testing.T, method uint8, target, version, identity string, body []byte) {
 		u, err := url.ParseRequestURI(target)
@@ -311,6 +316,14 @@ func FuzzChain(f *testing.F) {
 		handler.ServeHTTP(w, r)
 		if reached == nil {
 			expectRefusal(t, w, 0, "")
+			return
+		}
+		if admin, ok := strings.CutPrefix(reached.URL.Path, AdminPrefix); ok {
+			for _, segment := range strings.Split(admin, "/") {
+				if segment != "" && checkID(segment) != "" {
+					t.Fatalf("the path segment %q reached the operator API", segment)
+				}
+			}
 			return
 		}
 		rest, ok := strings.CutPrefix(reached.URL.Path, "/v2/service_instances/")

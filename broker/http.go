@@ -42,7 +42,7 @@ func Handler(b *Broker, logger lager.Logger, platform ...Credential) http.Handle
 	if !b.metricsApart {
 		scrape = b.MetricsHandler()
 	}
-	r.Use(append(chain(logger, platform, logins, b.ready, r, b.metrics, scrape), b.checkFields)...)
+	r.Use(append(chain(logger, platform, b.admin, logins, b.ready, r, b.metrics, scrape), b.checkFields)...)
 	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusNotFound, "NotFound", "no such route in the Open Service Broker API")
 	})
@@ -76,7 +76,8 @@ func Handler(b *Broker, logger lager.Logger, platform ...Credential) http.Handle
 //  5. probes: /healthz and /readyz (ready says whether the state database serves) answer
 //     here, without the platform's credentials, and so does /metrics (scrape; nil when it is
 //     served on a listener of its own)
-//  6. the operator API (to come): /admin/v1 answers here, behind its own credentials
+//  6. operatorAPI: /admin/v1 answers here, behind credentials of its own (403 when there are
+//     none), its path, headers and query checked as stages 9 and 12 check the OSB API's
 //  7. basicAuth: one of the platform's credentials (more than one while its password
 //     rotates, all compared in constant time), else 401 without reading the body, on a
 //     connection then closed, and a login-failed line; 429 with Retry-After, credentials
@@ -103,13 +104,14 @@ func Handler(b *Broker, logger lager.Logger, platform ...Credential) http.Handle
 //     (provisionConflict); then 400 BadRequest in the broker's words for a missing service_id
 //     or plan_id, and for a provision's ids that are not in the catalog, before brokerapi
 //     answers them in its own
-func chain(logger lager.Logger, platform []Credential, logins *loginLimiter, ready func(context.Context) error, routes chi.Routes, m *metrics, scrape http.Handler) []func(http.Handler) http.Handler {
+func chain(logger lager.Logger, platform []Credential, admin AdminAPI, logins *loginLimiter, ready func(context.Context) error, routes chi.Routes, m *metrics, scrape http.Handler) []func(http.Handler) http.Handler {
 	return []func(http.Handler) http.Handler{
 		accessLog(logger, routes),
 		countRequests(m, routes),
 		recoverPanic(logger),
 		limitBody,
 		probes(logger, ready, scrape),
+		operatorAPI(logger, admin, logins),
 		basicAuth(logger, platform, logins),
 		checkAPIVersion,
 		checkHeaders,

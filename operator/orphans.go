@@ -5,7 +5,6 @@ package operator
 
 import (
 	"context"
-	"errors"
 	"maps"
 	"slices"
 	"time"
@@ -65,16 +64,14 @@ type OrphanReport struct {
 // Found reports whether the report holds anything to act on.
 func (r OrphanReport) Found() bool { return len(r.Orphans) > 0 || len(r.Missing) > 0 }
 
-// Nodes are the node names of each backend, as the catalog configures them.
-type Nodes map[string][]string
-
 // FindOrphans compares, node by node of scope, what the node holds (ListObjects) with what the
 // state database records on it (store.Owners): objects no instance or binding owns are
 // orphans, objects a live instance or binding owns that are gone are missing. It lists a node
 // before it reads the state database, so that an instance created in between is not taken
 // for an orphan. It changes nothing. Its error is the state database's; a node's failure
 // makes the node Unchecked.
-func FindOrphans(ctx context.Context, st *store.Store, adapters map[string]backends.Backend, nodes Nodes, scope Scope) (OrphanReport, error) {
+func (o *Operator) FindOrphans(ctx context.Context, scope Scope) (OrphanReport, error) {
+	st, adapters, nodes := o.Store, o.Backends, o.Nodes()
 	report := OrphanReport{Orphans: []Orphan{}, Missing: []Missing{}, Unchecked: []Unchecked{}}
 	for _, backend := range slices.Sorted(maps.Keys(nodes)) {
 		adapter, ok := adapters[backend]
@@ -161,15 +158,4 @@ func compare(report *OrphanReport, adapter backends.Backend, backend, node strin
 			report.Orphans = append(report.Orphans, Orphan{Backend: backend, Node: node, Object: o})
 		}
 	}
-}
-
-// sentence is what a person reads of a backend's failure: its sentence, never driver text.
-func sentence(err error) string {
-	if s, ok := backends.SentenceOf(err); ok {
-		return s
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return "the node did not answer within " + listTimeout.String()
-	}
-	return "the node's answer could not be read"
 }

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"code.cloudfoundry.org/lager/v3"
-
 	"github.com/omnibroker/omnibroker/store"
 )
 
@@ -18,38 +16,35 @@ const maxAttempts = 3
 // waitPoll is how often Wait re-reads an operation between its wake-ups.
 const waitPoll = time.Second
 
-// Purge queues the removal of orphan o from its node, an operation of kind purge addressed by
-// the node and the object, and returns it. store.ErrBusy when a purge of it is queued or
-// running already.
-func Purge(ctx context.Context, logger lager.Logger, st *store.Store, o Orphan) (store.Operation, error) {
-	op, err := store.NewPurge(store.PurgeRequest{
-		Backend: o.Backend, Node: o.Node, ObjectKind: string(o.Object.Kind), ObjectName: o.Object.Name,
-	}, maxAttempts)
-	if err != nil {
-		return store.Operation{}, err
-	}
-	if err := st.EnqueuePurge(ctx, op); err != nil {
-		return store.Operation{}, err
-	}
-	logger.Info("purge-queued", lager.Data{"operation-id": op.ID, "backend": o.Backend, "node": o.Node,
-		"object-kind": o.Object.Kind, "object": o.Object.Name})
-	return op, nil
+// Purge queues, for actor, the removal of orphan found from its node: an operation of kind
+// purge addressed by the node and the object (store.PurgeAddress). It is recorded as a repair
+// "orphans purge", refused when a purge of the object is queued or running already.
+func (o *Operator) Purge(ctx context.Context, actor Actor, found Orphan) (store.Repair, store.Operation, error) {
+	req := store.PurgeRequest{Backend: found.Backend, Node: found.Node, ObjectKind: string(found.Object.Kind), ObjectName: found.Object.Name}
+	return o.repair(ctx, actor, "orphans purge", store.PurgeAddress(req), func() (store.Operation, error) {
+		op, err := store.NewPurge(req, maxAttempts)
+		if err != nil {
+			return store.Operation{}, err
+		}
+		return op, o.Store.EnqueuePurge(ctx, op)
+	})
 }
 
-// Restore queues a restore of m, a live binding's login that is gone (m.Restorable): the
-// worker runs Bind again with the binding's sealed password, and the binding stays bound.
-// store.ErrBusy when another operation of the binding or its instance excludes it.
-func Restore(ctx context.Context, logger lager.Logger, st *store.Store, m Missing) (store.Operation, error) {
-	if !m.Restorable || m.BindingID == "" {
-		return store.Operation{}, fmt.Errorf("%s of instance %s is not a binding's login that can be made again", m.Object, m.InstanceID)
-	}
-	op := store.NewOperation(store.OpRestore, m.InstanceID, m.BindingID, maxAttempts, nil, nil)
-	if err := st.StartBindingOperation(ctx, m.InstanceID, m.BindingID, store.BindingBound, op); err != nil {
-		return store.Operation{}, err
-	}
-	logger.Info("restore-queued", lager.Data{"operation-id": op.ID, "instance-id": m.InstanceID,
-		"binding-id": m.BindingID, "node": m.Node})
-	return op, nil
+// Restore queues, for actor, a restore of m, a live binding's login that is gone
+// (m.Restorable): the worker runs Bind again with the binding's sealed password, and the
+// binding stays bound. It is recorded as a repair "orphans restore" of the binding, refused
+// when m is not restorable or another operation of the binding or its instance excludes it.
+func (o *Operator) Restore(ctx context.Context, actor Actor, m Missing) (store.Repair, store.Operation, error) {
+	return o.repair(ctx, actor, "orphans restore", "binding "+m.BindingID+" of instance "+m.InstanceID, func() (store.Operation, error) {
+		if !m.Restorable || m.BindingID == "" {
+			return store.Operation{}, &Refused{fmt.Sprintf("%s of instance %s is not a binding's login that can be made again", m.Object, m.InstanceID)}
+		}
+		op := store.NewOperation(store.OpRestore, m.InstanceID, m.BindingID, maxAttempts, nil, nil)
+		if err := o.Store.StartBindingOperation(ctx, m.InstanceID, m.BindingID, store.BindingBound, op); err != nil {
+			return store.Operation{}, err
+		}
+		return op, nil
+	})
 }
 
 // Wait waits for operation id to succeed or fail, woken when it finishes (in this process or,

@@ -512,3 +512,38 @@ var _ = Describe("Succeed and Fail", func() {
 		})
 	})
 })
+
+// attempts reads the attempts the trigger of migration 11 recorded of operation id.
+func attempts(ctx SpecContext, id string) []map[string]any {
+	GinkgoHelper()
+	rows, err := st.DB().QueryxContext(ctx, `SELECT attempt, worker, outcome, description, ended_at IS NOT NULL AS ended
+		FROM operation_attempts WHERE operation_id = $1 ORDER BY id`, id)
+	Expect(err).NotTo(HaveOccurred())
+	defer rows.Close()
+	var out []map[string]any
+	for rows.Next() {
+		row := map[string]any{}
+		Expect(rows.MapScan(row)).To(Succeed())
+		out = append(out, row)
+	}
+	return out
+}
+
+var _ = Describe("The attempts of an operation", func() {
+	It("are recorded as they are claimed and end, whichever way they end", func(ctx SpecContext) {
+		_, op := createInstance(ctx)
+		first := claim(ctx, "worker-a", op.ID)
+		Expect(st.Retry(ctx, first, 0, "node pg-1 refused the connection; will retry")).To(Succeed())
+		second := claim(ctx, "worker-b", op.ID)
+		Expect(st.Release(ctx, second)).To(Succeed())
+		third := claim(ctx, "worker-c", op.ID)
+		Expect(attempts(ctx, op.ID)).To(HaveLen(3))
+		Expect(st.Fail(ctx, third, "node pg-1 is full")).To(Succeed())
+
+		Expect(attempts(ctx, op.ID)).To(Equal([]map[string]any{
+			{"attempt": int64(1), "worker": "worker-a", "outcome": "retried", "description": "node pg-1 refused the connection; will retry", "ended": true},
+			{"attempt": int64(2), "worker": "worker-b", "outcome": "released", "description": "node pg-1 refused the connection; will retry", "ended": true},
+			{"attempt": int64(2), "worker": "worker-c", "outcome": "failed", "description": "node pg-1 is full", "ended": true},
+		}))
+	})
+})

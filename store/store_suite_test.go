@@ -83,7 +83,7 @@ func newKey() []byte {
 // Every spec starts from empty tables: the queue is shared by every spec of this process's
 // database, and a spec that claims would otherwise take an operation another spec left queued.
 var _ = BeforeEach(func(ctx SpecContext) {
-	_, err := st.DB().ExecContext(ctx, "TRUNCATE operations, bindings, instances")
+	_, err := st.DB().ExecContext(ctx, "TRUNCATE operation_attempts, operations, bindings, instances, repairs, node_drains")
 	Expect(err).NotTo(HaveOccurred())
 })
 

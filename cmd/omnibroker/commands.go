@@ -42,14 +42,14 @@ var commands []command
 func init() {
 	commands = []command{
 		{name: "serve", summary: "migrate, start the workers and serve the API",
-			settings: []settings{stateSettings, serveSettings, authSettings, keySettings}, nodes: true,
+			settings: []settings{stateSettings, serveSettings, authSettings, adminSettings, keySettings}, nodes: true,
 			run: func(cfg Config, _ []string) error { return serve(cfg) }},
 		{name: "migrate", summary: "apply the state database's migrations (serve does this too)",
 			settings: []settings{stateSettings}, run: func(cfg Config, _ []string) error { return migrate(cfg) }},
 		{name: "reseal", summary: "re-seal stored credentials under the current encryption key",
 			settings: []settings{stateSettings, keySettings}, run: func(cfg Config, _ []string) error { return reseal(cfg) }},
 		{name: "orphans", summary: "find what the nodes hold that nothing owns, and what live instances lack",
-			settings: []settings{stateSettings, serveSettings, keySettings}, nodes: true, flags: declareOrphansFlags, run: orphans},
+			settings: operatorSettings, nodes: true, flags: declareOrphansFlags, run: orphans},
 		{name: "catalog check", args: "FILE", nargs: 1, summary: "validate a catalog file", run: checkCatalog},
 		{name: "version", summary: "print the version, the commit and the Go version it was built with",
 			run: func(Config, []string) error { fmt.Print(versionText()); return nil }},

@@ -24,8 +24,11 @@ type Config struct {
 	Password      string
 	// NextUsername and NextPassword are a second platform credential, accepted beside the
 	// first while the platform's password rotates; NextUsername defaults to Username.
-	NextUsername    string
-	NextPassword    string
+	NextUsername string
+	NextPassword string
+	// AdminUsername and AdminPassword are the operator API's login; unset, it is off.
+	AdminUsername   string
+	AdminPassword   string
 	TLSCert         string
 	TLSKey          string
 	EncryptionKey   string
@@ -87,6 +90,8 @@ var settingUsage = map[string]string{
 	"OMNIBROKER_PASSWORD":            "basic-auth password the platform uses",
 	"OMNIBROKER_NEXT_USERNAME":       "a second platform user name, while the password rotates (default: OMNIBROKER_USERNAME)",
 	"OMNIBROKER_NEXT_PASSWORD":       "a second platform password, accepted beside OMNIBROKER_PASSWORD while it rotates",
+	"OMNIBROKER_ADMIN_USERNAME":      "basic-auth user name of the operator API under /admin/v1 (unset: the API is off)",
+	"OMNIBROKER_ADMIN_PASSWORD":      "basic-auth password of the operator API, not one of the platform's",
 	"OMNIBROKER_TLS_CERT":            "PEM certificate file: with OMNIBROKER_TLS_KEY, serve HTTPS only (re-read when it changes)",
 	"OMNIBROKER_TLS_KEY":             "PEM private key file of OMNIBROKER_TLS_CERT",
 	"OMNIBROKER_ENCRYPTION_KEY":      "base64 of 32 random bytes that seals credentials at rest",
@@ -173,6 +178,28 @@ func authSettings(c *Config, r *envReader) {
 	case c.NextUsername == "":
 		c.NextUsername = c.Username
 	}
+}
+
+// adminSettings is the operator API's login (/admin/v1), which must not be one of the
+// platform's: a platform that holds the broker's credentials must not also hold the repairs.
+// It is read after authSettings.
+func adminSettings(c *Config, r *envReader) {
+	c.AdminUsername = r.text("OMNIBROKER_ADMIN_USERNAME", "")
+	c.AdminPassword = r.text("OMNIBROKER_ADMIN_PASSWORD", "")
+	switch {
+	case (c.AdminUsername == "") != (c.AdminPassword == ""):
+		r.fail("OMNIBROKER_ADMIN_USERNAME", "and OMNIBROKER_ADMIN_PASSWORD are set one without the other; set both to turn the operator API on, or neither")
+	case c.AdminPassword != "" && (c.AdminPassword == c.Password || c.AdminPassword == c.NextPassword):
+		r.fail("OMNIBROKER_ADMIN_PASSWORD", "is one of the platform's passwords; the operator API needs a password of its own")
+	}
+}
+
+// admin is the operator API's login, none when it is off.
+func (c Config) admin() []broker.Credential {
+	if c.AdminPassword == "" {
+		return nil
+	}
+	return []broker.Credential{{Username: c.AdminUsername, Password: c.AdminPassword}}
 }
 
 // keySettings is the keys that seal credentials at rest.

@@ -28,6 +28,7 @@ import (
 	"github.com/omnibroker/omnibroker/broker"
 	"github.com/omnibroker/omnibroker/catalog"
 	"github.com/omnibroker/omnibroker/internal/fault"
+	"github.com/omnibroker/omnibroker/operator"
 	"github.com/omnibroker/omnibroker/store"
 )
 
@@ -187,6 +188,7 @@ func serve(cfg Config) error {
 		Catalog: cat, Store: st, Backends: adapters, Logger: logger,
 		SyncBudget: cfg.SyncBudget, WaitPoll: cfg.WaitPoll, MaxAttempts: cfg.MaxAttempts, Logins: cfg.Logins,
 		Collectors: processCollectors(calls), MetricsApart: cfg.MetricsListen != "",
+		Admin: adminAPI(cfg, &operator.Operator{Store: st, Backends: adapters, Catalog: cat, Logger: logger.Session("operator-api")}),
 	})
 	pool := b.NewPool(broker.PoolConfig{
 		Workers: cfg.Workers, Lease: cfg.Lease, PollInterval: cfg.PollInterval, RetryBase: cfg.RetryBase,

@@ -2,32 +2,16 @@ package main
 
 import (
 	"bufio"
-	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"os/user"
 	"strings"
-	"syscall"
 
-	"code.cloudfoundry.org/lager/v3"
-
-	"github.com/omnibroker/omnibroker/backends"
-	"github.com/omnibroker/omnibroker/broker"
-	"github.com/omnibroker/omnibroker/catalog"
 	"github.com/omnibroker/omnibroker/operator"
 	"github.com/omnibroker/omnibroker/store"
 )
-
-// exitCode is an error that only sets the exit status: 1 found something to act on, 3 could
-// not finish (a node that did not answer). What it stands for was printed already.
-type exitCode int
-
-func (c exitCode) Error() string { return fmt.Sprintf("exit status %d", int(c)) }
 
 // orphansFlags are the flags of the orphans command.
 type orphansFlags struct {
@@ -57,75 +41,37 @@ func orphans(cfg Config, _ []string) error {
 		fmt.Fprintln(os.Stderr, "omnibroker orphans: --purge and --restore go one at a time")
 		return exitCode(2)
 	}
-	cat, err := catalog.Load(cfg.CatalogPath)
+	c, closeAll, err := openOperator(cfg, "orphans")
 	if err != nil {
-		return fmt.Errorf("OMNIBROKER_CONFIG %s: %w", cfg.CatalogPath, err)
+		return err
 	}
-	nodes := operator.Nodes{}
-	for _, be := range cat.Config.Backends {
-		for _, n := range be.Nodes {
-			nodes[be.Name] = append(nodes[be.Name], n.Name)
-		}
-	}
-	if f.scope.Backend != "" && nodes[f.scope.Backend] == nil {
+	defer closeAll()
+	if f.scope.Backend != "" && c.op.Nodes()[f.scope.Backend] == nil {
 		fmt.Fprintf(os.Stderr, "omnibroker orphans: the catalog has no backend %q\n", f.scope.Backend)
 		return exitCode(2)
 	}
-	keys, err := store.ParseKeyring(cfg.EncryptionKey, cfg.OldKeys)
-	if err != nil {
-		return fmt.Errorf("OMNIBROKER_ENCRYPTION_KEY: %w", err)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	// The log goes to stderr, so that stdout holds the report alone.
-	logger, err := newLoggerOn(os.Stderr, cfg.LogLevel)
+	report, err := c.op.FindOrphans(c.ctx, f.scope)
 	if err != nil {
 		return err
 	}
-	logger = logger.Session("orphans", lager.Data{"os-user": runningUser()})
-	st, err := store.Open(ctx, cfg.DatabaseURL, keys)
-	if err != nil {
-		return fmt.Errorf("DATABASE_URL: %w", err)
-	}
-	defer st.Close()
-	adapters, closeBackends, err := openBackends(ctx, logger, cat, backends.NewCallMetrics())
-	if err != nil {
-		return err
-	}
-	defer closeBackends()
-
-	report, err := operator.FindOrphans(ctx, st, adapters, nodes, f.scope)
-	if err != nil {
-		return err
-	}
-	out := os.Stdout
 	if f.jsonW && !f.purge && !f.restore {
-		_ = json.NewEncoder(out).Encode(report)
+		printJSON(report)
 	} else if !f.jsonW {
-		writeOrphans(out, report)
+		writeOrphans(os.Stdout, report)
 	}
 	left := report.Found()
 	failed := len(report.Unchecked) > 0
 	if f.purge || f.restore {
-		if err := st.Migrate(ctx); err != nil { // the purge kind needs migration 10
-			return err
-		}
-		b := broker.New(broker.Config{Catalog: cat, Store: st, Backends: adapters, Logger: logger, MaxAttempts: cfg.MaxAttempts})
-		pool := b.NewPool(broker.PoolConfig{Workers: 2, Lease: cfg.Lease, PollInterval: cfg.PollInterval,
-			RetryBase: cfg.RetryBase, RescueInterval: cfg.RescueInterval})
-		fetchCtx, stopFetching := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() { pool.Run(fetchCtx, ctx); close(done) }()
 		var repairs []repair
-		if f.purge {
-			repairs, left, failed = purgeOrphans(ctx, logger, st, report, f, failed)
-		} else {
-			repairs, left, failed = restoreLogins(ctx, logger, st, report, failed)
-		}
-		stopFetching()
-		<-done
+		c.withWorkers(func() {
+			if f.purge {
+				repairs, left, failed = c.purgeOrphans(report, f, failed)
+			} else {
+				repairs, left, failed = c.restoreLogins(report, failed)
+			}
+		})
 		if f.jsonW {
-			_ = json.NewEncoder(out).Encode(struct {
+			printJSON(struct {
 				operator.OrphanReport
 				Repairs []repair `json:"repairs"`
 			}{report, repairs})
@@ -140,9 +86,10 @@ func orphans(cfg Config, _ []string) error {
 	return nil
 }
 
-// repair is one purge or restore the command queued, and how it ended.
+// repair is one purge or restore the command asked for, and how it ended.
 type repair struct {
-	Operation   string `json:"operation_id"`
+	Repair      string `json:"repair_id"`
+	Operation   string `json:"operation_id,omitempty"`
 	What        string `json:"what"`
 	State       string `json:"state"`
 	Description string `json:"description,omitempty"`
@@ -150,7 +97,7 @@ type repair struct {
 
 // purgeOrphans purges each orphan of report, asking first unless f.yes; it reports the
 // purges, whether anything is left to act on, and whether anything could not finish.
-func purgeOrphans(ctx context.Context, logger lager.Logger, st *store.Store, report operator.OrphanReport, f orphansFlags, failed bool) ([]repair, bool, bool) {
+func (c *operatorCommand) purgeOrphans(report operator.OrphanReport, f orphansFlags, failed bool) ([]repair, bool, bool) {
 	var repairs []repair
 	left := len(report.Missing) > 0
 	in := bufio.NewReader(os.Stdin)
@@ -167,8 +114,8 @@ func purgeOrphans(ctx context.Context, logger lager.Logger, st *store.Store, rep
 				continue
 			}
 		}
-		op, err := operator.Purge(ctx, logger, st, o)
-		r, done := finish(ctx, st, op, err, "purge "+what)
+		rec, op, err := c.op.Purge(c.ctx, c.actor, o)
+		r, done := c.finish(rec, op, err, "purge "+what)
 		repairs = append(repairs, r)
 		left, failed = left || !done, failed || !done
 	}
@@ -176,7 +123,7 @@ func purgeOrphans(ctx context.Context, logger lager.Logger, st *store.Store, rep
 }
 
 // restoreLogins restores each restorable missing login of report.
-func restoreLogins(ctx context.Context, logger lager.Logger, st *store.Store, report operator.OrphanReport, failed bool) ([]repair, bool, bool) {
+func (c *operatorCommand) restoreLogins(report operator.OrphanReport, failed bool) ([]repair, bool, bool) {
 	var repairs []repair
 	left := len(report.Orphans) > 0
 	for _, m := range report.Missing {
@@ -184,23 +131,24 @@ func restoreLogins(ctx context.Context, logger lager.Logger, st *store.Store, re
 			left = true
 			continue
 		}
-		op, err := operator.Restore(ctx, logger, st, m)
-		r, done := finish(ctx, st, op, err, fmt.Sprintf("restore %s of binding %s", m.Object, m.BindingID))
+		rec, op, err := c.op.Restore(c.ctx, c.actor, m)
+		r, done := c.finish(rec, op, err, fmt.Sprintf("restore %s of binding %s", m.Object, m.BindingID))
 		repairs = append(repairs, r)
 		left, failed = left || !done, failed || !done
 	}
 	return repairs, left, failed
 }
 
-// finish waits for op, queued unless err, prints how it ended, and reports whether it succeeded.
-func finish(ctx context.Context, st *store.Store, op store.Operation, err error, what string) (repair, bool) {
+// finish waits for op, which repair rec queued unless err, prints how it ended, and reports
+// whether it succeeded.
+func (c *operatorCommand) finish(rec store.Repair, op store.Operation, err error, what string) (repair, bool) {
 	if err == nil {
-		op, err = operator.Wait(ctx, st, op.ID)
+		op, err = operator.Wait(c.ctx, c.op.Store, op.ID)
 	}
-	r := repair{Operation: op.ID, What: what, State: string(op.State), Description: op.Description}
+	r := repair{Repair: rec.ID, Operation: op.ID, What: what, State: string(op.State), Description: op.Description}
 	switch {
-	case errors.Is(err, store.ErrBusy):
-		r.State, r.Description = "refused", "another operation of the same object, instance or binding is queued or running"
+	case rec.Outcome == store.RepairRefused:
+		r.State, r.Description = "refused", rec.Detail
 	case err != nil:
 		r.State, r.Description = "unfinished", err.Error()
 	}
@@ -247,12 +195,4 @@ func writeOrphans(w io.Writer, report operator.OrphanReport) {
 	if !report.Found() && len(report.Unchecked) == 0 {
 		fmt.Fprintln(w, "no orphans, and nothing of a live instance or binding is missing")
 	}
-}
-
-// runningUser is who runs the command, for the log of its repairs.
-func runningUser() string {
-	if u, err := user.Current(); err == nil {
-		return u.Username
-	}
-	return os.Getenv("USER")
 }
