@@ -142,7 +142,7 @@ var _ = Describe("The chain's log", func() {
 			Expect(serve(creds[0], creds[1]).Code).To(Equal(http.StatusUnauthorized))
 			failed := logger.Logs()[0]
 			Expect(failed.Message).To(Equal("chain.login-failed"))
-			Expect(failed.Data).To(Equal(lager.Data{"remote-address": "192.0.2.1:1234", "reason": "wrong-login"}))
+			Expect(failed.Data).To(Equal(lager.Data{"remote-address": "192.0.2.1:1234", "reason": "wrong-login", "realm": "omnibroker"}))
 			Expect(levelOf("chain.request")).To(Equal([]lager.LogLevel{lager.INFO}))
 			Expect(string(logger.Buffer().Contents())).NotTo(ContainSubstring("nope-pw"))
 		}

@@ -31,4 +31,3 @@ var _ = Describe("Repairs", func() {
 		Expect(st.Repairs(ctx, time.Now().Add(time.Minute), 10)).To(BeEmpty(), "none asked for since")
 	})
 })
-
