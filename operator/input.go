@@ -63,4 +63,3 @@ func (o *Operator) checkScope(scope Scope) error {
 	}
 	return badRequest("the catalog has no node of that name")
 }
-
