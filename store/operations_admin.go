@@ -33,11 +33,16 @@ type ListedOperation struct {
 	UpdatedAt  time.Time  `db:"updated_at" json:"updated_at"`
 	RunAfter   time.Time  `db:"run_after" json:"run_after"`
 	FinishedAt *time.Time `db:"finished_at" json:"finished_at,omitempty"`
-	// Age is how long ago it was created, on the database's clock.
-	Age time.Duration `db:"age" json:"age_seconds"`
+	// AgeSeconds is how long ago it was created, on the database's clock (Age).
+	AgeSeconds float64 `db:"age_seconds" json:"age_seconds"`
 	// Latest says that it is the operation last_operation answers for its instance or
 	// binding when polled without an operation id: the only one RetryOperation takes.
 	Latest bool `db:"latest" json:"latest"`
+}
+
+// Age is how long ago op was created, on the database's clock.
+func (op ListedOperation) Age() time.Duration {
+	return time.Duration(op.AgeSeconds * float64(time.Second))
 }
 
 // Attempt is one attempt of an operation, as the trigger of migration 11 records it.
@@ -81,7 +86,7 @@ SELECT o.id, o.kind, o.instance_id, COALESCE(o.binding_id, '') AS binding_id, o.
     o.max_attempts, o.description, o.created_at, o.updated_at, o.run_after, o.finished_at,
     CASE WHEN o.state = 'running' THEN COALESCE(o.lease_owner, '') ELSE '' END AS worker,
     COALESCE(CASE WHEN o.kind = 'purge' THEN o.request->>'node' ELSE i.node END, '') AS node,
-    (EXTRACT(EPOCH FROM now() - o.created_at) * 1e9)::bigint AS age,
+    EXTRACT(EPOCH FROM now() - o.created_at)::float8 AS age_seconds,
     ` + latestOf + ` AS latest
 FROM operations o
 LEFT JOIN instances i ON i.id = o.instance_id`
@@ -358,4 +363,10 @@ func subjectOf(op Operation) string {
 		return "binding " + op.BindingID
 	}
 	return "instance " + op.InstanceID
+}
+
+// Retryable tells whether RetryOperation takes a failed operation of kind.
+func Retryable(kind OperationKind) bool {
+	_, ok := retryable[kind]
+	return ok
 }

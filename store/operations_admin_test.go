@@ -64,7 +64,7 @@ var _ = Describe("ListOperations", func() {
 		Expect(ids(ops)).To(Equal([]string{queued.ID, running.ID, failed.ID}), "the succeeded provisions are not listed")
 		Expect(ops[1]).To(SatisfyAll(HaveField("State", store.OpRunning), HaveField("Node", "pg-2"),
 			HaveField("Worker", "worker-r"), HaveField("Attempt", 1), HaveField("MaxAttempts", 3),
-			HaveField("Age", BeNumerically(">", 0)), HaveField("Latest", true)))
+			HaveField("Age()", BeNumerically(">", 0)), HaveField("Latest", true)))
 		Expect(ops[2]).To(SatisfyAll(HaveField("Kind", store.OpDeprovision), HaveField("InstanceID", failedInst.ID),
 			HaveField("Description", "node mysql-local refused the connection"), HaveField("Worker", ""),
 			HaveField("FinishedAt", Not(BeNil())), HaveField("Latest", true)))
