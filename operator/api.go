@@ -36,6 +36,7 @@ func NewAPI(o *Operator) *API {
 	r.Route("/admin/v1", func(r chi.Router) {
 		a.orphanRoutes(r)
 		a.repairRoutes(r)
+		a.operationRoutes(r)
 	})
 	a.router = r
 	return a

@@ -42,6 +42,9 @@ func refusal(err error) (string, bool) {
 	if r, ok := errors.AsType[*Refused](err); ok {
 		return r.Reason, true
 	}
+	if r, ok := errors.AsType[*store.RefusedError](err); ok {
+		return r.Reason, true
+	}
 	if errors.Is(err, store.ErrBusy) {
 		return "another operation of the same object, instance or binding is queued or running", true
 	}
@@ -67,23 +70,41 @@ func (o *Operator) Nodes() Nodes {
 // returns none, refused or failed when it returns an error. Its error is run's, or the state
 // database's when the repair could not even be recorded, in which case nothing was run.
 func (o *Operator) repair(ctx context.Context, actor Actor, action, target string, run func() (store.Operation, error)) (store.Repair, store.Operation, error) {
+	return o.record(ctx, actor, action, target, func() (made, error) {
+		op, err := run()
+		return made{op: op, queued: op.ID != ""}, err
+	})
+}
+
+// made is what a repair made in the state database: the operation it queued or acted on, if
+// any, whether it went to the queue, and a sentence to record with it (never a credential).
+type made struct {
+	op     store.Operation
+	queued bool
+	detail string
+}
+
+// record is repair for a run that says what it made: queued when it queued an operation, else
+// done, with its detail; refused or failed when it returns an error.
+func (o *Operator) record(ctx context.Context, actor Actor, action, target string, run func() (made, error)) (store.Repair, store.Operation, error) {
 	rec, err := o.Store.StartRepair(ctx, actor.Name, actor.Via, action, target)
 	if err != nil {
 		return store.Repair{}, store.Operation{}, err
 	}
 	data := lager.Data{"repair-id": rec.ID, "requested-by": actor.Name, "via": actor.Via, "action": action, "target": target}
 	o.Logger.Info("repair-requested", data)
-	op, runErr := run()
+	m, runErr := run()
+	op := m.op
 	if runErr != nil {
 		op = store.Operation{}
 	}
-	rec.OperationID, rec.Outcome, rec.Detail = op.ID, store.RepairDone, ""
+	rec.OperationID, rec.Outcome, rec.Detail = op.ID, store.RepairDone, m.detail
 	switch reason, refused := refusal(runErr); {
 	case refused:
 		rec.Outcome, rec.Detail = store.RepairRefused, reason
 	case runErr != nil:
 		rec.Outcome, rec.Detail = store.RepairFailed, sentence(runErr)
-	case op.ID != "":
+	case m.queued:
 		rec.Outcome = store.RepairQueued
 	}
 	if err := o.Store.FinishRepair(ctx, rec.ID, rec.Outcome, rec.OperationID, rec.Detail); err != nil && runErr == nil {
