@@ -50,6 +50,14 @@ func init() {
 			settings: []settings{stateSettings, keySettings}, run: func(cfg Config, _ []string) error { return reseal(cfg) }},
 		{name: "orphans", summary: "find what the nodes hold that nothing owns, and what live instances lack",
 			settings: operatorSettings, nodes: true, flags: declareOrphansFlags, run: orphans},
+		{name: "operations", summary: "list the operations queued, running or failed",
+			settings: operatorSettings, nodes: true, flags: declareOperationsFlags, run: operations},
+		{name: "operations show", args: "ID", nargs: 1, summary: "show an operation and the history of its attempts",
+			settings: operatorSettings, nodes: true, flags: declareShowFlags, run: showOperation},
+		{name: "operations retry", args: "ID", nargs: 1, summary: "queue a failed operation again and wait for it",
+			settings: operatorSettings, nodes: true, flags: declareShowFlags, run: retryOperation},
+		{name: "operations cancel", args: "ID", nargs: 1, summary: "fail a queued operation with --reason",
+			settings: operatorSettings, nodes: true, flags: declareCancelFlags, run: cancelOperation},
 		{name: "catalog check", args: "FILE", nargs: 1, summary: "validate a catalog file", run: checkCatalog},
 		{name: "version", summary: "print the version, the commit and the Go version it was built with",
 			run: func(Config, []string) error { fmt.Print(versionText()); return nil }},
@@ -82,7 +90,8 @@ func run(args []string, stderr io.Writer) int {
 	if cmd.flags != nil {
 		cmd.flags(fs)
 	}
-	if err := fs.Parse(rest); err != nil {
+	positional, err := parseFlags(fs, rest)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			writeHelp(os.Stdout, cmd)
 			return 0
@@ -91,14 +100,14 @@ func run(args []string, stderr io.Writer) int {
 		writeCommandUsage(stderr, cmd)
 		return 2
 	}
-	if cmd.nargs >= 0 && fs.NArg() != cmd.nargs {
-		fmt.Fprintf(stderr, "omnibroker %s: takes %d argument(s), got %d\n", cmd.name, cmd.nargs, fs.NArg())
+	if cmd.nargs >= 0 && len(positional) != cmd.nargs {
+		fmt.Fprintf(stderr, "omnibroker %s: takes %d argument(s), got %d\n", cmd.name, cmd.nargs, len(positional))
 		writeCommandUsage(stderr, cmd)
 		return 2
 	}
 	cfg, err := loadConfig(cmd.settings...)
 	if err == nil {
-		err = cmd.run(cfg, fs.Args())
+		err = cmd.run(cfg, positional)
 	}
 	if code, ok := errors.AsType[exitCode](err); ok {
 		return int(code)
@@ -114,15 +123,39 @@ func run(args []string, stderr io.Writer) int {
 	return 0
 }
 
-// find is the command whose words begin args, and the arguments after them.
+// find is the command whose words begin args, the one of most words when several do
+// ("operations show ID" is not "operations" with an argument), and the arguments after them.
 func find(args []string) (*command, []string) {
+	var found *command
+	var rest []string
 	for i := range commands {
 		words := strings.Fields(commands[i].name)
-		if len(args) >= len(words) && slices.Equal(args[:len(words)], words) {
-			return &commands[i], args[len(words):]
+		if len(args) >= len(words) && slices.Equal(args[:len(words)], words) &&
+			(found == nil || len(words) > len(strings.Fields(found.name))) {
+			found, rest = &commands[i], args[len(words):]
 		}
 	}
-	return nil, nil
+	return found, rest
+}
+
+// parseFlags parses the flags of fs wherever they stand among args, before or after the
+// arguments ("operations cancel ID --reason R"), and returns the arguments; after "--" every
+// one is an argument.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return positional, nil
+		}
+		if at := len(args) - len(rest); at > 0 && args[at-1] == "--" {
+			return append(positional, rest...), nil
+		}
+		positional, args = append(positional, rest[0]), rest[1:]
+	}
 }
 
 func checkCatalog(_ Config, args []string) error {
