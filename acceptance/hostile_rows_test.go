@@ -266,6 +266,10 @@ var adminRoutes = []struct{ name, method, target string }{
 	{"admin orphans purge", http.MethodPost, "/admin/v1/orphans/purge"},
 	{"admin orphans restore", http.MethodPost, "/admin/v1/orphans/restore"},
 	{"admin repairs", http.MethodGet, "/admin/v1/repairs"},
+	{"admin operations", http.MethodGet, "/admin/v1/operations"},
+	{"admin operation", http.MethodGet, "/admin/v1/operations/{I}"},
+	{"admin operation retry", http.MethodPost, "/admin/v1/operations/{I}/retry"},
+	{"admin operation cancel", http.MethodPost, "/admin/v1/operations/{I}/cancel"},
 }
 
 // asOperator spoils a client into the operator API's, then spoil (when not nil) spoils it further.
@@ -314,6 +318,43 @@ func adminRows() []named {
 	} {
 		add("admin orphans with "+q.name, http.MethodGet, "/admin/v1/orphans?"+q.query, nil, nil, http.StatusBadRequest)
 	}
+	for _, id := range hostileIDs {
+		for _, action := range []string{"", "/retry", "/cancel"} {
+			method := http.MethodPost
+			if action == "" {
+				method = http.MethodGet
+			}
+			add("admin operation"+strings.ReplaceAll(action, "/", " ")+" with "+id.name, method,
+				"/admin/v1/operations/"+strings.ReplaceAll(id.id, "{X}", "{I}")+action, map[string]string{"reason": "r"}, nil, http.StatusBadRequest)
+		}
+	}
+	for _, q := range []struct{ name, query string }{
+		{"a state that is not one", "state=stuck"},
+		{"a state of SQL", "state=failed%27%20OR%20%271%27%3D%271"},
+		{"a state twice", "state=failed&state=queued"},
+		{"an older_than that is not a duration", "older_than=yesterday"},
+		{"a negative older_than", "older_than=-5m"},
+		{"an instance with a NUL", "instance=x%00"},
+		{"a parameter it does not take", "backend=redis"},
+	} {
+		add("admin operations with "+q.name, http.MethodGet, "/admin/v1/operations?"+q.query, nil, nil, http.StatusBadRequest)
+	}
+	add("admin operation with a query", http.MethodGet, "/admin/v1/operations/{I}?state=failed", nil, nil, http.StatusBadRequest)
+	for _, b := range []struct{ name, body string }{
+		{"a JSON array", `[]`},
+		{"malformed JSON", `{"reason":`},
+		{"a field it does not take", `{"reason":"r","force":true}`},
+		{"a second object after the first", `{"reason":"r"}{}`},
+		{"no reason", `{}`},
+		{"a reason of spaces", `{"reason":"   "}`},
+		{"a reason with a NUL", `{"reason":"r\u0000"}`},
+		{"a reason of two lines", `{"reason":"r\nDROP TABLE instances"}`},
+		{"a reason over 500 bytes", `{"reason":"` + strings.Repeat("x", 501) + `"}`},
+		{"more than 1 MiB", `{"reason":"` + strings.Repeat("x", 1<<20) + `"}`},
+	} {
+		add("admin operation cancel with "+b.name, http.MethodPost, "/admin/v1/operations/{I}/cancel", b.body, nil, http.StatusBadRequest)
+	}
+	add("admin operation retry with a body it does not take", http.MethodPost, "/admin/v1/operations/{I}/retry", `{"force":true}`, nil, http.StatusBadRequest)
 	add("admin repairs with a limit of a million", http.MethodGet, "/admin/v1/repairs?limit=1000000", nil, nil, http.StatusBadRequest)
 	add("admin repairs with a since that is not a duration", http.MethodGet, "/admin/v1/repairs?since=yesterday", nil, nil, http.StatusBadRequest)
 	for _, b := range []struct{ name, body string }{
