@@ -45,12 +45,12 @@ type OperationDetail struct {
 }
 
 // NeedsAction tells whether op is one a person should look at: a failed one that retry takes
-// (the latest of its instance or binding, of a kind it retries), or, when the listing asked
-// for operations older than some age, a queued or running one, which is then stuck.
+// (store.ListedOperation.Retryable), or, when the listing asked for operations older than some
+// age, a queued or running one, which is then stuck.
 func NeedsAction(op store.ListedOperation, olderThan time.Duration) bool {
 	switch op.State {
 	case store.OpFailed:
-		return op.Latest && store.Retryable(op.Kind)
+		return op.Retryable()
 	case store.OpQueued, store.OpRunning:
 		return olderThan > 0
 	}

@@ -38,6 +38,8 @@ type ListedOperation struct {
 	// Latest says that it is the operation last_operation answers for its instance or
 	// binding when polled without an operation id: the only one RetryOperation takes.
 	Latest bool `db:"latest" json:"latest"`
+	// SubjectState is the state of its instance, or of its binding, now; "" when that is gone.
+	SubjectState string `db:"subject_state" json:"subject_state,omitempty"`
 }
 
 // Age is how long ago op was created, on the database's clock.
@@ -87,9 +89,11 @@ SELECT o.id, o.kind, o.instance_id, COALESCE(o.binding_id, '') AS binding_id, o.
     CASE WHEN o.state = 'running' THEN COALESCE(o.lease_owner, '') ELSE '' END AS worker,
     COALESCE(CASE WHEN o.kind = 'purge' THEN o.request->>'node' ELSE i.node END, '') AS node,
     EXTRACT(EPOCH FROM now() - o.created_at)::float8 AS age_seconds,
-    ` + latestOf + ` AS latest
+    ` + latestOf + ` AS latest,
+    CASE WHEN o.binding_id IS NULL THEN COALESCE(i.state, '') ELSE COALESCE(b.state, '') END AS subject_state
 FROM operations o
-LEFT JOIN instances i ON i.id = o.instance_id`
+LEFT JOIN instances i ON i.id = o.instance_id
+LEFT JOIN bindings b ON b.instance_id = o.instance_id AND b.id = o.binding_id`
 
 const selectListedOperations = listedColumns + `
 WHERE o.state = ANY($1)
@@ -365,8 +369,10 @@ func subjectOf(op Operation) string {
 	return "instance " + op.InstanceID
 }
 
-// Retryable tells whether RetryOperation takes a failed operation of kind.
-func Retryable(kind OperationKind) bool {
-	_, ok := retryable[kind]
-	return ok
+// Retryable tells whether RetryOperation would take op as it was listed: a failed provision,
+// update, deprovision, bind or unbind, the latest of its instance or binding, which is still in
+// the state its failure left (unless another operation on it stands in the way meanwhile).
+func (op ListedOperation) Retryable() bool {
+	states, ok := retryable[op.Kind]
+	return ok && op.State == OpFailed && op.Latest && op.SubjectState == states.failed
 }

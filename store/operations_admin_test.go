@@ -67,7 +67,9 @@ var _ = Describe("ListOperations", func() {
 			HaveField("Age()", BeNumerically(">", 0)), HaveField("Latest", true)))
 		Expect(ops[2]).To(SatisfyAll(HaveField("Kind", store.OpDeprovision), HaveField("InstanceID", failedInst.ID),
 			HaveField("Description", "node mysql-local refused the connection"), HaveField("Worker", ""),
-			HaveField("FinishedAt", Not(BeNil())), HaveField("Latest", true)))
+			HaveField("FinishedAt", Not(BeNil())), HaveField("Latest", true), HaveField("SubjectState", "delete_failed"),
+			HaveField("Retryable()", true)))
+		Expect(ops[0]).To(SatisfyAll(HaveField("SubjectState", "provisioning"), HaveField("Retryable()", false)))
 
 		Expect(ids(list(ctx, store.OperationFilter{States: []store.OperationState{store.OpSucceeded}, InstanceID: done.ID}))).To(HaveLen(1))
 		Expect(ids(list(ctx, store.OperationFilter{States: []store.OperationState{store.OpFailed}}))).To(Equal([]string{failed.ID}))
@@ -77,7 +79,7 @@ var _ = Describe("ListOperations", func() {
 		latestProvision, more, err := st.ListOperations(ctx, store.OperationFilter{States: []store.OperationState{store.OpSucceeded}, InstanceID: failedInst.ID, Limit: 1})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(more).To(BeFalse())
-		Expect(latestProvision).To(ConsistOf(HaveField("Latest", false)), "its deprovision came after it")
+		Expect(latestProvision).To(ConsistOf(SatisfyAll(HaveField("Latest", false), HaveField("Retryable()", false))), "its deprovision came after it")
 		_, more, err = st.ListOperations(ctx, store.OperationFilter{Limit: 2})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(more).To(BeTrue())
@@ -92,7 +94,7 @@ var _ = Describe("ListOperations", func() {
 		ops := list(ctx, store.OperationFilter{InstanceID: inst.ID, States: []store.OperationState{store.OpQueued, store.OpSucceeded}})
 		Expect(ops).To(HaveLen(4))
 		Expect(ops[0]).To(SatisfyAll(HaveField("BindingID", other.ID), HaveField("Kind", store.OpBind), HaveField("Latest", true)))
-		Expect(ops[1]).To(SatisfyAll(HaveField("ID", unbind.ID), HaveField("Latest", true)))
+		Expect(ops[1]).To(SatisfyAll(HaveField("ID", unbind.ID), HaveField("Latest", true), HaveField("SubjectState", "deleting")))
 		Expect(ops[2]).To(SatisfyAll(HaveField("BindingID", b.ID), HaveField("Kind", store.OpBind), HaveField("Latest", false)))
 		Expect(ops[3]).To(SatisfyAll(HaveField("Kind", store.OpProvision), HaveField("Latest", true)),
 			"binding operations do not supersede the instance's own")
