@@ -160,6 +160,43 @@ var _ = Describe("omnibroker operations", func() {
 		Expect(s.ExitCode()).To(Equal(0), "the failed provision is no operation to act on: its instance is gone: %s", s.Out.Contents())
 	})
 
+	It("retries a failed unbind once the node answers again: the login goes, and the platform's DELETE answers 410", func(ctx SpecContext) {
+		state := newStateDB()
+		b := startBroker(state, nil)
+		cf := b.client()
+		id, bindingID := newID(), newID()
+		cf.provisionReady(id, mysqlPlan, nil)
+		creds := cf.bindReady(id, bindingID, mysqlPlan, newID())
+		rememberSecret("the unbound binding's password", creds.str("password"))
+
+		By("unbinding while the broker's MySQL URL points at a port nothing listens on")
+		b.stop()
+		b = startBroker(state, map[string]string{"OMNIBROKER_MYSQL_URL": "mysql://root@127.0.0.1:1/",
+			"OMNIBROKER_MAX_ATTEMPTS": "1"})
+		cf = b.client()
+		r := cf.unbind(id, bindingID, mysqlPlan, true)
+		Expect(r.Status).To(Equal(http.StatusAccepted), r.String())
+		unbind := operationOf(r)
+		Expect(cf.awaitBinding(id, bindingID, mysqlPlan, unbind).str("state")).To(Equal("failed"))
+		b.stop()
+		b = startBroker(state, nil)
+		cf = b.client()
+
+		By("retrying it")
+		s := operationsCLI(state, nil, "--state", "failed", "--json")
+		Expect(s.ExitCode()).To(Equal(1))
+		Expect(decoded[operationList](s).Operations).To(ConsistOf(SatisfyAll(HaveField("ID", unbind),
+			HaveField("BindingID", bindingID), HaveField("Kind", "unbind"), HaveField("Latest", true))))
+		s = operationsCLI(state, nil, "retry", unbind)
+		Expect(s.ExitCode()).To(Equal(0), "%s", s.Out.Contents())
+		Expect(string(s.Out.Contents())).To(ContainSubstring("(unbind of binding " + bindingID + " of instance " + id + "): succeeded"))
+		_, err := mysqlTryLogin(ctx, creds.str("uri"))
+		Expect(err).To(HaveOccurred(), "the binding's login is gone")
+		expectJSONObject(cf.unbind(id, bindingID, mysqlPlan, true), http.StatusGone)
+		Expect(cf.getBinding(id, bindingID).Status).To(Equal(http.StatusNotFound))
+		cf.deprovisionGone(id, mysqlPlan)
+	})
+
 	It("cancels a queued provision with a reason the platform reads, the instance failed, and refuses to cancel a finished or a running one", func() {
 		state := newStateDB()
 		cf := startBroker(state, map[string]string{"OMNIBROKER_WORKERS": "0"}).client()
