@@ -229,25 +229,14 @@ func (s *Store) RetryOperation(ctx context.Context, id string, attempts int, des
 		if !ok {
 			return refused("operation %s is a %s; retry takes provision, update, deprovision, bind and unbind operations (the broker's sweeps start restores and expiries again themselves, and orphans --purge finds an orphan again)", id, first.Kind)
 		}
-		if err := lockInstance(ctx, tx, first.InstanceID, first.BindingID); errors.Is(err, ErrNotFound) {
-			return refused("operation %s acts on instance %s, which is gone", id, first.InstanceID)
-		} else if err != nil {
+		if err := lockSubject(ctx, tx, first); err != nil {
 			return err
-		}
-		state, query, args := "", selectInstanceState, []any{first.InstanceID}
-		if first.BindingID != "" {
-			query, args = selectBindingState, []any{first.InstanceID, first.BindingID}
-			if err := lockRow(ctx, tx, lockBindingForUpdate, first.InstanceID, first.BindingID); errors.Is(err, ErrNotFound) {
-				return refused("operation %s acts on binding %s, which is gone", id, first.BindingID)
-			} else if err != nil {
-				return err
-			}
 		}
 		if op, err = operationIn(ctx, tx, selectOperationForUpdate, id); err != nil {
 			return err
 		}
 		if op.State != OpFailed {
-			return refused("operation %s is %s; retry takes a failed one", id, op.State)
+			return refused("operation %s %s; retry takes a failed one", id, standing(op.State))
 		}
 		var latest string
 		if err := tx.GetContext(ctx, &latest, selectLatestOfOperation, id); errors.Is(err, sql.ErrNoRows) {
@@ -258,18 +247,19 @@ func (s *Store) RetryOperation(ctx context.Context, id string, attempts int, des
 		if err := checkIdle(ctx, tx, op.InstanceID, op.BindingID); err != nil {
 			return err
 		}
+		query, args := selectInstanceState, []any{op.InstanceID}
+		setState := setInstanceState
+		if op.BindingID != "" {
+			query, args, setState = selectBindingState, []any{op.InstanceID, op.BindingID}, setBindingStateOf
+		}
+		var state string
 		if err := tx.GetContext(ctx, &state, query, args...); err != nil {
 			return fmt.Errorf("read the state of its %s: %w", subjectOf(op), err)
 		}
 		if state != states.failed {
 			return refused("the %s of operation %s is %s, not %s as its failure left it", subjectOf(op), id, state, states.failed)
 		}
-		setState := setInstanceState
-		if op.BindingID != "" {
-			setState, args = setBindingStateOf, append(args, states.running)
-		} else {
-			args = append(args, states.running)
-		}
+		args = append(args, states.running)
 		if _, err := tx.ExecContext(ctx, setState, args...); err != nil {
 			return fmt.Errorf("set the state of its %s: %w", subjectOf(op), err)
 		}
@@ -340,12 +330,37 @@ func (s *Store) CancelOperation(ctx context.Context, id, description string) (Op
 	return op, nil
 }
 
+// lockSubject takes steps 1 and 2 of the lock order for a repair of op: its instance, and its
+// binding when it acts on one; a refusal when either is gone.
+func lockSubject(ctx context.Context, tx *sqlx.Tx, op Operation) error {
+	err := lockInstance(ctx, tx, op.InstanceID, op.BindingID)
+	if errors.Is(err, ErrNotFound) {
+		return refused("operation %s acts on instance %s, which is gone", op.ID, op.InstanceID)
+	}
+	if err != nil || op.BindingID == "" {
+		return err
+	}
+	err = lockRow(ctx, tx, lockBindingForUpdate, op.InstanceID, op.BindingID)
+	if errors.Is(err, ErrNotFound) {
+		return refused("operation %s acts on binding %s, which is gone", op.ID, op.BindingID)
+	}
+	return err
+}
+
+// standing says where an operation in state is: "is queued", "has succeeded".
+func standing(state OperationState) string {
+	if state == OpQueued || state == OpRunning {
+		return "is " + string(state)
+	}
+	return "has " + string(state)
+}
+
 // notQueued is the refusal of a cancel of op, which is not queued.
 func notQueued(op Operation) error {
 	if op.State == OpRunning {
 		return refused("operation %s is running: it is its worker's now, and cancel takes only a queued one (a running one ends by itself, or fails after its attempts)", op.ID)
 	}
-	return refused("operation %s has %s already; cancel takes only a queued one", op.ID, op.State)
+	return refused("operation %s %s already; cancel takes only a queued one", op.ID, standing(op.State))
 }
 
 // operationIn reads operation id in tx with query (selectOperation, or it FOR UPDATE).

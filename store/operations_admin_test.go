@@ -171,7 +171,7 @@ var _ = Describe("RetryOperation", func() {
 		Expect(err).NotTo(HaveOccurred())
 
 		_, err = st.RetryOperation(ctx, provision[0].ID, 3, "again")
-		Expect(refusal(err)).To(ContainSubstring("is succeeded; retry takes a failed one"))
+		Expect(refusal(err)).To(ContainSubstring("has succeeded; retry takes a failed one"))
 
 		_, queued := createInstance(ctx)
 		_, err = st.RetryOperation(ctx, queued.ID, 3, "again")
