@@ -270,6 +270,9 @@ var adminRoutes = []struct{ name, method, target string }{
 	{"admin operation", http.MethodGet, "/admin/v1/operations/{I}"},
 	{"admin operation retry", http.MethodPost, "/admin/v1/operations/{I}/retry"},
 	{"admin operation cancel", http.MethodPost, "/admin/v1/operations/{I}/cancel"},
+	{"admin nodes", http.MethodGet, "/admin/v1/nodes"},
+	{"admin node drain", http.MethodPost, "/admin/v1/nodes/pg-local/drain"},
+	{"admin node undrain", http.MethodPost, "/admin/v1/nodes/pg-local/undrain"},
 }
 
 // asOperator spoils a client into the operator API's, then spoil (when not nil) spoils it further.
@@ -355,6 +358,15 @@ func adminRows() []named {
 		add("admin operation cancel with "+b.name, http.MethodPost, "/admin/v1/operations/{I}/cancel", b.body, nil, http.StatusBadRequest)
 	}
 	add("admin operation retry with a body it does not take", http.MethodPost, "/admin/v1/operations/{I}/retry", `{"force":true}`, nil, http.StatusBadRequest)
+	for _, reason := range []struct{ name, body string }{
+		{"a NUL", `{"reason":"a\u0000"}`},
+		{"an escape character", `{"reason":"\u001b[2J"}`},
+		{"2 kB", `{"reason":"` + strings.Repeat("r", 2000) + `"}`},
+		{"a number", `{"reason":7}`},
+	} {
+		add("admin node drain with a reason of "+reason.name, http.MethodPost, "/admin/v1/nodes/pg-local/drain", reason.body, nil, http.StatusBadRequest)
+	}
+	add("admin drain of a node the catalog lacks", http.MethodPost, "/admin/v1/nodes/'%3B%20DROP%20TABLE%20node_drains%3B--/drain", nil, nil, http.StatusNotFound)
 	add("admin repairs with a limit of a million", http.MethodGet, "/admin/v1/repairs?limit=1000000", nil, nil, http.StatusBadRequest)
 	add("admin repairs with a since that is not a duration", http.MethodGet, "/admin/v1/repairs?since=yesterday", nil, nil, http.StatusBadRequest)
 	for _, b := range []struct{ name, body string }{

@@ -96,15 +96,21 @@ func pairPool(kind, urlEnvA, urlEnvB string) string {
 // redis-down being the spec's Redis server on downPort and redis-b the one on redisBPort.
 func startPoolBroker(downPort, redisBPort int) *broker {
 	GinkgoHelper()
+	return startBroker(newStateDB(), poolEnv(downPort, redisBPort))
+}
+
+// poolEnv is what a broker serving poolCatalog adds to the suite's environment.
+func poolEnv(downPort, redisBPort int) map[string]string {
+	GinkgoHelper()
 	path := filepath.Join(GinkgoT().TempDir(), "pools.yml")
 	Expect(os.WriteFile(path, []byte(poolCatalog), 0o600)).To(Succeed())
-	return startBroker(newStateDB(), map[string]string{
+	return map[string]string{
 		"OMNIBROKER_CONFIG":              path,
 		"OMNIBROKER_MAX_ATTEMPTS":        "2",
 		"OMNIBROKER_RETRY_BASE":          "100ms",
 		"OMNIBROKER_TEST_REDIS_B_URL":    specRedisURL(redisBPort),
 		"OMNIBROKER_TEST_DOWN_REDIS_URL": specRedisURL(downPort),
-	})
+	}
 }
 
 // nodeOf is the node the broker recorded for the instance.

@@ -170,9 +170,12 @@ func (p *Pool) place(ctx context.Context, inst store.Instance, plan catalog.Plan
 		return "", permanentf("backend %q is not configured", plan.Backend)
 	}
 	version := catalog.Version(plan, decodeObject(inst.Parameters))
-	nodes := candidates(cfg, catalog.Want{Plan: plan.Name, Version: version, New: true})
 	var placeErr error
-	node, err := p.b.store.AssignNode(ctx, inst.ID, plan.Backend, func(used map[string]int) (string, error) {
+	allDrained := false
+	node, err := p.b.store.AssignNode(ctx, inst.ID, plan.Backend, func(used map[string]int, drained map[string]bool) (string, error) {
+		want := catalog.Want{Plan: plan.Name, Version: version, New: true}
+		nodes := candidates(cfg, catalog.Want{Plan: want.Plan, Version: want.Version, New: true, Drained: drained})
+		allDrained = len(nodes) == 0 && len(candidates(cfg, want)) > 0
 		node, err := backends.Place(nodes, used, plan.Name, version)
 		placeErr = err
 		return node, err
@@ -183,8 +186,11 @@ func (p *Pool) place(ctx context.Context, inst store.Instance, plan catalog.Plan
 			what += " in version " + version
 		}
 		sentence := fmt.Sprintf("no node of backend %s serves %s; ask the broker's operator to fix the catalog", plan.Backend, what)
-		if errors.Is(placeErr, backends.ErrNoCapacity) {
+		switch {
+		case errors.Is(placeErr, backends.ErrNoCapacity):
 			sentence = fmt.Sprintf("every node of backend %s that serves %s is full; ask the broker's operator for capacity", plan.Backend, what)
+		case allDrained:
+			sentence = fmt.Sprintf("every node of backend %s that serves %s is drained of new instances; ask the broker's operator for a node that takes them", plan.Backend, what)
 		}
 		return "", backends.Permanent(sentence, placeErr)
 	}

@@ -11,21 +11,23 @@ type Want struct {
 	Version string
 	// New is true when the question is whether to place a new instance on the node
 	// (placement, and the versions a new instance may ask for), and false when the instance
-	// already runs there (a plan change: an instance never moves between nodes). Today both
-	// get the same answer. It is the seam for draining a node: a drained node will refuse new
-	// instances and keep serving its own, so the drain state (a field of Node, or of Want,
-	// filled in by whoever knows it) only has to be read here, against New.
+	// already runs there (a plan change: an instance never moves between nodes).
 	New bool
+	// Drained are the nodes drained of new instances (placement reads them from the state
+	// database under its lock): such a node refuses a new instance and keeps serving its own.
+	Drained map[string]bool
 }
 
 // Eligible tells whether node n may run an instance as w asks: n serves the plan (a node
-// without a plans list serves every plan of its backend) and offers the version (a node
-// without versions takes only instances that ask for none). It is the one place that
+// without a plans list serves every plan of its backend), offers the version (a node
+// without versions takes only instances that ask for none), and, for a new instance, is not
+// drained. It is the one place that
 // decides this: placement, plan changes and the versions a plan offers all ask it. It is a
 // pure function of its arguments.
 func Eligible(n Node, w Want) bool {
 	return (len(n.Plans) == 0 || slices.Contains(n.Plans, w.Plan)) &&
-		(w.Version == "" || slices.Contains(n.Versions, w.Version))
+		(w.Version == "" || slices.Contains(n.Versions, w.Version)) &&
+		!(w.New && w.Drained[n.Name])
 }
 
 // Node returns the node of backend named name.

@@ -37,6 +37,7 @@ func NewAPI(o *Operator) *API {
 		a.orphanRoutes(r)
 		a.repairRoutes(r)
 		a.operationRoutes(r)
+		a.nodeRoutes(r)
 	})
 	a.router = r
 	return a

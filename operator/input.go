@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // badRequest is an input the API refuses with 400, its sentence never repeating the input.
@@ -62,4 +64,19 @@ func (o *Operator) checkScope(scope Scope) error {
 		}
 	}
 	return badRequest("the catalog has no node of that name")
+}
+
+// maxTextBytes bounds a sentence a request gives, such as a drain's or a cancel's reason.
+const maxTextBytes = 1000
+
+// checkText refuses a sentence a request gives that is longer than maxTextBytes, not UTF-8, or
+// holds a control character.
+func checkText(s string) error {
+	if len(s) > maxTextBytes {
+		return badRequest(fmt.Sprintf("a reason is at most %d bytes", maxTextBytes))
+	}
+	if !utf8.ValidString(s) || strings.ContainsFunc(s, unicode.IsControl) {
+		return badRequest("a reason must be UTF-8 text without control characters")
+	}
+	return nil
 }

@@ -37,11 +37,12 @@ WHERE id = $1`
 
 // AssignNode places the instance on a node, once: if it already has one, that node is
 // returned. Otherwise, in one transaction holding an advisory lock on the backend, it counts
-// instances per node of that backend, calls choose with the counts, and records the chosen
-// node on the instance, so two workers never overfill a node. choose runs while the lock is
-// held, so it must be quick and must not use the store; its error is returned wrapped.
+// instances per node of that backend, calls choose with the counts and the nodes drained of
+// new instances (DrainNode), and records the chosen node on the instance, so two workers
+// never overfill a node nor place on one drained before. choose runs while the lock is held,
+// so it must be quick and must not use the store; its error is returned wrapped.
 // ErrNotFound when the instance does not exist.
-func (s *Store) AssignNode(ctx context.Context, instanceID, backend string, choose func(used map[string]int) (string, error)) (string, error) {
+func (s *Store) AssignNode(ctx context.Context, instanceID, backend string, choose func(used map[string]int, drained map[string]bool) (string, error)) (string, error) {
 	var node string
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
 		node = ""
@@ -69,7 +70,11 @@ func (s *Store) AssignNode(ctx context.Context, instanceID, backend string, choo
 				used[c.Counted] = c.Used
 			}
 		}
-		chosen, err := choose(used)
+		drained, err := drainedNodes(ctx, tx, backend)
+		if err != nil {
+			return err
+		}
+		chosen, err := choose(used, drained)
 		if err != nil {
 			return fmt.Errorf("choose node: %w", err)
 		}

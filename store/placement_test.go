@@ -12,8 +12,8 @@ import (
 )
 
 // leastUsed picks the node of nodes with the fewest instances, the first on a tie.
-func leastUsed(nodes ...string) func(map[string]int) (string, error) {
-	return func(used map[string]int) (string, error) {
+func leastUsed(nodes ...string) func(map[string]int, map[string]bool) (string, error) {
+	return func(used map[string]int, _ map[string]bool) (string, error) {
 		best := nodes[0]
 		for _, n := range nodes[1:] {
 			if used[n] < used[best] {
@@ -85,11 +85,33 @@ var _ = Describe("AssignNode", func() {
 
 		inst := createOn(ctx)
 		var seen map[string]int
-		_, err := st.AssignNode(ctx, inst.ID, backend, func(used map[string]int) (string, error) {
+		_, err := st.AssignNode(ctx, inst.ID, backend, func(used map[string]int, _ map[string]bool) (string, error) {
 			seen = used
 			return "node-1", nil
 		})
 		Expect(err).NotTo(HaveOccurred())
+		Expect(seen).To(BeEmpty())
+	})
+
+	It("hands choose the nodes drained of its backend, drained at once and undrained at once", func(ctx SpecContext) {
+		var seen map[string]bool
+		see := func(_ map[string]int, drained map[string]bool) (string, error) {
+			seen = drained
+			return "node-1", nil
+		}
+		Expect(st.DrainNode(ctx, backend, "node-2", "alice", "retiring")).To(BeTrue())
+		Expect(st.DrainNode(ctx, backend, "node-2", "bob", "")).To(BeFalse(), "drained already")
+		Expect(st.DrainNode(ctx, "other-"+uuid.NewString(), "node-3", "alice", "")).To(BeTrue())
+		Expect(st.AssignNode(ctx, createOn(ctx).ID, backend, see)).To(Equal("node-1"))
+		Expect(seen).To(Equal(map[string]bool{"node-2": true}))
+		drains, err := st.Drains(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(drains).To(ContainElement(SatisfyAll(HaveField("Backend", backend), HaveField("Node", "node-2"),
+			HaveField("DrainedBy", "alice"), HaveField("Reason", "retiring"))))
+
+		Expect(st.UndrainNode(ctx, backend, "node-2")).To(BeTrue())
+		Expect(st.UndrainNode(ctx, backend, "node-2")).To(BeFalse(), "not drained any more")
+		Expect(st.AssignNode(ctx, createOn(ctx).ID, backend, see)).To(Equal("node-1"))
 		Expect(seen).To(BeEmpty())
 	})
 
@@ -99,7 +121,7 @@ var _ = Describe("AssignNode", func() {
 			Expect(st.AssignNode(ctx, inst.ID, backend, leastUsed("node-2"))).To(Equal("node-2"))
 
 			called := false
-			node, err := st.AssignNode(ctx, inst.ID, backend, func(map[string]int) (string, error) {
+			node, err := st.AssignNode(ctx, inst.ID, backend, func(map[string]int, map[string]bool) (string, error) {
 				called = true
 				return "node-1", nil
 			})
@@ -113,7 +135,7 @@ var _ = Describe("AssignNode", func() {
 		It("returns its error and leaves the instance unplaced", func(ctx SpecContext) {
 			inst := createOn(ctx)
 			full := errors.New("every node is full")
-			_, err := st.AssignNode(ctx, inst.ID, backend, func(map[string]int) (string, error) { return "", full })
+			_, err := st.AssignNode(ctx, inst.ID, backend, func(map[string]int, map[string]bool) (string, error) { return "", full })
 			Expect(err).To(MatchError(full))
 			got, err := st.GetInstance(ctx, inst.ID)
 			Expect(err).NotTo(HaveOccurred())

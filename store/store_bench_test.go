@@ -32,7 +32,7 @@ func benchStore(b *testing.B) *store.Store {
 }
 
 // benchPlace is the placement every benchmark instance gets: one node, whatever the counts.
-func benchPlace(map[string]int) (string, error) { return "pg-bench", nil }
+func benchPlace(map[string]int, map[string]bool) (string, error) { return "pg-bench", nil }
 
 // benchReadyInstance creates an instance and runs its provision to success.
 func benchReadyInstance(b *testing.B, st *store.Store) store.Instance {

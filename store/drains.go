@@ -1,0 +1,96 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// Drain is a node that takes no new instances, and who drained it when and why.
+type Drain struct {
+	Backend   string    `db:"backend" json:"backend"`
+	Node      string    `db:"node" json:"node"`
+	DrainedBy string    `db:"drained_by" json:"drained_by"`
+	Reason    string    `db:"reason" json:"reason,omitempty"`
+	DrainedAt time.Time `db:"drained_at" json:"drained_at"`
+}
+
+const insertDrain = `
+INSERT INTO node_drains (backend, node, drained_by, reason)
+VALUES ($1, $2, $3, $4)
+ON CONFLICT (backend, node) DO NOTHING`
+
+// DrainNode drains node of backend on behalf of by: from its commit on, no replica places a
+// new instance there. It holds the backend's placement lock while it writes, so a placement
+// that counted before it has committed before the drain does, and every placement after it
+// reads the drain under the same lock. It reports false when the node was drained already (and
+// leaves who drained it then).
+func (s *Store) DrainNode(ctx context.Context, backend, node, by, reason string) (bool, error) {
+	var drained bool
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, lockPlacement, backend); err != nil {
+			return fmt.Errorf("lock placement: %w", err)
+		}
+		res, err := tx.ExecContext(ctx, insertDrain, backend, node, by, reason)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		drained = n == 1
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("drain node %s of backend %s: %w", node, backend, err)
+	}
+	return drained, nil
+}
+
+// UndrainNode lets node of backend take new instances again; false when it was not drained.
+func (s *Store) UndrainNode(ctx context.Context, backend, node string) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM node_drains WHERE backend = $1 AND node = $2`, backend, node)
+	if err != nil {
+		return false, fmt.Errorf("undrain node %s of backend %s: %w", node, backend, err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// Drains lists every drained node, of every backend.
+func (s *Store) Drains(ctx context.Context) ([]Drain, error) {
+	drains := []Drain{}
+	if err := s.db.SelectContext(ctx, &drains, `SELECT backend, node, drained_by, reason, drained_at FROM node_drains ORDER BY backend, node`); err != nil {
+		return nil, fmt.Errorf("list drained nodes: %w", err)
+	}
+	return drains, nil
+}
+
+// drainedNodes is the set of drained nodes of backend, read in tx.
+func drainedNodes(ctx context.Context, tx *sqlx.Tx, backend string) (map[string]bool, error) {
+	var nodes []string
+	if err := tx.SelectContext(ctx, &nodes, `SELECT node FROM node_drains WHERE backend = $1`, backend); err != nil {
+		return nil, fmt.Errorf("read drained nodes: %w", err)
+	}
+	drained := make(map[string]bool, len(nodes))
+	for _, n := range nodes {
+		drained[n] = true
+	}
+	return drained, nil
+}
+
+// PlacedCount is how many instances a node holds, in every state.
+type PlacedCount struct {
+	Backend string `db:"backend"`
+	Node    string `db:"node"`
+	Placed  int    `db:"placed"`
+}
+
+// PlacedCounts counts the instances placed on each node that holds any.
+func (s *Store) PlacedCounts(ctx context.Context) ([]PlacedCount, error) {
+	counts := []PlacedCount{}
+	if err := s.db.SelectContext(ctx, &counts, `SELECT backend, node, count(*) AS placed FROM instances WHERE node IS NOT NULL GROUP BY backend, node`); err != nil {
+		return nil, fmt.Errorf("count instances per node: %w", err)
+	}
+	return counts, nil
+}
