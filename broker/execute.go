@@ -150,56 +150,6 @@ func (p *Pool) plan(id string) (catalog.Plan, bool) {
 	return plan, ok
 }
 
-// candidates is the nodes of the backend that may take a new instance as w asks, as
-// placement sees them.
-func candidates(cfg catalog.Backend, w catalog.Want) []backends.Node {
-	var nodes []backends.Node
-	for _, n := range cfg.Nodes {
-		if catalog.Eligible(n, w) {
-			nodes = append(nodes, backends.Node{Name: n.Name, Capacity: n.Capacity})
-		}
-	}
-	return nodes
-}
-
-// place puts a new instance on the candidate node with the most free capacity, counting and
-// claiming in one transaction; a retried provision keeps the node it got.
-func (p *Pool) place(ctx context.Context, inst store.Instance, plan catalog.Plan) (string, error) {
-	cfg, ok := p.b.catalog.Backend(plan.Backend)
-	if !ok {
-		return "", permanentf("backend %q is not configured", plan.Backend)
-	}
-	version := catalog.Version(plan, decodeObject(inst.Parameters))
-	var placeErr error
-	allDrained := false
-	node, err := p.b.store.AssignNode(ctx, inst.ID, plan.Backend, func(used map[string]int, drained map[string]bool) (string, error) {
-		want := catalog.Want{Plan: plan.Name, Version: version, New: true}
-		nodes := candidates(cfg, catalog.Want{Plan: want.Plan, Version: want.Version, New: true, Drained: drained})
-		allDrained = len(nodes) == 0 && len(candidates(cfg, want)) > 0
-		node, err := backends.Place(nodes, used, plan.Name, version)
-		placeErr = err
-		return node, err
-	})
-	if placeErr != nil {
-		what := "plan " + plan.Name
-		if version != "" {
-			what += " in version " + version
-		}
-		sentence := fmt.Sprintf("no node of backend %s serves %s; ask the broker's operator to fix the catalog", plan.Backend, what)
-		switch {
-		case errors.Is(placeErr, backends.ErrNoCapacity):
-			sentence = fmt.Sprintf("every node of backend %s that serves %s is full; ask the broker's operator for capacity", plan.Backend, what)
-		case allDrained:
-			sentence = fmt.Sprintf("every node of backend %s that serves %s is drained of new instances; ask the broker's operator for a node that takes them", plan.Backend, what)
-		}
-		return "", backends.Permanent(sentence, placeErr)
-	}
-	if err != nil {
-		return "", err
-	}
-	return node, nil
-}
-
 // permanentf is a failure of the broker's own part of an operation, which retrying cannot fix.
 func permanentf(format string, args ...any) error {
 	return backends.Permanent(fmt.Sprintf(format, args...), nil)

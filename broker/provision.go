@@ -12,8 +12,9 @@ import (
 	"github.com/omnibroker/omnibroker/store"
 )
 
-// Provision serves PUT /v2/service_instances/:instance_id. It records the instance and its
-// provision operation in one transaction, then waits for the operation up to the budget.
+// Provision serves PUT /v2/service_instances/:instance_id. It records the instance, placed on a
+// node, and its provision operation in one transaction, then waits for the operation up to the
+// budget.
 func (b *Broker) Provision(ctx context.Context, instanceID string, details domain.ProvisionDetails, asyncAllowed bool) (domain.ProvisionedServiceSpec, error) {
 	logger := b.session(ctx, "provision", lager.Data{"instance-id": instanceID, "plan-id": details.PlanID})
 
@@ -49,7 +50,10 @@ func (b *Broker) Provision(ctx context.Context, instanceID string, details domai
 	inst.MaintenanceVersion = askedVersion(plan, details.MaintenanceInfo)
 	op := b.newOperation(ctx, store.OpProvision, instanceID, "", details.RawContext, nil)
 
-	err = b.store.CreateInstance(ctx, inst, op)
+	// Placed as it is queued, so that the worker's claim is the provision's only other write
+	// before its completion; a plan no node can take now is left to the worker, which fails it.
+	choose, _ := b.chooser(plan, decodeObject(inst.Parameters))
+	node, err := b.store.CreatePlacedInstance(ctx, inst, op, choose)
 	if errors.Is(err, store.ErrConflict) {
 		return b.provisionAgain(ctx, logger, inst, details.MaintenanceInfo, plan, asyncAllowed)
 	}
@@ -57,7 +61,7 @@ func (b *Broker) Provision(ctx context.Context, instanceID string, details domai
 		logger.Error("store-create-instance-failed", err, lager.Data{"operation-id": op.ID})
 		return domain.ProvisionedServiceSpec{}, internalError(op.ID)
 	}
-	logger.Info("queued", lager.Data{"operation-id": op.ID})
+	logger.Info("queued", lager.Data{"operation-id": op.ID, "node": node})
 	return b.provisionOutcome(ctx, logger, op.ID, plan, asyncAllowed, false)
 }
 

@@ -20,17 +20,38 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULLIF($9, ''), $10, NULLIF($11, ''))`
 // operation op in one transaction and notifies the workers. It returns ErrConflict when an
 // instance with that id exists; nothing is written then.
 func (s *Store) CreateInstance(ctx context.Context, inst Instance, op Operation) error {
+	_, err := s.CreatePlacedInstance(ctx, inst, op, nil)
+	return err
+}
+
+// CreatePlacedInstance is CreateInstance that also places the new instance on a node of its
+// backend in the same transaction, as AssignNode would (choose gets the instances per node
+// while the backend's placement lock is held), so that the worker that provisions it finds it
+// placed. It returns the node ("" for none). When the placement lock is held by another
+// transaction, or choose refuses, the instance is inserted unplaced, and AssignNode places it
+// when the worker runs it: the request never waits for the lock. A nil choose, or an inst with
+// a Node, places nothing.
+func (s *Store) CreatePlacedInstance(ctx context.Context, inst Instance, op Operation, choose Choose) (string, error) {
 	if err := checkOperation(op, OpProvision); err != nil {
-		return fmt.Errorf("create instance %s: %w", inst.ID, err)
+		return "", fmt.Errorf("create instance %s: %w", inst.ID, err)
 	}
 	state := inst.State
 	if state == "" {
 		state = InstanceProvisioning
 	}
+	var node string
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		node = inst.Node
+		if node == "" && choose != nil {
+			var err error
+			// The placement lock comes before the instance row (see locks.go).
+			if node, err = placeNew(ctx, tx, inst.Backend, choose); err != nil {
+				return err
+			}
+		}
 		_, err := tx.ExecContext(ctx, insertInstance,
 			inst.ID, inst.ServiceID, inst.PlanID, inst.OrganizationGUID, inst.SpaceGUID,
-			jsonText(inst.Parameters, "{}"), jsonText(inst.Context, "{}"), inst.Backend, inst.Node, state,
+			jsonText(inst.Parameters, "{}"), jsonText(inst.Context, "{}"), inst.Backend, node, state,
 			inst.MaintenanceVersion,
 		)
 		if err != nil {
@@ -39,9 +60,9 @@ func (s *Store) CreateInstance(ctx context.Context, inst Instance, op Operation)
 		return s.enqueue(ctx, tx, op, inst.ID, "")
 	})
 	if err != nil {
-		return fmt.Errorf("create instance %s: %w", inst.ID, err)
+		return "", fmt.Errorf("create instance %s: %w", inst.ID, err)
 	}
-	return nil
+	return node, nil
 }
 
 const setInstanceState = `

@@ -3,8 +3,9 @@ package store
 // The lock order. Every transaction that touches an instance, its bindings or their
 // operations takes its locks in this one order, and never back:
 //
-//  0. the placement advisory lock of a backend, which only AssignNode takes, before the
-//     instance row, so that no row is held while a placement elsewhere is counted;
+//  0. the placement advisory lock of a backend, which only placement takes (CreatePlacedInstance
+//     before it inserts the instance row, and only if it is free at once; AssignNode before it
+//     locks it), so that no row is held while a placement elsewhere is counted;
 //  1. the instance row: FOR UPDATE where the transaction acts on the instance itself
 //     (provision, update, deprovision and their completion), FOR SHARE where it acts on one
 //     of its bindings, so that operations on different bindings of one instance never wait
@@ -12,6 +13,13 @@ package store
 //  2. the binding row: FOR UPDATE, or the INSERT, UPDATE or DELETE that writes it;
 //  3. the operations rows: the insert of a new one, behind the unique indexes, or the fenced
 //     update of the one a worker holds.
+//
+// The count of instances per node (node_instances, migration 12) is written by triggers on
+// instances, so its row of a node is locked right after the instance row that is inserted,
+// deleted or moved, whatever step the transaction is at; its holder then waits for no lock of
+// another transaction's: a placement goes on to insert the operation of the instance it has
+// just created, which no one else can hold, and a deprovision's completion has nothing left
+// to lock.
 //
 // Completion (Succeed, Fail) therefore locks the instance and the binding before it touches
 // the operation row. The other way round, a re-sent DELETE that holds the instance row and

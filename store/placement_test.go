@@ -8,6 +8,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/omnibroker/omnibroker/internal/testkit"
 	"github.com/omnibroker/omnibroker/store"
 )
 
@@ -146,5 +147,164 @@ var _ = Describe("AssignNode", func() {
 	It("returns ErrNotFound for an instance that does not exist", func(ctx SpecContext) {
 		_, err := st.AssignNode(ctx, uuid.NewString(), backend, leastUsed("node-1"))
 		Expect(err).To(MatchError(store.ErrNotFound))
+	})
+})
+
+var _ = Describe("CreatePlacedInstance", func() {
+	var backend string
+
+	BeforeEach(func() {
+		backend = "backend-" + uuid.NewString()
+	})
+
+	newOn := func() store.Instance {
+		inst := newInstance()
+		inst.Backend = backend
+		return inst
+	}
+
+	When("twenty requests create twenty instances at once, and workers place those left unplaced", func() {
+		It("never overfills a node: each of two ends with ten, and each instance is where it was told", func(ctx SpecContext) {
+			var (
+				wg        sync.WaitGroup
+				instances = make([]store.Instance, 20)
+				placed    = make([]string, 20)
+				errs      = make([]error, 20)
+			)
+			for i := range instances {
+				instances[i] = newOn()
+				wg.Go(func() {
+					placed[i], errs[i] = st.CreatePlacedInstance(ctx, instances[i], newOperation(store.OpProvision, instances[i].ID, ""), leastUsed("node-1", "node-2"))
+				})
+			}
+			wg.Wait()
+			Expect(errs).To(HaveEach(BeNil()))
+			for i, inst := range instances {
+				if placed[i] != "" {
+					continue
+				}
+				wg.Go(func() {
+					placed[i], errs[i] = st.AssignNode(ctx, inst.ID, backend, leastUsed("node-1", "node-2"))
+				})
+			}
+			wg.Wait()
+			Expect(errs).To(HaveEach(BeNil()))
+			for i, inst := range instances {
+				got, err := st.GetInstance(ctx, inst.ID)
+				Expect(err).NotTo(HaveOccurred())
+				Expect(got.Node).To(Equal(placed[i]))
+			}
+
+			var seen map[string]int
+			last := newOn()
+			_, err := st.CreatePlacedInstance(ctx, last, newOperation(store.OpProvision, last.ID, ""), func(used map[string]int, _ map[string]bool) (string, error) {
+				seen = used
+				return "node-2", nil
+			})
+			Expect(err).NotTo(HaveOccurred())
+			Expect(seen).To(Equal(map[string]int{"node-1": 10, "node-2": 10}))
+		})
+	})
+
+	It("hands choose the nodes drained of its backend", func(ctx SpecContext) {
+		Expect(st.DrainNode(ctx, backend, "node-2", "alice", "retiring")).To(BeTrue())
+		var seen map[string]bool
+		inst := newOn()
+		Expect(st.CreatePlacedInstance(ctx, inst, newOperation(store.OpProvision, inst.ID, ""), func(_ map[string]int, drained map[string]bool) (string, error) {
+			seen = drained
+			return "node-1", nil
+		})).To(Equal("node-1"))
+		Expect(seen).To(Equal(map[string]bool{"node-2": true}))
+	})
+
+	When("choose refuses", func() {
+		It("queues the provision of an unplaced instance, which AssignNode places later", func(ctx SpecContext) {
+			inst := newOn()
+			op := newOperation(store.OpProvision, inst.ID, "")
+			node, err := st.CreatePlacedInstance(ctx, inst, op, func(map[string]int, map[string]bool) (string, error) {
+				return "", errors.New("every node is full")
+			})
+			Expect(err).NotTo(HaveOccurred())
+			Expect(node).To(BeEmpty())
+			got, err := st.GetOperation(ctx, op.ID)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(got.State).To(Equal(store.OpQueued))
+			Expect(st.AssignNode(ctx, inst.ID, backend, leastUsed("node-3"))).To(Equal("node-3"))
+		})
+	})
+
+	When("another placement of the backend holds the lock", func() {
+		It("inserts the instance unplaced at once, and AssignNode places it once the lock is free", func(ctx SpecContext) {
+			lock := testkit.HoldPlacementLock(GinkgoT(), st.DB().DB, backend)
+			inst := newOn()
+			called := false
+			node, err := st.CreatePlacedInstance(ctx, inst, newOperation(store.OpProvision, inst.ID, ""), func(map[string]int, map[string]bool) (string, error) {
+				called = true
+				return "node-1", nil
+			})
+			Expect(err).NotTo(HaveOccurred())
+			Expect(node).To(BeEmpty())
+			Expect(called).To(BeFalse())
+			lock.Release()
+			Expect(st.AssignNode(ctx, inst.ID, backend, leastUsed("node-1"))).To(Equal("node-1"))
+		})
+	})
+
+	When("the instance id is taken", func() {
+		It("returns ErrConflict and counts nothing", func(ctx SpecContext) {
+			inst := newOn()
+			Expect(st.CreatePlacedInstance(ctx, inst, newOperation(store.OpProvision, inst.ID, ""), leastUsed("node-1"))).To(Equal("node-1"))
+			_, err := st.CreatePlacedInstance(ctx, inst, newOperation(store.OpProvision, inst.ID, ""), leastUsed("node-1"))
+			Expect(err).To(MatchError(store.ErrConflict))
+
+			var seen map[string]int
+			other := newOn()
+			Expect(st.CreatePlacedInstance(ctx, other, newOperation(store.OpProvision, other.ID, ""), func(used map[string]int, _ map[string]bool) (string, error) {
+				seen = used
+				return "node-1", nil
+			})).To(Equal("node-1"))
+			Expect(seen).To(Equal(map[string]int{"node-1": 1}))
+		})
+	})
+})
+
+var _ = Describe("The instances per node that placement counts", func() {
+	It("follow every insert, delete and change of node of an instance row, however it is written", func(ctx SpecContext) {
+		backend := "backend-" + uuid.NewString()
+		counted := func() map[string]int {
+			var seen map[string]int
+			inst := newInstance()
+			inst.Backend = backend
+			_, err := st.CreatePlacedInstance(ctx, inst, newOperation(store.OpProvision, inst.ID, ""), func(used map[string]int, _ map[string]bool) (string, error) {
+				seen = used
+				return "", errors.New("only counting")
+			})
+			Expect(err).NotTo(HaveOccurred())
+			return seen
+		}
+		By("inserting five rows on two nodes in one statement, and one unplaced")
+		Expect(st.DB().ExecContext(ctx, `
+INSERT INTO instances (id, service_id, plan_id, organization_guid, space_guid, backend, node, state)
+SELECT gen_random_uuid()::text, 's', 'p', 'o', 's', $1, CASE WHEN n <= 3 THEN 'node-a' ELSE 'node-b' END, 'ready'
+FROM generate_series(1, 5) AS n`, backend)).Error().NotTo(HaveOccurred())
+		Expect(counted()).To(Equal(map[string]int{"node-a": 3, "node-b": 2}))
+
+		By("moving one instance to another node and placing an unplaced one")
+		Expect(st.DB().ExecContext(ctx, `
+UPDATE instances SET node = 'node-c' WHERE id = (SELECT id FROM instances WHERE backend = $1 AND node = 'node-a' LIMIT 1)`, backend)).Error().NotTo(HaveOccurred())
+		Expect(st.DB().ExecContext(ctx, `
+UPDATE instances SET node = 'node-b' WHERE id = (SELECT id FROM instances WHERE backend = $1 AND node IS NULL LIMIT 1)`, backend)).Error().NotTo(HaveOccurred())
+		Expect(counted()).To(Equal(map[string]int{"node-a": 2, "node-b": 3, "node-c": 1}))
+
+		By("changing the state of every instance, which moves none")
+		Expect(st.DB().ExecContext(ctx, `UPDATE instances SET state = 'failed', node = node WHERE backend = $1`, backend)).Error().NotTo(HaveOccurred())
+		Expect(counted()).To(Equal(map[string]int{"node-a": 2, "node-b": 3, "node-c": 1}))
+
+		By("deleting the instances of node-a and one of node-b in one statement, and the unplaced ones")
+		Expect(st.DB().ExecContext(ctx, `
+DELETE FROM instances
+WHERE backend = $1
+    AND (node = 'node-a' OR node IS NULL OR id = (SELECT id FROM instances WHERE backend = $1 AND node = 'node-b' LIMIT 1))`, backend)).Error().NotTo(HaveOccurred())
+		Expect(counted()).To(Equal(map[string]int{"node-b": 2, "node-c": 1}))
 	})
 })
