@@ -1,6 +1,7 @@
 // Package operator is the operator's repair work that the CLI and the /admin/v1 API share:
 // here, the search for orphans both ways and their purge and restore, always through the
-// queue. It imports catalog, store and backends, never broker.
+// queue, and the check of a catalog against the instances that live in the state database.
+// It imports catalog, store and backends, never broker.
 package operator
 
 import (
