@@ -64,7 +64,8 @@ func init() {
 			settings: operatorSettings, nodes: true, flags: declareDrainFlags, run: drainNode},
 		{name: "nodes undrain", args: "NODE", nargs: 1, summary: "let NODE take new instances again",
 			settings: operatorSettings, nodes: true, flags: declareNodesFlags, run: undrainNode},
-		{name: "catalog check", args: "FILE", nargs: 1, summary: "validate a catalog file", run: checkCatalog},
+		{name: "catalog check", args: "FILE", nargs: 1, summary: "validate a catalog file, and check it against the live instances in the state database",
+			settings: []settings{optionalStateSettings}, flags: declareCatalogCheckFlags, run: checkCatalog},
 		{name: "version", summary: "print the version, the commit and the Go version it was built with",
 			run: func(Config, []string) error { fmt.Print(versionText()); return nil }},
 		{name: "help", args: "[COMMAND]", nargs: -1, summary: "list the commands, or say what COMMAND takes and reads",
@@ -162,14 +163,6 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 		}
 		positional, args = append(positional, rest[0]), rest[1:]
 	}
-}
-
-func checkCatalog(_ Config, args []string) error {
-	if _, err := catalog.Load(args[0]); err != nil {
-		return err
-	}
-	fmt.Printf("%s: the catalog is valid\n", args[0])
-	return nil
 }
 
 // help writes the list of commands, or the help of the command args name.

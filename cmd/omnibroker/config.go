@@ -16,6 +16,8 @@ import (
 // Config is every setting of the broker, read from the environment.
 type Config struct {
 	DatabaseURL string
+	// NoState says why DatabaseURL is empty, for a command whose state database is optional.
+	NoState     string
 	CatalogPath string
 	Listen      string
 	// MetricsListen, when set, is the address /metrics is served on instead of Listen's.
@@ -118,7 +120,24 @@ func loadConfig(groups ...settings) (Config, error) {
 // Cloud Controller sets DATABASE_URL itself, to the first bound service whose credentials
 // have a database uri, so a service named in OMNIBROKER_DATABASE_SERVICE comes before it.
 func stateSettings(c *Config, r *envReader) {
-	url := r.requiredUnlessBound("DATABASE_URL")
+	if err := readState(c, r, r.requiredUnlessBound("DATABASE_URL")); err != nil {
+		r.fail(err.name, err.why)
+	}
+}
+
+// optionalStateSettings is stateSettings for a command that also works without a state
+// database (catalog check): when none is set, or its settings are wrong, DatabaseURL stays
+// empty and NoState says why, for the command to say.
+func optionalStateSettings(c *Config, r *envReader) {
+	r.read = append(r.read, envVar{name: "DATABASE_URL", optional: true})
+	if err := readState(c, r, os.Getenv("DATABASE_URL")); err != nil {
+		c.DatabaseURL, c.NoState = "", err.Error()
+	}
+}
+
+// readState sets c.DatabaseURL from url (DATABASE_URL) and the Cloud Foundry settings, or
+// says which setting is missing or wrong.
+func readState(c *Config, r *envReader, url string) *settingError {
 	vcap := r.text("VCAP_SERVICES", "")
 	service := r.text(databaseServiceEnv, "")
 	var err *settingError
@@ -134,9 +153,7 @@ func stateSettings(c *Config, r *envReader) {
 	default:
 		err = &settingError{"DATABASE_URL", "is not set"}
 	}
-	if err != nil {
-		r.fail(err.name, err.why)
-	}
+	return err
 }
 
 // serveSettings is how serve runs: the catalog, the listener, the workers and the log.
@@ -217,11 +234,13 @@ type envReader struct {
 	read []envVar
 }
 
-// envVar is a variable a command reads and its default (nil: it has none).
+// envVar is a variable a command reads and its default (nil: it has none). optional marks a
+// variable that other commands require and this one reads only when it is set.
 type envVar struct {
 	name     string
 	def      any
 	required bool
+	optional bool
 }
 
 func (r *envReader) fail(name, why string) {

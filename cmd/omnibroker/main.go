@@ -176,6 +176,7 @@ func serve(cfg Config) error {
 	if err := closeStateDatabase(ctx, logger, st); err != nil {
 		return err
 	}
+	logCatalogCheck(ctx, logger, cat, st)
 
 	calls := backends.NewCallMetrics()
 	adapters, closeBackends, err := openBackends(ctx, logger, cat, calls)

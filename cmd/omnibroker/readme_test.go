@@ -156,6 +156,10 @@ func TestREADMEListsEverySetting(t *testing.T) {
 			switch {
 			case !ok:
 				t.Errorf("README: no row for %s, which %s reads", v.name, cmd.name)
+			case v.optional:
+				if !strings.Contains(cell, "`"+cmd.name+"`") {
+					t.Errorf("README: the row of %s does not say that %s reads it only when it is set", v.name, cmd.name)
+				}
 			case showDefault(v) == "(required)" || showDefault(v) == "(none)":
 				if !strings.HasPrefix(cell, "*"+showDefault(v)) {
 					t.Errorf("README: %s defaults to %s, but --help says %s", v.name, cell, showDefault(v))
