@@ -96,7 +96,9 @@ var _ = Describe("The command line", func() {
 		s = runBinary(nil, "catalog", "check", "--help")
 		Expect(s.ExitCode()).To(Equal(0))
 		Expect(string(s.Out.Contents())).To(ContainSubstring("Usage: omnibroker catalog check [FLAGS] FILE"))
-		Expect(string(s.Out.Contents())).To(ContainSubstring("Environment: none."))
+		// It reads the state database when it is set, to check the file against live instances.
+		Expect(string(s.Out.Contents())).To(MatchRegexp(`(?m)^  DATABASE_URL +\(none\) +\S`))
+		Expect(string(s.Out.Contents())).To(MatchRegexp(`(?m)^  --json +\S`))
 	})
 
 	It("prints the version, the commit and the Go version, stamped with -ldflags, or from Go's build info", func() {

@@ -3,15 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 	"time"
-
-	"code.cloudfoundry.org/lager/v3"
 
 	"github.com/omnibroker/omnibroker/catalog"
 	"github.com/omnibroker/omnibroker/operator"
@@ -109,21 +106,4 @@ func someIDs(f operator.Finding) string {
 		s += fmt.Sprintf(" and %d more", f.Instances-len(f.InstanceIDs))
 	}
 	return s
-}
-
-// logCatalogCheck logs, at start-up, each thing the catalog being served takes away from the
-// instances in the state database, as an error line that names them by id, and goes on:
-// the broker serves what it can.
-func logCatalogCheck(ctx context.Context, logger lager.Logger, cat *catalog.Catalog, st *store.Store) {
-	findings, err := operator.CheckCatalog(ctx, cat, st)
-	if err != nil {
-		logger.Error("catalog-check-failed", err)
-		return
-	}
-	for _, f := range findings {
-		logger.Error("catalog-strands-instances", errors.New(f.Sentence), lager.Data{
-			"kind": f.Kind, "backend": f.Backend, "node": f.Node, "plan-id": f.PlanID, "plan": f.Plan,
-			"version": f.Version, "instances": f.Instances, "instance-ids": f.InstanceIDs,
-		})
-	}
 }

@@ -101,6 +101,23 @@ func closeStateDatabase(ctx context.Context, logger lager.Logger, st *store.Stor
 	return nil
 }
 
+// logCatalogCheck logs, at start-up, each thing the catalog being served takes away from the
+// instances in the state database, as an error line that names them by id, and goes on:
+// the broker serves what it can.
+func logCatalogCheck(ctx context.Context, logger lager.Logger, cat *catalog.Catalog, st *store.Store) {
+	findings, err := operator.CheckCatalog(ctx, cat, st)
+	if err != nil {
+		logger.Error("catalog-check-failed", err)
+		return
+	}
+	for _, f := range findings {
+		logger.Error("catalog-strands-instances", errors.New(f.Sentence), lager.Data{
+			"kind": f.Kind, "backend": f.Backend, "node": f.Node, "plan-id": f.PlanID, "plan": f.Plan,
+			"version": f.Version, "instances": f.Instances, "instance-ids": f.InstanceIDs,
+		})
+	}
+}
+
 // reseal moves every sealed value to the current key, online, so that a key listed in
 // OMNIBROKER_OLD_ENCRYPTION_KEYS can then be retired.
 func reseal(cfg Config) error {
