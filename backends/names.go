@@ -40,9 +40,12 @@ func NewPassword() (string, error) {
 // UserName is the login of binding b of instance instanceID on the backends whose logins
 // live beside those of other instances (mysql, redis, rabbitmq): "ob_" and 26 base32
 // characters (130 bits) of a SHA-256 of both ids, 29 characters in all, within MySQL's 32.
-// Nothing is ever found by a part of this name: the broker hands Deprovision every binding it
-// recorded, and it removes exactly their logins. A binding recorded before these names
-// (b.LegacyName) keeps the login it was made with, legacyUserName.
+// Deprovision never looks a login up by the instance's part of this name: the broker hands it
+// every binding it recorded, and it removes exactly their logins. ListObjects, for the
+// operator's search for orphans, lists the logins by the broker's naming (the "ob_" prefix
+// and the shape IsUserName checks), whatever instance they were made for, and RemoveObject
+// removes one only by its whole name. A binding recorded before these names (b.LegacyName)
+// keeps the login it was made with, legacyUserName.
 func UserName(instanceID string, b Binding) string {
 	if b.LegacyName {
 		return legacyUserName(instanceID, b.ID)

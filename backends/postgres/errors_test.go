@@ -2,9 +2,8 @@ package postgres_test
 
 import (
 	"context"
-	"database/sql"
 	"errors"
-	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -18,7 +17,6 @@ import (
 	"github.com/omnibroker/omnibroker/backends"
 	"github.com/omnibroker/omnibroker/backends/backendtest"
 	"github.com/omnibroker/omnibroker/backends/postgres"
-	"github.com/omnibroker/omnibroker/internal/testkit"
 )
 
 var _ = Describe("Errors", func() {
@@ -96,6 +94,27 @@ var _ = Describe("New", func() {
 		Expect(strings.Contains(uri, "@db.example.com:6432/")).To(BeTrue(), "uri names the configured host and port")
 		Expect(strings.HasPrefix(jdbc, "jdbc:postgresql://db.example.com:6432/")).To(BeTrue(), "jdbcUrl names the configured host and port")
 	})
+
+	// notPEM writes a file that holds no certificate and returns its path.
+	notPEM := func() string {
+		path := filepath.Join(GinkgoT().TempDir(), "ca.pem")
+		Expect(os.WriteFile(path, []byte("not a certificate\n"), 0o600)).To(Succeed())
+		return path
+	}
+	// The files are the spec's own: New reads them before it connects to anything.
+	DescribeTable("refuses a ca_file it cannot use, naming the node and the file, never the URL",
+		func(adminQuery string, caFile func() string, want string) {
+			_, err := postgres.New([]backends.Server{{Name: "pg-tls", CAFile: caFile(),
+				AdminURL: "postgres://postgres:" + backendtest.ClosedNodePassword + "@db.example.com/postgres?" + adminQuery}})
+			Expect(err).To(MatchError(ContainSubstring(want)))
+			backendtest.ExpectHidden(err.Error(), backendtest.ClosedNodePassword, "the error")
+		},
+		Entry("with an admin URL that does not insist on TLS", "sslmode=prefer", backendtest.UntrustedCAFile,
+			`postgres node "pg-tls" sets ca_file, but its admin URL does not ask for TLS (sslmode=verify-full)`),
+		Entry("that does not exist", "sslmode=verify-full", func() string { return "/nonexistent/ca.pem" },
+			`postgres node "pg-tls": ca_file /nonexistent/ca.pem cannot be read: no such file or directory`),
+		Entry("that holds no certificate", "sslmode=verify-full", notPEM, "holds no PEM certificate"),
+	)
 })
 
 var _ = Describe("Ping", func() {
@@ -123,93 +142,4 @@ var _ = Describe("Ping", func() {
 		Expect(warnings[0].Data["count"]).To(BeNumerically(">=", 2), "postgres as installed, and the spec's")
 		Expect(string(suite.Logger.Buffer().Contents())).NotTo(ContainSubstring("postgres://"))
 	})
-})
-
-var _ = Describe("A node that takes TLS connections only", func() {
-	var (
-		ca      *testkit.CA
-		cluster *testkit.PostgresCluster
-		admin   *sql.DB
-	)
-	BeforeEach(func() {
-		ca = testkit.NewCA(GinkgoT())
-		cluster = testkit.StartPostgresTLS(GinkgoT(), ca)
-		admin = testkit.PostgresAdmin(GinkgoT(), cluster.Server)
-	})
-	// tlsNode is the cluster as a node whose admin URL asks for TLS with the server verified,
-	// and whose ca_file is caFile. The password is one the errors must never show (the
-	// cluster lets the postgres superuser in without one).
-	tlsNode := func(caFile string) backends.Server {
-		return backends.Server{Name: "pg-tls", CAFile: caFile, AdminURL: fmt.Sprintf(
-			"postgres://postgres:%s@127.0.0.1:%d/postgres?sslmode=verify-full", backendtest.ClosedNodePassword, cluster.Port)}
-	}
-
-	It("provisions and binds over TLS, and tells the application to verify the server with the node's CA, which it hands out", func(ctx SpecContext) {
-		calls := suite.CallsOf(testkit.OpenAdapter(GinkgoT(), postgres.New, "pg-tls", tlsNode(cluster.CAFile)))
-		inst := calls.NewInstance("pg-tls", nil, func(ctx context.Context, inst backends.Instance) {
-			var n int
-			Expect(admin.QueryRowContext(ctx, `SELECT count(*) FROM pg_database WHERE datname = $1`, databaseName(inst)).Scan(&n)).To(Succeed())
-			Expect(n).To(BeZero())
-		})
-		Expect(calls.Provision(suite.Logged(ctx), inst)).To(Succeed())
-		_, creds := calls.Bound(suite.Logged(ctx), inst)
-
-		By("saying so in the credentials: sslmode=verify-full in both URLs, and the CA as certificates")
-		backendtest.ExpectMountable(creds, "postgresql")
-		Expect(creds[backends.CertificatesKey]).To(Equal(ca.PEM()))
-		Expect(backendtest.ParseSecretURL(creds["uri"], "the uri").Query().Get("sslmode")).To(Equal("verify-full"))
-		jdbc, _ := creds["jdbcUrl"].(string)
-		Expect(backendtest.ParseSecretURL(strings.TrimPrefix(jdbc, "jdbc:"), "the jdbcUrl").Query().Get("sslmode")).To(Equal("verify-full"))
-
-		By("the application logging in with them over TLS, having verified the server")
-		uri, _ := creds["uri"].(string)
-		app, err := testkit.PostgresTLSLogin(ctx, GinkgoT(), uri, ca.PEM())
-		Expect(err).NotTo(HaveOccurred())
-		_, err = app.ExecContext(ctx, `CREATE TABLE notes (text text)`)
-		Expect(err).NotTo(HaveOccurred())
-		var sessions, overTLS int
-		Expect(admin.QueryRowContext(ctx, `
-SELECT count(*), count(*) FILTER (WHERE s.ssl)
-FROM pg_stat_activity a
-JOIN pg_stat_ssl s USING (pid)
-WHERE a.usename = $1`, creds["username"]).Scan(&sessions, &overTLS)).To(Succeed())
-		Expect(sessions).To(BeNumerically(">", 0))
-		Expect(overTLS).To(Equal(sessions), "the application's sessions are over TLS")
-		Expect(app.Close()).To(Succeed())
-
-		By("an application trusting another CA refusing the server")
-		_, err = testkit.PostgresTLSLogin(ctx, GinkgoT(), uri, testkit.NewCA(GinkgoT()).PEM())
-		Expect(err).To(HaveOccurred())
-		By("a login without TLS being refused by the node")
-		plain := backendtest.ParseSecretURL(uri, "the uri")
-		plain.RawQuery = "sslmode=disable"
-		_, err = testkit.PostgresLogin(ctx, GinkgoT(), plain.String())
-		Expect(err).To(HaveOccurred())
-	})
-
-	It("fails with a sentence naming the node, without its URL or password, when the node's certificate is not signed by its ca_file", func(ctx SpecContext) {
-		suite.ExpectUntrusted(ctx, suite.Open(tlsNode(backendtest.UntrustedCAFile())), "pg-tls", backendtest.ClosedNodePassword)
-	})
-
-	It("says so when the node does not speak TLS", func(ctx SpecContext) {
-		plainCluster := testkit.StartPostgres(GinkgoT())
-		p := suite.Open(backends.Server{Name: "pg-plain", AdminURL: fmt.Sprintf(
-			"postgres://postgres@127.0.0.1:%d/postgres?sslmode=verify-full", plainCluster.Port), CAFile: cluster.CAFile})
-		Expect(backendtest.Description(p.Ping(ctx, "pg-plain"))).To(Equal("node pg-plain does not speak TLS"))
-	})
-
-	DescribeTable("refuses a ca_file it cannot use, naming the node and the file, never the URL",
-		func(adminQuery string, caFile func() string, want string) {
-			_, err := postgres.New([]backends.Server{{Name: "pg-tls", CAFile: caFile(),
-				AdminURL: "postgres://postgres:" + backendtest.ClosedNodePassword + "@db.example.com/postgres?" + adminQuery}})
-			Expect(err).To(MatchError(ContainSubstring(want)))
-			backendtest.ExpectHidden(err.Error(), backendtest.ClosedNodePassword, "the error")
-		},
-		Entry("with an admin URL that does not insist on TLS", "sslmode=prefer", func() string { return cluster.CAFile },
-			`postgres node "pg-tls" sets ca_file, but its admin URL does not ask for TLS (sslmode=verify-full)`),
-		Entry("that does not exist", "sslmode=verify-full", func() string { return "/nonexistent/ca.pem" },
-			`postgres node "pg-tls": ca_file /nonexistent/ca.pem cannot be read: no such file or directory`),
-		Entry("that holds no certificate", "sslmode=verify-full", func() string { return filepath.Join(cluster.Dir, "data", "PG_VERSION") },
-			"holds no PEM certificate"),
-	)
 })
