@@ -72,7 +72,7 @@ func checkCatalog(cfg Config, args []string) error {
 	findings, err := operator.CheckCatalog(ctx, cat, st)
 	if err != nil {
 		report.Unchecked = "the state database's instances could not be read"
-		fmt.Fprintf(os.Stderr, "omnibroker catalog check: the state database's instances could not be read: %v\n", err)
+		fmt.Fprintf(os.Stderr, "omnibroker catalog check: the state database's instances could not be read (a database never migrated has none to read): %v\n", err)
 		return exitCode(3)
 	}
 	report.StateChecked, report.Findings = true, findings
