@@ -48,7 +48,7 @@ var _ = Describe("omnibroker catalog check against live state", Ordered, func() 
 		state stateDB
 		// served is the catalog the broker serves: the suite's, with pg-local offering
 		// version 16.
-		served         string
+		served                 string
 		versioned, unversioned string // an instance of quick2 in version 16, one of quick in none
 	)
 
