@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"strings"
 
+	"code.cloudfoundry.org/lager/v3"
 	"github.com/google/uuid"
 	"github.com/lib/pq"
 	. "github.com/onsi/ginkgo/v2"
@@ -238,3 +239,32 @@ func tableExists(ctx context.Context, dbname, name string) bool {
 	Expect(db.QueryRowContext(ctx, `SELECT to_regclass($1) IS NOT NULL`, "public."+name).Scan(&exists)).To(Succeed())
 	return exists
 }
+
+// The databases PUBLIC may connect to are where a binding role reaches beyond its own: Ping
+// names them to the operator, whose they are to close.
+var _ = Describe("Ping", func() {
+	It("warns once, naming the databases PUBLIC may connect to, which are the operator's to close, and no instance's", func(ctx SpecContext) {
+		open := "aaa_ob_public_" + strings.ReplaceAll(uuid.NewString()[:8], "-", "")
+		adminExec(ctx, "postgres", `CREATE DATABASE `+pq.QuoteIdentifier(open))
+		DeferCleanup(func(ctx SpecContext) { adminExec(ctx, "postgres", `DROP DATABASE `+pq.QuoteIdentifier(open)) })
+		inst := provisioned(ctx, nil)
+		// An adapter of its own: the suite's may have warned already.
+		p := suite.Open(backends.Server{Name: "pg-fresh", AdminURL: suite.AdminURL})
+
+		Expect(p.Ping(suite.Logged(ctx), "pg-fresh")).To(Succeed())
+		Expect(p.Ping(suite.Logged(ctx), "pg-fresh")).To(Succeed())
+
+		var warnings []lager.LogFormat
+		for _, l := range suite.Logger.Logs() {
+			if strings.HasSuffix(l.Message, ".databases-open-to-public") {
+				warnings = append(warnings, l)
+			}
+		}
+		Expect(warnings).To(HaveLen(1))
+		Expect(warnings[0].Data).To(HaveKeyWithValue("node", "pg-fresh"))
+		Expect(warnings[0].Data["databases"]).To(ContainElement(open))
+		Expect(warnings[0].Data["databases"]).NotTo(ContainElement(databaseName(inst)))
+		Expect(warnings[0].Data["count"]).To(BeNumerically(">=", 2), "postgres as installed, and the spec's")
+		Expect(string(suite.Logger.Buffer().Contents())).NotTo(ContainSubstring("postgres://"))
+	})
+})

@@ -4,12 +4,9 @@ import (
 	"context"
 	"errors"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
-	"code.cloudfoundry.org/lager/v3"
-	"github.com/google/uuid"
 	"github.com/lib/pq"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -95,13 +92,7 @@ var _ = Describe("New", func() {
 		Expect(strings.HasPrefix(jdbc, "jdbc:postgresql://db.example.com:6432/")).To(BeTrue(), "jdbcUrl names the configured host and port")
 	})
 
-	// notPEM writes a file that holds no certificate and returns its path.
-	notPEM := func() string {
-		path := filepath.Join(GinkgoT().TempDir(), "ca.pem")
-		Expect(os.WriteFile(path, []byte("not a certificate\n"), 0o600)).To(Succeed())
-		return path
-	}
-	// The files are the spec's own: New reads them before it connects to anything.
+	// New reads the files before it connects to anything, so no node needs to be there.
 	DescribeTable("refuses a ca_file it cannot use, naming the node and the file, never the URL",
 		func(adminQuery string, caFile func() string, want string) {
 			_, err := postgres.New([]backends.Server{{Name: "pg-tls", CAFile: caFile(),
@@ -113,33 +104,6 @@ var _ = Describe("New", func() {
 			`postgres node "pg-tls" sets ca_file, but its admin URL does not ask for TLS (sslmode=verify-full)`),
 		Entry("that does not exist", "sslmode=verify-full", func() string { return "/nonexistent/ca.pem" },
 			`postgres node "pg-tls": ca_file /nonexistent/ca.pem cannot be read: no such file or directory`),
-		Entry("that holds no certificate", "sslmode=verify-full", notPEM, "holds no PEM certificate"),
+		Entry("that holds no certificate", "sslmode=verify-full", func() string { return os.DevNull }, "holds no PEM certificate"),
 	)
-})
-
-var _ = Describe("Ping", func() {
-	It("warns once, naming the databases PUBLIC may connect to, which are the operator's to close, and no instance's", func(ctx SpecContext) {
-		open := "aaa_ob_public_" + strings.ReplaceAll(uuid.NewString()[:8], "-", "")
-		adminExec(ctx, "postgres", `CREATE DATABASE `+pq.QuoteIdentifier(open))
-		DeferCleanup(func(ctx SpecContext) { adminExec(ctx, "postgres", `DROP DATABASE `+pq.QuoteIdentifier(open)) })
-		inst := provisioned(ctx, nil)
-		// An adapter of its own: the suite's may have warned already.
-		p := suite.Open(backends.Server{Name: "pg-fresh", AdminURL: suite.AdminURL})
-
-		Expect(p.Ping(suite.Logged(ctx), "pg-fresh")).To(Succeed())
-		Expect(p.Ping(suite.Logged(ctx), "pg-fresh")).To(Succeed())
-
-		var warnings []lager.LogFormat
-		for _, l := range suite.Logger.Logs() {
-			if strings.HasSuffix(l.Message, ".databases-open-to-public") {
-				warnings = append(warnings, l)
-			}
-		}
-		Expect(warnings).To(HaveLen(1))
-		Expect(warnings[0].Data).To(HaveKeyWithValue("node", "pg-fresh"))
-		Expect(warnings[0].Data["databases"]).To(ContainElement(open))
-		Expect(warnings[0].Data["databases"]).NotTo(ContainElement(databaseName(inst)))
-		Expect(warnings[0].Data["count"]).To(BeNumerically(">=", 2), "postgres as installed, and the spec's")
-		Expect(string(suite.Logger.Buffer().Contents())).NotTo(ContainSubstring("postgres://"))
-	})
 })
