@@ -1,7 +1,6 @@
 package acceptance_test
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -16,8 +15,7 @@ var _ = Describe("Cloud Controller's catalog rules, through the binary", func() 
 	// `serve` with it both to stop with status 1, naming the entry and the rule.
 	refused := func(from, to, want string) {
 		Expect(catalogYAML).To(ContainSubstring(from))
-		path := filepath.Join(GinkgoT().TempDir(), "catalog.yml")
-		Expect(os.WriteFile(path, []byte(strings.Replace(catalogYAML, from, to, 1)), 0o600)).To(Succeed())
+		path := writeCatalog(strings.Replace(catalogYAML, from, to, 1))
 
 		check := runBinary(nil, "catalog", "check", path)
 		Expect(check.ExitCode()).To(Equal(1))

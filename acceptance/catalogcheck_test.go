@@ -2,8 +2,6 @@ package acceptance_test
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -25,14 +23,6 @@ type catalogCheck struct {
 		InstanceIDs []string `json:"instance_ids"`
 		Sentence    string   `json:"sentence"`
 	} `json:"findings"`
-}
-
-// writeCatalog writes yaml to a file of the spec's and returns its path.
-func writeCatalog(yaml string) string {
-	GinkgoHelper()
-	path := filepath.Join(GinkgoT().TempDir(), "catalog.yml")
-	Expect(os.WriteFile(path, []byte(yaml), 0o600)).To(Succeed())
-	return path
 }
 
 // edited is yaml with from replaced by to, once; from must be there.

@@ -246,7 +246,12 @@ backends:
 // backends to a file of the spec's, and returns its path.
 func catalogWith(services string) string {
 	GinkgoHelper()
-	yaml := "services:\n" + services + catalogYAML[strings.Index(catalogYAML, "backends:"):]
+	return writeCatalog("services:\n" + services + catalogYAML[strings.Index(catalogYAML, "backends:"):])
+}
+
+// writeCatalog writes the catalog yaml to a file of the spec's and returns its path.
+func writeCatalog(yaml string) string {
+	GinkgoHelper()
 	path := filepath.Join(GinkgoT().TempDir(), "catalog.yml")
 	Expect(os.WriteFile(path, []byte(yaml), 0o600)).To(Succeed())
 	return path

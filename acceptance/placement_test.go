@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -102,10 +101,8 @@ func startPoolBroker(downPort, redisBPort int) *broker {
 // poolEnv is what a broker serving poolCatalog adds to the suite's environment.
 func poolEnv(downPort, redisBPort int) map[string]string {
 	GinkgoHelper()
-	path := filepath.Join(GinkgoT().TempDir(), "pools.yml")
-	Expect(os.WriteFile(path, []byte(poolCatalog), 0o600)).To(Succeed())
 	return map[string]string{
-		"OMNIBROKER_CONFIG":              path,
+		"OMNIBROKER_CONFIG":              writeCatalog(poolCatalog),
 		"OMNIBROKER_MAX_ATTEMPTS":        "2",
 		"OMNIBROKER_RETRY_BASE":          "100ms",
 		"OMNIBROKER_TEST_REDIS_B_URL":    specRedisURL(redisBPort),

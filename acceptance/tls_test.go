@@ -118,9 +118,7 @@ func tlsNodesCatalog(caFile string) string {
 	for _, env := range []string{"OMNIBROKER_POSTGRES_URL", "OMNIBROKER_REDIS_URL"} {
 		yaml = strings.Replace(yaml, "url_env: "+env+"\n", "url_env: "+env+"\n        ca_file: "+caFile+"\n", 1)
 	}
-	path := filepath.Join(GinkgoT().TempDir(), "tls-catalog.yml")
-	Expect(os.WriteFile(path, []byte(yaml), 0o600)).To(Succeed())
-	return path
+	return writeCatalog(yaml)
 }
 
 // tlsNodes are a private PostgreSQL cluster and a private redis-server that take TLS
