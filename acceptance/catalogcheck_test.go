@@ -2,6 +2,7 @@ package acceptance_test
 
 import (
 	"encoding/json"
+	"net/http"
 	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -40,12 +41,14 @@ var _ = Describe("omnibroker catalog check against live state", Ordered, func() 
 		// version 16.
 		served                 string
 		versioned, unversioned string // an instance of quick2 in version 16, one of quick in none
+		serving                *broker
 	)
 
 	BeforeAll(func() {
 		served = edited(catalogYAML, pgNode, pgNode+"        versions: [\"16\"]\n")
 		state = newStateDB()
-		cf := startBroker(state, map[string]string{"OMNIBROKER_CONFIG": writeCatalog(served)}).client()
+		serving = startBroker(state, withAdmin(map[string]string{"OMNIBROKER_CONFIG": writeCatalog(served)}))
+		cf := serving.client()
 		versioned, unversioned = newID(), newID()
 		cf.provisionReady(versioned, quick2Plan, map[string]any{"version": "16"})
 		DeferCleanup(cf.deprovisionGone, versioned, quick2Plan)
@@ -126,8 +129,8 @@ var _ = Describe("omnibroker catalog check against live state", Ordered, func() 
 		}
 	})
 
-	It("is logged by serve at start-up, which goes on serving", func() {
-		b := startBroker(state, map[string]string{"OMNIBROKER_CONFIG": writeCatalog(edited(served, `versions: ["16"]`, `versions: ["17"]`))})
+	It("is logged by serve at start-up, which goes on serving, and answered by the operator API", func() {
+		b := startBroker(state, withAdmin(map[string]string{"OMNIBROKER_CONFIG": writeCatalog(edited(served, `versions: ["16"]`, `versions: ["17"]`))}))
 		var strands []logLine
 		for _, line := range brokerLog(b) {
 			if line.Message == "omnibroker.catalog-strands-instances" {
@@ -141,6 +144,26 @@ var _ = Describe("omnibroker catalog check against live state", Ordered, func() 
 		Expect(strands[0].Data).To(HaveKeyWithValue("instance-ids", ConsistOf(versioned)))
 		Expect(strands[0].Data).To(HaveKeyWithValue("error", ContainSubstring("no longer offers version 16")))
 		Expect(b.client().catalog().Status).To(Equal(200), "it goes on serving")
+
+		By("answering the same on GET /admin/v1/catalog/check, and nothing for the catalog the first broker serves")
+		for _, c := range []struct {
+			b     *broker
+			found []string
+		}{{b, []string{"version-dropped"}}, {serving, nil}} {
+			r := c.b.adminClient().do(http.MethodGet, "/admin/v1/catalog/check", nil, nil)
+			Expect(r.Status).To(Equal(http.StatusOK), r.String())
+			var answer struct {
+				catalogCheck
+				Found bool `json:"found"`
+			}
+			Expect(json.Unmarshal(r.Raw, &answer)).To(Succeed())
+			Expect(answer.Found).To(Equal(len(c.found) > 0))
+			Expect(answer.Findings).To(HaveLen(len(c.found)))
+			for i, kind := range c.found {
+				Expect(answer.Findings[i].Kind).To(Equal(kind))
+				Expect(answer.Findings[i].InstanceIDs).To(ConsistOf(versioned))
+			}
+		}
 		expectSessionHasNoSecrets(b.session)
 	})
 })

@@ -273,6 +273,7 @@ var adminRoutes = []struct{ name, method, target string }{
 	{"admin nodes", http.MethodGet, "/admin/v1/nodes"},
 	{"admin node drain", http.MethodPost, "/admin/v1/nodes/pg-local/drain"},
 	{"admin node undrain", http.MethodPost, "/admin/v1/nodes/pg-local/undrain"},
+	{"admin catalog check", http.MethodGet, "/admin/v1/catalog/check"},
 }
 
 // asOperator spoils a client into the operator API's, then spoil (when not nil) spoils it further.
@@ -369,6 +370,7 @@ func adminRows() []named {
 	add("admin drain of a node the catalog lacks", http.MethodPost, "/admin/v1/nodes/'%3B%20DROP%20TABLE%20node_drains%3B--/drain", nil, nil, http.StatusNotFound)
 	add("admin repairs with a limit of a million", http.MethodGet, "/admin/v1/repairs?limit=1000000", nil, nil, http.StatusBadRequest)
 	add("admin repairs with a since that is not a duration", http.MethodGet, "/admin/v1/repairs?since=yesterday", nil, nil, http.StatusBadRequest)
+	add("admin catalog check with a parameter", http.MethodGet, "/admin/v1/catalog/check?plan=x", nil, nil, http.StatusBadRequest)
 	for _, b := range []struct{ name, body string }{
 		{"a JSON array", `[]`},
 		{"malformed JSON", `{"backend":`},

@@ -35,6 +35,7 @@ func NewAPI(o *Operator) *API {
 	})
 	r.Route("/admin/v1", func(r chi.Router) {
 		a.orphanRoutes(r)
+		a.catalogRoutes(r)
 		a.repairRoutes(r)
 		a.operationRoutes(r)
 		a.nodeRoutes(r)

@@ -64,15 +64,16 @@ type Finding struct {
 // deleted, or whose deletion failed, counts: its deletion needs its backend and its node.
 func live(state store.InstanceState) bool { return state != store.InstanceFailed }
 
-// CheckCatalog compares cat, a catalog about to be served (or being served), with the
-// instances the state database holds, and returns what cat takes away from them, in the
-// order of findingOrder; none when cat serves every live instance. It only reads.
-func CheckCatalog(ctx context.Context, cat *catalog.Catalog, st *store.Store) ([]Finding, error) {
-	usage, err := st.InstanceUsage(ctx, catalog.VersionParameter)
+// CheckCatalog compares o.Catalog (the one served, or a file about to be) with the instances
+// in o.Store and returns what the catalog takes away from them, in the order of findingOrder:
+// an empty list when it serves every live instance. It only reads, and needs neither
+// o.Backends nor o.Logger.
+func (o *Operator) CheckCatalog(ctx context.Context) ([]Finding, error) {
+	usage, err := o.Store.InstanceUsage(ctx, catalog.VersionParameter)
 	if err != nil {
 		return nil, err
 	}
-	return CompareCatalog(cat, usage), nil
+	return CompareCatalog(o.Catalog, usage), nil
 }
 
 // CompareCatalog is CheckCatalog's comparison of cat with the instance counts usage
@@ -139,7 +140,7 @@ func CompareCatalog(cat *catalog.Catalog, usage []store.Usage) []Finding {
 			add(Finding{Kind: FindingVersionDropped, Backend: u.Backend, Node: u.Node, PlanID: u.PlanID, Plan: plan.Name, Version: version}, u)
 		}
 	}
-	var out []Finding
+	out := []Finding{}
 	for _, f := range found {
 		f.Sentence = sentenceOf(*f)
 		out = append(out, *f)

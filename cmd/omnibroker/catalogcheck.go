@@ -69,7 +69,7 @@ func checkCatalog(cfg Config, args []string) error {
 		return nil
 	}
 	defer st.Close()
-	findings, err := operator.CheckCatalog(ctx, cat, st)
+	findings, err := (&operator.Operator{Store: st, Catalog: cat}).CheckCatalog(ctx)
 	if err != nil {
 		report.Unchecked = "the state database's instances could not be read"
 		fmt.Fprintf(os.Stderr, "omnibroker catalog check: the state database's instances could not be read (a database never migrated has none to read): %v\n", err)

@@ -105,7 +105,7 @@ func closeStateDatabase(ctx context.Context, logger lager.Logger, st *store.Stor
 // instances in the state database, as an error line that names them by id, and goes on:
 // the broker serves what it can.
 func logCatalogCheck(ctx context.Context, logger lager.Logger, cat *catalog.Catalog, st *store.Store) {
-	findings, err := operator.CheckCatalog(ctx, cat, st)
+	findings, err := (&operator.Operator{Store: st, Catalog: cat}).CheckCatalog(ctx)
 	if err != nil {
 		logger.Error("catalog-check-failed", err)
 		return
