@@ -53,13 +53,19 @@ func Open(ctx context.Context, databaseURL string, keys *Keyring) (*Store, error
 			return nil, errors.New("open state database: the URL is malformed")
 		}
 	}
-	if _, err := pq.NewConnector(databaseURL); err != nil {
-		return nil, errors.New("open state database: the connection string is malformed")
-	}
-	db, err := sqlx.Open("postgres", databaseURL)
+	cfg, err := pq.NewConfig(databaseURL)
 	if err != nil {
 		return nil, errors.New("open state database: the connection string is malformed")
 	}
+	// Every statement with parameters then costs one round trip, not two (parse and describe,
+	// then bind and execute). The store sends JSON as text, and []byte only for bytea, which
+	// binary parameters carry as they are.
+	cfg.BinaryParameters = true
+	connector, err := pq.NewConnectorConfig(cfg)
+	if err != nil {
+		return nil, errors.New("open state database: the connection string is malformed")
+	}
+	db := sqlx.NewDb(sql.OpenDB(connector), "postgres")
 	db.SetMaxOpenConns(maxOpenConns)
 	db.SetMaxIdleConns(maxIdleConns)
 	db.SetConnMaxIdleTime(connMaxIdleTime)
