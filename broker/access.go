@@ -32,6 +32,9 @@ type accessRecord struct {
 	inputChecked bool
 	// probe is the path of a probe that probes answered itself.
 	probe string
+	// route is the pattern of the route that served the request, once countRequests has
+	// looked it up (routeOf), for the access line.
+	route string
 }
 
 // accessLog writes one line per answered request, "request": its method, route pattern
@@ -48,21 +51,18 @@ func accessLog(logger lager.Logger, routes chi.Routes) func(http.Handler) http.H
 			sw := &statusWriter{ResponseWriter: w}
 			next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), accessKey{}, record)))
 
-			data := lager.Data{
-				"method":         logID(r.Method),
-				"route":          routeOf(r, routes),
-				"status":         sw.statusCode(),
-				"duration":       time.Since(began).String(),
-				"remote-address": r.RemoteAddr,
+			route := record.route
+			if route == "" {
+				route = routeOf(r, routes)
 			}
-			noted := map[string]string{"request-id": record.requestID, "correlation-id": record.correlationID}
+			data := make(lager.Data, 9)
+			data["method"], data["route"], data["status"] = logID(r.Method), route, sw.statusCode()
+			data["duration"], data["remote-address"] = time.Since(began).String(), r.RemoteAddr
+			noteData(data, "request-id", record.requestID)
+			noteData(data, "correlation-id", record.correlationID)
 			if record.inputChecked {
-				noted["instance-id"], noted["binding-id"] = record.instanceID, record.bindingID
-			}
-			for key, value := range noted {
-				if value != "" {
-					data[key] = logID(value)
-				}
+				noteData(data, "instance-id", record.instanceID)
+				noteData(data, "binding-id", record.bindingID)
 			}
 			if record.probe != "" {
 				// A platform probes every few seconds, and probes logs each change of readiness.
@@ -76,6 +76,13 @@ func accessLog(logger lager.Logger, routes chi.Routes) func(http.Handler) http.H
 			}
 			logger.Info("request", data)
 		})
+	}
+}
+
+// noteData puts value, cut by logID, into data under key, unless it is empty.
+func noteData(data lager.Data, key, value string) {
+	if value != "" {
+		data[key] = logID(value)
 	}
 }
 
@@ -107,7 +114,7 @@ func recordOf(r *http.Request) *accessRecord {
 // let through and brokerapi's middlewares have put in the context, on the access line.
 func noteIdentity(r *http.Request) {
 	record := recordOf(r)
-	record.requestID = r.Header.Get("X-Broker-API-Request-Identity")
+	record.requestID = r.Header.Get(requestIdentityHeader)
 	record.correlationID, _ = r.Context().Value(middlewares.CorrelationIDKey).(string)
 }
 

@@ -6,9 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -148,9 +148,12 @@ func refuse(w http.ResponseWriter, status int, key, description string) {
 	writeError(w, status, key, description)
 }
 
-// apiVersion is the form of an X-Broker-API-Version the broker accepts: 2.N, N written
-// without a leading zero.
-var apiVersion = regexp.MustCompile(`^2\.(0|[1-9][0-9]*)$`)
+// The headers the chain reads on every request, spelt as Go's server stores them
+// (http.CanonicalHeaderKey), so that looking them up costs no allocation.
+const (
+	apiVersionHeader      = "X-Broker-Api-Version"          // X-Broker-API-Version
+	requestIdentityHeader = "X-Broker-Api-Request-Identity" // X-Broker-API-Request-Identity
+)
 
 // minAPIMinor is the oldest minor version of OSB API 2 the broker speaks (the Kubernetes
 // service catalog's 2.11); minor versions are additive, so any newer one is accepted.
@@ -159,7 +162,7 @@ const minAPIMinor = 11
 // checkAPIVersion answers 412 unless X-Broker-API-Version is 2.N with N >= minAPIMinor.
 func checkAPIVersion(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		header := r.Header.Get("X-Broker-API-Version")
+		header := r.Header.Get(apiVersionHeader)
 		if header == "" {
 			writeError(w, http.StatusPreconditionFailed, "PreconditionFailed", "the X-Broker-API-Version header is missing; this broker speaks 2.11 and later")
 			return
@@ -173,19 +176,34 @@ func checkAPIVersion(next http.Handler) http.Handler {
 }
 
 func supportedAPIVersion(header string) bool {
-	m := apiVersion.FindStringSubmatch(header)
-	if m == nil {
-		return false
+	minor, ok := apiVersionMinor(header)
+	return ok && minor >= minAPIMinor
+}
+
+// apiVersionMinor is N of an X-Broker-API-Version of the form the broker accepts, 2.N with N
+// written without a leading zero; math.MaxInt for an N too large for an int, which is still a
+// newer minor. False for any other form.
+func apiVersionMinor(header string) (int, bool) {
+	digits, ok := strings.CutPrefix(header, "2.")
+	if !ok || digits == "" || len(digits) > 1 && digits[0] == '0' {
+		return 0, false
 	}
-	minor, err := strconv.Atoi(m[1])
-	// A minor too large for an int is still a newer minor.
-	return err != nil || minor >= minAPIMinor
+	for i := range len(digits) {
+		if digits[i] < '0' || digits[i] > '9' {
+			return 0, false
+		}
+	}
+	minor, err := strconv.Atoi(digits)
+	if err != nil {
+		return math.MaxInt, true
+	}
+	return minor, true
 }
 
 func echoRequestIdentity(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if id := r.Header.Get("X-Broker-API-Request-Identity"); id != "" {
-			w.Header().Set("X-Broker-API-Request-Identity", id)
+		if id := r.Header.Get(requestIdentityHeader); id != "" {
+			w.Header()[requestIdentityHeader] = []string{id}
 		}
 		noteIdentity(r)
 		next.ServeHTTP(w, r)

@@ -37,6 +37,21 @@ var identityHeaders = []string{
 	"X-Correlation-ID", "X-CorrelationID", "X-ForRequest-ID", "X-Request-ID", "X-Vcap-Request-Id",
 }
 
+// identityHeaderKeys are identityHeaders as Go's server stores them, so that looking them up
+// costs no allocation; originatingIdentityKey is X-Broker-API-Originating-Identity's.
+var (
+	identityHeaderKeys     = canonicalKeys(identityHeaders)
+	originatingIdentityKey = http.CanonicalHeaderKey("X-Broker-API-Originating-Identity")
+)
+
+func canonicalKeys(names []string) []string {
+	keys := make([]string, len(names))
+	for i, name := range names {
+		keys[i] = http.CanonicalHeaderKey(name)
+	}
+	return keys
+}
+
 // bodyIDFields are the strings of a request body that are ids, at most MaxIDBytes each.
 var bodyIDFields = []string{"service_id", "plan_id", "organization_guid", "space_guid", "app_guid"}
 
@@ -78,15 +93,15 @@ func checkPath(next http.Handler) http.Handler {
 // originating identity that checkIdentity refuses.
 func checkHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		for _, name := range identityHeaders {
-			for _, value := range r.Header.Values(name) {
+		for i, key := range identityHeaderKeys {
+			for _, value := range r.Header[key] {
 				if problem := checkHeaderValue(value); problem != "" {
-					writeError(w, http.StatusBadRequest, "BadRequest", "the header "+name+" "+problem)
+					writeError(w, http.StatusBadRequest, "BadRequest", "the header "+identityHeaders[i]+" "+problem)
 					return
 				}
 			}
 		}
-		if values := r.Header.Values("X-Broker-API-Originating-Identity"); len(values) > 0 {
+		if values := r.Header[originatingIdentityKey]; len(values) > 0 {
 			problem := "is given more than once; give it once"
 			if len(values) == 1 {
 				problem = checkIdentity(values[0])

@@ -162,9 +162,11 @@ func countRequests(m *metrics, routes chi.Routes) func(http.Handler) http.Handle
 			began := time.Now()
 			sw := &statusWriter{ResponseWriter: w}
 			next.ServeHTTP(sw, r)
-			route := recordOf(r).probe
+			record := recordOf(r)
+			route := record.probe
 			if route == "" {
 				route = routeOf(r, routes)
+				record.route = route
 			}
 			method := methodLabel(r.Method)
 			m.requests.WithLabelValues(route, method, strconv.Itoa(sw.statusCode())).Inc()

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"strings"
 )
 
@@ -17,15 +16,11 @@ const latestAPIMinor = 17
 // beyond latestAPIMinor counts as latestAPIMinor. What the broker answers leaves out fields
 // newer than it.
 func apiMinor(r *http.Request) int {
-	m := apiVersion.FindStringSubmatch(r.Header.Get("X-Broker-API-Version"))
-	if m == nil {
+	minor, ok := apiVersionMinor(r.Header.Get(apiVersionHeader))
+	if !ok {
 		return minAPIMinor
 	}
-	minor, err := strconv.Atoi(m[1])
-	if err != nil || minor > latestAPIMinor {
-		return latestAPIMinor
-	}
-	return minor
+	return min(minor, latestAPIMinor)
 }
 
 // answerObject names a kind of JSON object the broker sends a platform.
