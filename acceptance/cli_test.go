@@ -71,7 +71,7 @@ var _ = Describe("The command line", func() {
 				{"DATABASE_URL", "(required)"},
 				{"OMNIBROKER_CONFIG", "config/catalog.yml"},
 				{"OMNIBROKER_LISTEN", ":8080"},
-				{"OMNIBROKER_WORKERS", "4"},
+				{"OMNIBROKER_WORKERS", "8"},
 				{"OMNIBROKER_RESTORE_INTERVAL", "1m"},
 				{"OMNIBROKER_LOG_LEVEL", "info"},
 				{"OMNIBROKER_USERNAME", "(required)"},

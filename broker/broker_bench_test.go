@@ -80,10 +80,10 @@ func newBenchBroker(b *testing.B) *benchBroker {
 }
 
 // start runs bb's broker on a state database of its own, serving catalogYAML from adapters,
-// with its workers, until the benchmark ends.
+// with as many workers as a serving process runs by default, until the benchmark ends.
 func (bb *benchBroker) start(b *testing.B, catalogYAML string, adapters map[string]backends.Backend) {
 	b.Helper()
-	bb.startOn(b, testkit.NewDatabase(b, testkit.State.URL(), "omnibroker_broker_bench").URL, 2, catalogYAML, adapters)
+	bb.startOn(b, testkit.NewDatabase(b, testkit.State.URL(), "omnibroker_broker_bench").URL, broker.DefaultWorkers, catalogYAML, adapters)
 }
 
 // startOn is start on the state database at stateURL, with workers workers: a replica when

@@ -17,6 +17,7 @@ import (
 
 	"github.com/omnibroker/omnibroker/backends"
 	"github.com/omnibroker/omnibroker/backends/backendtest"
+	"github.com/omnibroker/omnibroker/broker"
 	"github.com/omnibroker/omnibroker/internal/testkit"
 )
 
@@ -195,10 +196,10 @@ func percentiles(samples []time.Duration) (p50, p99 time.Duration) {
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
 
-// BenchmarkConcurrentProvisions sends 200 redis provisions at once, each with
-// accepts_incomplete=true within the default short budget, and prints how many were answered
-// 201 and 202, their p50 and p99, and the benchmark process's peak RSS (the broker runs in it,
-// beside the test harness).
+// BenchmarkConcurrentProvisions sends 200 redis provisions at once to a broker with the default
+// number of workers, each with accepts_incomplete=true within the default short budget, and
+// prints how many were answered 201 and 202, their p50 and p99, and the benchmark process's
+// peak RSS (the broker runs in it, beside the test harness).
 func BenchmarkConcurrentProvisions(b *testing.B) {
 	const n = 200
 	i, a, ids := openRedis(b)
@@ -294,7 +295,7 @@ func BenchmarkAcrossReplicas(b *testing.B) {
 	serviceID, planID := tablePlan(i)
 	state := testkit.NewDatabase(b, testkit.State.URL(), "omnibroker_broker_bench").URL
 	front, worker := &benchBroker{}, &benchBroker{}
-	worker.startOn(b, state, 2, tableCatalog(), redisOnly(a))
+	worker.startOn(b, state, broker.DefaultWorkers, tableCatalog(), redisOnly(a))
 	front.startOn(b, state, 0, tableCatalog(), redisOnly(a))
 	took := map[*benchBroker][]time.Duration{}
 	for b.Loop() {
