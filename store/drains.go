@@ -3,19 +3,9 @@ package store
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/jmoiron/sqlx"
 )
-
-// Drain is a node that takes no new instances, and who drained it when and why.
-type Drain struct {
-	Backend   string    `db:"backend" json:"backend"`
-	Node      string    `db:"node" json:"node"`
-	DrainedBy string    `db:"drained_by" json:"drained_by"`
-	Reason    string    `db:"reason" json:"reason,omitempty"`
-	DrainedAt time.Time `db:"drained_at" json:"drained_at"`
-}
 
 const insertDrain = `
 INSERT INTO node_drains (backend, node, drained_by, reason)
@@ -79,17 +69,11 @@ func drainedNodes(ctx context.Context, tx *sqlx.Tx, backend string) (map[string]
 	return drained, nil
 }
 
-// PlacedCount is how many instances a node holds, in every state.
-type PlacedCount struct {
-	Backend string `db:"backend"`
-	Node    string `db:"node"`
-	Placed  int    `db:"placed"`
-}
-
-// PlacedCounts counts the instances placed on each node that holds any.
+// PlacedCounts counts the instances placed on each node that holds any, from the count per
+// node that placement reads (node_instances).
 func (s *Store) PlacedCounts(ctx context.Context) ([]PlacedCount, error) {
 	counts := []PlacedCount{}
-	if err := s.db.SelectContext(ctx, &counts, `SELECT backend, node, count(*) AS placed FROM instances WHERE node IS NOT NULL GROUP BY backend, node`); err != nil {
+	if err := s.db.SelectContext(ctx, &counts, `SELECT backend, node, instances AS placed FROM node_instances WHERE instances > 0`); err != nil {
 		return nil, fmt.Errorf("count instances per node: %w", err)
 	}
 	return counts, nil

@@ -189,3 +189,19 @@ type UpdateRequest struct {
 	// instance records when it succeeds; "" records none (older than any version).
 	MaintenanceVersion string `json:"maintenance_version,omitempty"`
 }
+
+// Drain is a node that takes no new instances, and who drained it when and why.
+type Drain struct {
+	Backend   string    `db:"backend" json:"backend"`
+	Node      string    `db:"node" json:"node"`
+	DrainedBy string    `db:"drained_by" json:"drained_by"`
+	Reason    string    `db:"reason" json:"reason,omitempty"`
+	DrainedAt time.Time `db:"drained_at" json:"drained_at"`
+}
+
+// PlacedCount is how many instances a node holds, in every state.
+type PlacedCount struct {
+	Backend string `db:"backend"`
+	Node    string `db:"node"`
+	Placed  int    `db:"placed"`
+}
