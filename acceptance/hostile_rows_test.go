@@ -274,6 +274,9 @@ var adminRoutes = []struct{ name, method, target string }{
 	{"admin node drain", http.MethodPost, "/admin/v1/nodes/pg-local/drain"},
 	{"admin node undrain", http.MethodPost, "/admin/v1/nodes/pg-local/undrain"},
 	{"admin catalog check", http.MethodGet, "/admin/v1/catalog/check"},
+	{"admin instances", http.MethodGet, "/admin/v1/instances"},
+	{"admin instance", http.MethodGet, "/admin/v1/instances/{I}"},
+	{"admin instance purge", http.MethodPost, "/admin/v1/instances/{I}/purge"},
 }
 
 // asOperator spoils a client into the operator API's, then spoil (when not nil) spoils it further.
@@ -368,6 +371,32 @@ func adminRows() []named {
 		add("admin node drain with a reason of "+reason.name, http.MethodPost, "/admin/v1/nodes/pg-local/drain", reason.body, nil, http.StatusBadRequest)
 	}
 	add("admin drain of a node the catalog lacks", http.MethodPost, "/admin/v1/nodes/'%3B%20DROP%20TABLE%20node_drains%3B--/drain", nil, nil, http.StatusNotFound)
+	for _, id := range hostileIDs {
+		add("admin instance purge with "+id.name, http.MethodPost, "/admin/v1/instances/"+strings.ReplaceAll(id.id, "{X}", "{I}")+"/purge", nil, nil, http.StatusBadRequest)
+	}
+	for _, q := range []struct{ name, query string }{
+		{"a state that is not one", "state=stuck"},
+		{"a state of SQL", "state=%27%3B%20DROP%20TABLE%20instances%3B--"},
+		{"a limit of 0", "limit=0"},
+		{"a limit of a million", "limit=1000000"},
+		{"a parameter it does not take", "backend=redis"},
+		{"a node twice", "node=a&node=b"},
+		{"a plan with a NUL", "plan=redis%00"},
+	} {
+		add("admin instances with "+q.name, http.MethodGet, "/admin/v1/instances?"+q.query, nil, nil, http.StatusBadRequest)
+	}
+	add("admin instance that is not there", http.MethodGet, "/admin/v1/instances/{I}", nil, nil, http.StatusNotFound)
+	add("admin instance with a query parameter", http.MethodGet, "/admin/v1/instances/{I}?forget=true", nil, nil, http.StatusBadRequest)
+	add("admin purge of an instance that is not there", http.MethodPost, "/admin/v1/instances/{I}/purge", nil, nil, http.StatusNotFound)
+	add("admin forget of an instance that is not there", http.MethodPost, "/admin/v1/instances/{I}/purge", `{"forget":true}`, nil, http.StatusNotFound)
+	for _, b := range []struct{ name, body string }{
+		{"forget as a string", `{"forget":"yes"}`},
+		{"a field it does not take", `{"forget":true,"yes":true}`},
+		{"a JSON array", `[]`},
+		{"a second object after the first", `{}{}`},
+	} {
+		add("admin instance purge with "+b.name, http.MethodPost, "/admin/v1/instances/{I}/purge", b.body, nil, http.StatusBadRequest)
+	}
 	add("admin repairs with a limit of a million", http.MethodGet, "/admin/v1/repairs?limit=1000000", nil, nil, http.StatusBadRequest)
 	add("admin repairs with a since that is not a duration", http.MethodGet, "/admin/v1/repairs?since=yesterday", nil, nil, http.StatusBadRequest)
 	add("admin catalog check with a parameter", http.MethodGet, "/admin/v1/catalog/check?plan=x", nil, nil, http.StatusBadRequest)

@@ -39,6 +39,7 @@ func NewAPI(o *Operator) *API {
 		a.repairRoutes(r)
 		a.operationRoutes(r)
 		a.nodeRoutes(r)
+		a.instanceRoutes(r)
 	})
 	a.router = r
 	return a
