@@ -15,7 +15,8 @@ import (
 
 // commandNames are the sub-commands `omnibroker help` lists, a line each.
 var commandNames = []string{"serve", "migrate", "reseal", "orphans", "operations", "operations show ID",
-	"operations retry ID", "operations cancel ID", "nodes", "nodes drain NODE", "nodes undrain NODE", "catalog check FILE", "version", "help [COMMAND]"}
+	"operations retry ID", "operations cancel ID", "nodes", "nodes drain NODE", "nodes undrain NODE",
+	"instances", "instances show ID", "instances purge ID", "catalog check FILE", "version", "help [COMMAND]"}
 
 // expectCommandList fails unless out lists every sub-command, each on a line of its own with
 // a summary.
