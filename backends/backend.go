@@ -58,6 +58,11 @@ type Backend interface {
 	// that the operator can tell ListObjects' orphans from owned objects, and owned objects
 	// that are gone. It asks no node.
 	Owned(req OwnedRequest) OwnedResponse
+	// Usage reports what the instance uses on its node now, as the node counts it: the size of
+	// its database (postgres, mysql), the keys under its prefix (redis), its queues and the
+	// messages in them (rabbitmq). It changes nothing and logs nothing. An instance whose
+	// database or vhost is gone is a permanent error naming it.
+	Usage(ctx context.Context, req UsageRequest) (UsageResponse, error)
 	// Close releases the connections to every node.
 	Close() error
 }
@@ -165,4 +170,22 @@ func (KeepsBindings) LosesBindings() bool { return false }
 // CheckBinding reports the login as there, without asking the node.
 func (KeepsBindings) CheckBinding(context.Context, CheckBindingRequest) (CheckBindingResponse, error) {
 	return CheckBindingResponse{}, nil
+}
+
+// UsageRequest asks what Instance uses on Instance.Node.
+type UsageRequest struct {
+	Instance Instance
+}
+
+// UsageResponse holds what the node counts for the instance, a Figure each.
+type UsageResponse struct {
+	Figures []Figure
+}
+
+// Figure is one thing a node counts for an instance: a Name for a person ("database size",
+// "keys", "queues", "messages"), its Value, and its Unit ("bytes", or "" for a count).
+type Figure struct {
+	Name  string `json:"name"`
+	Value int64  `json:"value"`
+	Unit  string `json:"unit,omitempty"`
 }

@@ -28,7 +28,7 @@ func Wrap(b Backend, ms ...Middleware) Backend {
 // adapter logs its steps on it (lagerctx.FromContext) and the session ends with one line:
 // done, cancelled, or failed with whether it is permanent. It logs ids and names, never a
 // password or parameters. RemoveObject is logged with the node and the object. CheckBinding,
-// Ping, ListObjects and Owned pass through unlogged: the broker and the operator log what they
+// Ping, ListObjects, Owned and Usage pass through unlogged: the broker and the operator log what they
 // find, and CheckBinding runs for every live binding on every sweep.
 func Logging(kind string) Middleware {
 	return func(next Backend) Backend { return &logging{kind: kind, next: next} }
@@ -124,5 +124,9 @@ func (l *logging) RemoveObject(ctx context.Context, req RemoveObjectRequest) err
 }
 
 func (l *logging) Owned(req OwnedRequest) OwnedResponse { return l.next.Owned(req) }
+
+func (l *logging) Usage(ctx context.Context, req UsageRequest) (UsageResponse, error) {
+	return l.next.Usage(ctx, req)
+}
 
 func (l *logging) Close() error { return l.next.Close() }

@@ -78,6 +78,11 @@ func (r *recorder) Owned(backends.OwnedRequest) backends.OwnedResponse {
 	return backends.OwnedResponse{Instance: []backends.Object{{Kind: backends.ObjectVhost, Name: "ob_v"}}}
 }
 
+func (r *recorder) Usage(context.Context, backends.UsageRequest) (backends.UsageResponse, error) {
+	r.calls = append(r.calls, "usage")
+	return backends.UsageResponse{Figures: []backends.Figure{{Name: "keys", Value: 2}}}, r.err
+}
+
 func (r *recorder) Close() error { r.calls = append(r.calls, "close"); return r.err }
 
 var _ = Describe("Logging", func() {
@@ -147,14 +152,17 @@ var _ = Describe("Logging", func() {
 		Expect(err).NotTo(HaveOccurred())
 		Expect(listed.Objects).To(HaveLen(1))
 		Expect(b.Owned(backends.OwnedRequest{Instance: inst}).Instance).To(HaveLen(1))
+		usage, err := b.Usage(ctx, backends.UsageRequest{Instance: inst})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(usage.Figures).To(HaveLen(1))
 		orphan := backends.Object{Kind: backends.ObjectDatabase, Name: "ob_0123"}
 		Expect(b.RemoveObject(ctx, backends.RemoveObjectRequest{Node: "node-a", Object: orphan})).To(Succeed())
 		Expect(b.Close()).To(Succeed())
 		Expect(next.calls).To(Equal([]string{"provision", "loses-bindings", "check-binding", "ping",
-			"list-objects", "owned", "remove-object", "close"}))
+			"list-objects", "owned", "usage", "remove-object", "close"}))
 
 		logs := logsOf()
-		Expect(logs).To(HaveLen(6), "CheckBinding, Ping, ListObjects and Owned are not logged")
+		Expect(logs).To(HaveLen(6), "CheckBinding, Ping, ListObjects, Owned and Usage are not logged")
 		Expect(logs[4].Message).To(Equal("test.outer-remove-object.inner-remove-object.done"))
 		Expect(logs[4].Data).To(HaveKeyWithValue("object", "ob_0123"))
 		Expect(logs[5].Data).To(HaveKeyWithValue("object-kind", "database"))

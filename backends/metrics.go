@@ -117,4 +117,8 @@ func (t *timed) RemoveObject(ctx context.Context, req RemoveObjectRequest) error
 
 func (t *timed) Owned(req OwnedRequest) OwnedResponse { return t.next.Owned(req) }
 
+func (t *timed) Usage(ctx context.Context, req UsageRequest) (UsageResponse, error) {
+	return timeCall(t, ctx, req.Instance.Node, "usage", func() (UsageResponse, error) { return t.next.Usage(ctx, req) })
+}
+
 func (t *timed) Close() error { return t.next.Close() }

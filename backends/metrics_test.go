@@ -59,6 +59,7 @@ var _ = Describe("CallMetrics", func() {
 		Expect(b.LosesBindings()).To(BeTrue())
 		Expect(b.ListObjects(ctx, backends.ListObjectsRequest{Node: "node-b"})).Error().NotTo(HaveOccurred())
 		Expect(b.Owned(backends.OwnedRequest{Instance: inst}).Instance).To(HaveLen(1))
+		Expect(b.Usage(ctx, backends.UsageRequest{Instance: inst})).Error().NotTo(HaveOccurred())
 		orphan := backends.Object{Kind: backends.ObjectUser, Name: "ob_x"}
 		Expect(b.RemoveObject(ctx, backends.RemoveObjectRequest{Node: "node-b", Object: orphan})).To(Succeed())
 
@@ -72,7 +73,7 @@ var _ = Describe("CallMetrics", func() {
 		Expect(b.Close()).To(HaveOccurred())
 
 		Expect(next.calls).To(Equal([]string{"provision", "bind", "ping", "check-binding", "loses-bindings",
-			"list-objects", "owned", "remove-object", "update", "deprovision", "unbind", "close"}))
+			"list-objects", "owned", "usage", "remove-object", "update", "deprovision", "unbind", "close"}))
 		Expect(timings(m)).To(Equal(map[[3]string]uint64{
 			{"node-a", "provision", "ok"}:          1,
 			{"node-a", "bind", "ok"}:               1,
@@ -80,6 +81,7 @@ var _ = Describe("CallMetrics", func() {
 			{"node-a", "check_binding", "ok"}:      1,
 			{"node-b", "list_objects", "ok"}:       1,
 			{"node-b", "remove_object", "ok"}:      1,
+			{"node-a", "usage", "ok"}:              1,
 			{"node-a", "update", "transient"}:      1,
 			{"node-a", "deprovision", "permanent"}: 1,
 			{"node-a", "unbind", "cancelled"}:      1,

@@ -178,7 +178,8 @@ var _ = DescribeTable("reads max_user_connections however the number was decoded
 	Entry("nothing: the default", nil, 20),
 )
 
-var _ = Describe("Orphans", func() {
-	suite.ItRemovesOrphans("mysql-local", func(ctx context.Context) backends.Instance { return provisioned(ctx, nil) },
-		backendtest.Notes(mustLogin))
+var _ = Describe("Orphans and usage", func() {
+	plain := func(ctx context.Context) backends.Instance { return provisioned(ctx, nil) }
+	suite.ItRemovesOrphans("mysql-local", plain, backendtest.Notes(mustLogin))
+	suite.ItReportsUsage(plain, backendtest.Notes(mustLogin), "database size")
 })

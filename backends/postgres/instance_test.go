@@ -253,7 +253,8 @@ var _ = Describe("Deprovision", func() {
 	})
 })
 
-var _ = Describe("Orphans", func() {
-	suite.ItRemovesOrphans("pg-local", func(ctx context.Context) backends.Instance { return provisioned(ctx, nil) },
-		backendtest.Notes(mustLogin))
+var _ = Describe("Orphans and usage", func() {
+	plain := func(ctx context.Context) backends.Instance { return provisioned(ctx, nil) }
+	suite.ItRemovesOrphans("pg-local", plain, backendtest.Notes(mustLogin))
+	suite.ItReportsUsage(plain, backendtest.Notes(mustLogin), "database size")
 })

@@ -187,13 +187,17 @@ func declared(b backendtest.Bound, passive bool) error {
 	return err
 }
 
-var _ = Describe("Orphans", func() {
-	suite.ItRemovesOrphans("rabbitmq-local", provisioned, backendtest.Data{
-		Write: func(_ context.Context, _ backends.Instance, b backendtest.Bound) {
-			Expect(declared(b, false)).To(Succeed())
-		},
-		Works: func(_ context.Context, _ backends.Instance, b backendtest.Bound) {
-			Expect(declared(b, true)).To(Succeed())
-		},
-	})
+// notes are the data of the orphan and usage specs: what a binding writes, and reads back.
+var notes = backendtest.Data{
+	Write: func(_ context.Context, _ backends.Instance, b backendtest.Bound) {
+		Expect(declared(b, false)).To(Succeed())
+	},
+	Works: func(_ context.Context, _ backends.Instance, b backendtest.Bound) {
+		Expect(declared(b, true)).To(Succeed())
+	},
+}
+
+var _ = Describe("Orphans and usage", func() {
+	suite.ItRemovesOrphans("rabbitmq-local", provisioned, notes)
+	suite.ItReportsUsage(provisioned, notes, "queues")
 })

@@ -160,13 +160,17 @@ var _ = Describe("Deprovision", func() {
 	})
 })
 
-var _ = Describe("Orphans", func() {
-	suite.ItRemovesOrphans("redis-local", provisioned, backendtest.Data{
-		Write: func(ctx context.Context, inst backends.Instance, b backendtest.Bound) {
-			Expect(mustLogin(ctx, b.Credentials).Set(ctx, keyPrefix(inst)+"note", "kept", 0).Err()).To(Succeed())
-		},
-		Works: func(ctx context.Context, inst backends.Instance, b backendtest.Bound) {
-			Expect(mustLogin(ctx, b.Credentials).Get(ctx, keyPrefix(inst)+"note").Val()).To(Equal("kept"))
-		},
-	})
+// notes are the data of the orphan and usage specs: what a binding writes, and reads back.
+var notes = backendtest.Data{
+	Write: func(ctx context.Context, inst backends.Instance, b backendtest.Bound) {
+		Expect(mustLogin(ctx, b.Credentials).Set(ctx, keyPrefix(inst)+"note", "kept", 0).Err()).To(Succeed())
+	},
+	Works: func(ctx context.Context, inst backends.Instance, b backendtest.Bound) {
+		Expect(mustLogin(ctx, b.Credentials).Get(ctx, keyPrefix(inst)+"note").Val()).To(Equal("kept"))
+	},
+}
+
+var _ = Describe("Orphans and usage", func() {
+	suite.ItRemovesOrphans("redis-local", provisioned, notes)
+	suite.ItReportsUsage(provisioned, notes, "keys")
 })
