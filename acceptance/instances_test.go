@@ -33,6 +33,10 @@ type instanceShown struct {
 		ID    string `json:"id"`
 		State string `json:"state"`
 	} `json:"bindings"`
+	Usage []struct {
+		Name  string `json:"name"`
+		Value int64  `json:"value"`
+	} `json:"usage"`
 }
 
 // purgeAnswer is `omnibroker instances purge ID --json` and the operator API's answer.
@@ -142,9 +146,11 @@ var _ = Describe("omnibroker instances", func() {
 		Expect(shown.Bindings).To(ConsistOf(SatisfyAll(HaveField("ID", bindingID), HaveField("State", "bound"))))
 		Expect(shown.LastOperation).To(SatisfyAll(HaveField("ID", operationOf(r)), HaveField("Kind", "deprovision"),
 			HaveField("State", "failed"), HaveField("Description", ContainSubstring("mysql-local"))))
+		Expect(shown.Usage).To(ConsistOf(HaveField("Name", "database size")), "what the node says it uses (0 bytes: it has no tables)")
 		code, text := runInstances(state, nil, "show", id)
 		Expect(code).To(Equal(1))
-		Expect(text).To(SatisfyAll(ContainSubstring(bindingID), ContainSubstring("delete_failed"), ContainSubstring("deprovision failed")))
+		Expect(text).To(SatisfyAll(ContainSubstring(bindingID), ContainSubstring("delete_failed"), ContainSubstring("deprovision failed"),
+			MatchRegexp(`usage +database size \d+ bytes`)))
 
 		By("refusing to purge it while its node does not answer, and without --yes when no one can answer")
 		code, out := runInstances(state, nowhere(), "purge", id, "--yes")
@@ -221,12 +227,15 @@ var _ = Describe("omnibroker instances", func() {
 		Expect(r.Status).To(Equal(http.StatusGone), r.String())
 	})
 
-	It("lists, shows, purges and forgets through the operator API", func(ctx SpecContext) {
+	It("lists, shows (with the keys the node counts), purges and forgets through the operator API", func(ctx SpecContext) {
 		b := startBroker(newStateDB(), withAdmin(nil))
 		cf, admin := b.client(), b.adminClient()
 		purged, forgotten, bindingID := newID(), newID(), newID()
 		cf.provisionReady(purged, redisPlan, nil)
-		cf.bindReady(purged, bindingID, redisPlan, newID())
+		creds := cf.bindReady(purged, bindingID, redisPlan, newID())
+		for _, k := range []string{"a", "b"} {
+			Expect(redisLogin(ctx, creds.str("uri")).Set(ctx, redisKeyPrefix(purged)+k, "v", 0).Err()).To(Succeed())
+		}
 		cf.provisionReady(forgotten, mysqlPlan, nil)
 		left := backendName("ob_", forgotten)
 		DeferCleanup(func() { orphans(b.state, nil, "--backend", "mysql", "--object", left, "--purge", "--yes") })
@@ -244,6 +253,7 @@ var _ = Describe("omnibroker instances", func() {
 		Expect(json.Unmarshal(r.Raw, &shown)).To(Succeed())
 		Expect(shown.Bindings).To(ConsistOf(HaveField("ID", bindingID)))
 		Expect(shown.LastOperation).To(SatisfyAll(HaveField("Kind", "provision"), HaveField("State", "succeeded")))
+		Expect(shown.Usage).To(ConsistOf(SatisfyAll(HaveField("Name", "keys"), HaveField("Value", BeEquivalentTo(2)))))
 
 		By("purging one through the queue, which the broker's workers run")
 		r = admin.do(http.MethodPost, "/admin/v1/instances/"+purged+"/purge", nil, map[string]bool{"forget": false})

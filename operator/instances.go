@@ -136,10 +136,15 @@ type InstanceShown struct {
 	UpdatedAt     time.Time       `json:"updated_at"`
 	Bindings      []BindingShown  `json:"bindings"`
 	LastOperation *OperationShown `json:"last_operation,omitempty"`
+	// Usage is what the node says the instance uses now (Backend.Usage); UsageUnknown says
+	// why it could not tell (a node that did not answer, an instance never placed).
+	Usage        []backends.Figure `json:"usage"`
+	UsageUnknown string            `json:"usage_unknown,omitempty"`
 }
 
-// ShowInstance is instance id with its bindings and its latest operation; NotFound when the
-// state database has no such instance.
+// ShowInstance is instance id with its bindings, its latest operation and what its node says
+// it uses (asked for at most pingTimeout); NotFound when the state database has no such
+// instance.
 func (o *Operator) ShowInstance(ctx context.Context, id string) (InstanceShown, error) {
 	inst, err := o.Store.GetInstance(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
@@ -175,7 +180,26 @@ func (o *Operator) ShowInstance(ctx context.Context, id string) (InstanceShown, 
 	case !errors.Is(err, store.ErrNotFound):
 		return InstanceShown{}, err
 	}
+	shown.Usage, shown.UsageUnknown = o.usage(ctx, inst)
 	return shown, nil
+}
+
+// usage is what the node of inst says it uses, or why it could not tell.
+func (o *Operator) usage(ctx context.Context, inst store.Instance) ([]backends.Figure, string) {
+	adapter, ok := o.Backends[inst.Backend]
+	switch {
+	case inst.Node == "":
+		return []backends.Figure{}, "it was never placed on a node"
+	case !ok:
+		return []backends.Figure{}, "the broker has no adapter for backend " + inst.Backend
+	}
+	usageCtx, cancel := context.WithTimeout(ctx, pingTimeout)
+	defer cancel()
+	res, err := adapter.Usage(usageCtx, backends.UsageRequest{Instance: backends.Instance{ID: inst.ID, Node: inst.Node}})
+	if err != nil {
+		return []backends.Figure{}, pingSentence(err)
+	}
+	return res.Figures, ""
 }
 
 // NodeDown is a repair refused because the node it needs does not answer; it unwraps to the

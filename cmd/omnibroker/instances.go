@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/omnibroker/omnibroker/operator"
@@ -158,6 +159,15 @@ func writeInstance(w io.Writer, s operator.InstanceShown) {
 		fmt.Fprintf(tw, "last operation\t%s\n", line)
 	} else {
 		fmt.Fprintf(tw, "last operation\t-\n")
+	}
+	if s.UsageUnknown != "" {
+		fmt.Fprintf(tw, "usage\tunknown: %s\n", s.UsageUnknown)
+	} else {
+		var figures []string
+		for _, f := range s.Usage {
+			figures = append(figures, strings.TrimSpace(fmt.Sprintf("%s %d %s", f.Name, f.Value, f.Unit)))
+		}
+		fmt.Fprintf(tw, "usage\t%s\n", strings.Join(figures, ", "))
 	}
 	fmt.Fprintf(tw, "bindings\t%d\n", len(s.Bindings))
 	_ = tw.Flush()
