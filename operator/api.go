@@ -17,7 +17,7 @@ import (
 // API is the operator API under /admin/v1: the reads and repairs of the CLI's operator
 // commands, as JSON, made by the same Operator methods. The broker's chain serves it (its
 // stage 6) behind the operator's own credentials and hands it the user name that passed.
-// Each area of it registers its routes from its own file, in NewAPI.
+// NewAPI lists every route; each area's handlers are in a file of its own.
 type API struct {
 	op     *Operator
 	router chi.Router
@@ -33,13 +33,23 @@ func NewAPI(o *Operator) *API {
 	r.MethodNotAllowed(func(w http.ResponseWriter, _ *http.Request) {
 		writeProblem(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "method not allowed on this route of the operator API")
 	})
+	// Every route of the API; each area answers from a file of its own.
 	r.Route("/admin/v1", func(r chi.Router) {
-		a.orphanRoutes(r)
-		a.catalogRoutes(r)
-		a.repairRoutes(r)
-		a.operationRoutes(r)
-		a.nodeRoutes(r)
-		a.instanceRoutes(r)
+		r.Get("/orphans", a.findOrphans)
+		r.Post("/orphans/purge", a.purgeOrphans)
+		r.Post("/orphans/restore", a.restoreLogins)
+		r.Get("/catalog/check", a.checkCatalog)
+		r.Get("/repairs", a.listRepairs)
+		r.Get("/operations", a.listOperations)
+		r.Get("/operations/{id}", a.showOperation)
+		r.Post("/operations/{id}/retry", a.retryOperation)
+		r.Post("/operations/{id}/cancel", a.cancelOperation)
+		r.Get("/nodes", a.listNodes)
+		r.Post("/nodes/{node}/drain", a.drainNode)
+		r.Post("/nodes/{node}/undrain", a.undrainNode)
+		r.Get("/instances", a.listInstances)
+		r.Get("/instances/{id}", a.showInstance)
+		r.Post("/instances/{id}/purge", a.purgeInstance)
 	})
 	a.router = r
 	return a
@@ -107,10 +117,6 @@ func (n *NotFound) Error() string { return n.What + " does not exist" }
 
 // repairsLimit bounds the repairs GET /admin/v1/repairs lists.
 const repairsLimit = 1000
-
-func (a *API) repairRoutes(r chi.Router) {
-	r.Get("/repairs", a.listRepairs)
-}
 
 // listRepairs answers GET /admin/v1/repairs?since=DURATION&limit=N: the repairs asked for in
 // the last DURATION (default 7 days), newest first, at most N (default and most 1000).

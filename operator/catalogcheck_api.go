@@ -2,13 +2,7 @@ package operator
 
 import (
 	"net/http"
-
-	"github.com/go-chi/chi/v5"
 )
-
-func (a *API) catalogRoutes(r chi.Router) {
-	r.Get("/catalog/check", a.checkCatalog)
-}
 
 // catalogCheckAnswer is GET /admin/v1/catalog/check's answer: what the served catalog takes
 // away from live instances, and whether there is any (the CLI's exit status 1).

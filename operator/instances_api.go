@@ -13,12 +13,6 @@ import (
 // instancesLimit bounds the instances GET /admin/v1/instances lists.
 const instancesLimit = 1000
 
-func (a *API) instanceRoutes(r chi.Router) {
-	r.Get("/instances", a.listInstances)
-	r.Get("/instances/{id}", a.showInstance)
-	r.Post("/instances/{id}/purge", a.purgeInstance)
-}
-
 // listInstances answers GET /admin/v1/instances?node=N&plan=P&state=S&limit=L: `instances
 // --json`, oldest first, at most L (default and most 1000).
 func (a *API) listInstances(w http.ResponseWriter, r *http.Request) {

@@ -6,12 +6,6 @@ import (
 	"github.com/go-chi/chi/v5"
 )
 
-func (a *API) nodeRoutes(r chi.Router) {
-	r.Get("/nodes", a.listNodes)
-	r.Post("/nodes/{node}/drain", a.drainNode)
-	r.Post("/nodes/{node}/undrain", a.undrainNode)
-}
-
 // listNodes answers GET /admin/v1/nodes: `nodes --json`.
 func (a *API) listNodes(w http.ResponseWriter, r *http.Request) {
 	if _, err := queryOf(r); err != nil {

@@ -9,13 +9,6 @@ import (
 	"github.com/omnibroker/omnibroker/store"
 )
 
-func (a *API) operationRoutes(r chi.Router) {
-	r.Get("/operations", a.listOperations)
-	r.Get("/operations/{id}", a.showOperation)
-	r.Post("/operations/{id}/retry", a.retryOperation)
-	r.Post("/operations/{id}/cancel", a.cancelOperation)
-}
-
 // listOperations answers GET /admin/v1/operations?state=S&instance=ID&older_than=DURATION:
 // `operations --json`, with found true when one of them needs a person.
 func (a *API) listOperations(w http.ResponseWriter, r *http.Request) {

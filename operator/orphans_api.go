@@ -3,16 +3,8 @@ package operator
 import (
 	"net/http"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/omnibroker/omnibroker/store"
 )
-
-func (a *API) orphanRoutes(r chi.Router) {
-	r.Get("/orphans", a.findOrphans)
-	r.Post("/orphans/purge", a.purgeOrphans)
-	r.Post("/orphans/restore", a.restoreLogins)
-}
 
 // orphansAnswer is GET /admin/v1/orphans's answer: the report, and whether it holds anything
 // to act on (the CLI's exit status 1).

@@ -48,28 +48,17 @@ func init() {
 			settings: []settings{stateSettings}, run: func(cfg Config, _ []string) error { return migrate(cfg) }},
 		{name: "reseal", summary: "re-seal stored credentials under the current encryption key",
 			settings: []settings{stateSettings, keySettings}, run: func(cfg Config, _ []string) error { return reseal(cfg) }},
-		{name: "orphans", summary: "find what the nodes hold that nothing owns, and what live instances lack",
-			settings: operatorSettings, nodes: true, flags: declareOrphansFlags, run: orphans},
-		{name: "operations", summary: "list the operations queued, running or failed",
-			settings: operatorSettings, nodes: true, flags: declareOperationsFlags, run: operations},
-		{name: "operations show", args: "ID", nargs: 1, summary: "show an operation and the history of its attempts",
-			settings: operatorSettings, nodes: true, flags: declareShowFlags, run: showOperation},
-		{name: "operations retry", args: "ID", nargs: 1, summary: "queue a failed operation again and wait for it",
-			settings: operatorSettings, nodes: true, flags: declareShowFlags, run: retryOperation},
-		{name: "operations cancel", args: "ID", nargs: 1, summary: "fail a queued operation with --reason",
-			settings: operatorSettings, nodes: true, flags: declareCancelFlags, run: cancelOperation},
-		{name: "nodes", summary: "list every node: kind, plans, versions, instances placed, drained, reachable",
-			settings: operatorSettings, nodes: true, flags: declareNodesFlags, run: nodes},
-		{name: "nodes drain", args: "NODE", nargs: 1, summary: "take no new instances on NODE, on any replica, until it is undrained",
-			settings: operatorSettings, nodes: true, flags: declareDrainFlags, run: drainNode},
-		{name: "nodes undrain", args: "NODE", nargs: 1, summary: "let NODE take new instances again",
-			settings: operatorSettings, nodes: true, flags: declareNodesFlags, run: undrainNode},
-		{name: "instances", summary: "list the instances: plan, node, state, version, bindings, last operation",
-			settings: operatorSettings, nodes: true, flags: declareInstancesFlags, run: instances},
-		{name: "instances show", args: "ID", nargs: 1, summary: "show instance ID: its node, plan, versions, bindings and last operation",
-			settings: operatorSettings, nodes: true, flags: declareInstanceShowFlags, run: showInstance},
-		{name: "instances purge", args: "ID", nargs: 1, summary: "remove instance ID that cannot be deleted the normal way, or --forget it",
-			settings: operatorSettings, nodes: true, flags: declarePurgeFlags, run: purgeInstance},
+		operatorEntry("orphans", "", "find what the nodes hold that nothing owns, and what live instances lack", declareOrphansFlags, orphans),
+		operatorEntry("operations", "", "list the operations queued, running or failed", declareOperationsFlags, operations),
+		operatorEntry("operations show", "ID", "show an operation and the history of its attempts", declareShowFlags, showOperation),
+		operatorEntry("operations retry", "ID", "queue a failed operation again and wait for it", declareShowFlags, retryOperation),
+		operatorEntry("operations cancel", "ID", "fail a queued operation with --reason", declareCancelFlags, cancelOperation),
+		operatorEntry("nodes", "", "list every node: kind, plans, versions, instances placed, drained, reachable", declareNodesFlags, nodes),
+		operatorEntry("nodes drain", "NODE", "take no new instances on NODE, on any replica, until it is undrained", declareDrainFlags, drainNode),
+		operatorEntry("nodes undrain", "NODE", "let NODE take new instances again", declareNodesFlags, undrainNode),
+		operatorEntry("instances", "", "list the instances: plan, node, state, version, bindings, last operation", declareInstancesFlags, instances),
+		operatorEntry("instances show", "ID", "show instance ID: its node, plan, versions, bindings and last operation", declareInstanceShowFlags, showInstance),
+		operatorEntry("instances purge", "ID", "remove instance ID that cannot be deleted the normal way, or --forget it", declarePurgeFlags, purgeInstance),
 		{name: "catalog check", args: "FILE", nargs: 1, summary: "validate a catalog file, and check it against the live instances in the state database",
 			settings: []settings{optionalStateSettings}, flags: declareCatalogCheckFlags, run: checkCatalog},
 		{name: "version", summary: "print the version, the commit and the Go version it was built with",
@@ -77,6 +66,16 @@ func init() {
 		{name: "help", args: "[COMMAND]", nargs: -1, summary: "list the commands, or say what COMMAND takes and reads",
 			run: func(_ Config, args []string) error { return help(os.Stdout, args) }},
 	}
+}
+
+// operatorEntry is the entry of an operator command: it reads what serve does (operatorSettings and each
+// node's url_env) and takes one argument when args names it, none otherwise.
+func operatorEntry(name, args, summary string, flags func(fs *flag.FlagSet), run func(Config, []string) error) command {
+	nargs := 0
+	if args != "" {
+		nargs = 1
+	}
+	return command{name: name, args: args, nargs: nargs, summary: summary, settings: operatorSettings, nodes: true, flags: flags, run: run}
 }
 
 // errUsage is a command line that names no command, or names one wrongly; it exits 2.
