@@ -2,197 +2,261 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 )
 
-const finishOperation = `
-UPDATE operations
-SET state = :state, description = :description, lease_expires_at = NULL, finished_at = now(),
-    updated_at = now()` + fence + `
-RETURNING kind, instance_id, COALESCE(binding_id, '') AS binding_id, request,
-    pg_notify(:channel, id) IS NULL AS notified`
+// completeOperation is a completion in one statement, so in one round trip and one commit: it
+// takes the locks in the lock order (see locks.go), the instance row and the binding row
+// first, through the uncorrelated subqueries of the fence's extra condition, which PostgreSQL
+// evaluates before it locks the operation row it updates; then marks the operation, fenced;
+// then, only when the fence matched, applies the outcome (%s: one of the outcomes below,
+// which holds the named parameters of its values). It notifies the waiters on commit, in the
+// same round trip. A row that is gone is no error: the outcome then changes nothing.
+const completeOperation = `
+WITH locked_instance AS (
+    SELECT id FROM instances WHERE id = :instance_id FOR %s
+), locked_binding AS (
+    SELECT id FROM bindings WHERE instance_id = :instance_id AND id = :binding_id FOR UPDATE
+), finished AS (
+    UPDATE operations
+    SET state = :state, description = :description, lease_expires_at = NULL, finished_at = now(),
+        updated_at = now()` + fence + `
+        AND (SELECT count(*) FROM locked_instance) + (SELECT count(*) FROM locked_binding) >= 0
+    RETURNING pg_notify(:channel, id) IS NULL AS notified
+)%s
+SELECT count(*) FROM finished`
 
-// finished is what a completion reads back from the fenced row: the database's word on what
-// the operation acts on, not the caller's copy.
+// appliedOutcome is completeOperation's step that applies the outcome statement (%s) once the
+// fence has matched.
+const appliedOutcome = `, applied AS (%s
+        AND EXISTS (SELECT 1 FROM finished)
+    RETURNING 1
+)`
+
+// The outcomes, each a statement on the row :instance_id or :binding_id names, which
+// completeOperation runs when the fence matched and applyFailure runs as it is.
+const (
+	setInstanceReady = `
+    UPDATE instances
+    SET state = 'ready', updated_at = now()
+    WHERE id = :instance_id`
+
+	setInstanceFailed = `
+    UPDATE instances
+    SET state = 'failed', updated_at = now()
+    WHERE id = :instance_id`
+
+	setInstanceDeleteFailed = `
+    UPDATE instances
+    SET state = 'delete_failed', updated_at = now()
+    WHERE id = :instance_id`
+
+	applyUpdate = `
+    UPDATE instances
+    SET plan_id = COALESCE(NULLIF(:plan_id, ''), plan_id),
+        parameters = COALESCE(CAST(:parameters AS jsonb), parameters),
+        maintenance_version = NULLIF(:maintenance_version, ''), state = 'ready', updated_at = now()
+    WHERE id = :instance_id`
+
+	deleteInstance = `
+    DELETE FROM instances
+    WHERE id = :instance_id`
+
+	// setBindingCredentials also starts the binding's lifetime, when its bind has one (:lifetime
+	// and :renew_after: intervals, or NULL, which leaves expires_at and renew_before NULL).
+	setBindingCredentials = `
+    UPDATE bindings
+    SET credentials = :credentials, credentials_key_id = :credentials_key_id, state = 'bound',
+        expires_at = now() + CAST(:lifetime AS interval),
+        renew_before = now() + CAST(:renew_after AS interval), updated_at = now()
+    WHERE id = :binding_id`
+
+	restoreBindingCredentials = `
+    UPDATE bindings
+    SET credentials = :credentials, credentials_key_id = :credentials_key_id, updated_at = now()
+    WHERE id = :binding_id
+        AND state = 'bound'`
+
+	expireBinding = `
+    UPDATE bindings
+    SET state = 'expired', updated_at = now()
+    WHERE id = :binding_id
+        AND state = 'bound'`
+
+	setBindingFailed = `
+    UPDATE bindings
+    SET state = 'failed', updated_at = now()
+    WHERE id = :binding_id`
+
+	deleteBinding = `
+    DELETE FROM bindings
+    WHERE id = :binding_id`
+
+	// noOutcome is the outcome of a completion that changes no instance or binding.
+	noOutcome = ""
+)
+
+// finished is what a completion that is not a worker's (the rescuer giving up, a cancel) reads
+// back from the operation row it marks: what the operation acts on, for applyFailure.
 type finished struct {
 	Kind       OperationKind   `db:"kind"`
 	InstanceID string          `db:"instance_id"`
 	BindingID  string          `db:"binding_id"`
 	Request    json.RawMessage `db:"request"`
-	// Notified is finishOperation's NOTIFY of the completion, sent in the same round trip.
+	// Notified is the NOTIFY of the completion, sent in the same round trip.
 	Notified bool `db:"notified"`
 }
 
-// finish marks op state with description, fenced, and returns the row it matched. It first
-// locks what op acts on, in the lock order (see locks.go), before it touches the operation row.
-// The requests waiting for op are told on commit: on other replicas by NOTIFY, in this process
-// directly.
-func (s *Store) finish(ctx context.Context, tx *sqlx.Tx, op Operation, state OperationState, description string) (finished, error) {
-	if err := lockTargets(ctx, tx, op); err != nil {
-		return finished{}, fmt.Errorf("mark %s: %w", state, err)
-	}
-	args := fenceOf(op)
-	args.State, args.Description, args.Channel = state, description, FinishedChannel
-	query, params, err := tx.BindNamed(finishOperation, args)
-	if err != nil {
-		return finished{}, fmt.Errorf("mark %s: %w", state, err)
-	}
-	var f finished
-	err = tx.GetContext(ctx, &f, query, params...)
-	if errors.Is(err, sql.ErrNoRows) {
-		return finished{}, ErrLeaseLost
-	}
-	if err != nil {
-		return finished{}, fmt.Errorf("mark %s: %w", state, err)
-	}
-	s.wake.onCommit(tx, false, op.ID)
-	return f, nil
+// outcome holds the named parameters of a completion: the fence's, and those of its outcome.
+type outcome struct {
+	fenced
+	InstanceID         string  `db:"instance_id"`
+	BindingID          string  `db:"binding_id"`
+	PlanID             string  `db:"plan_id"`
+	Parameters         *string `db:"parameters"` // jsonb, NULL to keep the instance's
+	MaintenanceVersion string  `db:"maintenance_version"`
+	Credentials        []byte  `db:"credentials"`
+	CredentialsKeyID   string  `db:"credentials_key_id"`
+	Lifetime           *string `db:"lifetime"`    // an interval, NULL for none
+	RenewAfter         *string `db:"renew_after"` // an interval, NULL for none
 }
 
-const applyUpdate = `
-UPDATE instances
-SET plan_id = COALESCE(NULLIF($2, ''), plan_id), parameters = COALESCE($3::jsonb, parameters),
-    maintenance_version = NULLIF($4, ''), state = 'ready', updated_at = now()
-WHERE id = $1`
-
-const deleteInstance = `
-DELETE FROM instances
-WHERE id = $1`
-
-// setBindingCredentials also starts the binding's lifetime, when its bind has one ($4, $5:
-// intervals or NULL, which leaves expires_at and renew_before NULL).
-const setBindingCredentials = `
-UPDATE bindings
-SET credentials = $2, credentials_key_id = $3, state = 'bound',
-    expires_at = now() + $4::interval, renew_before = now() + $5::interval, updated_at = now()
-WHERE id = $1`
-
-const expireBinding = `
-UPDATE bindings
-SET state = 'expired', updated_at = now()
-WHERE id = $1
-    AND state = 'bound'`
-
-const setBindingState = `
-UPDATE bindings
-SET state = $2, updated_at = now()
-WHERE id = $1`
-
-const restoreBindingCredentials = `
-UPDATE bindings
-SET credentials = $2, credentials_key_id = $3, updated_at = now()
-WHERE id = $1
-    AND state = 'bound'`
-
-const deleteBinding = `
-DELETE FROM bindings
-WHERE id = $1`
+// complete marks op state with description, fenced, and applies apply, the outcome statement
+// whose values args holds, in one statement (completeOperation); ErrLeaseLost when the fence
+// matched none. The requests waiting for op are told: on other replicas by NOTIFY, in this
+// process directly. op is the operation as its worker claimed it: its kind, instance, binding
+// and request are those of its row, which never change.
+func (s *Store) complete(ctx context.Context, op Operation, state OperationState, description, apply string, args outcome) error {
+	args.fenced = fenceOf(op)
+	args.State, args.Description, args.Channel = state, description, FinishedChannel
+	args.InstanceID, args.BindingID = op.InstanceID, op.BindingID
+	instanceLock := "UPDATE"
+	if op.BindingID != "" {
+		instanceLock = "SHARE"
+	}
+	if apply != noOutcome {
+		apply = fmt.Sprintf(appliedOutcome, apply)
+	}
+	query := fmt.Sprintf(completeOperation, instanceLock, apply)
+	var matched int
+	err := retryConflicts(ctx, func() error {
+		named, params, err := s.db.BindNamed(query, args)
+		if err != nil {
+			return err
+		}
+		return s.db.GetContext(ctx, &matched, named, params...)
+	})
+	if err != nil {
+		return fmt.Errorf("mark %s: %w", state, err)
+	}
+	if matched == 0 {
+		return ErrLeaseLost
+	}
+	s.wake.finished(op.ID)
+	return nil
+}
 
 // Succeed, fenced like RenewLease, marks op succeeded and applies its outcome in the same
-// transaction: provision → instance ready; update → instance takes the UpdateRequest's plan,
+// statement: provision → instance ready; update → instance takes the UpdateRequest's plan,
 // parameters and maintenance version, ready; deprovision → the instance and its bindings are deleted; bind →
 // credentials sealed onto the binding, bound, its lifetime started when its BindRequest has
 // one; unbind → the binding is deleted; restore → credentials sealed again onto the binding,
 // which stays bound (nil credentials, from a restore that found nothing to do, leave the
-// stored ones); expire → the bound binding becomes expired.
+// stored ones); expire → the bound binding becomes expired; purge → nothing.
 // An UpdateRequest with an empty PlanID or absent Parameters keeps the instance's current
 // ones; its MaintenanceVersion is recorded as it is, "" as none. The operation's description
 // is cleared.
 func (s *Store) Succeed(ctx context.Context, op Operation, credentials json.RawMessage) error {
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		f, err := s.finish(ctx, tx, op, OpSucceeded, "")
-		if err != nil {
-			return err
-		}
-		switch f.Kind {
-		case OpProvision:
-			_, err = tx.ExecContext(ctx, setInstanceState, f.InstanceID, InstanceReady)
-		case OpUpdate:
-			var req UpdateRequest
-			if err := json.Unmarshal(f.Request, &req); err != nil {
-				return fmt.Errorf("decode update request: %w", err)
-			}
-			_, err = tx.ExecContext(ctx, applyUpdate, f.InstanceID, req.PlanID, jsonOrNull(req.Parameters), req.MaintenanceVersion)
-		case OpDeprovision:
-			_, err = tx.ExecContext(ctx, deleteInstance, f.InstanceID)
-		case OpBind, OpRestore:
-			if f.Kind == OpRestore && len(credentials) == 0 {
-				break
-			}
-			keys, keyErr := s.keyring()
-			if keyErr != nil {
-				return keyErr
-			}
-			sealed, keyID, sealErr := keys.seal([]byte(jsonText(credentials, "{}")), credentialsAD(f.BindingID))
-			if sealErr != nil {
-				return sealErr
-			}
-			if f.Kind == OpRestore {
-				_, err = tx.ExecContext(ctx, restoreBindingCredentials, f.BindingID, sealed, keyID)
-				break
-			}
-			lifetime, renewAfter, reqErr := lifetimeOf(f.Request)
-			if reqErr != nil {
-				return reqErr
-			}
-			_, err = tx.ExecContext(ctx, setBindingCredentials, f.BindingID, sealed, keyID, lifetime, renewAfter)
-		case OpExpire:
-			_, err = tx.ExecContext(ctx, expireBinding, f.BindingID)
-		case OpUnbind:
-			_, err = tx.ExecContext(ctx, deleteBinding, f.BindingID)
-		}
-		if err != nil {
-			return fmt.Errorf("apply %s outcome: %w", f.Kind, err)
-		}
-		return nil
-	})
+	apply, args, err := s.success(op, credentials)
+	if err == nil {
+		err = s.complete(ctx, op, OpSucceeded, "", apply, args)
+	}
 	if err != nil {
 		return fmt.Errorf("succeed operation %s: %w", op.ID, err)
 	}
 	return nil
 }
 
-// applyFailure records on the instance or binding that f failed. A failed restore or expire
-// changes nothing: the binding stays bound, and the next sweep tries again.
-func applyFailure(ctx context.Context, tx *sqlx.Tx, f finished) error {
-	var err error
-	switch f.Kind {
+// success is the outcome statement of op's success and its values.
+func (s *Store) success(op Operation, credentials json.RawMessage) (string, outcome, error) {
+	var args outcome
+	switch op.Kind {
 	case OpProvision:
-		_, err = tx.ExecContext(ctx, setInstanceState, f.InstanceID, InstanceFailed)
+		return setInstanceReady, args, nil
 	case OpUpdate:
-		_, err = tx.ExecContext(ctx, setInstanceState, f.InstanceID, InstanceReady)
+		var req UpdateRequest
+		if err := json.Unmarshal(op.Request, &req); err != nil {
+			return "", args, fmt.Errorf("decode update request: %w", err)
+		}
+		args.PlanID, args.Parameters, args.MaintenanceVersion = req.PlanID, jsonOrNull(req.Parameters), req.MaintenanceVersion
+		return applyUpdate, args, nil
 	case OpDeprovision:
-		_, err = tx.ExecContext(ctx, setInstanceState, f.InstanceID, InstanceDeleteFailed)
-	case OpBind, OpUnbind:
-		_, err = tx.ExecContext(ctx, setBindingState, f.BindingID, BindingFailed)
+		return deleteInstance, args, nil
+	case OpBind, OpRestore:
+		if op.Kind == OpRestore && len(credentials) == 0 {
+			return noOutcome, args, nil
+		}
+		keys, err := s.keyring()
+		if err != nil {
+			return "", args, err
+		}
+		args.Credentials, args.CredentialsKeyID, err = keys.seal([]byte(jsonText(credentials, "{}")), credentialsAD(op.BindingID))
+		if err != nil {
+			return "", args, err
+		}
+		if op.Kind == OpRestore {
+			return restoreBindingCredentials, args, nil
+		}
+		args.Lifetime, args.RenewAfter, err = lifetimeOf(op.Request)
+		return setBindingCredentials, args, err
+	case OpExpire:
+		return expireBinding, args, nil
+	case OpUnbind:
+		return deleteBinding, args, nil
 	}
-	if err != nil {
+	return noOutcome, args, nil
+}
+
+// failure is the outcome statement of a failure of an operation of kind: a failed restore,
+// expire or purge changes nothing (the binding stays bound, and the next sweep tries again).
+func failure(kind OperationKind) string {
+	switch kind {
+	case OpProvision:
+		return setInstanceFailed
+	case OpUpdate:
+		return setInstanceReady
+	case OpDeprovision:
+		return setInstanceDeleteFailed
+	case OpBind, OpUnbind:
+		return setBindingFailed
+	}
+	return noOutcome
+}
+
+// applyFailure records on the instance or binding that f failed, in tx.
+func applyFailure(ctx context.Context, tx *sqlx.Tx, f finished) error {
+	apply := failure(f.Kind)
+	if apply == noOutcome {
+		return nil
+	}
+	if _, err := tx.NamedExecContext(ctx, apply, outcome{InstanceID: f.InstanceID, BindingID: f.BindingID}); err != nil {
 		return fmt.Errorf("apply %s failure: %w", f.Kind, err)
 	}
 	return nil
 }
 
 // Fail, fenced like RenewLease, marks op failed with description and applies the failure in
-// the same transaction: provision → instance failed; update → instance ready, unchanged;
+// the same statement: provision → instance failed; update → instance ready, unchanged;
 // deprovision → instance delete_failed, bindings kept (the backend objects may be partly
 // gone, so only a DELETE may follow); bind → binding failed; unbind → binding failed, not
 // bound (the unbind may already have taken the login away, so the stored credentials may
-// no longer work); restore and expire → binding still bound.
+// no longer work); restore, expire and purge → nothing changes.
 func (s *Store) Fail(ctx context.Context, op Operation, description string) error {
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		f, err := s.finish(ctx, tx, op, OpFailed, description)
-		if err != nil {
-			return err
-		}
-		return applyFailure(ctx, tx, f)
-	})
-	if err != nil {
+	if err := s.complete(ctx, op, OpFailed, description, failure(op.Kind), outcome{}); err != nil {
 		return fmt.Errorf("fail operation %s: %w", op.ID, err)
 	}
 	return nil

@@ -116,7 +116,7 @@ func (s *Store) ForgetInstance(ctx context.Context, id string) (Instance, []Bind
 			return fmt.Errorf("list bindings: %w", err)
 		}
 		// The bindings go with the instance (ON DELETE CASCADE), as on a deprovision.
-		if _, err := tx.ExecContext(ctx, deleteInstance, id); err != nil {
+		if _, err := tx.NamedExecContext(ctx, deleteInstance, outcome{InstanceID: id}); err != nil {
 			return fmt.Errorf("delete instance: %w", err)
 		}
 		return nil

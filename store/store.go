@@ -99,8 +99,14 @@ const txRetries = 4
 // by the server, and a new run meets the other transaction finished. So fn may run more than
 // once, and must only set what it returns on each run.
 func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	return retryConflicts(ctx, func() error { return s.tryTx(ctx, fn) })
+}
+
+// retryConflicts runs run, a transaction or a statement on its own, again at once while
+// PostgreSQL aborts it for a deadlock or a serialization failure, as inTx does.
+func retryConflicts(ctx context.Context, run func() error) error {
 	for retry := 0; ; retry++ {
-		err := s.tryTx(ctx, fn)
+		err := run()
 		if err == nil || retry == txRetries || ctx.Err() != nil ||
 			pq.As(err, pqerror.TRDeadlockDetected, pqerror.TRSerializationFailure) == nil {
 			return err
