@@ -103,9 +103,10 @@ func (b *Broker) Services(ctx context.Context) ([]domain.Service, error) {
 }
 
 // waitFor reads the operation, and again each time the store says it may have finished
-// (store.Watch: at once when a worker of this process finished it, by NOTIFY when another
-// replica did) or waitPoll has passed without a wake-up (a lost notification), until it has
-// finished or budget has passed; it returns the last state read. Once budget has passed it
+// (store.Watch: by NOTIFY when another replica finished it) or waitPoll has passed without a
+// wake-up (a lost notification), until it has finished or budget has passed; it returns the
+// last state read. A wake-up from a worker of this process carries the outcome, which is
+// returned as it is, without reading the operation again. Once budget has passed it
 // answers with what it read last rather than read once more, so only a wake-up or a poll
 // inside the budget finds a completion: a budget of zero reads it once.
 func (b *Broker) waitFor(ctx context.Context, opID string, budget time.Duration) (store.Operation, error) {
@@ -125,7 +126,10 @@ func (b *Broker) waitFor(ctx context.Context, opID string, budget time.Duration)
 			return op, nil
 		case <-deadline.C:
 			return op, nil
-		case <-woken:
+		case known := <-woken:
+			if known.State != "" { // committed here: its end, without reading it again
+				return store.Operation{ID: opID, State: known.State, Description: known.Description}, nil
+			}
 		case <-poll.C:
 		}
 	}

@@ -50,10 +50,15 @@ func (b *Broker) Provision(ctx context.Context, instanceID string, details domai
 	inst.MaintenanceVersion = askedVersion(plan, details.MaintenanceInfo)
 	op := b.newOperation(ctx, store.OpProvision, instanceID, "", details.RawContext, nil)
 
-	// Placed as it is queued, so that the worker's claim is the provision's only other write
-	// before its completion; a plan no node can take now is left to the worker, which fails it.
+	// Placed as it is queued (and claimed, when a worker here is idle), so that its completion
+	// is the provision's only other write; a plan no node can take now is left to the worker,
+	// which fails it.
 	choose, _ := b.chooser(plan, decodeObject(inst.Parameters))
-	node, err := b.store.CreatePlacedInstance(ctx, inst, op, choose)
+	var node string
+	err = b.queue(op, func(op store.Operation) (err error) {
+		node, err = b.store.CreatePlacedInstance(ctx, inst, op, choose)
+		return err
+	})
 	if errors.Is(err, store.ErrConflict) {
 		return b.provisionAgain(ctx, logger, inst, details.MaintenanceInfo, plan, asyncAllowed)
 	}
@@ -94,7 +99,9 @@ func (b *Broker) provisionAgain(ctx context.Context, logger lager.Logger, want s
 		return b.provisionOutcome(ctx, logger, op.ID, plan, asyncAllowed, true)
 	case store.InstanceFailed:
 		op := b.newOperation(ctx, store.OpProvision, want.ID, "", want.Context, nil)
-		err := b.store.StartInstanceOperation(ctx, want.ID, store.InstanceProvisioning, op)
+		err := b.queue(op, func(op store.Operation) error {
+			return b.store.StartInstanceOperation(ctx, want.ID, store.InstanceProvisioning, op)
+		})
 		if err != nil {
 			return domain.ProvisionedServiceSpec{}, b.startError(logger, err, op.ID)
 		}

@@ -147,7 +147,10 @@ func (b *Broker) startUpdate(ctx context.Context, logger lager.Logger, inst stor
 		return store.Operation{}, internalError(inst.ID)
 	}
 	op := b.newOperation(ctx, store.OpUpdate, inst.ID, "", platformContext, request)
-	if err := b.store.StartInstanceOperation(ctx, inst.ID, store.InstanceUpdating, op); err != nil {
+	err = b.queue(op, func(op store.Operation) error {
+		return b.store.StartInstanceOperation(ctx, inst.ID, store.InstanceUpdating, op)
+	})
+	if err != nil {
 		return store.Operation{}, b.startError(logger, err, op.ID)
 	}
 	logger.Info("queued", lager.Data{"operation-id": op.ID})

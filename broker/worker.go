@@ -50,6 +50,8 @@ type Pool struct {
 	owner string
 	wake  chan struct{}
 	tie   tie
+	// workers are the pool's workers, which a request may reserve (handoff.go).
+	workers []*worker
 }
 
 // NewPool returns a worker pool for b; Run starts it.
@@ -62,6 +64,10 @@ func (b *Broker) NewPool(cfg PoolConfig) *Pool {
 	cfg.ExpiryInterval = orDefault(cfg.ExpiryInterval, DefaultExpiryInterval)
 	cfg.RescueInterval = orDefault(cfg.RescueInterval, DefaultRescueInterval)
 	p := &Pool{b: b, cfg: cfg, retry: newRetryPolicy(cfg.RetryBase), owner: uuid.NewString(), wake: make(chan struct{}, 1)}
+	for i := range cfg.Workers {
+		// Each worker holds leases under its own name, so fencing tells them apart.
+		p.workers = append(p.workers, &worker{owner: fmt.Sprintf("%s/%d", p.owner, i), handed: make(chan handedOp, 1)})
+	}
 	b.pool.Store(p)
 	return p
 }
@@ -93,10 +99,8 @@ func (p *Pool) Run(fetchCtx, workCtx context.Context) {
 	if p.cfg.RestoreInterval > 0 {
 		wg.Go(func() { p.restore(fetchCtx, logger.Session("restore")) })
 	}
-	for i := range p.cfg.Workers {
-		// Each worker holds leases under its own name, so fencing tells them apart.
-		owner := fmt.Sprintf("%s/%d", p.owner, i)
-		wg.Go(func() { p.work(fetchCtx, workCtx, owner, logger.Session("worker", lager.Data{"worker": i})) })
+	for i, w := range p.workers {
+		wg.Go(func() { p.work(fetchCtx, workCtx, w, logger.Session("worker", lager.Data{"worker": i})) })
 	}
 	// The kinds it claims: during a rolling deploy an older replica's list is shorter.
 	logger.Info("started", lager.Data{"kinds": store.KnownKinds()})
@@ -113,13 +117,13 @@ func (p *Pool) signal() {
 	}
 }
 
-func (p *Pool) work(fetchCtx, workCtx context.Context, owner string, logger lager.Logger) {
+func (p *Pool) work(fetchCtx, workCtx context.Context, w *worker, logger lager.Logger) {
 	for fetchCtx.Err() == nil {
 		// Without a session (the state database is out of reach) there is nothing to claim with.
 		if session, lost := p.tie.current(); session != nil {
 			// A claim that commits is run or released: shutdown must not cancel it half-way.
 			claimCtx, cancel := context.WithTimeout(context.WithoutCancel(fetchCtx), 10*time.Second)
-			op, err := session.Claim(claimCtx, owner, p.cfg.Lease)
+			op, err := session.Claim(claimCtx, w.owner, p.cfg.Lease)
 			cancel()
 			if err == nil {
 				// Another idle worker may find more work waiting behind this one.
@@ -131,10 +135,8 @@ func (p *Pool) work(fetchCtx, workCtx context.Context, owner string, logger lage
 				logger.Error("claim-failed", err)
 			}
 		}
-		select {
-		case <-fetchCtx.Done():
-		case <-p.wake:
-		case <-time.After(p.retry.jitter(p.cfg.PollInterval)):
+		if h := w.waitIdle(fetchCtx, p.wake, p.retry.jitter(p.cfg.PollInterval)); h.op.ID != "" {
+			p.run(workCtx, h.op, h.lost)
 		}
 	}
 }
@@ -147,6 +149,7 @@ func (p *Pool) run(workCtx context.Context, op store.Operation, lost <-chan stru
 	}))
 	started := time.Now()
 	logger.Info("claimed")
+	defer p.b.store.RunsHere(op.ID)()
 
 	opCtx, cancel := context.WithTimeout(workCtx, p.cfg.OperationTimeout)
 	defer cancel()

@@ -156,7 +156,7 @@ func (s *Store) complete(ctx context.Context, op Operation, state OperationState
 	if matched == 0 {
 		return ErrLeaseLost
 	}
-	s.wake.finished(op.ID)
+	s.wake.finished(op.ID, Outcome{State: state, Description: description})
 	return nil
 }
 

@@ -24,7 +24,7 @@ func (s *Store) Listen(ctx context.Context, wake chan<- struct{}) error {
 	}
 	reconnected := func() {
 		poke()
-		s.wake.finished("")
+		s.wake.finished("", Outcome{})
 	}
 	unsubscribe := s.wake.subscribe(wake)
 	defer unsubscribe()
@@ -68,7 +68,7 @@ func (s *Store) Listen(ctx context.Context, wake chan<- struct{}) error {
 			case n == nil:
 				reconnected() // a nil notification follows a reconnect
 			case n.Channel == FinishedChannel:
-				s.wake.finished(n.Extra)
+				s.wake.notified(n.Extra)
 			default:
 				poke()
 			}

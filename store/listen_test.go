@@ -87,13 +87,39 @@ var _ = Describe("Watch", func() {
 		claimed := claim(ctx, "w", provision.ID)
 		Expect(woken).NotTo(Receive(), "a claim is no completion")
 		Expect(st.Succeed(ctx, claimed, nil)).To(Succeed())
-		Expect(woken).To(Receive())
+		Expect(woken).To(Receive(Equal(store.Outcome{State: store.OpSucceeded})), "with the outcome, so the waiter need not read it")
 
 		_, failing := createInstance(ctx)
 		woken, stop = st.Watch(failing.ID)
 		DeferCleanup(stop)
 		Expect(st.Fail(ctx, claim(ctx, "w", failing.ID), "node pg-1 is full")).To(Succeed())
-		Expect(woken).To(Receive())
+		Expect(woken).To(Receive(Equal(store.Outcome{State: store.OpFailed, Description: "node pg-1 is full"})))
+	})
+
+	It("hears the outcome from a worker of this process, not the completion's own NOTIFY first", func(ctx SpecContext) {
+		listening(st)
+
+		_, op := createInstance(ctx)
+		woken, stop := st.Watch(op.ID)
+		DeferCleanup(stop)
+		claimed := claim(ctx, "w", op.ID)
+		done := st.RunsHere(op.ID)
+		By("another process sending the completion's NOTIFY while the worker here runs it")
+		_, err := st.DB().ExecContext(ctx, `SELECT pg_notify($1, $2)`, store.FinishedChannel, op.ID)
+		Expect(err).NotTo(HaveOccurred())
+		Consistently(woken).WithTimeout(300 * time.Millisecond).ShouldNot(Receive())
+		Expect(st.Succeed(ctx, claimed, nil)).To(Succeed())
+		Expect(woken).To(Receive(Equal(store.Outcome{State: store.OpSucceeded})))
+		done()
+		Expect(woken).NotTo(Receive(), "its completion woke it already")
+
+		By("a run that ends without a completion here wakes the waiters to read it")
+		_, other := createInstance(ctx)
+		woken, stop = st.Watch(other.ID)
+		DeferCleanup(stop)
+		claim(ctx, "w", other.ID)
+		st.RunsHere(other.ID)()
+		Expect(woken).To(Receive(Equal(store.Outcome{})))
 	})
 
 	It("is not woken by a retry, nor by a completion that did not commit", func(ctx SpecContext) {

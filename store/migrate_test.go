@@ -229,6 +229,16 @@ SELECT 'index ' || indexdef
 FROM pg_indexes
 WHERE schemaname = 'public'
     AND tablename <> 'goose_db_version'
+UNION ALL
+SELECT 'trigger ' || pg_get_triggerdef(t.oid)
+FROM pg_trigger t
+JOIN pg_class c ON c.oid = t.tgrelid
+WHERE c.relnamespace = 'public'::regnamespace
+    AND NOT t.tgisinternal
+UNION ALL
+SELECT 'function ' || p.oid::regprocedure::text
+FROM pg_proc p
+WHERE p.pronamespace = 'public'::regnamespace
 ORDER BY 1`
 
 func schemaOf(ctx context.Context, db *sqlx.DB) []string {

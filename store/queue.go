@@ -25,11 +25,42 @@ VALUES (
 )
 RETURNING pg_notify($11, id) IS NULL AS notified`
 
+// insertClaimedOperation is insertOperation for an operation claimed as it is queued
+// (ClaimedBy: $11 the lease owner, $12 the lease, $13 the tie), which wakes no one.
+const insertClaimedOperation = `
+INSERT INTO operations (
+    id, kind, instance_id, binding_id, state, description, attempt, max_attempts, run_after,
+    request, originating_identity, context, lease_owner, lease_expires_at, tie, claimed_at
+)
+VALUES (
+    $1, $2, $3, NULLIF($4, ''), 'running', $5, 1, $6, COALESCE($7, now()),
+    $8, $9, $10, $11, now() + $12::interval, $13, now()
+)`
+
+// ClaimedBy is a worker that takes an operation as it is queued: a request that finds a worker
+// of its replica idle hands it the operation it queues (Operation.ClaimedBy), which the
+// enqueue's transaction then inserts running, leased to the worker and tied to its session
+// (Session.Claimant), as Session.Claim would have claimed it, without waking anyone. The
+// worker runs it as soon as the transaction has committed.
+type ClaimedBy struct {
+	Owner string        // the worker's lease owner
+	Lease time.Duration // the lease, on the database clock from the insert
+	Tie   int64         // the worker's session's tie
+}
+
+// Claimed is op as enqueue inserts it claimed by c: running, at attempt 1, leased to c.
+func (c ClaimedBy) Claimed(op Operation) Operation {
+	op.State, op.Attempt, op.LeaseOwner, op.ClaimedBy = OpRunning, 1, c.Owner, nil
+	return op
+}
+
 // enqueue inserts op as queued for instanceID (and bindingID), and tells the workers on
 // commit: those of other replicas by NOTIFY (sent by the insert itself), those of this
-// process directly. The operation's own State, Attempt and lease fields are ignored: an enqueued
-// operation is always queued, at attempt 0, unleased. Its MaxAttempts is the caller's, which
-// checkOperation has seen to be at least 1: the store has no default of its own.
+// process directly; or, when op.ClaimedBy names a worker, inserts it claimed by that worker
+// and tells no one. The operation's own State, Attempt and lease fields are ignored: an
+// enqueued operation is queued at attempt 0, unleased, or running at attempt 1. Its MaxAttempts
+// is the caller's, which checkOperation has seen to be at least 1: the store has no default of
+// its own.
 func (s *Store) enqueue(ctx context.Context, tx *sqlx.Tx, op Operation, instanceID, bindingID string) error {
 	if op.ID == "" {
 		return errors.New("operation has no id")
@@ -38,14 +69,22 @@ func (s *Store) enqueue(ctx context.Context, tx *sqlx.Tx, op Operation, instance
 	if !op.RunAfter.IsZero() {
 		runAfter = &op.RunAfter
 	}
-	_, err := tx.ExecContext(ctx, insertOperation,
+	args := []any{
 		op.ID, op.Kind, instanceID, bindingID, op.Description, op.MaxAttempts, runAfter,
-		jsonText(op.Request, "{}"), jsonOrNull(op.OriginatingIdentity), jsonText(op.Context, "{}"), s.notify,
-	)
-	if err != nil {
+		jsonText(op.Request, "{}"), jsonOrNull(op.OriginatingIdentity), jsonText(op.Context, "{}"),
+	}
+	query := insertOperation
+	if c := op.ClaimedBy; c != nil {
+		query, args = insertClaimedOperation, append(args, c.Owner, interval(c.Lease), c.Tie)
+	} else {
+		args = append(args, s.notify)
+	}
+	if _, err := tx.ExecContext(ctx, query, args...); err != nil {
 		return fmt.Errorf("insert operation %s: %w", op.ID, violation(err))
 	}
-	s.wake.onCommit(tx, true, "")
+	if op.ClaimedBy == nil {
+		s.wake.onCommit(tx, true, "")
+	}
 	return nil
 }
 

@@ -107,6 +107,12 @@ func (se *Session) Claim(ctx context.Context, owner string, lease time.Duration)
 	return op, err
 }
 
+// Claimant is the ClaimedBy of owner, a worker of the session's, for an operation queued with a
+// lease of lease: its claim at enqueue is tied to the session as Claim's are.
+func (se *Session) Claimant(owner string, lease time.Duration) ClaimedBy {
+	return ClaimedBy{Owner: owner, Lease: lease, Tie: se.tie}
+}
+
 // connectionLost tells whether err ended the connection it came from: the driver found it
 // broken, or the server ended the session with a FATAL error (pg_terminate_backend, a
 // shutdown).

@@ -169,6 +169,9 @@ type Operation struct {
 	CreatedAt           time.Time       `db:"created_at"`
 	UpdatedAt           time.Time       `db:"updated_at"`
 	FinishedAt          *time.Time      `db:"finished_at"`
+	// ClaimedBy, when set on an operation about to be queued, has it queued claimed (see
+	// ClaimedBy); it is never read from a row.
+	ClaimedBy *ClaimedBy `db:"-"`
 }
 
 // BindRequest is the Request of a bind operation of a plan whose bindings have a lifetime:

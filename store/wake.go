@@ -17,8 +17,11 @@ const FinishedChannel = "omnibroker_finished"
 type wakeups struct {
 	mu      sync.Mutex
 	queued  map[chan<- struct{}]struct{}
-	waiters map[string]map[chan struct{}]struct{}
+	waiters map[string]map[chan Outcome]struct{}
 	pending map[*sqlx.Tx]*pendingWake
+	// here are the operations a worker of this process runs (RunsHere), each true once its
+	// completion has woken its watchers.
+	here map[string]bool
 }
 
 // pendingWake is what one open transaction wakes once it commits.
@@ -27,27 +30,38 @@ type pendingWake struct {
 	finished []string
 }
 
+// Outcome is what a wake from Watch knows of how its operation ended: its state and description
+// when this process committed the completion in one statement (Succeed, Fail); nothing (State
+// "") when another replica committed it, or Listen reconnected, or a transaction of this process
+// that may have finished it committed: then the caller reads the operation.
+type Outcome struct {
+	State       OperationState
+	Description string
+}
+
 func newWakeups() *wakeups {
 	return &wakeups{
 		queued:  map[chan<- struct{}]struct{}{},
-		waiters: map[string]map[chan struct{}]struct{}{},
+		waiters: map[string]map[chan Outcome]struct{}{},
 		pending: map[*sqlx.Tx]*pendingWake{},
+		here:    map[string]bool{},
 	}
 }
 
 // Watch returns a channel that receives (without blocking the sender; one wake is kept) when
 // operation opID may have finished: when this process committed its completion, when the
 // Listen of this process received the completion from another replica, or when that Listen
-// reconnected, since a notification may have been missed meanwhile. The caller re-reads the
-// operation on a wake, and calls stop once it no longer waits. Watch before the first read,
-// so that a completion between that read and the wait is not missed.
-func (s *Store) Watch(opID string) (woken <-chan struct{}, stop func()) {
+// reconnected, since a notification may have been missed meanwhile. A wake that carries the
+// Outcome is the operation's end; on one without, the caller re-reads the operation. The
+// caller calls stop once it no longer waits. Watch before the first read, so that a completion
+// between that read and the wait is not missed.
+func (s *Store) Watch(opID string) (woken <-chan Outcome, stop func()) {
 	w := s.wake
-	ch := make(chan struct{}, 1)
+	ch := make(chan Outcome, 1)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.waiters[opID] == nil {
-		w.waiters[opID] = map[chan struct{}]struct{}{}
+		w.waiters[opID] = map[chan Outcome]struct{}{}
 	}
 	w.waiters[opID][ch] = struct{}{}
 	return ch, func() {
@@ -60,9 +74,9 @@ func (s *Store) Watch(opID string) (woken <-chan struct{}, stop func()) {
 	}
 }
 
-func poke(ch chan<- struct{}) {
+func poke[T any](ch chan<- T, v T) {
 	select {
-	case ch <- struct{}{}:
+	case ch <- v:
 	default:
 	}
 }
@@ -84,23 +98,67 @@ func (w *wakeups) enqueued() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for ch := range w.queued {
-		poke(ch)
+		poke(ch, struct{}{})
 	}
 }
 
-// finished wakes the local watchers of operation opID, or every watcher when opID is "".
-func (w *wakeups) finished(opID string) {
+// RunsHere says that a worker of this process runs operation opID, until the returned func is
+// called. Meanwhile the completion's own NOTIFY, which Listen receives too, wakes no watcher of
+// it: the worker's completion wakes them with the outcome, so they need not read it (and would,
+// if the NOTIFY came first). When the run ends without this process committing a completion
+// (the lease was lost, and another replica may finish it), done wakes them to read it.
+func (s *Store) RunsHere(opID string) (done func()) {
+	w := s.wake
+	w.mu.Lock()
+	w.here[opID] = false
+	w.mu.Unlock()
+	return func() {
+		w.mu.Lock()
+		woken := w.here[opID]
+		delete(w.here, opID)
+		w.mu.Unlock()
+		if !woken {
+			w.finished(opID, Outcome{})
+		}
+	}
+}
+
+// notified wakes the local watchers of operation opID, whose completion another process (or
+// this one's) notified, unless a worker of this process runs it (RunsHere).
+func (w *wakeups) notified(opID string) {
+	w.mu.Lock()
+	_, here := w.here[opID]
+	w.mu.Unlock()
+	if !here {
+		w.finished(opID, Outcome{})
+	}
+}
+
+// finished wakes the local watchers of operation opID with what is known of its outcome, or
+// every watcher when opID is "".
+func (w *wakeups) finished(opID string, known Outcome) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if _, here := w.here[opID]; here && known.State != "" {
+		w.here[opID] = true
+	}
 	if opID != "" {
 		for ch := range w.waiters[opID] {
-			poke(ch)
+			if known.State != "" {
+				// The outcome replaces a wake without one (this completion's own NOTIFY, which
+				// Listen may have handed on first), so the waiter need not read it.
+				select {
+				case <-ch:
+				default:
+				}
+			}
+			poke(ch, known)
 		}
 		return
 	}
 	for _, chs := range w.waiters {
 		for ch := range chs {
-			poke(ch)
+			poke(ch, Outcome{})
 		}
 	}
 }
@@ -134,6 +192,6 @@ func (w *wakeups) ended(tx *sqlx.Tx, committed bool) {
 		w.enqueued()
 	}
 	for _, id := range p.finished {
-		w.finished(id)
+		w.finished(id, Outcome{})
 	}
 }
