@@ -38,13 +38,23 @@ func answered(row store.Binding, again bool) bindResult {
 	return res
 }
 
+// bind answers a bind; when it refuses, a binding id that exists with other attributes gets the
+// 409 instead (bindConflict).
 func (b *Broker) bind(ctx context.Context, instanceID, bindingID string, details domain.BindDetails, asyncAllowed bool) (bindResult, error) {
+	want := requestedBinding(instanceID, bindingID, details)
+	res, err := b.bindWanted(ctx, want, details, asyncAllowed)
+	if err != nil {
+		if conflict := b.bindConflict(ctx, want); conflict != nil {
+			return bindResult{}, conflict
+		}
+	}
+	return res, err
+}
+
+func (b *Broker) bindWanted(ctx context.Context, want store.Binding, details domain.BindDetails, asyncAllowed bool) (bindResult, error) {
+	instanceID, bindingID := want.InstanceID, want.ID
 	logger := b.session(ctx, "bind", lager.Data{"instance-id": instanceID, "binding-id": bindingID, "plan-id": details.PlanID})
 
-	want := requestedBinding(instanceID, bindingID, details)
-	if err := b.bindConflict(ctx, want); err != nil {
-		return bindResult{}, err
-	}
 	plan, svc, err := b.planOf(details.ServiceID, details.PlanID)
 	if err != nil {
 		return bindResult{}, err
@@ -199,9 +209,10 @@ func errBindingConflict(bindingID string) error {
 }
 
 // bindConflict is the 409 for a bind of a binding id that exists with other attributes (on
-// another instance, of another plan, for another app, …), or nil. Bind asks it before any
-// other check, so a platform that re-uses an id hears that it is taken, whatever else the
-// request gets wrong. A store failure is left to the rest of Bind, which meets it again.
+// another instance, of another plan, for another app, …), or nil. Bind asks it when it would
+// refuse the request otherwise, so a platform that re-uses an id hears that it is taken,
+// whatever else the request gets wrong; a bind that passes every check meets the id at its
+// insert (bindAgain). A store failure is left to the refusal.
 func (b *Broker) bindConflict(ctx context.Context, want store.Binding) error {
 	have, err := b.store.LookupBinding(ctx, want.ID)
 	if err != nil {

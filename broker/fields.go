@@ -8,11 +8,13 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/pivotal-cf/brokerapi/v10/domain"
 	"github.com/pivotal-cf/brokerapi/v10/domain/apiresponses"
 )
 
 // checkFields is the chain's last stage. A provision of an instance id that exists with other
-// attributes gets 409 before anything else (provisionConflict). Then it answers, in the broker's own words, what
+// attributes gets 409 rather than any refusal of this stage or of Provision's checks
+// (provisionConflict). It answers, in the broker's own words, what
 // brokerapi v10 would otherwise answer in its own ("plan_id missing", "plan-id not in the
 // catalog", without an error key). A request that lacks service_id or plan_id where OSB
 // requires them gets a 400 BadRequest "service_id is required", as the broker says of
@@ -44,8 +46,6 @@ func (b *Broker) checkFields(next http.Handler) http.Handler {
 		}
 		var err error
 		switch {
-		case r.Method == http.MethodPut && !binding && b.provisionConflict(r.Context(), instanceOf(r.URL.Path), body) != nil:
-			err = errInstanceConflict(instanceOf(r.URL.Path))
 		case r.Method == http.MethodPut && binding && fields.Predecessor != "":
 			// A rotation's body may hold only predecessor_binding_id (OSB 2.17); inherit checks it.
 		case fields.ServiceID == "":
@@ -54,6 +54,12 @@ func (b *Broker) checkFields(next http.Handler) http.Handler {
 			err = badRequest("plan_id is required")
 		case r.Method == http.MethodPut && !binding:
 			_, _, err = b.planOf(fields.ServiceID, fields.PlanID)
+		}
+		if err != nil && r.Method == http.MethodPut && !binding {
+			var d domain.ProvisionDetails
+			if json.Unmarshal(body, &d) == nil {
+				err = b.provisionConflict(r.Context(), instanceOf(r.URL.Path), d, err)
+			}
 		}
 		var failure *apiresponses.FailureResponse
 		if errors.As(err, &failure) {

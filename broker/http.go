@@ -99,11 +99,10 @@ func Handler(b *Broker, logger lager.Logger, platform ...Credential) http.Handle
 //     checked with all the rest, go onto the access line
 //  13. osbErrorBodies: every error answer after it is an OSB error body, and a 412 carries
 //     an error key (brokerapi's own for a GET below OSB 2.14 has none)
-//  14. checkFields (in Handler, as it reads the broker's catalog and state): 409 for a
-//     provision of an instance id that exists with other attributes, before any other check
-//     (provisionConflict); then 400 BadRequest in the broker's words for a missing service_id
-//     or plan_id, and for a provision's ids that are not in the catalog, before brokerapi
-//     answers them in its own
+//  14. checkFields (in Handler, as it reads the broker's catalog and state): 400 BadRequest in
+//     the broker's words for a missing service_id or plan_id, and for a provision's ids that
+//     are not in the catalog, before brokerapi answers them in its own; a provision it refuses
+//     whose instance id exists with other attributes gets 409 instead (provisionConflict)
 func chain(logger lager.Logger, platform []Credential, admin AdminAPI, logins *loginLimiter, ready func(context.Context) error, routes chi.Routes, m *metrics, scrape http.Handler) []func(http.Handler) http.Handler {
 	return []func(http.Handler) http.Handler{
 		accessLog(logger, routes),

@@ -2,7 +2,6 @@ package broker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 
 	"code.cloudfoundry.org/lager/v3"
@@ -18,31 +17,9 @@ import (
 func (b *Broker) Provision(ctx context.Context, instanceID string, details domain.ProvisionDetails, asyncAllowed bool) (domain.ProvisionedServiceSpec, error) {
 	logger := b.session(ctx, "provision", lager.Data{"instance-id": instanceID, "plan-id": details.PlanID})
 
-	if details.OrganizationGUID == "" {
-		return domain.ProvisionedServiceSpec{}, badRequest("organization_guid is required")
-	}
-	if details.SpaceGUID == "" {
-		return domain.ProvisionedServiceSpec{}, badRequest("space_guid is required")
-	}
-	plan, _, err := b.planOf(details.ServiceID, details.PlanID)
+	plan, err := b.checkProvision(ctx, instanceID, details, asyncAllowed)
 	if err != nil {
-		return domain.ProvisionedServiceSpec{}, err
-	}
-	if plan.AsyncOnly && !asyncAllowed {
-		return domain.ProvisionedServiceSpec{}, errAsyncRequired
-	}
-	if err := b.catalog.ValidateParameters(plan.ID, catalog.InstanceCreate, details.RawParameters); err != nil {
-		return domain.ProvisionedServiceSpec{}, badRequest("%s", err)
-	}
-	if err := b.catalog.CheckVersion(plan, details.RawParameters); err != nil {
-		return domain.ProvisionedServiceSpec{}, badRequest("%s", err)
-	}
-	if err := maintenanceConflict(plan, details.MaintenanceInfo); err != nil {
-		// The identical replay of a provision accepted before the plan's version moved on
-		// gets the answer it got then, from provisionAgain.
-		if _, getErr := b.store.GetInstance(ctx, instanceID); getErr != nil {
-			return domain.ProvisionedServiceSpec{}, err
-		}
+		return domain.ProvisionedServiceSpec{}, b.provisionConflict(ctx, instanceID, details, err)
 	}
 
 	inst := requestedInstance(instanceID, details)
@@ -68,6 +45,37 @@ func (b *Broker) Provision(ctx context.Context, instanceID string, details domai
 	}
 	logger.Info("queued", lager.Data{"operation-id": op.ID, "node": node})
 	return b.provisionOutcome(ctx, logger, op.ID, plan, asyncAllowed, false)
+}
+
+// checkProvision checks a provision before anything is written, and returns its plan.
+func (b *Broker) checkProvision(ctx context.Context, instanceID string, details domain.ProvisionDetails, asyncAllowed bool) (catalog.Plan, error) {
+	if details.OrganizationGUID == "" {
+		return catalog.Plan{}, badRequest("organization_guid is required")
+	}
+	if details.SpaceGUID == "" {
+		return catalog.Plan{}, badRequest("space_guid is required")
+	}
+	plan, _, err := b.planOf(details.ServiceID, details.PlanID)
+	if err != nil {
+		return catalog.Plan{}, err
+	}
+	if plan.AsyncOnly && !asyncAllowed {
+		return catalog.Plan{}, errAsyncRequired
+	}
+	if err := b.catalog.ValidateParameters(plan.ID, catalog.InstanceCreate, details.RawParameters); err != nil {
+		return catalog.Plan{}, badRequest("%s", err)
+	}
+	if err := b.catalog.CheckVersion(plan, details.RawParameters); err != nil {
+		return catalog.Plan{}, badRequest("%s", err)
+	}
+	if err := maintenanceConflict(plan, details.MaintenanceInfo); err != nil {
+		// The identical replay of a provision accepted before the plan's version moved on
+		// gets the answer it got then, from provisionAgain.
+		if _, getErr := b.store.GetInstance(ctx, instanceID); getErr != nil {
+			return catalog.Plan{}, err
+		}
+	}
+	return plan, nil
 }
 
 // provisionAgain answers a PUT for an instance id that exists: the same attributes get the
@@ -163,20 +171,17 @@ func errInstanceConflict(instanceID string) error {
 	return conflict("service instance %s already exists with other attributes", instanceID)
 }
 
-// provisionConflict is the 409 for a provision (body, already checked as JSON) of an instance
-// id that exists with other attributes, or nil. The chain asks it before any other check of
-// the request, so a platform that re-uses an id hears that the id is taken, whatever else the
-// request gets wrong (a plan the catalog lacks, parameters its schema refuses, another
-// maintenance_info). A store
-// failure is left to Provision, which meets it again and logs it.
-func (b *Broker) provisionConflict(ctx context.Context, instanceID string, body []byte) error {
-	var d domain.ProvisionDetails
-	if json.Unmarshal(body, &d) != nil {
-		return nil
-	}
+// provisionConflict is what a provision d of instanceID answers
+// when a check refused it with refusal: the 409 when the instance id exists with other
+// attributes, so that a platform that re-uses an id hears that the id is taken, whatever else
+// the request gets wrong (a plan the catalog lacks, parameters its schema refuses, another
+// maintenance_info); refusal otherwise. It is asked only once a check refuses: a provision
+// that passes them all meets an existing id at its insert (provisionAgain). A store failure
+// is left to the refusal.
+func (b *Broker) provisionConflict(ctx context.Context, instanceID string, d domain.ProvisionDetails, refusal error) error {
 	have, err := b.store.GetInstance(ctx, instanceID)
 	if err != nil || (sameInstance(have, requestedInstance(instanceID, d)) && sameMaintenance(have, d.MaintenanceInfo)) {
-		return nil
+		return refusal
 	}
 	return errInstanceConflict(instanceID)
 }
