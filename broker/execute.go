@@ -15,8 +15,9 @@ import (
 )
 
 // execute runs one attempt of op against its backend, whose name it puts in backendName once it
-// has read the instance. A panic becomes a failed attempt.
-func (p *Pool) execute(ctx context.Context, op store.Operation, backendName *string) (credentials json.RawMessage, err error) {
+// has read the instance (known, when not nil, is the instance as it stands). A panic becomes
+// a failed attempt.
+func (p *Pool) execute(ctx context.Context, op store.Operation, known *store.Instance, backendName *string) (credentials json.RawMessage, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("panic: %v", r)
@@ -26,7 +27,7 @@ func (p *Pool) execute(ctx context.Context, op store.Operation, backendName *str
 	if op.Kind == store.OpPurge {
 		return nil, p.purge(ctx, op)
 	}
-	inst, err := p.b.store.GetInstance(ctx, op.InstanceID)
+	inst, err := p.instance(ctx, op.InstanceID, known)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			if op.Kind == store.OpRestore || op.Kind == store.OpExpire {
@@ -119,6 +120,14 @@ func (p *Pool) execute(ctx context.Context, op store.Operation, backendName *str
 		return json.Marshal(res.Credentials)
 	}
 	return nil, permanentf("operation kind %q is unknown", op.Kind)
+}
+
+// instance is the row of instance id: known when the caller has it as it stands, read otherwise.
+func (p *Pool) instance(ctx context.Context, id string, known *store.Instance) (store.Instance, error) {
+	if known != nil {
+		return *known, nil
+	}
+	return p.b.store.GetInstance(ctx, id)
 }
 
 // target is what a backend call for inst needs: the adapter of its backend, the

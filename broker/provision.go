@@ -31,10 +31,10 @@ func (b *Broker) Provision(ctx context.Context, instanceID string, details domai
 	// is the provision's only other write; a plan no node can take now is left to the worker,
 	// which fails it.
 	choose, _ := b.chooser(plan, decodeObject(inst.Parameters))
-	var node string
-	err = b.queue(op, func(op store.Operation) (err error) {
-		node, err = b.store.CreatePlacedInstance(ctx, inst, op, choose)
-		return err
+	err = b.queue(op, func(op store.Operation) (*store.Instance, error) {
+		node, err := b.store.CreatePlacedInstance(ctx, inst, op, choose)
+		inst.Node = node
+		return &inst, err
 	})
 	if errors.Is(err, store.ErrConflict) {
 		return b.provisionAgain(ctx, logger, inst, details.MaintenanceInfo, plan, asyncAllowed)
@@ -43,7 +43,7 @@ func (b *Broker) Provision(ctx context.Context, instanceID string, details domai
 		logger.Error("store-create-instance-failed", err, lager.Data{"operation-id": op.ID})
 		return domain.ProvisionedServiceSpec{}, internalError(op.ID)
 	}
-	logger.Info("queued", lager.Data{"operation-id": op.ID, "node": node})
+	logger.Info("queued", lager.Data{"operation-id": op.ID, "node": inst.Node})
 	return b.provisionOutcome(ctx, logger, op.ID, plan, asyncAllowed, false)
 }
 
@@ -107,8 +107,8 @@ func (b *Broker) provisionAgain(ctx context.Context, logger lager.Logger, want s
 		return b.provisionOutcome(ctx, logger, op.ID, plan, asyncAllowed, true)
 	case store.InstanceFailed:
 		op := b.newOperation(ctx, store.OpProvision, want.ID, "", want.Context, nil)
-		err := b.queue(op, func(op store.Operation) error {
-			return b.store.StartInstanceOperation(ctx, want.ID, store.InstanceProvisioning, op)
+		err := b.queue(op, func(op store.Operation) (*store.Instance, error) {
+			return nil, b.store.StartInstanceOperation(ctx, want.ID, store.InstanceProvisioning, op)
 		})
 		if err != nil {
 			return domain.ProvisionedServiceSpec{}, b.startError(logger, err, op.ID)
