@@ -56,19 +56,6 @@ func (s *Store) Drains(ctx context.Context) ([]Drain, error) {
 	return drains, nil
 }
 
-// drainedNodes is the set of drained nodes of backend, read in tx.
-func drainedNodes(ctx context.Context, tx *sqlx.Tx, backend string) (map[string]bool, error) {
-	var nodes []string
-	if err := tx.SelectContext(ctx, &nodes, `SELECT node FROM node_drains WHERE backend = $1`, backend); err != nil {
-		return nil, fmt.Errorf("read drained nodes: %w", err)
-	}
-	drained := make(map[string]bool, len(nodes))
-	for _, n := range nodes {
-		drained[n] = true
-	}
-	return drained, nil
-}
-
 // PlacedCounts counts the instances placed on each node that holds any, from the count per
 // node that placement reads (node_instances).
 func (s *Store) PlacedCounts(ctx context.Context) ([]PlacedCount, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/jmoiron/sqlx"
 )
@@ -35,10 +36,12 @@ FROM node_drains
 WHERE backend = $1`
 
 // lockNodeAndCount locks the instance row and reads its node, and, while it has none, the
-// instances per node of the backend ($2) as countPlacedAndDrained counts them: one row per
-// node in use (counted "" when none is), no row when the instance does not exist.
+// instances per node of the backend ($2) and its drained nodes, as countPlacedAndDrained reads
+// them: one row per node in use (counted "" when none is), none when the instance does not
+// exist; then one row per drained node (drained true).
 const lockNodeAndCount = `
-SELECT COALESCE(i.node, '') AS node, COALESCE(c.node, '') AS counted, COALESCE(c.instances, 0) AS used
+SELECT COALESCE(i.node, '') AS node, COALESCE(c.node, '') AS counted, COALESCE(c.instances, 0) AS used,
+    false AS drained
 FROM (
     SELECT node
     FROM instances
@@ -47,13 +50,19 @@ FROM (
 ) i
 LEFT JOIN node_instances c ON i.node IS NULL
     AND c.backend = $2
-    AND c.instances > 0`
+    AND c.instances > 0
+UNION ALL
+SELECT '', node, 0, true
+FROM node_drains
+WHERE backend = $2`
 
-// placeWithoutFlush lets a placement's transaction commit, and so let go of the placement lock,
-// without waiting for the disk: the placements of a backend take the lock in turn, and would
-// otherwise queue behind each other's flushes. flushPlacement then makes it durable outside the
-// lock, where flushes of many transactions are shared.
-const placeWithoutFlush = `SET LOCAL synchronous_commit = off`
+// lockPlacementWithoutFlush is lockPlacement for a transaction that commits without waiting for
+// the disk, and so lets go of the placement lock at once: the placements of a backend take the
+// lock in turn, and would otherwise queue behind each other's flushes. flushPlacement then makes
+// it durable outside the lock, where flushes of many transactions are shared.
+const lockPlacementWithoutFlush = `
+SELECT set_config('synchronous_commit', 'off', true),
+    pg_advisory_xact_lock(hashtextextended('omnibroker-placement:' || $1::text, 0))`
 
 // flushPlacement commits, with a flush, a transaction that takes a transaction id and writes
 // nothing else: PostgreSQL flushes the WAL up to its commit record, which lies after the
@@ -72,15 +81,6 @@ type placed struct {
 	Counted string `db:"counted"`
 	Used    int    `db:"used"`
 	Drained bool   `db:"drained"`
-}
-
-// lockPlacementOf takes backend's placement lock, step 0 of the lock order (see locks.go),
-// held until tx ends.
-func lockPlacementOf(ctx context.Context, tx *sqlx.Tx, backend string) error {
-	if _, err := tx.ExecContext(ctx, lockPlacement, backend); err != nil {
-		return fmt.Errorf("lock placement: %w", err)
-	}
-	return nil
 }
 
 // chooseNode calls choose with the counts of rows and the drained nodes (those of rows, and
@@ -142,32 +142,26 @@ func (s *Store) AssignNode(ctx context.Context, instanceID, backend string, choo
 	var node string
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
 		node = ""
-		if err := lockPlacementOf(ctx, tx, backend); err != nil {
-			return err
+		if _, err := tx.ExecContext(ctx, lockPlacementWithoutFlush, backend); err != nil {
+			return fmt.Errorf("lock placement: %w", err)
 		}
 		var rows []placed
 		if err := tx.SelectContext(ctx, &rows, lockNodeAndCount, instanceID, backend); err != nil {
 			return fmt.Errorf("lock instance and count instances per node: %w", err)
 		}
-		if len(rows) == 0 {
+		i := slices.IndexFunc(rows, func(r placed) bool { return !r.Drained })
+		if i < 0 {
 			return ErrNotFound
 		}
 		// Another worker may have placed it while we waited for the lock.
-		if node = rows[0].Node; node != "" {
+		if node = rows[i].Node; node != "" {
 			return nil
 		}
-		drained, err := drainedNodes(ctx, tx, backend)
-		if err != nil {
-			return err
-		}
-		picked, err := chooseNode(rows, drained, choose)
+		picked, err := chooseNode(rows, map[string]bool{}, choose)
 		if err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, setInstanceNode, instanceID, picked); err != nil {
-			return fmt.Errorf("set node: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, placeWithoutFlush); err != nil {
 			return fmt.Errorf("set node: %w", err)
 		}
 		node = picked
