@@ -27,11 +27,17 @@ func (b *Broker) Provision(ctx context.Context, instanceID string, details domai
 	inst.MaintenanceVersion = askedVersion(plan, details.MaintenanceInfo)
 	op := b.newOperation(ctx, store.OpProvision, instanceID, "", details.RawContext, nil)
 
-	// Placed as it is queued (and claimed, when a worker here is idle), so that its completion
-	// is the provision's only other write; a plan no node can take now is left to the worker,
-	// which fails it.
+	// Handed to an idle worker here, it is placed and claimed as it is queued, so that its
+	// completion is the provision's only other write. Otherwise the worker that claims it
+	// places it: a placement at the enqueue holds the backend's placement lock until its
+	// commit is on disk, and under a burst of provisions that queue behind busy workers the
+	// placements of the workers would wait for each of those flushes. A plan no node can take
+	// now is left to the worker, which fails it.
 	choose, _ := b.chooser(plan, decodeObject(inst.Parameters))
 	err = b.queue(op, func(op store.Operation) (*store.Instance, error) {
+		if op.ClaimedBy == nil {
+			choose = nil
+		}
 		node, err := b.store.CreatePlacedInstance(ctx, inst, op, choose)
 		inst.Node = node
 		return &inst, err
