@@ -99,7 +99,9 @@ func (b *Broker) bindWanted(ctx context.Context, want store.Binding, details dom
 	}
 
 	op := b.newOperation(ctx, store.OpBind, instanceID, bindingID, details.RawContext, bindRequest(plan))
-	err = b.queue(op, func(op store.Operation) (*store.Instance, error) { return nil, b.store.CreateBinding(ctx, want, op) })
+	err = b.queue(op, func(op store.Operation) (known, error) {
+		return known{binding: &want}, b.store.CreateBinding(ctx, want, op)
+	})
 	switch {
 	case errors.Is(err, store.ErrConflict):
 		existing, err := b.store.GetBinding(ctx, instanceID, bindingID)
@@ -133,8 +135,8 @@ func (b *Broker) bindAgain(ctx context.Context, logger lager.Logger, have, want 
 		return b.bindOutcome(ctx, logger, want.InstanceID, want.ID, op.ID, plan, asyncAllowed, true)
 	case store.BindingFailed:
 		op := b.newOperation(ctx, store.OpBind, want.InstanceID, want.ID, want.Context, bindRequest(plan))
-		err := b.queue(op, func(op store.Operation) (*store.Instance, error) {
-			return nil, b.store.StartBindingOperation(ctx, want.InstanceID, want.ID, store.BindingCreating, op)
+		err := b.queue(op, func(op store.Operation) (known, error) {
+			return known{}, b.store.StartBindingOperation(ctx, want.InstanceID, want.ID, store.BindingCreating, op)
 		})
 		if err != nil {
 			return bindResult{}, b.startError(logger, err, op.ID)

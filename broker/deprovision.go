@@ -34,8 +34,8 @@ func (b *Broker) Deprovision(ctx context.Context, instanceID string, details dom
 
 	op := b.newOperation(ctx, store.OpDeprovision, instanceID, "", inst.Context, nil)
 	op, err = b.startOrFollow(ctx, logger, op, func() error {
-		return b.queue(op, func(op store.Operation) (*store.Instance, error) {
-			return nil, b.store.StartInstanceOperation(ctx, instanceID, store.InstanceDeprovisioning, op)
+		return b.queue(op, func(op store.Operation) (known, error) {
+			return known{}, b.store.StartInstanceOperation(ctx, instanceID, store.InstanceDeprovisioning, op)
 		})
 	})
 	if err != nil {

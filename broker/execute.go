@@ -15,9 +15,9 @@ import (
 )
 
 // execute runs one attempt of op against its backend, whose name it puts in backendName once it
-// has read the instance (known, when not nil, is the instance as it stands). A panic becomes
-// a failed attempt.
-func (p *Pool) execute(ctx context.Context, op store.Operation, known *store.Instance, backendName *string) (credentials json.RawMessage, err error) {
+// has read the instance; it reads only the rows that are not known (rows). A panic becomes a
+// failed attempt.
+func (p *Pool) execute(ctx context.Context, op store.Operation, rows known, backendName *string) (credentials json.RawMessage, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("panic: %v", r)
@@ -27,7 +27,7 @@ func (p *Pool) execute(ctx context.Context, op store.Operation, known *store.Ins
 	if op.Kind == store.OpPurge {
 		return nil, p.purge(ctx, op)
 	}
-	inst, err := p.instance(ctx, op.InstanceID, known)
+	inst, err := p.instance(ctx, op.InstanceID, rows.instance)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			if op.Kind == store.OpRestore || op.Kind == store.OpExpire {
@@ -92,7 +92,7 @@ func (p *Pool) execute(ctx context.Context, op store.Operation, known *store.Ins
 
 	case store.OpBind, store.OpUnbind, store.OpRestore, store.OpExpire:
 		sweeps := op.Kind == store.OpRestore || op.Kind == store.OpExpire
-		binding, err := p.b.store.GetBinding(ctx, op.InstanceID, op.BindingID)
+		binding, err := p.binding(ctx, op.InstanceID, op.BindingID, rows.binding)
 		if err != nil {
 			if errors.Is(err, store.ErrNotFound) {
 				if sweeps {
@@ -128,6 +128,14 @@ func (p *Pool) instance(ctx context.Context, id string, known *store.Instance) (
 		return *known, nil
 	}
 	return p.b.store.GetInstance(ctx, id)
+}
+
+// binding is the binding row: known when the caller has it as it stands, read otherwise.
+func (p *Pool) binding(ctx context.Context, instanceID, bindingID string, known *store.Binding) (store.Binding, error) {
+	if known != nil {
+		return *known, nil
+	}
+	return p.b.store.GetBinding(ctx, instanceID, bindingID)
 }
 
 // target is what a backend call for inst needs: the adapter of its backend, the

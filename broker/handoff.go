@@ -36,9 +36,15 @@ type worker struct {
 type handedOp struct {
 	op   store.Operation
 	lost <-chan struct{}
-	// inst is the instance row as the request's transaction wrote it, when that is what the
-	// operation acts on as it stands (a new instance's provision), so the worker need not read it.
-	inst *store.Instance
+	known known
+}
+
+// known is what a request's transaction wrote of the rows its operation acts on, where that is
+// the row as it stands until the operation ends: a new instance for its provision, a new
+// binding for its bind. The worker need not read them.
+type known struct {
+	instance *store.Instance
+	binding  *store.Binding
 }
 
 // reservation is a worker a request has reserved for the operation it is queuing.
@@ -77,14 +83,13 @@ func (r *reservation) claim(op store.Operation) store.Operation {
 }
 
 // hand gives the worker op, which the request's transaction has committed claimed by it, and
-// the instance row that transaction wrote, if it is all the worker needs to know of it (nil
-// for none).
-func (r *reservation) hand(op store.Operation, inst *store.Instance) {
+// what that transaction wrote of the rows it acts on.
+func (r *reservation) hand(op store.Operation, rows known) {
 	if r == nil || r.done {
 		return
 	}
 	r.done = true
-	r.w.handed <- handedOp{op: r.claimBy.Claimed(op), lost: r.lost, inst: inst}
+	r.w.handed <- handedOp{op: r.claimBy.Claimed(op), lost: r.lost, known: rows}
 }
 
 // release frees the worker when nothing was handed to it (the request queued nothing, or
@@ -123,13 +128,13 @@ func (w *worker) waitIdle(ctx context.Context, wake <-chan struct{}, poll time.D
 
 // queue runs start, the store call that queues op in one transaction, with op claimed by an
 // idle worker of this replica when there is one, and hands the operation to that worker once
-// start has committed it, with the instance row start wrote, if any.
-func (b *Broker) queue(op store.Operation, start func(op store.Operation) (*store.Instance, error)) error {
+// start has committed it, with what start wrote of the rows it acts on.
+func (b *Broker) queue(op store.Operation, start func(op store.Operation) (known, error)) error {
 	r := b.pool.Load().reserve()
 	defer r.release()
-	inst, err := start(r.claim(op))
+	rows, err := start(r.claim(op))
 	if err == nil {
-		r.hand(op, inst)
+		r.hand(op, rows)
 	}
 	return err
 }

@@ -34,13 +34,13 @@ func (b *Broker) Provision(ctx context.Context, instanceID string, details domai
 	// placements of the workers would wait for each of those flushes. A plan no node can take
 	// now is left to the worker, which fails it.
 	choose, _ := b.chooser(plan, decodeObject(inst.Parameters))
-	err = b.queue(op, func(op store.Operation) (*store.Instance, error) {
+	err = b.queue(op, func(op store.Operation) (known, error) {
 		if op.ClaimedBy == nil {
 			choose = nil
 		}
 		node, err := b.store.CreatePlacedInstance(ctx, inst, op, choose)
 		inst.Node = node
-		return &inst, err
+		return known{instance: &inst}, err
 	})
 	if errors.Is(err, store.ErrConflict) {
 		return b.provisionAgain(ctx, logger, inst, details.MaintenanceInfo, plan, asyncAllowed)
@@ -113,8 +113,8 @@ func (b *Broker) provisionAgain(ctx context.Context, logger lager.Logger, want s
 		return b.provisionOutcome(ctx, logger, op.ID, plan, asyncAllowed, true)
 	case store.InstanceFailed:
 		op := b.newOperation(ctx, store.OpProvision, want.ID, "", want.Context, nil)
-		err := b.queue(op, func(op store.Operation) (*store.Instance, error) {
-			return nil, b.store.StartInstanceOperation(ctx, want.ID, store.InstanceProvisioning, op)
+		err := b.queue(op, func(op store.Operation) (known, error) {
+			return known{}, b.store.StartInstanceOperation(ctx, want.ID, store.InstanceProvisioning, op)
 		})
 		if err != nil {
 			return domain.ProvisionedServiceSpec{}, b.startError(logger, err, op.ID)

@@ -43,8 +43,8 @@ func (b *Broker) Unbind(ctx context.Context, instanceID, bindingID string, detai
 
 	op := b.newOperation(ctx, store.OpUnbind, instanceID, bindingID, binding.Context, nil)
 	op, err = b.startOrFollow(ctx, logger, op, func() error {
-		return b.queue(op, func(op store.Operation) (*store.Instance, error) {
-			return nil, b.store.StartBindingOperation(ctx, instanceID, bindingID, store.BindingDeleting, op)
+		return b.queue(op, func(op store.Operation) (known, error) {
+			return known{}, b.store.StartBindingOperation(ctx, instanceID, bindingID, store.BindingDeleting, op)
 		})
 	})
 	if err != nil {

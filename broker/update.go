@@ -147,8 +147,8 @@ func (b *Broker) startUpdate(ctx context.Context, logger lager.Logger, inst stor
 		return store.Operation{}, internalError(inst.ID)
 	}
 	op := b.newOperation(ctx, store.OpUpdate, inst.ID, "", platformContext, request)
-	err = b.queue(op, func(op store.Operation) (*store.Instance, error) {
-		return nil, b.store.StartInstanceOperation(ctx, inst.ID, store.InstanceUpdating, op)
+	err = b.queue(op, func(op store.Operation) (known, error) {
+		return known{}, b.store.StartInstanceOperation(ctx, inst.ID, store.InstanceUpdating, op)
 	})
 	if err != nil {
 		return store.Operation{}, b.startError(logger, err, op.ID)

@@ -128,7 +128,7 @@ func (p *Pool) work(fetchCtx, workCtx context.Context, w *worker, logger lager.L
 			if err == nil {
 				// Another idle worker may find more work waiting behind this one.
 				p.signal()
-				p.run(workCtx, op, nil, lost)
+				p.run(workCtx, op, known{}, lost)
 				continue
 			}
 			if !errors.Is(err, store.ErrNothingToClaim) && !errors.Is(err, store.ErrSessionLost) && fetchCtx.Err() == nil {
@@ -136,14 +136,14 @@ func (p *Pool) work(fetchCtx, workCtx context.Context, w *worker, logger lager.L
 			}
 		}
 		if h := w.waitIdle(fetchCtx, p.wake, p.retry.jitter(p.cfg.PollInterval)); h.op.ID != "" {
-			p.run(workCtx, h.op, h.inst, h.lost)
+			p.run(workCtx, h.op, h.known, h.lost)
 		}
 	}
 }
 
-// run runs op, claimed through the session that lost is closed for; inst, when not nil, is
-// its instance as it stands.
-func (p *Pool) run(workCtx context.Context, op store.Operation, inst *store.Instance, lost <-chan struct{}) {
+// run runs op, claimed through the session that lost is closed for; rows are what is known of
+// the rows it acts on.
+func (p *Pool) run(workCtx context.Context, op store.Operation, rows known, lost <-chan struct{}) {
 	logger := p.b.logger.Session("operation", logIDs(lager.Data{
 		"operation-id": op.ID, "kind": op.Kind, "attempt": op.Attempt,
 		"instance-id": op.InstanceID, "binding-id": op.BindingID,
@@ -197,7 +197,7 @@ func (p *Pool) run(workCtx context.Context, op store.Operation, inst *store.Inst
 	}()
 
 	var backend string // the instance's, once execute has read it
-	credentials, err := p.execute(lagerctx.NewContext(opCtx, logger), op, inst, &backend)
+	credentials, err := p.execute(lagerctx.NewContext(opCtx, logger), op, rows, &backend)
 	cancel()
 	<-heartbeatDone
 
