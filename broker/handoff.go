@@ -39,9 +39,10 @@ type handedOp struct {
 	known known
 }
 
-// known is what a request's transaction wrote of the rows its operation acts on, where that is
-// the row as it stands until the operation ends: a new instance for its provision, a new
-// binding for its bind. The worker need not read them.
+// known is what a request has of the rows its operation acts on, where that is the row as the
+// operation needs it until it ends: a new instance for its provision and a new binding for its
+// bind, as the request's transaction wrote them; a binding for its unbind, whose id, password,
+// parameters and login name never change. The worker need not read them.
 type known struct {
 	instance *store.Instance
 	binding  *store.Binding

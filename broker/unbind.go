@@ -43,8 +43,10 @@ func (b *Broker) Unbind(ctx context.Context, instanceID, bindingID string, detai
 
 	op := b.newOperation(ctx, store.OpUnbind, instanceID, bindingID, binding.Context, nil)
 	op, err = b.startOrFollow(ctx, logger, op, func() error {
+		// What the worker needs of the binding (its id, password, parameters and login name)
+		// never changes once it is created, so the row read above is as it stands.
 		return b.queue(op, func(op store.Operation) (known, error) {
-			return known{}, b.store.StartBindingOperation(ctx, instanceID, bindingID, store.BindingDeleting, op)
+			return known{binding: &binding}, b.store.StartBindingOperation(ctx, instanceID, bindingID, store.BindingDeleting, op)
 		})
 	})
 	if err != nil {
