@@ -9,12 +9,13 @@ import (
 	"github.com/jmoiron/sqlx"
 )
 
-const insertBinding = `
+var insertBinding = `
 INSERT INTO bindings (
     id, instance_id, service_id, plan_id, app_guid, bind_resource, parameters, context,
     secret, secret_key_id, state
 )
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+RETURNING ` + busy("$2", "$1")
 
 // CreateBinding inserts b (State BindingCreating, Password sealed) and its bind operation
 // in one transaction and notifies the workers. ErrConflict when a binding with that id
@@ -45,14 +46,15 @@ func (s *Store) CreateBinding(ctx context.Context, b Binding, op Operation) erro
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, insertBinding,
+		var active bool
+		err = tx.GetContext(ctx, &active, insertBinding,
 			b.ID, b.InstanceID, b.ServiceID, b.PlanID, b.AppGUID, jsonText(b.BindResource, "{}"),
 			jsonText(b.Parameters, "{}"), jsonText(b.Context, "{}"), secret, keyID, state,
 		)
 		if err != nil {
 			return fmt.Errorf("insert binding: %w", violation(err))
 		}
-		if err := checkIdle(ctx, tx, b.InstanceID, b.ID); err != nil {
+		if err := idle(active); err != nil {
 			return err
 		}
 		return s.enqueue(ctx, tx, op, b.InstanceID, b.ID)
@@ -69,10 +71,15 @@ SET state = $3, updated_at = now()
 WHERE instance_id = $1
     AND id = $2`
 
+// startBinding is setBindingStateOf for a new operation on the binding, which also tells
+// whether an operation that excludes it is active.
+var startBinding = setBindingStateOf + `
+RETURNING ` + busy("$1", "$2")
+
 // touchBoundBinding matches only a bound binding of an instance that is ready or updating,
 // the bindings BoundBindings lists, so that a restore never revives a binding that an unbind,
 // a failure or a deprovision has moved on from since it was listed.
-const touchBoundBinding = `
+var touchBoundBinding = `
 UPDATE bindings b
 SET updated_at = now()
 FROM instances i
@@ -80,7 +87,8 @@ WHERE b.instance_id = $1
     AND b.id = $2
     AND b.state = 'bound'
     AND i.id = b.instance_id
-    AND i.state IN ('ready', 'updating')`
+    AND i.state IN ('ready', 'updating')
+RETURNING ` + busy("$1", "$2")
 
 // StartBindingOperation, in one transaction, inserts op (unbind, a new bind of a failed
 // binding, a restore or an expire) for an existing binding, sets the binding's state, and
@@ -101,24 +109,22 @@ func (s *Store) StartBindingOperation(ctx context.Context, instanceID, bindingID
 		if err := lockInstance(ctx, tx, instanceID, bindingID); err != nil {
 			return err
 		}
-		var res sql.Result
+		var active bool
 		var err error
 		if keepsBound {
-			res, err = tx.ExecContext(ctx, touchBoundBinding, instanceID, bindingID)
+			err = tx.GetContext(ctx, &active, touchBoundBinding, instanceID, bindingID)
 		} else {
-			res, err = tx.ExecContext(ctx, setBindingStateOf, instanceID, bindingID, state)
+			err = tx.GetContext(ctx, &active, startBinding, instanceID, bindingID, state)
 		}
-		if err != nil {
+		switch {
+		case errors.Is(err, sql.ErrNoRows) && keepsBound:
+			return whyNotBound(ctx, tx, instanceID, bindingID)
+		case errors.Is(err, sql.ErrNoRows):
+			return ErrNotFound
+		case err != nil:
 			return fmt.Errorf("set binding state: %w", err)
 		}
-		err = oneRow(res, ErrNotFound)
-		if errors.Is(err, ErrNotFound) && keepsBound {
-			err = whyNotBound(ctx, tx, instanceID, bindingID)
-		}
-		if err != nil {
-			return err
-		}
-		if err := checkIdle(ctx, tx, instanceID, bindingID); err != nil {
+		if err := idle(active); err != nil {
 			return err
 		}
 		return s.enqueue(ctx, tx, op, instanceID, bindingID)

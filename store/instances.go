@@ -70,6 +70,11 @@ UPDATE instances
 SET state = $2, updated_at = now()
 WHERE id = $1`
 
+// startInstance is setInstanceState for a new operation on the instance, which also tells
+// whether another operation of the instance is active.
+var startInstance = setInstanceState + `
+RETURNING ` + busy("$1", "''")
+
 // StartInstanceOperation, in one transaction, inserts op (update, deprovision, or a new
 // provision of a failed instance) for an existing instance, sets the instance's state to
 // state, and notifies the workers. ErrNotFound when the instance is gone; ErrBusy when
@@ -88,11 +93,12 @@ func (s *Store) StartInstanceOperation(ctx context.Context, instanceID string, s
 		if err := lockInstance(ctx, tx, instanceID, ""); err != nil {
 			return err
 		}
-		if err := checkIdle(ctx, tx, instanceID, ""); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, setInstanceState, instanceID, state); err != nil {
+		var active bool
+		if err := tx.GetContext(ctx, &active, startInstance, instanceID, state); err != nil {
 			return fmt.Errorf("set instance state: %w", err)
+		}
+		if err := idle(active); err != nil {
+			return err
 		}
 		return s.enqueue(ctx, tx, op, instanceID, "")
 	})

@@ -151,26 +151,39 @@ func tryLockTargets(ctx context.Context, tx *sqlx.Tx, instanceID, bindingID stri
 	return took, nil
 }
 
-// selectActive tells whether an operation of the instance that excludes a new one is queued
-// or running: any, for an operation on the instance itself (an empty $2); for one on a binding,
-// one on the instance itself or on that binding.
-const selectActive = `
-SELECT EXISTS (
+// busy is the expression that tells whether an operation of the instance that excludes a new
+// one is queued or running: any, for an operation on the instance itself (a binding id of '');
+// for one on a binding, one on the instance itself or on that binding. instance and binding
+// are the statement's parameters (or literals) that hold the two ids. A statement that writes
+// the instance's or the binding's row under the locks of steps 1 and 2 returns it, so that the
+// check costs no round trip of its own: its snapshot, taken once the locks are held, sees every
+// operation queued before, and no such operation can be queued meanwhile.
+func busy(instance, binding string) string {
+	return fmt.Sprintf(`EXISTS (
     SELECT 1
     FROM operations
-    WHERE instance_id = $1
+    WHERE instance_id = %[1]s
         AND state IN ('queued', 'running')
-        AND ($2 = '' OR binding_id IS NULL OR binding_id = $2)
-)`
+        AND (%[2]s = '' OR binding_id IS NULL OR binding_id = %[2]s)
+) AS busy`, instance, binding)
+}
+
+// selectActive asks busy on its own, of instance $1 and binding $2.
+var selectActive = `SELECT ` + busy("$1", "$2")
 
 // checkIdle returns ErrBusy when an operation that excludes a new one on instanceID (and
 // bindingID, "" for the instance itself) is queued or running. The caller holds the locks of
 // steps 1 and 2, so no such operation can be queued meanwhile.
 func checkIdle(ctx context.Context, tx *sqlx.Tx, instanceID, bindingID string) error {
-	var busy bool
-	if err := tx.GetContext(ctx, &busy, selectActive, instanceID, bindingID); err != nil {
+	var active bool
+	if err := tx.GetContext(ctx, &active, selectActive, instanceID, bindingID); err != nil {
 		return fmt.Errorf("look for active operations: %w", err)
 	}
+	return idle(active)
+}
+
+// idle returns ErrBusy when the statement that wrote under the locks (see busy) returned busy.
+func idle(busy bool) error {
 	if busy {
 		return ErrBusy
 	}
