@@ -8,7 +8,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/omnibroker/omnibroker/catalog"
@@ -192,7 +191,7 @@ func writeUsage(w io.Writer) {
 	fmt.Fprintln(w, "Usage: omnibroker COMMAND [ARGUMENTS]")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Commands:")
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	tw := newTable(w)
 	for _, c := range commands {
 		fmt.Fprintf(tw, "  %s\t%s\n", strings.TrimSpace(c.name+" "+c.args), c.summary)
 	}
@@ -217,7 +216,7 @@ func writeHelp(w io.Writer, cmd *command) {
 	if cmd.flags != nil {
 		cmd.flags(fs)
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	tw := newTable(w)
 	fmt.Fprintf(tw, "  -h, --help\tprint this help\n")
 	fs.VisitAll(func(f *flag.Flag) { fmt.Fprintf(tw, "  --%s\t%s (default %q)\n", f.Name, f.Usage, f.DefValue) })
 	_ = tw.Flush()
@@ -228,7 +227,7 @@ func writeHelp(w io.Writer, cmd *command) {
 		return
 	}
 	fmt.Fprintln(w, "Environment (the README's Configuration table says more):")
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	tw = newTable(w)
 	for _, v := range vars {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", v.name, showDefault(v), settingUsage[v.name])
 	}
@@ -261,7 +260,7 @@ func writeNodeEnv(w io.Writer) {
 		fmt.Fprintf(w, "  (the catalog does not load here; 'omnibroker catalog check %s' says why)\n", path)
 		return
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	tw := newTable(w)
 	for _, be := range cat.Config.Backends {
 		for _, n := range be.Nodes {
 			def := "(required)"

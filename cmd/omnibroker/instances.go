@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/omnibroker/omnibroker/operator"
 	"github.com/omnibroker/omnibroker/store"
@@ -74,7 +73,7 @@ func instances(cfg Config, _ []string) error {
 }
 
 func writeInstances(w io.Writer, listed []operator.InstanceListed) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	tw := newTable(w)
 	fmt.Fprintln(tw, "ID\tPLAN\tNODE\tSTATE\tVERSION\tMAINTENANCE\tBINDINGS\tLAST OPERATION")
 	for _, i := range listed {
 		last := "-"
@@ -137,7 +136,7 @@ func openInstance(cfg Config, id string) (c *operatorCommand, shown operator.Ins
 const shownTime = "2006-01-02 15:04:05 MST"
 
 func writeInstance(w io.Writer, s operator.InstanceShown) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	tw := newTable(w)
 	fmt.Fprintf(tw, "instance\t%s\n", s.ID)
 	fmt.Fprintf(tw, "service\t%s (%s)\n", dash(s.Service), s.ServiceID)
 	fmt.Fprintf(tw, "plan\t%s (%s)\n", dash(s.Plan), s.PlanID)
@@ -171,7 +170,7 @@ func writeInstance(w io.Writer, s operator.InstanceShown) {
 	}
 	fmt.Fprintf(tw, "bindings\t%d\n", len(s.Bindings))
 	_ = tw.Flush()
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	tw = newTable(w)
 	for _, b := range s.Bindings {
 		expires := ""
 		if b.ExpiresAt != nil {
@@ -284,11 +283,4 @@ func (c *operatorCommand) forgetInstance(id string, jsonW bool) error {
 		say(jsonW, "'omnibroker orphans --node %s' lists what is left, and --purge removes it, once the node answers\n", forgotten.MayBeLeft[0].Node)
 	}
 	return nil
-}
-
-// say prints a line of text unless the command prints JSON.
-func say(jsonW bool, format string, args ...any) {
-	if !jsonW {
-		fmt.Printf(format, args...)
-	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/omnibroker/omnibroker/operator"
 	"github.com/omnibroker/omnibroker/store"
@@ -59,7 +58,7 @@ func nodes(cfg Config, _ []string) error {
 }
 
 func writeNodes(reports []operator.NodeReport) {
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	tw := newTable(os.Stdout)
 	fmt.Fprintln(tw, "NODE\tBACKEND\tKIND\tPLANS\tVERSIONS\tPLACED\tSTATE")
 	for _, r := range reports {
 		placed := fmt.Sprintf("%d", r.Placed)

@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/omnibroker/omnibroker/operator"
@@ -186,7 +185,7 @@ func writeOperations(w io.Writer, list operator.OperationList) {
 		fmt.Fprintln(w, "no operations match")
 		return
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	tw := newTable(w)
 	fmt.Fprintln(tw, "ID\tKIND\tINSTANCE\tBINDING\tSTATE\tATTEMPT\tAGE\tNODE\tDESCRIPTION")
 	for _, op := range list.Operations {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\t%s\n", op.ID, op.Kind, op.InstanceID, dash(op.BindingID),
@@ -201,7 +200,7 @@ func writeOperations(w io.Writer, list operator.OperationList) {
 // writeOperation prints detail and its attempts.
 func writeOperation(w io.Writer, d operator.OperationDetail) {
 	fmt.Fprintf(w, "operation %s: %s\n", d.ID, subject(d.ListedOperation))
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	tw := newTable(w)
 	fmt.Fprintf(tw, "  state\t%s\n", d.State)
 	fmt.Fprintf(tw, "  attempt\t%d of %d\n", d.Attempt, d.MaxAttempts)
 	fmt.Fprintf(tw, "  node\t%s\n", dash(d.Node))
@@ -227,7 +226,7 @@ func writeOperation(w io.Writer, d operator.OperationDetail) {
 		return
 	}
 	fmt.Fprintln(w, "attempts:")
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	tw = newTable(w)
 	fmt.Fprintln(tw, "  ATTEMPT\tWORKER\tSTARTED\tENDED\tOUTCOME\tDESCRIPTION")
 	for _, a := range d.Attempts {
 		ended, outcome := "-", a.Outcome
@@ -240,19 +239,4 @@ func writeOperation(w io.Writer, d operator.OperationDetail) {
 		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\n", a.Attempt, dash(a.Worker), a.StartedAt.UTC().Format(time.RFC3339), ended, outcome, dash(a.Description))
 	}
 	_ = tw.Flush()
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-// age is d as a listing shows it: whole seconds, or whole minutes past an hour.
-func age(d time.Duration) string {
-	if d >= time.Hour {
-		return shortDuration(d.Round(time.Minute))
-	}
-	return shortDuration(d.Round(time.Second))
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/signal"
@@ -92,13 +91,6 @@ func (c *operatorCommand) withWorkers(work func()) {
 	work()
 	stopFetching()
 	<-done
-}
-
-// printJSON writes v as one line of JSON on stdout.
-func printJSON(v any) {
-	enc := json.NewEncoder(os.Stdout)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
 }
 
 // runningUser is who runs the command, whom its repairs are recorded under.

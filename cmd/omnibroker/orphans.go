@@ -2,12 +2,10 @@ package main
 
 import (
 	"bufio"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/omnibroker/omnibroker/operator"
 	"github.com/omnibroker/omnibroker/store"
@@ -156,22 +154,6 @@ func (c *operatorCommand) finish(rec store.Repair, op store.Operation, err error
 		fmt.Printf("%s: %s %s\n", what, r.State, r.Description)
 	}
 	return r, r.State == string(store.OpSucceeded)
-}
-
-// confirm asks question on stderr and reads the answer, a line, from in. Stdin that ends
-// without one (none was given, as under CI) refuses rather than taking silence for an answer.
-func confirm(in *bufio.Reader, question string) (bool, error) {
-	fmt.Fprint(os.Stderr, question)
-	answer, err := in.ReadString('\n')
-	if errors.Is(err, io.EOF) && answer == "" {
-		fmt.Fprintln(os.Stderr)
-		return false, errors.New("no answer on stdin; pass --yes to purge without asking")
-	}
-	if err != nil && !errors.Is(err, io.EOF) {
-		return false, err
-	}
-	answer = strings.ToLower(strings.TrimSpace(answer))
-	return answer == "y" || answer == "yes", nil
 }
 
 // writeOrphans prints report as text, a line per finding.
