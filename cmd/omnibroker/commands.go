@@ -49,14 +49,14 @@ func init() {
 			settings: []settings{stateSettings, keySettings}, run: func(cfg Config, _ []string) error { return reseal(cfg) }},
 		operatorEntry("orphans", "", "find what the nodes hold that nothing owns, and what live instances lack", declareOrphansFlags, orphans),
 		operatorEntry("operations", "", "list the operations queued, running or failed", declareOperationsFlags, operations),
-		operatorEntry("operations show", "ID", "show an operation and the history of its attempts", declareShowFlags, showOperation),
-		operatorEntry("operations retry", "ID", "queue a failed operation again and wait for it", declareShowFlags, retryOperation),
+		operatorEntry("operations show", "ID", "show an operation and the history of its attempts", nil, showOperation),
+		operatorEntry("operations retry", "ID", "queue a failed operation again and wait for it", nil, retryOperation),
 		operatorEntry("operations cancel", "ID", "fail a queued operation with --reason", declareCancelFlags, cancelOperation),
-		operatorEntry("nodes", "", "list every node: kind, plans, versions, instances placed, drained, reachable", declareNodesFlags, nodes),
+		operatorEntry("nodes", "", "list every node: kind, plans, versions, instances placed, drained, reachable", nil, nodes),
 		operatorEntry("nodes drain", "NODE", "take no new instances on NODE, on any replica, until it is undrained", declareDrainFlags, drainNode),
-		operatorEntry("nodes undrain", "NODE", "let NODE take new instances again", declareNodesFlags, undrainNode),
+		operatorEntry("nodes undrain", "NODE", "let NODE take new instances again", nil, undrainNode),
 		operatorEntry("instances", "", "list the instances: plan, node, state, version, bindings, last operation", declareInstancesFlags, instances),
-		operatorEntry("instances show", "ID", "show instance ID: its node, plan, versions, bindings and last operation", declareInstanceShowFlags, showInstance),
+		operatorEntry("instances show", "ID", "show instance ID: its node, plan, versions, bindings and last operation", nil, showInstance),
 		operatorEntry("instances purge", "ID", "remove instance ID that cannot be deleted the normal way, or --forget it", declarePurgeFlags, purgeInstance),
 		{name: "catalog check", args: "FILE", nargs: 1, summary: "validate a catalog file, and check it against the live instances in the state database",
 			settings: []settings{optionalStateSettings}, flags: declareCatalogCheckFlags, run: checkCatalog},
@@ -68,13 +68,15 @@ func init() {
 }
 
 // operatorEntry is the entry of an operator command: it reads what serve does (operatorSettings and each
-// node's url_env) and takes one argument when args names it, none otherwise.
+// node's url_env), takes one argument when args names it, none otherwise, and takes --json and
+// what flags (nil for none) declares (declareOperatorFlags).
 func operatorEntry(name, args, summary string, flags func(fs *flag.FlagSet), run func(Config, []string) error) command {
 	nargs := 0
 	if args != "" {
 		nargs = 1
 	}
-	return command{name: name, args: args, nargs: nargs, summary: summary, settings: operatorSettings, nodes: true, flags: flags, run: run}
+	return command{name: name, args: args, nargs: nargs, summary: summary, settings: operatorSettings, nodes: true,
+		flags: declareOperatorFlags(flags), run: run}
 }
 
 // errUsage is a command line that names no command, or names one wrongly; it exits 2.

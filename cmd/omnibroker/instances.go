@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -13,38 +12,11 @@ import (
 	"github.com/omnibroker/omnibroker/store"
 )
 
-// instancesFlags are the flags of the instances commands.
-type instancesFlags struct {
-	filter             operator.InstanceFilter
-	forget, yes, jsonW bool
-}
-
-var instancesArgs instancesFlags
-
-func declareInstancesFlags(fs *flag.FlagSet) {
-	instancesArgs = instancesFlags{}
-	fs.StringVar(&instancesArgs.filter.Node, "node", "", "only the instances on this node")
-	fs.StringVar(&instancesArgs.filter.Plan, "plan", "", "only the instances of this plan (its name or id)")
-	fs.StringVar(&instancesArgs.filter.State, "state", "", "only the instances in this state (provisioning, ready, updating, deprovisioning, failed, delete_failed)")
-	fs.BoolVar(&instancesArgs.jsonW, "json", false, "print JSON instead of text")
-}
-
-func declareInstanceShowFlags(fs *flag.FlagSet) {
-	instancesArgs = instancesFlags{}
-	fs.BoolVar(&instancesArgs.jsonW, "json", false, "print JSON instead of text")
-}
-
-func declarePurgeFlags(fs *flag.FlagSet) {
-	declareInstanceShowFlags(fs)
-	fs.BoolVar(&instancesArgs.forget, "forget", false, "remove it from the state database alone, and print what may be left on its node")
-	fs.BoolVar(&instancesArgs.yes, "yes", false, "purge without asking")
-}
-
 // instances lists the instances of the state database; it exits 1 when one of them is failed
 // or delete_failed.
 func instances(cfg Config, _ []string) error {
-	f := instancesArgs
-	if err := f.filter.Check(); err != nil {
+	f := operatorArgs
+	if err := f.instances.Check(); err != nil {
 		fmt.Fprintln(os.Stderr, "omnibroker instances:", err)
 		return exitCode(2)
 	}
@@ -53,7 +25,7 @@ func instances(cfg Config, _ []string) error {
 		return err
 	}
 	defer closeAll()
-	listed, err := c.op.ListInstances(c.ctx, f.filter, 0)
+	listed, err := c.op.ListInstances(c.ctx, f.instances, 0)
 	if err != nil {
 		return err
 	}
@@ -102,7 +74,7 @@ func showInstance(cfg Config, args []string) error {
 		return err
 	}
 	defer closeAll()
-	if instancesArgs.jsonW {
+	if operatorArgs.jsonW {
 		printJSON(shown)
 	} else {
 		writeInstance(os.Stdout, shown)
@@ -201,7 +173,7 @@ type purgeOperation struct {
 // It exits 0 when the instance is gone, 1 when it was refused (another operation runs) or not
 // confirmed, 3 when its node did not answer, its operation failed, or no one could confirm.
 func purgeInstance(cfg Config, args []string) error {
-	f := instancesArgs
+	f := operatorArgs
 	c, shown, closeAll, err := openInstance(cfg, args[0])
 	if err != nil {
 		return err

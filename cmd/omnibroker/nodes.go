@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -10,24 +9,6 @@ import (
 	"github.com/omnibroker/omnibroker/operator"
 	"github.com/omnibroker/omnibroker/store"
 )
-
-// nodesFlags are the flags of the nodes commands.
-type nodesFlags struct {
-	reason string
-	jsonW  bool
-}
-
-var nodesArgs nodesFlags
-
-func declareNodesFlags(fs *flag.FlagSet) {
-	nodesArgs = nodesFlags{}
-	fs.BoolVar(&nodesArgs.jsonW, "json", false, "print JSON instead of text")
-}
-
-func declareDrainFlags(fs *flag.FlagSet) {
-	declareNodesFlags(fs)
-	fs.StringVar(&nodesArgs.reason, "reason", "", "why, for the record of repairs")
-}
 
 // nodes lists every node of every backend; it exits 1 when one does not answer or is full.
 func nodes(cfg Config, _ []string) error {
@@ -44,7 +25,7 @@ func nodes(cfg Config, _ []string) error {
 	for _, r := range reports {
 		found = found || !r.Reachable || r.Full
 	}
-	if nodesArgs.jsonW {
+	if operatorArgs.jsonW {
 		printJSON(struct {
 			Nodes []operator.NodeReport `json:"nodes"`
 		}{reports})
@@ -100,7 +81,7 @@ func setDrain(cfg Config, node string, drain bool) error {
 	defer closeAll()
 	var rec store.Repair
 	if drain {
-		rec, err = c.op.Drain(c.ctx, c.actor, node, nodesArgs.reason)
+		rec, err = c.op.Drain(c.ctx, c.actor, node, operatorArgs.reason)
 	} else {
 		rec, err = c.op.Undrain(c.ctx, c.actor, node)
 	}
@@ -108,20 +89,20 @@ func setDrain(cfg Config, node string, drain bool) error {
 		fmt.Fprintf(os.Stderr, "omnibroker nodes: the catalog has no node %q\n", node)
 		return exitCode(2)
 	}
-	if nodesArgs.jsonW && rec.ID != "" {
+	if operatorArgs.jsonW && rec.ID != "" {
 		printJSON(rec)
 	}
 	var refused *operator.Refused
 	switch {
 	case errors.As(err, &refused):
-		if !nodesArgs.jsonW {
+		if !operatorArgs.jsonW {
 			fmt.Println(refused.Reason)
 		}
 		return exitCode(1)
 	case err != nil:
 		return err
 	}
-	if !nodesArgs.jsonW {
+	if !operatorArgs.jsonW {
 		what := "takes new instances again"
 		if drain {
 			what = "takes no new instances, on any replica; its instances keep working there"

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -12,44 +11,12 @@ import (
 	"github.com/omnibroker/omnibroker/store"
 )
 
-// operationsFlags are the flags of the operations commands.
-type operationsFlags struct {
-	filter operator.OperationFilter
-	reason string
-	jsonW  bool
-}
-
-var operationsArgs operationsFlags
-
-func declareOperationsFlags(fs *flag.FlagSet) {
-	operationsArgs = operationsFlags{}
-	fs.StringVar(&operationsArgs.filter.State, "state", "", "only operations in this state: queued, running, failed or succeeded; none lists the first three")
-	fs.StringVar(&operationsArgs.filter.Instance, "instance", "", "only the operations of this instance and its bindings")
-	fs.DurationVar(&operationsArgs.filter.OlderThan, "older-than", 0, "only operations created at least this long ago, such as 10m; a queued or running one is then stuck, and exits 1")
-	declareJSONFlag(fs)
-}
-
-func declareJSONFlag(fs *flag.FlagSet) {
-	fs.BoolVar(&operationsArgs.jsonW, "json", false, "print JSON instead of text")
-}
-
-func declareCancelFlags(fs *flag.FlagSet) {
-	operationsArgs = operationsFlags{}
-	fs.StringVar(&operationsArgs.reason, "reason", "", "why, in a sentence the platform shows its user on last_operation (required)")
-	declareJSONFlag(fs)
-}
-
-func declareShowFlags(fs *flag.FlagSet) {
-	operationsArgs = operationsFlags{}
-	declareJSONFlag(fs)
-}
-
 // operations lists the operations queued, running or failed (or those --state names), exiting
 // 1 when one needs a person: a failed one that retry takes, or with --older-than a stuck one.
 func operations(cfg Config, _ []string) error {
-	f := operationsArgs
+	f := operatorArgs
 	return withOperator(cfg, "operations", func(c *operatorCommand) error {
-		list, err := c.op.Operations(c.ctx, f.filter)
+		list, err := c.op.Operations(c.ctx, f.operations)
 		if err != nil {
 			return err
 		}
@@ -64,7 +31,7 @@ func operations(cfg Config, _ []string) error {
 
 // showOperation prints an operation and the history of its attempts.
 func showOperation(cfg Config, args []string) error {
-	f := operationsArgs
+	f := operatorArgs
 	return withOperator(cfg, "operations show", func(c *operatorCommand) error {
 		detail, err := c.op.Operation(c.ctx, args[0])
 		if err != nil {
@@ -83,7 +50,7 @@ func showOperation(cfg Config, args []string) error {
 // process's workers beside any running broker's: exit 0 when it succeeded, 1 when the retry was
 // refused, 3 when it failed again or the wait was cut short.
 func retryOperation(cfg Config, args []string) error {
-	f := operationsArgs
+	f := operatorArgs
 	return withOperator(cfg, "operations retry", func(c *operatorCommand) error {
 		var rec store.Repair
 		var op store.Operation
@@ -103,7 +70,7 @@ func retryOperation(cfg Config, args []string) error {
 
 // cancelOperation fails a queued operation with --reason.
 func cancelOperation(cfg Config, args []string) error {
-	f := operationsArgs
+	f := operatorArgs
 	return withOperator(cfg, "operations cancel", func(c *operatorCommand) error {
 		rec, _, err := c.op.Cancel(c.ctx, c.actor, args[0], f.reason)
 		return c.reportRepair(rec, args[0], err, f.jsonW, err == nil)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -11,30 +10,11 @@ import (
 	"github.com/omnibroker/omnibroker/store"
 )
 
-// orphansFlags are the flags of the orphans command.
-type orphansFlags struct {
-	scope                      operator.Scope
-	purge, restore, yes, jsonW bool
-}
-
-var orphansArgs orphansFlags
-
-func declareOrphansFlags(fs *flag.FlagSet) {
-	orphansArgs = orphansFlags{}
-	fs.StringVar(&orphansArgs.scope.Backend, "backend", "", "only the nodes of this backend")
-	fs.StringVar(&orphansArgs.scope.Node, "node", "", "only this node")
-	fs.StringVar(&orphansArgs.scope.Object, "object", "", "only the object of this name")
-	fs.BoolVar(&orphansArgs.purge, "purge", false, "remove each orphan, through the queue, after asking")
-	fs.BoolVar(&orphansArgs.restore, "restore", false, "make the gone logins of live bindings again with their sealed passwords")
-	fs.BoolVar(&orphansArgs.yes, "yes", false, "purge without asking")
-	fs.BoolVar(&orphansArgs.jsonW, "json", false, "print JSON instead of text")
-}
-
 // orphans finds the objects on the nodes that no instance or binding owns, and the live
 // instances and bindings whose objects are gone; --purge and --restore repair them through the
 // queue, run by this process's own workers next to any broker's.
 func orphans(cfg Config, _ []string) error {
-	f := orphansArgs
+	f := operatorArgs
 	if f.purge && f.restore {
 		fmt.Fprintln(os.Stderr, "omnibroker orphans: --purge and --restore go one at a time")
 		return exitCode(2)
@@ -95,7 +75,7 @@ type repair struct {
 
 // purgeOrphans purges each orphan of report, asking first unless f.yes; it reports the
 // purges, whether anything is left to act on, and whether anything could not finish.
-func (c *operatorCommand) purgeOrphans(report operator.OrphanReport, f orphansFlags, failed bool) ([]repair, bool, bool) {
+func (c *operatorCommand) purgeOrphans(report operator.OrphanReport, f operatorFlags, failed bool) ([]repair, bool, bool) {
 	var repairs []repair
 	left := len(report.Missing) > 0
 	in := bufio.NewReader(os.Stdin)
@@ -150,7 +130,7 @@ func (c *operatorCommand) finish(rec store.Repair, op store.Operation, err error
 	case err != nil:
 		r.State, r.Description = "unfinished", err.Error()
 	}
-	if !orphansArgs.jsonW {
+	if !operatorArgs.jsonW {
 		fmt.Printf("%s: %s %s\n", what, r.State, r.Description)
 	}
 	return r, r.State == string(store.OpSucceeded)
