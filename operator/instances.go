@@ -39,22 +39,16 @@ type OperationSummary struct {
 	State store.OperationState `json:"state"`
 }
 
-// InstanceListed is one instance as `instances` lists it. Version is the server version it
-// asked for (its version parameter, else its plan's default; "" for any); Plan is "" when its
-// plan has left the catalog.
+// InstanceListed is one instance as `instances` lists it: its summary in the state database,
+// with the names of its service and plan in the catalog (Plan "" when its plan has left it), the
+// server version it asked for (its version parameter, else its plan's default; "" for any),
+// and its latest operation on the instance itself (nil when it has none).
 type InstanceListed struct {
-	ID                 string              `json:"id"`
-	Service            string              `json:"service"`
-	Plan               string              `json:"plan"`
-	PlanID             string              `json:"plan_id"`
-	Backend            string              `json:"backend"`
-	Node               string              `json:"node"`
-	State              store.InstanceState `json:"state"`
-	Version            string              `json:"version"`
-	MaintenanceVersion string              `json:"maintenance_version"`
-	Bindings           int                 `json:"bindings"`
-	LastOperation      *OperationSummary   `json:"last_operation,omitempty"`
-	CreatedAt          time.Time           `json:"created_at"`
+	store.InstanceSummary
+	Service       string            `json:"service"`
+	Plan          string            `json:"plan"`
+	Version       string            `json:"version"`
+	LastOperation *OperationSummary `json:"last_operation,omitempty"`
 }
 
 // Stuck reports whether the instance is in a state an operator has to act on: its provision
@@ -83,9 +77,7 @@ func (o *Operator) ListInstances(ctx context.Context, f InstanceFilter, limit in
 		if version == "" {
 			version = plan.DefaultVersion
 		}
-		listed[i] = InstanceListed{ID: r.ID, Service: svc.Name, Plan: plan.Name, PlanID: r.PlanID, Backend: r.Backend,
-			Node: r.Node, State: r.State, Version: version, MaintenanceVersion: r.MaintenanceVersion,
-			Bindings: r.Bindings, CreatedAt: r.CreatedAt}
+		listed[i] = InstanceListed{InstanceSummary: r, Service: svc.Name, Plan: plan.Name, Version: version}
 		if r.LastKind != "" {
 			listed[i].LastOperation = &OperationSummary{Kind: r.LastKind, State: r.LastState}
 		}
@@ -106,15 +98,6 @@ func (o *Operator) planIDs(plan string) []string {
 	return ids
 }
 
-// BindingShown is one binding of an instance as `instances show` shows it.
-type BindingShown struct {
-	ID        string             `json:"id"`
-	State     store.BindingState `json:"state"`
-	AppGUID   string             `json:"app_guid,omitempty"`
-	CreatedAt time.Time          `json:"created_at"`
-	ExpiresAt *time.Time         `json:"expires_at,omitempty"`
-}
-
 // OperationShown is an operation as `instances show` shows it.
 type OperationShown struct {
 	ID          string               `json:"id"`
@@ -132,10 +115,10 @@ type OperationShown struct {
 // when it has none).
 type InstanceShown struct {
 	InstanceListed
-	ServiceID     string          `json:"service_id"`
-	UpdatedAt     time.Time       `json:"updated_at"`
-	Bindings      []BindingShown  `json:"bindings"`
-	LastOperation *OperationShown `json:"last_operation,omitempty"`
+	ServiceID     string                 `json:"service_id"`
+	UpdatedAt     time.Time              `json:"updated_at"`
+	Bindings      []store.BindingSummary `json:"bindings"`
+	LastOperation *OperationShown        `json:"last_operation,omitempty"`
 	// Usage is what the node says the instance uses now (Backend.Usage); UsageUnknown says
 	// why it could not tell (a node that did not answer, an instance never placed).
 	Usage        []backends.Figure `json:"usage"`
@@ -153,24 +136,19 @@ func (o *Operator) ShowInstance(ctx context.Context, id string) (InstanceShown, 
 	if err != nil {
 		return InstanceShown{}, err
 	}
-	plan, svc, _ := o.Catalog.Plan(inst.PlanID)
-	var params map[string]any
-	_ = json.Unmarshal(inst.Parameters, &params)
-	shown := InstanceShown{
-		InstanceListed: InstanceListed{ID: inst.ID, Service: svc.Name, Plan: plan.Name, PlanID: inst.PlanID,
-			Backend: inst.Backend, Node: inst.Node, State: inst.State, Version: catalog.Version(plan, params),
-			MaintenanceVersion: inst.MaintenanceVersion, CreatedAt: inst.CreatedAt},
-		ServiceID: inst.ServiceID, UpdatedAt: inst.UpdatedAt, Bindings: []BindingShown{},
-	}
 	bindings, err := o.Store.BindingsOf(ctx, id)
 	if err != nil {
 		return InstanceShown{}, err
 	}
-	for _, b := range bindings {
-		shown.Bindings = append(shown.Bindings, BindingShown{ID: b.ID, State: b.State, AppGUID: b.AppGUID,
-			CreatedAt: b.CreatedAt, ExpiresAt: b.ExpiresAt})
+	plan, svc, _ := o.Catalog.Plan(inst.PlanID)
+	var params map[string]any
+	_ = json.Unmarshal(inst.Parameters, &params)
+	summary := store.InstanceSummary{ID: inst.ID, PlanID: inst.PlanID, Backend: inst.Backend, Node: inst.Node,
+		State: inst.State, MaintenanceVersion: inst.MaintenanceVersion, Bindings: len(bindings), CreatedAt: inst.CreatedAt}
+	shown := InstanceShown{
+		InstanceListed: InstanceListed{InstanceSummary: summary, Service: svc.Name, Plan: plan.Name, Version: catalog.Version(plan, params)},
+		ServiceID:      inst.ServiceID, UpdatedAt: inst.UpdatedAt, Bindings: bindings,
 	}
-	shown.InstanceListed.Bindings = len(bindings)
 	op, err := o.Store.LatestOperation(ctx, id, "")
 	switch {
 	case err == nil:

@@ -19,30 +19,30 @@ type InstanceFilter struct {
 	Limit int
 }
 
-// InstanceSummary is an instance as the operator's listing shows it: its row without the
-// platform's parameters and context, how many bindings it has, and its latest operation on
-// the instance itself (LastKind "" when it has none).
+// InstanceSummary is an instance as the operator's listing shows it: what its row says of
+// where it is and in what state, without the platform's parameters and context, how many
+// bindings it has, and its latest operation on the instance itself (LastKind "" when it has
+// none). Its JSON is that of the listing (`instances --json`), which says the version asked for
+// and the latest operation in its own way.
 type InstanceSummary struct {
-	ID                 string        `db:"id"`
-	ServiceID          string        `db:"service_id"`
-	PlanID             string        `db:"plan_id"`
-	Backend            string        `db:"backend"`
-	Node               string        `db:"node"`
-	State              InstanceState `db:"state"`
-	MaintenanceVersion string        `db:"maintenance_version"`
+	ID                 string        `db:"id" json:"id"`
+	PlanID             string        `db:"plan_id" json:"plan_id"`
+	Backend            string        `db:"backend" json:"backend"`
+	Node               string        `db:"node" json:"node"`
+	State              InstanceState `db:"state" json:"state"`
+	MaintenanceVersion string        `db:"maintenance_version" json:"maintenance_version"`
+	Bindings           int           `db:"bindings" json:"bindings"`
+	CreatedAt          time.Time     `db:"created_at" json:"created_at"`
 	// VersionParameter is the version its parameters asked for, "" for none.
-	VersionParameter string         `db:"version_parameter"`
-	CreatedAt        time.Time      `db:"created_at"`
-	UpdatedAt        time.Time      `db:"updated_at"`
-	Bindings         int            `db:"bindings"`
-	LastKind         OperationKind  `db:"last_kind"`
-	LastState        OperationState `db:"last_state"`
+	VersionParameter string         `db:"version_parameter" json:"-"`
+	LastKind         OperationKind  `db:"last_kind" json:"-"`
+	LastState        OperationState `db:"last_state" json:"-"`
 }
 
 const selectInstanceSummaries = `
-SELECT i.id, i.service_id, i.plan_id, i.backend, COALESCE(i.node, '') AS node, i.state,
+SELECT i.id, i.plan_id, i.backend, COALESCE(i.node, '') AS node, i.state,
     COALESCE(i.maintenance_version, '') AS maintenance_version,
-    COALESCE(i.parameters->>'version', '') AS version_parameter, i.created_at, i.updated_at,
+    COALESCE(i.parameters->>'version', '') AS version_parameter, i.created_at,
     (SELECT count(*) FROM bindings b WHERE b.instance_id = i.id) AS bindings,
     COALESCE(o.kind, '') AS last_kind, COALESCE(o.state, '') AS last_state
 FROM instances i
@@ -75,17 +75,25 @@ func (s *Store) ListInstances(ctx context.Context, f InstanceFilter) ([]Instance
 	return out, nil
 }
 
+// BindingSummary is a binding as the operator shows it with its instance (`instances show`),
+// and its JSON: what it is and when it expires, without its secrets, parameters and context.
+type BindingSummary struct {
+	ID        string       `db:"id" json:"id"`
+	State     BindingState `db:"state" json:"state"`
+	AppGUID   string       `db:"app_guid" json:"app_guid,omitempty"`
+	CreatedAt time.Time    `db:"created_at" json:"created_at"`
+	ExpiresAt *time.Time   `db:"expires_at" json:"expires_at,omitempty"`
+}
+
 const selectInstanceBindings = `
-SELECT id, instance_id, service_id, plan_id, app_guid, bind_resource, parameters, context, state,
-    created_at, updated_at, legacy_name, ` + bindingExpiry + `
+SELECT id, state, app_guid, created_at, expires_at
 FROM bindings
 WHERE instance_id = $1
 ORDER BY created_at, id`
 
-// BindingsOf lists every binding row of the instance, whatever its state, without its secrets
-// (Password and Credentials stay empty), oldest first.
-func (s *Store) BindingsOf(ctx context.Context, instanceID string) ([]Binding, error) {
-	out := []Binding{}
+// BindingsOf lists every binding of the instance, whatever its state, oldest first.
+func (s *Store) BindingsOf(ctx context.Context, instanceID string) ([]BindingSummary, error) {
+	out := []BindingSummary{}
 	if err := s.db.SelectContext(ctx, &out, selectInstanceBindings, instanceID); err != nil {
 		return nil, fmt.Errorf("list the bindings of instance %s: %w", instanceID, err)
 	}
