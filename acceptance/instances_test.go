@@ -60,11 +60,7 @@ type purgeAnswer struct {
 // and returns its exit status and stdout.
 func runInstances(state stateDB, env map[string]string, args ...string) (int, string) {
 	GinkgoHelper()
-	all := brokerEnv(state, "127.0.0.1:0")
-	for k, v := range env {
-		all[k] = v
-	}
-	s := runBinary(all, append([]string{"instances"}, args...)...)
+	s := runOperator(state, env, append([]string{"instances"}, args...)...)
 	return s.ExitCode(), string(s.Out.Contents())
 }
 

@@ -26,11 +26,7 @@ type nodeListed struct {
 // runNodes runs `omnibroker nodes ARGS` against state with env on top of the suite's.
 func runNodes(state stateDB, env map[string]string, args ...string) (int, string) {
 	GinkgoHelper()
-	all := brokerEnv(state, "127.0.0.1:0")
-	for k, v := range env {
-		all[k] = v
-	}
-	s := runBinary(all, append([]string{"nodes"}, args...)...)
+	s := runOperator(state, env, append([]string{"nodes"}, args...)...)
 	return s.ExitCode(), string(s.Out.Contents())
 }
 

@@ -57,11 +57,7 @@ type operationRepair struct {
 // suite's, and returns its session once it exited, having checked that it printed no secret.
 func operationsCLI(state stateDB, env map[string]string, args ...string) *gexec.Session {
 	GinkgoHelper()
-	all := brokerEnv(state, "127.0.0.1:0")
-	for k, v := range env {
-		all[k] = v
-	}
-	s := runBinary(all, append([]string{"operations"}, args...)...)
+	s := runOperator(state, env, append([]string{"operations"}, args...)...)
 	expectSessionHasNoSecrets(s)
 	return s
 }

@@ -45,11 +45,7 @@ func names(found []orphanFound) []string {
 // status and report.
 func orphans(state stateDB, env map[string]string, args ...string) (int, orphansReport) {
 	GinkgoHelper()
-	all := brokerEnv(state, "127.0.0.1:0")
-	for k, v := range env {
-		all[k] = v
-	}
-	s := runBinary(all, append([]string{"orphans", "--json"}, args...)...)
+	s := runOperator(state, env, append([]string{"orphans", "--json"}, args...)...)
 	var report orphansReport
 	out := s.Out.Contents()
 	Expect(json.Unmarshal(out, &report)).To(Succeed(), "stdout is one JSON report: %s", out)
@@ -162,9 +158,8 @@ var _ = Describe("omnibroker orphans", func() {
 	It("reports a node that does not answer as unchecked, and exits 3", func() {
 		state := newStateDB()
 		startBroker(state, nil)
-		env := brokerEnv(state, "127.0.0.1:0")
-		env["OMNIBROKER_REDIS_URL"] = "redis://omnibroker:n0t-the-Pa55word@127.0.0.1:1"
-		s := runBinary(env, "orphans", "--backend", "redis")
+		s := runOperator(state, map[string]string{"OMNIBROKER_REDIS_URL": "redis://omnibroker:n0t-the-Pa55word@127.0.0.1:1"},
+			"orphans", "--backend", "redis")
 		Expect(s).To(gexec.Exit(3))
 		Expect(string(s.Out.Contents())).To(ContainSubstring("unchecked: node redis-local of backend redis"))
 		Expect(strings.Contains(string(s.Out.Contents())+string(s.Err.Contents()), "n0t-the-Pa55word")).To(BeFalse(), "the admin URL's password appears")

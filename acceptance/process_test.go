@@ -151,6 +151,17 @@ func brokerEnv(state stateDB, listen string) map[string]string {
 	}
 }
 
+// runOperator runs the operator command args (its words, then its own arguments) against state,
+// with env on top of the suite's broker environment, and returns its session once it exited.
+func runOperator(state stateDB, env map[string]string, args ...string) *gexec.Session {
+	GinkgoHelper()
+	all := brokerEnv(state, "127.0.0.1:0")
+	for k, v := range env {
+		all[k] = v
+	}
+	return runBinary(all, args...)
+}
+
 // startBroker runs `omnibroker serve` on a free port against state, with extra environment
 // on top of the suite's, waits until it answers the catalog, and stops it when the current
 // node ends (unless the spec stopped or killed it first).
