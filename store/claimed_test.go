@@ -9,15 +9,22 @@ import (
 	"github.com/omnibroker/omnibroker/store"
 )
 
+// claimedProvision is the provision of inst, to be queued claimed by worker-1 of se, and the
+// claimant it is queued under.
+func claimedProvision(se *store.Session, inst store.Instance) (store.Operation, store.ClaimedBy) {
+	op := newOperation(store.OpProvision, inst.ID, "")
+	by := se.Claimant("worker-1", 10*time.Minute)
+	op.ClaimedBy = &by
+	return op, by
+}
+
 var _ = Describe("An operation claimed as it is queued", func() {
 	It("is running for its worker at attempt 1, tied to the worker's session, and no one else can claim it", func(ctx SpecContext) {
 		se := openSession(ctx)
 		wake := listening(st)
 
 		inst := newInstance()
-		op := newOperation(store.OpProvision, inst.ID, "")
-		by := se.Claimant("worker-1", 10*time.Minute)
-		op.ClaimedBy = &by
+		op, by := claimedProvision(se, inst)
 		Expect(st.CreateInstance(ctx, inst, op)).To(Succeed())
 
 		stored := storedOperation(ctx, op.ID)
@@ -47,9 +54,7 @@ var _ = Describe("An operation claimed as it is queued", func() {
 	It("is requeued by the rescuer once its worker's session ends", func(ctx SpecContext) {
 		se := openSession(ctx)
 		inst := newInstance()
-		op := newOperation(store.OpProvision, inst.ID, "")
-		by := se.Claimant("worker-1", 10*time.Minute)
-		op.ClaimedBy = &by
+		op, by := claimedProvision(se, inst)
 		Expect(st.CreateInstance(ctx, inst, op)).To(Succeed())
 		se.Close()
 
@@ -63,9 +68,7 @@ var _ = Describe("An operation claimed as it is queued", func() {
 	It("leaves no operation behind when its transaction fails", func(ctx SpecContext) {
 		se := openSession(ctx)
 		inst, _ := createInstance(ctx)
-		op := newOperation(store.OpProvision, inst.ID, "")
-		by := se.Claimant("worker-1", 10*time.Minute)
-		op.ClaimedBy = &by
+		op, _ := claimedProvision(se, inst)
 		Expect(st.CreateInstance(ctx, inst, op)).To(MatchError(store.ErrConflict), "the instance exists")
 		_, err := st.GetOperation(ctx, op.ID)
 		Expect(err).To(MatchError(store.ErrNotFound))
