@@ -34,8 +34,8 @@ type worker struct {
 // with the channel closed when the session it is tied to is lost; an empty op when the request
 // queued nothing.
 type handedOp struct {
-	op   store.Operation
-	lost <-chan struct{}
+	op    store.Operation
+	lost  <-chan struct{}
 	known known
 }
 

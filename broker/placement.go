@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -67,12 +68,24 @@ func (b *Broker) chooser(plan catalog.Plan, parameters map[string]any) (choose s
 	return choose, refused
 }
 
+// chooseFor is the Choose of another instance waiting to be placed, of plan planID with
+// parameters, for the placement that places it with its own (store.AssignNodes); nil when
+// the plan has left the catalog.
+func (p *Pool) chooseFor(planID string, parameters json.RawMessage) store.Choose {
+	plan, ok := p.plan(planID)
+	if !ok {
+		return nil
+	}
+	choose, _ := p.b.chooser(plan, decodeObject(parameters))
+	return choose
+}
+
 // place puts a new instance that its provision's request could not place on the candidate
 // node with the most free capacity, counting and claiming in one transaction; a retried
 // provision keeps the node it got.
 func (p *Pool) place(ctx context.Context, inst store.Instance, plan catalog.Plan) (string, error) {
 	choose, refused := p.b.chooser(plan, decodeObject(inst.Parameters))
-	node, err := p.b.store.AssignNode(ctx, inst.ID, plan.Backend, choose)
+	node, err := p.b.store.AssignNodes(ctx, inst.ID, plan.Backend, choose, p.chooseFor)
 	if err := refused(); err != nil {
 		return "", err
 	}

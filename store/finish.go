@@ -40,19 +40,10 @@ const appliedOutcome = `, applied AS (%s
 // The outcomes, each a statement on the row :instance_id or :binding_id names, which
 // completeOperation runs when the fence matched and applyFailure runs as it is.
 const (
-	setInstanceReady = `
+	// setInstanceStateTo sets the instance's state to :instance_state.
+	setInstanceStateTo = `
     UPDATE instances
-    SET state = 'ready', updated_at = now()
-    WHERE id = :instance_id`
-
-	setInstanceFailed = `
-    UPDATE instances
-    SET state = 'failed', updated_at = now()
-    WHERE id = :instance_id`
-
-	setInstanceDeleteFailed = `
-    UPDATE instances
-    SET state = 'delete_failed', updated_at = now()
+    SET state = :instance_state, updated_at = now()
     WHERE id = :instance_id`
 
 	applyUpdate = `
@@ -114,15 +105,16 @@ type finished struct {
 // outcome holds the named parameters of a completion: the fence's, and those of its outcome.
 type outcome struct {
 	fenced
-	InstanceID         string  `db:"instance_id"`
-	BindingID          string  `db:"binding_id"`
-	PlanID             string  `db:"plan_id"`
-	Parameters         *string `db:"parameters"` // jsonb, NULL to keep the instance's
-	MaintenanceVersion string  `db:"maintenance_version"`
-	Credentials        []byte  `db:"credentials"`
-	CredentialsKeyID   string  `db:"credentials_key_id"`
-	Lifetime           *string `db:"lifetime"`    // an interval, NULL for none
-	RenewAfter         *string `db:"renew_after"` // an interval, NULL for none
+	InstanceID         string        `db:"instance_id"`
+	BindingID          string        `db:"binding_id"`
+	PlanID             string        `db:"plan_id"`
+	Parameters         *string       `db:"parameters"` // jsonb, NULL to keep the instance's
+	MaintenanceVersion string        `db:"maintenance_version"`
+	InstanceState      InstanceState `db:"instance_state"`
+	Credentials        []byte        `db:"credentials"`
+	CredentialsKeyID   string        `db:"credentials_key_id"`
+	Lifetime           *string       `db:"lifetime"`    // an interval, NULL for none
+	RenewAfter         *string       `db:"renew_after"` // an interval, NULL for none
 }
 
 // complete marks op state with description, fenced, and applies apply, the outcome statement
@@ -186,7 +178,8 @@ func (s *Store) success(op Operation, credentials json.RawMessage) (string, outc
 	var args outcome
 	switch op.Kind {
 	case OpProvision:
-		return setInstanceReady, args, nil
+		args.InstanceState = InstanceReady
+		return setInstanceStateTo, args, nil
 	case OpUpdate:
 		var req UpdateRequest
 		if err := json.Unmarshal(op.Request, &req); err != nil {
@@ -221,29 +214,34 @@ func (s *Store) success(op Operation, credentials json.RawMessage) (string, outc
 	return noOutcome, args, nil
 }
 
-// failure is the outcome statement of a failure of an operation of kind: a failed restore,
-// expire or purge changes nothing (the binding stays bound, and the next sweep tries again).
-func failure(kind OperationKind) string {
+// failure is the outcome statement of a failure of an operation of kind, and its values: a
+// failed restore, expire or purge changes nothing (the binding stays bound, and the next sweep
+// tries again).
+func failure(kind OperationKind) (string, outcome) {
+	var args outcome
 	switch kind {
 	case OpProvision:
-		return setInstanceFailed
+		args.InstanceState = InstanceFailed
 	case OpUpdate:
-		return setInstanceReady
+		args.InstanceState = InstanceReady
 	case OpDeprovision:
-		return setInstanceDeleteFailed
+		args.InstanceState = InstanceDeleteFailed
 	case OpBind, OpUnbind:
-		return setBindingFailed
+		return setBindingFailed, args
+	default:
+		return noOutcome, args
 	}
-	return noOutcome
+	return setInstanceStateTo, args
 }
 
 // applyFailure records on the instance or binding that f failed, in tx.
 func applyFailure(ctx context.Context, tx *sqlx.Tx, f finished) error {
-	apply := failure(f.Kind)
+	apply, args := failure(f.Kind)
 	if apply == noOutcome {
 		return nil
 	}
-	if _, err := tx.NamedExecContext(ctx, apply, outcome{InstanceID: f.InstanceID, BindingID: f.BindingID}); err != nil {
+	args.InstanceID, args.BindingID = f.InstanceID, f.BindingID
+	if _, err := tx.NamedExecContext(ctx, apply, args); err != nil {
 		return fmt.Errorf("apply %s failure: %w", f.Kind, err)
 	}
 	return nil
@@ -256,7 +254,8 @@ func applyFailure(ctx context.Context, tx *sqlx.Tx, f finished) error {
 // bound (the unbind may already have taken the login away, so the stored credentials may
 // no longer work); restore, expire and purge → nothing changes.
 func (s *Store) Fail(ctx context.Context, op Operation, description string) error {
-	if err := s.complete(ctx, op, OpFailed, description, failure(op.Kind), outcome{}); err != nil {
+	apply, args := failure(op.Kind)
+	if err := s.complete(ctx, op, OpFailed, description, apply, args); err != nil {
 		return fmt.Errorf("fail operation %s: %w", op.ID, err)
 	}
 	return nil

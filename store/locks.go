@@ -152,7 +152,7 @@ func tryLockTargets(ctx context.Context, tx *sqlx.Tx, instanceID, bindingID stri
 }
 
 // busy is the expression that tells whether an operation of the instance that excludes a new
-// one is queued or running: any, for an operation on the instance itself (a binding id of '');
+// one is queued or running: any, for an operation on the instance itself (an empty binding id);
 // for one on a binding, one on the instance itself or on that binding. instance and binding
 // are the statement's parameters (or literals) that hold the two ids. A statement that writes
 // the instance's or the binding's row under the locks of steps 1 and 2 returns it, so that the

@@ -2,11 +2,14 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 )
 
 // Choose picks the node for a new instance of a backend from used, the instances placed on
@@ -69,11 +72,6 @@ SELECT set_config('synchronous_commit', 'off', true),
 // placement's, so once it returns the placement is on disk.
 const flushPlacement = `SELECT pg_current_xact_id()`
 
-const setInstanceNode = `
-UPDATE instances
-SET node = $2, updated_at = now()
-WHERE id = $1`
-
 // placed is one node's count as countPlacedAndDrained and lockNodeAndCount read it, or one
 // drained node as countPlacedAndDrained reads it.
 type placed struct {
@@ -83,10 +81,10 @@ type placed struct {
 	Drained bool   `db:"drained"`
 }
 
-// chooseNode calls choose with the counts of rows and the drained nodes (those of rows, and
-// drained), and returns its node; its error is wrapped.
-func chooseNode(rows []placed, drained map[string]bool, choose Choose) (string, error) {
-	used := make(map[string]int, len(rows))
+// countsOf reads rows, as countPlacedAndDrained and lockNodeAndCount return them, into the
+// instances placed per node and the drained nodes.
+func countsOf(rows []placed) (used map[string]int, drained map[string]bool) {
+	used, drained = make(map[string]int, len(rows)), map[string]bool{}
 	for _, c := range rows {
 		switch {
 		case c.Drained:
@@ -95,7 +93,12 @@ func chooseNode(rows []placed, drained map[string]bool, choose Choose) (string, 
 			used[c.Counted] = c.Used
 		}
 	}
-	chosen, err := choose(used, drained)
+	return used, drained
+}
+
+// chooseNode calls choose with used and drained and returns its node; its error is wrapped.
+func chooseNode(used map[string]int, drained map[string]bool, choose Choose) (string, error) {
+	chosen, err := choose(maps.Clone(used), drained)
 	if err != nil {
 		return "", fmt.Errorf("choose node: %w", err)
 	}
@@ -123,11 +126,45 @@ func placeNew(ctx context.Context, tx *sqlx.Tx, backend string, choose Choose) (
 	if err := tx.SelectContext(ctx, &rows, countPlacedAndDrained, backend); err != nil {
 		return "", fmt.Errorf("count instances per node: %w", err)
 	}
-	node, err := chooseNode(rows, map[string]bool{}, choose)
+	used, drained := countsOf(rows)
+	node, err := chooseNode(used, drained, choose)
 	if err != nil {
 		return "", nil
 	}
 	return node, nil
+}
+
+// ChooseFor is the Choose of a new instance of plan planID with parameters, or nil when it
+// cannot be placed now (its worker then finds out why).
+type ChooseFor func(planID string, parameters json.RawMessage) Choose
+
+// placeBatch bounds how many instances besides its own one placement places.
+const placeBatch = 100
+
+// lockUnplaced locks the other instances of backend $1 that wait to be placed, oldest first,
+// passing over those another transaction holds.
+const lockUnplaced = `
+SELECT id, plan_id, parameters
+FROM instances
+WHERE backend = $1
+    AND node IS NULL
+    AND state = 'provisioning'
+    AND id <> $2
+ORDER BY created_at, id
+LIMIT $3
+FOR UPDATE SKIP LOCKED`
+
+const setInstanceNodes = `
+UPDATE instances
+SET node = u.node, updated_at = now()
+FROM unnest($1::text[], $2::text[]) AS u (id, node)
+WHERE instances.id = u.id`
+
+// unplaced is an instance that lockUnplaced found waiting to be placed.
+type unplaced struct {
+	ID         string          `db:"id"`
+	PlanID     string          `db:"plan_id"`
+	Parameters json.RawMessage `db:"parameters"`
 }
 
 // AssignNode places the instance on a node, once: if it already has one, that node is
@@ -139,33 +176,21 @@ func placeNew(ctx context.Context, tx *sqlx.Tx, backend string, choose Choose) (
 // CreatePlacedInstance places a new instance the same way as it inserts it; AssignNode places
 // those it could not.
 func (s *Store) AssignNode(ctx context.Context, instanceID, backend string, choose Choose) (string, error) {
+	return s.AssignNodes(ctx, instanceID, backend, choose, nil)
+}
+
+// AssignNodes is AssignNode that, while it holds the placement lock, also places the other
+// instances of the backend that wait to be placed (up to placeBatch, each as others chooses
+// for it, counting the placements before it), so that under a burst of provisions one holder
+// of the lock places many, and their workers find them placed without taking the lock. An
+// instance that others cannot place, or whose choice refuses, is left to its own worker. Their
+// workers read the node with the instance before they would place it.
+func (s *Store) AssignNodes(ctx context.Context, instanceID, backend string, choose Choose, others ChooseFor) (string, error) {
 	var node string
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		node = ""
-		if _, err := tx.ExecContext(ctx, lockPlacementWithoutFlush, backend); err != nil {
-			return fmt.Errorf("lock placement: %w", err)
-		}
-		var rows []placed
-		if err := tx.SelectContext(ctx, &rows, lockNodeAndCount, instanceID, backend); err != nil {
-			return fmt.Errorf("lock instance and count instances per node: %w", err)
-		}
-		i := slices.IndexFunc(rows, func(r placed) bool { return !r.Drained })
-		if i < 0 {
-			return ErrNotFound
-		}
-		// Another worker may have placed it while we waited for the lock.
-		if node = rows[i].Node; node != "" {
-			return nil
-		}
-		picked, err := chooseNode(rows, map[string]bool{}, choose)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, setInstanceNode, instanceID, picked); err != nil {
-			return fmt.Errorf("set node: %w", err)
-		}
-		node = picked
-		return nil
+		var err error
+		node, err = placeUnderLock(ctx, tx, instanceID, backend, choose, others)
+		return err
 	})
 	if err == nil {
 		// Until this returns, a crash of the state database may still lose the placement (this
@@ -177,6 +202,53 @@ func (s *Store) AssignNode(ctx context.Context, instanceID, backend string, choo
 	}
 	if err != nil {
 		return "", fmt.Errorf("assign node to instance %s: %w", instanceID, err)
+	}
+	return node, nil
+}
+
+// placeUnderLock is AssignNodes' transaction: under the placement lock it places the instance,
+// and those others can place, and returns the instance's node.
+func placeUnderLock(ctx context.Context, tx *sqlx.Tx, instanceID, backend string, choose Choose, others ChooseFor) (string, error) {
+	if _, err := tx.ExecContext(ctx, lockPlacementWithoutFlush, backend); err != nil {
+		return "", fmt.Errorf("lock placement: %w", err)
+	}
+	var rows []placed
+	if err := tx.SelectContext(ctx, &rows, lockNodeAndCount, instanceID, backend); err != nil {
+		return "", fmt.Errorf("lock instance and count instances per node: %w", err)
+	}
+	i := slices.IndexFunc(rows, func(r placed) bool { return !r.Drained })
+	if i < 0 {
+		return "", ErrNotFound
+	}
+	// Another worker may have placed it while we waited for the lock.
+	if node := rows[i].Node; node != "" {
+		return node, nil
+	}
+	used, drained := countsOf(rows)
+	node, err := chooseNode(used, drained, choose)
+	if err != nil {
+		return "", err
+	}
+	used[node]++
+	ids, nodes := pq.StringArray{instanceID}, pq.StringArray{node}
+	if others != nil {
+		var waiting []unplaced
+		if err := tx.SelectContext(ctx, &waiting, lockUnplaced, backend, instanceID, placeBatch); err != nil {
+			return "", fmt.Errorf("lock the instances waiting to be placed: %w", err)
+		}
+		for _, w := range waiting {
+			choose := others(w.PlanID, w.Parameters)
+			if choose == nil {
+				continue
+			}
+			if n, err := chooseNode(used, drained, choose); err == nil {
+				used[n]++
+				ids, nodes = append(ids, w.ID), append(nodes, n)
+			}
+		}
+	}
+	if _, err := tx.ExecContext(ctx, setInstanceNodes, ids, nodes); err != nil {
+		return "", fmt.Errorf("set node: %w", err)
 	}
 	return node, nil
 }

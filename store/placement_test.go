@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"encoding/json"
 	"errors"
 	"sync"
 
@@ -76,6 +77,37 @@ var _ = Describe("AssignNode", func() {
 				Expect(got.Node).To(Equal(placed[i]))
 			}
 		})
+	})
+
+	It("places with its own instance the others of the backend waiting to be placed, each counted before the next", func(ctx SpecContext) {
+		waiting := []store.Instance{createOn(ctx), createOn(ctx), createOn(ctx)}
+		refused := waiting[2]
+		inst := createOn(ctx)
+		var plans []string
+		others := func(planID string, parameters json.RawMessage) store.Choose {
+			plans = append(plans, planID)
+			if string(parameters) == `{"refuse": true}` {
+				return func(map[string]int, map[string]bool) (string, error) { return "", errors.New("full") }
+			}
+			return leastUsed("node-1", "node-2")
+		}
+		_, err := st.DB().ExecContext(ctx, `UPDATE instances SET parameters = '{"refuse": true}' WHERE id = $1`, refused.ID)
+		Expect(err).NotTo(HaveOccurred())
+
+		Expect(st.AssignNodes(ctx, inst.ID, backend, leastUsed("node-1", "node-2"), others)).To(Equal("node-1"))
+		Expect(plans).To(Equal([]string{"small", "small", "small"}), "asked for each waiting instance, with its plan")
+		nodes := map[string]string{}
+		for _, w := range waiting {
+			got, err := st.GetInstance(ctx, w.ID)
+			Expect(err).NotTo(HaveOccurred())
+			nodes[w.ID] = got.Node
+		}
+		Expect(nodes[waiting[0].ID]).To(Equal("node-2"), "the placement before it counted")
+		Expect(nodes[waiting[1].ID]).To(Equal("node-1"))
+		Expect(nodes[refused.ID]).To(BeEmpty(), "left to its own worker, which hears why")
+
+		By("its own worker finding it placed")
+		Expect(st.AssignNode(ctx, waiting[0].ID, backend, leastUsed("node-1"))).To(Equal("node-2"))
 	})
 
 	It("counts only the instances of its own backend", func(ctx SpecContext) {
