@@ -5,6 +5,7 @@ package broker
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -65,6 +66,9 @@ type Broker struct {
 	metricsApart bool
 	// pool is the worker pool NewPool made last, whose session may hold the gauges lock.
 	pool atomic.Pointer[Pool]
+	// watches are the store.Watch of the operations requests are queuing, taken before the
+	// enqueue commits (queue), which the request's waitFor takes over.
+	watches sync.Map // operation id → watch
 	// services is the catalog as brokerapi wants it, which it asks for on every provision.
 	services []domain.Service
 	// catalogs is GET /v2/catalog's answer by minor version of the API.
@@ -106,27 +110,35 @@ func (b *Broker) Services(ctx context.Context) ([]domain.Service, error) {
 // (store.Watch: by NOTIFY when another replica finished it) or waitPoll has passed without a
 // wake-up (a lost notification), until it has finished or budget has passed; it returns the
 // last state read. A wake-up from a worker of this process carries the outcome, which is
-// returned as it is, without reading the operation again. Once budget has passed it
-// answers with what it read last rather than read once more, so only a wake-up or a poll
-// inside the budget finds a completion: a budget of zero reads it once.
+// returned as it is, without reading the operation again; and an operation the request has
+// just queued, watched since before (queue), is not read before the first wait. Once budget
+// has passed it answers with what it read last rather than read once more, so only a wake-up
+// or a poll inside the budget finds a completion: a budget of zero reads it once.
 func (b *Broker) waitFor(ctx context.Context, opID string, budget time.Duration) (store.Operation, error) {
-	woken, stop := b.store.Watch(opID)
-	defer stop()
+	w, fresh := b.watchOf(opID)
+	defer w.stop()
 	deadline := time.NewTimer(budget)
 	defer deadline.Stop()
 	poll := time.NewTicker(b.waitPoll)
 	defer poll.Stop()
+	// What it knows before it reads: the operation, just queued.
+	op := store.Operation{ID: opID, State: store.OpQueued}
+	read := !fresh || budget <= 0
 	for {
-		op, err := b.store.GetOperation(ctx, opID)
-		if err != nil || op.State == store.OpSucceeded || op.State == store.OpFailed || budget <= 0 {
-			return op, err
+		if read {
+			var err error
+			op, err = b.store.GetOperation(ctx, opID)
+			if err != nil || op.State == store.OpSucceeded || op.State == store.OpFailed || budget <= 0 {
+				return op, err
+			}
 		}
+		read = true
 		select {
 		case <-ctx.Done():
 			return op, nil
 		case <-deadline.C:
 			return op, nil
-		case known := <-woken:
+		case known := <-w.woken:
 			if known.State != "" { // committed here: its end, without reading it again
 				return store.Operation{ID: opID, State: known.State, Description: known.Description}, nil
 			}

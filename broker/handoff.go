@@ -130,12 +130,34 @@ func (w *worker) waitIdle(ctx context.Context, wake <-chan struct{}, poll time.D
 // queue runs start, the store call that queues op in one transaction, with op claimed by an
 // idle worker of this replica when there is one, and hands the operation to that worker once
 // start has committed it, with what start wrote of the rows it acts on.
+// The operation is watched from before its enqueue commits, so the request's waitFor need not
+// read it before it waits: no completion can come unwatched.
 func (b *Broker) queue(op store.Operation, start func(op store.Operation) (known, error)) error {
+	woken, stop := b.store.Watch(op.ID)
 	r := b.pool.Load().reserve()
 	defer r.release()
 	rows, err := start(r.claim(op))
-	if err == nil {
-		r.hand(op, rows)
+	if err != nil {
+		stop()
+		return err
 	}
-	return err
+	b.watches.Store(op.ID, watch{woken: woken, stop: stop})
+	r.hand(op, rows)
+	return nil
+}
+
+// watch is a store.Watch of an operation.
+type watch struct {
+	woken <-chan store.Outcome
+	stop  func()
+}
+
+// watchOf is the watch of operation opID: the one queue took before the operation was queued
+// (fresh), or a new one.
+func (b *Broker) watchOf(opID string) (w watch, fresh bool) {
+	if taken, ok := b.watches.LoadAndDelete(opID); ok {
+		return taken.(watch), true
+	}
+	woken, stop := b.store.Watch(opID)
+	return watch{woken: woken, stop: stop}, false
 }
