@@ -123,12 +123,12 @@ func (p *Pool) work(fetchCtx, workCtx context.Context, w *worker, logger lager.L
 		if session, lost := p.tie.current(); session != nil {
 			// A claim that commits is run or released: shutdown must not cancel it half-way.
 			claimCtx, cancel := context.WithTimeout(context.WithoutCancel(fetchCtx), 10*time.Second)
-			op, err := session.Claim(claimCtx, w.owner, p.cfg.Lease)
+			op, inst, err := session.ClaimWithInstance(claimCtx, w.owner, p.cfg.Lease)
 			cancel()
 			if err == nil {
 				// Another idle worker may find more work waiting behind this one.
 				p.signal()
-				p.run(workCtx, op, known{}, lost)
+				p.run(workCtx, op, known{instance: inst}, lost)
 				continue
 			}
 			if !errors.Is(err, store.ErrNothingToClaim) && !errors.Is(err, store.ErrSessionLost) && fetchCtx.Err() == nil {

@@ -120,7 +120,10 @@ func checkOperation(op Operation, allowed ...OperationKind) error {
 	return nil
 }
 
+// claimOperation also returns what a worker needs of the claimed operation's instance, read
+// in the same round trip (empty when there is none, as for a purge).
 const claimOperation = `
+WITH claimed AS (
 UPDATE operations
 SET state = 'running', attempt = attempt + 1, lease_owner = $1,
     lease_expires_at = now() + $2::interval, tie = $3, claimed_at = now(), updated_at = now()
@@ -134,7 +137,22 @@ WHERE id = (
     LIMIT 1
     FOR UPDATE SKIP LOCKED
 )
-RETURNING ` + operationColumns
+RETURNING ` + operationColumns + `
+)
+SELECT claimed.*, COALESCE(i.id, '') AS "instance.id", COALESCE(i.service_id, '') AS "instance.service_id",
+    COALESCE(i.plan_id, '') AS "instance.plan_id", COALESCE(i.organization_guid, '') AS "instance.organization_guid",
+    COALESCE(i.space_guid, '') AS "instance.space_guid", COALESCE(i.parameters, '{}') AS "instance.parameters",
+    COALESCE(i.context, '{}') AS "instance.context", COALESCE(i.backend, '') AS "instance.backend",
+    COALESCE(i.node, '') AS "instance.node", COALESCE(i.state, '') AS "instance.state",
+    COALESCE(i.maintenance_version, '') AS "instance.maintenance_version"
+FROM claimed
+LEFT JOIN instances i ON i.id = claimed.instance_id`
+
+// claimed is a claimed operation, as claimOperation returns it.
+type claimed struct {
+	Operation
+	Instance Instance `db:"instance"`
+}
 
 // Claim takes the oldest queued operation whose run_after has come and whose kind this binary
 // knows, with FOR UPDATE SKIP LOCKED: it sets state running, increments attempt, and sets the
@@ -143,24 +161,29 @@ RETURNING ` + operationColumns
 // owner must name one worker: fencing tells workers apart by it. The attempt is tied to no
 // session, so only its lease frees it if its worker dies; Session.Claim ties it.
 func (s *Store) Claim(ctx context.Context, owner string, lease time.Duration) (Operation, error) {
-	return claim(ctx, s.db, owner, lease, nil, s.kinds)
+	op, _, err := claim(ctx, s.db, owner, lease, nil, s.kinds)
+	return op, err
 }
 
 // claim runs claimOperation on q for an operation of one of kinds, recording tie (nil for
-// none) on the claimed attempt.
-func claim(ctx context.Context, q sqlx.QueryerContext, owner string, lease time.Duration, tie *int64, kinds pq.StringArray) (Operation, error) {
+// none) on the claimed attempt. It returns the operation's instance as the claim read it, nil
+// when it has none.
+func claim(ctx context.Context, q sqlx.QueryerContext, owner string, lease time.Duration, tie *int64, kinds pq.StringArray) (Operation, *Instance, error) {
 	if owner == "" {
-		return Operation{}, errors.New("claim operation: empty lease owner")
+		return Operation{}, nil, errors.New("claim operation: empty lease owner")
 	}
-	var op Operation
-	err := sqlx.GetContext(ctx, q, &op, claimOperation, owner, interval(lease), tie, kinds)
+	var c claimed
+	err := sqlx.GetContext(ctx, q, &c, claimOperation, owner, interval(lease), tie, kinds)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Operation{}, ErrNothingToClaim
+		return Operation{}, nil, ErrNothingToClaim
 	}
 	if err != nil {
-		return Operation{}, fmt.Errorf("claim operation: %w", err)
+		return Operation{}, nil, fmt.Errorf("claim operation: %w", err)
 	}
-	return op, nil
+	if c.Instance.ID == "" {
+		return c.Operation, nil, nil
+	}
+	return c.Operation, &c.Instance, nil
 }
 
 // fence is the WHERE clause of every write a worker makes to the operation it holds

@@ -94,17 +94,26 @@ func randomTie() (int64, error) {
 // Claim is Store.Claim through the session: the claimed attempt is tied to it. It runs on the
 // session's own connection, so a session that has ended claims nothing.
 func (se *Session) Claim(ctx context.Context, owner string, lease time.Duration) (Operation, error) {
+	op, _, err := se.ClaimWithInstance(ctx, owner, lease)
+	return op, err
+}
+
+// ClaimWithInstance is Claim that also returns the operation's instance as the claim read it,
+// in the same round trip (nil when it has none, as for a purge): for the operations that run
+// alone on it or on one of its bindings, the row as it stands while the operation runs, but
+// the node a placement gives it later.
+func (se *Session) ClaimWithInstance(ctx context.Context, owner string, lease time.Duration) (Operation, *Instance, error) {
 	se.mu.Lock()
 	defer se.mu.Unlock()
 	if se.conn == nil {
-		return Operation{}, fmt.Errorf("claim operation: %w", ErrSessionLost)
+		return Operation{}, nil, fmt.Errorf("claim operation: %w", ErrSessionLost)
 	}
-	op, err := claim(ctx, se.conn, owner, lease, &se.tie, se.kinds)
+	op, inst, err := claim(ctx, se.conn, owner, lease, &se.tie, se.kinds)
 	if connectionLost(err) {
 		se.discard()
-		return Operation{}, fmt.Errorf("%w: %w", ErrSessionLost, err)
+		return Operation{}, nil, fmt.Errorf("%w: %w", ErrSessionLost, err)
 	}
-	return op, err
+	return op, inst, err
 }
 
 // Claimant is the ClaimedBy of owner, a worker of the session's, for an operation queued with a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/google/uuid"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
@@ -124,5 +125,29 @@ var _ = Describe("Session", func() {
 				WithPolling(5 * time.Millisecond).Should(Equal(1))
 			Expect(storedOperation(ctx, op.ID).State).To(Equal(store.OpQueued))
 		})
+	})
+})
+
+var _ = Describe("A claim through a session", func() {
+	It("reads the operation's instance in the same round trip, and none for an operation without one", func(ctx SpecContext) {
+		se := openSession(ctx)
+		inst, op := createInstance(ctx)
+		claimed, got, err := se.ClaimWithInstance(ctx, "worker-1", time.Minute)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(claimed.ID).To(Equal(op.ID))
+		Expect(got).NotTo(BeNil())
+		Expect(got.ID).To(Equal(inst.ID))
+		Expect(got.PlanID).To(Equal(inst.PlanID))
+		Expect(got.Backend).To(Equal(inst.Backend))
+		Expect(got.State).To(Equal(store.InstanceProvisioning))
+		Expect(got.Parameters).To(MatchJSON(inst.Parameters))
+
+		purge, err := store.NewPurge(store.PurgeRequest{Backend: "redis", Node: "redis-1", ObjectKind: "user", ObjectName: "ob_" + uuid.NewString()[:8]}, 3)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(st.EnqueuePurge(ctx, purge)).To(Succeed())
+		claimed, got, err = se.ClaimWithInstance(ctx, "worker-1", time.Minute)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(claimed.ID).To(Equal(purge.ID))
+		Expect(got).To(BeNil(), "a purge's instance id is an address, of no instance")
 	})
 })
