@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 )
@@ -15,6 +16,21 @@ INSERT INTO instances (
     maintenance_version
 )
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULLIF($9, ''), $10, NULLIF($11, ''))`
+
+// insertQueuedInstance is insertInstance and insertOperation (from $12 on, for a provision
+// queued unclaimed) in one statement, so in one round trip with its commit: the operation's
+// insert reads the instance's, so the instance row comes first, in the lock order.
+const insertQueuedInstance = `
+WITH inserted AS (` + insertInstance + `
+    RETURNING id
+)
+INSERT INTO operations (
+    id, kind, instance_id, state, description, attempt, max_attempts, run_after, request,
+    originating_identity, context
+)
+SELECT $12, 'provision', inserted.id, 'queued', $13, 0, $14, COALESCE($15, now()), $16, $17, $18
+FROM inserted
+RETURNING pg_notify($19, id) IS NULL AS notified`
 
 // CreateInstance inserts inst (whose State is InstanceProvisioning) and its provision
 // operation op in one transaction and notifies the workers. It returns ErrConflict when an
@@ -38,6 +54,9 @@ func (s *Store) CreatePlacedInstance(ctx context.Context, inst Instance, op Oper
 	state := inst.State
 	if state == "" {
 		state = InstanceProvisioning
+	}
+	if choose == nil && inst.Node == "" && op.ClaimedBy == nil {
+		return "", s.createQueuedInstance(ctx, inst, state, op)
 	}
 	var node string
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
@@ -63,6 +82,33 @@ func (s *Store) CreatePlacedInstance(ctx context.Context, inst Instance, op Oper
 		return "", fmt.Errorf("create instance %s: %w", inst.ID, err)
 	}
 	return node, nil
+}
+
+// createQueuedInstance is CreatePlacedInstance of an instance it does not place, with an
+// operation it queues unclaimed: one statement (insertQueuedInstance).
+func (s *Store) createQueuedInstance(ctx context.Context, inst Instance, state InstanceState, op Operation) error {
+	if op.ID == "" {
+		return fmt.Errorf("create instance %s: operation has no id", inst.ID)
+	}
+	var runAfter *time.Time
+	if !op.RunAfter.IsZero() {
+		runAfter = &op.RunAfter
+	}
+	err := retryConflicts(ctx, func() error {
+		_, err := s.db.ExecContext(ctx, insertQueuedInstance,
+			inst.ID, inst.ServiceID, inst.PlanID, inst.OrganizationGUID, inst.SpaceGUID,
+			jsonText(inst.Parameters, "{}"), jsonText(inst.Context, "{}"), inst.Backend, "", state,
+			inst.MaintenanceVersion,
+			op.ID, op.Description, op.MaxAttempts, runAfter, jsonText(op.Request, "{}"),
+			jsonOrNull(op.OriginatingIdentity), jsonText(op.Context, "{}"), s.notify,
+		)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("create instance %s: %w", inst.ID, violation(err))
+	}
+	s.wake.enqueued()
+	return nil
 }
 
 const setInstanceState = `
