@@ -177,15 +177,7 @@ WHERE id = $1`
 // secrets (Password and Credentials stay empty); ErrNotFound when there is none. Binding ids
 // are unique across instances.
 func (s *Store) LookupBinding(ctx context.Context, bindingID string) (Binding, error) {
-	var b Binding
-	err := s.db.GetContext(ctx, &b, selectBindingAttributes, bindingID)
-	if errors.Is(err, sql.ErrNoRows) {
-		err = ErrNotFound
-	}
-	if err != nil {
-		return Binding{}, fmt.Errorf("look up binding %s: %w", bindingID, err)
-	}
-	return b, nil
+	return getRow[Binding](ctx, s.db, "look up binding "+bindingID, selectBindingAttributes, bindingID)
 }
 
 // GetBinding returns the binding row of that instance with its secrets unsealed;

@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
@@ -163,13 +161,5 @@ WHERE id = $1`
 
 // GetInstance returns the instance row; ErrNotFound when there is none.
 func (s *Store) GetInstance(ctx context.Context, id string) (Instance, error) {
-	var inst Instance
-	err := s.db.GetContext(ctx, &inst, selectInstance, id)
-	if errors.Is(err, sql.ErrNoRows) {
-		err = ErrNotFound
-	}
-	if err != nil {
-		return Instance{}, fmt.Errorf("get instance %s: %w", id, err)
-	}
-	return inst, nil
+	return getRow[Instance](ctx, s.db, "get instance "+id, selectInstance, id)
 }

@@ -40,15 +40,7 @@ WHERE id = $1`
 
 // GetOperation returns the operation with that id; ErrNotFound when there is none.
 func (s *Store) GetOperation(ctx context.Context, id string) (Operation, error) {
-	var op Operation
-	err := s.db.GetContext(ctx, &op, selectOperation, id)
-	if errors.Is(err, sql.ErrNoRows) {
-		err = ErrNotFound
-	}
-	if err != nil {
-		return Operation{}, fmt.Errorf("get operation %s: %w", id, err)
-	}
-	return op, nil
+	return getRow[Operation](ctx, s.db, "get operation "+id, selectOperation, id)
 }
 
 const selectLatestInstanceOperation = `

@@ -130,15 +130,7 @@ func (s *Store) ListOperations(ctx context.Context, filter OperationFilter) ([]L
 // ListedOperationOf returns operation id as ListOperations lists it; ErrNotFound when there is
 // none.
 func (s *Store) ListedOperationOf(ctx context.Context, id string) (ListedOperation, error) {
-	var op ListedOperation
-	err := s.db.GetContext(ctx, &op, selectListedOperation, id)
-	if errors.Is(err, sql.ErrNoRows) {
-		err = ErrNotFound
-	}
-	if err != nil {
-		return ListedOperation{}, fmt.Errorf("get operation %s: %w", id, err)
-	}
-	return op, nil
+	return getRow[ListedOperation](ctx, s.db, "get operation "+id, selectListedOperation, id)
 }
 
 const selectAttempts = `
@@ -365,15 +357,7 @@ func notQueued(op Operation) error {
 
 // operationIn reads operation id in tx with query (selectOperation, or it FOR UPDATE).
 func operationIn(ctx context.Context, tx *sqlx.Tx, query, id string) (Operation, error) {
-	var op Operation
-	err := tx.GetContext(ctx, &op, query, id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Operation{}, ErrNotFound
-	}
-	if err != nil {
-		return Operation{}, fmt.Errorf("read operation: %w", err)
-	}
-	return op, nil
+	return getRow[Operation](ctx, tx, "read operation", query, id)
 }
 
 // subjectOf names what op acts on: "instance ID" or "binding ID".

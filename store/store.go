@@ -152,6 +152,21 @@ func oneRow(res sql.Result, none error) error {
 	return nil
 }
 
+// getRow reads the one row query returns on q into a T; ErrNotFound when there is none. what
+// names the row in the error.
+func getRow[T any](ctx context.Context, q sqlx.QueryerContext, what, query string, args ...any) (T, error) {
+	var row T
+	err := sqlx.GetContext(ctx, q, &row, query, args...)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
+	if err != nil {
+		var none T
+		return none, fmt.Errorf("%s: %w", what, err)
+	}
+	return row, nil
+}
+
 // jsonText returns raw as text for a jsonb parameter, or empty when raw is absent, so that an
 // unset field gets the column's meaning of "none" rather than NULL or a bytea.
 func jsonText(raw json.RawMessage, empty string) string {
