@@ -149,12 +149,16 @@ func (b *Broker) bindAgain(ctx context.Context, logger lager.Logger, have, want 
 }
 
 func (b *Broker) bindOutcome(ctx context.Context, logger lager.Logger, instanceID, bindingID, opID string, plan catalog.Plan, asyncAllowed, again bool) (bindResult, error) {
-	done, err := b.settle(ctx, logger, opID, b.budget(plan, true, asyncAllowed), asyncAllowed)
+	done, credentials, err := b.settleOutcome(ctx, logger, opID, b.budget(plan, true, asyncAllowed), asyncAllowed)
 	if err != nil {
 		return bindResult{}, err
 	}
 	if !done {
 		return bindResult{Binding: domain.Binding{IsAsync: true, OperationData: opID}}, nil
+	}
+	if credentials != nil && plan.BindingLifetime <= 0 {
+		// Finished here: what it sealed onto the binding, which has no lifetime to tell.
+		return answered(store.Binding{State: store.BindingBound, Credentials: credentials}, again), nil
 	}
 	bound, err := b.store.GetBinding(ctx, instanceID, bindingID)
 	if err != nil {

@@ -5,6 +5,7 @@ package broker
 
 import (
 	"context"
+	"encoding/json"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -115,6 +116,13 @@ func (b *Broker) Services(ctx context.Context) ([]domain.Service, error) {
 // has passed it answers with what it read last rather than read once more, so only a wake-up
 // or a poll inside the budget finds a completion: a budget of zero reads it once.
 func (b *Broker) waitFor(ctx context.Context, opID string, budget time.Duration) (store.Operation, error) {
+	op, _, err := b.waitForOutcome(ctx, opID, budget)
+	return op, err
+}
+
+// waitForOutcome is waitFor that also returns the credentials of a bind that a worker of this
+// process finished (nil otherwise).
+func (b *Broker) waitForOutcome(ctx context.Context, opID string, budget time.Duration) (store.Operation, json.RawMessage, error) {
 	w, fresh := b.watchOf(opID)
 	defer w.stop()
 	deadline := time.NewTimer(budget)
@@ -129,18 +137,18 @@ func (b *Broker) waitFor(ctx context.Context, opID string, budget time.Duration)
 			var err error
 			op, err = b.store.GetOperation(ctx, opID)
 			if err != nil || op.State == store.OpSucceeded || op.State == store.OpFailed || budget <= 0 {
-				return op, err
+				return op, nil, err
 			}
 		}
 		read = true
 		select {
 		case <-ctx.Done():
-			return op, nil
+			return op, nil, nil
 		case <-deadline.C:
-			return op, nil
+			return op, nil, nil
 		case known := <-w.woken:
 			if known.State != "" { // committed here: its end, without reading it again
-				return store.Operation{ID: opID, State: known.State, Description: known.Description}, nil
+				return store.Operation{ID: opID, State: known.State, Description: known.Description}, known.Credentials, nil
 			}
 		case <-poll.C:
 		}
@@ -164,20 +172,27 @@ func (b *Broker) budget(plan catalog.Plan, binding, asyncAllowed bool) time.Dura
 // Not done is an answer (202 with the operation id) only when the platform accepts
 // incomplete operations; otherwise a failure or a timeout becomes the error to answer with.
 func (b *Broker) settle(ctx context.Context, logger lager.Logger, opID string, budget time.Duration, asyncAllowed bool) (bool, error) {
-	op, err := b.waitFor(ctx, opID, budget)
+	done, _, err := b.settleOutcome(ctx, logger, opID, budget, asyncAllowed)
+	return done, err
+}
+
+// settleOutcome is settle that also returns the credentials of a bind that a worker of this
+// process finished (nil otherwise).
+func (b *Broker) settleOutcome(ctx context.Context, logger lager.Logger, opID string, budget time.Duration, asyncAllowed bool) (bool, json.RawMessage, error) {
+	op, credentials, err := b.waitForOutcome(ctx, opID, budget)
 	if err != nil {
 		logger.Error("store-get-operation-failed", err, lager.Data{"operation-id": opID})
-		return false, internalError(opID)
+		return false, nil, internalError(opID)
 	}
 	switch {
 	case op.State == store.OpSucceeded:
-		return true, nil
+		return true, credentials, nil
 	case asyncAllowed:
-		return false, nil
+		return false, nil, nil
 	case op.State == store.OpFailed:
-		return false, operationFailed(op.Description)
+		return false, nil, operationFailed(op.Description)
 	default:
-		return false, stillRunning(opID)
+		return false, nil, stillRunning(opID)
 	}
 }
 

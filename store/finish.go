@@ -122,7 +122,8 @@ type outcome struct {
 // matched none. The requests waiting for op are told: on other replicas by NOTIFY, in this
 // process directly. op is the operation as its worker claimed it: its kind, instance, binding
 // and request are those of its row, which never change.
-func (s *Store) complete(ctx context.Context, op Operation, state OperationState, description, apply string, args outcome) error {
+func (s *Store) complete(ctx context.Context, op Operation, ended Outcome, apply string, args outcome) error {
+	state, description := ended.State, ended.Description
 	args.fenced = fenceOf(op)
 	args.State, args.Description, args.Channel = state, description, FinishedChannel
 	args.InstanceID, args.BindingID = op.InstanceID, op.BindingID
@@ -148,7 +149,7 @@ func (s *Store) complete(ctx context.Context, op Operation, state OperationState
 	if matched == 0 {
 		return ErrLeaseLost
 	}
-	s.wake.finished(op.ID, Outcome{State: state, Description: description})
+	s.wake.finished(op.ID, ended)
 	return nil
 }
 
@@ -165,7 +166,11 @@ func (s *Store) complete(ctx context.Context, op Operation, state OperationState
 func (s *Store) Succeed(ctx context.Context, op Operation, credentials json.RawMessage) error {
 	apply, args, err := s.success(op, credentials)
 	if err == nil {
-		err = s.complete(ctx, op, OpSucceeded, "", apply, args)
+		ended := Outcome{State: OpSucceeded}
+		if op.Kind == OpBind {
+			ended.Credentials = credentials
+		}
+		err = s.complete(ctx, op, ended, apply, args)
 	}
 	if err != nil {
 		return fmt.Errorf("succeed operation %s: %w", op.ID, err)
@@ -255,7 +260,7 @@ func applyFailure(ctx context.Context, tx *sqlx.Tx, f finished) error {
 // no longer work); restore, expire and purge → nothing changes.
 func (s *Store) Fail(ctx context.Context, op Operation, description string) error {
 	apply, args := failure(op.Kind)
-	if err := s.complete(ctx, op, OpFailed, description, apply, args); err != nil {
+	if err := s.complete(ctx, op, Outcome{State: OpFailed, Description: description}, apply, args); err != nil {
 		return fmt.Errorf("fail operation %s: %w", op.ID, err)
 	}
 	return nil

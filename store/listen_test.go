@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -94,6 +95,17 @@ var _ = Describe("Watch", func() {
 		DeferCleanup(stop)
 		Expect(st.Fail(ctx, claim(ctx, "w", failing.ID), "node pg-1 is full")).To(Succeed())
 		Expect(woken).To(Receive(Equal(store.Outcome{State: store.OpFailed, Description: "node pg-1 is full"})))
+
+		inst := readyInstance(ctx)
+		b := newBinding(inst.ID)
+		bind := newOperation(store.OpBind, inst.ID, b.ID)
+		Expect(st.CreateBinding(ctx, b, bind)).To(Succeed())
+		woken, stop = st.Watch(bind.ID)
+		DeferCleanup(stop)
+		credentials := json.RawMessage(`{"uri":"redis://u:p@h:6379"}`)
+		Expect(st.Succeed(ctx, claim(ctx, "w", bind.ID), credentials)).To(Succeed())
+		Expect(woken).To(Receive(Equal(store.Outcome{State: store.OpSucceeded, Credentials: credentials})),
+			"a bind's with the credentials it sealed, for the request to answer with")
 	})
 
 	It("hears the outcome from a worker of this process, not the completion's own NOTIFY first", func(ctx SpecContext) {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/json"
 	"sync"
 
 	"github.com/jmoiron/sqlx"
@@ -37,6 +38,9 @@ type pendingWake struct {
 type Outcome struct {
 	State       OperationState
 	Description string
+	// Credentials are what a bind's success sealed onto its binding, for the request that
+	// waits for it in this process to answer with; never logged.
+	Credentials json.RawMessage
 }
 
 func newWakeups() *wakeups {
