@@ -114,15 +114,9 @@ func (b *Broker) Services(ctx context.Context) ([]domain.Service, error) {
 // returned as it is, without reading the operation again; and an operation the request has
 // just queued, watched since before (queue), is not read before the first wait. Once budget
 // has passed it answers with what it read last rather than read once more, so only a wake-up
-// or a poll inside the budget finds a completion: a budget of zero reads it once.
-func (b *Broker) waitFor(ctx context.Context, opID string, budget time.Duration) (store.Operation, error) {
-	op, _, err := b.waitForOutcome(ctx, opID, budget)
-	return op, err
-}
-
-// waitForOutcome is waitFor that also returns the credentials of a bind that a worker of this
-// process finished (nil otherwise).
-func (b *Broker) waitForOutcome(ctx context.Context, opID string, budget time.Duration) (store.Operation, json.RawMessage, error) {
+// or a poll inside the budget finds a completion: a budget of zero reads it once. It also
+// returns the credentials of a bind that a worker of this process finished (nil otherwise).
+func (b *Broker) waitFor(ctx context.Context, opID string, budget time.Duration) (store.Operation, json.RawMessage, error) {
 	w, fresh := b.watchOf(opID)
 	defer w.stop()
 	deadline := time.NewTimer(budget)
@@ -179,7 +173,7 @@ func (b *Broker) settle(ctx context.Context, logger lager.Logger, opID string, b
 // settleOutcome is settle that also returns the credentials of a bind that a worker of this
 // process finished (nil otherwise).
 func (b *Broker) settleOutcome(ctx context.Context, logger lager.Logger, opID string, budget time.Duration, asyncAllowed bool) (bool, json.RawMessage, error) {
-	op, credentials, err := b.waitForOutcome(ctx, opID, budget)
+	op, credentials, err := b.waitFor(ctx, opID, budget)
 	if err != nil {
 		logger.Error("store-get-operation-failed", err, lager.Data{"operation-id": opID})
 		return false, nil, internalError(opID)
