@@ -41,8 +41,9 @@ type handedOp struct {
 
 // known is what a request has of the rows its operation acts on, where that is the row as the
 // operation needs it until it ends: a new instance for its provision and a new binding for its
-// bind, as the request's transaction wrote them; a binding for its unbind, whose id, password,
-// parameters and login name never change. The worker need not read them.
+// bind, as the request's transaction wrote them; an existing instance as that transaction
+// locked it (store.ClaimedBy); a binding for its unbind, whose id, password, parameters and
+// login name never change. The worker need not read them.
 type known struct {
 	instance *store.Instance
 	binding  *store.Binding
@@ -90,6 +91,9 @@ func (r *reservation) hand(op store.Operation, rows known) {
 		return
 	}
 	r.done = true
+	if rows.instance == nil {
+		rows.instance = r.claimBy.Instance // read under the enqueue's lock, if it took one
+	}
 	r.w.handed <- handedOp{op: r.claimBy.Claimed(op), lost: r.lost, known: rows}
 }
 

@@ -39,7 +39,7 @@ func (s *Store) CreateBinding(ctx context.Context, b Binding, op Operation) erro
 		state = BindingCreating
 	}
 	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
-		err := lockInstance(ctx, tx, b.InstanceID, b.ID)
+		err := lockInstanceFor(ctx, tx, b.InstanceID, b.ID, op)
 		if errors.Is(err, ErrNotFound) {
 			return ErrInstanceNotFound
 		}
@@ -106,7 +106,7 @@ func (s *Store) StartBindingOperation(ctx context.Context, instanceID, bindingID
 		return fmt.Errorf("start %s operation on binding %s: the binding stays %s, not %s", op.Kind, bindingID, BindingBound, state)
 	}
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		if err := lockInstance(ctx, tx, instanceID, bindingID); err != nil {
+		if err := lockInstanceFor(ctx, tx, instanceID, bindingID, op); err != nil {
 			return err
 		}
 		var active bool

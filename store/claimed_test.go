@@ -65,6 +65,38 @@ var _ = Describe("An operation claimed as it is queued", func() {
 		Expect(again.Attempt).To(Equal(2))
 	})
 
+	It("on an existing instance or binding, hands its worker the instance row as the enqueue locked it", func(ctx SpecContext) {
+		se := openSession(ctx)
+		inst := readyInstance(ctx)
+		b := newBinding(inst.ID)
+		bind := newOperation(store.OpBind, inst.ID, b.ID)
+		by := se.Claimant("worker-1", 10*time.Minute)
+		bind.ClaimedBy = &by
+		Expect(st.CreateBinding(ctx, b, bind)).To(Succeed())
+		Expect(by.Instance).NotTo(BeNil())
+		Expect(by.Instance.ID).To(Equal(inst.ID))
+		Expect(by.Instance.PlanID).To(Equal(inst.PlanID))
+		Expect(st.Succeed(ctx, by.Claimed(bind), []byte(`{}`))).To(Succeed())
+
+		unbind := newOperation(store.OpUnbind, inst.ID, b.ID)
+		by = se.Claimant("worker-1", 10*time.Minute)
+		unbind.ClaimedBy = &by
+		Expect(st.StartBindingOperation(ctx, inst.ID, b.ID, store.BindingDeleting, unbind)).To(Succeed())
+		Expect(by.Instance).NotTo(BeNil())
+		Expect(by.Instance.Backend).To(Equal(inst.Backend))
+		Expect(st.Succeed(ctx, by.Claimed(unbind), nil)).To(Succeed())
+
+		deprovision := newOperation(store.OpDeprovision, inst.ID, "")
+		by = se.Claimant("worker-1", 10*time.Minute)
+		deprovision.ClaimedBy = &by
+		Expect(st.StartInstanceOperation(ctx, inst.ID, store.InstanceDeprovisioning, deprovision)).To(Succeed())
+		Expect(by.Instance).NotTo(BeNil())
+		Expect(by.Instance.Parameters).To(MatchJSON(inst.Parameters))
+		Expect(st.Succeed(ctx, by.Claimed(deprovision), nil)).To(Succeed())
+		_, err := st.GetInstance(ctx, inst.ID)
+		Expect(err).To(MatchError(store.ErrNotFound))
+	})
+
 	It("leaves no operation behind when its transaction fails", func(ctx SpecContext) {
 		se := openSession(ctx)
 		inst, _ := createInstance(ctx)

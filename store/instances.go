@@ -134,7 +134,7 @@ func (s *Store) StartInstanceOperation(ctx context.Context, instanceID string, s
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
 		// Under the instance's lock (see locks.go), a concurrent start waits here and then
 		// finds this operation active.
-		if err := lockInstance(ctx, tx, instanceID, ""); err != nil {
+		if err := lockInstanceFor(ctx, tx, instanceID, "", op); err != nil {
 			return err
 		}
 		var active bool

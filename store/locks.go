@@ -80,6 +80,25 @@ func lockInstance(ctx context.Context, tx *sqlx.Tx, instanceID, bindingID string
 	return lockRow(ctx, tx, query, instanceID)
 }
 
+// lockInstanceFor is lockInstance in the transaction that queues op: when op is claimed as it
+// is queued, it also reads the instance row under the lock, in the same round trip, into
+// op.ClaimedBy.Instance.
+func lockInstanceFor(ctx context.Context, tx *sqlx.Tx, instanceID, bindingID string, op Operation) error {
+	if op.ClaimedBy == nil {
+		return lockInstance(ctx, tx, instanceID, bindingID)
+	}
+	query := selectInstance + "\nFOR UPDATE"
+	if bindingID != "" {
+		query = selectInstance + "\nFOR SHARE"
+	}
+	inst, err := getRow[Instance](ctx, tx, "lock instance", query, instanceID)
+	if err != nil {
+		return err
+	}
+	op.ClaimedBy.Instance = &inst
+	return nil
+}
+
 // lockRow runs a SELECT … FOR UPDATE/SHARE of one row; ErrNotFound when there is none.
 func lockRow(ctx context.Context, tx *sqlx.Tx, query string, args ...any) error {
 	var id string

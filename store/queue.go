@@ -46,6 +46,10 @@ type ClaimedBy struct {
 	Owner string        // the worker's lease owner
 	Lease time.Duration // the lease, on the database clock from the insert
 	Tie   int64         // the worker's session's tie
+	// Instance is set by the enqueue of an operation on an existing instance: the instance
+	// row as its transaction locked it, which stands so while the operation runs (no other
+	// operation that could change it may run beside it), for the worker.
+	Instance *Instance
 }
 
 // Claimed is op as enqueue inserts it claimed by c: running, at attempt 1, leased to c.
