@@ -17,17 +17,12 @@ import (
 func (b *Broker) Unbind(ctx context.Context, instanceID, bindingID string, details domain.UnbindDetails, asyncAllowed bool) (domain.UnbindSpec, error) {
 	logger := b.session(ctx, "unbind", lager.Data{"instance-id": instanceID, "binding-id": bindingID})
 
-	binding, err := b.store.GetBinding(ctx, instanceID, bindingID)
+	binding, inst, err := b.store.GetBindingWithInstance(ctx, instanceID, bindingID)
 	if errors.Is(err, store.ErrNotFound) {
 		return domain.UnbindSpec{}, gone("binding %s does not exist", bindingID)
 	}
 	if err != nil {
 		logger.Error("store-get-binding-failed", err)
-		return domain.UnbindSpec{}, internalError(bindingID)
-	}
-	inst, err := b.store.GetInstance(ctx, instanceID)
-	if err != nil {
-		logger.Error("store-get-instance-failed", err)
 		return domain.UnbindSpec{}, internalError(bindingID)
 	}
 	if details.ServiceID != inst.ServiceID || (details.PlanID != inst.PlanID && details.PlanID != binding.PlanID) {

@@ -183,17 +183,42 @@ func (s *Store) LookupBinding(ctx context.Context, bindingID string) (Binding, e
 // GetBinding returns the binding row of that instance with its secrets unsealed;
 // ErrNotFound when there is none.
 func (s *Store) GetBinding(ctx context.Context, instanceID, bindingID string) (Binding, error) {
-	var row struct {
-		Binding
-		sealedBinding
-	}
-	err := s.db.GetContext(ctx, &row, selectBinding, instanceID, bindingID)
-	if errors.Is(err, sql.ErrNoRows) {
-		err = ErrNotFound
-	}
+	row, err := getRow[sealedRow](ctx, s.db, "get binding "+bindingID, selectBinding, instanceID, bindingID)
 	if err != nil {
-		return Binding{}, fmt.Errorf("get binding %s: %w", bindingID, err)
+		return Binding{}, err
 	}
+	return s.unsealed(row)
+}
+
+// selectBindingWithInstance is selectBinding with its instance, in one round trip.
+const selectBindingWithInstance = `
+SELECT b.*, ` + joinedInstance + `
+FROM (` + selectBinding + `) b
+JOIN instances i ON i.id = b.instance_id`
+
+// GetBindingWithInstance is GetBinding that also returns the binding's instance, read in the
+// same round trip (without its timestamps).
+func (s *Store) GetBindingWithInstance(ctx context.Context, instanceID, bindingID string) (Binding, Instance, error) {
+	row, err := getRow[struct {
+		sealedRow
+		Instance Instance `db:"instance"`
+	}](ctx, s.db, "get binding "+bindingID, selectBindingWithInstance, instanceID, bindingID)
+	if err != nil {
+		return Binding{}, Instance{}, err
+	}
+	b, err := s.unsealed(row.sealedRow)
+	return b, row.Instance, err
+}
+
+// sealedRow is a binding row as selectBinding reads it, its secrets sealed.
+type sealedRow struct {
+	Binding
+	sealedBinding
+}
+
+// unsealed is row with its password and credentials opened.
+func (s *Store) unsealed(row sealedRow) (Binding, error) {
+	bindingID := row.ID
 	keys, err := s.keyring()
 	if err != nil {
 		return Binding{}, fmt.Errorf("get binding %s: %w", bindingID, err)

@@ -143,14 +143,19 @@ WHERE id = (
 )
 RETURNING ` + operationColumns + `
 )
-SELECT claimed.*, COALESCE(i.id, '') AS "instance.id", COALESCE(i.service_id, '') AS "instance.service_id",
+SELECT claimed.*, ` + joinedInstance + `
+FROM claimed
+LEFT JOIN instances i ON i.id = claimed.instance_id`
+
+// joinedInstance are the columns of instance i, joined to another row, as the Instance of a
+// struct field tagged db:"instance" (empty when there is none, for a LEFT JOIN); its
+// timestamps are left out.
+const joinedInstance = `COALESCE(i.id, '') AS "instance.id", COALESCE(i.service_id, '') AS "instance.service_id",
     COALESCE(i.plan_id, '') AS "instance.plan_id", COALESCE(i.organization_guid, '') AS "instance.organization_guid",
     COALESCE(i.space_guid, '') AS "instance.space_guid", COALESCE(i.parameters, '{}') AS "instance.parameters",
     COALESCE(i.context, '{}') AS "instance.context", COALESCE(i.backend, '') AS "instance.backend",
     COALESCE(i.node, '') AS "instance.node", COALESCE(i.state, '') AS "instance.state",
-    COALESCE(i.maintenance_version, '') AS "instance.maintenance_version"
-FROM claimed
-LEFT JOIN instances i ON i.id = claimed.instance_id`
+    COALESCE(i.maintenance_version, '') AS "instance.maintenance_version"`
 
 // claimed is a claimed operation, as claimOperation returns it.
 type claimed struct {
