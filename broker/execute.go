@@ -46,12 +46,18 @@ func (p *Pool) execute(ctx context.Context, op store.Operation, rows known, back
 
 	switch op.Kind {
 	case store.OpProvision:
-		if target.Node == "" { // a retried provision keeps the node it got
+		switch {
+		case target.Node == "": // a retried provision keeps the node it got
 			target.Node, err = p.place(ctx, inst, plan)
 			if err != nil {
 				return nil, err
 			}
 			lagerctx.FromContext(ctx).Info("placed", lager.Data{"node": target.Node})
+		case rows.claimed:
+			// Placed by another worker's placement, which may not be on disk yet.
+			if err := p.b.store.FlushPlacements(ctx); err != nil {
+				return nil, err
+			}
 		}
 		_, err = backend.Provision(ctx, backends.ProvisionRequest{Instance: target})
 		return nil, err

@@ -47,6 +47,9 @@ type handedOp struct {
 type known struct {
 	instance *store.Instance
 	binding  *store.Binding
+	// claimed says that instance is as the worker's claim read it from the queue: a node it
+	// has may come from a placement that is not on disk yet (store.AssignNodes).
+	claimed bool
 }
 
 // reservation is a worker a request has reserved for the operation it is queuing.

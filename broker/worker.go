@@ -128,7 +128,7 @@ func (p *Pool) work(fetchCtx, workCtx context.Context, w *worker, logger lager.L
 			if err == nil {
 				// Another idle worker may find more work waiting behind this one.
 				p.signal()
-				p.run(workCtx, op, known{instance: inst}, lost)
+				p.run(workCtx, op, known{instance: inst, claimed: inst != nil}, lost)
 				continue
 			}
 			if !errors.Is(err, store.ErrNothingToClaim) && !errors.Is(err, store.ErrSessionLost) && fetchCtx.Err() == nil {

@@ -206,6 +206,16 @@ func (s *Store) AssignNodes(ctx context.Context, instanceID, backend string, cho
 	return node, nil
 }
 
+// FlushPlacements returns once every placement committed so far is on disk: one that
+// AssignNodes made for an instance of another worker's, which that worker may read before the
+// placement's own flush (it commits without one), must be before that worker touches the node.
+func (s *Store) FlushPlacements(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, flushPlacement); err != nil {
+		return fmt.Errorf("flush placements: %w", err)
+	}
+	return nil
+}
+
 // placeUnderLock is AssignNodes' transaction: under the placement lock it places the instance,
 // and those others can place, and returns the instance's node.
 func placeUnderLock(ctx context.Context, tx *sqlx.Tx, instanceID, backend string, choose Choose, others ChooseFor) (string, error) {
