@@ -175,7 +175,7 @@ func (o *Operator) usage(ctx context.Context, inst store.Instance) ([]backends.F
 	defer cancel()
 	res, err := adapter.Usage(usageCtx, backends.UsageRequest{Instance: backends.Instance{ID: inst.ID, Node: inst.Node}})
 	if err != nil {
-		return []backends.Figure{}, pingSentence(err)
+		return []backends.Figure{}, sentenceWithin(err, pingTimeout)
 	}
 	return res.Figures, ""
 }
@@ -236,7 +236,7 @@ func (o *Operator) pingOf(ctx context.Context, inst store.Instance) error {
 	pingCtx, cancel := context.WithTimeout(ctx, pingTimeout)
 	defer cancel()
 	if err := adapter.Ping(pingCtx, inst.Node); err != nil {
-		return down(pingSentence(err))
+		return down(sentenceWithin(err, pingTimeout))
 	}
 	return nil
 }

@@ -2,11 +2,9 @@ package operator
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"time"
 
-	"github.com/omnibroker/omnibroker/backends"
 	"github.com/omnibroker/omnibroker/store"
 )
 
@@ -89,7 +87,7 @@ func (o *Operator) ListNodes(ctx context.Context) ([]NodeReport, error) {
 			pingCtx, cancel := context.WithTimeout(ctx, pingTimeout)
 			defer cancel()
 			if err := adapter.Ping(pingCtx, r.Name); err != nil {
-				r.Reason = pingSentence(err)
+				r.Reason = sentenceWithin(err, pingTimeout)
 				return
 			}
 			r.Reachable = true
@@ -97,14 +95,6 @@ func (o *Operator) ListNodes(ctx context.Context) ([]NodeReport, error) {
 	}
 	wg.Wait()
 	return reports, nil
-}
-
-// pingSentence is what a person reads of a node that did not answer a ping.
-func pingSentence(err error) string {
-	if _, ok := backends.SentenceOf(err); !ok && errors.Is(err, context.DeadlineExceeded) {
-		return "the node did not answer within " + pingTimeout.String()
-	}
-	return sentence(err)
 }
 
 // findNode is the backend of node, which the catalog names once across all backends.

@@ -3,6 +3,7 @@ package operator
 import (
 	"context"
 	"errors"
+	"time"
 
 	"code.cloudfoundry.org/lager/v3"
 
@@ -125,6 +126,11 @@ func (o *Operator) record(ctx context.Context, actor Actor, action, target strin
 // sentence is what a person reads of a failure: a backend's sentence, a refusal's reason, the
 // store's words for a row that is not there, never driver text.
 func sentence(err error) string {
+	return sentenceWithin(err, listTimeout)
+}
+
+// sentenceWithin is sentence for a call that had timeout to answer.
+func sentenceWithin(err error, timeout time.Duration) string {
 	if s, ok := backends.SentenceOf(err); ok {
 		return s
 	}
@@ -133,7 +139,7 @@ func sentence(err error) string {
 	}
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
-		return "the node did not answer within " + listTimeout.String()
+		return "the node did not answer within " + timeout.String()
 	case errors.Is(err, store.ErrNotFound):
 		return "it is not in the state database"
 	}

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/jmoiron/sqlx"
 )
@@ -15,20 +14,21 @@ INSERT INTO instances (
 )
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULLIF($9, ''), $10, NULLIF($11, ''))`
 
-// insertQueuedInstance is insertInstance and insertOperation (from $12 on, for a provision
-// queued unclaimed) in one statement, so in one round trip with its commit: the operation's
-// insert reads the instance's, so the instance row comes first, in the lock order.
+// insertQueuedInstance is insertInstance and insertOperation (its values from $12 on, as
+// operationValues gives them, then the NOTIFY channel) in one statement, so in one round trip
+// with its commit: the operation's insert reads the instance's, so the instance row comes
+// first, in the lock order.
 const insertQueuedInstance = `
 WITH inserted AS (` + insertInstance + `
     RETURNING id
 )
 INSERT INTO operations (
-    id, kind, instance_id, state, description, attempt, max_attempts, run_after, request,
-    originating_identity, context
+    id, kind, instance_id, binding_id, state, description, attempt, max_attempts, run_after,
+    request, originating_identity, context
 )
-SELECT $12, 'provision', inserted.id, 'queued', $13, 0, $14, COALESCE($15, now()), $16, $17, $18
+SELECT $12, $13, $14, NULLIF($15, ''), 'queued', $16, 0, $17, COALESCE($18, now()), $19, $20, $21
 FROM inserted
-RETURNING pg_notify($19, id) IS NULL AS notified`
+RETURNING pg_notify($22, id) IS NULL AS notified`
 
 // CreateInstance inserts inst (whose State is InstanceProvisioning) and its provision
 // operation op in one transaction and notifies the workers. It returns ErrConflict when an
@@ -85,21 +85,17 @@ func (s *Store) CreatePlacedInstance(ctx context.Context, inst Instance, op Oper
 // createQueuedInstance is CreatePlacedInstance of an instance it does not place, with an
 // operation it queues unclaimed: one statement (insertQueuedInstance).
 func (s *Store) createQueuedInstance(ctx context.Context, inst Instance, state InstanceState, op Operation) error {
-	if op.ID == "" {
-		return fmt.Errorf("create instance %s: operation has no id", inst.ID)
+	opValues, err := operationValues(op, inst.ID, "")
+	if err != nil {
+		return fmt.Errorf("create instance %s: %w", inst.ID, err)
 	}
-	var runAfter *time.Time
-	if !op.RunAfter.IsZero() {
-		runAfter = &op.RunAfter
-	}
-	err := retryConflicts(ctx, func() error {
-		_, err := s.db.ExecContext(ctx, insertQueuedInstance,
-			inst.ID, inst.ServiceID, inst.PlanID, inst.OrganizationGUID, inst.SpaceGUID,
-			jsonText(inst.Parameters, "{}"), jsonText(inst.Context, "{}"), inst.Backend, "", state,
-			inst.MaintenanceVersion,
-			op.ID, op.Description, op.MaxAttempts, runAfter, jsonText(op.Request, "{}"),
-			jsonOrNull(op.OriginatingIdentity), jsonText(op.Context, "{}"), s.notify,
-		)
+	args := append([]any{
+		inst.ID, inst.ServiceID, inst.PlanID, inst.OrganizationGUID, inst.SpaceGUID,
+		jsonText(inst.Parameters, "{}"), jsonText(inst.Context, "{}"), inst.Backend, "", state,
+		inst.MaintenanceVersion,
+	}, append(opValues, s.notify)...)
+	err = retryConflicts(ctx, func() error {
+		_, err := s.db.ExecContext(ctx, insertQueuedInstance, args...)
 		return err
 	})
 	if err != nil {

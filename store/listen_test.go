@@ -101,7 +101,7 @@ var _ = Describe("Watch", func() {
 		Expect(st.CreateBinding(ctx, b, bind)).To(Succeed())
 		woken, stop = st.Watch(bind.ID)
 		DeferCleanup(stop)
-		credentials := []byte(`{"uri":"redis://u:p@h:6379"}`)
+		credentials := []byte(`{"host":"h","port":6379}`)
 		Expect(st.Succeed(ctx, claim(ctx, "w", bind.ID), credentials)).To(Succeed())
 		Expect(woken).To(Receive(Equal(store.Outcome{State: store.OpSucceeded, Credentials: credentials})),
 			"a bind's with the credentials it sealed, for the request to answer with")

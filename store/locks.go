@@ -80,6 +80,15 @@ func lockInstance(ctx context.Context, tx *sqlx.Tx, instanceID, bindingID string
 	return lockRow(ctx, tx, query, instanceID)
 }
 
+// selectInstanceForUpdate and selectInstanceForShare are lockInstance's locks that also read
+// the row.
+const (
+	selectInstanceForUpdate = selectInstance + `
+FOR UPDATE`
+	selectInstanceForShare = selectInstance + `
+FOR SHARE`
+)
+
 // lockInstanceFor is lockInstance in the transaction that queues op: when op is claimed as it
 // is queued, it also reads the instance row under the lock, in the same round trip, into
 // op.ClaimedBy.Instance.
@@ -87,9 +96,9 @@ func lockInstanceFor(ctx context.Context, tx *sqlx.Tx, instanceID, bindingID str
 	if op.ClaimedBy == nil {
 		return lockInstance(ctx, tx, instanceID, bindingID)
 	}
-	query := selectInstance + "\nFOR UPDATE"
+	query := selectInstanceForUpdate
 	if bindingID != "" {
-		query = selectInstance + "\nFOR SHARE"
+		query = selectInstanceForShare
 	}
 	inst, err := getRow[Instance](ctx, tx, "lock instance", query, instanceID)
 	if err != nil {

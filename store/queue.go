@@ -66,16 +66,9 @@ func (c ClaimedBy) Claimed(op Operation) Operation {
 // is the caller's, which checkOperation has seen to be at least 1: the store has no default of
 // its own.
 func (s *Store) enqueue(ctx context.Context, tx *sqlx.Tx, op Operation, instanceID, bindingID string) error {
-	if op.ID == "" {
-		return errors.New("operation has no id")
-	}
-	var runAfter *time.Time
-	if !op.RunAfter.IsZero() {
-		runAfter = &op.RunAfter
-	}
-	args := []any{
-		op.ID, op.Kind, instanceID, bindingID, op.Description, op.MaxAttempts, runAfter,
-		jsonText(op.Request, "{}"), jsonOrNull(op.OriginatingIdentity), jsonText(op.Context, "{}"),
+	args, err := operationValues(op, instanceID, bindingID)
+	if err != nil {
+		return err
 	}
 	query := insertOperation
 	if c := op.ClaimedBy; c != nil {
@@ -90,6 +83,22 @@ func (s *Store) enqueue(ctx context.Context, tx *sqlx.Tx, op Operation, instance
 		s.wake.onCommit(tx, true, "")
 	}
 	return nil
+}
+
+// operationValues are insertOperation's first ten values, those of op for instanceID and
+// bindingID; an operation without an id is refused.
+func operationValues(op Operation, instanceID, bindingID string) ([]any, error) {
+	if op.ID == "" {
+		return nil, errors.New("operation has no id")
+	}
+	var runAfter *time.Time
+	if !op.RunAfter.IsZero() {
+		runAfter = &op.RunAfter
+	}
+	return []any{
+		op.ID, op.Kind, instanceID, bindingID, op.Description, op.MaxAttempts, runAfter,
+		jsonText(op.Request, "{}"), jsonOrNull(op.OriginatingIdentity), jsonText(op.Context, "{}"),
+	}, nil
 }
 
 // notifyQueued tells the workers, on tx's commit, that operation opID is queued: those of
