@@ -39,7 +39,7 @@ func (s *Store) CreateBinding(ctx context.Context, b Binding, op Operation) erro
 		state = BindingCreating
 	}
 	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
-		err := lockInstanceFor(ctx, tx, b.InstanceID, b.ID, op)
+		err := lockInstanceFor(ctx, s.stmts.on(tx), b.InstanceID, b.ID, op)
 		if errors.Is(err, ErrNotFound) {
 			return ErrInstanceNotFound
 		}
@@ -47,7 +47,7 @@ func (s *Store) CreateBinding(ctx context.Context, b Binding, op Operation) erro
 			return err
 		}
 		var active bool
-		err = tx.GetContext(ctx, &active, insertBinding,
+		err = sqlx.GetContext(ctx, s.stmts.on(tx), &active, insertBinding,
 			b.ID, b.InstanceID, b.ServiceID, b.PlanID, b.AppGUID, jsonText(b.BindResource, "{}"),
 			jsonText(b.Parameters, "{}"), jsonText(b.Context, "{}"), secret, keyID, state,
 		)
@@ -106,15 +106,15 @@ func (s *Store) StartBindingOperation(ctx context.Context, instanceID, bindingID
 		return fmt.Errorf("start %s operation on binding %s: the binding stays %s, not %s", op.Kind, bindingID, BindingBound, state)
 	}
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		if err := lockInstanceFor(ctx, tx, instanceID, bindingID, op); err != nil {
+		if err := lockInstanceFor(ctx, s.stmts.on(tx), instanceID, bindingID, op); err != nil {
 			return err
 		}
 		var active bool
 		var err error
 		if keepsBound {
-			err = tx.GetContext(ctx, &active, touchBoundBinding, instanceID, bindingID)
+			err = sqlx.GetContext(ctx, s.stmts.on(tx), &active, touchBoundBinding, instanceID, bindingID)
 		} else {
-			err = tx.GetContext(ctx, &active, startBinding, instanceID, bindingID, state)
+			err = sqlx.GetContext(ctx, s.stmts.on(tx), &active, startBinding, instanceID, bindingID, state)
 		}
 		switch {
 		case errors.Is(err, sql.ErrNoRows) && keepsBound:
@@ -177,13 +177,13 @@ WHERE id = $1`
 // secrets (Password and Credentials stay empty); ErrNotFound when there is none. Binding ids
 // are unique across instances.
 func (s *Store) LookupBinding(ctx context.Context, bindingID string) (Binding, error) {
-	return getRow[Binding](ctx, s.db, "look up binding "+bindingID, selectBindingAttributes, bindingID)
+	return getRow[Binding](ctx, s.stmts.on(nil), "look up binding "+bindingID, selectBindingAttributes, bindingID)
 }
 
 // GetBinding returns the binding row of that instance with its secrets unsealed;
 // ErrNotFound when there is none.
 func (s *Store) GetBinding(ctx context.Context, instanceID, bindingID string) (Binding, error) {
-	row, err := getRow[sealedRow](ctx, s.db, "get binding "+bindingID, selectBinding, instanceID, bindingID)
+	row, err := getRow[sealedRow](ctx, s.stmts.on(nil), "get binding "+bindingID, selectBinding, instanceID, bindingID)
 	if err != nil {
 		return Binding{}, err
 	}
@@ -202,7 +202,7 @@ func (s *Store) GetBindingWithInstance(ctx context.Context, instanceID, bindingI
 	row, err := getRow[struct {
 		sealedRow
 		Instance Instance `db:"instance"`
-	}](ctx, s.db, "get binding "+bindingID, selectBindingWithInstance, instanceID, bindingID)
+	}](ctx, s.stmts.on(nil), "get binding "+bindingID, selectBindingWithInstance, instanceID, bindingID)
 	if err != nil {
 		return Binding{}, Instance{}, err
 	}

@@ -141,7 +141,7 @@ func (s *Store) complete(ctx context.Context, op Operation, ended Outcome, apply
 		if err != nil {
 			return err
 		}
-		return s.db.GetContext(ctx, &matched, named, params...)
+		return sqlx.GetContext(ctx, s.stmts.on(nil), &matched, named, params...)
 	})
 	if err != nil {
 		return fmt.Errorf("mark %s: %w", state, err)

@@ -66,7 +66,7 @@ func (s *Store) CreatePlacedInstance(ctx context.Context, inst Instance, op Oper
 				return err
 			}
 		}
-		_, err := tx.ExecContext(ctx, insertInstance,
+		_, err := s.stmts.on(tx).ExecContext(ctx, insertInstance,
 			inst.ID, inst.ServiceID, inst.PlanID, inst.OrganizationGUID, inst.SpaceGUID,
 			jsonText(inst.Parameters, "{}"), jsonText(inst.Context, "{}"), inst.Backend, node, state,
 			inst.MaintenanceVersion,
@@ -95,7 +95,7 @@ func (s *Store) createQueuedInstance(ctx context.Context, inst Instance, state I
 		inst.MaintenanceVersion,
 	}, append(opValues, s.notify)...)
 	err = retryConflicts(ctx, func() error {
-		_, err := s.db.ExecContext(ctx, insertQueuedInstance, args...)
+		_, err := s.stmts.on(nil).ExecContext(ctx, insertQueuedInstance, args...)
 		return err
 	})
 	if err != nil {
@@ -130,11 +130,11 @@ func (s *Store) StartInstanceOperation(ctx context.Context, instanceID string, s
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
 		// Under the instance's lock (see locks.go), a concurrent start waits here and then
 		// finds this operation active.
-		if err := lockInstanceFor(ctx, tx, instanceID, "", op); err != nil {
+		if err := lockInstanceFor(ctx, s.stmts.on(tx), instanceID, "", op); err != nil {
 			return err
 		}
 		var active bool
-		if err := tx.GetContext(ctx, &active, startInstance, instanceID, state); err != nil {
+		if err := sqlx.GetContext(ctx, s.stmts.on(tx), &active, startInstance, instanceID, state); err != nil {
 			return fmt.Errorf("set instance state: %w", err)
 		}
 		if err := idle(active); err != nil {
@@ -157,5 +157,5 @@ WHERE id = $1`
 
 // GetInstance returns the instance row; ErrNotFound when there is none.
 func (s *Store) GetInstance(ctx context.Context, id string) (Instance, error) {
-	return getRow[Instance](ctx, s.db, "get instance "+id, selectInstance, id)
+	return getRow[Instance](ctx, s.stmts.on(nil), "get instance "+id, selectInstance, id)
 }

@@ -72,12 +72,12 @@ FOR UPDATE`
 
 // lockInstance takes step 1 of the lock order for an operation on the instance itself
 // (bindingID "") or on one of its bindings; ErrNotFound when the instance does not exist.
-func lockInstance(ctx context.Context, tx *sqlx.Tx, instanceID, bindingID string) error {
+func lockInstance(ctx context.Context, q sqlx.QueryerContext, instanceID, bindingID string) error {
 	query := lockInstanceForUpdate
 	if bindingID != "" {
 		query = lockInstanceForShare
 	}
-	return lockRow(ctx, tx, query, instanceID)
+	return lockRow(ctx, q, query, instanceID)
 }
 
 // selectInstanceForUpdate and selectInstanceForShare are lockInstance's locks that also read
@@ -92,15 +92,15 @@ FOR SHARE`
 // lockInstanceFor is lockInstance in the transaction that queues op: when op is claimed as it
 // is queued, it also reads the instance row under the lock, in the same round trip, into
 // op.ClaimedBy.Instance.
-func lockInstanceFor(ctx context.Context, tx *sqlx.Tx, instanceID, bindingID string, op Operation) error {
+func lockInstanceFor(ctx context.Context, q sqlx.QueryerContext, instanceID, bindingID string, op Operation) error {
 	if op.ClaimedBy == nil {
-		return lockInstance(ctx, tx, instanceID, bindingID)
+		return lockInstance(ctx, q, instanceID, bindingID)
 	}
 	query := selectInstanceForUpdate
 	if bindingID != "" {
 		query = selectInstanceForShare
 	}
-	inst, err := getRow[Instance](ctx, tx, "lock instance", query, instanceID)
+	inst, err := getRow[Instance](ctx, q, "lock instance", query, instanceID)
 	if err != nil {
 		return err
 	}
@@ -109,9 +109,9 @@ func lockInstanceFor(ctx context.Context, tx *sqlx.Tx, instanceID, bindingID str
 }
 
 // lockRow runs a SELECT … FOR UPDATE/SHARE of one row; ErrNotFound when there is none.
-func lockRow(ctx context.Context, tx *sqlx.Tx, query string, args ...any) error {
+func lockRow(ctx context.Context, q sqlx.QueryerContext, query string, args ...any) error {
 	var id string
-	err := tx.GetContext(ctx, &id, query, args...)
+	err := sqlx.GetContext(ctx, q, &id, query, args...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return ErrNotFound
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
 )
 
 // NewOperation is a queued operation of kind with a fresh id, on instanceID and bindingID (""
@@ -40,7 +41,7 @@ WHERE id = $1`
 
 // GetOperation returns the operation with that id; ErrNotFound when there is none.
 func (s *Store) GetOperation(ctx context.Context, id string) (Operation, error) {
-	return getRow[Operation](ctx, s.db, "get operation "+id, selectOperation, id)
+	return getRow[Operation](ctx, s.stmts.on(nil), "get operation "+id, selectOperation, id)
 }
 
 const selectLatestInstanceOperation = `
@@ -69,9 +70,9 @@ func (s *Store) LatestOperation(ctx context.Context, instanceID, bindingID strin
 	var op Operation
 	var err error
 	if bindingID == "" {
-		err = s.db.GetContext(ctx, &op, selectLatestInstanceOperation, instanceID)
+		err = sqlx.GetContext(ctx, s.stmts.on(nil), &op, selectLatestInstanceOperation, instanceID)
 	} else {
-		err = s.db.GetContext(ctx, &op, selectLatestBindingOperation, instanceID, bindingID)
+		err = sqlx.GetContext(ctx, s.stmts.on(nil), &op, selectLatestBindingOperation, instanceID, bindingID)
 	}
 	if errors.Is(err, sql.ErrNoRows) {
 		err = ErrNotFound

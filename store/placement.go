@@ -196,7 +196,7 @@ func (s *Store) AssignNodes(ctx context.Context, instanceID, backend string, cho
 		// Until this returns, a crash of the state database may still lose the placement (this
 		// one, or one that another transaction has just committed the same way): the caller
 		// makes nothing on the node before.
-		if _, flushErr := s.db.ExecContext(ctx, flushPlacement); flushErr != nil {
+		if _, flushErr := s.stmts.on(nil).ExecContext(ctx, flushPlacement); flushErr != nil {
 			err = fmt.Errorf("flush: %w", flushErr)
 		}
 	}
@@ -210,7 +210,7 @@ func (s *Store) AssignNodes(ctx context.Context, instanceID, backend string, cho
 // AssignNodes made for an instance of another worker's, which that worker may read before the
 // placement's own flush (it commits without one), must be before that worker touches the node.
 func (s *Store) FlushPlacements(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, flushPlacement); err != nil {
+	if _, err := s.stmts.on(nil).ExecContext(ctx, flushPlacement); err != nil {
 		return fmt.Errorf("flush placements: %w", err)
 	}
 	return nil

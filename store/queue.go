@@ -76,7 +76,7 @@ func (s *Store) enqueue(ctx context.Context, tx *sqlx.Tx, op Operation, instance
 	} else {
 		args = append(args, s.notify)
 	}
-	if _, err := tx.ExecContext(ctx, query, args...); err != nil {
+	if _, err := s.stmts.on(tx).ExecContext(ctx, query, args...); err != nil {
 		return fmt.Errorf("insert operation %s: %w", op.ID, violation(err))
 	}
 	if op.ClaimedBy == nil {
@@ -104,7 +104,7 @@ func operationValues(op Operation, instanceID, bindingID string) ([]any, error) 
 // notifyQueued tells the workers, on tx's commit, that operation opID is queued: those of
 // other replicas by NOTIFY, those of this process directly.
 func (s *Store) notifyQueued(ctx context.Context, tx *sqlx.Tx, opID string) error {
-	if _, err := tx.ExecContext(ctx, notifyWorkers, s.notify, opID); err != nil {
+	if _, err := s.stmts.on(tx).ExecContext(ctx, notifyWorkers, s.notify, opID); err != nil {
 		return fmt.Errorf("notify workers: %w", err)
 	}
 	s.wake.onCommit(tx, true, "")
@@ -114,7 +114,7 @@ func (s *Store) notifyQueued(ctx context.Context, tx *sqlx.Tx, opID string) erro
 // notifyFinished tells the requests waiting for operation opID (Watch), on tx's commit, that
 // it finished: those of other replicas by NOTIFY, those of this process directly.
 func (s *Store) notifyFinished(ctx context.Context, tx *sqlx.Tx, opID string) error {
-	if _, err := tx.ExecContext(ctx, notifyWorkers, FinishedChannel, opID); err != nil {
+	if _, err := s.stmts.on(tx).ExecContext(ctx, notifyWorkers, FinishedChannel, opID); err != nil {
 		return fmt.Errorf("notify waiters: %w", err)
 	}
 	s.wake.onCommit(tx, false, opID)

@@ -30,7 +30,8 @@ var ErrSessionLost = errors.New("database session lost")
 // connection.
 type Session struct {
 	mu    sync.Mutex
-	conn  *sqlx.Conn // nil once closed or lost
+	conn  *sqlx.Conn  // nil once closed or lost
+	stmts *statements // the claim's, prepared on conn
 	tie   int64
 	kinds pq.StringArray // its store's
 	// gauges is set once the session holds the gauges lock (LeadsGauges), until it ends.
@@ -58,7 +59,7 @@ func (s *Store) OpenSession(ctx context.Context) (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open session: %w", err)
 	}
-	se := &Session{conn: conn, kinds: s.kinds}
+	se := &Session{conn: conn, stmts: newConnStatements(conn), kinds: s.kinds}
 	for range tieAttempts {
 		se.tie, err = randomTie()
 		if err != nil {
@@ -108,7 +109,7 @@ func (se *Session) ClaimWithInstance(ctx context.Context, owner string, lease ti
 	if se.conn == nil {
 		return Operation{}, nil, fmt.Errorf("claim operation: %w", ErrSessionLost)
 	}
-	op, inst, err := claim(ctx, se.conn, owner, lease, &se.tie, se.kinds)
+	op, inst, err := claim(ctx, se.stmts.on(nil), owner, lease, &se.tie, se.kinds)
 	if connectionLost(err) {
 		se.discard()
 		return Operation{}, nil, fmt.Errorf("%w: %w", ErrSessionLost, err)

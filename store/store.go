@@ -26,6 +26,7 @@ type Store struct {
 	notify string
 	kinds  pq.StringArray // the kinds it claims: knownKinds, fewer in specs of an older replica
 	wake   *wakeups
+	stmts  *statements
 }
 
 // NotifyChannel is the PostgreSQL channel on which every enqueue (and Release) sends the
@@ -74,7 +75,8 @@ func Open(ctx context.Context, databaseURL string, keys *Keyring) (*Store, error
 		_ = db.Close()
 		return nil, fmt.Errorf("connect to state database: %w", err)
 	}
-	return &Store{db: db, url: databaseURL, keys: keys, notify: NotifyChannel, kinds: kindArray(knownKinds), wake: newWakeups()}, nil
+	return &Store{db: db, url: databaseURL, keys: keys, notify: NotifyChannel, kinds: kindArray(knownKinds),
+		wake: newWakeups(), stmts: newStatements(db)}, nil
 }
 
 // DB returns the connection pool, for tests that inspect raw rows and for setting pool limits.
