@@ -55,7 +55,7 @@ func (p *Pool) execute(ctx context.Context, op store.Operation, rows known, back
 			lagerctx.FromContext(ctx).Info("placed", lager.Data{"node": target.Node})
 		case rows.claimed:
 			// Placed by another worker's placement, which may not be on disk yet.
-			if err := p.b.store.FlushPlacements(ctx); err != nil {
+			if err := p.b.store.FlushPlacement(ctx, inst.ID); err != nil {
 				return nil, err
 			}
 		}

@@ -14,8 +14,8 @@ import (
 // first, through the uncorrelated subqueries of the fence's extra condition, which PostgreSQL
 // evaluates before it locks the operation row it updates; then marks the operation, fenced;
 // then, only when the fence matched, applies the outcome (%s: one of the outcomes below,
-// which holds the named parameters of its values). It notifies the waiters on commit, in the
-// same round trip. A row that is gone is no error: the outcome then changes nothing.
+// which holds the named parameters of its values). A row that is gone is no error: the outcome
+// then changes nothing.
 const completeOperation = `
 WITH locked_instance AS (
     SELECT id FROM instances WHERE id = :instance_id FOR %s
@@ -26,7 +26,7 @@ WITH locked_instance AS (
     SET state = :state, description = :description, lease_expires_at = NULL, finished_at = now(),
         updated_at = now()` + fence + `
         AND (SELECT count(*) FROM locked_instance) + (SELECT count(*) FROM locked_binding) >= 0
-    RETURNING pg_notify(:channel, id) IS NULL AS notified
+    RETURNING id
 )%s
 SELECT count(*) FROM finished`
 
@@ -98,8 +98,6 @@ type finished struct {
 	InstanceID string          `db:"instance_id"`
 	BindingID  string          `db:"binding_id"`
 	Request    json.RawMessage `db:"request"`
-	// Notified is the NOTIFY of the completion, sent in the same round trip.
-	Notified bool `db:"notified"`
 }
 
 // outcome holds the named parameters of a completion: the fence's, and those of its outcome.
@@ -119,13 +117,13 @@ type outcome struct {
 
 // complete marks op state with description, fenced, and applies apply, the outcome statement
 // whose values args holds, in one statement (completeOperation); ErrLeaseLost when the fence
-// matched none. The requests waiting for op are told: on other replicas by NOTIFY, in this
-// process directly. op is the operation as its worker claimed it: its kind, instance, binding
+// matched none. The requests waiting for op are told: in this process directly, on other
+// replicas by NOTIFY, just after the commit (announcer). op is the operation as its worker claimed it: its kind, instance, binding
 // and request are those of its row, which never change.
 func (s *Store) complete(ctx context.Context, op Operation, ended Outcome, apply string, args outcome) error {
 	state, description := ended.State, ended.Description
 	args.fenced = fenceOf(op)
-	args.State, args.Description, args.Channel = state, description, FinishedChannel
+	args.State, args.Description = state, description
 	args.InstanceID, args.BindingID = op.InstanceID, op.BindingID
 	instanceLock := "UPDATE"
 	if op.BindingID != "" {
@@ -149,7 +147,7 @@ func (s *Store) complete(ctx context.Context, op Operation, ended Outcome, apply
 	if matched == 0 {
 		return ErrLeaseLost
 	}
-	s.wake.finished(op.ID, ended)
+	s.wake.committed(false, op.ID, ended)
 	return nil
 }
 
@@ -295,7 +293,8 @@ func (s *Store) Release(ctx context.Context, op Operation) error {
 		if err := execFenced(ctx, tx, releaseOperation, fenceOf(op)); err != nil {
 			return fmt.Errorf("mark queued: %w", err)
 		}
-		return s.notifyQueued(ctx, tx, op.ID)
+		s.notifyQueued(tx)
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("release operation %s: %w", op.ID, err)

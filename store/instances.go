@@ -15,7 +15,7 @@ INSERT INTO instances (
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULLIF($9, ''), $10, NULLIF($11, ''))`
 
 // insertQueuedInstance is insertInstance and insertOperation (its values from $12 on, as
-// operationValues gives them, then the NOTIFY channel) in one statement, so in one round trip
+// operationValues gives them) in one statement, so in one round trip
 // with its commit: the operation's insert reads the instance's, so the instance row comes
 // first, in the lock order.
 const insertQueuedInstance = `
@@ -27,8 +27,7 @@ INSERT INTO operations (
     request, originating_identity, context
 )
 SELECT $12, $13, $14, NULLIF($15, ''), 'queued', $16, 0, $17, COALESCE($18, now()), $19, $20, $21
-FROM inserted
-RETURNING pg_notify($22, id) IS NULL AS notified`
+FROM inserted`
 
 // CreateInstance inserts inst (whose State is InstanceProvisioning) and its provision
 // operation op in one transaction and notifies the workers. It returns ErrConflict when an
@@ -93,7 +92,7 @@ func (s *Store) createQueuedInstance(ctx context.Context, inst Instance, state I
 		inst.ID, inst.ServiceID, inst.PlanID, inst.OrganizationGUID, inst.SpaceGUID,
 		jsonText(inst.Parameters, "{}"), jsonText(inst.Context, "{}"), inst.Backend, "", state,
 		inst.MaintenanceVersion,
-	}, append(opValues, s.notify)...)
+	}, opValues...)
 	err = retryConflicts(ctx, func() error {
 		_, err := s.stmts.on(nil).ExecContext(ctx, insertQueuedInstance, args...)
 		return err
@@ -101,7 +100,7 @@ func (s *Store) createQueuedInstance(ctx context.Context, inst Instance, state I
 	if err != nil {
 		return fmt.Errorf("create instance %s: %w", inst.ID, violation(err))
 	}
-	s.wake.enqueued()
+	s.wake.committed(true, "", Outcome{})
 	return nil
 }
 

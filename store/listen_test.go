@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -172,6 +173,35 @@ var _ = Describe("Watch", func() {
 			Expect(st.Succeed(ctx, claim(ctx, "w", op.ID), nil)).To(Succeed())
 			Eventually(woken).WithTimeout(5 * time.Second).Should(Receive())
 			Expect(unwoken).NotTo(Receive())
+		})
+
+		It("wakes the watchers of every operation of a burst that finishes at once, however its NOTIFYs were grouped", func(ctx SpecContext) {
+			other := openWithKeys(ctx, currentKey)
+			listening(other)
+			const burst = 30
+			ops := make([]store.Operation, burst)
+			woken := make([]<-chan store.Outcome, burst)
+			for i := range ops {
+				_, ops[i] = createInstance(ctx)
+				var stop func()
+				woken[i], stop = other.Watch(ops[i].ID)
+				DeferCleanup(stop)
+			}
+			claimed := make([]store.Operation, burst)
+			for i, op := range ops {
+				claimed[i] = claim(ctx, "w", op.ID)
+			}
+			var wg sync.WaitGroup
+			for _, op := range claimed {
+				wg.Go(func() {
+					defer GinkgoRecover()
+					Expect(st.Succeed(ctx, op, nil)).To(Succeed())
+				})
+			}
+			wg.Wait()
+			for i := range woken {
+				Eventually(woken[i]).WithTimeout(5*time.Second).Should(Receive(), "operation %d of the burst", i)
+			}
 		})
 
 		It("is woken when its Listen reconnects, since a notification may have been lost", func(ctx SpecContext) {

@@ -262,7 +262,8 @@ func (s *Store) RetryOperation(ctx context.Context, id string, attempts int, des
 		if err := oneRow(res, ErrNotFound); err != nil {
 			return err
 		}
-		return s.notifyQueued(ctx, tx, id)
+		s.notifyQueued(tx)
+		return nil
 	})
 	if err != nil {
 		return Operation{}, fmt.Errorf("retry operation %s: %w", id, err)
@@ -277,8 +278,7 @@ SET state = 'failed', description = $2, lease_owner = NULL, lease_expires_at = N
     updated_at = now()
 WHERE id = $1
     AND state = 'queued'
-RETURNING kind, instance_id, COALESCE(binding_id, '') AS binding_id, request,
-    pg_notify($3, id) IS NULL AS notified`
+RETURNING kind, instance_id, COALESCE(binding_id, '') AS binding_id, request`
 
 // CancelOperation fails queued operation id with description, which last_operation then
 // answers, and applies to its instance or binding what a failure of its kind applies (Fail):
@@ -302,7 +302,7 @@ func (s *Store) CancelOperation(ctx context.Context, id, description string) (Op
 			return err
 		}
 		var f finished
-		err = tx.GetContext(ctx, &f, cancelQueued, id, description, FinishedChannel)
+		err = tx.GetContext(ctx, &f, cancelQueued, id, description)
 		if errors.Is(err, sql.ErrNoRows) {
 			if op, err = operationIn(ctx, tx, selectOperation, id); err != nil {
 				return err
@@ -312,7 +312,7 @@ func (s *Store) CancelOperation(ctx context.Context, id, description string) (Op
 		if err != nil {
 			return fmt.Errorf("mark failed: %w", err)
 		}
-		s.wake.onCommit(tx, false, id)
+		s.notifyFinished(tx, id)
 		return applyFailure(ctx, tx, f)
 	})
 	if err != nil {

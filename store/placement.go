@@ -187,18 +187,27 @@ func (s *Store) AssignNode(ctx context.Context, instanceID, backend string, choo
 // workers read the node with the instance before they would place it.
 func (s *Store) AssignNodes(ctx context.Context, instanceID, backend string, choose Choose, others ChooseFor) (string, error) {
 	var node string
+	var placed *flush // the flush of the placements made for others
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		var err error
-		node, err = placeUnderLock(ctx, tx, instanceID, backend, choose, others)
+		if placed != nil { // a run that was rolled back
+			s.flushes.end(placed, false)
+			placed = nil
+		}
+		placedNode, othersPlaced, err := placeUnderLock(ctx, tx, instanceID, backend, choose, others)
+		node = placedNode
+		if err == nil && len(othersPlaced) > 0 {
+			placed = s.flushes.start(othersPlaced)
+		}
 		return err
 	})
 	if err == nil {
 		// Until this returns, a crash of the state database may still lose the placement (this
 		// one, or one that another transaction has just committed the same way): the caller
 		// makes nothing on the node before.
-		if _, flushErr := s.stmts.on(nil).ExecContext(ctx, flushPlacement); flushErr != nil {
-			err = fmt.Errorf("flush: %w", flushErr)
-		}
+		err = s.FlushPlacement(ctx, instanceID)
+	}
+	if placed != nil {
+		s.flushes.end(placed, err == nil)
 	}
 	if err != nil {
 		return "", fmt.Errorf("assign node to instance %s: %w", instanceID, err)
@@ -206,45 +215,56 @@ func (s *Store) AssignNodes(ctx context.Context, instanceID, backend string, cho
 	return node, nil
 }
 
-// FlushPlacements returns once every placement committed so far is on disk: one that
-// AssignNodes made for an instance of another worker's, which that worker may read before the
-// placement's own flush (it commits without one), must be before that worker touches the node.
-func (s *Store) FlushPlacements(ctx context.Context) error {
+// FlushPlacement returns once the placement of instanceID is on disk: one that AssignNodes
+// made for it, with the instance of another worker's, commits without a flush, and that worker
+// may read it before the flush that follows; it must be on disk before the node is touched.
+// When this process's AssignNodes placed it, its flush is waited for; otherwise every
+// placement committed so far is flushed.
+func (s *Store) FlushPlacement(ctx context.Context, instanceID string) error {
+	if f := s.flushes.take(instanceID); f != nil {
+		ok, err := f.wait(ctx)
+		if err != nil {
+			return fmt.Errorf("flush placement: %w", err)
+		}
+		if ok {
+			return nil
+		}
+	}
 	if _, err := s.stmts.on(nil).ExecContext(ctx, flushPlacement); err != nil {
-		return fmt.Errorf("flush placements: %w", err)
+		return fmt.Errorf("flush placement: %w", err)
 	}
 	return nil
 }
 
 // placeUnderLock is AssignNodes' transaction: under the placement lock it places the instance,
-// and those others can place, and returns the instance's node.
-func placeUnderLock(ctx context.Context, tx *sqlx.Tx, instanceID, backend string, choose Choose, others ChooseFor) (string, error) {
+// and those others can place, and returns the instance's node and the others it placed.
+func placeUnderLock(ctx context.Context, tx *sqlx.Tx, instanceID, backend string, choose Choose, others ChooseFor) (node string, othersPlaced []string, err error) {
 	if _, err := tx.ExecContext(ctx, lockPlacementWithoutFlush, backend); err != nil {
-		return "", fmt.Errorf("lock placement: %w", err)
+		return "", nil, fmt.Errorf("lock placement: %w", err)
 	}
 	var rows []placed
 	if err := tx.SelectContext(ctx, &rows, lockNodeAndCount, instanceID, backend); err != nil {
-		return "", fmt.Errorf("lock instance and count instances per node: %w", err)
+		return "", nil, fmt.Errorf("lock instance and count instances per node: %w", err)
 	}
 	i := slices.IndexFunc(rows, func(r placed) bool { return !r.Drained })
 	if i < 0 {
-		return "", ErrNotFound
+		return "", nil, ErrNotFound
 	}
 	// Another worker may have placed it while we waited for the lock.
 	if node := rows[i].Node; node != "" {
-		return node, nil
+		return node, nil, nil
 	}
 	used, drained := countsOf(rows)
-	node, err := chooseNode(used, drained, choose)
+	node, err = chooseNode(used, drained, choose)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	used[node]++
 	ids, nodes := pq.StringArray{instanceID}, pq.StringArray{node}
 	if others != nil {
 		var waiting []unplaced
 		if err := tx.SelectContext(ctx, &waiting, lockUnplaced, backend, instanceID, placeBatch); err != nil {
-			return "", fmt.Errorf("lock the instances waiting to be placed: %w", err)
+			return "", nil, fmt.Errorf("lock the instances waiting to be placed: %w", err)
 		}
 		for _, w := range waiting {
 			choose := others(w.PlanID, w.Parameters)
@@ -258,7 +278,7 @@ func placeUnderLock(ctx context.Context, tx *sqlx.Tx, instanceID, backend string
 		}
 	}
 	if _, err := tx.ExecContext(ctx, setInstanceNodes, ids, nodes); err != nil {
-		return "", fmt.Errorf("set node: %w", err)
+		return "", nil, fmt.Errorf("set node: %w", err)
 	}
-	return node, nil
+	return node, ids[1:], nil
 }

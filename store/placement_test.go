@@ -110,6 +110,22 @@ var _ = Describe("AssignNode", func() {
 		Expect(st.AssignNode(ctx, waiting[0].ID, backend, leastUsed("node-1"))).To(Equal("node-2"))
 	})
 
+	It("makes the placements it makes for others durable with its own flush, which their workers wait for rather than flushing again", func(ctx SpecContext) {
+		// A store of its own, so that its pool can be closed: what FlushPlacement still does then
+		// needs no round trip.
+		own := openStore(GinkgoT(), databaseURL, keys)
+		waiting, inst := createOn(ctx), createOn(ctx)
+		others := func(string, json.RawMessage) store.Choose { return leastUsed("node-1") }
+		Expect(own.AssignNodes(ctx, inst.ID, backend, leastUsed("node-1"), others)).To(Equal("node-1"))
+		elsewhere := createOn(ctx)
+		Expect(st.AssignNodes(ctx, createOn(ctx).ID, backend, leastUsed("node-1"), others)).To(Equal("node-1"))
+		Expect(own.Close()).To(Succeed())
+
+		Expect(own.FlushPlacement(ctx, waiting.ID)).To(Succeed(), "placed by this process, its flush done")
+		Expect(own.FlushPlacement(ctx, waiting.ID)).NotTo(Succeed(), "asked again: flushes itself")
+		Expect(own.FlushPlacement(ctx, elsewhere.ID)).NotTo(Succeed(), "placed by another process: flushes itself")
+	})
+
 	It("counts only the instances of its own backend", func(ctx SpecContext) {
 		other := newInstance()
 		other.Backend = "other-" + uuid.NewString()

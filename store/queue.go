@@ -12,8 +12,6 @@ import (
 	"github.com/lib/pq"
 )
 
-const notifyWorkers = `SELECT pg_notify($1, $2)`
-
 const insertOperation = `
 INSERT INTO operations (
     id, kind, instance_id, binding_id, state, description, attempt, max_attempts, run_after,
@@ -22,8 +20,7 @@ INSERT INTO operations (
 VALUES (
     $1, $2, $3, NULLIF($4, ''), 'queued', $5, 0, $6, COALESCE($7, now()),
     $8, $9, $10
-)
-RETURNING pg_notify($11, id) IS NULL AS notified`
+)`
 
 // insertClaimedOperation is insertOperation for an operation claimed as it is queued
 // (ClaimedBy: $11 the lease owner, $12 the lease, $13 the tie), which wakes no one.
@@ -58,9 +55,8 @@ func (c ClaimedBy) Claimed(op Operation) Operation {
 	return op
 }
 
-// enqueue inserts op as queued for instanceID (and bindingID), and tells the workers on
-// commit: those of other replicas by NOTIFY (sent by the insert itself), those of this
-// process directly; or, when op.ClaimedBy names a worker, inserts it claimed by that worker
+// enqueue inserts op as queued for instanceID (and bindingID), and tells the workers once tx
+// commits (notifyQueued); or, when op.ClaimedBy names a worker, inserts it claimed by that worker
 // and tells no one. The operation's own State, Attempt and lease fields are ignored: an
 // enqueued operation is queued at attempt 0, unleased, or running at attempt 1. Its MaxAttempts
 // is the caller's, which checkOperation has seen to be at least 1: the store has no default of
@@ -73,14 +69,12 @@ func (s *Store) enqueue(ctx context.Context, tx *sqlx.Tx, op Operation, instance
 	query := insertOperation
 	if c := op.ClaimedBy; c != nil {
 		query, args = insertClaimedOperation, append(args, c.Owner, interval(c.Lease), c.Tie)
-	} else {
-		args = append(args, s.notify)
 	}
 	if _, err := s.stmts.on(tx).ExecContext(ctx, query, args...); err != nil {
 		return fmt.Errorf("insert operation %s: %w", op.ID, violation(err))
 	}
 	if op.ClaimedBy == nil {
-		s.wake.onCommit(tx, true, "")
+		s.notifyQueued(tx)
 	}
 	return nil
 }
@@ -101,24 +95,16 @@ func operationValues(op Operation, instanceID, bindingID string) ([]any, error) 
 	}, nil
 }
 
-// notifyQueued tells the workers, on tx's commit, that operation opID is queued: those of
-// other replicas by NOTIFY, those of this process directly.
-func (s *Store) notifyQueued(ctx context.Context, tx *sqlx.Tx, opID string) error {
-	if _, err := s.stmts.on(tx).ExecContext(ctx, notifyWorkers, s.notify, opID); err != nil {
-		return fmt.Errorf("notify workers: %w", err)
-	}
+// notifyQueued tells the workers, once tx commits, that an operation is queued: those of this
+// process directly, those of other replicas by NOTIFY (announcer).
+func (s *Store) notifyQueued(tx *sqlx.Tx) {
 	s.wake.onCommit(tx, true, "")
-	return nil
 }
 
-// notifyFinished tells the requests waiting for operation opID (Watch), on tx's commit, that
-// it finished: those of other replicas by NOTIFY, those of this process directly.
-func (s *Store) notifyFinished(ctx context.Context, tx *sqlx.Tx, opID string) error {
-	if _, err := s.stmts.on(tx).ExecContext(ctx, notifyWorkers, FinishedChannel, opID); err != nil {
-		return fmt.Errorf("notify waiters: %w", err)
-	}
+// notifyFinished tells the requests waiting for operation opID (Watch), once tx commits, that
+// it finished: those of this process directly, those of other replicas by NOTIFY (announcer).
+func (s *Store) notifyFinished(tx *sqlx.Tx, opID string) {
 	s.wake.onCommit(tx, false, opID)
-	return nil
 }
 
 // checkOperation refuses, before anything is written, an operation of a kind other than
@@ -224,9 +210,8 @@ type fenced struct {
 
 	State       OperationState `db:"state"`
 	Description string         `db:"description"`
-	Lease       string         `db:"lease"`   // an interval
-	Delay       string         `db:"delay"`   // an interval
-	Channel     string         `db:"channel"` // a NOTIFY channel
+	Lease       string         `db:"lease"` // an interval
+	Delay       string         `db:"delay"` // an interval
 }
 
 // fenceOf returns the fence's parameters for op, the operation as the worker claimed it.

@@ -142,9 +142,7 @@ func (s *Store) rescueBatch(ctx context.Context, selectRunning string, backoff f
 			if err := applyFailure(ctx, tx, r.finished); err != nil {
 				return fmt.Errorf("fail operation %s: %w", r.ID, err)
 			}
-			if err := s.notifyFinished(ctx, tx, r.ID); err != nil {
-				return fmt.Errorf("fail operation %s: %w", r.ID, err)
-			}
+			s.notifyFinished(tx, r.ID)
 		}
 		return nil
 	})

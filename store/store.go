@@ -27,10 +27,13 @@ type Store struct {
 	kinds  pq.StringArray // the kinds it claims: knownKinds, fewer in specs of an older replica
 	wake   *wakeups
 	stmts  *statements
+	// flushes are the flushes of the placements AssignNodes made for others (FlushPlacement).
+	flushes *flushes
 }
 
-// NotifyChannel is the PostgreSQL channel on which every enqueue (and Release) sends the
-// operation id, delivered when its transaction commits.
+// NotifyChannel is the PostgreSQL channel on which the process that committed an enqueue (or a
+// Release, or a requeue) tells the workers of the other replicas that operations are queued,
+// just after the commit (announcer); the payload is empty.
 const NotifyChannel = "omnibroker_operations"
 
 // Pool limits: enough for the request handlers and the workers of one replica, while four
@@ -75,8 +78,9 @@ func Open(ctx context.Context, databaseURL string, keys *Keyring) (*Store, error
 		_ = db.Close()
 		return nil, fmt.Errorf("connect to state database: %w", err)
 	}
+	stmts := newStatements(db)
 	return &Store{db: db, url: databaseURL, keys: keys, notify: NotifyChannel, kinds: kindArray(knownKinds),
-		wake: newWakeups(), stmts: newStatements(db)}, nil
+		wake: newWakeups(&announcer{st: stmts, channel: NotifyChannel}), stmts: stmts, flushes: newFlushes()}, nil
 }
 
 // DB returns the connection pool, for tests that inspect raw rows and for setting pool limits.

@@ -7,8 +7,9 @@ import (
 	"github.com/jmoiron/sqlx"
 )
 
-// FinishedChannel is the PostgreSQL channel on which every completion (Succeed, Fail, and the
-// rescuer's giving up) sends the operation id, delivered when its transaction commits.
+// FinishedChannel is the PostgreSQL channel on which the process that committed a completion
+// (Succeed, Fail, a cancel, the rescuer's giving up) sends the operation id, just after the
+// commit (announcer).
 const FinishedChannel = "omnibroker_finished"
 
 // wakeups tells this process what the store committed, without a round trip: an enqueue wakes
@@ -23,6 +24,8 @@ type wakeups struct {
 	// here are the operations a worker of this process runs (RunsHere), each true once its
 	// completion has woken its watchers.
 	here map[string]bool
+	// announce tells the other replicas what this process committed.
+	announce *announcer
 }
 
 // pendingWake is what one open transaction wakes once it commits.
@@ -43,12 +46,13 @@ type Outcome struct {
 	Credentials json.RawMessage
 }
 
-func newWakeups() *wakeups {
+func newWakeups(announce *announcer) *wakeups {
 	return &wakeups{
-		queued:  map[chan<- struct{}]struct{}{},
-		waiters: map[string]map[chan Outcome]struct{}{},
-		pending: map[*sqlx.Tx]*pendingWake{},
-		here:    map[string]bool{},
+		announce: announce,
+		queued:   map[chan<- struct{}]struct{}{},
+		waiters:  map[string]map[chan Outcome]struct{}{},
+		pending:  map[*sqlx.Tx]*pendingWake{},
+		here:     map[string]bool{},
 	}
 }
 
@@ -198,4 +202,19 @@ func (w *wakeups) ended(tx *sqlx.Tx, committed bool) {
 	for _, id := range p.finished {
 		w.finished(id, Outcome{})
 	}
+	w.announce.add(p.queued, p.finished)
+}
+
+// committed is ended for a statement of this process that committed on its own: it queued
+// operations (queued), or finished operation finished, with the known outcome.
+func (w *wakeups) committed(queued bool, finished string, known Outcome) {
+	if queued {
+		w.enqueued()
+	}
+	var ids []string
+	if finished != "" {
+		w.finished(finished, known)
+		ids = []string{finished}
+	}
+	w.announce.add(queued, ids)
 }
