@@ -118,8 +118,8 @@ type outcome struct {
 // complete marks op state with description, fenced, and applies apply, the outcome statement
 // whose values args holds, in one statement (completeOperation); ErrLeaseLost when the fence
 // matched none. The requests waiting for op are told: in this process directly, on other
-// replicas by NOTIFY, just after the commit (announcer). op is the operation as its worker claimed it: its kind, instance, binding
-// and request are those of its row, which never change.
+// replicas by NOTIFY, just after the commit (announcer). op is the operation as its worker
+// claimed it: its kind, instance, binding and request are those of its row, which never change.
 func (s *Store) complete(ctx context.Context, op Operation, ended Outcome, apply string, args outcome) error {
 	state, description := ended.State, ended.Description
 	args.fenced = fenceOf(op)

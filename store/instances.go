@@ -15,9 +15,8 @@ INSERT INTO instances (
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULLIF($9, ''), $10, NULLIF($11, ''))`
 
 // insertQueuedInstance is insertInstance and insertOperation (its values from $12 on, as
-// operationValues gives them) in one statement, so in one round trip
-// with its commit: the operation's insert reads the instance's, so the instance row comes
-// first, in the lock order.
+// operationValues gives them) in one statement, so in one round trip with its commit: the
+// operation's insert reads the instance's, so the instance row comes first, in the lock order.
 const insertQueuedInstance = `
 WITH inserted AS (` + insertInstance + `
     RETURNING id

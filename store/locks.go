@@ -42,7 +42,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 
@@ -110,15 +109,8 @@ func lockInstanceFor(ctx context.Context, q sqlx.QueryerContext, instanceID, bin
 
 // lockRow runs a SELECT … FOR UPDATE/SHARE of one row; ErrNotFound when there is none.
 func lockRow(ctx context.Context, q sqlx.QueryerContext, query string, args ...any) error {
-	var id string
-	err := sqlx.GetContext(ctx, q, &id, query, args...)
-	if errors.Is(err, sql.ErrNoRows) {
-		return ErrNotFound
-	}
-	if err != nil {
-		return fmt.Errorf("lock row: %w", err)
-	}
-	return nil
+	_, err := getRow[string](ctx, q, "lock row", query, args...)
+	return err
 }
 
 // lockTargets takes steps 1 and 2 of the lock order for op's completion: its instance, and

@@ -2,13 +2,9 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
-	"errors"
-	"fmt"
 
 	"github.com/google/uuid"
-	"github.com/jmoiron/sqlx"
 )
 
 // NewOperation is a queued operation of kind with a fresh id, on instanceID and bindingID (""
@@ -67,18 +63,9 @@ LIMIT 1`
 // platform never asked for them, and one that failed would otherwise read as a failed bind
 // to a platform that polls without an operation id.
 func (s *Store) LatestOperation(ctx context.Context, instanceID, bindingID string) (Operation, error) {
-	var op Operation
-	var err error
-	if bindingID == "" {
-		err = sqlx.GetContext(ctx, s.stmts.on(nil), &op, selectLatestInstanceOperation, instanceID)
-	} else {
-		err = sqlx.GetContext(ctx, s.stmts.on(nil), &op, selectLatestBindingOperation, instanceID, bindingID)
+	query, args := selectLatestInstanceOperation, []any{instanceID}
+	if bindingID != "" {
+		query, args = selectLatestBindingOperation, []any{instanceID, bindingID}
 	}
-	if errors.Is(err, sql.ErrNoRows) {
-		err = ErrNotFound
-	}
-	if err != nil {
-		return Operation{}, fmt.Errorf("latest operation of instance %s: %w", instanceID, err)
-	}
-	return op, nil
+	return getRow[Operation](ctx, s.stmts.on(nil), "latest operation of instance "+instanceID, query, args...)
 }

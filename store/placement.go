@@ -187,16 +187,17 @@ func (s *Store) AssignNode(ctx context.Context, instanceID, backend string, choo
 // workers read the node with the instance before they would place it.
 func (s *Store) AssignNodes(ctx context.Context, instanceID, backend string, choose Choose, others ChooseFor) (string, error) {
 	var node string
-	var placed *flush // the flush of the placements made for others
+	var othersFlush *flush // the flush of the placements made for others
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		if placed != nil { // a run that was rolled back
-			s.flushes.end(placed, false)
-			placed = nil
+		if othersFlush != nil { // a run that was rolled back
+			s.flushes.end(othersFlush, false)
+			othersFlush = nil
 		}
-		placedNode, othersPlaced, err := placeUnderLock(ctx, tx, instanceID, backend, choose, others)
-		node = placedNode
+		var othersPlaced []string
+		var err error
+		node, othersPlaced, err = placeUnderLock(ctx, tx, instanceID, backend, choose, others)
 		if err == nil && len(othersPlaced) > 0 {
-			placed = s.flushes.start(othersPlaced)
+			othersFlush = s.flushes.start(othersPlaced)
 		}
 		return err
 	})
@@ -206,8 +207,8 @@ func (s *Store) AssignNodes(ctx context.Context, instanceID, backend string, cho
 		// makes nothing on the node before.
 		err = s.FlushPlacement(ctx, instanceID)
 	}
-	if placed != nil {
-		s.flushes.end(placed, err == nil)
+	if othersFlush != nil {
+		s.flushes.end(othersFlush, err == nil)
 	}
 	if err != nil {
 		return "", fmt.Errorf("assign node to instance %s: %w", instanceID, err)
@@ -251,8 +252,8 @@ func placeUnderLock(ctx context.Context, tx *sqlx.Tx, instanceID, backend string
 		return "", nil, ErrNotFound
 	}
 	// Another worker may have placed it while we waited for the lock.
-	if node := rows[i].Node; node != "" {
-		return node, nil, nil
+	if rows[i].Node != "" {
+		return rows[i].Node, nil, nil
 	}
 	used, drained := countsOf(rows)
 	node, err = chooseNode(used, drained, choose)

@@ -78,9 +78,10 @@ func Open(ctx context.Context, databaseURL string, keys *Keyring) (*Store, error
 		_ = db.Close()
 		return nil, fmt.Errorf("connect to state database: %w", err)
 	}
-	stmts := newStatements(db)
-	return &Store{db: db, url: databaseURL, keys: keys, notify: NotifyChannel, kinds: kindArray(knownKinds),
-		wake: newWakeups(&announcer{st: stmts, channel: NotifyChannel}), stmts: stmts, flushes: newFlushes()}, nil
+	s := &Store{db: db, url: databaseURL, keys: keys, notify: NotifyChannel, kinds: kindArray(knownKinds),
+		stmts: newStatements(db), flushes: newFlushes()}
+	s.wake = newWakeups(&announcer{st: s.stmts, channel: s.notify})
+	return s, nil
 }
 
 // DB returns the connection pool, for tests that inspect raw rows and for setting pool limits.
